@@ -1,0 +1,620 @@
+//! The resource repo through git2: clone/open, fetch, read at a commit, history,
+//! and commit-and-push with optimistic retry.
+//!
+//! The checkout is a bare repository: nothing here ever touches a work tree, so
+//! readers see exactly the commit they ask for. Writers build each commit on the
+//! freshly fetched head and push it without force; when someone else pushed
+//! first, they fetch again and re-apply their change.
+//!
+//! Every call blocks: async callers run it in `spawn_blocking`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use git2::{build::TreeUpdateBuilder, FileMode, Oid, Repository, Signature};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::model::{Files, RepoSnapshot};
+
+/// How a service reaches the resource repo. Credentials come from here or the
+/// environment, never from the repo itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitAuth {
+    /// User name for https (default `x-access-token`) or ssh (default from the URL, else `git`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Environment variable holding an https token (default `SLIPWAY_GIT_TOKEN`).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File holding an https token.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Private key for ssh URLs (default: the ssh agent).
+    #[serde(default)]
+    pub ssh_key: Option<PathBuf>,
+}
+
+impl GitAuth {
+    fn token(&self) -> Option<String> {
+        if let Some(file) = &self.token_file {
+            if let Ok(t) = std::fs::read_to_string(file) {
+                return Some(t.trim().to_string());
+            }
+        }
+        let var = self.token_env.as_deref().unwrap_or("SLIPWAY_GIT_TOKEN");
+        std::env::var(var).ok().filter(|t| !t.is_empty())
+    }
+}
+
+/// Where the repo is and where its local copy lives.
+#[derive(Debug, Clone)]
+pub struct RepoLocation {
+    /// Local path, `file://`, `https://` or `ssh://` URL.
+    pub url: String,
+    /// Where the bare local copy is kept.
+    pub checkout_path: PathBuf,
+    /// Branch that holds the environments.
+    pub branch: String,
+    pub auth: GitAuth,
+}
+
+/// Failures of repo access.
+#[derive(Debug, Error)]
+pub enum GitError {
+    #[error("git {action} failed for {url}: {source}")]
+    Git {
+        action: &'static str,
+        url: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("cannot prepare checkout at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("push to {url} still rejected after {attempts} attempts, because others kept pushing first; nothing was lost, try again")]
+    TooManyRetries { url: String, attempts: usize },
+    #[error("{0}")]
+    Change(String),
+}
+
+/// The author of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+impl Author {
+    /// An author with a made-up address for service accounts and API token names.
+    pub fn named(name: &str) -> Self {
+        let local: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        Author {
+            name: name.to_string(),
+            email: format!("{local}@slipway.invalid"),
+        }
+    }
+}
+
+/// A change to commit: the message and the files to write (`Some`) or delete (`None`).
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub message: String,
+    pub files: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+/// One commit, as history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub id: String,
+    pub author: String,
+    pub email: String,
+    /// Seconds since the epoch.
+    pub time: i64,
+    pub message: String,
+    pub parents: Vec<String>,
+}
+
+/// The local copy of the resource repo.
+pub struct ResourceRepo {
+    repo: Repository,
+    location: RepoLocation,
+    snapshot_cache: Mutex<Option<Arc<RepoSnapshot>>>,
+}
+
+const MAX_PUSH_ATTEMPTS: usize = 50;
+
+impl ResourceRepo {
+    /// Opens the local copy at `checkout_path`, creating it (bare) if needed, and
+    /// points its `origin` at `url`. Does not fetch.
+    pub fn open(location: RepoLocation) -> Result<Self, GitError> {
+        let path = &location.checkout_path;
+        let url = location.url.clone();
+        let git = |action: &'static str| {
+            let url = url.clone();
+            move |source| GitError::Git { action, url, source }
+        };
+        let repo = match Repository::open_bare(path) {
+            Ok(repo) => repo,
+            Err(_) => {
+                std::fs::create_dir_all(path).map_err(|source| GitError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                Repository::init_bare(path).map_err(git("init"))?
+            }
+        };
+        match repo.find_remote("origin") {
+            Ok(remote) if remote.url().ok() == Some(location.url.as_str()) => {}
+            Ok(_) => repo
+                .remote_set_url("origin", &location.url)
+                .map_err(git("set remote"))?,
+            Err(_) => {
+                repo.remote("origin", &location.url).map_err(git("add remote"))?;
+            }
+        }
+        Ok(ResourceRepo {
+            repo,
+            location,
+            snapshot_cache: Mutex::new(None),
+        })
+    }
+
+    /// Opens and fetches once.
+    pub fn open_and_fetch(location: RepoLocation) -> Result<Self, GitError> {
+        let repo = Self::open(location)?;
+        repo.fetch()?;
+        Ok(repo)
+    }
+
+    /// The repo URL.
+    pub fn url(&self) -> &str {
+        &self.location.url
+    }
+
+    fn err(&self, action: &'static str) -> impl Fn(git2::Error) -> GitError + '_ {
+        move |source| GitError::Git {
+            action,
+            url: self.location.url.clone(),
+            source,
+        }
+    }
+
+    fn tracking_ref(&self) -> String {
+        format!("refs/remotes/origin/{}", self.location.branch)
+    }
+
+    fn callbacks(&self) -> git2::RemoteCallbacks<'_> {
+        let mut cb = git2::RemoteCallbacks::new();
+        let auth = self.location.auth.clone();
+        let mut tries = 0;
+        cb.credentials(move |_url, username_from_url, allowed| {
+            tries += 1;
+            if tries > 3 {
+                return Err(git2::Error::from_str(
+                    "authentication failed: check the token (SLIPWAY_GIT_TOKEN or token_file) or ssh key",
+                ));
+            }
+            if allowed.contains(git2::CredentialType::SSH_KEY) {
+                let user = auth.username.as_deref().or(username_from_url).unwrap_or("git");
+                return match &auth.ssh_key {
+                    Some(key) => git2::Cred::ssh_key(user, None, key, None),
+                    None => git2::Cred::ssh_key_from_agent(user),
+                };
+            }
+            if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+                if let Some(token) = auth.token() {
+                    let user = auth.username.as_deref().unwrap_or("x-access-token");
+                    return git2::Cred::userpass_plaintext(user, &token);
+                }
+            }
+            git2::Cred::default()
+        });
+        cb
+    }
+
+    /// Fetches the branch; returns its head, `None` while the remote has no commits.
+    pub fn fetch(&self) -> Result<Option<Oid>, GitError> {
+        let mut remote = self.repo.find_remote("origin").map_err(self.err("fetch"))?;
+        let mut opts = git2::FetchOptions::new();
+        opts.remote_callbacks(self.callbacks());
+        let refspec = format!("+refs/heads/{0}:refs/remotes/origin/{0}", self.location.branch);
+        remote
+            .fetch(&[refspec.as_str()], Some(&mut opts), None)
+            .map_err(self.err("fetch"))?;
+        Ok(self.head())
+    }
+
+    /// The last fetched head of the branch.
+    pub fn head(&self) -> Option<Oid> {
+        self.repo.refname_to_id(&self.tracking_ref()).ok()
+    }
+
+    /// Every file of the repo at `commit`, without a work tree. Cached for the last commit read.
+    pub fn snapshot(&self, commit: Oid) -> Result<Arc<RepoSnapshot>, GitError> {
+        let id = commit.to_string();
+        if let Ok(cache) = self.snapshot_cache.lock() {
+            if let Some(s) = cache.as_ref().filter(|s| s.commit == id) {
+                return Ok(s.clone());
+            }
+        }
+        let tree = self
+            .repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(self.err("read commit"))?;
+        let mut files = Files::new();
+        let mut failure = None;
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob) {
+                match self.repo.find_blob(entry.id()) {
+                    Ok(blob) => {
+                        let name = entry.name().unwrap_or_default();
+                        files.insert(format!("{dir}{name}"), blob.content().to_vec());
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        return git2::TreeWalkResult::Abort;
+                    }
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(self.err("read tree"))?;
+        if let Some(e) = failure {
+            return Err(self.err("read blob")(e));
+        }
+        let snap = Arc::new(RepoSnapshot { commit: id, files });
+        if let Ok(mut cache) = self.snapshot_cache.lock() {
+            *cache = Some(snap.clone());
+        }
+        Ok(snap)
+    }
+
+    /// The snapshot of the fetched head (an empty one while the repo has no commits).
+    pub fn head_snapshot(&self) -> Result<Arc<RepoSnapshot>, GitError> {
+        match self.head() {
+            Some(head) => self.snapshot(head),
+            None => Ok(Arc::new(RepoSnapshot::default())),
+        }
+    }
+
+    /// One file at `commit`, `None` if it does not exist there.
+    pub fn read_file(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let tree = self
+            .repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(self.err("read commit"))?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(self.err("read file")(e)),
+        };
+        match self.repo.find_blob(entry.id()) {
+            Ok(blob) => Ok(Some(blob.content().to_vec())),
+            Err(_) => Ok(None), // a folder, not a file
+        }
+    }
+
+    /// Resolves a full or abbreviated commit id.
+    pub fn resolve_commit(&self, spec: &str) -> Result<Option<Oid>, GitError> {
+        match self.repo.revparse_single(spec).and_then(|o| o.peel_to_commit()) {
+            Ok(c) => Ok(Some(c.id())),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::NotFound | git2::ErrorCode::Ambiguous | git2::ErrorCode::InvalidSpec
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) if e.class() == git2::ErrorClass::Odb || e.class() == git2::ErrorClass::Reference => Ok(None),
+            Err(e) => Err(self.err("resolve commit")(e)),
+        }
+    }
+
+    /// Facts about one commit.
+    pub fn commit_info(&self, commit: Oid) -> Result<CommitInfo, GitError> {
+        let c = self.repo.find_commit(commit).map_err(self.err("read commit"))?;
+        Ok(to_info(&c))
+    }
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: Oid, descendant: Oid) -> Result<bool, GitError> {
+        if ancestor == descendant {
+            return Ok(true);
+        }
+        self.repo
+            .graph_descendant_of(descendant, ancestor)
+            .map_err(self.err("compare commits"))
+    }
+
+    /// Commits reachable from `from` (newest first) that changed anything under
+    /// `path` (a file or a folder), at most `limit`.
+    pub fn history(&self, from: Oid, path: &str, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
+        let mut walk = self.repo.revwalk().map_err(self.err("walk history"))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(self.err("walk history"))?;
+        walk.push(from).map_err(self.err("walk history"))?;
+        let path = Path::new(path.trim_end_matches('/'));
+        let entry_id =
+            |commit: &git2::Commit<'_>| -> Option<Oid> { commit.tree().ok()?.get_path(path).ok().map(|e| e.id()) };
+        let mut out = Vec::new();
+        for oid in walk {
+            let oid = oid.map_err(self.err("walk history"))?;
+            let commit = self.repo.find_commit(oid).map_err(self.err("read commit"))?;
+            let here = entry_id(&commit);
+            let before = commit.parent(0).ok().and_then(|p| entry_id(&p));
+            // Merge commits count only when they differ from the first parent.
+            if here != before {
+                out.push(to_info(&commit));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Builds a change on the freshly fetched head and pushes it, without force.
+    ///
+    /// `make_change` sees the current head and returns the change to make, or
+    /// `None` when there is nothing to do. When another writer pushed first, the
+    /// repo is fetched again and `make_change` is asked again on the new head, so
+    /// a change always reflects what it is applied to. Returns the pushed commit,
+    /// or `None` when there was nothing to commit.
+    pub fn commit_and_push<F, E>(&self, author: &Author, mut make_change: F) -> Result<Option<Oid>, CommitError<E>>
+    where
+        F: FnMut(&RepoSnapshot) -> Result<Option<Change>, E>,
+    {
+        for attempt in 0..MAX_PUSH_ATTEMPTS {
+            let head = self.fetch().map_err(CommitError::Git)?;
+            let snapshot = self.head_snapshot().map_err(CommitError::Git)?;
+            let Some(change) = make_change(&snapshot).map_err(CommitError::Change)? else {
+                return Ok(None);
+            };
+            let Some(commit) = self.build_commit(head, author, &change).map_err(CommitError::Git)? else {
+                return Ok(None);
+            };
+            match self.push(commit, head) {
+                Ok(()) => {
+                    // Keep the tracking ref current so readers see our own write at once.
+                    let _ = self
+                        .repo
+                        .reference(&self.tracking_ref(), commit, true, "slipway: pushed");
+                    return Ok(Some(commit));
+                }
+                Err(PushError::Rejected) => {
+                    tracing::debug!(attempt, "push rejected as non-fast-forward, fetching and retrying");
+                    // Spread out writers that keep colliding.
+                    let jitter = rand_jitter(attempt);
+                    std::thread::sleep(jitter);
+                }
+                Err(PushError::Git(e)) => return Err(CommitError::Git(e)),
+            }
+        }
+        Err(CommitError::Git(GitError::TooManyRetries {
+            url: self.location.url.clone(),
+            attempts: MAX_PUSH_ATTEMPTS,
+        }))
+    }
+
+    fn build_commit(&self, head: Option<Oid>, author: &Author, change: &Change) -> Result<Option<Oid>, GitError> {
+        let repo = &self.repo;
+        let parent = match head {
+            Some(h) => Some(repo.find_commit(h).map_err(self.err("read head"))?),
+            None => None,
+        };
+        let base_tree = match &parent {
+            Some(p) => p.tree().map_err(self.err("read tree"))?,
+            None => {
+                let empty = repo
+                    .treebuilder(None)
+                    .and_then(|b| b.write())
+                    .map_err(self.err("write tree"))?;
+                repo.find_tree(empty).map_err(self.err("write tree"))?
+            }
+        };
+        let mut update = TreeUpdateBuilder::new();
+        for (path, content) in &change.files {
+            match content {
+                Some(bytes) => {
+                    let blob = repo.blob(bytes).map_err(self.err("write blob"))?;
+                    update.upsert(path.as_str(), blob, FileMode::Blob);
+                }
+                None => {
+                    update.remove(path.as_str());
+                }
+            }
+        }
+        let tree_id = update
+            .create_updated(repo, &base_tree)
+            .map_err(self.err("write tree"))?;
+        if parent.is_some() && tree_id == base_tree.id() {
+            return Ok(None);
+        }
+        let tree = repo.find_tree(tree_id).map_err(self.err("write tree"))?;
+        let sig = Signature::now(&author.name, &author.email).map_err(self.err("sign commit"))?;
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let oid = repo
+            .commit(None, &sig, &sig, &change.message, &tree, &parents)
+            .map_err(self.err("commit"))?;
+        Ok(Some(oid))
+    }
+
+    fn push(&self, commit: Oid, expected_head: Option<Oid>) -> Result<(), PushError> {
+        if let Some(path) = local_path(&self.location.url) {
+            return self.push_local(&path, commit, expected_head);
+        }
+        let local_ref = format!("refs/slipway/push/{}", self.location.branch);
+        self.repo
+            .reference(&local_ref, commit, true, "slipway: about to push")
+            .map_err(|e| PushError::Git(self.err("push")(e)))?;
+        let mut remote = self
+            .repo
+            .find_remote("origin")
+            .map_err(|e| PushError::Git(self.err("push")(e)))?;
+        let rejected: Arc<Mutex<Option<String>>> = Arc::default();
+        let mut cb = self.callbacks();
+        let rejected_cb = rejected.clone();
+        cb.push_update_reference(move |_refname, status| {
+            if let Some(msg) = status {
+                if let Ok(mut r) = rejected_cb.lock() {
+                    *r = Some(msg.to_string());
+                }
+            }
+            Ok(())
+        });
+        let mut opts = git2::PushOptions::new();
+        opts.remote_callbacks(cb);
+        let spec = format!("{local_ref}:refs/heads/{}", self.location.branch);
+        match remote.push(&[spec.as_str()], Some(&mut opts)) {
+            Ok(()) => {}
+            Err(e) if is_rejection(&e) => return Err(PushError::Rejected),
+            Err(e) => return Err(PushError::Git(self.err("push")(e))),
+        }
+        let status = rejected.lock().ok().and_then(|r| r.clone());
+        match status {
+            None => Ok(()),
+            Some(msg)
+                if msg.contains("fast-forward")
+                    || msg.contains("fetch first")
+                    || msg.contains("stale")
+                    || msg.contains("lock") =>
+            {
+                Err(PushError::Rejected)
+            }
+            Some(msg) => Err(PushError::Git(GitError::Git {
+                action: "push",
+                url: self.location.url.clone(),
+                source: git2::Error::from_str(&format!("remote rejected the update: {msg}")),
+            })),
+        }
+    }
+
+    /// Pushes to a repository on this machine: copies the new objects, then moves the
+    /// branch only if it still points where the change was built (compare-and-swap
+    /// under the ref lock), which makes concurrent writers safe.
+    fn push_local(&self, path: &Path, commit: Oid, expected_head: Option<Oid>) -> Result<(), PushError> {
+        let git = |e| PushError::Git(self.err("push")(e));
+        let target = Repository::open(path).map_err(git)?;
+        let src_odb = self.repo.odb().map_err(git)?;
+        let dst_odb = target.odb().map_err(git)?;
+        let mut pending = vec![commit];
+        while let Some(oid) = pending.pop() {
+            if dst_odb.exists(oid) {
+                continue;
+            }
+            let obj = src_odb.read(oid).map_err(git)?;
+            match obj.kind() {
+                git2::ObjectType::Commit => {
+                    let c = self.repo.find_commit(oid).map_err(git)?;
+                    pending.push(c.tree_id());
+                    pending.extend(c.parent_ids());
+                }
+                git2::ObjectType::Tree => {
+                    let t = self.repo.find_tree(oid).map_err(git)?;
+                    pending.extend(t.iter().map(|e| e.id()));
+                }
+                _ => {}
+            }
+            dst_odb.write(obj.kind(), obj.data()).map_err(git)?;
+        }
+        let name = format!("refs/heads/{}", self.location.branch);
+        let result = match expected_head {
+            Some(old) => target.reference_matching(&name, commit, true, old, "slipway: push"),
+            None => target.reference(&name, commit, false, "slipway: push"),
+        };
+        match result {
+            Ok(_) => {
+                // A repo created empty may still point HEAD at another branch name.
+                if expected_head.is_none() {
+                    let _ = target.set_head(&name);
+                }
+                Ok(())
+            }
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::Modified
+                        | git2::ErrorCode::Exists
+                        | git2::ErrorCode::Locked
+                        | git2::ErrorCode::NotFastForward
+                ) =>
+            {
+                Err(PushError::Rejected)
+            }
+            Err(e) => Err(git(e)),
+        }
+    }
+}
+
+/// Why `commit_and_push` failed: git, or the caller's change function.
+#[derive(Debug, Error)]
+pub enum CommitError<E> {
+    #[error(transparent)]
+    Git(GitError),
+    #[error("{0}")]
+    Change(E),
+}
+
+enum PushError {
+    Rejected,
+    Git(GitError),
+}
+
+fn is_rejection(e: &git2::Error) -> bool {
+    matches!(
+        e.code(),
+        git2::ErrorCode::NotFastForward | git2::ErrorCode::Locked | git2::ErrorCode::Modified
+    ) || e.message().contains("fast-forward")
+        || e.message().contains("fastforward")
+}
+
+fn rand_jitter(attempt: usize) -> Duration {
+    // Cheap jitter without a random generator: the clock's sub-second noise.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let cap_ms = 5 * (attempt as u64 + 1).min(20);
+    Duration::from_micros(u64::from(nanos) % (cap_ms * 1000 + 1))
+}
+
+fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(rest));
+    }
+    if url.contains("://") || url.contains('@') && url.contains(':') {
+        return None;
+    }
+    Some(PathBuf::from(url))
+}
+
+fn to_info(c: &git2::Commit<'_>) -> CommitInfo {
+    let author = c.author();
+    CommitInfo {
+        id: c.id().to_string(),
+        author: author.name().unwrap_or_default().to_string(),
+        email: author.email().unwrap_or_default().to_string(),
+        time: author.when().seconds(),
+        message: c.message().unwrap_or_default().to_string(),
+        parents: c.parent_ids().map(|p| p.to_string()).collect(),
+    }
+}

@@ -1,0 +1,237 @@
+//! Status types shared by the deployer, transitioner and aggregator, so that
+//! their JSON APIs agree (SPEC sections 3, 4 and 6).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Rollout status of a resource, a service or an env. Ordered from best to worst,
+/// so the status of a group is the maximum of its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RolloutStatus {
+    /// Applied and ready.
+    Clean,
+    /// Applied, rollout under way.
+    InProgress,
+    /// The desired state is not applied yet.
+    Outdated,
+    /// Could not be applied, or the rollout failed.
+    Failed,
+}
+
+impl RolloutStatus {
+    /// The worst of several statuses; `Clean` for none.
+    pub fn worst<I: IntoIterator<Item = RolloutStatus>>(items: I) -> RolloutStatus {
+        items.into_iter().max().unwrap_or(RolloutStatus::Clean)
+    }
+}
+
+/// Where a service version is on its way into an env (like a revision's phase).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    /// In the repo, not applied yet.
+    Received,
+    /// Applied, rollout under way.
+    Deploying,
+    /// Applied and rolled out cleanly.
+    Deployed,
+    /// Could not be applied, or its rollout failed.
+    DeployFailed,
+}
+
+impl Phase {
+    /// The phase that goes with a rollout status.
+    pub fn from_status(status: RolloutStatus) -> Phase {
+        match status {
+            RolloutStatus::Clean => Phase::Deployed,
+            RolloutStatus::InProgress => Phase::Deploying,
+            RolloutStatus::Outdated => Phase::Received,
+            RolloutStatus::Failed => Phase::DeployFailed,
+        }
+    }
+}
+
+/// An error with the time it was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Status of one Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceStatus {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub status: RolloutStatus,
+    /// Why, in words: "2 of 3 updated replicas available", "ProgressDeadlineExceeded: ...".
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Status of one service (or one `deployable/` file) in one env.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    /// `service` for a base/version pair, `deployable` for a file under `deployable/`.
+    pub kind: String,
+    pub phase: Phase,
+    pub status: RolloutStatus,
+    #[serde(default)]
+    pub reason: String,
+    /// The version label of what is applied (services only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub resources: Vec<ResourceStatus>,
+    /// A problem in the repo files (with path and line) or in applying them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Status of one env as the deployer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvStatus {
+    pub env: String,
+    pub cluster: String,
+    pub namespace: String,
+    /// The commit whose desired state this env has been reconciled to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Worst of the env's services.
+    pub status: RolloutStatus,
+    #[serde(default)]
+    pub reason: String,
+    /// Keyed by service name; `deployable/<path>` for deployable files.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<ErrorRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<DateTime<Utc>>,
+    /// Since when the env has been `Clean` at `commit` (for soak times).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_since: Option<DateTime<Utc>>,
+}
+
+/// `GET /status` of the deployer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployerStatus {
+    /// The last fetched head of the resource repo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fetch_error: Option<ErrorRecord>,
+    #[serde(default)]
+    pub envs: BTreeMap<String, EnvStatus>,
+}
+
+/// Outcome of one transition run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TransitionResult {
+    /// Promoted at least one service (one commit).
+    Success,
+    /// Nothing to do, not due yet, or every change locked.
+    Skipped,
+    /// A precondition is not met yet (source rolling out, soak time, schedule pending).
+    Blocked,
+    /// A precondition failed (source `Failed`, deployer unreachable, bad repo files).
+    CheckFailed,
+}
+
+/// One service moved by a transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub service: String,
+    /// Version label before (`None` for a new service in the target).
+    #[serde(default)]
+    pub old: Option<String>,
+    pub new: String,
+}
+
+/// A successful run: the commit it made and what it promoted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionRun {
+    pub at: DateTime<Utc>,
+    pub commit: String,
+    pub promotions: Vec<Promotion>,
+}
+
+/// A service a run left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedService {
+    pub service: String,
+    pub reason: String,
+}
+
+/// Status of one transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionStatus {
+    pub name: String,
+    pub source: String,
+    pub target: String,
+    #[serde(default)]
+    pub manual: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<TransitionResult>,
+    #[serde(default)]
+    pub reason: String,
+    /// Newest first, at most 100.
+    #[serde(default)]
+    pub recent_runs: Vec<TransitionRun>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_scheduled: Option<DateTime<Utc>>,
+    /// Services whose source version differs from the target and that wait to move.
+    #[serde(default)]
+    pub pending: Vec<String>,
+    /// Services held back by locks, with the lock reasons.
+    #[serde(default)]
+    pub skipped: Vec<SkippedService>,
+}
+
+/// `GET /status` of the transitioner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionerStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<ErrorRecord>,
+    #[serde(default)]
+    pub transitions: Vec<TransitionStatus>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_status_orders_failed_over_everything() {
+        use RolloutStatus::*;
+        assert_eq!(RolloutStatus::worst([Clean, InProgress]), InProgress);
+        assert_eq!(RolloutStatus::worst([Outdated, Failed, Clean]), Failed);
+        assert_eq!(RolloutStatus::worst([InProgress, Outdated]), Outdated);
+        assert_eq!(RolloutStatus::worst([]), Clean);
+    }
+
+    #[test]
+    fn statuses_serialize_as_their_spec_names() {
+        assert_eq!(
+            serde_json::to_string(&RolloutStatus::InProgress).unwrap(),
+            "\"InProgress\""
+        );
+        assert_eq!(serde_json::to_string(&Phase::DeployFailed).unwrap(), "\"DeployFailed\"");
+        assert_eq!(
+            serde_json::to_string(&TransitionResult::CheckFailed).unwrap(),
+            "\"CheckFailed\""
+        );
+    }
+}

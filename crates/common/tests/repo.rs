@@ -1,0 +1,164 @@
+//! The resource repo through git: reading at commits, history, and commit-and-push.
+
+use std::sync::Arc;
+
+use git2::Oid;
+use slipway_common::git::{Author, Change, GitAuth, RepoLocation, ResourceRepo};
+
+fn open(t: &git_fixture::TempRepo, name: &str) -> ResourceRepo {
+    ResourceRepo::open_and_fetch(RepoLocation {
+        url: t.url(),
+        checkout_path: t.scratch(name),
+        branch: "main".into(),
+        auth: GitAuth::default(),
+    })
+    .unwrap()
+}
+
+const REPO: &str = r#"
+commits:
+  - message: initial
+    name: initial
+    files:
+      transitions.yaml: |
+        transitions:
+          dev: {source: latest, target: dev
+      deployers.yaml: |
+        deployers:
+          dev: {cluster: main, namespace: dev}
+      latest/version/s1.yaml: {version: "1"}
+      dev/version/s1.yaml: {version: "1"}
+      dev/base/s1.yaml: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: s1}
+        data: {v: "${version}"}
+      dev/locks.yaml: |
+        env_lock:
+          reasons: ["freeze"
+  - message: bump s1 to 2
+    name: bump
+    files:
+      latest/version/s1.yaml: {version: "2"}
+"#;
+
+#[test]
+fn malformed_transitions_and_locks_report_path_and_line() {
+    let t = git_fixture::temp(REPO).unwrap();
+    let repo = open(&t, "checkout");
+    let snap = repo.head_snapshot().unwrap();
+    let err = snap.transitions().unwrap_err();
+    assert_eq!(err.path, "transitions.yaml");
+    assert!(err.line.is_some_and(|l| l >= 2), "{err}");
+    let err = snap.locks("dev").unwrap_err();
+    assert_eq!(err.path, "dev/locks.yaml");
+    assert!(err.line.is_some(), "{err}");
+}
+
+#[test]
+fn source_env_with_only_versions_is_not_deployed() {
+    let t = git_fixture::temp(REPO).unwrap();
+    let repo = open(&t, "checkout");
+    let snap = repo.head_snapshot().unwrap();
+    assert_eq!(snap.envs(), vec!["dev", "latest"]);
+    assert!(snap.env_files("latest").is_source_only());
+    assert!(!snap.env_files("dev").is_source_only());
+    assert!(snap.deployers().unwrap().deployers.contains_key("dev"));
+    assert!(!snap.deployers().unwrap().deployers.contains_key("latest"));
+}
+
+#[test]
+fn reads_files_at_any_commit_and_lists_history() {
+    let t = git_fixture::temp(REPO).unwrap();
+    let repo = open(&t, "checkout");
+    let initial = Oid::from_str(t.named("initial").unwrap()).unwrap();
+    let head = repo.head().unwrap();
+    assert_eq!(head.to_string(), t.named("bump").unwrap());
+    assert_eq!(
+        repo.read_file(initial, "latest/version/s1.yaml").unwrap().unwrap(),
+        b"version: '1'\n"
+    );
+    assert_eq!(
+        repo.read_file(head, "latest/version/s1.yaml").unwrap().unwrap(),
+        b"version: '2'\n"
+    );
+    assert_eq!(repo.read_file(head, "nope.yaml").unwrap(), None);
+    let hist = repo.history(head, "latest/version/s1.yaml", 10).unwrap();
+    assert_eq!(
+        hist.iter().map(|c| c.message.as_str()).collect::<Vec<_>>(),
+        ["bump s1 to 2", "initial"]
+    );
+    assert_eq!(repo.history(head, "dev", 10).unwrap().len(), 1);
+    assert!(repo.is_ancestor(initial, head).unwrap());
+    assert!(!repo.is_ancestor(head, initial).unwrap());
+}
+
+#[test]
+fn commit_and_push_sees_a_fresh_head_and_skips_empty_changes() {
+    let t = git_fixture::temp(REPO).unwrap();
+    let repo = open(&t, "checkout");
+    // Someone else pushes after our fetch: the change must be built on their commit.
+    t.commit("human edit", &[("dev/version/s1.yaml", Some("version: '9'\n"))])
+        .unwrap();
+    let author = Author::named("ci");
+    let pushed = repo
+        .commit_and_push(&author, |snap| {
+            assert_eq!(snap.text("dev/version/s1.yaml").unwrap(), Some("version: '9'\n"));
+            Ok::<_, String>(Some(Change {
+                message: "add s2".into(),
+                files: [("dev/version/s2.yaml".to_string(), Some(b"version: '1'\n".to_vec()))].into(),
+            }))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.head().unwrap(), pushed.to_string());
+    assert_eq!(t.log()[1].2, "human edit");
+    assert_eq!(t.log()[0].1, "ci");
+    // Writing what is already there makes no commit.
+    let again = repo
+        .commit_and_push(&author, |_| {
+            Ok::<_, String>(Some(Change {
+                message: "same".into(),
+                files: [("dev/version/s2.yaml".to_string(), Some(b"version: '1'\n".to_vec()))].into(),
+            }))
+        })
+        .unwrap();
+    assert_eq!(again, None);
+    assert_eq!(t.log().len(), 4);
+}
+
+#[test]
+fn concurrent_writers_lose_no_commit() {
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 25;
+    let t = Arc::new(git_fixture::temp("commits:\n  - message: initial\n    files: {README.md: hi}\n").unwrap());
+    let handles: Vec<_> = (0..THREADS)
+        .map(|w| {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                let repo = open(&t, &format!("writer-{w}"));
+                let author = Author::named(&format!("writer-{w}"));
+                for i in 0..PER_THREAD {
+                    let path = format!("files/w{w}/f{i}.yaml");
+                    repo.commit_and_push(&author, |_| {
+                        Ok::<_, String>(Some(Change {
+                            message: format!("writer {w} file {i}"),
+                            files: [(path.clone(), Some(format!("n: {i}\n").into_bytes()))].into(),
+                        }))
+                    })
+                    .unwrap()
+                    .expect("every change is new");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let paths = t.paths();
+    assert_eq!(
+        paths.iter().filter(|p| p.starts_with("files/")).count(),
+        THREADS * PER_THREAD
+    );
+    assert_eq!(t.log().len(), THREADS * PER_THREAD + 1);
+}
