@@ -18,3 +18,5 @@ pub mod transitions;
 
 pub use error::FileError;
 pub use model::{RepoSnapshot, Unit};
+#[cfg(feature = "service")]
+pub mod service;
