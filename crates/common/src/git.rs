@@ -372,6 +372,21 @@ impl ResourceRepo {
         Ok(out)
     }
 
+    /// Every commit reachable from `from`, newest first, at most `limit`.
+    pub fn log(&self, from: Oid, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
+        let mut walk = self.repo.revwalk().map_err(self.err("walk history"))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(self.err("walk history"))?;
+        walk.push(from).map_err(self.err("walk history"))?;
+        let mut out = Vec::new();
+        for oid in walk.take(limit) {
+            let oid = oid.map_err(self.err("walk history"))?;
+            let commit = self.repo.find_commit(oid).map_err(self.err("read commit"))?;
+            out.push(to_info(&commit));
+        }
+        Ok(out)
+    }
+
     /// Builds a change on the freshly fetched head and pushes it, without force.
     ///
     /// `make_change` sees the current head and returns the change to make, or

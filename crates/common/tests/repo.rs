@@ -162,3 +162,14 @@ fn concurrent_writers_lose_no_commit() {
     );
     assert_eq!(t.log().len(), THREADS * PER_THREAD + 1);
 }
+
+#[test]
+fn log_lists_every_commit_newest_first_up_to_the_limit() {
+    let t = git_fixture::temp(REPO).unwrap();
+    let repo = open(&t, "checkout");
+    let head = repo.head().unwrap();
+    let all = repo.log(head, 10).unwrap();
+    assert_eq!(all.first().map(|c| c.id.as_str()), t.named("bump"));
+    assert_eq!(all.last().map(|c| c.id.as_str()), t.named("initial"));
+    assert_eq!(repo.log(head, 1).unwrap().len(), 1);
+}
