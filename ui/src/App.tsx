@@ -1,0 +1,59 @@
+import { useEffect, useState } from 'react';
+import { ReloadProvider, useApi } from './context';
+import { useLiveState, type EventSourceFactory } from './live';
+import { parseRoute, stalenessReasons, type Route } from './model';
+import { Header } from './components/Header';
+import { ErrorMessage } from './components/Messages';
+import { Overview } from './components/Overview';
+import { ServicePage } from './components/ServicePage';
+import { StaleBanner } from './components/StaleBanner';
+
+function useHashRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(window.location.hash));
+  useEffect(() => {
+    const onChange = () => setRoute(parseRoute(window.location.hash));
+    window.addEventListener('hashchange', onChange);
+    return () => window.removeEventListener('hashchange', onChange);
+  }, []);
+  return route;
+}
+
+/** The whole UI: live state from the aggregator, routed by the URL hash. */
+export function App({ openEvents }: { openEvents: EventSourceFactory }) {
+  const api = useApi();
+  const live = useLiveState(api, openEvents);
+  const route = useHashRoute();
+  const { state } = live;
+
+  useEffect(() => {
+    document.title = route.page === 'service' ? `${route.service} · Slipway` : 'Slipway';
+    window.scrollTo?.(0, 0);
+  }, [route]);
+
+  const reasons = stalenessReasons({
+    connected: live.connection !== 'closed',
+    state,
+    loadError: state ? live.loadError : null,
+  });
+
+  return (
+    <ReloadProvider value={live.reload}>
+      <Header commit={state?.commit} />
+      <StaleBanner reasons={reasons} loadedAt={live.loadedAt} />
+      <main>
+        {!state && live.loadError && <ErrorMessage>{live.loadError}</ErrorMessage>}
+        {!state && !live.loadError && <p className="muted">Loading state…</p>}
+        {state && route.page === 'overview' && <Overview state={state} />}
+        {state && route.page === 'service' && <ServicePage state={state} service={route.service} />}
+        {route.page === 'not-found' && (
+          <section className="empty">
+            <h1>Page not found</h1>
+            <p>
+              Nothing lives at <code>{route.hash}</code>. <a href="#/">Go to the overview</a>.
+            </p>
+          </section>
+        )}
+      </main>
+    </ReloadProvider>
+  );
+}

@@ -1,0 +1,132 @@
+import type { CommitAnswer, HistoryEntry, RunAnswer, State } from './types';
+
+/** An error answered by the API (or the network), with the message to show to a person. */
+export class ApiError extends Error {
+  /** HTTP status; 0 when the aggregator could not be reached. */
+  readonly status: number;
+  /** The input field the server blamed, if any. */
+  readonly field: string | null;
+
+  constructor(message: string, status: number, field: string | null = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.field = field;
+  }
+
+  /** True when the server refused the token (or there was none). */
+  get unauthorized(): boolean {
+    return this.status === 401 || this.status === 403;
+  }
+}
+
+/** What a lock applies to: a whole env, or one service in it. */
+export interface LockTarget {
+  env: string;
+  service?: string;
+}
+
+/** Everything the UI asks of the aggregator. Components get it from context, so tests can fake it. */
+export interface Api {
+  state(): Promise<State>;
+  history(query: { env: string; service?: string; limit?: number }): Promise<HistoryEntry[]>;
+  lock(target: LockTarget, reason: string): Promise<CommitAnswer>;
+  /** Removes one reason, or every reason when `reason` is undefined. */
+  unlock(target: LockTarget, reason?: string): Promise<CommitAnswer>;
+  rollback(env: string, service: string, commit: string): Promise<CommitAnswer>;
+  runTransition(name: string): Promise<RunAnswer>;
+}
+
+export interface HttpApiOptions {
+  /** Prefix of every path, '' for the same origin. */
+  base?: string;
+  /** The bearer token for writes (read at call time, so a newly entered token is used at once). */
+  token: () => string | null;
+  fetch?: typeof fetch;
+}
+
+/** Encodes a service name for a path: each `/`-separated segment on its own, the slashes kept. */
+export function servicePath(service: string): string {
+  return service.split('/').map(encodeURIComponent).join('/');
+}
+
+export function lockPath(target: LockTarget): string {
+  const env = `/api/locks/${encodeURIComponent(target.env)}`;
+  return target.service === undefined ? env : `${env}/${servicePath(target.service)}`;
+}
+
+/** Turns a failed answer into the sentence shown to the user. */
+export async function errorFromResponse(res: Response): Promise<ApiError> {
+  let text = '';
+  try {
+    text = await res.text();
+  } catch {
+    // The body is gone; the status line is all we have.
+  }
+  let message = text.trim();
+  let field: string | null = null;
+  try {
+    const body: unknown = JSON.parse(text);
+    if (body && typeof body === 'object' && 'error' in body && typeof body.error === 'string') {
+      message = body.error;
+      if ('field' in body && typeof body.field === 'string') field = body.field;
+    }
+  } catch {
+    // Not JSON (a proxy's error page, say): show its text as it is.
+  }
+  if (!message) message = res.statusText || 'no details given';
+  if (res.status === 401 || res.status === 403) {
+    message = `The token was refused (${res.status}): ${message}. Enter a valid API token.`;
+  } else {
+    message = `${message} (HTTP ${res.status})`;
+  }
+  return new ApiError(message, res.status, field);
+}
+
+export function httpApi(options: HttpApiOptions): Api {
+  const base = options.base ?? '';
+  const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
+
+  async function call<T>(method: string, path: string, body?: unknown, auth = false): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (auth) {
+      const token = options.token();
+      if (!token) throw new ApiError('An API token is needed for this. Enter it first.', 401);
+      headers.Authorization = `Bearer ${token}`;
+    }
+    let res: Response;
+    try {
+      res = await doFetch(base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new ApiError(`Could not reach the aggregator (${why}). Check that it is running.`, 0);
+    }
+    if (!res.ok) throw await errorFromResponse(res);
+    try {
+      return (await res.json()) as T;
+    } catch {
+      throw new ApiError(`The aggregator answered ${method} ${path} with something that is not JSON.`, res.status);
+    }
+  }
+
+  return {
+    state: () => call<State>('GET', '/api/state'),
+    async history({ env, service, limit = 50 }) {
+      const q = new URLSearchParams({ env, limit: String(limit) });
+      if (service !== undefined) q.set('service', service);
+      const answer = await call<{ entries?: HistoryEntry[] }>('GET', `/api/history?${q.toString()}`);
+      return answer.entries ?? [];
+    },
+    lock: (target, reason) => call<CommitAnswer>('PUT', lockPath(target), { reason }, true),
+    unlock: (target, reason) =>
+      call<CommitAnswer>('DELETE', lockPath(target), reason === undefined ? undefined : { reason }, true),
+    rollback: (env, service, commit) => call<CommitAnswer>('POST', '/api/rollback', { env, service, commit }, true),
+    runTransition: (name) =>
+      call<RunAnswer>('POST', `/api/transitions/${encodeURIComponent(name)}/run`, undefined, true),
+  };
+}

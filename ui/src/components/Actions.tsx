@@ -1,0 +1,244 @@
+import { useId, useState, type FormEvent } from 'react';
+import { ApiError, type LockTarget } from '../api/client';
+import type { HistoryEntry, RunAnswer, TransitionStatus } from '../api/types';
+import { useApi, useReload, useToken } from '../context';
+import { formatTime, shortCommit } from '../model';
+import { Dialog } from './Dialog';
+import { ErrorMessage, Notice, errorText } from './Messages';
+
+/**
+ * Runs one write action: asks for the token first when none is kept, shows the
+ * API's error when it fails (and forgets a refused token so it can be entered again).
+ */
+function useAction() {
+  const { token, setToken } = useToken();
+  const reload = useReload();
+  const [typed, setTyped] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const fieldId = useId();
+
+  async function run<T>(action: () => Promise<T>): Promise<T | undefined> {
+    setError(null);
+    if (!token) {
+      if (!typed.trim()) {
+        setError('Enter your API token first.');
+        return undefined;
+      }
+      setToken(typed);
+    }
+    setBusy(true);
+    try {
+      const result = await action();
+      reload();
+      return result;
+    } catch (e) {
+      if (e instanceof ApiError && e.unauthorized) setToken(null);
+      setError(errorText(e));
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const tokenField = token ? null : (
+    <div className="field">
+      <label htmlFor={fieldId}>API token</label>
+      <input
+        id={fieldId}
+        type="password"
+        autoComplete="off"
+        value={typed}
+        onChange={(e) => setTyped(e.target.value)}
+        aria-describedby={`${fieldId}-help`}
+      />
+      <p className="help" id={`${fieldId}-help`}>
+        Needed for changes; kept in this browser tab until you close it.
+      </p>
+    </div>
+  );
+
+  return { run, busy, error, tokenField };
+}
+
+function lockTitle(target: LockTarget): string {
+  return target.service === undefined ? `env ${target.env}` : `${target.service} in ${target.env}`;
+}
+
+/** Lock with a new reason, or remove reasons, of an env or of a service in an env. */
+export function LockDialog({
+  target,
+  reasons,
+  onClose,
+}: {
+  target: LockTarget;
+  reasons: string[];
+  onClose: (message?: string) => void;
+}) {
+  const api = useApi();
+  const { run, busy, error, tokenField } = useAction();
+  const [reason, setReason] = useState('');
+  const reasonId = useId();
+  const what = lockTitle(target);
+
+  async function lock(e: FormEvent) {
+    e.preventDefault();
+    if (!reason.trim()) return;
+    const answer = await run(() => api.lock(target, reason.trim()));
+    if (answer) onClose(`Locked ${what}: ${reason.trim()} (commit ${shortCommit(answer.commit)})`);
+  }
+
+  async function unlock(one?: string) {
+    const answer = await run(() => api.unlock(target, one));
+    if (answer) onClose(`${one ? `Removed lock reason "${one}" from` : 'Unlocked'} ${what} (commit ${shortCommit(answer.commit)})`);
+  }
+
+  return (
+    <Dialog title={`Lock ${what}`} onClose={() => onClose()}>
+      {reasons.length > 0 ? (
+        <section aria-label="Current lock reasons">
+          <p>
+            <span aria-hidden="true">🔒</span> Locked, for these reasons:
+          </p>
+          <ul className="reasons">
+            {reasons.map((r) => (
+              <li key={r}>
+                <span>{r}</span>
+                <button type="button" disabled={busy} onClick={() => void unlock(r)} aria-label={`Remove reason ${r}`}>
+                  Remove
+                </button>
+              </li>
+            ))}
+          </ul>
+          <button type="button" className="danger" disabled={busy} onClick={() => void unlock()}>
+            Unlock {what}
+          </button>
+        </section>
+      ) : (
+        <p>
+          Not locked. A lock stops promotions into {target.service === undefined ? 'this env' : 'this service here'}{' '}
+          until every reason is removed.
+        </p>
+      )}
+      <form onSubmit={(e) => void lock(e)}>
+        {tokenField}
+        <div className="field">
+          <label htmlFor={reasonId}>{reasons.length > 0 ? 'Add a reason' : 'Reason'}</label>
+          <input
+            id={reasonId}
+            value={reason}
+            required
+            placeholder="release freeze, incident 4711, …"
+            onChange={(e) => setReason(e.target.value)}
+          />
+        </div>
+        <ErrorMessage>{error}</ErrorMessage>
+        <div className="buttons">
+          <button type="button" onClick={() => onClose()}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={busy || !reason.trim()}>
+            Lock
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Confirms a rollback, showing the version now and the version it restores. */
+export function RollbackDialog({
+  env,
+  service,
+  current,
+  entry,
+  onClose,
+}: {
+  env: string;
+  service: string;
+  current: string | null;
+  entry: HistoryEntry;
+  onClose: (message?: string) => void;
+}) {
+  const api = useApi();
+  const { run, busy, error, tokenField } = useAction();
+
+  async function confirm(e: FormEvent) {
+    e.preventDefault();
+    const answer = await run(() => api.rollback(env, service, entry.commit));
+    if (answer) {
+      onClose(`Rolled back ${service} in ${env} to ${entry.new ?? shortCommit(entry.commit)} (commit ${shortCommit(answer.commit)})`);
+    }
+  }
+
+  return (
+    <Dialog title={`Roll back ${service} in ${env}`} onClose={() => onClose()}>
+      <form onSubmit={(e) => void confirm(e)}>
+        <p className="change" aria-label="Version change">
+          <span className="version old">{current ?? 'none'}</span> <span aria-hidden="true">→</span>
+          <span className="sr-only">to</span> <span className="version new">{entry.new ?? 'none'}</span>
+        </p>
+        <p className="help">
+          Restores the version file of {service} in {env} as of commit <code>{shortCommit(entry.commit)}</code> (
+          {entry.author}, {formatTime(entry.time)}), as a new commit. Promotions out of {env} follow as usual.
+        </p>
+        {tokenField}
+        <ErrorMessage>{error}</ErrorMessage>
+        <div className="buttons">
+          <button type="button" onClick={() => onClose()}>
+            Cancel
+          </button>
+          <button type="submit" className="danger" disabled={busy}>
+            Roll back to {entry.new ?? shortCommit(entry.commit)}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Starts a transition by hand and shows what the transitioner answered. */
+export function RunTransitionDialog({ transition, onClose }: { transition: TransitionStatus; onClose: () => void }) {
+  const api = useApi();
+  const { run, busy, error, tokenField } = useAction();
+  const [answer, setAnswer] = useState<RunAnswer | null>(null);
+  const pending = transition.pending ?? [];
+
+  async function start(e: FormEvent) {
+    e.preventDefault();
+    const result = await run(() => api.runTransition(transition.name));
+    if (result) setAnswer(result);
+  }
+
+  return (
+    <Dialog title={`Run transition ${transition.name} (${transition.source} → ${transition.target})`} onClose={onClose}>
+      <form onSubmit={(e) => void start(e)}>
+        <p>
+          {pending.length > 0
+            ? `Promotes what waits in ${transition.source}: ${pending.join(', ')}.`
+            : `Nothing is known to wait in ${transition.source}; the run checks again.`}{' '}
+          Preconditions and locks still apply; the schedule is ignored.
+        </p>
+        {tokenField}
+        <ErrorMessage>{error}</ErrorMessage>
+        {answer && (
+          <Notice>
+            Result: <strong>{answer.result}</strong>
+            {answer.reason ? `: ${answer.reason}` : ''}
+            {answer.commit ? ` (commit ${shortCommit(answer.commit)})` : ''}
+          </Notice>
+        )}
+        <div className="buttons">
+          <button type="button" onClick={onClose}>
+            {answer ? 'Close' : 'Cancel'}
+          </button>
+          {!answer && (
+            <button type="submit" className="primary" disabled={busy}>
+              Run now
+            </button>
+          )}
+        </div>
+      </form>
+    </Dialog>
+  );
+}

@@ -1,0 +1,62 @@
+import { useId, useState, type FormEvent } from 'react';
+import { useToken } from '../context';
+import { shortCommit } from '../model';
+
+/** Top bar: product name, repo head, and the API token (entered once per browser session). */
+export function Header({ commit }: { commit: string | null | undefined }) {
+  return (
+    <header className="topbar">
+      <a href="#/" className="brand">
+        Slipway
+      </a>
+      <span className="muted small" title={commit ?? undefined}>
+        repo at <code>{shortCommit(commit)}</code>
+      </span>
+      <TokenControl />
+    </header>
+  );
+}
+
+function TokenControl() {
+  const { token, setToken } = useToken();
+  const [typed, setTyped] = useState('');
+  const id = useId();
+
+  if (token) {
+    return (
+      <div className="token">
+        <span className="small">
+          <span aria-hidden="true">🔑 </span>Token set for this session
+        </span>
+        <button type="button" className="small" onClick={() => setToken(null)}>
+          Forget token
+        </button>
+      </div>
+    );
+  }
+
+  function save(e: FormEvent) {
+    e.preventDefault();
+    if (typed.trim()) setToken(typed);
+    setTyped('');
+  }
+
+  return (
+    <form className="token" onSubmit={save}>
+      <label htmlFor={id} className="small">
+        API token
+      </label>
+      <input
+        id={id}
+        type="password"
+        autoComplete="off"
+        value={typed}
+        onChange={(e) => setTyped(e.target.value)}
+        placeholder="for locks, runs, rollbacks"
+      />
+      <button type="submit" className="small" disabled={!typed.trim()}>
+        Use token
+      </button>
+    </form>
+  );
+}

@@ -1,0 +1,278 @@
+import { useId, useState } from 'react';
+import type { LockTarget } from '../api/client';
+import type { EnvSummary, ServiceInEnv, ServiceRow, State, TransitionStatus } from '../api/types';
+import { useNow } from '../context';
+import { filterServices, formatTime, serviceHref, summarizeTransition, transitionInto } from '../model';
+import { LockDialog, RunTransitionDialog } from './Actions';
+import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
+import { Notice } from './Messages';
+
+type Open = { kind: 'lock'; target: LockTarget; reasons: string[] } | { kind: 'run'; transition: TransitionStatus };
+
+/** The env × service matrix with the promotion strip between the envs. */
+export function Overview({ state }: { state: State }) {
+  const [filter, setFilter] = useState('');
+  const [open, setOpen] = useState<Open | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const filterId = useId();
+  const services = filterServices(state.services, filter);
+
+  if (state.envs.length === 0) {
+    return (
+      <section className="empty">
+        <h1>No environments yet</h1>
+        <p>
+          Every top-level folder of the resource repo is an environment. Add one, e.g. <code>latest/version/</code>,
+          and commit; it appears here within a poll.
+        </p>
+      </section>
+    );
+  }
+
+  return (
+    <section aria-labelledby="overview-title">
+      <div className="toolbar">
+        <h1 id="overview-title">Environments</h1>
+        <div className="filter">
+          <label htmlFor={filterId}>Filter services</label>
+          <input
+            id={filterId}
+            type="search"
+            value={filter}
+            placeholder="name contains…"
+            onChange={(e) => setFilter(e.target.value)}
+          />
+        </div>
+      </div>
+      <Notice>{notice}</Notice>
+      <div className="matrix-scroll">
+        <table className="matrix">
+          <caption className="sr-only">
+            Version, rollout status and phase of each service (rows) in each environment (columns, in promotion order)
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col" className="corner">
+                Service
+              </th>
+              {state.envs.map((env) => (
+                <EnvHeader
+                  key={env.name}
+                  env={env}
+                  onLock={() => setOpen({ kind: 'lock', target: { env: env.name }, reasons: env.lock_reasons ?? [] })}
+                />
+              ))}
+            </tr>
+            <tr className="strip-row">
+              <th scope="row" className="corner">
+                Promotion
+              </th>
+              {state.envs.map((env) => (
+                <TransitionStrip
+                  key={env.name}
+                  transition={transitionInto(state, env.name)}
+                  onRun={(transition) => setOpen({ kind: 'run', transition })}
+                />
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {services.map((service) => (
+              <ServiceMatrixRow
+                key={service.name}
+                service={service}
+                envs={state.envs}
+                onLock={(env, reasons) => setOpen({ kind: 'lock', target: { env, service: service.name }, reasons })}
+              />
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {state.services.length === 0 && (
+        <div className="empty">
+          <p>
+            <strong>No services yet.</strong> Post a version from CI with{' '}
+            <code>
+              curl -X POST -H 'Authorization: Bearer $TOKEN' -d
+              {" '{\"service\":\"web\",\"env\":\"latest\",\"vars\":{\"version\":\"1.0.0\"},\"changelog\":\"first\"}' "}
+              {window.location.origin}/api/versions
+            </code>
+            , or commit <code>&lt;env&gt;/version/&lt;service&gt;.yaml</code> to the resource repo.
+          </p>
+        </div>
+      )}
+      {state.services.length > 0 && services.length === 0 && (
+        <p className="empty">No service name contains “{filter}”. Clear the filter to see all {state.services.length}.</p>
+      )}
+      {open?.kind === 'lock' && (
+        <LockDialog
+          target={open.target}
+          reasons={open.reasons}
+          onClose={(message) => {
+            setOpen(null);
+            if (message) setNotice(message);
+          }}
+        />
+      )}
+      {open?.kind === 'run' && <RunTransitionDialog transition={open.transition} onClose={() => setOpen(null)} />}
+    </section>
+  );
+}
+
+function EnvHeader({ env, onLock }: { env: EnvSummary; onLock: () => void }) {
+  const reasons = env.lock_reasons ?? [];
+  return (
+    <th scope="col" className="env-header" data-env={env.name}>
+      <div className="env-title">
+        <span className="env-name">{env.name}</span>
+        <LockIcon what={`Env ${env.name}`} reasons={reasons} onClick={onLock} />
+        <button type="button" className="link small" onClick={onLock} aria-label={`Lock or unlock env ${env.name}`}>
+          {reasons.length > 0 ? 'locks…' : 'lock…'}
+        </button>
+      </div>
+      <div className="env-meta">
+        {env.deployed ? (
+          <>
+            <StatusBadge status={env.status} reason={env.reason} />
+            <span className="muted small">
+              {env.cluster}/{env.namespace}
+            </span>
+          </>
+        ) : (
+          <span className="muted small">source only, not deployed</span>
+        )}
+      </div>
+      {env.last_error && (
+        <div className="env-error small" title={formatTime(env.last_error.at)}>
+          <span aria-hidden="true">⚠ </span>
+          {env.last_error.message}
+        </div>
+      )}
+    </th>
+  );
+}
+
+function TransitionStrip({
+  transition,
+  onRun,
+}: {
+  transition: TransitionStatus | undefined;
+  onRun: (t: TransitionStatus) => void;
+}) {
+  const now = useNow();
+  if (!transition) {
+    return (
+      <td className="strip strip-none">
+        <span className="muted small">no promotion into this env</span>
+      </td>
+    );
+  }
+  const summary = summarizeTransition(transition, now);
+  return (
+    <td className={`strip tone-${summary.tone}`} data-transition={transition.name}>
+      <div className="strip-head">
+        <span className="small muted">
+          {transition.source} <span aria-hidden="true">→</span>
+          <span className="sr-only">to</span> {transition.target}
+        </span>
+        <button
+          type="button"
+          className="link small"
+          onClick={() => onRun(transition)}
+          aria-label={`Run transition ${transition.name} now`}
+        >
+          run…
+        </button>
+      </div>
+      <div className="strip-headline">{summary.headline}</div>
+      {summary.details.length > 0 && (
+        <ul className="strip-details small">
+          {summary.details.map((d) => (
+            <li key={d}>{d}</li>
+          ))}
+        </ul>
+      )}
+    </td>
+  );
+}
+
+function ServiceMatrixRow({
+  service,
+  envs,
+  onLock,
+}: {
+  service: ServiceRow;
+  envs: EnvSummary[];
+  onLock: (env: string, reasons: string[]) => void;
+}) {
+  return (
+    <tr data-service={service.name}>
+      <th scope="row" className="service-name">
+        <a href={serviceHref(service.name)}>{service.name}</a>
+      </th>
+      {envs.map((env) => {
+        const cell = service.envs[env.name];
+        return cell ? (
+          <ServiceCell
+            key={env.name}
+            env={env.name}
+            service={service.name}
+            cell={cell}
+            onLock={() => onLock(env.name, cell.lock_reasons ?? [])}
+          />
+        ) : (
+          <td key={env.name} className="cell cell-absent" data-env={env.name}>
+            <span aria-hidden="true" className="muted">
+              —
+            </span>
+            <span className="sr-only">not in {env.name}</span>
+          </td>
+        );
+      })}
+    </tr>
+  );
+}
+
+function ServiceCell({
+  env,
+  service,
+  cell,
+  onLock,
+}: {
+  env: string;
+  service: string;
+  cell: ServiceInEnv;
+  onLock: () => void;
+}) {
+  const locks = cell.lock_reasons ?? [];
+  const version = cell.version ?? null;
+  return (
+    <td className={`cell${cell.status ? ` cell-${cell.status}` : ''}`} data-env={env}>
+      <div className="cell-top">
+        <span className="version" data-version={version ?? ''} title={version ? `version ${version}` : 'no version label'}>
+          {version ?? '(no version)'}
+        </span>
+        <LockIcon what={`${service} in ${env}`} reasons={locks} onClick={onLock} />
+      </div>
+      {(cell.status || cell.phase) && (
+        <div className="cell-badges">
+          <StatusBadge status={cell.status} reason={cell.reason} />
+          <PhaseBadge phase={cell.phase} />
+        </div>
+      )}
+      {cell.error && (
+        <div className="cell-error small" title={cell.error}>
+          <span aria-hidden="true">⚠ </span>
+          {cell.error}
+        </div>
+      )}
+      {!cell.error && cell.reason && cell.status !== 'Clean' && <div className="cell-reason small">{cell.reason}</div>}
+      {cell.upstream && cell.upstream.version !== version && (
+        <div className="upstream small" data-upstream={cell.upstream.version ?? ''}>
+          <span aria-hidden="true">⬆ </span>
+          {cell.upstream.version ?? 'removed'} waits in {cell.upstream.env}
+        </div>
+      )}
+    </td>
+  );
+}

@@ -1,0 +1,257 @@
+import { useEffect, useState } from 'react';
+import type { LockTarget } from '../api/client';
+import type { EnvSummary, HistoryEntry, ServiceInEnv, State } from '../api/types';
+import { useApi, useNow } from '../context';
+import { formatRelative, formatTime, shortCommit, varText } from '../model';
+import { LockDialog, RollbackDialog } from './Actions';
+import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
+import { ErrorMessage, Notice, errorText } from './Messages';
+
+type Open =
+  | { kind: 'lock'; target: LockTarget; reasons: string[] }
+  | { kind: 'rollback'; env: string; current: string | null; entry: HistoryEntry };
+
+/** One service across its envs: version vars, resources, locks and history with rollback. */
+export function ServicePage({ state, service }: { state: State; service: string }) {
+  const [open, setOpen] = useState<Open | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const row = state.services.find((s) => s.name === service);
+
+  if (!row) {
+    return (
+      <section className="empty">
+        <h1>Service {service}</h1>
+        <p>
+          There is no service <code>{service}</code> in any environment. Check the name, or post a first version of it
+          to <code>/api/versions</code>. <a href="#/">Back to the overview</a>.
+        </p>
+      </section>
+    );
+  }
+
+  const close = (message?: string) => {
+    setOpen(null);
+    if (message) setNotice(message);
+  };
+
+  return (
+    <section aria-labelledby="service-title">
+      <nav aria-label="Breadcrumb" className="breadcrumb">
+        <a href="#/">Environments</a> <span aria-hidden="true">/</span>
+      </nav>
+      <h1 id="service-title">{service}</h1>
+      <Notice>{notice}</Notice>
+      {state.envs.map((env) => {
+        const cell = row.envs[env.name];
+        return cell ? (
+          <EnvSection
+            key={env.name}
+            env={env}
+            service={service}
+            cell={cell}
+            stateCommit={state.commit ?? ''}
+            onLock={() => setOpen({ kind: 'lock', target: { env: env.name, service }, reasons: cell.lock_reasons ?? [] })}
+            onRollback={(entry) => setOpen({ kind: 'rollback', env: env.name, current: cell.version ?? null, entry })}
+          />
+        ) : (
+          <section key={env.name} className="env-section absent" aria-label={`${service} in ${env.name}`}>
+            <h2>{env.name}</h2>
+            <p className="muted">Not in {env.name} (no version file there).</p>
+          </section>
+        );
+      })}
+      {open?.kind === 'lock' && <LockDialog target={open.target} reasons={open.reasons} onClose={close} />}
+      {open?.kind === 'rollback' && (
+        <RollbackDialog env={open.env} service={service} current={open.current} entry={open.entry} onClose={close} />
+      )}
+    </section>
+  );
+}
+
+function EnvSection({
+  env,
+  service,
+  cell,
+  stateCommit,
+  onLock,
+  onRollback,
+}: {
+  env: EnvSummary;
+  service: string;
+  cell: ServiceInEnv;
+  stateCommit: string;
+  onLock: () => void;
+  onRollback: (entry: HistoryEntry) => void;
+}) {
+  const vars = Object.entries(cell.vars ?? {});
+  const resources = cell.resources ?? [];
+  const locks = cell.lock_reasons ?? [];
+  const envLocks = env.lock_reasons ?? [];
+  const headingId = `env-${env.name}`;
+  return (
+    <section className="env-section" aria-labelledby={headingId} data-env={env.name}>
+      <div className="env-section-head">
+        <h2 id={headingId}>{env.name}</h2>
+        <span className="version" data-version={cell.version ?? ''}>
+          {cell.version ?? '(no version)'}
+        </span>
+        <StatusBadge status={cell.status} reason={cell.reason} />
+        <PhaseBadge phase={cell.phase} />
+        <LockIcon what={`Env ${env.name}`} reasons={envLocks} />
+        <LockIcon what={`${service} in ${env.name}`} reasons={locks} onClick={onLock} />
+        <button type="button" onClick={onLock} aria-label={`Lock or unlock ${service} in ${env.name}`}>
+          {locks.length > 0 ? 'Locks…' : 'Lock…'}
+        </button>
+      </div>
+      {cell.reason && <p className="reason">{cell.reason}</p>}
+      {cell.error && <p className="cell-error">⚠ {cell.error}</p>}
+      {cell.upstream && cell.upstream.version !== cell.version && (
+        <p className="upstream">
+          <span aria-hidden="true">⬆ </span>
+          {cell.upstream.version ?? 'removed'} waits in {cell.upstream.env}
+        </p>
+      )}
+      <div className="env-grid">
+        <div>
+          <h3>Version variables</h3>
+          {vars.length === 0 ? (
+            <p className="muted">No variables.</p>
+          ) : (
+            <table className="vars">
+              <tbody>
+                {vars.map(([k, v]) => (
+                  <tr key={k}>
+                    <th scope="row">{k}</th>
+                    <td>
+                      <code>{varText(v)}</code>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+        <div>
+          <h3>Resources</h3>
+          {!env.deployed ? (
+            <p className="muted">{env.name} is a source of versions and is not deployed.</p>
+          ) : resources.length === 0 ? (
+            <p className="muted">No resources reported by the deployer yet.</p>
+          ) : (
+            <table className="resources">
+              <thead>
+                <tr>
+                  <th scope="col">Kind</th>
+                  <th scope="col">Name</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Reason</th>
+                </tr>
+              </thead>
+              <tbody>
+                {resources.map((r) => (
+                  <tr key={`${r.api_version}/${r.kind}/${r.namespace ?? ''}/${r.name}`}>
+                    <td>{r.kind}</td>
+                    <td>
+                      {r.namespace ? <span className="muted">{r.namespace}/</span> : null}
+                      {r.name}
+                    </td>
+                    <td>
+                      <StatusBadge status={r.status} />
+                    </td>
+                    <td>{r.reason}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      </div>
+      <History env={env.name} service={service} current={cell.version ?? null} refreshKey={stateCommit} onRollback={onRollback} />
+    </section>
+  );
+}
+
+/** The commits that changed this service (or its locks) in this env, reloaded when the repo head moves. */
+function History({
+  env,
+  service,
+  current,
+  refreshKey,
+  onRollback,
+}: {
+  env: string;
+  service: string;
+  current: string | null;
+  refreshKey: string;
+  onRollback: (entry: HistoryEntry) => void;
+}) {
+  const api = useApi();
+  const now = useNow();
+  const [entries, setEntries] = useState<HistoryEntry[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    let alive = true;
+    api.history({ env, service, limit: 50 }).then(
+      (list) => {
+        if (!alive) return;
+        setEntries(list);
+        setError(null);
+      },
+      (e: unknown) => alive && setError(`Could not load the history of ${service} in ${env}: ${errorText(e)}`),
+    );
+    return () => {
+      alive = false;
+    };
+  }, [api, env, service, refreshKey]);
+
+  return (
+    <div className="history">
+      <h3>History</h3>
+      <ErrorMessage>{error}</ErrorMessage>
+      {entries === null && !error && <p className="muted">Loading history…</p>}
+      {entries?.length === 0 && <p className="muted">No commits changed {service} in {env} yet.</p>}
+      {entries && entries.length > 0 && (
+        <ol className="history-list">
+          {entries.map((entry) => {
+            const versionChange = entry.kind !== 'lock' && entry.kind !== 'other' && (entry.old || entry.new);
+            const canRollBack = versionChange && entry.new && entry.new !== current;
+            return (
+              <li key={entry.commit} className={`history-entry kind-${entry.kind}`} data-kind={entry.kind}>
+                <div className="history-head">
+                  <span className={`kind kind-${entry.kind}`}>{entry.kind}</span>
+                  {versionChange && (
+                    <span className="change">
+                      <span className="version old">{entry.old ?? 'none'}</span> <span aria-hidden="true">→</span>
+                      <span className="sr-only">to</span> <span className="version new">{entry.new ?? 'none'}</span>
+                    </span>
+                  )}
+                  <span className="muted small">
+                    by {entry.author}, <time dateTime={entry.time} title={formatTime(entry.time)}>{formatRelative(entry.time, now)}</time>
+                    , <code>{shortCommit(entry.commit)}</code>
+                  </span>
+                  {canRollBack && (
+                    <button
+                      type="button"
+                      className="small"
+                      onClick={() => onRollback(entry)}
+                      aria-label={`Roll back ${service} in ${env} to ${entry.new ?? ''} from commit ${shortCommit(entry.commit)}`}
+                    >
+                      Roll back to {entry.new}
+                    </button>
+                  )}
+                </div>
+                {/* Changelogs come from CI and people: rendered as text, never as HTML. */}
+                <pre className="changelog">{entry.changelog?.trim() || firstLine(entry.message)}</pre>
+              </li>
+            );
+          })}
+        </ol>
+      )}
+    </div>
+  );
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0] ?? '';
+}

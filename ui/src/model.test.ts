@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import type { State, TransitionStatus } from './api/types';
+import {
+  filterServices,
+  formatRelative,
+  formatTime,
+  parseRoute,
+  serviceHref,
+  stalenessReasons,
+  summarizeTransition,
+  transitionInto,
+} from './model';
+
+const NOW = new Date('2026-11-22T08:00:00Z');
+
+function transition(over: Partial<TransitionStatus>): TransitionStatus {
+  return { name: 'prod', source: 'pp', target: 'prod', ...over };
+}
+
+describe('summarizeTransition', () => {
+  it('says a blocked transition is blocked, with the reason', () => {
+    const s = summarizeTransition(transition({ result: 'Blocked', reason: 'source pp is InProgress' }), NOW);
+    expect(s.tone).toBe('blocked');
+    expect(s.headline).toBe('Blocked: source pp is InProgress');
+  });
+
+  it('says a failed check failed, with the reason', () => {
+    const s = summarizeTransition(transition({ result: 'CheckFailed', reason: 'source pp is Failed' }), NOW);
+    expect(s.tone).toBe('failed');
+    expect(s.headline).toBe('Check failed: source pp is Failed');
+  });
+
+  it('tells when a scheduled transition with waiting services runs next', () => {
+    const s = summarizeTransition(
+      transition({ result: 'Skipped', pending: ['web'], next_scheduled: '2026-11-22T09:00:00Z', schedule: '0 0 9 * * *' }),
+      NOW,
+    );
+    expect(s.tone).toBe('waiting');
+    expect(s.headline).toBe('Next run in 1 h (2026-11-22 09:00 UTC)');
+    expect(s.details).toContain('Waiting: web');
+    expect(s.details).toContain('Schedule: 0 0 9 * * *');
+  });
+
+  it('lists services held by locks and the last promotion', () => {
+    const s = summarizeTransition(
+      transition({
+        result: 'Success',
+        skipped: [{ service: 'api', reason: 'locked in prod: incident 4711' }],
+        recent_runs: [
+          { at: '2026-11-22T07:50:00Z', commit: 'abc', promotions: [{ service: 'web', old: '1.0.0', new: '1.1.0' }] },
+        ],
+      }),
+      NOW,
+    );
+    expect(s.tone).toBe('ok');
+    expect(s.headline).toBe('Up to date');
+    expect(s.details).toEqual(['Held: api (locked in prod: incident 4711)', 'Last promoted 10 min ago: web 1.0.0 → 1.1.0']);
+  });
+
+  it('says a manual transition waits for a person', () => {
+    expect(summarizeTransition(transition({ manual: true, pending: ['web'] }), NOW).headline).toBe(
+      'Waiting for a manual run',
+    );
+    expect(summarizeTransition(transition({ manual: true }), NOW).headline).toBe('Manual: runs only when started');
+  });
+});
+
+describe('formatting', () => {
+  it('formats relative times coarsely in both directions', () => {
+    expect(formatRelative('2026-11-22T07:59:50Z', NOW)).toBe('just now');
+    expect(formatRelative('2026-11-22T07:30:00Z', NOW)).toBe('30 min ago');
+    expect(formatRelative('2026-11-22T11:00:00Z', NOW)).toBe('in 3 h');
+    expect(formatRelative('2026-11-19T08:00:00Z', NOW)).toBe('3 days ago');
+    expect(formatRelative('not a time', NOW)).toBe('not a time');
+  });
+
+  it('formats absolute times in UTC', () => {
+    expect(formatTime('2026-11-22T10:15:30+01:00')).toBe('2026-11-22 09:15 UTC');
+  });
+});
+
+describe('routes', () => {
+  it('reads the overview and service pages from the hash, including services with slashes', () => {
+    expect(parseRoute('')).toEqual({ page: 'overview' });
+    expect(parseRoute('#/')).toEqual({ page: 'overview' });
+    expect(parseRoute('#/services/web')).toEqual({ page: 'service', service: 'web' });
+    expect(parseRoute(serviceHref('team-a/api'))).toEqual({ page: 'service', service: 'team-a/api' });
+    expect(parseRoute('#/nope')).toEqual({ page: 'not-found', hash: '#/nope' });
+  });
+});
+
+describe('overview data', () => {
+  const state: State = {
+    envs: [],
+    services: [
+      { name: 'web', envs: {} },
+      { name: 'api', envs: {} },
+      { name: 'team-a/worker', envs: {} },
+    ],
+    transitions: [transition({ name: 'dev', source: 'latest', target: 'dev' })],
+  };
+
+  it('filters services by a case-insensitive part of the name', () => {
+    expect(filterServices(state.services, ' WE ').map((s) => s.name)).toEqual(['web']);
+    expect(filterServices(state.services, 'a').map((s) => s.name)).toEqual(['api', 'team-a/worker']);
+    expect(filterServices(state.services, '')).toHaveLength(3);
+  });
+
+  it('finds the transition into an env', () => {
+    expect(transitionInto(state, 'dev')?.name).toBe('dev');
+    expect(transitionInto(state, 'latest')).toBeUndefined();
+  });
+
+  it('explains every reason the data may be stale', () => {
+    expect(stalenessReasons({ connected: true, state: { ...state, stale: false }, loadError: null })).toEqual([]);
+    expect(
+      stalenessReasons({
+        connected: false,
+        state: { ...state, stale: true, stale_reasons: ['deployer unreachable: connection refused'] },
+        loadError: 'Could not load the state: boom',
+      }),
+    ).toEqual([
+      'Live updates are disconnected; reconnecting.',
+      'Could not load the state: boom',
+      'The aggregator reports stale data: deployer unreachable: connection refused.',
+    ]);
+  });
+});

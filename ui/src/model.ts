@@ -1,0 +1,153 @@
+// Pure functions over the API's data: what the components show, decided without React or the network.
+
+import type { Phase, RolloutStatus, ServiceRow, State, TransitionResult, TransitionStatus } from './api/types';
+
+/** Words and glyph for each rollout status; the colour comes from CSS, so it is never the only signal. */
+export const STATUS_LABEL: Record<RolloutStatus, { text: string; glyph: string; help: string }> = {
+  Clean: { text: 'Clean', glyph: '✓', help: 'applied and ready' },
+  InProgress: { text: 'In progress', glyph: '◔', help: 'applied, rollout under way' },
+  Outdated: { text: 'Outdated', glyph: '↻', help: 'the desired state is not applied yet' },
+  Failed: { text: 'Failed', glyph: '✕', help: 'could not be applied, or the rollout failed' },
+};
+
+export const PHASE_LABEL: Record<Phase, { text: string; help: string }> = {
+  Received: { text: 'Received', help: 'in the repo, not applied yet' },
+  Deploying: { text: 'Deploying', help: 'applied, rollout under way' },
+  Deployed: { text: 'Deployed', help: 'applied and rolled out cleanly' },
+  DeployFailed: { text: 'Deploy failed', help: 'could not be applied, or its rollout failed' },
+};
+
+/** Services whose name contains the filter text (case-insensitive; blank keeps all). */
+export function filterServices(services: ServiceRow[], filter: string): ServiceRow[] {
+  const needle = filter.trim().toLowerCase();
+  if (!needle) return services;
+  return services.filter((s) => s.name.toLowerCase().includes(needle));
+}
+
+/** The transition that promotes into `env`, if any. */
+export function transitionInto(state: State, env: string): TransitionStatus | undefined {
+  return (state.transitions ?? []).find((t) => t.target === env);
+}
+
+export type Tone = 'ok' | 'waiting' | 'blocked' | 'failed' | 'idle';
+
+export interface TransitionSummary {
+  tone: Tone;
+  /** One short line: is it blocked and why, or when does it run next. */
+  headline: string;
+  /** Further lines: waiting services, services held by locks, the last promotion. */
+  details: string[];
+}
+
+const RESULT_TONE: Record<TransitionResult, Tone> = {
+  Success: 'ok',
+  Skipped: 'idle',
+  Blocked: 'blocked',
+  CheckFailed: 'failed',
+};
+
+/** What the promotion strip says about a transition at time `now`. */
+export function summarizeTransition(t: TransitionStatus, now: Date): TransitionSummary {
+  const pending = t.pending ?? [];
+  const skipped = t.skipped ?? [];
+  const details: string[] = [];
+  let tone: Tone = t.result ? RESULT_TONE[t.result] : 'idle';
+  let headline: string;
+
+  if (t.result === 'Blocked') {
+    headline = `Blocked: ${t.reason || 'a precondition is not met yet'}`;
+  } else if (t.result === 'CheckFailed') {
+    headline = `Check failed: ${t.reason || 'no reason given'}`;
+  } else if (pending.length > 0 && t.next_scheduled) {
+    tone = 'waiting';
+    headline = `Next run ${formatRelative(t.next_scheduled, now)} (${formatTime(t.next_scheduled)})`;
+  } else if (pending.length > 0 && t.manual) {
+    tone = 'waiting';
+    headline = 'Waiting for a manual run';
+  } else if (pending.length > 0) {
+    tone = 'waiting';
+    headline = 'Promotion pending';
+  } else if (t.manual) {
+    headline = 'Manual: runs only when started';
+  } else if (t.next_scheduled) {
+    headline = `Up to date; next run ${formatRelative(t.next_scheduled, now)}`;
+  } else {
+    headline = 'Up to date';
+  }
+
+  if (pending.length > 0) details.push(`Waiting: ${pending.join(', ')}`);
+  for (const s of skipped) details.push(`Held: ${s.service} (${s.reason})`);
+  const last = t.recent_runs?.[0];
+  if (last) {
+    const moves = last.promotions.map((p) => `${p.service} ${p.old ?? '∅'} → ${p.new}`).join(', ');
+    details.push(`Last promoted ${formatRelative(last.at, now)}${moves ? `: ${moves}` : ''}`);
+  }
+  if (t.result === 'Skipped' && t.reason && tone === 'idle' && pending.length === 0) details.push(t.reason);
+  if (t.schedule) details.push(`Schedule: ${t.schedule}`);
+  return { tone, headline, details };
+}
+
+/** "3 min ago", "in 2 h": coarse on purpose, the exact time is in the tooltip. */
+export function formatRelative(iso: string, now: Date): string {
+  const then = Date.parse(iso);
+  if (Number.isNaN(then)) return iso;
+  const seconds = Math.round((then - now.getTime()) / 1000);
+  const abs = Math.abs(seconds);
+  let amount: string;
+  if (abs < 45) return seconds >= 0 ? 'in a few seconds' : 'just now';
+  else if (abs < 60 * 60) amount = `${Math.round(abs / 60)} min`;
+  else if (abs < 48 * 3600) amount = `${Math.round(abs / 3600)} h`;
+  else amount = `${Math.round(abs / 86400)} days`;
+  return seconds >= 0 ? `in ${amount}` : `${amount} ago`;
+}
+
+/** An RFC 3339 time as `2026-11-22 09:00 UTC`: operators compare it with logs, which are in UTC. */
+export function formatTime(iso: string): string {
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return iso;
+  return `${t.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+export function shortCommit(sha: string | null | undefined): string {
+  return sha ? sha.slice(0, 8) : '—';
+}
+
+/** How the current view is addressed in the URL hash. */
+export type Route = { page: 'overview' } | { page: 'service'; service: string } | { page: 'not-found'; hash: string };
+
+/** `#/` is the overview, `#/services/<name>` a service (names may contain `/`). */
+export function parseRoute(hash: string): Route {
+  const path = hash.replace(/^#/, '');
+  if (path === '' || path === '/') return { page: 'overview' };
+  const m = /^\/services\/(.+)$/.exec(path);
+  if (m && m[1]) {
+    try {
+      return { page: 'service', service: m[1].split('/').map(decodeURIComponent).join('/') };
+    } catch {
+      return { page: 'not-found', hash };
+    }
+  }
+  return { page: 'not-found', hash };
+}
+
+export function serviceHref(service: string): string {
+  return `#/services/${service.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** Why the data on screen may be out of date, in words; empty when it is live and fresh. */
+export function stalenessReasons(opts: { connected: boolean; state: State | null; loadError: string | null }): string[] {
+  const reasons: string[] = [];
+  if (!opts.connected) reasons.push('Live updates are disconnected; reconnecting.');
+  if (opts.loadError) reasons.push(opts.loadError);
+  if (opts.state?.stale) {
+    const why = opts.state.stale_reasons ?? [];
+    reasons.push(why.length ? `The aggregator reports stale data: ${why.join('; ')}.` : 'The aggregator reports stale data.');
+  }
+  return reasons;
+}
+
+/** Scalar variable values as text, for the vars table. */
+export function varText(value: unknown): string {
+  if (value === null || value === undefined) return '—';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
