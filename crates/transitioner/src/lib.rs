@@ -1,1 +1,124 @@
-//! placeholder
+//! Slipway's transitioner: promotes versions from one environment to the next
+//! by the rules in `transitions.yaml` (SPEC section 4), one commit per run.
+//!
+//! ```text
+//!   resource repo ──fetch──▶ evaluate (pure: evaluate.rs, schedule.rs, source_check.rs)
+//!   deployer /status ──────▶     │
+//!                                ▼
+//!            commit_and_push (run.rs) ──▶ resource repo ──▶ POST deployer /refresh
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod deployer;
+pub mod evaluate;
+pub mod message;
+pub mod metrics;
+pub mod run;
+pub mod schedule;
+pub mod source_check;
+pub mod transitioner;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Config;
+pub use evaluate::{evaluate, Decision, Trigger};
+pub use transitioner::{Error, Transitioner};
+
+/// A started transitioner: its API address, the service, and the task running it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub transitioner: Arc<Transitioner>,
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the API and the poll loop; they stop when `shutdown` is cancelled.
+pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let deployer = match &config.deployer_url {
+        Some(url) => Some(
+            deployer::DeployerClient::new(url, config.deployer_timeout)
+                .with_context(|| format!("cannot set up the deployer client for {url}"))?,
+        ),
+        None => None,
+    };
+    let transitioner = Arc::new(
+        Transitioner::new(&config.repo_settings(), deployer, clock)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the checkout at {}",
+                    config.versions_checkout_path.display()
+                )
+            })?,
+    );
+    let (listener, addr) = slipway_common::service::bind("slipway-transitioner", &config.api_bind).await?;
+    let refresh = Arc::new(Notify::new());
+    let app = api::router(transitioner.clone(), refresh.clone());
+    let poller = tokio::spawn(poll_loop(
+        transitioner.clone(),
+        config.poll_interval,
+        refresh,
+        shutdown.clone(),
+    ));
+    let task = tokio::spawn(async move {
+        let served = slipway_common::service::serve(listener, app, shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = poller.await;
+        served
+    });
+    Ok(Running {
+        addr,
+        transitioner,
+        task,
+    })
+}
+
+/// `slipway-transitioner serve`: runs until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let shutdown = slipway_common::service::shutdown_on_signals();
+    let running = start(&config, Arc::new(SystemClock), shutdown).await?;
+    running.task.await.context("the transitioner task failed")?
+}
+
+/// Runs every transition now and then every `interval`, or at once when `refresh` is notified.
+async fn poll_loop(
+    transitioner: Arc<Transitioner>,
+    interval: std::time::Duration,
+    refresh: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut last_error: Option<String> = None;
+    loop {
+        match transitioner.run_all().await {
+            Ok(_) => {
+                if last_error.take().is_some() {
+                    tracing::info!("runs work again");
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                // Say it once; repeating the same failure every poll only hides new ones.
+                if last_error.as_deref() != Some(text.as_str()) {
+                    tracing::warn!("transition run failed, retrying every poll: {text}");
+                } else {
+                    tracing::debug!("transition run still failing: {text}");
+                }
+                last_error = Some(text);
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+            _ = refresh.notified() => {}
+        }
+    }
+}

@@ -1,1 +1,38 @@
-fn main() {}
+//! `slipway-transitioner`: promotes versions between environments by the rules in `transitions.yaml`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "slipway-transitioner",
+    version,
+    about = "Promotes versions between environments of a Slipway resource repo"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API and evaluate every transition on each poll.
+    Serve {
+        /// Path of the YAML config file (see the README for its keys).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    slipway_common::service::init_tracing();
+    match cli.command {
+        Command::Serve { config } => {
+            let config: slipway_transitioner::Config = slipway_common::service::load_config(&config)?;
+            slipway_transitioner::serve(config).await
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! The decision of one transition run: which services move, which are held back
+//! and why, and the schedule state afterwards. Pure: the shell gathers the inputs
+//! and carries out the decision as one commit.
+
+use chrono::{DateTime, Utc};
+use slipway_common::merge::parse_vars;
+use slipway_common::model::{version_label, version_path};
+use slipway_common::status::{SkippedService, TransitionResult};
+use slipway_common::transitions::{ScheduleState, Transition, TransitionState};
+use slipway_common::RepoSnapshot;
+
+use crate::schedule::{self, Due};
+use crate::source_check::{self, SourceObservation};
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The poll loop or `POST /refresh`: schedules and `manual` apply.
+    Poll,
+    /// `POST /transitions/{name}/run`: runs now, also a manual transition; the schedule is ignored.
+    Manual,
+}
+
+/// Everything a decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub transition: &'a Transition,
+    /// The repo as the run saw it when it started: source versions come from here, so
+    /// a chain of transitions moves a version one step per run.
+    pub source: &'a RepoSnapshot,
+    /// The current head: target versions and locks come from here.
+    pub head: &'a RepoSnapshot,
+    /// `transition_state.yaml` at the head.
+    pub state: &'a TransitionState,
+    pub observation: &'a SourceObservation,
+    pub now: DateTime<Utc>,
+    pub trigger: Trigger,
+}
+
+/// One service to move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPromotion {
+    pub service: String,
+    /// Version label in the target before (`None`: new in the target).
+    pub old: Option<String>,
+    pub new: String,
+    /// The target's version file before (`None`: new in the target).
+    pub old_content: Option<Vec<u8>>,
+    /// The source's version file, written to the target as is.
+    pub content: Vec<u8>,
+}
+
+/// The outcome of evaluating one transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub result: TransitionResult,
+    pub reason: String,
+    /// Services to copy to the target (empty unless `Success`).
+    pub promotions: Vec<PlannedPromotion>,
+    /// Services whose source version differs from the target and that do not move in this run.
+    pub pending: Vec<String>,
+    /// Services held back, with why (locks, unreadable version files).
+    pub skipped: Vec<SkippedService>,
+    /// The entry this transition should have in `transition_state.yaml` (`None`: no entry).
+    pub schedule: Option<ScheduleState>,
+}
+
+impl Decision {
+    /// The next scheduled run, for the status.
+    pub fn next_scheduled(&self) -> Option<DateTime<Utc>> {
+        self.schedule.as_ref().and_then(|s| s.next_due)
+    }
+
+    /// The label of each promotion, `s1 41 → 42`, joined by `, `.
+    pub fn summary(&self) -> String {
+        summary(&self.promotions)
+    }
+}
+
+/// `s1 41 → 42, s2 (new) → 1`.
+pub fn summary(promotions: &[PlannedPromotion]) -> String {
+    promotions
+        .iter()
+        .map(|p| format!("{} {} → {}", p.service, p.old.as_deref().unwrap_or("(new)"), p.new))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+struct Candidate {
+    service: String,
+    content: Vec<u8>,
+    old_content: Option<Vec<u8>>,
+}
+
+/// Decides one run of a transition.
+pub fn evaluate(input: Input<'_>) -> Decision {
+    let t = input.transition;
+    let candidates = candidates(&input);
+    let pending: Vec<String> = candidates.iter().map(|c| c.service.clone()).collect();
+    let mut decision = Decision {
+        result: TransitionResult::Skipped,
+        reason: String::new(),
+        promotions: Vec::new(),
+        pending,
+        skipped: Vec::new(),
+        schedule: None,
+    };
+
+    if t.manual && input.trigger == Trigger::Poll {
+        decision.reason = format!(
+            "manual: runs only when asked (POST /transitions/{}/run){}",
+            t.name,
+            waiting(&decision.pending)
+        );
+        return decision;
+    }
+
+    let entry = match input.trigger {
+        Trigger::Poll => schedule::current_entry(t, input.state, input.now),
+        // A manual run ignores the schedule and leaves its state as it is.
+        Trigger::Manual => input
+            .state
+            .transitions
+            .get(&t.name)
+            .cloned()
+            .filter(|_| t.schedule.is_some()),
+    };
+    decision.schedule = entry.clone();
+    let due_since = match input.trigger {
+        Trigger::Manual => None,
+        Trigger::Poll => match schedule::due(entry.as_ref(), input.now) {
+            Due::Unscheduled => None,
+            Due::Due { since } => Some(since),
+            Due::NotDue { next } => {
+                decision.reason = format!("not due: next run at {}{}", rfc3339(next), waiting(&decision.pending));
+                return decision;
+            }
+            Due::Never => {
+                decision.result = TransitionResult::CheckFailed;
+                decision.reason = format!(
+                    "schedule {:?} has no future times: fix it in transitions.yaml",
+                    t.schedule_text.as_deref().unwrap_or_default()
+                );
+                return decision;
+            }
+        },
+    };
+
+    let (result, reason) = decide(&input, candidates, &mut decision);
+    decision.result = result;
+    decision.reason = match (due_since, result) {
+        (Some(since), TransitionResult::Blocked | TransitionResult::CheckFailed) => {
+            format!("scheduled run due since {} is pending: {reason}", rfc3339(since))
+        }
+        _ => reason,
+    };
+    if let (Some(_), Some(entry)) = (due_since, entry) {
+        decision.schedule = Some(schedule::after_due_run(t, entry, result, input.now));
+    }
+    decision
+}
+
+/// Locks, preconditions and the promotions, once the run may happen.
+fn decide(input: &Input<'_>, candidates: Vec<Candidate>, decision: &mut Decision) -> (TransitionResult, String) {
+    let t = input.transition;
+    if candidates.is_empty() {
+        return (
+            TransitionResult::Skipped,
+            format!("nothing to promote: {} has every version of {}", t.target, t.source),
+        );
+    }
+    let locks = match input.head.locks(&t.target) {
+        Ok(locks) => locks,
+        Err(e) => {
+            return (
+                TransitionResult::CheckFailed,
+                format!("cannot read the target's locks: {e}"),
+            )
+        }
+    };
+    let mut movable = Vec::new();
+    for c in candidates {
+        let reasons = locks.blocking_reasons(&c.service);
+        if !reasons.is_empty() {
+            let what = if locks.env_locked() {
+                format!("env {} is locked", t.target)
+            } else {
+                format!("locked in {}", t.target)
+            };
+            decision.skipped.push(SkippedService {
+                service: c.service.clone(),
+                reason: format!("{what}: {}", reasons.join("; ")),
+            });
+            continue;
+        }
+        let new_text = String::from_utf8_lossy(&c.content);
+        let new_vars = match parse_vars(&version_path(&t.source, &c.service), &new_text) {
+            Ok(vars) => vars,
+            Err(e) => {
+                decision.skipped.push(SkippedService {
+                    service: c.service.clone(),
+                    reason: format!("not promoted, the source version file is invalid: {e}"),
+                });
+                continue;
+            }
+        };
+        let old = c.old_content.as_ref().map(|bytes| {
+            let path = version_path(&t.target, &c.service);
+            parse_vars(&path, &String::from_utf8_lossy(bytes))
+                .map(|vars| version_label(&vars))
+                .unwrap_or_else(|_| "(invalid)".to_string())
+        });
+        movable.push(PlannedPromotion {
+            service: c.service,
+            old,
+            new: version_label(&new_vars),
+            old_content: c.old_content,
+            content: c.content,
+        });
+    }
+    let held = decision
+        .skipped
+        .iter()
+        .map(|s| format!("{} ({})", s.service, s.reason))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if movable.is_empty() {
+        if locks.env_locked() {
+            return (
+                TransitionResult::Skipped,
+                format!("target env {} is locked: {}", t.target, locks.env_reasons().join("; ")),
+            );
+        }
+        return (TransitionResult::Skipped, format!("every change is held back: {held}"));
+    }
+    if let Some(blocked) = source_check::check(t, input.observation, input.now) {
+        return blocked;
+    }
+    let mut reason = format!("promoted {}", summary(&movable));
+    if !held.is_empty() {
+        reason.push_str(&format!("; held back: {held}"));
+    }
+    decision.pending.retain(|s| !movable.iter().any(|p| &p.service == s));
+    decision.promotions = movable;
+    (TransitionResult::Success, reason)
+}
+
+/// Services whose version file in the source differs from the target's, in name order.
+/// A service only in the target is left alone.
+fn candidates(input: &Input<'_>) -> Vec<Candidate> {
+    let t = input.transition;
+    let files = input.source.env_files(&t.source);
+    let mut out = Vec::new();
+    for (service, path) in &files.versions {
+        let Some(content) = input.source.files.get(path) else {
+            continue;
+        };
+        let old_content = input.head.files.get(&version_path(&t.target, service));
+        if old_content != Some(content) {
+            out.push(Candidate {
+                service: service.clone(),
+                content: content.clone(),
+                old_content: old_content.cloned(),
+            });
+        }
+    }
+    out
+}
+
+fn waiting(pending: &[String]) -> String {
+    if pending.is_empty() {
+        String::new()
+    } else {
+        format!("; waiting: {}", pending.join(", "))
+    }
+}
+
+/// A timestamp as the API writes it.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source_check::SourceEnv;
+    use slipway_common::status::RolloutStatus;
+    use slipway_common::transitions::parse_transitions;
+
+    fn snap(files: &[(&str, &str)]) -> RepoSnapshot {
+        RepoSnapshot::from_files("c1", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))
+    }
+
+    fn transitions(yaml: &str) -> Vec<Transition> {
+        parse_transitions(yaml).unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    struct Case {
+        t: Transition,
+        repo: RepoSnapshot,
+        state: TransitionState,
+        observation: SourceObservation,
+        now: DateTime<Utc>,
+        trigger: Trigger,
+    }
+
+    impl Case {
+        fn new(rule: &str, files: &[(&str, &str)]) -> Self {
+            Case {
+                t: transitions(&format!("transitions:\n  {rule}\n")).remove(0),
+                repo: snap(files),
+                state: TransitionState::default(),
+                observation: SourceObservation::NotRequired,
+                now: at("2026-11-22T10:00:00Z"),
+                trigger: Trigger::Poll,
+            }
+        }
+
+        fn run(&self) -> Decision {
+            evaluate(Input {
+                transition: &self.t,
+                source: &self.repo,
+                head: &self.repo,
+                state: &self.state,
+                observation: &self.observation,
+                now: self.now,
+                trigger: self.trigger,
+            })
+        }
+    }
+
+    const DEV: &str = "dev: {source: latest, target: dev}";
+
+    #[test]
+    fn changed_and_new_services_move_and_services_only_in_the_target_stay() {
+        let d = Case::new(
+            DEV,
+            &[
+                ("latest/version/s1.yaml", "version: '42'\n"),
+                ("latest/version/s2.yaml", "version: '1'\n"),
+                ("latest/version/same.yaml", "version: '7'\n"),
+                ("dev/version/s1.yaml", "version: '41'\n"),
+                ("dev/version/same.yaml", "version: '7'\n"),
+                ("dev/version/only-dev.yaml", "version: '3'\n"),
+            ],
+        )
+        .run();
+        assert_eq!(d.result, TransitionResult::Success);
+        assert_eq!(d.summary(), "s1 41 → 42, s2 (new) → 1");
+        assert_eq!(d.promotions[0].content, b"version: '42'\n");
+        assert!(d.pending.is_empty());
+        assert_eq!(d.reason, "promoted s1 41 → 42, s2 (new) → 1");
+    }
+
+    #[test]
+    fn nothing_differs_is_skipped() {
+        let d = Case::new(
+            DEV,
+            &[
+                ("latest/version/s1.yaml", "version: '1'\n"),
+                ("dev/version/s1.yaml", "version: '1'\n"),
+            ],
+        )
+        .run();
+        assert_eq!(d.result, TransitionResult::Skipped);
+        assert!(d.reason.starts_with("nothing to promote"), "{}", d.reason);
+    }
+
+    #[test]
+    fn locked_env_skips_every_service_with_its_reasons() {
+        let d = Case::new(
+            DEV,
+            &[
+                ("latest/version/s1.yaml", "version: '2'\n"),
+                ("dev/locks.yaml", "env_lock: {reasons: [release freeze]}\n"),
+            ],
+        )
+        .run();
+        assert_eq!(d.result, TransitionResult::Skipped);
+        assert_eq!(d.reason, "target env dev is locked: release freeze");
+        assert_eq!(d.skipped[0].reason, "env dev is locked: release freeze");
+        assert_eq!(d.pending, vec!["s1"]);
+    }
+
+    #[test]
+    fn locked_service_is_held_back_while_others_move() {
+        let d = Case::new(
+            DEV,
+            &[
+                ("latest/version/s1.yaml", "version: '2'\n"),
+                ("latest/version/s2.yaml", "version: '2'\n"),
+                ("dev/version/s1.yaml", "version: '1'\n"),
+                ("dev/locks.yaml", "resource_locks:\n  s1: {reasons: [incident 4711]}\n"),
+            ],
+        )
+        .run();
+        assert_eq!(d.result, TransitionResult::Success);
+        assert_eq!(d.summary(), "s2 (new) → 2");
+        assert_eq!(
+            d.skipped,
+            vec![SkippedService {
+                service: "s1".into(),
+                reason: "locked in dev: incident 4711".into()
+            }]
+        );
+        assert_eq!(d.pending, vec!["s1"]);
+    }
+
+    #[test]
+    fn invalid_source_version_file_is_not_copied() {
+        let d = Case::new(
+            DEV,
+            &[
+                ("latest/version/s1.yaml", "version: [\n"),
+                ("latest/version/s2.yaml", "version: '2'\n"),
+            ],
+        )
+        .run();
+        assert_eq!(d.summary(), "s2 (new) → 2");
+        assert!(
+            d.skipped[0].reason.contains("latest/version/s1.yaml"),
+            "{:?}",
+            d.skipped
+        );
+    }
+
+    #[test]
+    fn manual_transition_waits_for_a_manual_run() {
+        let mut case = Case::new(
+            "prod: {source: pp, target: prod, manual: true}",
+            &[("pp/version/s1.yaml", "version: '2'\n")],
+        );
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::Skipped);
+        assert!(d.reason.starts_with("manual"), "{}", d.reason);
+        assert_eq!(d.pending, vec!["s1"]);
+        case.trigger = Trigger::Manual;
+        assert_eq!(case.run().result, TransitionResult::Success);
+    }
+
+    #[test]
+    fn source_precondition_blocks_only_when_something_would_move() {
+        let mut case = Case::new(
+            "pp: {source: dev, target: pp, preconditions: [SourceClean]}",
+            &[("dev/version/s1.yaml", "version: '2'\n")],
+        );
+        case.observation = SourceObservation::Env(SourceEnv {
+            status: RolloutStatus::InProgress,
+            reason: String::new(),
+            clean_since: None,
+            deployer_commit: Some("c1".into()),
+            promoted_commit: "c1".into(),
+            caught_up: true,
+        });
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::Blocked);
+        assert_eq!(d.pending, vec!["s1"]);
+        assert!(d.promotions.is_empty());
+        case.repo = snap(&[
+            ("dev/version/s1.yaml", "version: '2'\n"),
+            ("pp/version/s1.yaml", "version: '2'\n"),
+        ]);
+        assert_eq!(case.run().result, TransitionResult::Skipped);
+    }
+
+    #[test]
+    fn scheduled_transition_before_at_and_after_its_time() {
+        let mut case = Case::new(
+            "prod: {source: pp, target: prod, schedule: \"0 0 9 * * *\"}",
+            &[("pp/version/s1.yaml", "version: '2'\n")],
+        );
+        case.now = at("2026-11-22T08:00:00Z");
+        let first = case.run();
+        assert_eq!(first.result, TransitionResult::Skipped);
+        assert_eq!(first.reason, "not due: next run at 2026-11-22T09:00:00Z; waiting: s1");
+        case.state
+            .transitions
+            .insert("prod".into(), first.schedule.clone().unwrap());
+
+        case.now = at("2026-11-22T08:59:59Z");
+        assert_eq!(case.run().result, TransitionResult::Skipped);
+        case.now = at("2026-11-22T09:00:00Z");
+        let due = case.run();
+        assert_eq!(due.result, TransitionResult::Success);
+        assert_eq!(due.next_scheduled(), Some(at("2026-11-23T09:00:00Z")));
+        case.now = at("2026-11-22T15:00:00Z");
+        let late = case.run();
+        assert_eq!(late.result, TransitionResult::Success, "a missed time still runs once");
+        assert_eq!(late.next_scheduled(), Some(at("2026-11-23T09:00:00Z")));
+    }
+
+    #[test]
+    fn blocked_scheduled_run_stays_pending() {
+        let mut case = Case::new(
+            "prod: {source: pp, target: prod, preconditions: [SourceClean], schedule: \"0 0 9 * * *\"}",
+            &[("pp/version/s1.yaml", "version: '2'\n")],
+        );
+        let entry = ScheduleState {
+            next_due: Some(at("2026-11-22T09:00:00Z")),
+            schedule: Some("0 0 9 * * *".into()),
+        };
+        case.state.transitions.insert("prod".into(), entry.clone());
+        case.observation = SourceObservation::Unavailable("connection refused".into());
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::CheckFailed);
+        assert_eq!(d.schedule, Some(entry));
+        assert!(
+            d.reason
+                .starts_with("scheduled run due since 2026-11-22T09:00:00Z is pending"),
+            "{}",
+            d.reason
+        );
+    }
+
+    #[test]
+    fn manual_run_ignores_the_schedule_and_keeps_its_state() {
+        let mut case = Case::new(
+            "prod: {source: pp, target: prod, schedule: \"0 0 9 * * *\"}",
+            &[("pp/version/s1.yaml", "version: '2'\n")],
+        );
+        let entry = ScheduleState {
+            next_due: Some(at("2026-11-23T09:00:00Z")),
+            schedule: Some("0 0 9 * * *".into()),
+        };
+        case.state.transitions.insert("prod".into(), entry.clone());
+        case.trigger = Trigger::Manual;
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::Success);
+        assert_eq!(d.schedule, Some(entry));
+    }
+}

@@ -1,0 +1,178 @@
+//! Commit messages of the transitioner: readable by people, and classifiable by
+//! the aggregator and by the transitioner itself after a restart (git trailers).
+//!
+//! ```text
+//! Promote latest → dev: s1 41 → 42, s2 (new) → 1
+//!
+//! s1: 41 → 42
+//! s2: (new) → 1
+//!
+//! Changelog of s1:
+//!   <commit> <first line of the source commit>
+//!     <rest of its message>
+//!
+//! Slipway-Action: promotion
+//! Slipway-Transition: dev
+//! ```
+
+use slipway_common::git::CommitInfo;
+use slipway_common::status::Promotion;
+use slipway_common::transitions::Transition;
+
+use crate::evaluate::{rfc3339, summary, PlannedPromotion};
+use crate::source_check::short;
+
+/// Trailer naming what kind of change a commit is.
+pub const ACTION_TRAILER: &str = "Slipway-Action";
+/// Trailer naming the transition that made a commit.
+pub const TRANSITION_TRAILER: &str = "Slipway-Transition";
+
+/// The source commits behind one promoted service, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Changelog {
+    pub service: String,
+    pub commits: Vec<CommitInfo>,
+    /// More commits were left out (the walk is capped).
+    pub truncated: bool,
+}
+
+/// The message of a promotion commit.
+pub fn promotion_message(t: &Transition, promotions: &[PlannedPromotion], changelogs: &[Changelog]) -> String {
+    let mut msg = format!("Promote {} → {}: {}\n\n", t.source, t.target, summary(promotions));
+    for p in promotions {
+        msg.push_str(&format!(
+            "{}: {} → {}\n",
+            p.service,
+            p.old.as_deref().unwrap_or("(new)"),
+            p.new
+        ));
+    }
+    for log in changelogs.iter().filter(|l| !l.commits.is_empty()) {
+        msg.push_str(&format!("\nChangelog of {}:\n", log.service));
+        for c in &log.commits {
+            let mut lines = c.message.trim_end().lines();
+            let first = lines.next().unwrap_or_default();
+            msg.push_str(&format!("  {} {first}\n", short(&c.id)));
+            for line in lines {
+                if line.trim().is_empty() {
+                    msg.push('\n');
+                } else {
+                    msg.push_str(&format!("    {line}\n"));
+                }
+            }
+        }
+        if log.truncated {
+            msg.push_str("  (older commits left out)\n");
+        }
+    }
+    msg.push_str(&format!(
+        "\n{ACTION_TRAILER}: promotion\n{TRANSITION_TRAILER}: {}\n",
+        t.name
+    ));
+    msg
+}
+
+/// The message of a commit that only updates a transition's schedule state.
+pub fn schedule_message(t: &Transition, next: Option<chrono::DateTime<chrono::Utc>>, why: &str) -> String {
+    let next = next.map(rfc3339).unwrap_or_else(|| "never".to_string());
+    format!(
+        "Schedule {}: next run at {next}\n\n{why}\n\n{ACTION_TRAILER}: schedule\n{TRANSITION_TRAILER}: {}\n",
+        t.name, t.name
+    )
+}
+
+/// The value of a trailer in a commit message (the last paragraph).
+pub fn trailer<'a>(message: &'a str, key: &str) -> Option<&'a str> {
+    let last = message.trim_end().rsplit("\n\n").next()?;
+    last.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        (k.trim() == key).then(|| v.trim())
+    })
+}
+
+/// If `message` is a promotion by transition `name`, the services it moved.
+pub fn parse_promotion(message: &str, name: &str) -> Option<Vec<Promotion>> {
+    if trailer(message, ACTION_TRAILER) != Some("promotion") || trailer(message, TRANSITION_TRAILER) != Some(name) {
+        return None;
+    }
+    // The second paragraph has one `service: old → new` line per promoted service.
+    let body = message.split("\n\n").nth(1)?;
+    let promotions = body
+        .lines()
+        .filter_map(|line| {
+            let (service, change) = line.split_once(": ")?;
+            let (old, new) = change.split_once(" → ")?;
+            Some(Promotion {
+                service: service.to_string(),
+                old: (old != "(new)").then(|| old.to_string()),
+                new: new.to_string(),
+            })
+        })
+        .collect();
+    Some(promotions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_common::transitions::parse_transitions;
+
+    fn promo(service: &str, old: Option<&str>, new: &str) -> PlannedPromotion {
+        PlannedPromotion {
+            service: service.into(),
+            old: old.map(str::to_string),
+            new: new.into(),
+            old_content: None,
+            content: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn promotion_message_lists_services_changelogs_and_trailers_and_parses_back() {
+        let t = parse_transitions("transitions:\n  dev: {source: latest, target: dev}\n")
+            .unwrap()
+            .remove(0);
+        let promotions = [promo("s1", Some("41"), "42"), promo("team-a/api", None, "1")];
+        let changelogs = [Changelog {
+            service: "s1".into(),
+            commits: vec![CommitInfo {
+                id: "0123456789abcdef".into(),
+                author: "ci".into(),
+                email: String::new(),
+                time: 0,
+                message: "s1 42\n\nFix the login bug\n".into(),
+                parents: vec![],
+            }],
+            truncated: false,
+        }];
+        let msg = promotion_message(&t, &promotions, &changelogs);
+        assert!(
+            msg.starts_with("Promote latest → dev: s1 41 → 42, team-a/api (new) → 1\n\ns1: 41 → 42\n"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("Changelog of s1:\n  0123456789 s1 42\n\n    Fix the login bug\n"),
+            "{msg}"
+        );
+        assert_eq!(trailer(&msg, ACTION_TRAILER), Some("promotion"));
+        assert_eq!(trailer(&msg, TRANSITION_TRAILER), Some("dev"));
+        let back = parse_promotion(&msg, "dev").unwrap();
+        assert_eq!(
+            back,
+            vec![
+                Promotion {
+                    service: "s1".into(),
+                    old: Some("41".into()),
+                    new: "42".into()
+                },
+                Promotion {
+                    service: "team-a/api".into(),
+                    old: None,
+                    new: "1".into()
+                }
+            ]
+        );
+        assert_eq!(parse_promotion(&msg, "pp"), None);
+        assert_eq!(parse_promotion("s1 42\n\nchangelog\n", "dev"), None);
+    }
+}

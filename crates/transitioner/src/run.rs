@@ -1,0 +1,276 @@
+//! One transition run against the resource repo (blocking: call it on a blocking
+//! thread): observe the source in the deployer's status, decide on the current
+//! head inside `commit_and_push`, and write the promotions and the schedule state
+//! as one commit.
+//!
+//! Nothing is remembered between runs but the repo itself: the decision is made
+//! again on every attempt, on the head it will be committed on. A crash between
+//! commit and push, a restart, or another writer pushing first therefore never
+//! promotes twice and never loses a promotion.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use git2::Oid;
+use slipway_common::git::{Author, Change, CommitError, GitError, ResourceRepo};
+use slipway_common::model::version_path;
+use slipway_common::status::{DeployerStatus, TransitionResult, TransitionRun};
+use slipway_common::transitions::{Transition, TransitionState, TRANSITION_STATE_FILE};
+use slipway_common::RepoSnapshot;
+
+use crate::evaluate::{evaluate, Decision, Input, PlannedPromotion, Trigger};
+use crate::message::{self, Changelog};
+use crate::source_check::{SourceEnv, SourceObservation};
+
+/// The author of the transitioner's commits.
+pub const AUTHOR: &str = "slipway-transitioner";
+
+/// How many source commits a changelog shows per service.
+const CHANGELOG_CAP: usize = 20;
+
+/// What the run knows about the deployer.
+#[derive(Debug, Clone)]
+pub enum DeployerView {
+    /// No transition of this run needs it.
+    NotAsked,
+    /// It could not be asked; the text says why.
+    Unavailable(String),
+    /// Its `GET /status` answer.
+    Status(DeployerStatus),
+}
+
+/// The result of one run: the decision that was carried out and the commit, if any.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub decision: Decision,
+    pub commit: Option<String>,
+}
+
+/// Runs one transition. `source` is the snapshot the whole run reads source versions from.
+pub fn run_transition(
+    repo: &ResourceRepo,
+    transition: &Transition,
+    source: &RepoSnapshot,
+    deployer: &DeployerView,
+    now: DateTime<Utc>,
+    trigger: Trigger,
+) -> Result<Outcome, GitError> {
+    let span = tracing::info_span!("transition", name = %transition.name, source = %transition.source, target = %transition.target);
+    let _enter = span.enter();
+    let observation = observe_source(repo, transition, source, deployer)?;
+    let decide = |head: &RepoSnapshot| decide_on(transition, source, head, &observation, now, trigger);
+
+    // A first look at the last fetched head, so that a run with nothing to write
+    // costs no second fetch.
+    let head = repo.head_snapshot()?;
+    let decision = decide(&head);
+    if change_for(repo, transition, source, &head, &decision)?.is_none() {
+        return Ok(Outcome { decision, commit: None });
+    }
+
+    let mut last = None;
+    let pushed = repo
+        .commit_and_push(&Author::named(AUTHOR), |head| {
+            let decision = decide(head);
+            let change = change_for(repo, transition, source, head, &decision)?;
+            last = Some(decision);
+            Ok::<_, GitError>(change)
+        })
+        .map_err(|e| match e {
+            CommitError::Git(e) | CommitError::Change(e) => e,
+        })?;
+    // The closure ran at least once unless the fetch failed, which returned above.
+    let decision = last.unwrap_or(decision);
+    let commit = pushed.map(|c| c.to_string());
+    if let Some(commit) = &commit {
+        tracing::info!(%commit, "{}", decision.reason);
+    }
+    Ok(Outcome { decision, commit })
+}
+
+/// Decides on `head`, with the state file read from there.
+fn decide_on(
+    transition: &Transition,
+    source: &RepoSnapshot,
+    head: &RepoSnapshot,
+    observation: &SourceObservation,
+    now: DateTime<Utc>,
+    trigger: Trigger,
+) -> Decision {
+    let state = match head.transition_state() {
+        Ok(state) => state,
+        Err(e) => {
+            let mut decision = evaluate(Input {
+                transition,
+                source,
+                head,
+                state: &TransitionState::default(),
+                observation,
+                now,
+                trigger,
+            });
+            if transition.schedule.is_some() && !transition.manual {
+                // Without the state the next due time is unknown: guessing could skip or repeat a run.
+                decision.result = TransitionResult::CheckFailed;
+                decision.reason = format!("cannot read the schedule state: {e}; fix or delete the file");
+                decision.promotions.clear();
+            }
+            // Never write over a file we cannot read.
+            decision.schedule = None;
+            return decision;
+        }
+    };
+    evaluate(Input {
+        transition,
+        source,
+        head,
+        state: &state,
+        observation,
+        now,
+        trigger,
+    })
+}
+
+/// The commit that carries out `decision` on `head`, or `None` when nothing changes.
+fn change_for(
+    repo: &ResourceRepo,
+    t: &Transition,
+    source: &RepoSnapshot,
+    head: &RepoSnapshot,
+    decision: &Decision,
+) -> Result<Option<Change>, GitError> {
+    let mut files = BTreeMap::new();
+    for p in &decision.promotions {
+        files.insert(version_path(&t.target, &p.service), Some(p.content.clone()));
+    }
+    // An unreadable state file is left as it is (the decision reports it).
+    if let Ok(mut state) = head.transition_state() {
+        let current = state.transitions.get(&t.name).cloned();
+        if current != decision.schedule {
+            match &decision.schedule {
+                Some(entry) => state.transitions.insert(t.name.clone(), entry.clone()),
+                None => state.transitions.remove(&t.name),
+            };
+            files.insert(TRANSITION_STATE_FILE.to_string(), Some(state.to_yaml().into_bytes()));
+        }
+    }
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let message = if decision.promotions.is_empty() {
+        message::schedule_message(t, decision.next_scheduled(), &decision.reason)
+    } else {
+        let changelogs: Vec<Changelog> = decision
+            .promotions
+            .iter()
+            .map(|p| changelog(repo, t, source, p))
+            .collect();
+        message::promotion_message(t, &decision.promotions, &changelogs)
+    };
+    Ok(Some(Change { message, files }))
+}
+
+/// The source commits that changed a service's version file since the version the target had.
+fn changelog(repo: &ResourceRepo, t: &Transition, source: &RepoSnapshot, p: &PlannedPromotion) -> Changelog {
+    let path = version_path(&t.source, &p.service);
+    let mut log = Changelog {
+        service: p.service.clone(),
+        ..Changelog::default()
+    };
+    let Ok(from) = Oid::from_str(&source.commit) else {
+        return log;
+    };
+    let history = match repo.history(from, &path, CHANGELOG_CAP + 1) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(service = %p.service, "cannot read the history of {path} for the changelog: {e}");
+            return log;
+        }
+    };
+    for commit in history {
+        let content = Oid::from_str(&commit.id)
+            .ok()
+            .and_then(|c| repo.read_file(c, &path).ok().flatten());
+        if p.old_content.is_some() && content == p.old_content {
+            return log;
+        }
+        if log.commits.len() == CHANGELOG_CAP {
+            log.truncated = true;
+            return log;
+        }
+        log.commits.push(commit);
+    }
+    log
+}
+
+/// What the deployer says about the source env, related to the commit being promoted.
+fn observe_source(
+    repo: &ResourceRepo,
+    t: &Transition,
+    source: &RepoSnapshot,
+    deployer: &DeployerView,
+) -> Result<SourceObservation, GitError> {
+    if !t.requires_source_clean() {
+        return Ok(SourceObservation::NotRequired);
+    }
+    let status = match deployer {
+        DeployerView::NotAsked => {
+            return Ok(SourceObservation::Unavailable(
+                "no deployer_url is configured".to_string(),
+            ))
+        }
+        DeployerView::Unavailable(why) => return Ok(SourceObservation::Unavailable(why.clone())),
+        DeployerView::Status(status) => status,
+    };
+    let Some(env) = status.envs.get(&t.source) else {
+        return Ok(SourceObservation::NotDeployed);
+    };
+    let Ok(source_commit) = Oid::from_str(&source.commit) else {
+        return Ok(SourceObservation::Unavailable(
+            "the repo has no commits yet".to_string(),
+        ));
+    };
+    // The commit being promoted is the last one that changed the source's versions:
+    // the deployer must have reconciled the source to it (or past it).
+    let promoted = repo
+        .history(source_commit, &format!("{}/version", t.source), 1)?
+        .into_iter()
+        .next()
+        .and_then(|c| Oid::from_str(&c.id).ok())
+        .unwrap_or(source_commit);
+    let caught_up = match env.commit.as_deref() {
+        None => false,
+        Some(at) => match repo.resolve_commit(at)? {
+            // A commit we have not fetched yet is newer than ours: wait for the next poll to judge it.
+            None => false,
+            Some(at) => repo.is_ancestor(promoted, at)?,
+        },
+    };
+    Ok(SourceObservation::Env(SourceEnv::new(
+        env,
+        promoted.to_string(),
+        caught_up,
+    )))
+}
+
+/// The last `limit` promotions by `t`, newest first, rebuilt from the commits that
+/// changed its target (so a restart keeps them).
+pub fn recent_runs(repo: &ResourceRepo, t: &Transition, limit: usize) -> Result<Vec<TransitionRun>, GitError> {
+    let Some(head) = repo.head() else {
+        return Ok(Vec::new());
+    };
+    let mut runs = Vec::new();
+    for commit in repo.history(head, &format!("{}/version", t.target), limit * 5)? {
+        if let Some(promotions) = message::parse_promotion(&commit.message, &t.name) {
+            runs.push(TransitionRun {
+                at: Utc.timestamp_opt(commit.time, 0).single().unwrap_or_default(),
+                commit: commit.id,
+                promotions,
+            });
+            if runs.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(runs)
+}
