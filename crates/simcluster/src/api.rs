@@ -193,7 +193,9 @@ fn generation_view(rt: &ResourceType, obj: &Value) -> Value {
                 if let Some(am) = a.as_object_mut() {
                     am.remove("deployment.kubernetes.io/revision");
                 }
-                m.insert("__annotations".into(), a);
+                if a.as_object().is_some_and(|am| !am.is_empty()) {
+                    m.insert("__annotations".into(), a);
+                }
             }
         }
     }
@@ -677,7 +679,8 @@ impl Cluster {
         let mut merged = apply_merge(&live, &applied, &mut Vec::new(), custom);
         let previous = entries.iter().find(|e| me(e)).map(|e| e.fields.clone()).unwrap_or_default();
         let mut removed: Vec<&Vec<String>> = previous.0.iter().filter(|p| !new_fields.contains(p)).collect();
-        removed.sort_by_key(|p| Reverse(p.len()));
+        // Parents first: a keyed item must be found by its key fields before they are removed.
+        removed.sort_by_key(|p| p.len());
         for path in removed {
             if new_fields.owns_within(path) {
                 continue;
