@@ -3,6 +3,7 @@ import { ApiError, type LockTarget } from '../api/client';
 import type { HistoryEntry, RunAnswer, TransitionStatus } from '../api/types';
 import { useApi, useReload, useToken } from '../context';
 import { formatTime, shortCommit } from '../model';
+import { LockGlyph } from './Badges';
 import { Dialog } from './Dialog';
 import { ErrorMessage, Notice, errorText } from './Messages';
 
@@ -98,7 +99,7 @@ export function LockDialog({
       {reasons.length > 0 ? (
         <section aria-label="Current lock reasons">
           <p>
-            <span aria-hidden="true">🔒</span> Locked, for these reasons:
+            <LockGlyph /> Locked, for these reasons:
           </p>
           <ul className="reasons">
             {reasons.map((r) => (

@@ -26,7 +26,7 @@ function TokenControl() {
     return (
       <div className="token">
         <span className="small">
-          <span aria-hidden="true">🔑 </span>Token set for this session
+          Token set for this session
         </span>
         <button type="button" className="small" onClick={() => setToken(null)}>
           Forget token

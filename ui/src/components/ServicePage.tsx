@@ -97,8 +97,8 @@ function EnvSection({
         </span>
         <StatusBadge status={cell.status} reason={cell.reason} />
         <PhaseBadge phase={cell.phase} />
-        <LockIcon what={`Env ${env.name}`} reasons={envLocks} />
-        <LockIcon what={`${service} in ${env.name}`} reasons={locks} onClick={onLock} />
+        <LockIcon what={`Env ${env.name}`} reasons={envLocks} label="env locked" />
+        <LockIcon what={`${service} in ${env.name}`} reasons={locks} label="locked" onClick={onLock} />
         <button type="button" onClick={onLock} aria-label={`Lock or unlock ${service} in ${env.name}`}>
           {locks.length > 0 ? 'Locks…' : 'Lock…'}
         </button>

@@ -1,0 +1,137 @@
+import { act, screen, waitFor, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { ApiError } from './api/client';
+import { App } from './App';
+import type { EventSourceLike } from './live';
+import { fakeApi, renderWith, sampleState } from './testing';
+
+/** An EventSource the test drives by hand. */
+class FakeEvents implements EventSourceLike {
+  onopen: ((ev: Event) => unknown) | null = null;
+  onerror: ((ev: Event) => unknown) | null = null;
+  closed = false;
+  private listeners = new Map<string, ((ev: MessageEvent) => void)[]>();
+  constructor(readonly url: string) {}
+  addEventListener(type: string, listener: (ev: MessageEvent) => void) {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
+  }
+  close() {
+    this.closed = true;
+  }
+  open() {
+    act(() => void this.onopen?.(new Event('open')));
+  }
+  fail() {
+    act(() => void this.onerror?.(new Event('error')));
+  }
+  emit(type: string, data: unknown) {
+    act(() => {
+      for (const l of this.listeners.get(type) ?? []) l(new MessageEvent(type, { data: JSON.stringify(data) }));
+    });
+  }
+}
+
+function setup(api = fakeApi()) {
+  const streams: FakeEvents[] = [];
+  const openEvents = (url: string) => {
+    const s = new FakeEvents(url);
+    streams.push(s);
+    return s;
+  };
+  const { unmount } = renderWith(<App openEvents={openEvents} />, { api });
+  const stream = () => {
+    const s = streams[streams.length - 1];
+    if (!s) throw new Error('no event stream opened');
+    return s;
+  };
+  return { api, stream, unmount };
+}
+
+function versionIn(service: string, env: string): string | null | undefined {
+  return document.querySelector(`tr[data-service="${service}"] td[data-env="${env}"] [data-version]`)?.textContent;
+}
+
+describe('App', () => {
+  it('subscribes to /api/events and reloads the state on each state event, without a page reload', async () => {
+    const state = sampleState();
+    const api = fakeApi({ state: async () => structuredClone(state) });
+    const { stream } = setup(api);
+    await screen.findByRole('link', { name: 'web' });
+    expect(stream().url).toBe('/api/events');
+    stream().open();
+    expect(versionIn('web', 'latest')).toBe('1.1.0');
+
+    const web = state.services[1];
+    if (!web?.envs.latest) throw new Error('sample state changed');
+    web.envs.latest.version = '1.2.0';
+    stream().emit('state', { commit: 'abc', cause: 'repo' });
+    await waitFor(() => expect(versionIn('web', 'latest')).toBe('1.2.0'));
+  });
+
+  it('shows a stale banner while the event stream is disconnected, and hides it on reconnect', async () => {
+    const { stream } = setup();
+    await screen.findByRole('link', { name: 'web' });
+    stream().open();
+    expect(screen.queryByTestId('stale-banner')).toBeNull();
+    stream().fail();
+    expect(screen.getByTestId('stale-banner').textContent).toContain('Live updates are disconnected');
+    stream().open();
+    expect(screen.queryByTestId('stale-banner')).toBeNull();
+  });
+
+  it('shows a stale banner with the reasons when the aggregator reports stale data', async () => {
+    const api = fakeApi({
+      state: async () => ({ ...sampleState(), stale: true, stale_reasons: ['deployer unreachable: connection refused'] }),
+    });
+    setup(api);
+    const banner = await screen.findByTestId('stale-banner');
+    expect(banner.textContent).toContain('deployer unreachable: connection refused');
+  });
+
+  it('shows an error when the state cannot be loaded at all', async () => {
+    const api = fakeApi({
+      state: async () => {
+        throw new ApiError('Could not reach the aggregator (Failed to fetch). Check that it is running.', 0);
+      },
+    });
+    setup(api);
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('Could not load the state: Could not reach the aggregator');
+  });
+
+  it('keeps showing the last state, under a banner, when a reload fails', async () => {
+    let fail = false;
+    const api = fakeApi({
+      state: async () => {
+        if (fail) throw new ApiError('boom (HTTP 500)', 500);
+        return sampleState();
+      },
+    });
+    const { stream } = setup(api);
+    await screen.findByRole('link', { name: 'web' });
+    fail = true;
+    stream().emit('state', {});
+    const banner = await screen.findByTestId('stale-banner');
+    expect(within(banner).getByText('Could not load the state: boom (HTTP 500)')).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'web' })).toBeTruthy();
+  });
+
+  it('routes to the service page from the hash', async () => {
+    window.location.hash = '#/services/web';
+    setup();
+    expect(await screen.findByRole('heading', { level: 1, name: 'web' })).toBeTruthy();
+    act(() => {
+      window.location.hash = '#/';
+      window.dispatchEvent(new HashChangeEvent('hashchange'));
+    });
+    expect(await screen.findByRole('heading', { level: 1, name: 'Environments' })).toBeTruthy();
+  });
+
+  it('closes the event stream when unmounted', async () => {
+    const { stream, unmount } = setup();
+    await screen.findByRole('link', { name: 'web' });
+    const s = stream();
+    unmount();
+    expect(s.closed).toBe(true);
+  });
+});

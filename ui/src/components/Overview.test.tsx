@@ -1,0 +1,97 @@
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it } from 'vitest';
+import { fakeApi, renderWith, sampleState } from '../testing';
+import { Overview } from './Overview';
+
+function cell(service: string, env: string): HTMLElement {
+  const row = document.querySelector<HTMLElement>(`tr[data-service="${service}"]`);
+  const td = row?.querySelector<HTMLElement>(`td[data-env="${env}"]`);
+  if (!td) throw new Error(`no cell for ${service} in ${env}`);
+  return td;
+}
+
+describe('Overview', () => {
+  it('shows envs as columns in promotion order and services as rows', () => {
+    renderWith(<Overview state={sampleState()} />);
+    const headers = screen.getAllByRole('columnheader').map((h) => h.getAttribute('data-env'));
+    expect(headers).toEqual([null, 'latest', 'dev', 'prod']);
+    expect(screen.getByRole('link', { name: 'api' }).getAttribute('href')).toBe('#/services/api');
+    expect(screen.getByRole('link', { name: 'web' })).toBeTruthy();
+  });
+
+  it('labels version, status and phase with words, not colour alone', () => {
+    renderWith(<Overview state={sampleState()} />);
+    const c = cell('web', 'dev');
+    expect(within(c).getByText('1.0.0')).toBeTruthy();
+    expect(within(c).getByText('In progress').closest('[data-status]')?.getAttribute('data-status')).toBe('InProgress');
+    expect(within(c).getByText('Deploying')).toBeTruthy();
+    expect(within(c).getByText('1 of 2 updated replicas available')).toBeTruthy();
+    expect(within(cell('api', 'prod')).getByText('Failed')).toBeTruthy();
+    expect(within(cell('api', 'prod')).getByText('Deploy failed')).toBeTruthy();
+    expect(within(cell('api', 'latest')).getByText('not in latest')).toBeTruthy();
+  });
+
+  it('gives lock icons their reasons as accessible names and tooltips', () => {
+    renderWith(<Overview state={sampleState()} />);
+    expect(screen.getByRole('button', { name: 'Env prod locked: release freeze' })).toBeTruthy();
+    const serviceLock = within(cell('api', 'prod')).getByRole('button', { name: 'api in prod locked: incident 4711' });
+    expect(serviceLock).toBeTruthy();
+    expect(within(cell('api', 'prod')).getByRole('tooltip').textContent).toBe('api in prod locked: incident 4711');
+  });
+
+  it('marks a newer version waiting upstream', () => {
+    renderWith(<Overview state={sampleState()} />);
+    expect(within(cell('web', 'dev')).getByText(/1\.1\.0 waits in latest/)).toBeTruthy();
+    expect(within(cell('web', 'latest')).queryByText(/waits in/)).toBeNull();
+  });
+
+  it('says per transition whether it is blocked and why', () => {
+    renderWith(<Overview state={sampleState()} />);
+    const strip = document.querySelector<HTMLElement>('[data-transition="prod"]');
+    expect(strip?.textContent).toContain('Blocked: source dev is InProgress');
+    expect(strip?.textContent).toContain('Waiting: api');
+    expect(document.querySelector('[data-transition="dev"]')?.textContent).toContain('Promotion pending');
+  });
+
+  it('filters services by name', async () => {
+    renderWith(<Overview state={sampleState()} />);
+    await userEvent.type(screen.getByLabelText('Filter services'), 'we');
+    expect(screen.queryByRole('link', { name: 'api' })).toBeNull();
+    expect(screen.getByRole('link', { name: 'web' })).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('Filter services'), { target: { value: 'zzz' } });
+    expect(screen.getByText(/No service name contains “zzz”/)).toBeTruthy();
+  });
+
+  it('tells how to add the first service when there is none', () => {
+    renderWith(<Overview state={{ ...sampleState(), services: [] }} />);
+    expect(screen.getByText('No services yet.')).toBeTruthy();
+    expect(screen.getByText(/\/api\/versions/)).toBeTruthy();
+  });
+
+  it('locks an env with a reason, asking for the token once', async () => {
+    const api = fakeApi();
+    renderWith(<Overview state={sampleState()} />, { api });
+    await userEvent.click(screen.getByRole('button', { name: 'Lock or unlock env dev' }));
+    const dialog = screen.getByRole('dialog', { name: 'Lock env dev' });
+    await userEvent.type(within(dialog).getByLabelText('API token'), 'tok');
+    await userEvent.type(within(dialog).getByLabelText('Reason'), 'release freeze');
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Lock' }));
+    expect(api.lock).toHaveBeenCalledWith({ env: 'dev' }, 'release freeze');
+    expect(sessionStorage.getItem('slipway.token')).toBe('tok');
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(screen.getByRole('status').textContent).toContain('Locked env dev: release freeze');
+  });
+
+  it('runs a transition by hand and shows the result', async () => {
+    const api = fakeApi({
+      runTransition: async () => ({ result: 'Blocked', reason: 'source dev is InProgress', commit: null }),
+    });
+    renderWith(<Overview state={sampleState()} />, { api, token: 'tok' });
+    await userEvent.click(screen.getByRole('button', { name: 'Run transition prod now' }));
+    const dialog = screen.getByRole('dialog');
+    expect(within(dialog).queryByLabelText('API token')).toBeNull();
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Run now' }));
+    expect((await within(dialog).findByRole('status')).textContent).toBe('Result: Blocked: source dev is InProgress');
+  });
+});

@@ -1,0 +1,132 @@
+// Helpers for component tests: a fake API that records calls, sample state, and providers.
+import { render } from '@testing-library/react';
+import type { ReactElement } from 'react';
+import { vi } from 'vitest';
+import type { Api } from './api/client';
+import type { HistoryEntry, State } from './api/types';
+import { ApiProvider, NowProvider, TOKEN_KEY, TokenProvider } from './context';
+
+export const NOW = new Date('2026-11-22T08:00:00Z');
+
+export function sampleState(): State {
+  return {
+    commit: 'c0ffee0000000000000000000000000000000000',
+    updated_at: '2026-11-22T07:59:00Z',
+    stale: false,
+    stale_reasons: [],
+    envs: [
+      { name: 'latest', deployed: false, cluster: null, namespace: null, status: null, reason: '', lock_reasons: [] },
+      { name: 'dev', deployed: true, cluster: 'main', namespace: 'dev', status: 'Clean', reason: '', lock_reasons: [] },
+      {
+        name: 'prod',
+        deployed: true,
+        cluster: 'main',
+        namespace: 'prod',
+        status: 'Failed',
+        reason: '1 of 2 services failed',
+        lock_reasons: ['release freeze'],
+      },
+    ],
+    services: [
+      {
+        name: 'api',
+        envs: {
+          dev: { version: '2.0.0', vars: { version: '2.0.0' }, status: 'Clean', phase: 'Deployed', lock_reasons: [] },
+          prod: {
+            version: '1.9.0',
+            vars: { version: '1.9.0', replicas: 3 },
+            status: 'Failed',
+            phase: 'DeployFailed',
+            reason: 'ProgressDeadlineExceeded: api timed out',
+            resources: [
+              { api_version: 'apps/v1', kind: 'Deployment', name: 'api', namespace: 'prod', status: 'Failed', reason: 'ProgressDeadlineExceeded: api timed out' },
+            ],
+            lock_reasons: ['incident 4711'],
+            upstream: { env: 'dev', version: '2.0.0' },
+          },
+        },
+      },
+      {
+        name: 'web',
+        envs: {
+          latest: { version: '1.1.0', vars: { version: '1.1.0' }, status: null, phase: null },
+          dev: {
+            version: '1.0.0',
+            vars: { version: '1.0.0', image: 'reg/web:1.0.0' },
+            status: 'InProgress',
+            phase: 'Deploying',
+            reason: '1 of 2 updated replicas available',
+            upstream: { env: 'latest', version: '1.1.0' },
+          },
+        },
+      },
+    ],
+    transitions: [
+      { name: 'dev', source: 'latest', target: 'dev', result: 'Success', pending: ['web'] },
+      {
+        name: 'prod',
+        source: 'dev',
+        target: 'prod',
+        schedule: '0 0 9 * * Mon-Fri',
+        result: 'Blocked',
+        reason: 'source dev is InProgress',
+        pending: ['api'],
+        next_scheduled: '2026-11-22T09:00:00Z',
+      },
+    ],
+  };
+}
+
+export function sampleHistory(): HistoryEntry[] {
+  return [
+    {
+      commit: 'bbbb000000000000000000000000000000000000',
+      author: 'transitioner',
+      time: '2026-11-22T07:00:00Z',
+      message: 'promote dev -> prod',
+      changelog: 'api 1.8.0 → 1.9.0',
+      env: 'prod',
+      service: 'api',
+      old: '1.8.0',
+      new: '1.9.0',
+      kind: 'promotion',
+    },
+    {
+      commit: 'aaaa000000000000000000000000000000000000',
+      author: 'ci',
+      time: '2026-11-21T07:00:00Z',
+      message: 'api 1.8.0',
+      changelog: 'Fixes <script>alert("x")</script> & <b>bold</b>',
+      env: 'prod',
+      service: 'api',
+      old: null,
+      new: '1.8.0',
+      kind: 'version',
+    },
+  ];
+}
+
+/** An Api whose every method is a vi.fn(); pass overrides for the answers a test needs. */
+export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType<typeof vi.fn> & Api[K] } {
+  const api = {
+    state: vi.fn(async () => sampleState()),
+    history: vi.fn(async () => [] as HistoryEntry[]),
+    lock: vi.fn(async () => ({ commit: 'l0ck000000' })),
+    unlock: vi.fn(async () => ({ commit: 'un10ck0000' })),
+    rollback: vi.fn(async () => ({ commit: 'r0llback00' })),
+    runTransition: vi.fn(async () => ({ result: 'Success' as const, reason: '', commit: 'run0000000' })),
+    ...over,
+  };
+  return api as never;
+}
+
+export function renderWith(ui: ReactElement, { api = fakeApi(), token }: { api?: Api; token?: string } = {}) {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  return render(
+    <ApiProvider api={api}>
+      <TokenProvider storage={sessionStorage}>
+        <NowProvider now={NOW}>{ui}</NowProvider>
+      </TokenProvider>
+    </ApiProvider>,
+  );
+}
