@@ -3,8 +3,8 @@
 //! (uid, resourceVersion, generation, managedFields, status subresource,
 //! namespaces, finalizers, garbage collection).
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -39,7 +39,10 @@ pub struct Faults {
 impl Faults {
     /// Fault settings.
     pub fn new(error_rate: f64, latency: Duration) -> Faults {
-        let f = Faults { error_rate_millionths: AtomicU64::new(0), latency_micros: AtomicU64::new(0) };
+        let f = Faults {
+            error_rate_millionths: AtomicU64::new(0),
+            latency_micros: AtomicU64::new(0),
+        };
         f.set_error_rate(error_rate);
         f.set_latency(latency);
         f
@@ -53,7 +56,8 @@ impl Faults {
     /// Sets the share of requests that fail.
     pub fn set_error_rate(&self, rate: f64) {
         let r = if rate.is_nan() { 0.0 } else { rate.clamp(0.0, 1.0) };
-        self.error_rate_millionths.store((r * 1e6).round() as u64, Ordering::Relaxed);
+        self.error_rate_millionths
+            .store((r * 1e6).round() as u64, Ordering::Relaxed);
     }
 
     /// Delay before each request is answered.
@@ -63,7 +67,8 @@ impl Faults {
 
     /// Sets the delay before each request is answered.
     pub fn set_latency(&self, latency: Duration) {
-        self.latency_micros.store(latency.as_micros().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+        self.latency_micros
+            .store(latency.as_micros().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
     }
 }
 
@@ -170,11 +175,16 @@ pub fn now_rfc3339() -> String {
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or_default()
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn has_finalizers(obj: &Value) -> bool {
-    obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty())
 }
 
 /// The part of an object whose change bumps generation.
@@ -268,14 +278,26 @@ impl Cluster {
     }
 
     fn target(&self, group: &str, plural: &str, ns: Option<&str>, name: Option<&str>) -> Target {
-        let rt = self.lock().registry.get(group, "v1", plural).expect("built-in resource types are always registered");
-        Target { rt, namespace: ns.map(str::to_string), name: name.map(str::to_string), subresource: None }
+        let rt = self
+            .lock()
+            .registry
+            .get(group, "v1", plural)
+            .expect("built-in resource types are always registered");
+        Target {
+            rt,
+            namespace: ns.map(str::to_string),
+            name: name.map(str::to_string),
+            subresource: None,
+        }
     }
 
     /// Queues a controller task.
     pub fn schedule(&self, at: Instant, task: Task) {
         let seq = self.queue_seq.fetch_add(1, Ordering::Relaxed);
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(Reverse((at, seq, task)));
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Reverse((at, seq, task)));
         self.wake.notify_one();
     }
 
@@ -322,8 +344,10 @@ impl Cluster {
     pub fn list(&self, t: &Target, opts: &ListOptions) -> Value {
         let inner = self.lock();
         let all = inner.list(&t.rt.key(), t.namespace.as_deref());
-        let mut items: Vec<&Arc<Value>> =
-            all.iter().filter(|o| opts.labels.matches(o) && opts.fields.matches(o)).collect();
+        let mut items: Vec<&Arc<Value>> = all
+            .iter()
+            .filter(|o| opts.labels.matches(o) && opts.fields.matches(o))
+            .collect();
         if let Some(tok) = &opts.continue_token {
             let after = decode_continue(tok);
             items.retain(|o| {
@@ -430,7 +454,13 @@ impl Cluster {
             } else {
                 m.remove("namespace");
             }
-            for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "generation"] {
+            for k in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "managedFields",
+                "generation",
+            ] {
                 m.remove(k);
             }
             m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -474,20 +504,24 @@ impl Cluster {
         let key = (t.rt.group.as_str(), t.rt.plural.as_str());
         match key {
             ("", "namespaces") if created => self.populate_namespace(inner, meta_str(obj, "name")),
-            ("apiextensions.k8s.io", "customresourcedefinitions") => {
-                if obj.pointer("/metadata/deletionTimestamp").is_none() {
-                    for rt in types_from_crd(obj) {
-                        inner.registry.add(rt);
-                    }
-                    self.schedule(Instant::now(), Task::EstablishCrd(meta_str(obj, "name").to_string()));
+            ("apiextensions.k8s.io", "customresourcedefinitions")
+                if obj.pointer("/metadata/deletionTimestamp").is_none() =>
+            {
+                for rt in types_from_crd(obj) {
+                    inner.registry.add(rt);
                 }
+                self.schedule(Instant::now(), Task::EstablishCrd(meta_str(obj, "name").to_string()));
             }
             _ => {}
         }
         if t.rt.is_workload() {
             self.schedule(
                 Instant::now(),
-                Task::Sync(t.rt.key(), meta_str(obj, "namespace").to_string(), meta_str(obj, "name").to_string()),
+                Task::Sync(
+                    t.rt.key(),
+                    meta_str(obj, "namespace").to_string(),
+                    meta_str(obj, "name").to_string(),
+                ),
             );
         }
     }
@@ -496,7 +530,10 @@ impl Cluster {
     fn populate_namespace(&self, inner: &mut Inner, ns: &str) {
         let now = now_rfc3339();
         let objects = [
-            ("/serviceaccounts", json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}})),
+            (
+                "/serviceaccounts",
+                json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}),
+            ),
             (
                 "/configmaps",
                 json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
@@ -536,13 +573,15 @@ impl Cluster {
             )));
         }
         let mut inner = self.lock();
-        let old = inner.get(&t.rt.key(), t.ns(), t.name()).ok_or_else(|| ApiError::not_found(&t.rt, t.name()))?;
+        let old = inner
+            .get(&t.rt.key(), t.ns(), t.name())
+            .ok_or_else(|| ApiError::not_found(&t.rt, t.name()))?;
         let rv = meta_str(&body, "resourceVersion");
         if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
             return Err(ApiError::stale(&t.rt, t.name()));
         }
         let scope = if t.is_status() { Scope::Status } else { Scope::Main };
-        self.update(&mut inner, t, &old, body, &opts.manager, scope, None, opts.dry_run)
+        self.update(&mut inner, t, &old, body, &opts.manager, scope, opts.dry_run)
     }
 
     /// PATCH of any type.
@@ -552,7 +591,9 @@ impl Cluster {
         }
         let patch = parse_body(body, false)?;
         let mut inner = self.lock();
-        let old = inner.get(&t.rt.key(), t.ns(), t.name()).ok_or_else(|| ApiError::not_found(&t.rt, t.name()))?;
+        let old = inner
+            .get(&t.rt.key(), t.ns(), t.name())
+            .ok_or_else(|| ApiError::not_found(&t.rt, t.name()))?;
         let mut new = (*old).clone();
         match ty {
             PatchType::Merge => json_merge(&mut new, &patch),
@@ -565,14 +606,16 @@ impl Cluster {
             PatchType::Apply => unreachable!("apply is handled above"),
         }
         if meta_str(&new, "name") != t.name() {
-            return Err(ApiError::bad_request("metadata.name: the name may not be changed by a patch"));
+            return Err(ApiError::bad_request(
+                "metadata.name: the name may not be changed by a patch",
+            ));
         }
         let rv = meta_str(&new, "resourceVersion");
         if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
             return Err(ApiError::stale(&t.rt, t.name()));
         }
         let scope = if t.is_status() { Scope::Status } else { Scope::Main };
-        let obj = self.update(&mut inner, t, &old, new, &opts.manager, scope, None, opts.dry_run)?;
+        let obj = self.update(&mut inner, t, &old, new, &opts.manager, scope, opts.dry_run)?;
         Ok((200, obj))
     }
 
@@ -590,8 +633,16 @@ impl Cluster {
         if !applied.is_object() {
             return Err(ApiError::bad_request("the apply patch is not an object"));
         }
-        let av = applied.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-        let kind = applied.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+        let av = applied
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let kind = applied
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if av != t.rt.api_version() {
             return Err(ApiError::bad_request(format!(
                 "Incorrect version specified in apply patch. Specified patch version: {av}, expected: {}",
@@ -631,7 +682,11 @@ impl Cluster {
         }
         let custom = t.rt.is_custom();
         let new_fields = FieldSet::of_applied(&applied, custom);
-        let subresource = if t.is_status() { Some("status".to_string()) } else { None };
+        let subresource = if t.is_status() {
+            Some("status".to_string())
+        } else {
+            None
+        };
         let mut inner = self.lock();
         let Some(live) = inner.get(&t.rt.key(), t.ns(), t.name()) else {
             if t.is_status() {
@@ -656,7 +711,11 @@ impl Cluster {
         let mut conflicts: Vec<(String, String)> = Vec::new();
         let mut to_release: Vec<(usize, Vec<String>)> = Vec::new();
         for path in &new_fields.0 {
-            let is_leaf = !new_fields.0.range(path.clone()..).nth(1).is_some_and(|p| p.starts_with(path));
+            let is_leaf = !new_fields
+                .0
+                .range(path.clone()..)
+                .nth(1)
+                .is_some_and(|p| p.starts_with(path));
             if !is_leaf {
                 continue;
             }
@@ -677,7 +736,11 @@ impl Cluster {
             entries[i].fields.0.remove(&path);
         }
         let mut merged = apply_merge(&live, &applied, &mut Vec::new(), custom);
-        let previous = entries.iter().find(|e| me(e)).map(|e| e.fields.clone()).unwrap_or_default();
+        let previous = entries
+            .iter()
+            .find(|e| me(e))
+            .map(|e| e.fields.clone())
+            .unwrap_or_default();
         let mut removed: Vec<&Vec<String>> = previous.0.iter().filter(|p| !new_fields.contains(p)).collect();
         // Parents first: a keyed item must be found by its key fields before they are removed.
         removed.sort_by_key(|p| p.len());
@@ -717,10 +780,13 @@ impl Cluster {
         new: Value,
         manager: &str,
         scope: Scope,
-        _unused: Option<()>,
         dry_run: bool,
     ) -> ApiResult<Value> {
-        let subresource = if scope == Scope::Main { None } else { Some("status".to_string()) };
+        let subresource = if scope == Scope::Main {
+            None
+        } else {
+            Some("status".to_string())
+        };
         let acting = (manager.to_string(), "Update".to_string(), subresource);
         self.update_inner(inner, t, old, new, scope, None, &acting, dry_run)
     }
@@ -774,7 +840,16 @@ impl Cluster {
         if !obj.get("metadata").is_some_and(Value::is_object) {
             obj["metadata"] = json!({});
         }
-        for k in ["name", "namespace", "uid", "creationTimestamp", "generation", "deletionTimestamp", "resourceVersion", "managedFields"] {
+        for k in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "resourceVersion",
+            "managedFields",
+        ] {
             match old.pointer(&format!("/metadata/{k}")) {
                 Some(v) => obj["metadata"][k] = v.clone(),
                 None => {
@@ -831,7 +906,9 @@ impl Cluster {
             }
         };
         for e in entries.iter_mut() {
-            e.fields.0.retain(|p| p.first().map(String::as_str) == Some("f:stringData") || value_at(&obj, p).is_some());
+            e.fields
+                .0
+                .retain(|p| p.first().map(String::as_str) == Some("f:stringData") || value_at(&obj, p).is_some());
         }
         if rt.generation != Generation::None && generation_view(rt, old) != generation_view(rt, &obj) {
             let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
@@ -869,8 +946,12 @@ impl Cluster {
     /// object; ownership goes to `kube-controller-manager` (status subresource).
     pub fn controller_write(&self, resource: &str, ns: &str, name: &str, change: impl FnOnce(&mut Value)) {
         let mut inner = self.lock();
-        let Some(old) = inner.get(resource, ns, name) else { return };
-        let Some(rt) = inner.registry.all().find(|r| r.key() == resource).cloned() else { return };
+        let Some(old) = inner.get(resource, ns, name) else {
+            return;
+        };
+        let Some(rt) = inner.registry.all().find(|r| r.key() == resource).cloned() else {
+            return;
+        };
         let mut new = (*old).clone();
         change(&mut new);
         if new == *old {
@@ -882,7 +963,11 @@ impl Cluster {
             name: Some(name.to_string()),
             subresource: Some("status".into()),
         };
-        let acting = (CONTROLLER_MANAGER.to_string(), "Update".to_string(), Some("status".to_string()));
+        let acting = (
+            CONTROLLER_MANAGER.to_string(),
+            "Update".to_string(),
+            Some("status".to_string()),
+        );
         // Controller writes are well-formed by construction; a failure would only mean the object vanished.
         let _ = self.update_inner(&mut inner, &t, &old, new, Scope::Controller, None, &acting, false);
     }
@@ -911,8 +996,13 @@ impl Cluster {
     /// DELETE of one object.
     pub fn delete(&self, t: &Target, options: &Value, dry_run: bool) -> ApiResult<Value> {
         let mut inner = self.lock();
-        let old = inner.get(&t.rt.key(), t.ns(), t.name()).ok_or_else(|| ApiError::not_found(&t.rt, t.name()))?;
-        if let Some(want) = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
+        let old = inner
+            .get(&t.rt.key(), t.ns(), t.name())
+            .ok_or_else(|| ApiError::not_found(&t.rt, t.name()))?;
+        if let Some(want) = options
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+        {
             let have = meta_str(&old, "resourceVersion");
             if want != have {
                 return Err(ApiError::precondition(&t.rt, t.name(), "ResourceVersion", want, have));
@@ -924,16 +1014,28 @@ impl Cluster {
                 return Err(ApiError::precondition(&t.rt, t.name(), "UID", want, have));
             }
         }
-        let policy = options.get("propagationPolicy").and_then(Value::as_str).unwrap_or("Background");
+        let policy = options
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Background");
         self.delete_one(&mut inner, t, &old, policy, dry_run)
     }
 
-    fn delete_one(&self, inner: &mut Inner, t: &Target, old: &Arc<Value>, policy: &str, dry_run: bool) -> ApiResult<Value> {
+    fn delete_one(
+        &self,
+        inner: &mut Inner,
+        t: &Target,
+        old: &Arc<Value>,
+        policy: &str,
+        dry_run: bool,
+    ) -> ApiResult<Value> {
         let rt = &t.rt;
         let ns = meta_str(old, "namespace").to_string();
         let name = meta_str(old, "name").to_string();
-        let pending = matches!((rt.group.as_str(), rt.plural.as_str()), ("", "namespaces") | ("apiextensions.k8s.io", "customresourcedefinitions"))
-            || has_finalizers(old)
+        let pending = matches!(
+            (rt.group.as_str(), rt.plural.as_str()),
+            ("", "namespaces") | ("apiextensions.k8s.io", "customresourcedefinitions")
+        ) || has_finalizers(old)
             || policy == "Foreground";
         if pending {
             if old.pointer("/metadata/deletionTimestamp").is_some() {
@@ -985,14 +1087,27 @@ impl Cluster {
     fn after_remove(&self, inner: &mut Inner, t: &Target, obj: &Value) {
         collect_dependents(inner, meta_str(obj, "namespace"), meta_str(obj, "uid"));
         if t.rt.is_workload() {
-            self.controller_state.lock().unwrap_or_else(|e| e.into_inner()).forget(meta_str(obj, "uid"));
+            self.controller_state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .forget(meta_str(obj, "uid"));
         }
     }
 
     /// DELETE of a collection: the deleted objects as a `<Kind>List`.
-    pub fn delete_collection(&self, t: &Target, opts: &ListOptions, options: &Value, dry_run: bool) -> ApiResult<Value> {
+    pub fn delete_collection(
+        &self,
+        t: &Target,
+        opts: &ListOptions,
+        options: &Value,
+        dry_run: bool,
+    ) -> ApiResult<Value> {
         let mut inner = self.lock();
-        let policy = options.get("propagationPolicy").and_then(Value::as_str).unwrap_or("Background").to_string();
+        let policy = options
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Background")
+            .to_string();
         let victims: Vec<Arc<Value>> = inner
             .list(&t.rt.key(), t.namespace.as_deref())
             .into_iter()
@@ -1012,8 +1127,10 @@ impl Cluster {
             }
             items.push(item);
         }
-        Ok(json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(),
-                  "metadata": {"resourceVersion": inner.rv.to_string()}, "items": items}))
+        Ok(
+            json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(),
+                  "metadata": {"resourceVersion": inner.rv.to_string()}, "items": items}),
+        )
     }
 
     /// Deletes what a Terminating namespace still holds; true once it is gone.
@@ -1033,7 +1150,10 @@ impl Cluster {
                 } else {
                     inner.remove(&rt.key(), ns, meta_str(&obj, "name"));
                     if rt.is_workload() {
-                        self.controller_state.lock().unwrap_or_else(|e| e.into_inner()).forget(meta_str(&obj, "uid"));
+                        self.controller_state
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .forget(meta_str(&obj, "uid"));
                     }
                 }
             }
@@ -1048,7 +1168,9 @@ impl Cluster {
     /// Finishes a foreground deletion: dependents first, then the owner.
     pub fn finish_foreground(&self, resource: &str, ns: &str, name: &str) {
         let mut inner = self.lock();
-        let Some(obj) = inner.get(resource, ns, name) else { return };
+        let Some(obj) = inner.get(resource, ns, name) else {
+            return;
+        };
         collect_dependents(&mut inner, ns, meta_str(&obj, "uid"));
         let mut o = (*obj).clone();
         if let Some(f) = o["metadata"]["finalizers"].as_array_mut() {
@@ -1058,7 +1180,10 @@ impl Cluster {
             inner.put(resource, o, Some(obj));
         } else {
             inner.remove(resource, ns, name);
-            self.controller_state.lock().unwrap_or_else(|e| e.into_inner()).forget(meta_str(&obj, "uid"));
+            self.controller_state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .forget(meta_str(&obj, "uid"));
         }
     }
 
@@ -1127,7 +1252,10 @@ fn collect_dependents(inner: &mut Inner, ns: &str, uid: &str) {
                 let owned = obj
                     .pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
-                    .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(&owner)));
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(&owner))
+                    });
                 if owned {
                     owners.push(meta_str(&obj, "uid").to_string());
                     inner.remove(&key, ns, meta_str(&obj, "name"));
@@ -1162,7 +1290,9 @@ fn random_suffix() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::thread_rng();
-    (0..5).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn encode_continue(key: &(String, String)) -> String {

@@ -115,8 +115,16 @@ fn condition(old: Option<&Value>, ty: &str, status: &str, reason: &str, message:
     let same_status = prev.is_some_and(|p| p.get("status") == Some(&json!(status)));
     let same_all = same_status
         && prev.is_some_and(|p| p.get("reason") == Some(&json!(reason)) && p.get("message") == Some(&json!(message)));
-    let transition = if same_status { prev.and_then(|p| p.get("lastTransitionTime").cloned()) } else { None };
-    let update = if same_all { prev.and_then(|p| p.get("lastUpdateTime").cloned()) } else { None };
+    let transition = if same_status {
+        prev.and_then(|p| p.get("lastTransitionTime").cloned())
+    } else {
+        None
+    };
+    let update = if same_all {
+        prev.and_then(|p| p.get("lastUpdateTime").cloned())
+    } else {
+        None
+    };
     json!({"type": ty, "status": status, "lastUpdateTime": update.unwrap_or(json!(now)),
            "lastTransitionTime": transition.unwrap_or(json!(now)), "reason": reason, "message": message})
 }
@@ -159,8 +167,23 @@ pub fn deployment_status(input: &RolloutInput, old: Option<&Value>, now: &str) -
     s.insert("observedGeneration".into(), json!(input.generation));
     let (available, progressing);
     if ready {
-        put_counts(&mut s, &[("replicas", r), ("updatedReplicas", r), ("readyReplicas", r), ("availableReplicas", r)]);
-        available = condition(old, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now);
+        put_counts(
+            &mut s,
+            &[
+                ("replicas", r),
+                ("updatedReplicas", r),
+                ("readyReplicas", r),
+                ("availableReplicas", r),
+            ],
+        );
+        available = condition(
+            old,
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+            now,
+        );
         progressing = condition(
             old,
             "Progressing",
@@ -173,12 +196,35 @@ pub fn deployment_status(input: &RolloutInput, old: Option<&Value>, now: &str) -
         if input.was_available {
             put_counts(
                 &mut s,
-                &[("replicas", r + 1), ("updatedReplicas", 1), ("readyReplicas", r), ("availableReplicas", r), ("unavailableReplicas", 1)],
+                &[
+                    ("replicas", r + 1),
+                    ("updatedReplicas", 1),
+                    ("readyReplicas", r),
+                    ("availableReplicas", r),
+                    ("unavailableReplicas", 1),
+                ],
             );
-            available = condition(old, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now);
+            available = condition(
+                old,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                now,
+            );
         } else {
-            put_counts(&mut s, &[("replicas", r), ("updatedReplicas", r), ("unavailableReplicas", r)]);
-            available = condition(old, "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", now);
+            put_counts(
+                &mut s,
+                &[("replicas", r), ("updatedReplicas", r), ("unavailableReplicas", r)],
+            );
+            available = condition(
+                old,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+                now,
+            );
         }
         progressing = if input.broken && input.elapsed >= input.deadline {
             condition(
@@ -190,7 +236,14 @@ pub fn deployment_status(input: &RolloutInput, old: Option<&Value>, now: &str) -
                 now,
             )
         } else {
-            condition(old, "Progressing", "True", "ReplicaSetUpdated", &format!("ReplicaSet \"{}\" is progressing.", input.rs_name), now)
+            condition(
+                old,
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                &format!("ReplicaSet \"{}\" is progressing.", input.rs_name),
+                now,
+            )
         };
     }
     s.insert("conditions".into(), json!([available, progressing]));
@@ -233,7 +286,9 @@ impl Cluster {
     }
 
     fn is_broken(&self, pod_spec: Option<&Value>) -> bool {
-        images(pod_spec).iter().any(|i| glob_match(&self.behaviour.fail_image_pattern, i))
+        images(pod_spec)
+            .iter()
+            .any(|i| glob_match(&self.behaviour.fail_image_pattern, i))
     }
 
     /// One controller pass over a workload; returns when to look again.
@@ -252,7 +307,11 @@ impl Cluster {
 
     fn sync_deployment(&self, obj: &Arc<Value>, now: Instant) -> Option<Instant> {
         let (ns, name) = crate::store::object_key(obj);
-        let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_string();
+        let uid = obj
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let template = obj.pointer("/spec/template").cloned().unwrap_or(Value::Null);
         let hash = template_hash(&template);
         let track = self.track(&uid, &hash, now);
@@ -262,7 +321,11 @@ impl Cluster {
             broken: self.is_broken(template.get("spec")),
             elapsed: now.saturating_duration_since(track.started),
             delay: self.behaviour.rollout_delay,
-            deadline: Duration::from_secs(obj.pointer("/spec/progressDeadlineSeconds").and_then(Value::as_u64).unwrap_or(600)),
+            deadline: Duration::from_secs(
+                obj.pointer("/spec/progressDeadlineSeconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(600),
+            ),
             was_available: track.was_available,
             rs_name: format!("{name}-{hash}"),
         };
@@ -282,13 +345,18 @@ impl Cluster {
         let (ns, name) = crate::store::object_key(d);
         let hash = &track.template_hash;
         let key = "apps/replicasets";
-        let mut labels = d.pointer("/spec/template/metadata/labels").cloned().unwrap_or(json!({}));
+        let mut labels = d
+            .pointer("/spec/template/metadata/labels")
+            .cloned()
+            .unwrap_or(json!({}));
         labels["pod-template-hash"] = json!(hash);
         let existing = self.lookup(key, &ns, &input.rs_name);
         let (uid, created, generation) = match &existing {
             Some(rs) => (
                 rs.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
-                rs.pointer("/metadata/creationTimestamp").cloned().unwrap_or(Value::Null),
+                rs.pointer("/metadata/creationTimestamp")
+                    .cloned()
+                    .unwrap_or(Value::Null),
                 rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
             ),
             None => (json!(uuid::Uuid::new_v4().to_string()), json!(now_rfc3339()), json!(1)),
@@ -298,7 +366,14 @@ impl Cluster {
         status.insert("observedGeneration".into(), generation.clone());
         status.insert("replicas".into(), json!(r));
         if ready {
-            put_counts(&mut status, &[("fullyLabeledReplicas", r), ("readyReplicas", r), ("availableReplicas", r)]);
+            put_counts(
+                &mut status,
+                &[
+                    ("fullyLabeledReplicas", r),
+                    ("readyReplicas", r),
+                    ("availableReplicas", r),
+                ],
+            );
         }
         let mut rs = json!({
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -314,7 +389,8 @@ impl Cluster {
             "status": status,
         });
         if let Some(old) = &existing {
-            rs["metadata"]["resourceVersion"] = old.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
+            rs["metadata"]["resourceVersion"] =
+                old.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
         }
         self.controller_put(key, rs);
         // Older ReplicaSets of this Deployment are dropped (the simulator keeps no history).
@@ -336,7 +412,11 @@ impl Cluster {
 
     fn sync_set(&self, resource: &str, obj: &Arc<Value>, now: Instant) -> Option<Instant> {
         let (ns, name) = crate::store::object_key(obj);
-        let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_string();
+        let uid = obj
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let template = obj.pointer("/spec/template").cloned().unwrap_or(Value::Null);
         let hash = template_hash(&template);
         let track = self.track(&uid, &hash, now);
@@ -374,7 +454,11 @@ impl Cluster {
 
     fn sync_job(&self, obj: &Arc<Value>, now: Instant) -> Option<Instant> {
         let (ns, name) = crate::store::object_key(obj);
-        let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_string();
+        let uid = obj
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let template = obj.pointer("/spec/template").cloned().unwrap_or(Value::Null);
         // A Job's template is immutable: its hash never changes, so its rollout start is its creation.
         let track = self.track(&uid, &template_hash(&template), now);
@@ -383,7 +467,10 @@ impl Cluster {
         }
         let broken = self.is_broken(template.get("spec"));
         let done = now.saturating_duration_since(track.started) >= self.behaviour.rollout_delay;
-        let start = obj.pointer("/status/startTime").cloned().unwrap_or(json!(now_rfc3339()));
+        let start = obj
+            .pointer("/status/startTime")
+            .cloned()
+            .unwrap_or(json!(now_rfc3339()));
         let stamp = now_rfc3339();
         let status = if !done {
             json!({"startTime": start, "active": 1, "ready": 0})
@@ -463,7 +550,12 @@ mod tests {
     }
 
     fn reasons(s: &Value) -> Vec<String> {
-        s["conditions"].as_array().unwrap().iter().map(|c| format!("{}={}/{}", c["type"], c["status"], c["reason"])).collect()
+        s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{}={}/{}", c["type"], c["status"], c["reason"]))
+            .collect()
     }
 
     #[test]
@@ -488,7 +580,10 @@ mod tests {
         assert!(s.get("unavailableReplicas").is_none());
         assert_eq!(
             reasons(&s),
-            ["\"Available\"=\"True\"/\"MinimumReplicasAvailable\"", "\"Progressing\"=\"True\"/\"NewReplicaSetAvailable\""]
+            [
+                "\"Available\"=\"True\"/\"MinimumReplicasAvailable\"",
+                "\"Progressing\"=\"True\"/\"NewReplicaSetAvailable\""
+            ]
         );
     }
 

@@ -16,12 +16,19 @@ impl RequestCounts {
     /// Requests with this verb (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`,
     /// `deletecollection`) on this resource (`deployments`, `deployments/status`, `discovery`).
     pub fn get(&self, verb: &str, resource: &str) -> u64 {
-        self.counts.get(&(verb.to_string(), resource.to_string())).copied().unwrap_or(0)
+        self.counts
+            .get(&(verb.to_string(), resource.to_string()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// All write requests (create, update, patch, delete, deletecollection).
     pub fn writes(&self) -> u64 {
-        self.counts.iter().filter(|((v, _), _)| WRITE_VERBS.contains(&v.as_str())).map(|(_, n)| n).sum()
+        self.counts
+            .iter()
+            .filter(|((v, _), _)| WRITE_VERBS.contains(&v.as_str()))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Requests with this verb on any resource.
@@ -53,7 +60,9 @@ impl Counters {
 
     /// A snapshot.
     pub fn snapshot(&self) -> RequestCounts {
-        RequestCounts { counts: self.0.lock().unwrap_or_else(|e| e.into_inner()).clone() }
+        RequestCounts {
+            counts: self.0.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
     }
 
     /// Sets every count to zero.

@@ -38,7 +38,10 @@ fn top_level_fields(rt: &ResourceType) -> &'static [&'static str] {
 pub fn drop_unknown_fields(rt: &ResourceType, obj: &mut Value) {
     let Some(m) = obj.as_object_mut() else { return };
     if let Some(schema) = &rt.schema {
-        m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || schema.pointer(&format!("/properties/{k}")).is_some());
+        m.retain(|k, _| {
+            matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
+                || schema.pointer(&format!("/properties/{k}")).is_some()
+        });
         for (k, v) in m.iter_mut() {
             if let Some(s) = schema.pointer(&format!("/properties/{k}")) {
                 if k != "metadata" {
@@ -78,7 +81,11 @@ fn default_container(c: &mut Value) {
     let image = m.get("image").and_then(Value::as_str).unwrap_or_default().to_string();
     let last = image.rsplit('/').next().unwrap_or_default();
     let latest = !last.contains(':') && !last.contains('@') || image.ends_with(":latest");
-    set_default(m, "imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" }));
+    set_default(
+        m,
+        "imagePullPolicy",
+        json!(if latest { "Always" } else { "IfNotPresent" }),
+    );
     set_default(m, "resources", json!({}));
     set_default(m, "terminationMessagePath", json!("/dev/termination-log"));
     set_default(m, "terminationMessagePolicy", json!("File"));
@@ -137,7 +144,10 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, ip: &mut dyn FnMut() -
                 set_default(spec, "revisionHistoryLimit", json!(10));
                 set_default(spec, "progressDeadlineSeconds", json!(600));
                 set_default(spec, "strategy", json!({}));
-                let strategy = spec.get_mut("strategy").and_then(Value::as_object_mut).expect("strategy was just defaulted");
+                let strategy = spec
+                    .get_mut("strategy")
+                    .and_then(Value::as_object_mut)
+                    .expect("strategy was just defaulted");
                 set_default(strategy, "type", json!("RollingUpdate"));
                 if strategy.get("type") == Some(&json!("RollingUpdate")) {
                     set_default(strategy, "rollingUpdate", json!({}));
@@ -154,7 +164,11 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, ip: &mut dyn FnMut() -
                 set_default(spec, "replicas", json!(1));
                 set_default(spec, "podManagementPolicy", json!("OrderedReady"));
                 set_default(spec, "revisionHistoryLimit", json!(10));
-                set_default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+                set_default(
+                    spec,
+                    "updateStrategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                );
                 set_default(
                     spec,
                     "persistentVolumeClaimRetentionPolicy",
@@ -241,7 +255,11 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, ip: &mut dyn FnMut() -
             }
         }
         ("", "namespaces") => {
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if let Some(labels) = obj_at(obj, &["metadata", "labels"]) {
                 labels.insert("kubernetes.io/metadata.name".into(), json!(name));
             }
@@ -267,7 +285,11 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, ip: &mut dyn FnMut() -
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             if let Some(names) = obj_at(obj, &["spec", "names"]) {
-                let kind = names.get("kind").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+                let kind = names
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_lowercase();
                 set_default(names, "singular", json!(kind));
                 let list_kind = format!("{}List", names.get("kind").and_then(Value::as_str).unwrap_or_default());
                 set_default(names, "listKind", json!(list_kind));
@@ -306,8 +328,14 @@ mod tests {
         assert_eq!(d["spec"]["replicas"], 1);
         assert_eq!(d["spec"]["progressDeadlineSeconds"], 600);
         assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"],
+            "TCP"
+        );
         assert_eq!(d["status"], json!({}));
     }
 
@@ -317,6 +345,9 @@ mod tests {
         let rt = reg.get("", "v1", "secrets").unwrap();
         let mut s = json!({"stringData": {"password": "s3cret"}, "data": {"user": "YWRtaW4="}});
         apply_defaults(&rt, &mut s, &mut || unreachable!());
-        assert_eq!(s, json!({"type": "Opaque", "data": {"user": "YWRtaW4=", "password": "czNjcmV0"}}));
+        assert_eq!(
+            s,
+            json!({"type": "Opaque", "data": {"user": "YWRtaW4=", "password": "czNjcmV0"}})
+        );
     }
 }

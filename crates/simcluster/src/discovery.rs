@@ -9,7 +9,16 @@ use serde_json::{json, Map, Value};
 
 use crate::resources::{Registry, ResourceType};
 
-const FULL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const FULL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
@@ -29,16 +38,23 @@ pub fn core_versions(server: &str) -> Value {
 }
 
 fn group_json(reg: &Registry, group: &str) -> Value {
-    let versions: Vec<Value> =
-        reg.versions(group).iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let versions: Vec<Value> = reg
+        .versions(group)
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     let preferred = versions.first().cloned().unwrap_or(Value::Null);
     json!({"name": group, "versions": versions, "preferredVersion": preferred})
 }
 
 /// `/apis`.
 pub fn groups(reg: &Registry) -> Value {
-    let groups: Vec<Value> =
-        reg.groups().iter().filter(|g| !reg.versions(g).is_empty()).map(|g| group_json(reg, g)).collect();
+    let groups: Vec<Value> = reg
+        .groups()
+        .iter()
+        .filter(|g| !reg.versions(g).is_empty())
+        .map(|g| group_json(reg, g))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -57,7 +73,11 @@ pub fn group(reg: &Registry, group: &str) -> Option<Value> {
 }
 
 fn resource_json(rt: &ResourceType) -> Value {
-    let verbs: &[&str] = if rt.plural == "namespaces" { NAMESPACE_VERBS } else { FULL_VERBS };
+    let verbs: &[&str] = if rt.plural == "namespaces" {
+        NAMESPACE_VERBS
+    } else {
+        FULL_VERBS
+    };
     let mut r = json!({
         "name": rt.plural,
         "singularName": if rt.is_custom() { rt.singular.as_str() } else { "" },
@@ -89,7 +109,11 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
                                   "namespaced": rt.namespaced, "kind": rt.kind, "verbs": STATUS_VERBS}));
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
 }
 
@@ -108,7 +132,10 @@ fn openapi_paths(reg: &Registry) -> Vec<(String, String, String)> {
 pub fn openapi_v3_root(reg: &Registry) -> Value {
     let mut paths = Map::new();
     for (key, _, _) in openapi_paths(reg) {
-        paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash=SIMCLUSTER")}));
+        paths.insert(
+            key.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash=SIMCLUSTER")}),
+        );
     }
     json!({ "paths": paths })
 }
@@ -121,7 +148,12 @@ fn definition_name(rt: &ResourceType) -> String {
     } else {
         let pkg = match rt.group.as_str() {
             "" => "core",
-            "apiextensions.k8s.io" => return format!("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.{}.{}", rt.version, rt.kind),
+            "apiextensions.k8s.io" => {
+                return format!(
+                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.{}.{}",
+                    rt.version, rt.kind
+                )
+            }
             "networking.k8s.io" => "networking",
             "rbac.authorization.k8s.io" => "rbac",
             g => g,
@@ -131,7 +163,10 @@ fn definition_name(rt: &ResourceType) -> String {
 }
 
 fn schema_for(rt: &ResourceType) -> Value {
-    let mut s = rt.schema.clone().unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+    let mut s = rt
+        .schema
+        .clone()
+        .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
     s["x-kubernetes-group-version-kind"] = json!([{"group": rt.group, "version": rt.version, "kind": rt.kind}]);
     s
 }
@@ -143,7 +178,11 @@ pub fn openapi_v3_doc(reg: &Registry, path: &str) -> Option<Value> {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     for rt in reg.resources(&group, &version) {
-        let prefix = if group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{group}/{version}") };
+        let prefix = if group.is_empty() {
+            "/api/v1".to_string()
+        } else {
+            format!("/apis/{group}/{version}")
+        };
         let ns = if rt.namespaced { "/namespaces/{namespace}" } else { "" };
         let gvk = json!({"group": rt.group, "version": rt.version, "kind": rt.kind});
         let params = json!([
@@ -152,17 +191,24 @@ pub fn openapi_v3_doc(reg: &Registry, path: &str) -> Option<Value> {
             {"name": "force", "in": "query", "schema": {"type": "boolean"}},
             {"name": "dryRun", "in": "query", "schema": {"type": "string"}},
         ]);
-        let op = |action: &str| json!({"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk, "parameters": params,
-                                       "responses": {"200": {"description": "OK"}}});
+        let op = |action: &str| {
+            json!({"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk, "parameters": params,
+                                       "responses": {"200": {"description": "OK"}}})
+        };
         paths.insert(
             format!("{prefix}{ns}/{}/{{name}}", rt.plural),
             json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
         );
-        paths.insert(format!("{prefix}{ns}/{}", rt.plural), json!({"get": op("list"), "post": op("post")}));
+        paths.insert(
+            format!("{prefix}{ns}/{}", rt.plural),
+            json!({"get": op("list"), "post": op("post")}),
+        );
         schemas.insert(definition_name(&rt), schema_for(&rt));
     }
-    Some(json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.24.0"}, "paths": paths,
-                "components": {"schemas": schemas}}))
+    Some(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.24.0"}, "paths": paths,
+                "components": {"schemas": schemas}}),
+    )
 }
 
 /// `/openapi/v2` as JSON (definitions only, no paths).
@@ -189,7 +235,10 @@ mod tests {
     fn apps_group_prefers_v1() {
         let reg = Registry::default();
         let g = group(&reg, "apps").unwrap();
-        assert_eq!(g["preferredVersion"], json!({"groupVersion": "apps/v1", "version": "v1"}));
+        assert_eq!(
+            g["preferredVersion"],
+            json!({"groupVersion": "apps/v1", "version": "v1"})
+        );
         assert!(group(&reg, "nosuch.example.com").is_none());
     }
 
@@ -197,7 +246,12 @@ mod tests {
     fn deployments_list_their_status_subresource() {
         let reg = Registry::default();
         let l = resource_list(&reg, "apps", "v1").unwrap();
-        let names: Vec<&str> = l["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = l["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         assert!(names.contains(&"deployments") && names.contains(&"deployments/status"));
     }
 

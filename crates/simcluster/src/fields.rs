@@ -43,7 +43,9 @@ fn skip_top(path: &[String], key: &str) -> bool {
 
 /// Field names (without the `f:` prefix) along a path, for merge-key lookups.
 fn field_names(path: &[String]) -> Vec<String> {
-    path.iter().filter_map(|p| p.strip_prefix("f:").map(str::to_string)).collect()
+    path.iter()
+        .filter_map(|p| p.strip_prefix("f:").map(str::to_string))
+        .collect()
 }
 
 fn key_element(item: &Value, keys: &[KeyField]) -> String {
@@ -63,17 +65,18 @@ impl FieldSet {
 
     /// Whether the set owns `path` or anything below it.
     pub fn owns_within(&self, path: &[String]) -> bool {
-        self.0.range(path.to_vec()..).next().is_some_and(|p| p.starts_with(path))
+        self.0
+            .range(path.to_vec()..)
+            .next()
+            .is_some_and(|p| p.starts_with(path))
     }
 
     /// Parses a FieldsV1 tree.
     pub fn from_fields_v1(v: &Value) -> FieldSet {
         fn walk(v: &Value, path: &mut Path, out: &mut BTreeSet<Path>) {
             let Some(m) = v.as_object() else { return };
-            if m.is_empty() || m.contains_key(".") {
-                if !path.is_empty() {
-                    out.insert(path.clone());
-                }
+            if (m.is_empty() || m.contains_key(".")) && !path.is_empty() {
+                out.insert(path.clone());
             }
             for (k, child) in m {
                 if k == "." {
@@ -95,7 +98,11 @@ impl FieldSet {
         for path in &self.0 {
             let mut node = &mut root;
             for el in path {
-                node = node.entry(el.clone()).or_insert_with(|| json!({})).as_object_mut().expect("tree nodes are maps");
+                node = node
+                    .entry(el.clone())
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .expect("tree nodes are maps");
             }
         }
         // Owned nodes that have children get a "." entry.
@@ -172,7 +179,9 @@ impl FieldSet {
                     Value::Object(c) if !c.is_empty() && !is_atomic_map(k) => {
                         let ov = ov.filter(|o| o.is_object());
                         // Go maps and pointer structs get a "." entry when created; plain structs do not.
-                        if ov.is_none() && !matches!(k.as_str(), "metadata" | "spec" | "template" | "status" | "strategy") {
+                        if ov.is_none()
+                            && !matches!(k.as_str(), "metadata" | "spec" | "template" | "status" | "strategy")
+                        {
                             out.insert(path.clone());
                         }
                         walk(ov, nv, path, custom, out);
@@ -228,7 +237,10 @@ fn key_matches(item: &Value, key: &Map<String, Value>) -> bool {
 }
 
 fn parse_key(el: &str) -> Option<Map<String, Value>> {
-    serde_json::from_str::<Value>(el.strip_prefix("k:")?).ok()?.as_object().cloned()
+    serde_json::from_str::<Value>(el.strip_prefix("k:")?)
+        .ok()?
+        .as_object()
+        .cloned()
 }
 
 /// The value at a FieldsV1 path.
@@ -249,13 +261,16 @@ pub fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
 
 /// Removes the node at a FieldsV1 path (a map key or a list item).
 pub fn remove_at(obj: &mut Value, path: &[String]) {
-    let Some((last, parent_path)) = path.split_last() else { return };
+    let Some((last, parent_path)) = path.split_last() else {
+        return;
+    };
     let mut cur = obj;
     for el in parent_path {
         let next = if let Some(f) = el.strip_prefix("f:") {
             cur.as_object_mut().and_then(|m| m.get_mut(f))
         } else if let Some(key) = parse_key(el) {
-            cur.as_array_mut().and_then(|a| a.iter_mut().find(|i| key_matches(i, &key)))
+            cur.as_array_mut()
+                .and_then(|a| a.iter_mut().find(|i| key_matches(i, &key)))
         } else {
             None
         };
@@ -318,7 +333,9 @@ impl ManagedEntry {
 
 /// Reads `metadata.managedFields`.
 pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
-    let Some(list) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else { return Vec::new() };
+    let Some(list) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else {
+        return Vec::new();
+    };
     list.iter()
         .map(|e| {
             let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -380,7 +397,10 @@ mod tests {
         assert_eq!(v1["f:spec"]["f:selector"], json!({}));
         let c = &v1["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"];
         assert_eq!(c["."], json!({}));
-        assert_eq!(c["f:ports"]["k:{\"containerPort\":80,\"protocol\":\"TCP\"}"], json!({".": {}, "f:containerPort": {}}));
+        assert_eq!(
+            c["f:ports"]["k:{\"containerPort\":80,\"protocol\":\"TCP\"}"],
+            json!({".": {}, "f:containerPort": {}})
+        );
         assert_eq!(FieldSet::from_fields_v1(&v1), fs);
     }
 
@@ -403,10 +423,19 @@ mod tests {
     fn value_at_and_remove_at_follow_keyed_items() {
         let mut obj = json!({"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80, "protocol": "TCP"}]},
                                                      {"name": "b"}]}});
-        let port = p(&["f:spec", "f:containers", "k:{\"name\":\"a\"}", "f:ports", "k:{\"containerPort\":80,\"protocol\":\"TCP\"}"]);
+        let port = p(&[
+            "f:spec",
+            "f:containers",
+            "k:{\"name\":\"a\"}",
+            "f:ports",
+            "k:{\"containerPort\":80,\"protocol\":\"TCP\"}",
+        ]);
         assert!(value_at(&obj, &port).is_some());
         remove_at(&mut obj, &p(&["f:spec", "f:containers", "k:{\"name\":\"b\"}"]));
         assert_eq!(obj["spec"]["containers"].as_array().unwrap().len(), 1);
-        assert_eq!(display_path(&port), ".spec.containers[name=\"a\"].ports[containerPort=80,protocol=\"TCP\"]");
+        assert_eq!(
+            display_path(&port),
+            ".spec.containers[name=\"a\"].ports[containerPort=80,protocol=\"TCP\"]"
+        );
     }
 }

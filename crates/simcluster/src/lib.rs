@@ -99,11 +99,22 @@ pub struct SimCluster {
     controllers: Serving,
 }
 
-async fn serve(cluster: Arc<Cluster>, counters: Arc<Counters>, addr: SocketAddr) -> Result<(SocketAddr, Serving), Error> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+async fn serve(
+    cluster: Arc<Cluster>,
+    counters: Arc<Counters>,
+    addr: SocketAddr,
+) -> Result<(SocketAddr, Serving), Error> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
     let cancel = CancellationToken::new();
-    let state = server::AppState { cluster, counters, cancel: cancel.clone(), address: bound.to_string() };
+    let state = server::AppState {
+        cluster,
+        counters,
+        cancel: cancel.clone(),
+        address: bound.to_string(),
+    };
     let app = server::router(state);
     let stop = cancel.clone();
     let task = tokio::spawn(async move {
@@ -124,7 +135,10 @@ impl SimCluster {
     /// Starts a cluster on the given address (port 0 picks a free one).
     pub async fn start_on(addr: SocketAddr, config: SimConfig) -> Result<SimCluster, Error> {
         let cluster = Cluster::new(
-            Behaviour { rollout_delay: config.rollout_delay, fail_image_pattern: config.fail_image_pattern.clone() },
+            Behaviour {
+                rollout_delay: config.rollout_delay,
+                fail_image_pattern: config.fail_image_pattern.clone(),
+            },
             Faults::new(config.error_rate, config.latency),
         );
         let counters = Arc::new(Counters::default());

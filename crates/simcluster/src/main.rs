@@ -39,16 +39,23 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    anyhow::ensure!((0.0..=1.0).contains(&args.error_rate), "--error-rate must be between 0.0 and 1.0");
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.error_rate),
+        "--error-rate must be between 0.0 and 1.0"
+    );
     let config = SimConfig {
         rollout_delay: args.rollout_delay,
         fail_image_pattern: args.fail_image_pattern,
         error_rate: args.error_rate,
         latency: args.latency,
     };
-    let cluster = SimCluster::start_on(args.bind, config).await.context("starting the simulated cluster")?;
+    let cluster = SimCluster::start_on(args.bind, config)
+        .await
+        .context("starting the simulated cluster")?;
     if let Some(path) = &args.kubeconfig_out {
-        cluster.write_kubeconfig(path).with_context(|| format!("writing kubeconfig to {}", path.display()))?;
+        cluster
+            .write_kubeconfig(path)
+            .with_context(|| format!("writing kubeconfig to {}", path.display()))?;
     }
     println!("{}", cluster.url());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

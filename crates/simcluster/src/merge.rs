@@ -39,8 +39,9 @@ pub fn list_keys(path: &[String], field: &str, custom: bool) -> Option<&'static 
         }
         "volumeMounts" => Some(BY_MOUNT_PATH),
         "ports" => {
-            let in_container =
-                path.iter().any(|p| matches!(p.as_str(), "containers" | "initContainers" | "ephemeralContainers"));
+            let in_container = path
+                .iter()
+                .any(|p| matches!(p.as_str(), "containers" | "initContainers" | "ephemeralContainers"));
             Some(if in_container { CONTAINER_PORTS } else { SERVICE_PORTS })
         }
         "conditions" => Some(BY_TYPE),
@@ -165,7 +166,10 @@ pub fn strategic_merge(target: &mut Value, patch: &Value, path: &mut Vec<String>
 fn strip_directives(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip_directives(v))).collect(),
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), strip_directives(v)))
+                .collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(strip_directives).collect()),
         other => other.clone(),
@@ -210,7 +214,9 @@ pub fn apply_merge(live: &Value, applied: &Value, path: &mut Vec<String>, custom
 }
 
 fn merge_keyed(live: &Value, applied: &Value, keys: &[KeyField], path: &mut Vec<String>, custom: bool) -> Value {
-    let (Value::Array(l), Value::Array(a)) = (live, applied) else { return applied.clone() };
+    let (Value::Array(l), Value::Array(a)) = (live, applied) else {
+        return applied.clone();
+    };
     let mut out = l.clone();
     for item in a {
         match out.iter().position(|e| same_key(e, item, keys)) {
@@ -223,9 +229,12 @@ fn merge_keyed(live: &Value, applied: &Value, keys: &[KeyField], path: &mut Vec<
 
 fn without_nulls(v: &Value) -> Value {
     match v {
-        Value::Object(m) => {
-            Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect())
-        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
         Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
         other => other.clone(),
     }
@@ -249,14 +258,22 @@ mod tests {
                                                    {"name": "side", "image": "s:1"}]}});
         let p = json!({"spec": {"containers": [{"name": "app", "image": "a:2"}]}});
         strategic_merge(&mut t, &p, &mut Vec::new(), false);
-        assert_eq!(t["spec"]["containers"][0], json!({"name": "app", "image": "a:2", "env": [{"name": "X", "value": "1"}]}));
+        assert_eq!(
+            t["spec"]["containers"][0],
+            json!({"name": "app", "image": "a:2", "env": [{"name": "X", "value": "1"}]})
+        );
         assert_eq!(t["spec"]["containers"][1]["name"], "side");
     }
 
     #[test]
     fn strategic_merge_delete_directive_removes_item() {
         let mut t = json!({"env": [{"name": "A"}, {"name": "B"}]});
-        strategic_merge(&mut t, &json!({"env": [{"name": "A", "$patch": "delete"}]}), &mut Vec::new(), false);
+        strategic_merge(
+            &mut t,
+            &json!({"env": [{"name": "A", "$patch": "delete"}]}),
+            &mut Vec::new(),
+            false,
+        );
         assert_eq!(t, json!({"env": [{"name": "B"}]}));
     }
 
@@ -271,9 +288,13 @@ mod tests {
     fn apply_merge_merges_keyed_lists_and_replaces_atomic_maps() {
         let live = json!({"spec": {"selector": {"matchLabels": {"a": "1", "b": "2"}},
                                    "containers": [{"name": "x", "image": "1", "resources": {}}]}});
-        let applied = json!({"spec": {"selector": {"matchLabels": {"a": "1"}}, "containers": [{"name": "x", "image": "2"}]}});
+        let applied =
+            json!({"spec": {"selector": {"matchLabels": {"a": "1"}}, "containers": [{"name": "x", "image": "2"}]}});
         let m = apply_merge(&live, &applied, &mut Vec::new(), false);
         assert_eq!(m["spec"]["selector"], json!({"matchLabels": {"a": "1"}}));
-        assert_eq!(m["spec"]["containers"][0], json!({"name": "x", "image": "2", "resources": {}}));
+        assert_eq!(
+            m["spec"]["containers"][0],
+            json!({"name": "x", "image": "2", "resources": {}})
+        );
     }
 }

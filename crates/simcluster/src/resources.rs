@@ -1,6 +1,7 @@
 //! The kinds the simulated cluster serves: built-in types plus the ones that
 //! CustomResourceDefinitions add at runtime.
 
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -107,6 +108,7 @@ struct Builtin {
     hash: &'static str,
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn b(
     group: &'static str,
     plural: &'static str,
@@ -118,30 +120,190 @@ const fn b(
     generation: Generation,
     hash: &'static str,
 ) -> Builtin {
-    Builtin { group, plural, kind, namespaced, short, all, status, generation, hash }
+    Builtin {
+        group,
+        plural,
+        kind,
+        namespaced,
+        short,
+        all,
+        status,
+        generation,
+        hash,
+    }
 }
 
 use Generation::{None as NoGen, Spec, SpecAndAnnotations};
 
 const BUILTINS: &[Builtin] = &[
-    b("", "configmaps", "ConfigMap", true, &["cm"], false, false, NoGen, "qFsyl6wFWjQ="),
-    b("", "namespaces", "Namespace", false, &["ns"], false, true, NoGen, "Q3oi5N2YM8M="),
-    b("", "persistentvolumeclaims", "PersistentVolumeClaim", true, &["pvc"], false, true, NoGen, "QWTyNDq0dC4="),
+    b(
+        "",
+        "configmaps",
+        "ConfigMap",
+        true,
+        &["cm"],
+        false,
+        false,
+        NoGen,
+        "qFsyl6wFWjQ=",
+    ),
+    b(
+        "",
+        "namespaces",
+        "Namespace",
+        false,
+        &["ns"],
+        false,
+        true,
+        NoGen,
+        "Q3oi5N2YM8M=",
+    ),
+    b(
+        "",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true,
+        &["pvc"],
+        false,
+        true,
+        NoGen,
+        "QWTyNDq0dC4=",
+    ),
     b("", "pods", "Pod", true, &["po"], true, true, NoGen, "xPOwRZ+Yhw8="),
     b("", "secrets", "Secret", true, &[], false, false, NoGen, "S6u1pOWzb84="),
-    b("", "serviceaccounts", "ServiceAccount", true, &["sa"], false, false, NoGen, "pbx9ZvyFpBE="),
-    b("", "services", "Service", true, &["svc"], true, true, NoGen, "0/CO1lhkEBI="),
-    b("apps", "daemonsets", "DaemonSet", true, &["ds"], true, true, Spec, "dd7pWHUlMKQ="),
-    b("apps", "deployments", "Deployment", true, &["deploy"], true, true, SpecAndAnnotations, "8aSe+NMegvE="),
-    b("apps", "replicasets", "ReplicaSet", true, &["rs"], true, true, Spec, "P1RzHs8/mWQ="),
-    b("apps", "statefulsets", "StatefulSet", true, &["sts"], true, true, Spec, "H+vl74LkKdo="),
-    b("batch", "cronjobs", "CronJob", true, &["cj"], true, true, Spec, "sd5LIXh4Fjs="),
+    b(
+        "",
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        false,
+        false,
+        NoGen,
+        "pbx9ZvyFpBE=",
+    ),
+    b(
+        "",
+        "services",
+        "Service",
+        true,
+        &["svc"],
+        true,
+        true,
+        NoGen,
+        "0/CO1lhkEBI=",
+    ),
+    b(
+        "apps",
+        "daemonsets",
+        "DaemonSet",
+        true,
+        &["ds"],
+        true,
+        true,
+        Spec,
+        "dd7pWHUlMKQ=",
+    ),
+    b(
+        "apps",
+        "deployments",
+        "Deployment",
+        true,
+        &["deploy"],
+        true,
+        true,
+        SpecAndAnnotations,
+        "8aSe+NMegvE=",
+    ),
+    b(
+        "apps",
+        "replicasets",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        true,
+        true,
+        Spec,
+        "P1RzHs8/mWQ=",
+    ),
+    b(
+        "apps",
+        "statefulsets",
+        "StatefulSet",
+        true,
+        &["sts"],
+        true,
+        true,
+        Spec,
+        "H+vl74LkKdo=",
+    ),
+    b(
+        "batch",
+        "cronjobs",
+        "CronJob",
+        true,
+        &["cj"],
+        true,
+        true,
+        Spec,
+        "sd5LIXh4Fjs=",
+    ),
     b("batch", "jobs", "Job", true, &[], true, true, Spec, "mudhfqk/qZY="),
-    b("networking.k8s.io", "ingresses", "Ingress", true, &["ing"], false, true, Spec, "39NQlfNR+bo="),
-    b("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", false, &[], false, false, NoGen, "48tpQ8gZHFc="),
-    b("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", false, &[], false, false, NoGen, "bYE5ZWDrJ44="),
-    b("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", true, &[], false, false, NoGen, "eGsCzGH6b1g="),
-    b("rbac.authorization.k8s.io", "roles", "Role", true, &[], false, false, NoGen, "7FuwZcIIItM="),
+    b(
+        "networking.k8s.io",
+        "ingresses",
+        "Ingress",
+        true,
+        &["ing"],
+        false,
+        true,
+        Spec,
+        "39NQlfNR+bo=",
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        false,
+        false,
+        NoGen,
+        "48tpQ8gZHFc=",
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "ClusterRole",
+        false,
+        &[],
+        false,
+        false,
+        NoGen,
+        "bYE5ZWDrJ44=",
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "RoleBinding",
+        true,
+        &[],
+        false,
+        false,
+        NoGen,
+        "eGsCzGH6b1g=",
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "roles",
+        "Role",
+        true,
+        &[],
+        false,
+        false,
+        NoGen,
+        "7FuwZcIIItM=",
+    ),
     b(
         "apiextensions.k8s.io",
         "customresourcedefinitions",
@@ -201,7 +363,9 @@ impl Default for Registry {
 impl Registry {
     /// The resource at `/apis/<group>/<version>/<plural>`.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
-        self.types.get(&(group.to_string(), version.to_string(), plural.to_string())).cloned()
+        self.types
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .cloned()
     }
 
     /// Whether any resource is served under this group-version.
@@ -217,13 +381,19 @@ impl Registry {
                 out.push(v.clone());
             }
         }
-        out.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        out.sort_by_key(|v| Reverse(version_priority(v)));
         out
     }
 
     /// Non-core groups in a stable order (built-in groups first, then custom ones).
     pub fn groups(&self) -> Vec<String> {
-        let order = ["apps", "batch", "networking.k8s.io", "rbac.authorization.k8s.io", "apiextensions.k8s.io"];
+        let order = [
+            "apps",
+            "batch",
+            "networking.k8s.io",
+            "rbac.authorization.k8s.io",
+            "apiextensions.k8s.io",
+        ];
         let mut out: Vec<String> = order.iter().map(|s| s.to_string()).collect();
         for (g, _, _) in self.types.keys() {
             if !g.is_empty() && !out.contains(g) {
@@ -249,18 +419,26 @@ impl Registry {
 
     /// The resource type serving `kind` in `apiVersion`.
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
-        self.types.values().find(|t| t.api_version() == api_version && t.kind == kind).cloned()
+        self.types
+            .values()
+            .find(|t| t.api_version() == api_version && t.kind == kind)
+            .cloned()
     }
 
     /// Adds (or replaces) a custom resource type.
     pub fn add(&mut self, t: ResourceType) {
-        self.types.insert((t.group.clone(), t.version.clone(), t.plural.clone()), Arc::new(t));
+        self.types
+            .insert((t.group.clone(), t.version.clone(), t.plural.clone()), Arc::new(t));
     }
 
     /// Removes every type defined by the named CRD.
     pub fn remove_crd(&mut self, crd: &str) -> Vec<Arc<ResourceType>> {
-        let keys: Vec<_> =
-            self.types.iter().filter(|(_, t)| t.crd.as_deref() == Some(crd)).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<_> = self
+            .types
+            .iter()
+            .filter(|(_, t)| t.crd.as_deref() == Some(crd))
+            .map(|(k, _)| k.clone())
+            .collect();
         keys.iter().filter_map(|k| self.types.remove(k)).collect()
     }
 }
@@ -286,8 +464,16 @@ fn version_priority(v: &str) -> (u8, u32, u32) {
 /// Resource types for a CRD object (one per served version).
 pub fn types_from_crd(crd: &Value) -> Vec<ResourceType> {
     let Some(spec) = crd.get("spec") else { return Vec::new() };
-    let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-    let group = spec.get("group").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = crd
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let group = spec
+        .get("group")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let names = spec.get("names").cloned().unwrap_or(Value::Null);
     let s = |k: &str| names.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     let list = |k: &str| -> Vec<String> {
@@ -309,7 +495,11 @@ pub fn types_from_crd(crd: &Value) -> Vec<ResourceType> {
             group: group.clone(),
             version,
             plural: s("plural"),
-            singular: if s("singular").is_empty() { kind.to_lowercase() } else { s("singular") },
+            singular: if s("singular").is_empty() {
+                kind.to_lowercase()
+            } else {
+                s("singular")
+            },
             kind,
             namespaced,
             short_names: list("shortNames"),
@@ -331,7 +521,7 @@ mod tests {
     #[test]
     fn ga_versions_are_preferred_over_beta() {
         let mut v = vec!["v1beta1", "v2", "v1", "v2alpha1"];
-        v.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        v.sort_by_key(|x| Reverse(version_priority(x)));
         assert_eq!(v, ["v2", "v1", "v1beta1", "v2alpha1"]);
     }
 

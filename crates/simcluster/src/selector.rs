@@ -102,7 +102,10 @@ impl LabelSelector {
     /// A selector from a `matchLabels` map.
     pub fn from_match_labels(labels: &serde_json::Map<String, Value>) -> LabelSelector {
         LabelSelector(
-            labels.iter().map(|(k, v)| Req::Eq(k.clone(), v.as_str().unwrap_or_default().to_string())).collect(),
+            labels
+                .iter()
+                .map(|(k, v)| Req::Eq(k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect(),
         )
     }
 
@@ -141,7 +144,9 @@ impl FieldSelector {
             };
             let field = field.trim();
             if field != "metadata.name" && field != "metadata.namespace" {
-                return Err(format!("\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""));
+                return Err(format!(
+                    "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                ));
             }
             out.push((field.to_string(), eq, v.trim().to_string()));
         }
@@ -151,7 +156,11 @@ impl FieldSelector {
     /// Whether an object satisfies the selector.
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(field, eq, want)| {
-            let ptr = if field == "metadata.name" { "/metadata/name" } else { "/metadata/namespace" };
+            let ptr = if field == "metadata.name" {
+                "/metadata/name"
+            } else {
+                "/metadata/namespace"
+            };
             let got = obj.pointer(ptr).and_then(Value::as_str).unwrap_or_default();
             (got == want) == *eq
         })

@@ -42,7 +42,8 @@ fn json_response(code: u16, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut r = Response::new(Body::from(bytes));
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -55,7 +56,12 @@ fn error_response(e: &ApiError) -> Response {
 }
 
 fn page_not_found() -> Response {
-    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "404 page not found\n").into_response()
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "404 page not found\n",
+    )
+        .into_response()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -129,7 +135,12 @@ enum Route {
 }
 
 fn route(path: &str) -> Option<Route> {
-    let segs: Vec<String> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let segs: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let (group, version, rest) = match s.as_slice() {
         ["version"] => return Some(Route::Version),
@@ -148,20 +159,25 @@ fn route(path: &str) -> Option<Route> {
     };
     let owned = |x: &&str| Some(x.to_string());
     let (namespace, plural, name, subresource) = match rest {
-        ["namespaces", ns, plural, tail @ ..] if !matches!(*plural, "status" | "finalize") => {
-            match tail {
-                [] => (owned(ns), plural.to_string(), None, None),
-                [name] => (owned(ns), plural.to_string(), owned(name), None),
-                [name, sub] => (owned(ns), plural.to_string(), owned(name), owned(sub)),
-                _ => return None,
-            }
-        }
+        ["namespaces", ns, plural, tail @ ..] if !matches!(*plural, "status" | "finalize") => match tail {
+            [] => (owned(ns), plural.to_string(), None, None),
+            [name] => (owned(ns), plural.to_string(), owned(name), None),
+            [name, sub] => (owned(ns), plural.to_string(), owned(name), owned(sub)),
+            _ => return None,
+        },
         [plural] => (None, plural.to_string(), None, None),
         [plural, name] => (None, plural.to_string(), owned(name), None),
         [plural, name, sub] => (None, plural.to_string(), owned(name), owned(sub)),
         _ => return None,
     };
-    Some(Route::Resource(ResourcePath { group, version, namespace, plural, name, subresource }))
+    Some(Route::Resource(ResourcePath {
+        group,
+        version,
+        namespace,
+        plural,
+        name,
+        subresource,
+    }))
 }
 
 /// The field manager of a non-apply write: `fieldManager`, else the User-Agent up to the first `/`.
@@ -169,7 +185,10 @@ fn manager_for(query: &Query, headers: &HeaderMap) -> String {
     if let Some(m) = query.get("fieldManager").filter(|m| !m.is_empty()) {
         return m.to_string();
     }
-    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("unknown");
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
     ua.split('/').next().unwrap_or("unknown").to_string()
 }
 
@@ -233,7 +252,12 @@ async fn handle(State(st): State<AppState>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return error_response(&ApiError::bad_request("request body too large or unreadable")),
     };
-    let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let accept = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     if parts.method != Method::GET && !matches!(route, Route::Resource(_)) {
         return error_response(&ApiError::method_not_allowed());
     }
@@ -285,12 +309,17 @@ async fn resource(
 ) -> Response {
     let (served, rt) = {
         let inner = st.cluster.lock();
-        (inner.registry.serves(&rp.group, &rp.version), inner.registry.get(&rp.group, &rp.version, &rp.plural))
+        (
+            inner.registry.serves(&rp.group, &rp.version),
+            inner.registry.get(&rp.group, &rp.version, &rp.plural),
+        )
     };
     if !served {
         return page_not_found();
     }
-    let Some(rt) = rt else { return error_response(&ApiError::unknown_resource()) };
+    let Some(rt) = rt else {
+        return error_response(&ApiError::unknown_resource());
+    };
     if rp.namespace.is_some() && !rt.namespaced {
         return error_response(&ApiError::unknown_resource());
     }
@@ -300,7 +329,12 @@ async fn resource(
         Some("finalize") if rt.plural == "namespaces" => {}
         Some(_) => return error_response(&ApiError::unknown_resource()),
     }
-    let target = Target { rt: rt.clone(), namespace: rp.namespace.clone(), name: rp.name.clone(), subresource: rp.subresource.clone() };
+    let target = Target {
+        rt: rt.clone(),
+        namespace: rp.namespace.clone(),
+        name: rp.name.clone(),
+        subresource: rp.subresource.clone(),
+    };
     let opts = WriteOptions {
         manager: manager_for(query, headers),
         field_manager_param: query.get("fieldManager").map(str::to_string),
@@ -309,8 +343,10 @@ async fn resource(
     };
     let list_opts = || -> Result<ListOptions, ApiError> {
         Ok(ListOptions {
-            labels: LabelSelector::parse(query.get("labelSelector").unwrap_or_default()).map_err(ApiError::bad_request)?,
-            fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or_default()).map_err(ApiError::bad_request)?,
+            labels: LabelSelector::parse(query.get("labelSelector").unwrap_or_default())
+                .map_err(ApiError::bad_request)?,
+            fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())
+                .map_err(ApiError::bad_request)?,
             limit: query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0),
             continue_token: query.get("continue").filter(|c| !c.is_empty()).map(str::to_string),
         })
@@ -329,15 +365,24 @@ async fn resource(
                     Err(e) => return error_response(&ApiError::bad_request(e)),
                 };
             }
-            let rv = query.get("resourceVersion").and_then(|v| v.parse::<u64>().ok()).filter(|v| *v > 0);
-            let timeout = query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800);
+            let rv = query
+                .get("resourceVersion")
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|v| *v > 0);
+            let timeout = query
+                .get("timeoutSeconds")
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(1800);
             return watch(st, &target, lo, rv, Duration::from_secs(timeout));
         }
         ("list", _) => list_opts().map(|lo| {
             let list = c.list(&target, &lo);
             if wants_table {
                 let items = list["items"].as_array().cloned().unwrap_or_default();
-                let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
+                let rv = list["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 (200, crate::table::table(&rt, &items, &rv))
             } else {
                 (200, list)
@@ -345,16 +390,27 @@ async fn resource(
         }),
         ("get", _) => c.get(&target).map(|o| {
             if wants_table {
-                let rv = o.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+                let rv = o
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 (200, crate::table::table(&rt, std::slice::from_ref(&o), &rv))
             } else {
                 (200, o)
             }
         }),
-        ("create", false) => parse_json(&body, &rt.kind).and_then(|b| c.create(&target, b, &opts)).map(|o| (201, o)),
-        ("update", true) => parse_json(&body, &rt.kind).and_then(|b| c.replace(&target, b, &opts)).map(|o| (200, o)),
+        ("create", false) => parse_json(&body, &rt.kind)
+            .and_then(|b| c.create(&target, b, &opts))
+            .map(|o| (201, o)),
+        ("update", true) => parse_json(&body, &rt.kind)
+            .and_then(|b| c.replace(&target, b, &opts))
+            .map(|o| (200, o)),
         ("patch", true) => {
-            let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let ctype = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
             let ty = match ctype.split(';').next().unwrap_or_default().trim() {
                 "application/merge-patch+json" => Some(PatchType::Merge),
                 "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
@@ -368,7 +424,9 @@ async fn resource(
                 None => Err(ApiError::unsupported_media_type()),
             }
         }
-        ("delete", true) => delete_options(&body, query).and_then(|o| c.delete(&target, &o, opts.dry_run)).map(|o| (200, o)),
+        ("delete", true) => delete_options(&body, query)
+            .and_then(|o| c.delete(&target, &o, opts.dry_run))
+            .map(|o| (200, o)),
         ("deletecollection", false) => list_opts()
             .and_then(|lo| delete_options(&body, query).map(|o| (lo, o)))
             .and_then(|(lo, o)| c.delete_collection(&target, &lo, &o, opts.dry_run))
@@ -507,7 +565,8 @@ fn watch(st: &AppState, t: &Target, lo: ListOptions, rv: Option<u64>, timeout: D
         }
     });
     let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -523,13 +582,31 @@ mod tests {
 
     #[test]
     fn paths_parse_into_resources() {
-        let Some(Route::Resource(rp)) = route("/apis/apps/v1/namespaces/ns/deployments/web/status") else { panic!() };
-        assert_eq!((rp.group.as_str(), rp.namespace.as_deref(), rp.plural.as_str()), ("apps", Some("ns"), "deployments"));
-        assert_eq!((rp.name.as_deref(), rp.subresource.as_deref()), (Some("web"), Some("status")));
-        let Some(Route::Resource(rp)) = route("/api/v1/namespaces/ns") else { panic!() };
-        assert_eq!((rp.plural.as_str(), rp.name.as_deref(), rp.namespace), ("namespaces", Some("ns"), None));
-        let Some(Route::Resource(rp)) = route("/api/v1/namespaces/ns/status") else { panic!() };
-        assert_eq!((rp.plural.as_str(), rp.subresource.as_deref()), ("namespaces", Some("status")));
+        let Some(Route::Resource(rp)) = route("/apis/apps/v1/namespaces/ns/deployments/web/status") else {
+            panic!()
+        };
+        assert_eq!(
+            (rp.group.as_str(), rp.namespace.as_deref(), rp.plural.as_str()),
+            ("apps", Some("ns"), "deployments")
+        );
+        assert_eq!(
+            (rp.name.as_deref(), rp.subresource.as_deref()),
+            (Some("web"), Some("status"))
+        );
+        let Some(Route::Resource(rp)) = route("/api/v1/namespaces/ns") else {
+            panic!()
+        };
+        assert_eq!(
+            (rp.plural.as_str(), rp.name.as_deref(), rp.namespace),
+            ("namespaces", Some("ns"), None)
+        );
+        let Some(Route::Resource(rp)) = route("/api/v1/namespaces/ns/status") else {
+            panic!()
+        };
+        assert_eq!(
+            (rp.plural.as_str(), rp.subresource.as_deref()),
+            ("namespaces", Some("status"))
+        );
         assert!(route("/nosuchpath").is_none());
     }
 

@@ -18,13 +18,25 @@ pub struct Cause {
 impl Cause {
     /// A `FieldValueRequired` cause.
     pub fn required(field: impl Into<String>, detail: &str) -> Cause {
-        let message = if detail.is_empty() { "Required value".to_string() } else { format!("Required value: {detail}") };
-        Cause { reason: "FieldValueRequired", message, field: field.into() }
+        let message = if detail.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {detail}")
+        };
+        Cause {
+            reason: "FieldValueRequired",
+            message,
+            field: field.into(),
+        }
     }
 
     /// A `FieldValueInvalid` cause; `value` is already rendered the way Go prints it.
     pub fn invalid(field: impl Into<String>, value: &str, detail: &str) -> Cause {
-        Cause { reason: "FieldValueInvalid", message: format!("Invalid value: {value}: {detail}"), field: field.into() }
+        Cause {
+            reason: "FieldValueInvalid",
+            message: format!("Invalid value: {value}: {detail}"),
+            field: field.into(),
+        }
     }
 }
 
@@ -57,7 +69,13 @@ fn details(rt: &ResourceType, name: &str, kind: &str) -> Value {
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>, details: Option<Value>) -> ApiError {
-        ApiError { code, reason, message: message.into(), details, retry_after: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details,
+            retry_after: None,
+        }
     }
 
     /// 404 for a missing object.
@@ -74,7 +92,12 @@ impl ApiError {
 
     /// 404 for an unknown resource in a served group-version.
     pub fn unknown_resource() -> ApiError {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource", Some(json!({})))
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            Some(json!({})),
+        )
     }
 
     /// 409 for a create of an existing object.
@@ -113,8 +136,11 @@ impl ApiError {
             let parts: Vec<String> = managers
                 .iter()
                 .map(|m| {
-                    let fields: Vec<String> =
-                        conflicts.iter().filter(|c| &c.0 == *m).map(|c| format!("- {}", c.1)).collect();
+                    let fields: Vec<String> = conflicts
+                        .iter()
+                        .filter(|c| &c.0 == *m)
+                        .map(|c| format!("- {}", c.1))
+                        .collect();
                     format!("conflicts with \"{m}\":\n{}", fields.join("\n"))
                 })
                 .collect();
@@ -134,9 +160,17 @@ impl ApiError {
 
     /// 422 for an arbitrary kind (e.g. `PatchOptions` in `meta.k8s.io`).
     pub fn invalid_kind(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> ApiError {
-        let qualified = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
         let rendered: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
-        let list = if rendered.len() == 1 { rendered[0].clone() } else { format!("[{}]", rendered.join(", ")) };
+        let list = if rendered.len() == 1 {
+            rendered[0].clone()
+        } else {
+            format!("[{}]", rendered.join(", "))
+        };
         let msg = format!("{qualified} \"{name}\" is invalid: {list}");
         let mut d = Map::new();
         if !name.is_empty() {
@@ -149,7 +183,10 @@ impl ApiError {
         d.insert(
             "causes".into(),
             Value::Array(
-                causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect(),
+                causes
+                    .iter()
+                    .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                    .collect(),
             ),
         );
         ApiError::new(422, "Invalid", msg, Some(Value::Object(d)))
@@ -157,7 +194,12 @@ impl ApiError {
 
     /// 422 with empty details (failed JSON patch `test`).
     pub fn invalid_request() -> ApiError {
-        ApiError::new(422, "Invalid", "the server rejected our request due to an error in our request", Some(json!({})))
+        ApiError::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request",
+            Some(json!({})),
+        )
     }
 
     /// 400 Bad Request (no details).
@@ -177,7 +219,12 @@ impl ApiError {
 
     /// 415 for an unknown patch content type.
     pub fn unsupported_media_type() -> ApiError {
-        ApiError::new(415, "UnsupportedMediaType", "415: Unsupported Media Type", Some(json!({})))
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "415: Unsupported Media Type",
+            Some(json!({})),
+        )
     }
 
     /// 403 for a create inside a Terminating namespace.
@@ -203,7 +250,12 @@ impl ApiError {
 
     /// 503 injected by fault injection.
     pub fn unavailable() -> ApiError {
-        ApiError::new(503, "ServiceUnavailable", "the server is currently unable to handle the request", Some(json!({})))
+        ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+            Some(json!({})),
+        )
     }
 
     /// 429 injected by fault injection (with `Retry-After: 1`).
@@ -243,12 +295,18 @@ mod tests {
         let rt = reg.get("apps", "v1", "deployments").unwrap();
         let s = ApiError::not_found(&rt, "x").to_status();
         assert_eq!(s["message"], "deployments.apps \"x\" not found");
-        assert_eq!(s["details"], json!({"name": "x", "group": "apps", "kind": "deployments"}));
+        assert_eq!(
+            s["details"],
+            json!({"name": "x", "group": "apps", "kind": "deployments"})
+        );
     }
 
     #[test]
     fn single_conflict_message_matches_the_real_server() {
         let e = ApiError::apply_conflicts(&[("slipway".into(), ".spec.replicas".into())]);
-        assert_eq!(e.message, "Apply failed with 1 conflict: conflict with \"slipway\": .spec.replicas");
+        assert_eq!(
+            e.message,
+            "Apply failed with 1 conflict: conflict with \"slipway\": .spec.replicas"
+        );
     }
 }

@@ -81,12 +81,17 @@ impl Inner {
 
     /// The object at (resource, namespace, name).
     pub fn get(&self, resource: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.objects.get(resource)?.get(&(ns.to_string(), name.to_string())).cloned()
+        self.objects
+            .get(resource)?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// Objects of a resource, in one namespace or (None) everywhere, ordered by key.
     pub fn list(&self, resource: &str, ns: Option<&str>) -> Vec<Arc<Value>> {
-        let Some(map) = self.objects.get(resource) else { return Vec::new() };
+        let Some(map) = self.objects.get(resource) else {
+            return Vec::new();
+        };
         match ns {
             Some(ns) => map
                 .range((ns.to_string(), String::new())..)
@@ -123,15 +128,31 @@ impl Inner {
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let key = object_key(&obj);
         let obj = Arc::new(obj);
-        self.objects.entry(resource.to_string()).or_default().insert(key, obj.clone());
-        let kind = if old.is_some() { EventKind::Modified } else { EventKind::Added };
-        self.publish(Event { rv: self.rv, resource: resource.to_string(), kind, object: obj.clone(), old });
+        self.objects
+            .entry(resource.to_string())
+            .or_default()
+            .insert(key, obj.clone());
+        let kind = if old.is_some() {
+            EventKind::Modified
+        } else {
+            EventKind::Added
+        };
+        self.publish(Event {
+            rv: self.rv,
+            resource: resource.to_string(),
+            kind,
+            object: obj.clone(),
+            old,
+        });
         obj
     }
 
     /// Removes an object; the DELETED event carries a new resourceVersion.
     pub fn remove(&mut self, resource: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        let old = self.objects.get_mut(resource)?.remove(&(ns.to_string(), name.to_string()))?;
+        let old = self
+            .objects
+            .get_mut(resource)?
+            .remove(&(ns.to_string(), name.to_string()))?;
         self.rv += 1;
         let mut last = (*old).clone();
         last["metadata"]["resourceVersion"] = json!(self.rv.to_string());
@@ -160,7 +181,13 @@ impl Inner {
                 return None;
             }
         }
-        Some(self.history.iter().filter(|e| e.rv > rv && e.resource == resource).cloned().collect())
+        Some(
+            self.history
+                .iter()
+                .filter(|e| e.rv > rv && e.resource == resource)
+                .cloned()
+                .collect(),
+        )
     }
 }
 

@@ -9,9 +9,16 @@ fn column(name: &str, format: &str, description: &str) -> Value {
 }
 
 fn age(obj: &Value) -> String {
-    let created = obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or_default();
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(created) else { return "<unknown>".into() };
-    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
+    let created = obj
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(created) else {
+        return "<unknown>".into();
+    };
+    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),
@@ -29,8 +36,16 @@ fn kind_columns(rt: &ResourceType) -> Vec<Value> {
     match rt.kind.as_str() {
         "Deployment" => vec![
             column("Ready", "", "Number of the pod with ready state"),
-            column("Up-to-date", "", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-            column("Available", "", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            column(
+                "Up-to-date",
+                "",
+                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            ),
+            column(
+                "Available",
+                "",
+                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            ),
         ],
         "Namespace" => vec![column("Status", "", "The status of the namespace")],
         "ConfigMap" | "Secret" => vec![column("Data", "", "Number of entries")],
@@ -41,13 +56,25 @@ fn kind_columns(rt: &ResourceType) -> Vec<Value> {
 fn kind_cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
     match rt.kind.as_str() {
         "Deployment" => vec![
-            json!(format!("{}/{}", int(obj, "/status/readyReplicas"), int(obj, "/spec/replicas"))),
+            json!(format!(
+                "{}/{}",
+                int(obj, "/status/readyReplicas"),
+                int(obj, "/spec/replicas")
+            )),
             json!(int(obj, "/status/updatedReplicas")),
             json!(int(obj, "/status/availableReplicas")),
         ],
-        "Namespace" => vec![json!(obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Active"))],
+        "Namespace" => vec![json!(obj
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("Active"))],
         "ConfigMap" | "Secret" => {
-            let n = ["data", "binaryData"].iter().filter_map(|k| obj.get(*k)).filter_map(Value::as_object).map(|m| m.len()).sum::<usize>();
+            let n = ["data", "binaryData"]
+                .iter()
+                .filter_map(|k| obj.get(*k))
+                .filter_map(Value::as_object)
+                .map(|m| m.len())
+                .sum::<usize>();
             vec![json!(n)]
         }
         _ => Vec::new(),
@@ -58,7 +85,11 @@ fn kind_cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
 pub fn table(rt: &ResourceType, objects: &[Value], resource_version: &str) -> Value {
     let mut columns = vec![column("Name", "name", "Name must be unique within a namespace.")];
     columns.extend(kind_columns(rt));
-    columns.push(column("Age", "", "CreationTimestamp is a timestamp representing the server time when this object was created."));
+    columns.push(column(
+        "Age",
+        "",
+        "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    ));
     let rows: Vec<Value> = objects
         .iter()
         .map(|o| {

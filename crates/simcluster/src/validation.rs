@@ -17,7 +17,8 @@ fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -54,7 +55,8 @@ fn is_name_part(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
@@ -108,16 +110,23 @@ pub fn go_value(v: &Value) -> String {
 
 /// Go's rendering of a `map[string]string`.
 pub fn go_string_map(m: Option<&Map<String, Value>>) -> String {
-    let Some(m) = m else { return "map[string]string(nil)".into() };
-    let parts: Vec<String> =
-        m.iter().map(|(k, v)| format!("{:?}:{:?}", k, v.as_str().unwrap_or_default())).collect();
+    let Some(m) = m else {
+        return "map[string]string(nil)".into();
+    };
+    let parts: Vec<String> = m
+        .iter()
+        .map(|(k, v)| format!("{:?}:{:?}", k, v.as_str().unwrap_or_default()))
+        .collect();
     format!("map[string]string{{{}}}", parts.join(", "))
 }
 
 /// Validates metadata (name, labels, annotations) for a kind.
 pub fn validate_metadata(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if name.is_empty() {
         causes.push(Cause::required("metadata.name", "name or generateName is required"));
     } else {
@@ -132,7 +141,7 @@ pub fn validate_metadata(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
             }
             ("rbac.authorization.k8s.io", _) => {
                 if name == "." || name == ".." || name.contains('/') || name.contains('%') {
-                    Err(format!("may not be '.' or '..' and may not contain '/' or '%'"))
+                    Err("may not be '.' or '..' and may not contain '/' or '%'".to_string())
                 } else {
                     Ok(())
                 }
@@ -140,7 +149,11 @@ pub fn validate_metadata(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
             _ => check_dns_subdomain(name),
         };
         if let Err(e) = check {
-            causes.push(Cause::invalid("metadata.name", &go_value(&Value::String(name.into())), &e));
+            causes.push(Cause::invalid(
+                "metadata.name",
+                &go_value(&Value::String(name.into())),
+                &e,
+            ));
         }
     }
     if let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) {
@@ -154,7 +167,11 @@ pub fn validate_metadata(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
                         causes.push(Cause::invalid("metadata.labels", &format!("{s:?}"), &e));
                     }
                 }
-                None => causes.push(Cause::invalid("metadata.labels", &go_value(v), "label values must be strings")),
+                None => causes.push(Cause::invalid(
+                    "metadata.labels",
+                    &go_value(v),
+                    "label values must be strings",
+                )),
             }
         }
     }
@@ -188,7 +205,11 @@ fn validate_pod_spec(spec: Option<&Value>, prefix: &str, causes: &mut Vec<Cause>
                 if name.is_empty() {
                     causes.push(Cause::required(format!("{prefix}.containers[{i}].name"), ""));
                 } else if let Err(e) = check_dns_label(name) {
-                    causes.push(Cause::invalid(format!("{prefix}.containers[{i}].name"), &format!("{name:?}"), &e));
+                    causes.push(Cause::invalid(
+                        format!("{prefix}.containers[{i}].name"),
+                        &format!("{name:?}"),
+                        &e,
+                    ));
                 }
                 if c.get("image").and_then(Value::as_str).unwrap_or_default().is_empty() {
                     causes.push(Cause::required(format!("{prefix}.containers[{i}].image"), ""));
@@ -206,19 +227,24 @@ pub fn validate_object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> V
         ("apps", "deployments" | "statefulsets" | "daemonsets" | "replicasets") => {
             if let Some(r) = spec.and_then(|s| s.get("replicas")).and_then(Value::as_i64) {
                 if r < 0 {
-                    causes.push(Cause::invalid("spec.replicas", &r.to_string(), "must be greater than or equal to 0"));
+                    causes.push(Cause::invalid(
+                        "spec.replicas",
+                        &r.to_string(),
+                        "must be greater than or equal to 0",
+                    ));
                 }
             }
             let selector = spec.and_then(|s| s.get("selector"));
-            let labels = spec.and_then(|s| s.pointer("/template/metadata/labels")).and_then(Value::as_object);
+            let labels = spec
+                .and_then(|s| s.pointer("/template/metadata/labels"))
+                .and_then(Value::as_object);
             match selector.and_then(|s| s.get("matchLabels")).and_then(Value::as_object) {
                 None if selector.and_then(|s| s.get("matchExpressions")).is_none() => {
                     causes.push(Cause::required("spec.selector", ""));
                 }
                 sel => {
-                    let matching = sel.is_none_or(|sel| {
-                        sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-                    });
+                    let matching =
+                        sel.is_none_or(|sel| sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)));
                     if !matching {
                         causes.push(Cause::invalid(
                             "spec.template.metadata.labels",
@@ -228,11 +254,19 @@ pub fn validate_object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> V
                     }
                 }
             }
-            validate_pod_spec(spec.and_then(|s| s.pointer("/template/spec")), "spec.template.spec", &mut causes);
+            validate_pod_spec(
+                spec.and_then(|s| s.pointer("/template/spec")),
+                "spec.template.spec",
+                &mut causes,
+            );
             if let Some(old) = old {
                 let old_sel = old.pointer("/spec/selector");
                 if old_sel.is_some() && old_sel != selector {
-                    causes.push(Cause::invalid("spec.selector", &go_selector(selector), "field is immutable"));
+                    causes.push(Cause::invalid(
+                        "spec.selector",
+                        &go_selector(selector),
+                        "field is immutable",
+                    ));
                 }
             }
         }
@@ -254,7 +288,12 @@ pub fn validate_object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> V
             }
         }
         ("batch", "cronjobs") => {
-            if spec.and_then(|s| s.get("schedule")).and_then(Value::as_str).unwrap_or_default().is_empty() {
+            if spec
+                .and_then(|s| s.get("schedule"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .is_empty()
+            {
                 causes.push(Cause::required("spec.schedule", ""));
             }
             validate_pod_spec(
@@ -265,7 +304,13 @@ pub fn validate_object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> V
         }
         ("", "pods") => validate_pod_spec(spec, "spec", &mut causes),
         ("", "services") => {
-            for (i, p) in spec.and_then(|s| s.get("ports")).and_then(Value::as_array).into_iter().flatten().enumerate() {
+            for (i, p) in spec
+                .and_then(|s| s.get("ports"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
                 if !(1..=65535).contains(&port) {
                     causes.push(Cause::invalid(
@@ -278,10 +323,16 @@ pub fn validate_object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> V
         }
         ("", "configmaps" | "secrets") => {
             for field in ["data", "binaryData"] {
-                for k in obj.get(field).and_then(Value::as_object).into_iter().flat_map(|m| m.keys()) {
+                for k in obj
+                    .get(field)
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flat_map(|m| m.keys())
+                {
                     let ok = !k.is_empty()
                         && k.len() <= 253
-                        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
                     if !ok {
                         causes.push(Cause::invalid(
                             format!("{field}[{k}]"),
@@ -293,9 +344,18 @@ pub fn validate_object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> V
             }
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
-            let group = spec.and_then(|s| s.get("group")).and_then(Value::as_str).unwrap_or_default();
-            let plural = spec.and_then(|s| s.pointer("/names/plural")).and_then(Value::as_str).unwrap_or_default();
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            let group = spec
+                .and_then(|s| s.get("group"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let plural = spec
+                .and_then(|s| s.pointer("/names/plural"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if name != format!("{plural}.{group}") {
                 causes.push(Cause::invalid(
                     "metadata.name",
@@ -303,11 +363,23 @@ pub fn validate_object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> V
                     "must be spec.names.plural+\".\"+spec.group",
                 ));
             }
-            if spec.and_then(|s| s.pointer("/names/kind")).and_then(Value::as_str).unwrap_or_default().is_empty() {
+            if spec
+                .and_then(|s| s.pointer("/names/kind"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .is_empty()
+            {
                 causes.push(Cause::required("spec.names.kind", ""));
             }
-            if spec.and_then(|s| s.get("versions")).and_then(Value::as_array).is_none_or(|v| v.is_empty()) {
-                causes.push(Cause::required("spec.versions", "must have exactly one version marked as storage version"));
+            if spec
+                .and_then(|s| s.get("versions"))
+                .and_then(Value::as_array)
+                .is_none_or(|v| v.is_empty())
+            {
+                causes.push(Cause::required(
+                    "spec.versions",
+                    "must have exactly one version marked as storage version",
+                ));
             }
         }
         _ => {}
@@ -346,7 +418,9 @@ fn json_type(v: &Value) -> &'static str {
 pub fn validate_schema(v: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
     if let Some(want) = schema.get("type").and_then(Value::as_str) {
         let got = json_type(v);
-        let ok = got == want || (want == "number" && got == "integer") || (v.is_null() && schema.get("nullable") == Some(&Value::Bool(true)));
+        let ok = got == want
+            || (want == "number" && got == "integer")
+            || (v.is_null() && schema.get("nullable") == Some(&Value::Bool(true)));
         if !ok {
             causes.push(Cause {
                 reason: "FieldValueTypeInvalid",
@@ -359,12 +433,23 @@ pub fn validate_schema(v: &Value, schema: &Value, path: &str, causes: &mut Vec<C
     if let Some(n) = v.as_f64() {
         if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
             if n < min {
-                causes.push(Cause::invalid(path, &v.to_string(), &format!("{path} in body should be greater than or equal to {}", schema["minimum"])));
+                causes.push(Cause::invalid(
+                    path,
+                    &v.to_string(),
+                    &format!(
+                        "{path} in body should be greater than or equal to {}",
+                        schema["minimum"]
+                    ),
+                ));
             }
         }
         if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
             if n > max {
-                causes.push(Cause::invalid(path, &v.to_string(), &format!("{path} in body should be less than or equal to {}", schema["maximum"])));
+                causes.push(Cause::invalid(
+                    path,
+                    &v.to_string(),
+                    &format!("{path} in body should be less than or equal to {}", schema["maximum"]),
+                ));
             }
         }
     }
@@ -373,13 +458,23 @@ pub fn validate_schema(v: &Value, schema: &Value, path: &str, causes: &mut Vec<C
             let list: Vec<String> = options.iter().map(go_value).collect();
             causes.push(Cause {
                 reason: "FieldValueNotSupported",
-                message: format!("Unsupported value: {}: supported values: {}", go_value(v), list.join(", ")),
+                message: format!(
+                    "Unsupported value: {}: supported values: {}",
+                    go_value(v),
+                    list.join(", ")
+                ),
                 field: path.to_string(),
             });
         }
     }
     if let Some(m) = v.as_object() {
-        for req in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        for req in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             if !m.contains_key(req) {
                 causes.push(Cause::required(format!("{path}.{req}"), ""));
             }
@@ -456,7 +551,14 @@ mod tests {
         let d = json!({"metadata": {"name": "invalid"}, "spec": {"replicas": -1, "selector": {"matchLabels": {"app": "x"}},
             "template": {"metadata": {"labels": {"app": "other"}}, "spec": {"containers": [{"name": "app", "image": ""}]}}}});
         let fields: Vec<String> = validate_object(&rt, &d, None).into_iter().map(|c| c.field).collect();
-        assert_eq!(fields, ["spec.replicas", "spec.template.metadata.labels", "spec.template.spec.containers[0].image"]);
+        assert_eq!(
+            fields,
+            [
+                "spec.replicas",
+                "spec.template.metadata.labels",
+                "spec.template.spec.containers[0].image"
+            ]
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ fn deployment(name: &str, image: &str, extra_labels: Value) -> Value {
 async fn namespace(client: &kube::Client, name: &str) {
     let api: Api<Namespace> = Api::all(client.clone());
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    api.patch(name, &PatchParams::apply("slipway"), &Patch::Apply(&ns)).await.expect("apply namespace");
+    api.patch(name, &PatchParams::apply("slipway"), &Patch::Apply(&ns))
+        .await
+        .expect("apply namespace");
 }
 
 fn api_error(e: kube::Error) -> (u16, String, String) {
@@ -45,7 +47,13 @@ fn managers(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -
         .managed_fields
         .iter()
         .flatten()
-        .map(|e| format!("{}/{}", e.manager.clone().unwrap_or_default(), e.operation.clone().unwrap_or_default()))
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e.manager.clone().unwrap_or_default(),
+                e.operation.clone().unwrap_or_default()
+            )
+        })
         .collect();
     m.sort();
     m
@@ -80,12 +88,24 @@ async fn apply_without_a_field_removes_it() {
     let client = sim.client().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
     let pp = PatchParams::apply("slipway").force();
-    api.patch("web", &pp, &Patch::Apply(&deployment("web", "nginx:1.25", json!({"tier": "frontend"})))).await.unwrap();
+    api.patch(
+        "web",
+        &pp,
+        &Patch::Apply(&deployment("web", "nginx:1.25", json!({"tier": "frontend"}))),
+    )
+    .await
+    .unwrap();
     let mut smaller = deployment("web", "nginx:1.25", json!({}));
     smaller["spec"]["template"]["spec"]["containers"][0]["env"] = json!([{"name": "A", "value": "1"}]);
-    let d = api.patch("web", &pp, &Patch::Apply(&smaller)).await.expect("apply without tier and DEBUG");
+    let d = api
+        .patch("web", &pp, &Patch::Apply(&smaller))
+        .await
+        .expect("apply without tier and DEBUG");
     assert!(!d.metadata.labels.unwrap().contains_key("tier"));
-    let env = d.spec.unwrap().template.spec.unwrap().containers[0].env.clone().unwrap();
+    let env = d.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
     assert_eq!(env.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["A"]);
     assert_eq!(d.metadata.generation, Some(2));
     sim.shutdown().await;
@@ -95,31 +115,55 @@ async fn apply_without_a_field_removes_it() {
 async fn conflicting_manager_gets_409_without_force_and_wins_with_force() {
     let sim = cluster().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client().await, "default");
-    let cm = |data: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared"}, "data": data});
-    api.patch("shared", &PatchParams::apply("owner"), &Patch::Apply(&cm(json!({"color": "blue", "size": "10"}))))
-        .await
-        .unwrap();
+    let cm =
+        |data: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared"}, "data": data});
+    api.patch(
+        "shared",
+        &PatchParams::apply("owner"),
+        &Patch::Apply(&cm(json!({"color": "blue", "size": "10"}))),
+    )
+    .await
+    .unwrap();
     let err = api
-        .patch("shared", &PatchParams::apply("intruder"), &Patch::Apply(&cm(json!({"color": "red"}))))
+        .patch(
+            "shared",
+            &PatchParams::apply("intruder"),
+            &Patch::Apply(&cm(json!({"color": "red"}))),
+        )
         .await
         .expect_err("conflict");
     let (code, reason, message) = api_error(err);
     assert_eq!((code, reason.as_str()), (409, "Conflict"));
-    assert_eq!(message, "Apply failed with 1 conflict: conflict with \"owner\": .data.color");
+    assert_eq!(
+        message,
+        "Apply failed with 1 conflict: conflict with \"owner\": .data.color"
+    );
     // Equal values are shared without force.
     let shared = api
-        .patch("shared", &PatchParams::apply("sharer"), &Patch::Apply(&cm(json!({"color": "blue"}))))
+        .patch(
+            "shared",
+            &PatchParams::apply("sharer"),
+            &Patch::Apply(&cm(json!({"color": "blue"}))),
+        )
         .await
         .expect("same value shares ownership");
     assert_eq!(managers(&shared.metadata), ["owner/Apply", "sharer/Apply"]);
     let forced = api
-        .patch("shared", &PatchParams::apply("intruder").force(), &Patch::Apply(&cm(json!({"color": "red"}))))
+        .patch(
+            "shared",
+            &PatchParams::apply("intruder").force(),
+            &Patch::Apply(&cm(json!({"color": "red"}))),
+        )
         .await
         .expect("forced apply");
     assert_eq!(forced.data.unwrap()["color"], "red");
     // The owner forces back; managers left with nothing vanish.
     let back = api
-        .patch("shared", &PatchParams::apply("owner").force(), &Patch::Apply(&cm(json!({"color": "blue", "size": "10"}))))
+        .patch(
+            "shared",
+            &PatchParams::apply("owner").force(),
+            &Patch::Apply(&cm(json!({"color": "blue", "size": "10"}))),
+        )
         .await
         .unwrap();
     assert_eq!(managers(&back.metadata), ["owner/Apply"]);
@@ -132,7 +176,9 @@ async fn update_with_stale_resource_version_conflicts() {
     let api: Api<ConfigMap> = Api::namespaced(sim.client().await, "default");
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"v": "1"}})).unwrap();
     let old = api.create(&PostParams::default(), &cm).await.unwrap();
-    api.patch("c", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "2"}}))).await.unwrap();
+    api.patch("c", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "2"}})))
+        .await
+        .unwrap();
     let err = api.replace("c", &PostParams::default(), &old).await.expect_err("stale");
     let (code, reason, message) = api_error(err);
     assert_eq!((code, reason.as_str()), (409, "Conflict"));
@@ -153,7 +199,10 @@ async fn dynamic_objects_work_through_discovery() {
     assert_eq!(caps.scope, Scope::Namespaced);
     let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
     let obj: DynamicObject = serde_json::from_value(deployment("dyn", "nginx:1.25", json!({}))).unwrap();
-    let created = api.patch("dyn", &PatchParams::apply("slipway"), &Patch::Apply(&obj)).await.expect("apply");
+    let created = api
+        .patch("dyn", &PatchParams::apply("slipway"), &Patch::Apply(&obj))
+        .await
+        .expect("apply");
     assert_eq!(created.metadata.name.as_deref(), Some("dyn"));
     assert_eq!(api.list(&ListParams::default()).await.unwrap().items.len(), 1);
     sim.shutdown().await;
@@ -163,15 +212,25 @@ async fn dynamic_objects_work_through_discovery() {
 async fn label_selectors_filter_lists() {
     let sim = cluster().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client().await, "default");
-    for (name, labels) in [("a", json!({"tier": "web", "env": "prod"})), ("b", json!({"tier": "db", "env": "prod"})), ("c", json!({"tier": "cache"}))] {
+    for (name, labels) in [
+        ("a", json!({"tier": "web", "env": "prod"})),
+        ("b", json!({"tier": "db", "env": "prod"})),
+        ("c", json!({"tier": "cache"})),
+    ] {
         let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap();
         api.create(&PostParams::default(), &cm).await.unwrap();
     }
     let names = |sel: &'static str| {
         let api = api.clone();
         async move {
-            let mut n: Vec<String> =
-                api.list(&ListParams::default().labels(sel)).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
+            let mut n: Vec<String> = api
+                .list(&ListParams::default().labels(sel))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter_map(|c| c.metadata.name)
+                .collect();
             n.retain(|x| x.len() == 1);
             n.sort();
             n.join(",")
@@ -183,7 +242,10 @@ async fn label_selectors_filter_lists() {
     assert_eq!(names("tier notin (web,db)").await, "c");
     assert_eq!(names("env").await, "a,b");
     assert_eq!(names("!env").await, "c");
-    let by_name = api.list(&ListParams::default().fields("metadata.name=b")).await.unwrap();
+    let by_name = api
+        .list(&ListParams::default().fields("metadata.name=b"))
+        .await
+        .unwrap();
     assert_eq!(by_name.items.len(), 1);
     sim.shutdown().await;
 }
@@ -194,32 +256,122 @@ async fn errors_are_kubernetes_status_objects() {
     let a = sim.addr();
     let r = raw(a, "GET", "/apis/apps/v1/namespaces/default/deployments/nope", None, "").await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.json()["details"], json!({"name": "nope", "group": "apps", "kind": "deployments"}));
+    assert_eq!(
+        r.json()["details"],
+        json!({"name": "nope", "group": "apps", "kind": "deployments"})
+    );
     assert_eq!(r.json()["message"], "deployments.apps \"nope\" not found");
     let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"}}"#;
-    assert_eq!(raw(a, "POST", "/api/v1/namespaces/default/configmaps", Some("application/json"), cm).await.status, 201);
-    let dup = raw(a, "POST", "/api/v1/namespaces/default/configmaps", Some("application/json"), cm).await;
-    assert_eq!((dup.status, dup.json()["reason"].as_str()), (409, Some("AlreadyExists")));
-    let bad = raw(a, "POST", "/api/v1/namespaces/default/configmaps", Some("application/json"), "{\"apiVersion\":").await;
+    assert_eq!(
+        raw(
+            a,
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            Some("application/json"),
+            cm
+        )
+        .await
+        .status,
+        201
+    );
+    let dup = raw(
+        a,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some("application/json"),
+        cm,
+    )
+    .await;
+    assert_eq!(
+        (dup.status, dup.json()["reason"].as_str()),
+        (409, Some("AlreadyExists"))
+    );
+    let bad = raw(
+        a,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some("application/json"),
+        "{\"apiVersion\":",
+    )
+    .await;
     assert_eq!((bad.status, bad.json()["reason"].as_str()), (400, Some("BadRequest")));
-    let noname = raw(a, "POST", "/apis/apps/v1/namespaces/default/deployments", Some("application/json"), r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{}}"#).await;
-    assert_eq!((noname.status, noname.json()["reason"].as_str()), (422, Some("Invalid")));
+    let noname = raw(
+        a,
+        "POST",
+        "/apis/apps/v1/namespaces/default/deployments",
+        Some("application/json"),
+        r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{}}"#,
+    )
+    .await;
+    assert_eq!(
+        (noname.status, noname.json()["reason"].as_str()),
+        (422, Some("Invalid"))
+    );
     assert_eq!(noname.json()["details"]["causes"][0]["field"], "metadata.name");
-    let text = raw(a, "PATCH", "/api/v1/namespaces/default/configmaps/dup", Some("text/plain"), "{}").await;
-    assert_eq!((text.status, text.json()["reason"].as_str()), (415, Some("UnsupportedMediaType")));
-    let post_obj = raw(a, "POST", "/api/v1/namespaces/default/configmaps/dup", Some("application/json"), "{}").await;
-    assert_eq!((post_obj.status, post_obj.json()["reason"].as_str()), (405, Some("MethodNotAllowed")));
+    let text = raw(
+        a,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/dup",
+        Some("text/plain"),
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        (text.status, text.json()["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
+    let post_obj = raw(
+        a,
+        "POST",
+        "/api/v1/namespaces/default/configmaps/dup",
+        Some("application/json"),
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        (post_obj.status, post_obj.json()["reason"].as_str()),
+        (405, Some("MethodNotAllowed"))
+    );
     let group = raw(a, "GET", "/apis/nosuch.example.com/v1/things", None, "").await;
     assert_eq!(group.status, 404);
-    assert!(group.header("content-type").unwrap_or_default().starts_with("text/plain"));
+    assert!(group
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/plain"));
     assert_eq!(group.body.trim(), "404 page not found");
-    let missing_ns = raw(a, "POST", "/api/v1/namespaces/nowhere/configmaps", Some("application/json"), cm).await;
-    assert_eq!((missing_ns.status, missing_ns.json()["message"].as_str()), (404, Some("namespaces \"nowhere\" not found")));
-    let bad_label = raw(a, "POST", "/api/v1/namespaces/default/configmaps", Some("application/json"),
-        r#"{"metadata":{"name":"l","labels":{"bad key":"x"}}}"#).await;
+    let missing_ns = raw(
+        a,
+        "POST",
+        "/api/v1/namespaces/nowhere/configmaps",
+        Some("application/json"),
+        cm,
+    )
+    .await;
+    assert_eq!(
+        (missing_ns.status, missing_ns.json()["message"].as_str()),
+        (404, Some("namespaces \"nowhere\" not found"))
+    );
+    let bad_label = raw(
+        a,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some("application/json"),
+        r#"{"metadata":{"name":"l","labels":{"bad key":"x"}}}"#,
+    )
+    .await;
     assert_eq!(bad_label.status, 422);
-    let no_fm = raw(a, "PATCH", "/api/v1/namespaces/default/configmaps/x", Some("application/apply-patch+yaml"), cm).await;
-    assert_eq!((no_fm.status, no_fm.json()["details"]["kind"].as_str()), (422, Some("PatchOptions")));
+    let no_fm = raw(
+        a,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/x",
+        Some("application/apply-patch+yaml"),
+        cm,
+    )
+    .await;
+    assert_eq!(
+        (no_fm.status, no_fm.json()["details"]["kind"].as_str()),
+        (422, Some("PatchOptions"))
+    );
     sim.shutdown().await;
 }
 
@@ -236,22 +388,48 @@ async fn crd_adds_its_kind_to_discovery_and_custom_resources_apply() {
                                    "spec": {"type": "object", "properties": {"size": {"type": "integer", "minimum": 1}}}}}}}]}});
     let crds: Api<DynamicObject> = Api::all_with(
         client.clone(),
-        &ApiResource::from_gvk_with_plural(&kube::core::GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"), "customresourcedefinitions"),
+        &ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+            "customresourcedefinitions",
+        ),
     );
-    crds.patch("widgets.example.com", &PatchParams::apply("slipway"), &Patch::Apply(&crd)).await.expect("apply CRD");
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::apply("slipway"),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply CRD");
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
-    let (ar, _) = discovery.resolve_gvk(&kube::core::GroupVersionKind::gvk("example.com", "v1", "Widget")).expect("Widget discovered");
+    let (ar, _) = discovery
+        .resolve_gvk(&kube::core::GroupVersionKind::gvk("example.com", "v1", "Widget"))
+        .expect("Widget discovered");
     let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
     let w: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget",
-        "metadata": {"name": "w1"}, "spec": {"size": 3, "unknown": true}})).unwrap();
-    let created = widgets.patch("w1", &PatchParams::apply("slipway"), &Patch::Apply(&w)).await.expect("apply Widget");
+        "metadata": {"name": "w1"}, "spec": {"size": 3, "unknown": true}}))
+    .unwrap();
+    let created = widgets
+        .patch("w1", &PatchParams::apply("slipway"), &Patch::Apply(&w))
+        .await
+        .expect("apply Widget");
     assert_eq!(created.data["spec"], json!({"size": 3}));
     let bad: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget",
-        "metadata": {"name": "w2"}, "spec": {"size": 0}})).unwrap();
-    let (code, _, _) = api_error(widgets.create(&PostParams::default(), &bad).await.expect_err("schema violation"));
+        "metadata": {"name": "w2"}, "spec": {"size": 0}}))
+    .unwrap();
+    let (code, _, _) = api_error(
+        widgets
+            .create(&PostParams::default(), &bad)
+            .await
+            .expect_err("schema violation"),
+    );
     assert_eq!(code, 422);
-    crds.delete("widgets.example.com", &DeleteParams::default()).await.expect("delete CRD");
-    let gone = eventually(Duration::from_secs(5), || async { raw(sim.addr(), "GET", "/apis/example.com/v1", None, "").await.status == 404 }).await;
+    crds.delete("widgets.example.com", &DeleteParams::default())
+        .await
+        .expect("delete CRD");
+    let gone = eventually(Duration::from_secs(5), || async {
+        raw(sim.addr(), "GET", "/apis/example.com/v1", None, "").await.status == 404
+    })
+    .await;
     assert!(gone, "discovery still serves example.com/v1 after the CRD was deleted");
     sim.shutdown().await;
 }
@@ -263,13 +441,23 @@ async fn wait_for_deployment(api: &Api<Deployment>, name: &str, pred: impl Fn(&D
         if pred(&d) {
             return d;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not reached; status: {:?}", d.status);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached; status: {:?}",
+            d.status
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 fn condition(d: &Deployment, ty: &str) -> Option<(String, String)> {
-    d.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == ty).map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
+    d.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == ty)
+        .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
 }
 
 #[tokio::test]
@@ -277,15 +465,40 @@ async fn good_image_rollout_becomes_available_after_the_delay() {
     let sim = cluster().await;
     let api: Api<Deployment> = Api::namespaced(sim.client().await, "default");
     let start = std::time::Instant::now();
-    api.patch("web", &PatchParams::apply("slipway"), &Patch::Apply(&deployment("web", "nginx:1.25", json!({})))).await.unwrap();
-    let d = wait_for_deployment(&api, "web", |d| d.status.as_ref().and_then(|s| s.available_replicas) == Some(2)).await;
-    assert!(start.elapsed() >= Duration::from_millis(300), "became available before the rollout delay");
-    assert_eq!(condition(&d, "Available"), Some(("True".into(), "MinimumReplicasAvailable".into())));
-    assert_eq!(condition(&d, "Progressing"), Some(("True".into(), "NewReplicaSetAvailable".into())));
+    api.patch(
+        "web",
+        &PatchParams::apply("slipway"),
+        &Patch::Apply(&deployment("web", "nginx:1.25", json!({}))),
+    )
+    .await
+    .unwrap();
+    let d = wait_for_deployment(&api, "web", |d| {
+        d.status.as_ref().and_then(|s| s.available_replicas) == Some(2)
+    })
+    .await;
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "became available before the rollout delay"
+    );
+    assert_eq!(
+        condition(&d, "Available"),
+        Some(("True".into(), "MinimumReplicasAvailable".into()))
+    );
+    assert_eq!(
+        condition(&d, "Progressing"),
+        Some(("True".into(), "NewReplicaSetAvailable".into()))
+    );
     let status = d.status.unwrap();
-    assert_eq!((status.observed_generation, status.unavailable_replicas), (Some(1), None));
+    assert_eq!(
+        (status.observed_generation, status.unavailable_replicas),
+        (Some(1), None)
+    );
     let mf = d.metadata.managed_fields.unwrap();
-    assert!(mf.iter().any(|e| e.manager.as_deref() == Some("kube-controller-manager") && e.subresource.as_deref() == Some("status")));
+    assert!(
+        mf.iter()
+            .any(|e| e.manager.as_deref() == Some("kube-controller-manager")
+                && e.subresource.as_deref() == Some("status"))
+    );
     sim.shutdown().await;
 }
 
@@ -294,14 +507,32 @@ async fn broken_image_rollout_ends_in_progress_deadline_exceeded_and_recovers() 
     let sim = cluster().await;
     let api: Api<Deployment> = Api::namespaced(sim.client().await, "default");
     let pp = PatchParams::apply("slipway").force();
-    api.patch("bad", &pp, &Patch::Apply(&deployment("bad", "registry/app:broken", json!({})))).await.unwrap();
-    let d = wait_for_deployment(&api, "bad", |d| condition(d, "Progressing").is_some_and(|c| c.0 == "False")).await;
+    api.patch(
+        "bad",
+        &pp,
+        &Patch::Apply(&deployment("bad", "registry/app:broken", json!({}))),
+    )
+    .await
+    .unwrap();
+    let d = wait_for_deployment(&api, "bad", |d| {
+        condition(d, "Progressing").is_some_and(|c| c.0 == "False")
+    })
+    .await;
     assert_eq!(condition(&d, "Progressing").unwrap().1, "ProgressDeadlineExceeded");
-    assert_eq!(condition(&d, "Available"), Some(("False".into(), "MinimumReplicasUnavailable".into())));
+    assert_eq!(
+        condition(&d, "Available"),
+        Some(("False".into(), "MinimumReplicasUnavailable".into()))
+    );
     assert_eq!(d.status.as_ref().unwrap().unavailable_replicas, Some(2));
     assert_eq!(d.status.as_ref().unwrap().available_replicas, None);
     // Fixing the image recovers.
-    api.patch("bad", &pp, &Patch::Apply(&deployment("bad", "registry/app:1.0", json!({})))).await.unwrap();
+    api.patch(
+        "bad",
+        &pp,
+        &Patch::Apply(&deployment("bad", "registry/app:1.0", json!({}))),
+    )
+    .await
+    .unwrap();
     wait_for_deployment(&api, "bad", |d| {
         condition(d, "Progressing").is_some_and(|c| c.1 == "NewReplicaSetAvailable")
             && d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation
@@ -327,7 +558,12 @@ async fn fault_injection_answers_5xx_and_429_until_lowered() {
     sim.set_error_rate(0.0);
     sim.set_latency(Duration::from_millis(200));
     let t = std::time::Instant::now();
-    assert_eq!(raw(sim.addr(), "GET", "/api/v1/namespaces/default/configmaps", None, "").await.status, 200);
+    assert_eq!(
+        raw(sim.addr(), "GET", "/api/v1/namespaces/default/configmaps", None, "")
+            .await
+            .status,
+        200
+    );
     assert!(t.elapsed() >= Duration::from_millis(200));
     sim.shutdown().await;
 }
@@ -338,7 +574,9 @@ async fn counters_count_requests_by_verb_and_resource() {
     let api: Api<ConfigMap> = Api::namespaced(sim.client().await, "default");
     sim.reset_counters();
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
-    api.patch("c", &PatchParams::apply("slipway"), &Patch::Apply(&cm)).await.unwrap();
+    api.patch("c", &PatchParams::apply("slipway"), &Patch::Apply(&cm))
+        .await
+        .unwrap();
     api.get("c").await.unwrap();
     api.list(&ListParams::default()).await.unwrap();
     api.delete("c", &DeleteParams::default()).await.unwrap();
@@ -359,14 +597,37 @@ async fn watch_streams_initial_and_deleted_events() {
     let sim = cluster().await;
     let a = sim.addr();
     let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"w","labels":{"demo":"watch"}}}"#;
-    raw(a, "POST", "/api/v1/namespaces/default/configmaps", Some("application/json"), cm).await;
+    raw(
+        a,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some("application/json"),
+        cm,
+    )
+    .await;
     let watch = tokio::spawn(async move {
-        raw(a, "GET", "/api/v1/namespaces/default/configmaps?watch=true&labelSelector=demo%3Dwatch&timeoutSeconds=1", None, "").await
+        raw(
+            a,
+            "GET",
+            "/api/v1/namespaces/default/configmaps?watch=true&labelSelector=demo%3Dwatch&timeoutSeconds=1",
+            None,
+            "",
+        )
+        .await
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     raw(a, "DELETE", "/api/v1/namespaces/default/configmaps/w", None, "").await;
     let r = watch.await.unwrap();
-    let types: Vec<String> = r.body.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_string()).collect();
+    let types: Vec<String> = r
+        .body
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     assert_eq!(types, ["ADDED", "DELETED"]);
     sim.shutdown().await;
 }
@@ -377,10 +638,16 @@ async fn namespace_deletion_terminates_then_removes_everything() {
     let client = sim.client().await;
     namespace(&client, "doomed").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "doomed");
-    assert!(cms.get("kube-root-ca.crt").await.is_ok(), "new namespaces get kube-root-ca.crt");
+    assert!(
+        cms.get("kube-root-ca.crt").await.is_ok(),
+        "new namespaces get kube-root-ca.crt"
+    );
     let nss: Api<Namespace> = Api::all(client);
     nss.delete("doomed", &DeleteParams::default()).await.unwrap();
-    let gone = eventually(Duration::from_secs(5), || async { nss.get_opt("doomed").await.unwrap().is_none() }).await;
+    let gone = eventually(Duration::from_secs(5), || async {
+        nss.get_opt("doomed").await.unwrap().is_none()
+    })
+    .await;
     assert!(gone);
     assert!(cms.list(&ListParams::default()).await.unwrap().items.is_empty());
     sim.shutdown().await;
@@ -391,11 +658,17 @@ async fn stopped_cluster_refuses_connections_and_resumes_on_the_same_port() {
     let sim = SimCluster::start(SimConfig::default()).await.unwrap();
     let addr = sim.addr();
     sim.stop_serving().await;
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "port still open after stop_serving");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "port still open after stop_serving"
+    );
     sim.resume_serving().await.expect("resume");
     assert_eq!(raw(addr, "GET", "/version", None, "").await.status, 200);
     sim.shutdown().await;
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "port still open after shutdown");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "port still open after shutdown"
+    );
 }
 
 #[tokio::test]
@@ -407,7 +680,9 @@ async fn kubeconfig_points_at_the_cluster() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains(&format!("server: {}", sim.url())) && text.contains("current-context: simcluster"));
     let kc = kube::config::Kubeconfig::from_yaml(&text).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await.unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .unwrap();
     let client = kube::Client::try_from(config).unwrap();
     assert_eq!(client.apiserver_version().await.unwrap().major, "1");
     sim.shutdown().await;

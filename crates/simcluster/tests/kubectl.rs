@@ -12,12 +12,16 @@ fn kubectl_binary() -> PathBuf {
     let candidates = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).map(|d| d.join("kubectl")).collect::<Vec<_>>())
         .unwrap_or_default();
-    candidates.into_iter().chain([PathBuf::from("/usr/bin/kubectl")]).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "kubectl not found (looked in $KUBECTL, $PATH and /usr/bin): install Debian's kubernetes-client \
+    candidates
+        .into_iter()
+        .chain([PathBuf::from("/usr/bin/kubectl")])
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "kubectl not found (looked in $KUBECTL, $PATH and /usr/bin): install Debian's kubernetes-client \
              package (`apt-get install kubernetes-client`); the project's scripts/test installs it"
-        )
-    })
+            )
+        })
 }
 
 struct Kubectl {
@@ -37,7 +41,11 @@ impl Kubectl {
             .output()
             .await
             .expect("run kubectl");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     async fn ok(&self, args: &[&str]) -> String {
@@ -48,7 +56,11 @@ impl Kubectl {
 }
 
 fn write_manifests(dir: &Path) {
-    std::fs::write(dir.join("00-namespace.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubectl-test\n").unwrap();
+    std::fs::write(
+        dir.join("00-namespace.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubectl-test\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("10-configmap.yaml"),
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frontend-config\n  namespace: kubectl-test\n  labels:\n    team: blue\ndata:\n  greeting: hello\n",
@@ -64,14 +76,23 @@ fn write_manifests(dir: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_kubectl_applies_gets_and_deletes() {
     let bin = kubectl_binary();
-    let sim = SimCluster::start(SimConfig { rollout_delay: Duration::from_millis(500), ..SimConfig::default() }).await.unwrap();
+    let sim = SimCluster::start(SimConfig {
+        rollout_delay: Duration::from_millis(500),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let manifests = tmp.path().join("manifests");
     std::fs::create_dir(&manifests).unwrap();
     write_manifests(&manifests);
     let kubeconfig = tmp.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).unwrap();
-    let k = Kubectl { bin, kubeconfig, cache: tmp.path().join("cache") };
+    let k = Kubectl {
+        bin,
+        kubeconfig,
+        cache: tmp.path().join("cache"),
+    };
     let dir = manifests.to_str().unwrap();
 
     let out = k.ok(&["apply", "--server-side", "-f", dir]).await;
@@ -80,14 +101,36 @@ async fn stock_kubectl_applies_gets_and_deletes() {
 
     // A second apply of the same files changes nothing.
     let rv = |o: &str| serde_json::from_str::<serde_json::Value>(o).unwrap()["metadata"]["resourceVersion"].clone();
-    let before = k.ok(&["get", "configmap", "frontend-config", "-n", "kubectl-test", "-o", "json"]).await;
+    let before = k
+        .ok(&[
+            "get",
+            "configmap",
+            "frontend-config",
+            "-n",
+            "kubectl-test",
+            "-o",
+            "json",
+        ])
+        .await;
     k.ok(&["apply", "--server-side", "-f", dir]).await;
-    let after = k.ok(&["get", "configmap", "frontend-config", "-n", "kubectl-test", "-o", "json"]).await;
+    let after = k
+        .ok(&[
+            "get",
+            "configmap",
+            "frontend-config",
+            "-n",
+            "kubectl-test",
+            "-o",
+            "json",
+        ])
+        .await;
     assert_eq!(rv(&before), rv(&after));
 
     let mut available = false;
     for _ in 0..100 {
-        let out = k.ok(&["get", "deploy", "frontend", "-n", "kubectl-test", "-o", "json"]).await;
+        let out = k
+            .ok(&["get", "deploy", "frontend", "-n", "kubectl-test", "-o", "json"])
+            .await;
         let d: serde_json::Value = serde_json::from_str(&out).unwrap();
         if d["status"]["availableReplicas"] == 2 {
             available = true;
@@ -104,7 +147,12 @@ async fn stock_kubectl_applies_gets_and_deletes() {
     assert!(err.contains("No resources found"), "{err}");
 
     let out = k.ok(&["api-resources"]).await;
-    for r in ["deployments", "configmaps", "customresourcedefinitions", "clusterrolebindings"] {
+    for r in [
+        "deployments",
+        "configmaps",
+        "customresourcedefinitions",
+        "clusterrolebindings",
+    ] {
         assert!(out.contains(r), "api-resources lacks {r}: {out}");
     }
 

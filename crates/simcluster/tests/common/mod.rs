@@ -10,9 +10,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A cluster with a short rollout delay.
 pub async fn cluster() -> SimCluster {
-    SimCluster::start(SimConfig { rollout_delay: Duration::from_millis(300), ..SimConfig::default() })
-        .await
-        .expect("start simulated cluster")
+    SimCluster::start(SimConfig {
+        rollout_delay: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("start simulated cluster")
 }
 
 /// A raw HTTP response.
@@ -27,7 +30,10 @@ impl Raw {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -46,11 +52,20 @@ pub async fn raw(addr: SocketAddr, method: &str, path: &str, content_type: Optio
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect();
-    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     let body = if chunked { dechunk(rest) } else { rest.to_string() };
     Raw { status, headers, body }
 }
