@@ -68,6 +68,8 @@ describe('summarizeTransition', () => {
 describe('formatting', () => {
   it('formats relative times coarsely in both directions', () => {
     expect(formatRelative('2026-11-22T07:59:50Z', NOW)).toBe('just now');
+    expect(formatRelative('2026-11-22T08:00:05Z', NOW)).toBe('just now');
+    expect(formatRelative('2026-11-22T08:00:30Z', NOW)).toBe('in a few seconds');
     expect(formatRelative('2026-11-22T07:30:00Z', NOW)).toBe('30 min ago');
     expect(formatRelative('2026-11-22T11:00:00Z', NOW)).toBe('in 3 h');
     expect(formatRelative('2026-11-19T08:00:00Z', NOW)).toBe('3 days ago');

@@ -94,7 +94,9 @@ export function formatRelative(iso: string, now: Date): string {
   const seconds = Math.round((then - now.getTime()) / 1000);
   const abs = Math.abs(seconds);
   let amount: string;
-  if (abs < 45) return seconds >= 0 ? 'in a few seconds' : 'just now';
+  // The page's clock ticks coarsely and may lag a fresh commit by a few seconds.
+  if (seconds > -45 && seconds <= 10) return 'just now';
+  if (abs < 45) return 'in a few seconds';
   else if (abs < 60 * 60) amount = `${Math.round(abs / 60)} min`;
   else if (abs < 48 * 3600) amount = `${Math.round(abs / 3600)} h`;
   else amount = `${Math.round(abs / 86400)} days`;

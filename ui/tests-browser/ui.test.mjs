@@ -1,0 +1,125 @@
+// Browser tests of the web UI against a running aggregator with a simulated cluster
+// behind it (started by run.sh). Each test leaves a screenshot in target/ui-screenshots/.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { api, enterToken, freshVersion, openPage, postVersion, startBrowser, system } from './harness.mjs';
+
+let browser;
+before(async () => {
+  browser = await startBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+const cell = (page, service, env) => page.locator(`tr[data-service="${service}"] td[data-env="${env}"]`);
+const section = (page, env) => page.locator(`section[data-env="${env}"]`);
+
+test('the overview shows the seeded services with their rollout status and phase', async () => {
+  const { page, finish } = await openPage(browser.context);
+  await page.goto(system.uiUrl);
+  await page.getByRole('heading', { name: 'Environments' }).waitFor();
+  const envs = await page.locator('thead th[data-env]').evaluateAll((ths) => ths.map((th) => th.dataset.env));
+  assert.deepEqual(envs, ['latest', 'dev', 'pp', 'prod'], 'envs in promotion order');
+  for (const service of ['web', 'api']) {
+    await page.getByRole('link', { name: service, exact: true }).waitFor();
+  }
+  // The simulated cluster rolls the seeded versions out; dev ends Clean and Deployed.
+  await cell(page, 'web', 'dev').locator('[data-status="Clean"]').waitFor({ timeout: 60_000 });
+  await cell(page, 'web', 'dev').locator('[data-phase="Deployed"]').waitFor();
+  assert.match(await cell(page, 'web', 'dev').locator('[data-status="Clean"]').textContent(), /Clean/);
+  for (const env of ['dev', 'pp', 'prod']) {
+    for (const service of ['web', 'api']) {
+      const status = await cell(page, service, env).locator('[data-status]').getAttribute('data-status');
+      assert.ok(['Clean', 'InProgress', 'Outdated', 'Failed'].includes(status), `${service} in ${env}: ${status}`);
+      const version = await cell(page, service, env).locator('[data-version]').innerText();
+      assert.match(version, /^\d+\.\d+\.\d+/, `${service} in ${env} shows a version`);
+    }
+  }
+  assert.equal(await page.locator('[data-transition]').count(), 3, 'a promotion strip per transition');
+  await finish('overview');
+});
+
+test('posting a version through the API updates the matrix without a reload', async () => {
+  const { page, finish } = await openPage(browser.context);
+  await page.goto(system.uiUrl);
+  await cell(page, 'api', 'latest').locator('[data-version]').waitFor();
+  await page.evaluate(() => {
+    window.__sameDocument = true;
+  });
+  const version = freshVersion();
+  await postVersion('api', 'latest', version, `api ${version}: posted by the browser test`);
+  await cell(page, 'api', 'latest').locator(`[data-version="${version}"]`).waitFor({ timeout: 15_000 });
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page was not reloaded');
+  await finish('live-update');
+});
+
+test('a service lock set and removed from the UI shows in the matrix and in history', async () => {
+  const { page, finish } = await openPage(browser.context);
+  await page.goto(`${system.uiUrl}#/services/web`);
+  await enterToken(page);
+  const reason = `browser test ${freshVersion()}`;
+  const dev = section(page, 'dev');
+  await dev.locator('.history-list, .history p').first().waitFor();
+
+  await page.getByRole('button', { name: 'Lock or unlock web in dev' }).click();
+  const lockDialog = page.getByRole('dialog', { name: 'Lock web in dev' });
+  await lockDialog.getByLabel('Reason').fill(reason);
+  await lockDialog.getByRole('button', { name: 'Lock', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: `Locked web in dev: ${reason}` }).waitFor();
+  await dev.getByRole('button', { name: `web in dev locked: ${reason}` }).waitFor();
+
+  await page.getByRole('button', { name: 'Lock or unlock web in dev' }).click();
+  const unlockDialog = page.getByRole('dialog', { name: 'Lock web in dev' });
+  await unlockDialog.getByText(reason).waitFor();
+  await unlockDialog.getByRole('button', { name: 'Unlock web in dev' }).click();
+  await page.getByRole('status').filter({ hasText: 'Unlocked web in dev' }).waitFor();
+  await dev.getByRole('button', { name: /web in dev locked/ }).waitFor({ state: 'detached' });
+
+  // Both commits appear at the top of the history of web in dev.
+  await page.waitForFunction(() => {
+    const kinds = [...document.querySelectorAll('section[data-env="dev"] .history-entry')].map((e) => e.dataset.kind);
+    return kinds[0] === 'lock' && kinds[1] === 'lock';
+  });
+  const top = await dev.locator('.history-entry').nth(1).innerText();
+  assert.match(top, /lock/i);
+  await finish('lock-unlock');
+});
+
+test('a rollback from the service page restores the earlier version', async () => {
+  const first = freshVersion();
+  const second = `${first}-b`;
+  await postVersion('web', 'latest', first, `web ${first}`);
+  await postVersion('web', 'latest', second, `web ${second}`);
+  const { page, finish } = await openPage(browser.context);
+  await page.goto(`${system.uiUrl}#/services/web`);
+  await enterToken(page);
+  const latest = section(page, 'latest');
+  await latest.locator(`.env-section-head [data-version="${second}"]`).waitFor();
+
+  await latest.getByRole('button', { name: new RegExp(`^Roll back web in latest to ${first.replace(/\./g, '\\.')} `) }).click();
+  const dialog = page.getByRole('dialog', { name: 'Roll back web in latest' });
+  assert.equal(await dialog.locator('.version.old').innerText(), second);
+  assert.equal(await dialog.locator('.version.new').innerText(), first);
+  await dialog.getByRole('button', { name: `Roll back to ${first}` }).click();
+  await page.getByRole('status').filter({ hasText: `Rolled back web in latest to ${first}` }).waitFor();
+  await latest.locator(`.env-section-head [data-version="${first}"]`).waitFor();
+  const state = await api('GET', '/api/state');
+  assert.equal(state.services.find((s) => s.name === 'web').envs.latest.version, first);
+  await latest.locator('.history-entry').first().locator('.version.new', { hasText: first }).waitFor();
+  await finish('rollback');
+});
+
+test('a changelog containing <script> is shown as text and never runs', async () => {
+  const version = freshVersion();
+  const changelog = `Fix <script>window.__xss = 1</script> and <img src="x" onerror="window.__xss = 2"> ${version}`;
+  await postVersion('api', 'latest', version, changelog);
+  const { page, finish } = await openPage(browser.context);
+  await page.goto(`${system.uiUrl}#/services/api`);
+  const entry = section(page, 'latest').locator('pre.changelog', { hasText: version }).first();
+  await entry.waitFor();
+  assert.ok((await entry.innerText()).includes('<script>window.__xss = 1</script>'), 'the markup is shown as text');
+  assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected code ran');
+  assert.equal(await section(page, 'latest').locator('pre.changelog img, pre.changelog script').count(), 0);
+  await finish('changelog-as-text');
+});
