@@ -33,9 +33,27 @@ pub async fn transitioner(
     clock: Arc<ManualClock>,
     deployer: Option<&FakeDeployer>,
 ) -> Transitioner {
+    transitioner_with_deployer_at(repo, checkout, clock, deployer.map(FakeDeployer::url)).await
+}
+
+/// A transitioner whose deployer is at `deployer_url`.
+pub async fn transitioner_with_deployer_at(
+    repo: &TempRepo,
+    checkout: &str,
+    clock: Arc<ManualClock>,
+    deployer_url: Option<String>,
+) -> Transitioner {
     let config = Config::new(repo.url(), repo.scratch(checkout));
-    let client = deployer.map(|d| DeployerClient::new(&d.url(), std::time::Duration::from_secs(2)).unwrap());
+    let client = deployer_url.map(|url| DeployerClient::new(&url, std::time::Duration::from_secs(2)).unwrap());
     Transitioner::new(&config.repo_settings(), client, clock).await.unwrap()
+}
+
+/// The URL of a loopback port nobody listens on.
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
 }
 
 pub fn clock(now: &str) -> Arc<ManualClock> {
