@@ -11,7 +11,10 @@ export function Dialog({ title, onClose, children }: { title: string; onClose: (
   useEffect(() => {
     const before = document.activeElement as HTMLElement | null;
     const box = ref.current;
-    const first = box?.querySelector<HTMLElement>('input, textarea, select, button:not(.dialog-close)');
+    // The first field to fill in, else the first (safe) button: Cancel comes before a destructive one.
+    const first =
+      box?.querySelector<HTMLElement>('input, textarea, select') ??
+      box?.querySelector<HTMLElement>('button:not(.dialog-close)');
     (first ?? box)?.focus();
     return () => before?.focus?.();
   }, []);

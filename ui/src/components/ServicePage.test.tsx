@@ -121,3 +121,21 @@ describe('ServicePage', () => {
     expect(screen.getByText(/There is no service/)).toBeTruthy();
   });
 });
+
+describe('dialog focus', () => {
+  it('puts the focus on the reason field even when lock reasons come first', async () => {
+    renderWith(<ServicePage state={sampleState()} service="api" />, { token: 'tok' });
+    await userEvent.click(screen.getByRole('button', { name: 'Lock or unlock api in prod' }));
+    expect(document.activeElement).toBe(screen.getByLabelText('Add a reason'));
+  });
+
+  it('keeps Tab inside the dialog', async () => {
+    renderWith(<ServicePage state={sampleState()} service="api" />, { token: 'tok' });
+    await userEvent.click(screen.getByRole('button', { name: 'Lock or unlock api in dev' }));
+    const dialog = screen.getByRole('dialog');
+    for (let i = 0; i < 6; i++) {
+      await userEvent.tab();
+      expect(dialog.contains(document.activeElement)).toBe(true);
+    }
+  });
+});
