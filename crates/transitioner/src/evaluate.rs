@@ -164,10 +164,12 @@ pub fn evaluate(input: Input<'_>) -> Decision {
 fn decide(input: &Input<'_>, candidates: Vec<Candidate>, decision: &mut Decision) -> (TransitionResult, String) {
     let t = input.transition;
     if candidates.is_empty() {
-        return (
-            TransitionResult::Skipped,
-            format!("nothing to promote: {} has every version of {}", t.target, t.source),
-        );
+        let reason = if input.source.env_files(&t.source).versions.is_empty() {
+            format!("nothing to promote: source {} has no version files", t.source)
+        } else {
+            format!("nothing to promote: {} has every version of {}", t.target, t.source)
+        };
+        return (TransitionResult::Skipped, reason);
     }
     let locks = match input.head.locks(&t.target) {
         Ok(locks) => locks,

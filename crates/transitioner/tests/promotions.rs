@@ -408,3 +408,34 @@ commits:
             .to_string();
     }
 }
+
+#[tokio::test]
+async fn invalid_rules_are_reported_and_nothing_is_written() {
+    let repo = repo(
+        r#"
+commits:
+  - message: setup
+    files:
+      transitions.yaml: "transitions:\n  dev: {source: latest, target: dev}\n  pp: {source: dev, taget: pp}\n"
+      latest/version/s1.yaml: "version: '2'\n"
+"#,
+    );
+    let t = transitioner(&repo, "checkout", clock(NOW), None).await;
+    let err = t.run_all().await.unwrap_err().to_string();
+    assert!(err.contains("transitions.yaml:3") && err.contains("taget"), "{err}");
+    let status = t.status();
+    assert!(status.last_error.unwrap().message.contains("taget"));
+    assert!(transitioner_commits(&repo).is_empty());
+
+    repo.commit(
+        "fix",
+        &[(
+            "transitions.yaml",
+            Some("transitions:\n  dev: {source: latest, target: dev}\n"),
+        )],
+    )
+    .unwrap();
+    t.run_all().await.unwrap();
+    assert_eq!(t.status().last_error, None);
+    assert_eq!(repo.read("dev/version/s1.yaml").unwrap(), "version: '2'\n");
+}

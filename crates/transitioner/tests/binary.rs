@@ -1,0 +1,81 @@
+//! The `slipway-transitioner` binary: config file, the "listening on" line, SIGTERM.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+#[tokio::test]
+async fn serve_reads_its_config_promotes_and_stops_on_sigterm() {
+    let repo = repo(
+        r#"
+commits:
+  - message: setup
+    files:
+      transitions.yaml: "transitions:\n  dev: {source: latest, target: dev}\n"
+      latest/version/s1.yaml: "version: '2'\n"
+"#,
+    );
+    let config = repo.scratch("transitioner.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "versions_url: {}\nversions_checkout_path: {}\napi_bind: 127.0.0.1:0\npoll_interval: 50ms\n",
+            repo.url(),
+            repo.scratch("checkout").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slipway-transitioner"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("slipway-transitioner listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let health = reqwest::get(format!("{url}/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    for _ in 0..500 {
+        if repo.read("dev/version/s1.yaml").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(repo.read("dev/version/s1.yaml").unwrap(), "version: '2'\n");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exits cleanly on SIGTERM: {status}");
+}
+
+#[test]
+fn unknown_config_keys_are_refused_with_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("t.yaml");
+    std::fs::write(
+        &config,
+        "versions_url: x\nversions_checkout_path: y\npoll_intervall: 1s\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_slipway-transitioner"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("t.yaml:3") && err.contains("poll_intervall"), "{err}");
+}
