@@ -84,3 +84,13 @@ describe('httpApi', () => {
     expect(lockPath({ env: 'dev', service: 'a b' })).toBe('/api/locks/dev/a%20b');
   });
 });
+
+describe('reads', () => {
+  it('send the token when there is one, for aggregators that require it for reads', async () => {
+    const fetch = vi.fn(async () => answer(200, { envs: [], services: [] }));
+    await httpApi({ token: () => 'tok', fetch }).state();
+    await httpApi({ token: () => null, fetch }).state();
+    const headers = fetch.mock.calls.map((c) => ((c as unknown as [string, RequestInit])[1].headers as Record<string, string>).Authorization);
+    expect(headers).toEqual(['Bearer tok', undefined]);
+  });
+});

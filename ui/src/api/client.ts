@@ -87,14 +87,13 @@ export function httpApi(options: HttpApiOptions): Api {
   const base = options.base ?? '';
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
 
-  async function call<T>(method: string, path: string, body?: unknown, auth = false): Promise<T> {
+  /** `write` calls need the token; reads send it when there is one (for `read_requires_token: true`). */
+  async function call<T>(method: string, path: string, body?: unknown, write = false): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (auth) {
-      const token = options.token();
-      if (!token) throw new ApiError('An API token is needed for this. Enter it first.', 401);
-      headers.Authorization = `Bearer ${token}`;
-    }
+    const token = options.token();
+    if (write && !token) throw new ApiError('An API token is needed for this. Enter it first.', 401);
+    if (token) headers.Authorization = `Bearer ${token}`;
     let res: Response;
     try {
       res = await doFetch(base + path, {

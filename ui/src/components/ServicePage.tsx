@@ -214,7 +214,8 @@ function History({
       {entries && entries.length > 0 && (
         <ol className="history-list">
           {entries.map((entry) => {
-            const versionChange = entry.kind !== 'lock' && entry.kind !== 'other' && (entry.old || entry.new);
+            // Hand-made commits (`other`) may change the version too; lock commits never do.
+            const versionChange = entry.kind !== 'lock' && Boolean(entry.old || entry.new);
             const canRollBack = versionChange && entry.new && entry.new !== current;
             return (
               <li key={entry.commit} className={`history-entry kind-${entry.kind}`} data-kind={entry.kind}>
