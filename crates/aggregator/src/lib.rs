@@ -1,1 +1,117 @@
-//! placeholder
+//! slipway-aggregator: the API for CI and people, and the web UI (SPEC section 6).
+//!
+//! CI posts versions, people lock, unlock and roll back; every write is a commit
+//! pushed to the resource repo before it is answered. Reads come from an
+//! in-memory picture kept current from the repo and from the deployer's and
+//! transitioner's status, and changes are streamed to the UI as Server-Sent Events.
+//!
+//! Pure planners ([`versions`], [`lock_changes`], [`rollback`], [`state`],
+//! [`message`]) decide; [`app`] and [`http`] carry out.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod history;
+pub mod http;
+pub mod input;
+pub mod lock_changes;
+pub mod message;
+pub mod metrics;
+pub mod rollback;
+pub mod state;
+pub mod store;
+pub mod tokens;
+pub mod ui;
+pub mod versions;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use slipway_common::service::SharedRepo;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use config::AggregatorConfig;
+
+use app::App;
+use metrics::Metrics;
+use store::Store;
+use tokens::Tokens;
+
+/// A started aggregator.
+pub struct Running {
+    /// The address the API listens on.
+    pub addr: SocketAddr,
+    /// Ends when the server has shut down.
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Removes lock files a killed process left in our own checkout (it belongs to
+/// this process alone), so that git does not refuse to fetch after a crash.
+fn clear_stale_locks(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            clear_stale_locks(&path);
+        } else if path.extension().is_some_and(|e| e == "lock") {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::warn!(path = %path.display(), "removed a stale git lock file left by an earlier crash")
+                }
+                Err(e) => tracing::warn!(path = %path.display(), "cannot remove stale git lock file: {e}"),
+            }
+        }
+    }
+}
+
+/// Starts the aggregator: fetches the repo once, binds `api_bind` (printing the
+/// `listening on` line), and runs until `shutdown` is cancelled.
+pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let tokens = Tokens::load(config.api_tokens_file.as_deref(), config.api_tokens_env.as_deref())?;
+    clear_stale_locks(&config.versions_checkout_path);
+    let repo = SharedRepo::open(&config.repo_settings()).await.with_context(|| {
+        format!(
+            "cannot open the checkout at {}",
+            config.versions_checkout_path.display()
+        )
+    })?;
+    let http = reqwest::Client::builder()
+        .timeout(config.peer_timeout)
+        .build()
+        .context("cannot set up the HTTP client")?;
+    let app = Arc::new(App {
+        tokens,
+        repo,
+        store: Arc::new(Store::new(Utc::now)),
+        metrics: Metrics::new(),
+        http,
+        fetch_now: Notify::new(),
+        shutdown: shutdown.clone(),
+        config,
+    });
+    app.fetch().await;
+    let router = http::router(app.clone());
+    let (listener, addr) = slipway_common::service::bind("slipway-aggregator", &app.config.api_bind).await?;
+    let repo_loop = tokio::spawn(app.clone().repo_loop());
+    let peer_loop = tokio::spawn(app.clone().peer_loop());
+    let task = tokio::spawn(async move {
+        let served = slipway_common::service::serve(listener, router, shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = repo_loop.await;
+        let _ = peer_loop.await;
+        served
+    });
+    Ok(Running { addr, task })
+}
+
+/// Runs the aggregator until `shutdown` is cancelled.
+pub async fn serve(config: AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let running = start(config, shutdown).await?;
+    running.task.await.context("the server task failed")?
+}

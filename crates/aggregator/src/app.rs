@@ -1,0 +1,233 @@
+//! The running aggregator: the repo, the store, the peers, and the loops that
+//! keep the store current.
+//!
+//! ```text
+//!  repo poll (poll_interval, or when a peer reports a newer head) ─┐
+//!  own writes (commit_and_push, then the pushed head at once) ─────┼─▶ Store ─▶ /api/state, /api/events
+//!  peer poll (peer_poll_interval: deployer and transitioner /status)┘
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use git2::Oid;
+use slipway_common::git::{Author, Change, CommitError, GitError, ResourceRepo};
+use slipway_common::service::SharedRepo;
+use slipway_common::status::{DeployerStatus, TransitionerStatus};
+use slipway_common::RepoSnapshot;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AggregatorConfig;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::store::{Peer, Store};
+use crate::tokens::Tokens;
+
+/// Everything the handlers share.
+pub struct App {
+    pub config: AggregatorConfig,
+    pub tokens: Tokens,
+    pub repo: SharedRepo,
+    pub store: Arc<Store>,
+    pub metrics: Metrics,
+    pub http: reqwest::Client,
+    /// Asks the repo loop to fetch now.
+    pub fetch_now: Notify,
+    pub shutdown: CancellationToken,
+}
+
+/// The outcome of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The new commit, or the head that already had the change.
+    pub commit: String,
+    /// Whether a commit was made.
+    pub created: bool,
+}
+
+/// Commits the planned change and pushes it (blocking: runs git). On success the
+/// store sees the pushed head before this returns.
+pub fn write<F>(repo: &ResourceRepo, store: &Store, author: &str, mut plan: F) -> Result<Written, ApiError>
+where
+    F: FnMut(&RepoSnapshot) -> Result<Option<Change>, ApiError>,
+{
+    let author = Author::named(author);
+    let mut head_seen = String::new();
+    let result = repo.commit_and_push(&author, |snapshot| {
+        head_seen = snapshot.commit.clone();
+        plan(snapshot)
+    });
+    let refresh = |store: &Store| match repo.head_snapshot() {
+        Ok(s) => store.set_snapshot(s),
+        Err(e) => store.set_repo_error(e.to_string()),
+    };
+    match result {
+        Ok(Some(commit)) => {
+            refresh(store);
+            Ok(Written {
+                commit: commit.to_string(),
+                created: true,
+            })
+        }
+        Ok(None) => {
+            refresh(store);
+            Ok(Written {
+                commit: head_seen,
+                created: false,
+            })
+        }
+        Err(CommitError::Change(e)) => {
+            refresh(store);
+            Err(e)
+        }
+        Err(CommitError::Git(e)) => {
+            if !matches!(e, GitError::TooManyRetries { .. }) {
+                store.set_repo_error(e.to_string());
+            }
+            Err(ApiError::repo(&e))
+        }
+    }
+}
+
+/// Resolves `spec` to a commit on the branch (blocking).
+pub fn commit_on_branch(repo: &ResourceRepo, spec: &str) -> Result<Oid, ApiError> {
+    repo.fetch().map_err(|e| ApiError::repo(&e))?;
+    let head = repo
+        .head()
+        .ok_or_else(|| ApiError::not_found("the resource repo has no commits yet"))?;
+    let not_found = || ApiError::not_found(format!("commit {spec} is not in the history of the branch")).on("commit");
+    let oid = repo
+        .resolve_commit(spec)
+        .map_err(|e| ApiError::repo(&e))?
+        .ok_or_else(not_found)?;
+    if !repo.is_ancestor(oid, head).map_err(|e| ApiError::repo(&e))? {
+        return Err(not_found());
+    }
+    Ok(oid)
+}
+
+impl App {
+    /// Asks the deployer and transitioner to look at the repo now (fire and forget).
+    pub fn nudge_peers(self: &Arc<Self>) {
+        for url in [&self.config.deployer_url, &self.config.transitioner_url]
+            .into_iter()
+            .flatten()
+        {
+            let request = self.http.post(format!("{}/refresh", url.trim_end_matches('/'))).send();
+            tokio::spawn(async move {
+                if let Err(e) = request.await {
+                    tracing::debug!("refresh request failed (the peer's own poll will catch up): {e}");
+                }
+            });
+        }
+    }
+
+    /// Fetches the repo and publishes its head.
+    pub async fn fetch(&self) {
+        let result = self.repo.with(|r| r.fetch().and_then(|_| r.head_snapshot())).await;
+        match result {
+            Ok(snapshot) => self.store.set_snapshot(snapshot),
+            Err(e) => {
+                tracing::warn!("cannot fetch the resource repo, serving the last known state: {e}");
+                self.metrics.fetch_errors.inc();
+                self.store.set_repo_error(e.to_string());
+            }
+        }
+        self.update_stale_gauge();
+    }
+
+    fn update_stale_gauge(&self) {
+        let stale = !self.store.published().stale_reasons.is_empty();
+        self.metrics.stale.set(i64::from(stale));
+    }
+
+    /// Fetches every `poll_interval`, or at once when asked.
+    pub async fn repo_loop(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = self.fetch_now.notified() => {}
+            }
+            self.fetch().await;
+        }
+    }
+
+    async fn read_status<T: serde::de::DeserializeOwned>(&self, base: &str) -> Result<T, String> {
+        let url = format!("{}/status", base.trim_end_matches('/'));
+        let response = self.http.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        response
+            .json::<T>()
+            .await
+            .map_err(|e| format!("{url}: unexpected answer: {e}"))
+    }
+
+    /// Reads one peer's status into the store; asks for a fetch when the peer has seen a newer head.
+    async fn poll_peer(&self, peer: Peer) {
+        let url = match peer {
+            Peer::Deployer => &self.config.deployer_url,
+            Peer::Transitioner => &self.config.transitioner_url,
+        };
+        let Some(url) = url else { return };
+        let head: Result<Option<String>, String> = match peer {
+            Peer::Deployer => {
+                let status = self.read_status::<DeployerStatus>(url).await;
+                let head = status.as_ref().map(|s| s.repo_commit.clone()).map_err(Clone::clone);
+                self.store.set_deployer(status);
+                head
+            }
+            Peer::Transitioner => {
+                let status = self.read_status::<TransitionerStatus>(url).await;
+                let head = status.as_ref().map(|s| s.repo_commit.clone()).map_err(Clone::clone);
+                self.store.set_transitioner(status);
+                head
+            }
+        };
+        match head {
+            Ok(Some(commit)) => {
+                if self.store.published().snapshot.commit != commit && !self.knows(&commit).await {
+                    self.fetch_now.notify_one();
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(peer = peer.name(), "cannot read status: {e}");
+                self.metrics
+                    .peer_errors
+                    .get_or_create(&Metrics::label("peer", peer.name()))
+                    .inc();
+            }
+        }
+        self.update_stale_gauge();
+    }
+
+    /// Whether `commit` is already in our copy (an older head needs no fetch).
+    async fn knows(&self, commit: &str) -> bool {
+        let Ok(oid) = Oid::from_str(commit) else { return true };
+        let head = self.store.published().snapshot.commit.clone();
+        self.repo
+            .with(move |r| {
+                let Ok(head) = Oid::from_str(&head) else { return false };
+                r.is_ancestor(oid, head).unwrap_or(false)
+            })
+            .await
+    }
+
+    /// Reads the peers' status every `peer_poll_interval`.
+    pub async fn peer_loop(self: Arc<Self>) {
+        if self.config.deployer_url.is_none() && self.config.transitioner_url.is_none() {
+            return;
+        }
+        loop {
+            tokio::join!(self.poll_peer(Peer::Deployer), self.poll_peer(Peer::Transitioner));
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.config.peer_poll_interval.max(Duration::from_millis(50))) => {}
+            }
+        }
+    }
+}

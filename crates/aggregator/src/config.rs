@@ -1,0 +1,141 @@
+//! The aggregator's config file, with every default in one place.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use slipway_common::git::GitAuth;
+use slipway_common::service::RepoSettings;
+
+/// Defaults of every optional config key.
+pub mod defaults {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    pub fn versions_branch() -> String {
+        "main".to_string()
+    }
+    pub fn api_bind() -> String {
+        "127.0.0.1:0".to_string()
+    }
+    pub fn ui_path() -> PathBuf {
+        PathBuf::from("ui/dist")
+    }
+    pub fn poll_interval() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn peer_poll_interval() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub fn peer_timeout() -> Duration {
+        Duration::from_secs(5)
+    }
+}
+
+/// `slipway-aggregator serve --config FILE`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorConfig {
+    /// Local path, `file://`, `https://` or `ssh://` URL of the resource repo.
+    pub versions_url: String,
+    /// Where the aggregator keeps its own bare copy (used by this process only).
+    pub versions_checkout_path: PathBuf,
+    /// Branch that holds the environments.
+    #[serde(default = "defaults::versions_branch")]
+    pub versions_branch: String,
+    /// Credentials for the repo host.
+    #[serde(default)]
+    pub git: GitAuth,
+    /// Address of the HTTP API and UI.
+    #[serde(default = "defaults::api_bind")]
+    pub api_bind: String,
+    /// Base URL of the deployer's API (`GET /status`, `POST /refresh`); none: no rollout status.
+    #[serde(default)]
+    pub deployer_url: Option<String>,
+    /// Base URL of the transitioner's API; none: no promotion status, runs answer 503.
+    #[serde(default)]
+    pub transitioner_url: Option<String>,
+    /// Folder of the built web UI.
+    #[serde(default = "defaults::ui_path")]
+    pub ui_path: PathBuf,
+    /// How often the repo is fetched when nothing asks for it.
+    #[serde(default = "defaults::poll_interval", with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How often the deployer's and transitioner's status is read.
+    #[serde(default = "defaults::peer_poll_interval", with = "humantime_serde")]
+    pub peer_poll_interval: Duration,
+    /// How long a call to the deployer or transitioner may take.
+    #[serde(default = "defaults::peer_timeout", with = "humantime_serde")]
+    pub peer_timeout: Duration,
+    /// File with one `name:token` per line; the name becomes the commit author.
+    #[serde(default)]
+    pub api_tokens_file: Option<PathBuf>,
+    /// Environment variable holding `name:token` pairs, comma-separated.
+    #[serde(default)]
+    pub api_tokens_env: Option<String>,
+    /// Whether reads (`/api/state`, `/api/history`, `/api/events`) need a token too.
+    #[serde(default)]
+    pub read_requires_token: bool,
+}
+
+impl AggregatorConfig {
+    /// A config with every default, for tests and embedding.
+    pub fn new(versions_url: impl Into<String>, versions_checkout_path: impl Into<PathBuf>) -> Self {
+        AggregatorConfig {
+            versions_url: versions_url.into(),
+            versions_checkout_path: versions_checkout_path.into(),
+            versions_branch: defaults::versions_branch(),
+            git: GitAuth::default(),
+            api_bind: defaults::api_bind(),
+            deployer_url: None,
+            transitioner_url: None,
+            ui_path: defaults::ui_path(),
+            poll_interval: defaults::poll_interval(),
+            peer_poll_interval: defaults::peer_poll_interval(),
+            peer_timeout: defaults::peer_timeout(),
+            api_tokens_file: None,
+            api_tokens_env: None,
+            read_requires_token: false,
+        }
+    }
+
+    /// The repo keys as common's [`RepoSettings`].
+    pub fn repo_settings(&self) -> RepoSettings {
+        RepoSettings {
+            versions_url: self.versions_url.clone(),
+            versions_checkout_path: self.versions_checkout_path.clone(),
+            versions_branch: self.versions_branch.clone(),
+            git: self.git.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let c: AggregatorConfig =
+            serde_yaml::from_str("versions_url: /srv/repo.git\nversions_checkout_path: /var/lib/agg\n").unwrap();
+        assert_eq!(c.api_bind, "127.0.0.1:0");
+        assert_eq!(c.poll_interval, Duration::from_secs(30));
+        assert_eq!(c.peer_poll_interval, Duration::from_secs(1));
+        assert_eq!(c.versions_branch, "main");
+        assert!(!c.read_requires_token);
+    }
+
+    #[test]
+    fn durations_are_human_and_unknown_keys_are_refused() {
+        let c: AggregatorConfig = serde_yaml::from_str(
+            "versions_url: x\nversions_checkout_path: y\npoll_interval: 5m\npeer_poll_interval: 250ms\n",
+        )
+        .unwrap();
+        assert_eq!(c.poll_interval, Duration::from_secs(300));
+        assert_eq!(c.peer_poll_interval, Duration::from_millis(250));
+        let err =
+            serde_yaml::from_str::<AggregatorConfig>("versions_url: x\nversions_checkout_path: y\napi_token: z\n")
+                .unwrap_err();
+        assert!(err.to_string().contains("api_token"), "{err}");
+    }
+}

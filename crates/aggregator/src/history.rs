@@ -1,0 +1,223 @@
+//! `GET /api/history`: the commits that changed a service, an env, or the repo.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use git2::Oid;
+use serde::Serialize;
+use slipway_common::git::{CommitInfo, GitError, ResourceRepo};
+use slipway_common::locks::Locks;
+use slipway_common::merge::parse_vars;
+use slipway_common::model::{locks_path, version_label, version_path};
+
+use crate::error::ApiError;
+use crate::input;
+use crate::message;
+
+/// Default and largest number of entries.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 1000;
+
+/// One commit as history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    pub commit: String,
+    pub author: String,
+    pub time: DateTime<Utc>,
+    pub message: String,
+    pub changelog: String,
+    pub env: Option<String>,
+    pub service: Option<String>,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub kind: &'static str,
+}
+
+/// What history to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub env: Option<String>,
+    pub service: Option<String>,
+    pub limit: usize,
+}
+
+/// Parses `?env=&service=&limit=`.
+pub fn parse_query(params: &BTreeMap<String, String>) -> Result<HistoryQuery, ApiError> {
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !["env", "service", "limit"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            format!("unknown parameter {unknown:?}; use env, service and limit"),
+            unknown,
+        ));
+    }
+    let non_empty = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
+    let env = non_empty("env");
+    if let Some(e) = &env {
+        input::env_name(e, "env")?;
+    }
+    let service = non_empty("service");
+    if let Some(s) = &service {
+        input::service_name(s, "service")?;
+    }
+    let limit = match non_empty("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(
+                    format!("limit must be a number from 1 to {MAX_LIMIT}"),
+                    "limit",
+                ))
+            }
+        },
+    };
+    Ok(HistoryQuery { env, service, limit })
+}
+
+/// Merges lists that are each newest first into one, newest first, without duplicates.
+pub fn merge_newest_first(lists: Vec<Vec<CommitInfo>>, limit: usize) -> Vec<CommitInfo> {
+    let mut all: Vec<(usize, CommitInfo)> = Vec::new();
+    for list in lists {
+        // The position keeps git's topological order among commits of the same second.
+        for (i, c) in list.into_iter().enumerate() {
+            all.push((i, c));
+        }
+    }
+    all.sort_by(|(ia, a), (ib, b)| b.time.cmp(&a.time).then(ia.cmp(ib)));
+    let mut seen = HashSet::new();
+    all.into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| seen.insert(c.id.clone()))
+        .take(limit)
+        .collect()
+}
+
+fn label_at(repo: &ResourceRepo, commit: Option<Oid>, path: &str) -> Option<String> {
+    let bytes = repo.read_file(commit?, path).ok()??;
+    let text = String::from_utf8(bytes).ok()?;
+    parse_vars(path, &text).ok().map(|v| version_label(&v))
+}
+
+fn locks_at(repo: &ResourceRepo, commit: Option<Oid>, env: &str) -> Locks {
+    let Some(commit) = commit else { return Locks::default() };
+    let path = locks_path(env);
+    repo.read_file(commit, &path)
+        .ok()
+        .flatten()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| Locks::parse(&path, &t).ok())
+        .unwrap_or_default()
+}
+
+fn parent_of(c: &CommitInfo) -> Option<Oid> {
+    c.parents.first().and_then(|p| Oid::from_str(p).ok())
+}
+
+/// Lists history from `head` (blocking: runs git).
+pub fn list(repo: &ResourceRepo, head: Oid, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, GitError> {
+    let limit = query.limit;
+    let commits = match (&query.env, &query.service) {
+        (Some(env), Some(service)) => {
+            let versions = repo.history(head, &version_path(env, service), limit)?;
+            let lock_changes: Vec<CommitInfo> = repo
+                .history(head, &locks_path(env), limit)?
+                .into_iter()
+                .filter(|c| {
+                    let now = locks_at(repo, Oid::from_str(&c.id).ok(), env);
+                    let before = locks_at(repo, parent_of(c), env);
+                    now.env_reasons() != before.env_reasons()
+                        || now.service_reasons(service) != before.service_reasons(service)
+                })
+                .collect();
+            merge_newest_first(vec![versions, lock_changes], limit)
+        }
+        (Some(env), None) => repo.history(head, env, limit)?,
+        (None, Some(service)) => {
+            let snapshot = repo.snapshot(head)?;
+            let mut lists = Vec::new();
+            for env in snapshot.envs() {
+                lists.push(repo.history(head, &version_path(&env, service), limit)?);
+            }
+            merge_newest_first(lists, limit)
+        }
+        (None, None) => repo.log(head, limit)?,
+    };
+    Ok(commits.into_iter().map(|c| entry(repo, c, query)).collect())
+}
+
+fn entry(repo: &ResourceRepo, c: CommitInfo, query: &HistoryQuery) -> HistoryEntry {
+    let parsed = message::parse(&c.message);
+    let env = query
+        .env
+        .clone()
+        .or_else(|| parsed.trailer(message::ENV).map(str::to_string));
+    let service = query
+        .service
+        .clone()
+        .or_else(|| parsed.trailer(message::SERVICE).map(str::to_string));
+    let (old, new) = match (&env, &service) {
+        (Some(env), Some(service)) => {
+            let path = version_path(env, service);
+            let new = label_at(repo, Oid::from_str(&c.id).ok(), &path);
+            let old = label_at(repo, parent_of(&c), &path);
+            if old == new {
+                (None, None)
+            } else {
+                (old, new)
+            }
+        }
+        _ => (None, None),
+    };
+    HistoryEntry {
+        time: DateTime::from_timestamp(c.time, 0).unwrap_or_default(),
+        kind: parsed.kind(),
+        changelog: parsed.body,
+        commit: c.id,
+        author: c.author,
+        message: c.message,
+        env,
+        service,
+        old,
+        new,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: &str, time: i64) -> CommitInfo {
+        CommitInfo {
+            id: id.into(),
+            author: "a".into(),
+            email: "e".into(),
+            time,
+            message: "m".into(),
+            parents: vec![],
+        }
+    }
+
+    #[test]
+    fn merged_lists_are_newest_first_without_duplicates() {
+        let merged = merge_newest_first(
+            vec![vec![info("c", 30), info("a", 10)], vec![info("c", 30), info("b", 20)]],
+            10,
+        );
+        let ids: Vec<&str> = merged.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c", "b", "a"]);
+        assert_eq!(merge_newest_first(vec![vec![info("x", 1), info("y", 0)]], 1).len(), 1);
+    }
+
+    #[test]
+    fn query_checks_names_and_limit() {
+        let q =
+            |pairs: &[(&str, &str)]| parse_query(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        assert_eq!(q(&[]).unwrap().limit, DEFAULT_LIMIT);
+        assert_eq!(q(&[("service", "../x")]).unwrap_err().field.as_deref(), Some("service"));
+        assert_eq!(q(&[("limit", "0")]).unwrap_err().field.as_deref(), Some("limit"));
+        assert_eq!(q(&[("envv", "dev")]).unwrap_err().field.as_deref(), Some("envv"));
+        assert_eq!(q(&[("env", ""), ("service", "s1")]).unwrap().env, None);
+    }
+}

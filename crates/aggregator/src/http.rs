@@ -1,0 +1,390 @@
+//! The HTTP API (docs/http-api.md, section Aggregator): thin handlers that check
+//! the caller, read the body, and call the pure planners through [`crate::app::write`].
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use serde_json::json;
+use slipway_common::locks::LockTarget;
+use slipway_common::model::version_path;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::app::{self, App, Written};
+use crate::error::ApiError;
+use crate::history;
+use crate::input;
+use crate::lock_changes::{self, LockOp};
+use crate::metrics::Metrics;
+use crate::rollback;
+use crate::versions;
+
+/// Largest request body: 1 MiB.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// The whole router: API, health, metrics, and the UI as fallback.
+pub fn router(app: Arc<App>) -> Router {
+    let ui = crate::ui::router(app.config.ui_path.clone());
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/metrics", get(metrics))
+        .route("/api/versions", post(post_version))
+        .route("/api/state", get(get_state))
+        .route("/api/history", get(get_history))
+        .route("/api/locks/{env}", put(lock_env).delete(unlock_env))
+        .route("/api/locks/{env}/{*service}", put(lock_service).delete(unlock_service))
+        .route("/api/rollback", post(post_rollback))
+        .route("/api/transitions/{name}/run", post(run_transition))
+        .route("/api/events", get(events))
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .with_state(app)
+        .merge(ui)
+}
+
+/// An answer or a refusal, counted in the metrics.
+type ApiResult = Result<Response, ApiError>;
+
+fn counted(app: &App, result: ApiResult) -> Response {
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            app.metrics
+                .rejected
+                .get_or_create(&Metrics::label("status", e.status.as_str()))
+                .inc();
+            if e.status.is_server_error() {
+                tracing::warn!(status = %e.status, "{}", e.message);
+            } else {
+                tracing::info!(status = %e.status, "refused: {}", e.message);
+            }
+            e.into_response()
+        }
+    }
+}
+
+/// The name of the caller's token: 401 without one, 403 with a wrong one.
+fn caller(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this needs an API token: send the header 'Authorization: Bearer <token>'",
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "the Authorization header must be 'Bearer <token>'",
+            )
+        })?;
+    app.tokens.name_of(token).map(str::to_string).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this API token is not accepted; check the token's value",
+        )
+    })
+}
+
+fn reader(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    if app.config.read_requires_token {
+        caller(app, headers)?;
+    }
+    Ok(())
+}
+
+/// Reads the body, refusing more than [`MAX_BODY`] with 413.
+async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {MAX_BODY} bytes (1 MiB)"),
+        )
+        .on("body")
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        // http-body-util's limit error says "length limit exceeded".
+        if e.to_string().contains("length limit") {
+            too_large()
+        } else {
+            ApiError::bad_request(format!("cannot read the body: {e}"), "body")
+        }
+    })
+}
+
+fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode) -> Response {
+    if w.created {
+        app.metrics
+            .commits
+            .get_or_create(&Metrics::label("action", action))
+            .inc();
+        app.nudge_peers();
+        (created_status, Json(json!({"commit": w.commit}))).into_response()
+    } else {
+        (StatusCode::OK, Json(json!({"commit": w.commit, "unchanged": true}))).into_response()
+    }
+}
+
+async fn post_version(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let author = caller(&app, &headers)?;
+        let bytes = body_bytes(&headers, body).await?;
+        let req = versions::parse_request(&bytes)?;
+        let store = app.store.clone();
+        let (env, service) = (req.env.clone(), req.service.clone());
+        let w = app
+            .repo
+            .with(move |r| app::write(r, &store, &author, |snap| versions::plan(snap, &req)))
+            .await?;
+        tracing::info!(%env, %service, commit = %w.commit, created = w.created, "version posted");
+        Ok(written(&app, "version", w, StatusCode::CREATED))
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn get_state(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let result = reader(&app, &headers).map(|()| {
+        let published = app.store.published();
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            published.state_json.clone(),
+        )
+            .into_response()
+    });
+    counted(&app, result)
+}
+
+async fn get_history(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        let query = history::parse_query(&params)?;
+        let head = app.store.published().snapshot.commit.clone();
+        let Ok(head) = git2::Oid::from_str(&head) else {
+            return Ok(Json(json!({"entries": []})).into_response());
+        };
+        if let Some(env) = &query.env {
+            let snapshot = app.store.published().snapshot.clone();
+            if !input::is_known_env(&snapshot, env) {
+                return Err(ApiError::not_found(input::unknown_env(&snapshot, env)).on("env"));
+            }
+        }
+        let entries = app
+            .repo
+            .with(move |r| history::list(r, head, &query))
+            .await
+            .map_err(|e| ApiError::repo(&e))?;
+        Ok(Json(json!({"entries": entries})).into_response())
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn change_lock(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    body: Body,
+    env: String,
+    target: LockTarget,
+    lock: bool,
+) -> ApiResult {
+    let author = caller(app, headers)?;
+    input::env_name(&env, "env")?;
+    if let LockTarget::Service(s) = &target {
+        input::service_name(s, "service")?;
+    }
+    let bytes = body_bytes(headers, body).await?;
+    let reason = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let map = input::object(&bytes, &["reason"])?;
+        input::optional_str(&map, "reason")?.map(str::to_string)
+    };
+    let op = if lock {
+        let Some(reason) = reason else {
+            return Err(ApiError::bad_request(
+                "missing field \"reason\": say why (e.g. {\"reason\": \"release freeze\"})",
+                "reason",
+            ));
+        };
+        LockOp::Lock(input::lock_reason(&reason)?)
+    } else {
+        LockOp::Unlock(reason.map(|r| r.trim().to_string()))
+    };
+    let store = app.store.clone();
+    let label = lock_changes::target_label(&env, &target);
+    let w = app
+        .repo
+        .with(move |r| app::write(r, &store, &author, |snap| lock_changes::plan(snap, &env, &target, &op)))
+        .await?;
+    tracing::info!(target = %label, lock, commit = %w.commit, created = w.created, "lock changed");
+    Ok(written(app, "lock", w, StatusCode::OK))
+}
+
+async fn lock_env(State(app): State<Arc<App>>, Path(env): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    let r = change_lock(&app, &headers, body, env, LockTarget::Env, true).await;
+    counted(&app, r)
+}
+
+async fn unlock_env(State(app): State<Arc<App>>, Path(env): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    let r = change_lock(&app, &headers, body, env, LockTarget::Env, false).await;
+    counted(&app, r)
+}
+
+async fn lock_service(
+    State(app): State<Arc<App>>,
+    Path((env, service)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let r = change_lock(&app, &headers, body, env, LockTarget::Service(service), true).await;
+    counted(&app, r)
+}
+
+async fn unlock_service(
+    State(app): State<Arc<App>>,
+    Path((env, service)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let r = change_lock(&app, &headers, body, env, LockTarget::Service(service), false).await;
+    counted(&app, r)
+}
+
+async fn post_rollback(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let author = caller(&app, &headers)?;
+        let bytes = body_bytes(&headers, body).await?;
+        let req = rollback::parse_request(&bytes)?;
+        let store = app.store.clone();
+        let w = app
+            .repo
+            .with(move |r| {
+                let from = app::commit_on_branch(r, &req.commit)?;
+                let old = r
+                    .read_file(from, &version_path(&req.env, &req.service))
+                    .map_err(|e| ApiError::repo(&e))?;
+                let from = from.to_string();
+                app::write(r, &store, &author, |snap| {
+                    rollback::plan(snap, &req, &from, old.as_deref())
+                })
+            })
+            .await?;
+        tracing::info!(commit = %w.commit, created = w.created, "rollback");
+        Ok(written(&app, "rollback", w, StatusCode::CREATED))
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn run_transition(State(app): State<Arc<App>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let result = async {
+        caller(&app, &headers)?;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(ApiError::bad_request(
+                format!("invalid transition name {name:?}"),
+                "name",
+            ));
+        }
+        let Some(base) = &app.config.transitioner_url else {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no transitioner_url is configured, so transitions cannot be run from here",
+            ));
+        };
+        let url = format!("{}/transitions/{name}/run", base.trim_end_matches('/'));
+        let response = app.http.post(&url).send().await.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("the transitioner is unreachable at {url}: {e}"),
+            )
+        })?;
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let body = response.bytes().await.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("the transitioner's answer was cut off: {e}"),
+            )
+        })?;
+        if status.is_success() {
+            // The run may have committed: look at the repo now rather than at the next poll.
+            app.fetch_now.notify_one();
+        }
+        Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(e) = reader(&app, &headers) {
+        return counted(&app, Err(e));
+    }
+    Sse::new(event_stream(&app))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn event_stream(app: &Arc<App>) -> impl Stream<Item = Result<Event, Infallible>> {
+    let rx = app.store.subscribe();
+    app.metrics.subscribers.set(app.store.subscribers() as i64);
+    let app2 = app.clone();
+    let shutdown = app.shutdown.clone().cancelled_owned();
+    BroadcastStream::new(rx)
+        .filter_map(|item| async move {
+            let event = match item {
+                Ok(e) => e,
+                // A slow reader missed events: one generic event makes it reload.
+                Err(_) => crate::store::StateEvent {
+                    commit: String::new(),
+                    cause: "repo",
+                },
+            };
+            Some(Ok(Event::default()
+                .event("state")
+                .data(serde_json::to_string(&event).unwrap_or_default())))
+        })
+        .take_until(shutdown)
+        .chain(futures::stream::once(async move {
+            app2.metrics.subscribers.set(app2.store.subscribers() as i64);
+            Ok(Event::default().comment("shutting down"))
+        }))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    app.metrics.subscribers.set(app.store.subscribers() as i64);
+    slipway_common::service::metrics_response(&app.metrics.registry)
+}
+
+async fn api_not_found(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {
+    counted(
+        &app,
+        Err(ApiError::not_found(format!("no such API endpoint: {}", uri.path()))),
+    )
+}

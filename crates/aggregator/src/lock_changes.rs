@@ -1,0 +1,156 @@
+//! `PUT`/`DELETE /api/locks/{env}[/{service}]`: lock changes as commits that
+//! rewrite `<env>/locks.yaml`.
+
+use slipway_common::git::Change;
+use slipway_common::locks::LockTarget;
+use slipway_common::model::locks_path;
+use slipway_common::RepoSnapshot;
+
+use crate::error::ApiError;
+use crate::input;
+use crate::message;
+
+/// What to do to a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOp {
+    /// Add a reason (idempotent).
+    Lock(String),
+    /// Remove one reason, or every reason with `None`.
+    Unlock(Option<String>),
+}
+
+/// `env` or `env/service`, as messages show it.
+pub fn target_label(env: &str, target: &LockTarget) -> String {
+    match target {
+        LockTarget::Env => env.to_string(),
+        LockTarget::Service(s) => format!("{env}/{s}"),
+    }
+}
+
+/// The change to `<env>/locks.yaml`; `None` when the lock already is as asked.
+pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp) -> Result<Option<Change>, ApiError> {
+    if !input::is_known_env(snapshot, env) {
+        return Err(ApiError::not_found(input::unknown_env(snapshot, env)));
+    }
+    let path = locks_path(env);
+    let mut locks = snapshot
+        .locks(env)
+        .map_err(|e| ApiError::conflict(format!("{e}; fix the file by hand first")))?;
+    let label = target_label(env, target);
+    let current = match target {
+        LockTarget::Env => locks.env_reasons().to_vec(),
+        LockTarget::Service(s) => locks.service_reasons(s).to_vec(),
+    };
+    let subject = match op {
+        LockOp::Lock(reason) => {
+            if !locks.add_reason(target, reason) {
+                return Ok(None);
+            }
+            format!("Lock {label}: {reason}")
+        }
+        LockOp::Unlock(Some(reason)) => {
+            if !locks.remove_reason(target, Some(reason)) {
+                let held = if current.is_empty() {
+                    "it is not locked".to_string()
+                } else {
+                    format!("its reasons are {current:?}")
+                };
+                return Err(ApiError::locked(format!(
+                    "{label} is not locked with reason {reason:?}; {held}. Nothing was changed"
+                )));
+            }
+            format!("Unlock {label}: {reason}")
+        }
+        LockOp::Unlock(None) => {
+            if !locks.remove_reason(target, None) {
+                return Ok(None);
+            }
+            format!("Unlock {label} (all reasons: {})", current.join("; "))
+        }
+    };
+    let mut trailers = vec![(message::ACTION, "lock"), (message::ENV, env)];
+    if let LockTarget::Service(s) = target {
+        trailers.push((message::SERVICE, s.as_str()));
+    }
+    let mut change = Change {
+        message: message::compose(&subject, "", &trailers),
+        ..Change::default()
+    };
+    let empty = locks.env_lock.is_none() && locks.resource_locks.is_empty();
+    let content = (!empty).then(|| locks.to_yaml().into_bytes());
+    change.files.insert(path, content);
+    Ok(Some(change))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    fn snap(files: &[(&str, &str)]) -> RepoSnapshot {
+        RepoSnapshot::from_files("c0", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))
+    }
+
+    #[test]
+    fn locking_writes_the_file_and_says_why_in_the_subject() {
+        let s = snap(&[("dev/version/s1.yaml", "version: '1'\n")]);
+        let c = plan(
+            &s,
+            "dev",
+            &LockTarget::Service("s1".into()),
+            &LockOp::Lock("incident 4711".into()),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(
+            c.message
+                .starts_with("Lock dev/s1: incident 4711\n\nSlipway-Action: lock\n"),
+            "{}",
+            c.message
+        );
+        let text = String::from_utf8(c.files["dev/locks.yaml"].clone().unwrap()).unwrap();
+        let locks = slipway_common::locks::Locks::parse("x", &text).unwrap();
+        assert!(locks.service_locked("s1"));
+    }
+
+    #[test]
+    fn same_reason_twice_is_no_change_and_unknown_reason_conflicts() {
+        let s = snap(&[("dev/locks.yaml", "env_lock: {reasons: [freeze]}\n")]);
+        assert!(plan(&s, "dev", &LockTarget::Env, &LockOp::Lock("freeze".into()))
+            .unwrap()
+            .is_none());
+        let err = plan(&s, "dev", &LockTarget::Env, &LockOp::Unlock(Some("other".into()))).unwrap_err();
+        assert_eq!(err.status, StatusCode::LOCKED);
+        assert!(err.message.contains("freeze"));
+        assert!(
+            plan(&s, "dev", &LockTarget::Service("s1".into()), &LockOp::Unlock(None))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn removing_the_last_reason_deletes_the_file() {
+        let s = snap(&[("dev/locks.yaml", "env_lock: {reasons: [freeze, audit]}\n")]);
+        let c = plan(&s, "dev", &LockTarget::Env, &LockOp::Unlock(None))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.files["dev/locks.yaml"], None);
+        assert!(
+            c.message.starts_with("Unlock dev (all reasons: freeze; audit)"),
+            "{}",
+            c.message
+        );
+        let c = plan(&s, "dev", &LockTarget::Env, &LockOp::Unlock(Some("audit".into())))
+            .unwrap()
+            .unwrap();
+        assert!(c.files["dev/locks.yaml"].is_some());
+    }
+
+    #[test]
+    fn unknown_env_is_not_found() {
+        let s = snap(&[("dev/version/s1.yaml", "version: '1'\n")]);
+        let err = plan(&s, "prod", &LockTarget::Env, &LockOp::Lock("x".into())).unwrap_err();
+        assert_eq!(err.status, StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,475 @@
+//! `GET /api/state`: the whole picture, computed from the repo snapshot and the
+//! last status of the deployer and the transitioner.
+//!
+//! ```text
+//! RepoSnapshot ──┐
+//! VersionIndex ──┤ (parsed version files, reused while a file is unchanged)
+//! DeployerStatus ┼──▶ build() ──▶ StateView ──▶ JSON, served from memory
+//! TransitionerStatus ┘
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use slipway_common::merge::{parse_vars, Vars};
+use slipway_common::model::version_label;
+use slipway_common::status::{
+    DeployerStatus, ErrorRecord, Phase, ResourceStatus, RolloutStatus, TransitionStatus, TransitionerStatus,
+};
+use slipway_common::RepoSnapshot;
+
+/// One env in the state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvView {
+    pub name: String,
+    pub deployed: bool,
+    pub cluster: Option<String>,
+    pub namespace: Option<String>,
+    pub status: Option<RolloutStatus>,
+    pub commit: Option<String>,
+    pub reason: String,
+    pub lock_reasons: Vec<String>,
+    pub last_error: Option<ErrorRecord>,
+}
+
+/// The version in the source env of the transition into an env, when it differs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Upstream {
+    pub env: String,
+    pub version: String,
+}
+
+/// One service in one env.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceEnvView {
+    pub version: String,
+    pub vars: Vars,
+    pub status: Option<RolloutStatus>,
+    pub phase: Option<Phase>,
+    pub reason: String,
+    pub resources: Vec<ResourceStatus>,
+    pub error: Option<String>,
+    pub lock_reasons: Vec<String>,
+    pub upstream: Option<Upstream>,
+}
+
+/// One service across envs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub envs: BTreeMap<String, ServiceEnvView>,
+}
+
+/// The body of `GET /api/state`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StateView {
+    pub commit: String,
+    pub updated_at: DateTime<Utc>,
+    pub stale: bool,
+    pub stale_reasons: Vec<String>,
+    /// Problems in repo files that are not one service's (locks, deployers.yaml, transitions.yaml).
+    pub repo_errors: Vec<String>,
+    pub envs: Vec<EnvView>,
+    pub services: Vec<ServiceView>,
+    pub transitions: Vec<TransitionStatus>,
+}
+
+/// A parsed version file, or why it cannot be read.
+pub type ParsedVars = Arc<Result<Vars, String>>;
+
+/// Parsed version files by env and service.
+pub type VersionIndex = BTreeMap<String, BTreeMap<String, ParsedVars>>;
+
+/// Parses version files, reusing the result for files whose bytes did not change.
+#[derive(Debug, Default)]
+pub struct VersionCache {
+    entries: HashMap<String, (Vec<u8>, ParsedVars)>,
+}
+
+impl VersionCache {
+    /// Every version file of the snapshot, parsed.
+    pub fn index(&mut self, snapshot: &RepoSnapshot) -> VersionIndex {
+        let mut out = VersionIndex::new();
+        let mut seen = HashMap::with_capacity(self.entries.len());
+        for env in snapshot.envs() {
+            let files = snapshot.env_files(&env);
+            let mut services = BTreeMap::new();
+            for (service, path) in files.versions {
+                let bytes = snapshot.files.get(&path).map(Vec::as_slice).unwrap_or_default();
+                let parsed = match self.entries.remove(&path) {
+                    Some((old, parsed)) if old == bytes => parsed,
+                    _ => Arc::new(
+                        std::str::from_utf8(bytes)
+                            .map_err(|_| format!("{path}: not UTF-8 text"))
+                            .and_then(|text| parse_vars(&path, text).map_err(|e| e.to_string())),
+                    ),
+                };
+                seen.insert(path, (bytes.to_vec(), parsed.clone()));
+                services.insert(service, parsed);
+            }
+            if !services.is_empty() {
+                out.insert(env, services);
+            }
+        }
+        self.entries = seen;
+        out
+    }
+}
+
+/// Everything the state is computed from.
+pub struct Inputs<'a> {
+    pub snapshot: &'a RepoSnapshot,
+    pub versions: &'a VersionIndex,
+    pub deployer: Option<&'a DeployerStatus>,
+    pub transitioner: Option<&'a TransitionerStatus>,
+    pub stale_reasons: Vec<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// Envs in promotion order: sources before targets (first seen in `transitions.yaml`
+/// first), then the others by name.
+pub fn env_order(all: &BTreeSet<String>, edges: &[(String, String)]) -> Vec<String> {
+    let mut in_chain: Vec<String> = Vec::new();
+    for (s, t) in edges {
+        for e in [s, t] {
+            if !in_chain.contains(e) {
+                in_chain.push(e.clone());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut remaining = in_chain.clone();
+    while !remaining.is_empty() {
+        let ready = remaining
+            .iter()
+            .position(|e| !edges.iter().any(|(s, t)| t == e && s != e && remaining.contains(s)));
+        // A cycle has no ready env: take the first remaining one to break it.
+        let i = ready.unwrap_or(0);
+        out.push(remaining.remove(i));
+    }
+    out.extend(all.iter().filter(|e| !in_chain.contains(e)).cloned());
+    out
+}
+
+/// Computes the state.
+pub fn build(inputs: &Inputs<'_>) -> StateView {
+    let snap = inputs.snapshot;
+    let mut repo_errors = Vec::new();
+    let deployers = snap.deployers().unwrap_or_else(|e| {
+        repo_errors.push(e.to_string());
+        Default::default()
+    });
+    let transitions = snap.transitions().unwrap_or_else(|e| {
+        repo_errors.push(e.to_string());
+        Vec::new()
+    });
+    let mut all: BTreeSet<String> = snap.envs().into_iter().collect();
+    all.extend(deployers.deployers.keys().cloned());
+    let edges: Vec<(String, String)> = transitions
+        .iter()
+        .map(|t| (t.source.clone(), t.target.clone()))
+        .collect();
+    for (s, t) in &edges {
+        all.insert(s.clone());
+        all.insert(t.clone());
+    }
+    let order = env_order(&all, &edges);
+
+    let mut locks = BTreeMap::new();
+    for env in &order {
+        match snap.locks(env) {
+            Ok(l) => {
+                locks.insert(env.clone(), l);
+            }
+            Err(e) => repo_errors.push(e.to_string()),
+        }
+    }
+    let deployer_env = |env: &str| inputs.deployer.and_then(|d| d.envs.get(env));
+
+    let envs: Vec<EnvView> = order
+        .iter()
+        .map(|name| {
+            let target = deployers.deployers.get(name);
+            let status = deployer_env(name);
+            EnvView {
+                name: name.clone(),
+                deployed: target.is_some(),
+                cluster: target.map(|t| t.cluster.clone()),
+                namespace: target.map(|t| t.namespace.clone()),
+                status: status.map(|s| s.status),
+                commit: status.and_then(|s| s.commit.clone()),
+                reason: status.map(|s| s.reason.clone()).unwrap_or_default(),
+                lock_reasons: locks.get(name).map(|l| l.env_reasons().to_vec()).unwrap_or_default(),
+                last_error: status.and_then(|s| s.last_error.clone()),
+            }
+        })
+        .collect();
+
+    let source_of: BTreeMap<&str, &str> = transitions
+        .iter()
+        .map(|t| (t.target.as_str(), t.source.as_str()))
+        .collect();
+    let services: BTreeSet<&String> = inputs.versions.values().flat_map(|m| m.keys()).collect();
+    let services = services
+        .into_iter()
+        .map(|service| {
+            let mut per_env = BTreeMap::new();
+            for env in &order {
+                let Some(parsed) = inputs.versions.get(env).and_then(|m| m.get(service)) else {
+                    continue;
+                };
+                let (vars, error) = match parsed.as_ref() {
+                    Ok(v) => (v.clone(), None),
+                    Err(e) => (Vars::new(), Some(e.clone())),
+                };
+                let version = if error.is_some() {
+                    String::new()
+                } else {
+                    version_label(&vars)
+                };
+                let mut view = ServiceEnvView {
+                    version,
+                    vars,
+                    status: None,
+                    phase: None,
+                    reason: String::new(),
+                    resources: Vec::new(),
+                    error,
+                    lock_reasons: locks
+                        .get(env)
+                        .map(|l| l.service_reasons(service).to_vec())
+                        .unwrap_or_default(),
+                    upstream: None,
+                };
+                if deployers.deployers.contains_key(env) {
+                    apply_deployer(&mut view, deployer_env(env).map(|e| e.services.get(service.as_str())));
+                }
+                if let Some(source) = source_of.get(env.as_str()) {
+                    if let Some(Ok(up)) = inputs
+                        .versions
+                        .get(*source)
+                        .and_then(|m| m.get(service))
+                        .map(|p| p.as_ref())
+                    {
+                        if Some(up) != parsed.as_ref().as_ref().ok() {
+                            view.upstream = Some(Upstream {
+                                env: source.to_string(),
+                                version: version_label(up),
+                            });
+                        }
+                    }
+                }
+                per_env.insert(env.clone(), view);
+            }
+            ServiceView {
+                name: service.clone(),
+                envs: per_env,
+            }
+        })
+        .collect();
+
+    let transitions = match inputs.transitioner {
+        Some(t) => t.transitions.clone(),
+        None => transitions
+            .iter()
+            .map(|t| TransitionStatus {
+                name: t.name.clone(),
+                source: t.source.clone(),
+                target: t.target.clone(),
+                manual: t.manual,
+                schedule: t.schedule_text.clone(),
+                last_run: None,
+                result: None,
+                reason: String::new(),
+                recent_runs: Vec::new(),
+                next_scheduled: None,
+                pending: Vec::new(),
+                skipped: Vec::new(),
+            })
+            .collect(),
+    };
+
+    StateView {
+        commit: snap.commit.clone(),
+        updated_at: inputs.now,
+        stale: !inputs.stale_reasons.is_empty(),
+        stale_reasons: inputs.stale_reasons.clone(),
+        repo_errors,
+        envs,
+        services,
+        transitions,
+    }
+}
+
+/// Fills rollout status and phase from the deployer. `status` is `None` when the
+/// deployer has not reported the env at all, `Some(None)` when it has not seen the service.
+fn apply_deployer(view: &mut ServiceEnvView, status: Option<Option<&slipway_common::status::ServiceStatus>>) {
+    match status {
+        None => {}
+        Some(None) => {
+            view.status = Some(RolloutStatus::Outdated);
+            view.phase = Some(Phase::Received);
+            view.reason = "not applied yet".to_string();
+        }
+        Some(Some(s)) => {
+            view.resources = s.resources.clone();
+            if view.error.is_none() {
+                view.error = s.error.clone();
+            }
+            match &s.version {
+                Some(applied) if *applied != view.version && view.error.is_none() => {
+                    view.status = Some(RolloutStatus::Outdated);
+                    view.phase = Some(Phase::Received);
+                    view.reason = format!("the repo has {}, the deployer reports {applied}", view.version);
+                }
+                _ => {
+                    view.status = Some(s.status);
+                    view.phase = Some(s.phase);
+                    view.reason = s.reason.clone();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_common::status::{EnvStatus, ServiceStatus};
+
+    const REPO: &[(&str, &str)] = &[
+        (
+            "transitions.yaml",
+            "transitions:\n  dev: {source: latest, target: dev}\n  prod: {source: dev, target: prod}\n",
+        ),
+        (
+            "deployers.yaml",
+            "deployers:\n  dev: {cluster: main, namespace: dev}\n  prod: {cluster: main, namespace: prod}\n",
+        ),
+        ("latest/version/s1.yaml", "version: '43'\n"),
+        ("dev/version/s1.yaml", "version: '42'\nimage: reg/s1:42\n"),
+        ("dev/base/s1.yaml", "kind: x\n"),
+        (
+            "dev/locks.yaml",
+            "env_lock: {reasons: [freeze]}\nresource_locks:\n  s1: {reasons: [incident]}\n",
+        ),
+        ("prod/version/s1.yaml", "version: '42'\n"),
+        ("prod/version/broken.yaml", "[1, 2\n"),
+        ("aaa/version/s2.yaml", "version: '1'\n"),
+    ];
+
+    fn snap() -> RepoSnapshot {
+        RepoSnapshot::from_files("c1", REPO.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))
+    }
+
+    fn state(deployer: Option<&DeployerStatus>) -> StateView {
+        let s = snap();
+        let idx = VersionCache::default().index(&s);
+        build(&Inputs {
+            snapshot: &s,
+            versions: &idx,
+            deployer,
+            transitioner: None,
+            stale_reasons: vec![],
+            now: DateTime::<Utc>::UNIX_EPOCH,
+        })
+    }
+
+    #[test]
+    fn envs_come_in_promotion_order_then_by_name() {
+        let names: Vec<String> = state(None).envs.into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["latest", "dev", "prod", "aaa"]);
+        let edges = vec![
+            ("pp".to_string(), "prod".to_string()),
+            ("dev".to_string(), "pp".to_string()),
+        ];
+        let all: BTreeSet<String> = ["dev", "pp", "prod"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(env_order(&all, &edges), ["dev", "pp", "prod"]);
+    }
+
+    #[test]
+    fn services_carry_vars_locks_and_upstream() {
+        let st = state(None);
+        let dev = st.envs.iter().find(|e| e.name == "dev").unwrap();
+        assert_eq!(dev.lock_reasons, ["freeze"]);
+        assert!(dev.deployed);
+        let s1 = st.services.iter().find(|s| s.name == "s1").unwrap();
+        let in_dev = &s1.envs["dev"];
+        assert_eq!(in_dev.version, "42");
+        assert_eq!(in_dev.lock_reasons, ["incident"]);
+        assert_eq!(
+            in_dev.upstream,
+            Some(Upstream {
+                env: "latest".into(),
+                version: "43".into()
+            })
+        );
+        assert_eq!(
+            s1.envs["prod"].upstream,
+            Some(Upstream {
+                env: "dev".into(),
+                version: "42".into()
+            })
+        );
+        assert!(!s1.envs.contains_key("aaa"));
+        let broken = st.services.iter().find(|s| s.name == "broken").unwrap();
+        assert!(broken.envs["prod"]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("prod/version/broken.yaml"));
+    }
+
+    #[test]
+    fn deployer_status_fills_phase_and_spots_versions_not_applied_yet() {
+        let svc = |version: &str| ServiceStatus {
+            kind: "service".into(),
+            phase: Phase::Deployed,
+            status: RolloutStatus::Clean,
+            reason: String::new(),
+            version: Some(version.into()),
+            resources: vec![],
+            error: None,
+        };
+        let env = |name: &str, version: &str| EnvStatus {
+            env: name.into(),
+            cluster: "main".into(),
+            namespace: name.into(),
+            commit: Some("c1".into()),
+            status: RolloutStatus::Clean,
+            reason: String::new(),
+            services: [("s1".to_string(), svc(version))].into(),
+            last_error: None,
+            last_reconcile: None,
+            last_success: None,
+            clean_since: None,
+        };
+        let d = DeployerStatus {
+            repo_commit: Some("c1".into()),
+            last_fetch_error: None,
+            envs: [
+                ("dev".to_string(), env("dev", "42")),
+                ("prod".to_string(), env("prod", "41")),
+            ]
+            .into(),
+        };
+        let st = state(Some(&d));
+        let s1 = st.services.iter().find(|s| s.name == "s1").unwrap();
+        assert_eq!(s1.envs["dev"].phase, Some(Phase::Deployed));
+        assert_eq!(s1.envs["prod"].phase, Some(Phase::Received));
+        assert_eq!(s1.envs["prod"].status, Some(RolloutStatus::Outdated));
+        assert_eq!(s1.envs["latest"].phase, None, "latest is not deployed");
+        assert_eq!(st.envs[1].status, Some(RolloutStatus::Clean));
+    }
+
+    #[test]
+    fn version_cache_reuses_unchanged_files() {
+        let s = snap();
+        let mut cache = VersionCache::default();
+        let a = cache.index(&s);
+        let b = cache.index(&s);
+        assert!(Arc::ptr_eq(&a["dev"]["s1"], &b["dev"]["s1"]));
+    }
+}

@@ -1,0 +1,269 @@
+//! `POST /api/versions`: a new version of a service in an env, from CI.
+//!
+//! Pure: the request is checked and turned into a [`Change`] against a snapshot
+//! of the repo; the shell commits and pushes it.
+
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+use slipway_common::git::Change;
+use slipway_common::merge::Vars;
+use slipway_common::model::{version_label, version_path};
+use slipway_common::RepoSnapshot;
+
+use crate::error::ApiError;
+use crate::input;
+use crate::message;
+
+/// A checked `POST /api/versions` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRequest {
+    pub service: String,
+    pub env: String,
+    pub vars: Vars,
+    pub changelog: String,
+}
+
+const FIELDS: &[&str] = &["service", "env", "vars", "changelog"];
+
+fn is_var_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+fn to_yaml(name: &str, value: &Json) -> Result<Yaml, ApiError> {
+    let field = format!("vars.{name}");
+    Ok(match value {
+        Json::String(s) => Yaml::String(s.clone()),
+        Json::Bool(b) => Yaml::Bool(*b),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Yaml::Number(i.into())
+            } else if let Some(u) = n.as_u64() {
+                Yaml::Number(u.into())
+            } else {
+                Yaml::Number(n.as_f64().unwrap_or(f64::NAN).into())
+            }
+        }
+        Json::Null => {
+            return Err(ApiError::bad_request(
+                format!("variable {name:?} is null; give it a string, number or boolean"),
+                &field,
+            ))
+        }
+        Json::Array(_) | Json::Object(_) => {
+            return Err(ApiError::bad_request(
+                format!("variable {name:?} is not a scalar; vars must be a flat map of strings, numbers and booleans"),
+                &field,
+            ))
+        }
+    })
+}
+
+/// Parses and checks a body (names, flat scalar vars); the env is checked against the repo later.
+pub fn parse_request(body: &[u8]) -> Result<VersionRequest, ApiError> {
+    let map = input::object(body, FIELDS)?;
+    let service = input::required_str(&map, "service")?;
+    input::service_name(service, "service")?;
+    let env = input::required_str(&map, "env")?;
+    input::env_name(env, "env")?;
+    let vars = match map.get("vars") {
+        None | Some(Json::Null) => return Err(ApiError::bad_request("missing field \"vars\"", "vars")),
+        Some(Json::Object(vars)) => vars,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "field \"vars\" must be an object of strings, numbers and booleans",
+                "vars",
+            ))
+        }
+    };
+    if vars.is_empty() {
+        return Err(ApiError::bad_request(
+            "vars is empty; give at least the variables the service's base uses (e.g. version, image)",
+            "vars",
+        ));
+    }
+    let mut out = Vars::new();
+    for (name, value) in vars {
+        if !is_var_name(name) {
+            return Err(ApiError::bad_request(
+                format!("invalid variable name {name:?}: use letters, digits, '_', '-' and '.'"),
+                &format!("vars.{name}"),
+            ));
+        }
+        out.insert(name.clone(), to_yaml(name, value)?);
+    }
+    let changelog = input::optional_str(&map, "changelog")?.unwrap_or_default();
+    Ok(VersionRequest {
+        service: service.to_string(),
+        env: env.to_string(),
+        vars: out,
+        changelog: changelog.to_string(),
+    })
+}
+
+/// The version file as written to the repo: a YAML mapping, strings quoted where needed
+/// so that `"42"` stays a string.
+pub fn version_file(vars: &Vars) -> String {
+    let map: serde_yaml::Mapping = vars.iter().map(|(k, v)| (Yaml::String(k.clone()), v.clone())).collect();
+    // A mapping of scalars always serializes.
+    serde_yaml::to_string(&map).unwrap_or_default()
+}
+
+/// The commit message: `<service> <version> in <env>`, the changelog, trailers.
+pub fn commit_message(req: &VersionRequest) -> String {
+    message::compose(
+        &format!("{} {} in {}", req.service, version_label(&req.vars), req.env),
+        &req.changelog,
+        &[
+            (message::ACTION, "version"),
+            (message::ENV, &req.env),
+            (message::SERVICE, &req.service),
+        ],
+    )
+}
+
+/// The change for a request on `snapshot`; `None` when the env already has exactly these vars.
+pub fn plan(snapshot: &RepoSnapshot, req: &VersionRequest) -> Result<Option<Change>, ApiError> {
+    if !input::is_known_env(snapshot, &req.env) {
+        return Err(ApiError::bad_request(input::unknown_env(snapshot, &req.env), "env"));
+    }
+    if let Some(Ok(current)) = snapshot.version_vars(&req.env, &req.service) {
+        if current == req.vars {
+            return Ok(None);
+        }
+    }
+    let locks = snapshot.locks(&req.env).map_err(|e| {
+        ApiError::conflict(format!(
+            "cannot tell whether {} is locked: {e}; fix the file first",
+            req.env
+        ))
+    })?;
+    let reasons = locks.blocking_reasons(&req.service);
+    if !reasons.is_empty() {
+        let what = if locks.env_locked() {
+            format!("environment {}", req.env)
+        } else {
+            format!("service {} in {}", req.service, req.env)
+        };
+        return Err(ApiError::locked(format!(
+            "{what} is locked ({}); nothing was committed. Unlock it first (DELETE /api/locks/...) or post again later",
+            reasons.join("; ")
+        )));
+    }
+    let mut change = Change {
+        message: commit_message(req),
+        ..Change::default()
+    };
+    change.files.insert(
+        version_path(&req.env, &req.service),
+        Some(version_file(&req.vars).into_bytes()),
+    );
+    Ok(Some(change))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    fn snap(files: &[(&str, &str)]) -> RepoSnapshot {
+        RepoSnapshot::from_files("c0", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))
+    }
+
+    fn req(body: &str) -> Result<VersionRequest, ApiError> {
+        parse_request(body.as_bytes())
+    }
+
+    #[test]
+    fn bad_bodies_name_the_field_at_fault() {
+        let cases = [
+            ("{", "body"),
+            (r#"{"env": "latest", "vars": {"v": "1"}}"#, "service"),
+            (
+                r#"{"service": "../etc", "env": "latest", "vars": {"v": "1"}}"#,
+                "service",
+            ),
+            (r#"{"service": "A", "env": "latest", "vars": {"v": "1"}}"#, "service"),
+            (r#"{"service": "s1", "env": "Latest", "vars": {"v": "1"}}"#, "env"),
+            (
+                r#"{"service": "s1", "env": "latest", "vars": {"v": {"x": 1}}}"#,
+                "vars.v",
+            ),
+            (r#"{"service": "s1", "env": "latest", "vars": {"v": [1]}}"#, "vars.v"),
+            (r#"{"service": "s1", "env": "latest", "vars": {"v": null}}"#, "vars.v"),
+            (r#"{"service": "s1", "env": "latest", "vars": {}}"#, "vars"),
+            (
+                r#"{"service": "s1", "env": "latest", "vars": {"a b": "1"}}"#,
+                "vars.a b",
+            ),
+            (
+                r#"{"service": "s1", "env": "latest", "vars": {"v": "1"}, "changelog": 3}"#,
+                "changelog",
+            ),
+            (
+                r#"{"service": "s1", "env": "latest", "vars": {"v": "1"}, "chanelog": ""}"#,
+                "chanelog",
+            ),
+        ];
+        for (body, field) in cases {
+            let err = req(body).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(err.field.as_deref(), Some(field), "{body}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn version_file_keeps_the_types_of_vars() {
+        let r = req(r#"{"service": "team-a/api", "env": "latest", "vars": {"version": "42", "replicas": 3, "canary": false, "flag": "true"}}"#).unwrap();
+        let text = version_file(&r.vars);
+        let back = slipway_common::merge::parse_vars("x", &text).unwrap();
+        assert_eq!(back, r.vars, "{text}");
+        assert_eq!(back["version"], Yaml::String("42".into()));
+        assert_eq!(back["flag"], Yaml::String("true".into()));
+    }
+
+    #[test]
+    fn plan_writes_the_version_file_with_a_readable_message() {
+        let s = snap(&[("latest/version/other.yaml", "version: '1'\n")]);
+        let r =
+            req(r#"{"service": "s1", "env": "latest", "vars": {"version": "42"}, "changelog": "Fix login"}"#).unwrap();
+        let change = plan(&s, &r).unwrap().unwrap();
+        assert_eq!(
+            change.message,
+            "s1 42 in latest\n\nFix login\n\nSlipway-Action: version\nSlipway-Env: latest\nSlipway-Service: s1\n"
+        );
+        assert_eq!(
+            change.files["latest/version/s1.yaml"].as_deref(),
+            Some(&b"version: '42'\n"[..])
+        );
+    }
+
+    #[test]
+    fn same_vars_again_is_no_change() {
+        let s = snap(&[("latest/version/s1.yaml", "# by hand\nversion: \"42\"\n")]);
+        let r = req(r#"{"service": "s1", "env": "latest", "vars": {"version": "42"}}"#).unwrap();
+        assert!(plan(&s, &r).unwrap().is_none());
+    }
+
+    #[test]
+    fn unknown_env_is_refused_and_locks_are_respected() {
+        let s = snap(&[
+            ("latest/version/s1.yaml", "version: '1'\n"),
+            (
+                "latest/locks.yaml",
+                "resource_locks:\n  s1: {reasons: [\"incident 4711\"]}\n",
+            ),
+        ]);
+        let r = req(r#"{"service": "s2", "env": "prod", "vars": {"version": "2"}}"#).unwrap();
+        assert_eq!(plan(&s, &r).unwrap_err().field.as_deref(), Some("env"));
+        let r = req(r#"{"service": "s1", "env": "latest", "vars": {"version": "2"}}"#).unwrap();
+        let err = plan(&s, &r).unwrap_err();
+        assert_eq!(err.status, StatusCode::LOCKED);
+        assert!(err.message.contains("incident 4711"), "{}", err.message);
+        let r = req(r#"{"service": "s2", "env": "latest", "vars": {"version": "2"}}"#).unwrap();
+        assert!(plan(&s, &r).unwrap().is_some(), "only s1 is locked");
+    }
+}
