@@ -96,6 +96,7 @@ export function LockDialog({
 
   return (
     <Dialog title={`Lock ${what}`} onClose={() => onClose()}>
+      {tokenField}
       {reasons.length > 0 ? (
         <section aria-label="Current lock reasons">
           <p>
@@ -122,7 +123,6 @@ export function LockDialog({
         </p>
       )}
       <form onSubmit={(e) => void lock(e)}>
-        {tokenField}
         <div className="field">
           <label htmlFor={reasonId}>{reasons.length > 0 ? 'Add a reason' : 'Reason'}</label>
           <input
