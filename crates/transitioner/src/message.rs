@@ -74,10 +74,13 @@ pub fn promotion_message(t: &Transition, promotions: &[PlannedPromotion], change
 
 /// The message of a commit that only updates a transition's schedule state.
 pub fn schedule_message(t: &Transition, next: Option<chrono::DateTime<chrono::Utc>>, why: &str) -> String {
-    let next = next.map(rfc3339).unwrap_or_else(|| "never".to_string());
+    let subject = match next {
+        Some(next) => format!("Schedule {}: next run at {}", t.name, rfc3339(next)),
+        None => format!("Unschedule {}: it runs without a schedule now", t.name),
+    };
     format!(
-        "Schedule {}: next run at {next}\n\n{why}\n\n{ACTION_TRAILER}: schedule\n{TRANSITION_TRAILER}: {}\n",
-        t.name, t.name
+        "{subject}\n\n{why}\n\n{ACTION_TRAILER}: schedule\n{TRANSITION_TRAILER}: {}\n",
+        t.name
     )
 }
 

@@ -64,7 +64,7 @@ pub fn run_transition(
     // costs no second fetch.
     let head = repo.head_snapshot()?;
     let decision = decide(&head);
-    if change_for(repo, transition, source, &head, &decision)?.is_none() {
+    if files_for(transition, &head, &decision).is_empty() {
         return Ok(Outcome { decision, commit: None });
     }
 
@@ -139,6 +139,26 @@ fn change_for(
     head: &RepoSnapshot,
     decision: &Decision,
 ) -> Result<Option<Change>, GitError> {
+    let files = files_for(t, head, decision);
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let message = if decision.promotions.is_empty() {
+        message::schedule_message(t, decision.next_scheduled(), &decision.reason)
+    } else {
+        let changelogs: Vec<Changelog> = decision
+            .promotions
+            .iter()
+            .map(|p| changelog(repo, t, source, p))
+            .collect();
+        message::promotion_message(t, &decision.promotions, &changelogs)
+    };
+    Ok(Some(Change { message, files }))
+}
+
+/// The files `decision` writes on `head`: the promoted version files, and the state
+/// file when this transition's entry changes.
+fn files_for(t: &Transition, head: &RepoSnapshot, decision: &Decision) -> BTreeMap<String, Option<Vec<u8>>> {
     let mut files = BTreeMap::new();
     for p in &decision.promotions {
         files.insert(version_path(&t.target, &p.service), Some(p.content.clone()));
@@ -154,20 +174,7 @@ fn change_for(
             files.insert(TRANSITION_STATE_FILE.to_string(), Some(state.to_yaml().into_bytes()));
         }
     }
-    if files.is_empty() {
-        return Ok(None);
-    }
-    let message = if decision.promotions.is_empty() {
-        message::schedule_message(t, decision.next_scheduled(), &decision.reason)
-    } else {
-        let changelogs: Vec<Changelog> = decision
-            .promotions
-            .iter()
-            .map(|p| changelog(repo, t, source, p))
-            .collect();
-        message::promotion_message(t, &decision.promotions, &changelogs)
-    };
-    Ok(Some(Change { message, files }))
+    files
 }
 
 /// The source commits that changed a service's version file since the version the target had.

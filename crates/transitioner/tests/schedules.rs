@@ -210,3 +210,27 @@ async fn manual_run_of_a_scheduled_transition_ignores_the_schedule() {
         "the schedule is left as it was"
     );
 }
+
+#[tokio::test]
+async fn removing_the_schedule_removes_its_state_and_the_transition_runs_freely() {
+    let repo = repo(SCHEDULED);
+    let t = transitioner(&repo, "checkout", clock("2026-11-22T08:00:00Z"), None).await;
+    t.run_all().await.unwrap();
+    assert!(next_due(&repo).is_some());
+    repo.commit(
+        "no more schedule",
+        &[(
+            "transitions.yaml",
+            Some("transitions:\n  prod: {source: pp, target: prod}\n"),
+        )],
+    )
+    .unwrap();
+    let outcome = t.run_all().await.unwrap().remove(0).1;
+    assert_eq!(outcome.decision.result, TransitionResult::Success);
+    assert_eq!(outcome.decision.next_scheduled(), None);
+    assert!(
+        !state(&repo).transitions.contains_key("prod"),
+        "the stale entry is removed with the promotion"
+    );
+    assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '2'\n");
+}
