@@ -1,1 +1,66 @@
-//! placeholder
+//! Slipway's deployer: makes each cluster namespace match its environment folder
+//! in the resource repo, and reports rollout status (SPEC section 3).
+//!
+//! ```text
+//!            one fetch per poll
+//! repo ───────────────▶ snapshot ──┬──▶ env dev  : observe → plan → act → report ──▶ cluster main
+//!                                  └──▶ env prod : observe → plan → act → report ──▶ cluster prod-eu
+//! ```
+//!
+//! The decisions are pure ([`object`], [`plan`], [`diff`], [`rollout`],
+//! [`report`], [`inventory`]); [`cluster`] and [`reconcile`] carry them out.
+#![forbid(unsafe_code)]
+
+pub mod check;
+pub mod cluster;
+pub mod config;
+pub mod deployer;
+pub mod diff;
+pub mod http;
+pub mod inventory;
+pub mod metrics;
+pub mod object;
+pub mod plan;
+pub mod reconcile;
+pub mod report;
+pub mod rollout;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::config::DeployerConfig;
+pub use crate::deployer::{Deployer, EnvRun};
+
+/// Name printed in the "listening on" line.
+pub const SERVICE: &str = "slipway-deployer";
+
+/// A running deployer: its API address and its task.
+pub struct Running {
+    pub deployer: Arc<Deployer>,
+    pub addr: SocketAddr,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the deployer (HTTP API and reconcile loop) and returns once it listens.
+/// Cancelling `shutdown` stops both; await `task` for a clean end.
+pub async fn start(config: DeployerConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let deployer = Deployer::new(config).await.context("cannot start the deployer")?;
+    let (listener, addr) = slipway_common::service::bind(SERVICE, &deployer.config().api_bind).await?;
+    let app = http::router(deployer.clone());
+    let looping = tokio::spawn(deployer.clone().run(shutdown.clone()));
+    let task = tokio::spawn(async move {
+        let served = slipway_common::service::serve(listener, app, shutdown).await;
+        let _ = looping.await;
+        served
+    });
+    Ok(Running { deployer, addr, task })
+}
+
+/// Runs the deployer until `shutdown` is cancelled (`slipway-deployer serve`).
+pub async fn serve(config: DeployerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let running = start(config, shutdown).await?;
+    running.task.await.context("deployer task failed")?
+}

@@ -1,1 +1,76 @@
-fn main() {}
+//! `slipway-deployer`: serve, check, deploy.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use slipway_common::service::{init_tracing, load_config, shutdown_on_signals};
+use slipway_deployer::DeployerConfig;
+
+/// Slipway's deployer: applies each environment of the resource repo to its cluster namespace.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Reconcile every env of deployers.yaml on every poll and serve the HTTP API.
+    Serve {
+        /// Deployer config file (YAML; see the README for its keys).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Dry run: print what would be created, changed and pruned, per env (exit 0).
+    Check {
+        /// Deployer config file (YAML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this env (default: every env of deployers.yaml).
+        #[arg(long)]
+        env: Option<String>,
+    },
+    /// Reconcile one env once; exit non-zero if anything failed.
+    Deploy {
+        /// Deployer config file (YAML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The env to deploy.
+        #[arg(long)]
+        env: String,
+    },
+}
+
+fn config(path: &std::path::Path) -> anyhow::Result<DeployerConfig> {
+    let c: DeployerConfig = load_config(path)?;
+    c.validate()
+        .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
+    Ok(c)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    init_tracing();
+    match Cli::parse().command {
+        Command::Serve { config: path } => {
+            slipway_deployer::serve(config(&path)?, shutdown_on_signals()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config: path, env } => {
+            let deployer = slipway_deployer::Deployer::new(config(&path)?).await?;
+            for check in deployer.check(env.as_deref()).await.context("check failed")? {
+                print!("{check}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deploy { config: path, env } => {
+            let deployer = slipway_deployer::Deployer::new(config(&path)?).await?;
+            let run = deployer.deploy(&env).await.context("deploy failed")?;
+            println!("{}", serde_json::to_string_pretty(&run.status)?);
+            Ok(if run.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The shell around one cluster: a `kube` client, cached discovery, and the few
+//! requests a reconcile makes (get, list by label, server-side apply, delete),
+//! each retried with capped exponential backoff on timeouts, 429 and 5xx.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiResource, Scope as KubeScope};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::config::{ClusterConfig, DeployerConfig};
+use crate::object::{ObjectKey, Scope, MANAGER};
+
+/// A failed request to a cluster, after retries.
+#[derive(Debug, Clone, Error)]
+pub enum ClusterError {
+    /// The API server answered with an error `Status`.
+    #[error("{code} {reason}: {message}")]
+    Api { code: u16, reason: String, message: String },
+    /// No answer: connection refused, timeout, TLS.
+    #[error("cluster unreachable: {0}")]
+    Transport(String),
+    /// Anything else (bad response, bad kubeconfig).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ClusterError {
+    /// Worth retrying: timeouts, unreachable servers, 429 and 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClusterError::Api { code, .. } => *code == 429 || *code >= 500,
+            ClusterError::Transport(_) => true,
+            ClusterError::Other(_) => false,
+        }
+    }
+
+    /// Whether the server said the thing is not there.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClusterError::Api { code: 404, .. })
+    }
+}
+
+impl From<kube::Error> for ClusterError {
+    fn from(e: kube::Error) -> Self {
+        match e {
+            kube::Error::Api(status) => ClusterError::Api {
+                code: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
+            kube::Error::HyperError(e) => ClusterError::Transport(e.to_string()),
+            kube::Error::Service(e) => ClusterError::Transport(e.to_string()),
+            kube::Error::Discovery(e) => ClusterError::Api {
+                code: 404,
+                reason: "NotFound".into(),
+                message: e.to_string(),
+            },
+            other => ClusterError::Other(other.to_string()),
+        }
+    }
+}
+
+/// A kind the cluster serves: how to address it.
+#[derive(Debug, Clone)]
+pub struct Kind {
+    pub resource: ApiResource,
+    pub scope: Scope,
+}
+
+/// Backoff settings of API requests.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// From the deployer config.
+    pub fn from_config(c: &DeployerConfig) -> Self {
+        RetryPolicy {
+            attempts: c.api_retries,
+            min_delay: c.retry_min_delay,
+            max_delay: c.retry_max_delay,
+        }
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.attempts.saturating_sub(1))
+            .with_jitter()
+    }
+}
+
+/// One cluster connection with its discovery cache.
+pub struct Cluster {
+    pub name: String,
+    client: kube::Client,
+    retry: RetryPolicy,
+    /// `(apiVersion, kind)` → how to address it. Only found kinds are cached, so a
+    /// kind that appears later (a new CRD) is looked up again.
+    kinds: Mutex<HashMap<(String, String), Kind>>,
+}
+
+/// Builds a `kube` client for a cluster entry of the config.
+pub async fn client_for(
+    name: &str,
+    c: &ClusterConfig,
+    request_timeout: Duration,
+) -> Result<kube::Client, ClusterError> {
+    let mut config = if c.in_cluster {
+        kube::Config::incluster()
+            .map_err(|e| ClusterError::Other(format!("cluster {name}: in-cluster config unavailable: {e}")))?
+    } else {
+        let path = c
+            .kubeconfig
+            .as_ref()
+            .ok_or_else(|| ClusterError::Other(format!("cluster {name}: no kubeconfig configured")))?;
+        let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
+            ClusterError::Other(format!(
+                "cluster {name}: cannot read kubeconfig {}: {e}",
+                path.display()
+            ))
+        })?;
+        let options = KubeConfigOptions {
+            context: c.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| ClusterError::Other(format!("cluster {name}: invalid kubeconfig {}: {e}", path.display())))?
+    };
+    config.connect_timeout = Some(request_timeout);
+    config.read_timeout = Some(request_timeout);
+    config.write_timeout = Some(request_timeout);
+    // Retries are ours (with the configured backoff), not the client's.
+    config.default_retry = false;
+    kube::Client::try_from(config).map_err(|e| ClusterError::Other(format!("cluster {name}: {e}")))
+}
+
+fn to_value(obj: DynamicObject, kind: &Kind) -> Result<Value, ClusterError> {
+    let mut v = serde_json::to_value(obj).map_err(|e| ClusterError::Other(format!("bad object from server: {e}")))?;
+    // Items of built-in lists carry no apiVersion/kind.
+    if let Some(map) = v.as_object_mut() {
+        map.insert("apiVersion".into(), Value::String(kind.resource.api_version.clone()));
+        map.insert("kind".into(), Value::String(kind.resource.kind.clone()));
+    }
+    Ok(v)
+}
+
+/// The key of a live object of a known kind.
+pub fn key_of(obj: &Value, kind: &Kind) -> ObjectKey {
+    ObjectKey {
+        group: kind.resource.group.clone(),
+        kind: kind.resource.kind.clone(),
+        namespace: obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|_| kind.scope == Scope::Namespaced)
+            .map(str::to_string),
+        name: obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+impl Cluster {
+    /// A cluster from a ready client.
+    pub fn new(name: &str, client: kube::Client, retry: RetryPolicy) -> Self {
+        Cluster {
+            name: name.to_string(),
+            client,
+            retry,
+            kinds: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn retried<T, F, Fut>(&self, what: &str, f: F) -> Result<T, ClusterError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClusterError>>,
+    {
+        f.retry(self.retry.backoff())
+            .sleep(tokio::time::sleep)
+            .when(ClusterError::is_transient)
+            .notify(|e, after| tracing::debug!(cluster = %self.name, "{what} failed ({e}); retrying in {after:?}"))
+            .await
+    }
+
+    /// How to address a kind; `None` if the cluster does not serve it.
+    pub async fn kind(&self, api_version: &str, kind: &str) -> Result<Option<Kind>, ClusterError> {
+        let cache_key = (api_version.to_string(), kind.to_string());
+        if let Some(k) = self.kinds.lock().unwrap_or_else(|p| p.into_inner()).get(&cache_key) {
+            return Ok(Some(k.clone()));
+        }
+        let (group, version) = match api_version.rsplit_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let found = self
+            .retried("discovery", || async {
+                match kube::discovery::pinned_kind(&self.client, &gvk).await {
+                    Ok(found) => Ok(Some(found)),
+                    Err(e) => {
+                        let e = ClusterError::from(e);
+                        if e.is_not_found() {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        }
+                    }
+                }
+            })
+            .await?;
+        let Some((resource, caps)) = found else { return Ok(None) };
+        let k = Kind {
+            resource,
+            scope: match caps.scope {
+                KubeScope::Cluster => Scope::Cluster,
+                KubeScope::Namespaced => Scope::Namespaced,
+            },
+        };
+        self.kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cache_key, k.clone());
+        Ok(Some(k))
+    }
+
+    fn api(&self, kind: &Kind, namespace: Option<&str>) -> Api<DynamicObject> {
+        match (kind.scope, namespace) {
+            (Scope::Namespaced, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &kind.resource),
+            _ => Api::all_with(self.client.clone(), &kind.resource),
+        }
+    }
+
+    /// One object, `None` if it does not exist.
+    pub async fn get(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<Option<Value>, ClusterError> {
+        let api = self.api(kind, namespace);
+        let obj = self
+            .retried("get", || async { api.get_opt(name).await.map_err(ClusterError::from) })
+            .await?;
+        obj.map(|o| to_value(o, kind)).transpose()
+    }
+
+    /// Every object of a kind with the labels, in the namespace (or cluster-wide).
+    pub async fn list(&self, kind: &Kind, namespace: Option<&str>, selector: &str) -> Result<Vec<Value>, ClusterError> {
+        let api = self.api(kind, namespace);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().labels(selector).limit(500);
+            if let Some(t) = &token {
+                params = params.continue_token(t);
+            }
+            let page = self
+                .retried("list", || async { api.list(&params).await.map_err(ClusterError::from) })
+                .await;
+            let page = match page {
+                Ok(p) => p,
+                // A kind whose CRD is not served yet has no objects.
+                Err(e) if e.is_not_found() => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            for item in page.items {
+                out.push(to_value(item, kind)?);
+            }
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Server-side apply with field manager `slipway`, forcing ownership back.
+    pub async fn apply(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        body: &Value,
+    ) -> Result<Value, ClusterError> {
+        let api = self.api(kind, namespace);
+        let params = PatchParams::apply(MANAGER).force();
+        let obj = self
+            .retried("apply", || async {
+                api.patch(name, &params, &Patch::Apply(body))
+                    .await
+                    .map_err(ClusterError::from)
+            })
+            .await?;
+        to_value(obj, kind)
+    }
+
+    /// Deletes an object (background propagation); a missing object is fine.
+    pub async fn delete(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<(), ClusterError> {
+        let api = self.api(kind, namespace);
+        let params = DeleteParams::background();
+        let result = self
+            .retried("delete", || async {
+                api.delete(name, &params).await.map_err(ClusterError::from)
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The well-known kind of a Namespace.
+    pub fn namespace_kind() -> Kind {
+        Kind {
+            resource: ApiResource {
+                group: String::new(),
+                version: "v1".into(),
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                plural: "namespaces".into(),
+            },
+            scope: Scope::Cluster,
+        }
+    }
+
+    /// The well-known kind of a ConfigMap.
+    pub fn config_map_kind() -> Kind {
+        Kind {
+            resource: ApiResource {
+                group: String::new(),
+                version: "v1".into(),
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                plural: "configmaps".into(),
+            },
+            scope: Scope::Namespaced,
+        }
+    }
+
+    /// A kind defined by a CRD that is not served yet (addressed by the CRD's plural).
+    pub fn pending_kind(api_version: &str, kind: &str, plural: &str, scope: Scope) -> Kind {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        Kind {
+            resource: ApiResource {
+                group: group.to_string(),
+                version: version.to_string(),
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+                plural: plural.to_string(),
+            },
+            scope,
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The deployer's config file (SPEC section 3). Credentials live here, never in the repo.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use slipway_common::git::GitAuth;
+use slipway_common::service::RepoSettings;
+
+/// Defaults, in one place.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const API_BIND: &str = "127.0.0.1:0";
+    pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
+    pub const PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
+    pub const API_RETRIES: usize = 5;
+    pub const RETRY_MIN_DELAY: Duration = Duration::from_millis(100);
+    pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(5);
+    pub const CRD_WAIT: Duration = Duration::from_secs(60);
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const APPLY_CONCURRENCY: usize = 16;
+}
+
+fn api_bind() -> String {
+    defaults::API_BIND.to_string()
+}
+fn branch() -> String {
+    "main".to_string()
+}
+fn poll_interval() -> Duration {
+    defaults::POLL_INTERVAL
+}
+fn progress_deadline() -> Duration {
+    defaults::PROGRESS_DEADLINE
+}
+fn api_retries() -> usize {
+    defaults::API_RETRIES
+}
+fn retry_min_delay() -> Duration {
+    defaults::RETRY_MIN_DELAY
+}
+fn retry_max_delay() -> Duration {
+    defaults::RETRY_MAX_DELAY
+}
+fn crd_wait() -> Duration {
+    defaults::CRD_WAIT
+}
+fn request_timeout() -> Duration {
+    defaults::REQUEST_TIMEOUT
+}
+fn apply_concurrency() -> usize {
+    defaults::APPLY_CONCURRENCY
+}
+
+/// How to reach one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Path of a kubeconfig file.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in that kubeconfig (default: its current context).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Use the pod's service account (the deployer runs in this cluster).
+    #[serde(default)]
+    pub in_cluster: bool,
+}
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployerConfig {
+    /// Local path, `file://`, `https://` or `ssh://` URL of the resource repo.
+    pub versions_url: String,
+    /// Where the deployer keeps its local (bare) copy of the repo.
+    pub versions_checkout_path: PathBuf,
+    /// Branch that holds the environments.
+    #[serde(default = "branch")]
+    pub versions_branch: String,
+    /// Credentials for the git host.
+    #[serde(default)]
+    pub git: GitAuth,
+    /// Address of the HTTP API.
+    #[serde(default = "api_bind")]
+    pub api_bind: String,
+    /// How often the repo is fetched and every env reconciled.
+    #[serde(default = "poll_interval", with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Rollout deadline of workloads that set no `progressDeadlineSeconds`.
+    #[serde(default = "progress_deadline", with = "humantime_serde")]
+    pub default_progress_deadline: Duration,
+    /// Attempts per API request on timeouts, 429 and 5xx (with capped exponential backoff).
+    #[serde(default = "api_retries")]
+    pub api_retries: usize,
+    /// First backoff delay between attempts.
+    #[serde(default = "retry_min_delay", with = "humantime_serde")]
+    pub retry_min_delay: Duration,
+    /// Longest backoff delay between attempts.
+    #[serde(default = "retry_max_delay", with = "humantime_serde")]
+    pub retry_max_delay: Duration,
+    /// How long to wait for a CustomResourceDefinition to be served before its objects fail.
+    #[serde(default = "crd_wait", with = "humantime_serde")]
+    pub crd_wait: Duration,
+    /// Timeout of one API request.
+    #[serde(default = "request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Objects applied at the same time within one env and one apply rank.
+    #[serde(default = "apply_concurrency")]
+    pub apply_concurrency: usize,
+    /// Named cluster connections, referred to by `deployers.yaml`.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterConfig>,
+}
+
+impl DeployerConfig {
+    /// A config with every default, for tests and tools.
+    pub fn new(versions_url: impl Into<String>, versions_checkout_path: impl Into<PathBuf>) -> Self {
+        DeployerConfig {
+            versions_url: versions_url.into(),
+            versions_checkout_path: versions_checkout_path.into(),
+            versions_branch: branch(),
+            git: GitAuth::default(),
+            api_bind: api_bind(),
+            poll_interval: poll_interval(),
+            default_progress_deadline: progress_deadline(),
+            api_retries: api_retries(),
+            retry_min_delay: retry_min_delay(),
+            retry_max_delay: retry_max_delay(),
+            crd_wait: crd_wait(),
+            request_timeout: request_timeout(),
+            apply_concurrency: apply_concurrency(),
+            clusters: BTreeMap::new(),
+        }
+    }
+
+    /// The repo settings shared with the other services.
+    pub fn repo_settings(&self) -> RepoSettings {
+        RepoSettings {
+            versions_url: self.versions_url.clone(),
+            versions_checkout_path: self.versions_checkout_path.clone(),
+            versions_branch: self.versions_branch.clone(),
+            git: self.git.clone(),
+        }
+    }
+
+    /// Checks what serde cannot: each cluster names exactly one way to connect.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, c) in &self.clusters {
+            match (&c.kubeconfig, c.in_cluster) {
+                (Some(_), true) => {
+                    return Err(format!(
+                        "cluster {name}: set either kubeconfig (with context) or in_cluster: true, not both"
+                    ))
+                }
+                (None, false) => {
+                    return Err(format!(
+                        "cluster {name}: set kubeconfig: PATH (and context: NAME) or in_cluster: true"
+                    ))
+                }
+                (None, true) if c.context.is_some() => {
+                    return Err(format!("cluster {name}: context only applies to a kubeconfig"))
+                }
+                _ => {}
+            }
+        }
+        if self.api_retries == 0 {
+            return Err("api_retries must be at least 1".into());
+        }
+        if self.apply_concurrency == 0 {
+            return Err("apply_concurrency must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_example_parses_with_defaults() {
+        let c: DeployerConfig = serde_yaml::from_str(
+            "versions_url: https://git.example.com/ops/resources.git\nversions_checkout_path: /var/lib/slipway/deployer\napi_bind: 0.0.0.0:8080\npoll_interval: 30s\nclusters:\n  main: {in_cluster: true}\n  prod-eu: {kubeconfig: /etc/slipway/prod-eu.kubeconfig, context: prod}\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.poll_interval, Duration::from_secs(30));
+        assert_eq!(c.default_progress_deadline, Duration::from_secs(600));
+        assert_eq!(c.versions_branch, "main");
+        assert!(c.clusters["main"].in_cluster);
+        assert_eq!(c.clusters["prod-eu"].context.as_deref(), Some("prod"));
+    }
+
+    #[test]
+    fn unknown_keys_and_ambiguous_clusters_are_rejected() {
+        assert!(serde_yaml::from_str::<DeployerConfig>(
+            "versions_url: x\nversions_checkout_path: y\npoll_intervall: 1s\n"
+        )
+        .is_err());
+        let c: DeployerConfig = serde_yaml::from_str(
+            "versions_url: x\nversions_checkout_path: y\nclusters:\n  a: {in_cluster: true, kubeconfig: /k}\n",
+        )
+        .unwrap();
+        assert!(c.validate().unwrap_err().contains("cluster a"));
+    }
+}

@@ -1,0 +1,380 @@
+//! The plan of one reconcile: desired set × inventory × live objects →
+//! what to apply (and why), what to leave, what to prune, what to refuse.
+//!
+//! ```text
+//!  desired ─┐                      ┌─▶ apply  (Create | Change | Drift | TakeOwnership), in apply order
+//!  inventory├─▶ plan (pure, sync) ─┼─▶ unchanged
+//!  live    ─┘                      ├─▶ prune  (in inventory, gone from the repo, still labelled), reverse order
+//!                                  ├─▶ left alone (with the reason), never deleted
+//!                                  └─▶ refused (an emptied env, nothing is deleted)
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use slipway_common::Unit;
+
+use crate::diff::{applied_by_slipway, changes, contains, FieldChange};
+use crate::inventory::{carries_env_label, Inventory, InventoryEntry};
+use crate::object::{annotation, apply_rank, DesiredObject, DesiredSet, ObjectKey, HASH_ANNOTATION};
+
+/// Most field changes listed per object.
+const MAX_CHANGES: usize = 10;
+
+/// Why an object is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyReason {
+    /// Not in the cluster (or not labelled for this env).
+    Create,
+    /// The manifest in the repo changed; the fields that differ (empty if it only dropped fields).
+    Change(Vec<FieldChange>),
+    /// Someone changed fields Slipway manages in the cluster.
+    Drift(Vec<FieldChange>),
+    /// The object matches, but Slipway's field manager does not own it yet.
+    TakeOwnership,
+}
+
+/// An object left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftAlone {
+    pub key: ObjectKey,
+    pub reason: String,
+}
+
+/// Options of an env from `deployers.yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneOptions {
+    pub prune: bool,
+    pub allow_empty: bool,
+}
+
+/// What one reconcile will do.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Indexes into the desired objects, in apply order, with the reason.
+    pub apply: Vec<(usize, ApplyReason)>,
+    /// Indexes of desired objects that already match.
+    pub unchanged: Vec<usize>,
+    /// Objects to delete, in delete order (reverse apply order).
+    pub prune: Vec<InventoryEntry>,
+    /// Objects not deleted, with the reason.
+    pub left_alone: Vec<LeftAlone>,
+    /// Set when the whole env is refused: nothing is applied or deleted.
+    pub refused: Option<String>,
+    /// The inventory once the plan is carried out (without failed prunes).
+    pub inventory: Inventory,
+}
+
+impl Plan {
+    /// Whether the plan writes nothing.
+    pub fn is_noop(&self) -> bool {
+        self.apply.is_empty() && self.prune.is_empty()
+    }
+}
+
+/// Computes the plan. `live` holds the env's objects as listed by the env label.
+pub fn plan(
+    env: &str,
+    desired: &DesiredSet,
+    inventory: &Inventory,
+    live: &BTreeMap<ObjectKey, Value>,
+    options: PruneOptions,
+) -> Plan {
+    let mut plan = Plan::default();
+    let desired_keys = desired.keys();
+    if desired.objects.is_empty() && desired.failed.is_empty() && !inventory.is_empty() && !options.allow_empty {
+        plan.refused = Some(format!(
+            "refusing to deploy env {env}: its desired set is empty but {} objects were applied before; \
+             if the env really should be emptied, set allow_empty: true for it in deployers.yaml",
+            inventory.entries.len()
+        ));
+        plan.inventory = inventory.clone();
+        return plan;
+    }
+
+    for (i, obj) in desired.objects.iter().enumerate() {
+        match decide(obj, live.get(&obj.key)) {
+            Some(reason) => plan.apply.push((i, reason)),
+            None => plan.unchanged.push(i),
+        }
+        plan.inventory.insert(InventoryEntry {
+            key: obj.key.clone(),
+            api_version: obj.api_version.clone(),
+            unit: obj.unit.clone(),
+        });
+    }
+
+    // Units whose files are broken keep what they deployed before.
+    let failed_units: BTreeSet<&Unit> = desired.failed.keys().collect();
+    let mut prune = Vec::new();
+    for entry in inventory.entries.values() {
+        if desired_keys.contains(&entry.key) {
+            continue;
+        }
+        if failed_units.contains(&entry.unit) {
+            plan.inventory.insert(entry.clone());
+            continue;
+        }
+        if !options.prune {
+            plan.inventory.insert(entry.clone());
+            plan.left_alone.push(LeftAlone {
+                key: entry.key.clone(),
+                reason: "no longer in the repo; not pruned because prune is false for this env".into(),
+            });
+            continue;
+        }
+        match live.get(&entry.key) {
+            Some(obj) if carries_env_label(obj, env) => prune.push(entry.clone()),
+            // Gone already, or no longer ours: forget it.
+            _ => {}
+        }
+    }
+    prune.sort_by_key(|e| std::cmp::Reverse(apply_rank(&e.key.group, &e.key.kind)));
+    plan.prune = prune;
+
+    // Objects labelled for this env that Slipway never applied are reported, never deleted.
+    for key in live.keys() {
+        if !desired_keys.contains(key) && !inventory.entries.contains_key(key) {
+            plan.left_alone.push(LeftAlone {
+                key: key.clone(),
+                reason: format!("carries the labels of env {env} but is not in its inventory: not applied by Slipway"),
+            });
+        }
+    }
+    plan
+}
+
+/// Whether (and why) a desired object must be applied, given the live one.
+pub fn decide(desired: &DesiredObject, live: Option<&Value>) -> Option<ApplyReason> {
+    let Some(live) = live else {
+        return Some(ApplyReason::Create);
+    };
+    if annotation(live, HASH_ANNOTATION) != desired.hash() {
+        return Some(ApplyReason::Change(changes(live, &desired.body, MAX_CHANGES)));
+    }
+    if !contains(live, &desired.body) {
+        return Some(ApplyReason::Drift(changes(live, &desired.body, MAX_CHANGES)));
+    }
+    if !applied_by_slipway(live) {
+        return Some(ApplyReason::TakeOwnership);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{desired_set, EnvTarget, Scope};
+    use serde_json::json;
+    use slipway_common::RepoSnapshot;
+
+    const OPTS: PruneOptions = PruneOptions {
+        prune: true,
+        allow_empty: false,
+    };
+
+    fn desired(files: &[(&str, &str)]) -> DesiredSet {
+        let snap = RepoSnapshot::from_files("c", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())));
+        let target = EnvTarget {
+            env: "dev".into(),
+            namespace: "dev".into(),
+        };
+        desired_set(&target, &snap.render_env("dev"), &|_: &str, _: &str| {
+            Some(Scope::Namespaced)
+        })
+    }
+
+    /// The live object as the server would return it after Slipway applied `obj`.
+    fn applied(obj: &DesiredObject) -> Value {
+        let mut live = obj.body.clone();
+        live["metadata"]["managedFields"] = json!([{"manager": "slipway", "operation": "Apply"}]);
+        live["metadata"]["resourceVersion"] = json!("7");
+        live["status"] = json!({"observedGeneration": 1});
+        live
+    }
+
+    fn cm(name: &str, value: &str) -> String {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{k: \"{value}\"}}\n")
+    }
+
+    fn inventory_of(set: &DesiredSet) -> Inventory {
+        let mut inv = Inventory::default();
+        for o in &set.objects {
+            inv.insert(InventoryEntry {
+                key: o.key.clone(),
+                api_version: o.api_version.clone(),
+                unit: o.unit.clone(),
+            });
+        }
+        inv
+    }
+
+    fn live_of(set: &DesiredSet) -> BTreeMap<ObjectKey, Value> {
+        set.objects.iter().map(|o| (o.key.clone(), applied(o))).collect()
+    }
+
+    #[test]
+    fn fresh_env_creates_everything_in_apply_order() {
+        let set = desired(&[
+            (
+                "dev/deployable/d.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n",
+            ),
+            ("dev/deployable/c.yaml", &cm("c", "1")),
+        ]);
+        let p = plan("dev", &set, &Inventory::default(), &BTreeMap::new(), OPTS);
+        let kinds: Vec<&str> = p.apply.iter().map(|(i, _)| set.objects[*i].key.kind.as_str()).collect();
+        assert_eq!(kinds, ["ConfigMap", "Deployment"]);
+        assert!(p.apply.iter().all(|(_, r)| *r == ApplyReason::Create));
+        assert_eq!(p.inventory.entries.len(), 2);
+    }
+
+    #[test]
+    fn unchanged_repo_and_cluster_plan_no_writes() {
+        let set = desired(&[("dev/deployable/c.yaml", &cm("c", "1"))]);
+        let p = plan("dev", &set, &inventory_of(&set), &live_of(&set), OPTS);
+        assert!(p.is_noop());
+        assert_eq!(p.unchanged, [0]);
+        assert_eq!(p.inventory, inventory_of(&set));
+    }
+
+    #[test]
+    fn changed_manifest_applies_only_that_object_with_its_field_diff() {
+        let old = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            ("dev/deployable/b.yaml", &cm("b", "1")),
+        ]);
+        let new = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "2")),
+            ("dev/deployable/b.yaml", &cm("b", "1")),
+        ]);
+        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), OPTS);
+        assert_eq!(p.apply.len(), 1);
+        let (i, reason) = &p.apply[0];
+        assert_eq!(new.objects[*i].key.name, "a");
+        let ApplyReason::Change(fields) = reason else {
+            panic!("{reason:?}")
+        };
+        assert!(fields.iter().any(|f| f.path == "data.k"), "{fields:?}");
+    }
+
+    #[test]
+    fn dropping_a_field_from_the_manifest_is_a_change() {
+        let old = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
+        let new = desired(&[(
+            "dev/deployable/a.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        )]);
+        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), OPTS);
+        assert!(matches!(p.apply[0].1, ApplyReason::Change(_)));
+    }
+
+    #[test]
+    fn drift_by_another_manager_is_taken_back() {
+        let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
+        let mut live = live_of(&set);
+        live.values_mut().for_each(|o| o["data"]["k"] = json!("edited"));
+        let p = plan("dev", &set, &inventory_of(&set), &live, OPTS);
+        let ApplyReason::Drift(fields) = &p.apply[0].1 else {
+            panic!()
+        };
+        assert_eq!(fields[0].to_string(), "data.k: \"edited\" → \"1\"");
+    }
+
+    #[test]
+    fn matching_object_not_owned_by_slipway_is_applied_to_take_ownership() {
+        let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
+        let mut live = live_of(&set);
+        live.values_mut()
+            .for_each(|o| o["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Update"}]));
+        let p = plan("dev", &set, &inventory_of(&set), &live, OPTS);
+        assert_eq!(p.apply[0].1, ApplyReason::TakeOwnership);
+    }
+
+    #[test]
+    fn prunes_only_inventoried_objects_that_still_carry_the_env_label_in_reverse_order() {
+        let old = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            (
+                "dev/deployable/w.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\n",
+            ),
+            ("dev/deployable/relabelled.yaml", &cm("relabelled", "1")),
+        ]);
+        let new = desired(&[("dev/deployable/keep.yaml", &cm("keep", "1"))]);
+        let mut live = live_of(&old);
+        // Someone took this one over: it lost the env label.
+        let relabelled = old
+            .objects
+            .iter()
+            .find(|o| o.key.name == "relabelled")
+            .unwrap()
+            .key
+            .clone();
+        live.get_mut(&relabelled).unwrap()["metadata"]["labels"]["slipway.dev/env"] = json!("other");
+        // Someone else's object with our labels, never applied by Slipway.
+        let stranger = desired(&[("dev/deployable/s.yaml", &cm("stranger", "1"))]);
+        live.extend(live_of(&stranger));
+
+        let p = plan("dev", &new, &inventory_of(&old), &live, OPTS);
+        let pruned: Vec<&str> = p.prune.iter().map(|e| e.key.name.as_str()).collect();
+        assert_eq!(pruned, ["w", "a"]);
+        assert!(p
+            .left_alone
+            .iter()
+            .any(|l| l.key.name == "stranger" && l.reason.contains("not in its inventory")));
+        assert_eq!(p.inventory.entries.len(), 1);
+    }
+
+    #[test]
+    fn prune_false_keeps_objects_and_their_inventory() {
+        let old = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            ("dev/deployable/b.yaml", &cm("b", "1")),
+        ]);
+        let new = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
+        let opts = PruneOptions {
+            prune: false,
+            allow_empty: false,
+        };
+        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts);
+        assert!(p.prune.is_empty());
+        assert_eq!(p.left_alone.len(), 1);
+        assert_eq!(p.inventory.entries.len(), 2);
+    }
+
+    #[test]
+    fn a_broken_service_keeps_its_objects() {
+        let old = desired(&[
+            ("dev/base/s1.yaml", &cm("s1", "${v}")),
+            ("dev/version/s1.yaml", "v: '1'\n"),
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+        ]);
+        let new = desired(&[
+            ("dev/base/s1.yaml", &cm("s1", "${undefined}")),
+            ("dev/version/s1.yaml", "v: '1'\n"),
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+        ]);
+        assert!(new.failed.contains_key(&Unit::Service("s1".into())));
+        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), OPTS);
+        assert!(p.prune.is_empty());
+        assert_eq!(p.inventory.entries.len(), 2);
+    }
+
+    #[test]
+    fn an_env_that_suddenly_becomes_empty_is_refused_unless_allowed() {
+        let old = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
+        let empty = desired(&[]);
+        let p = plan("dev", &empty, &inventory_of(&old), &live_of(&old), OPTS);
+        assert!(p.refused.as_deref().unwrap().contains("allow_empty"));
+        assert!(p.is_noop());
+        assert_eq!(p.inventory, inventory_of(&old));
+        let allowed = PruneOptions {
+            prune: true,
+            allow_empty: true,
+        };
+        let p = plan("dev", &empty, &inventory_of(&old), &live_of(&old), allowed);
+        assert!(p.refused.is_none());
+        assert_eq!(p.prune.len(), 1);
+    }
+}

@@ -1,0 +1,386 @@
+//! One reconcile of one env: observe → plan → act → report.
+//!
+//! ```text
+//! observe: render the env from the snapshot, resolve kinds, read the inventory
+//!          and the env's labelled objects (one list per kind)
+//! plan:    crate::plan::plan (pure)
+//! act:     ensure the namespace, record new objects in the inventory, apply by
+//!          rank (concurrently within a rank), prune in reverse order, store the inventory
+//! report:  crate::report::env_status (pure)
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+use slipway_common::deployers::DeployTarget;
+use slipway_common::model::RenderedUnit;
+use slipway_common::RepoSnapshot;
+use thiserror::Error;
+
+use crate::cluster::{key_of, Cluster, ClusterError, Kind};
+use crate::inventory::{inventory_name, Inventory, InventoryEntry};
+use crate::object::{
+    apply_rank, crd_kinds, crd_plural, desired_set, DesiredSet, EnvTarget, ObjectKey, Scope, ENV_LABEL,
+    MANAGED_BY_LABEL, MANAGER,
+};
+use crate::plan::{plan, Plan, PruneOptions};
+
+/// A problem that stops the whole env's reconcile (the others go on).
+#[derive(Debug, Error)]
+pub enum EnvError {
+    #[error("cluster {cluster} of env {env} is not in the deployer config (clusters:)")]
+    UnknownCluster { env: String, cluster: String },
+    #[error("cannot connect to cluster {cluster}: {source}")]
+    Connect { cluster: String, source: ClusterError },
+    #[error("cluster {cluster}: {what}: {source}")]
+    Cluster {
+        cluster: String,
+        what: String,
+        source: ClusterError,
+    },
+    #[error("{0}")]
+    Inventory(#[from] crate::inventory::InventoryError),
+}
+
+/// Settings a reconcile needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub crd_wait: Duration,
+    pub apply_concurrency: usize,
+}
+
+/// What the cluster and the repo hold for an env.
+#[derive(Debug)]
+pub struct Observed {
+    pub units: Vec<RenderedUnit>,
+    pub desired: DesiredSet,
+    /// How to address each kind, by `(apiVersion, kind)`.
+    pub kinds: BTreeMap<(String, String), Kind>,
+    /// Kinds defined by CRDs of this env that the cluster does not serve yet.
+    pub pending: BTreeSet<(String, String)>,
+    pub inventory: Inventory,
+    /// The inventory ConfigMap exists.
+    pub inventory_stored: bool,
+    pub live: BTreeMap<ObjectKey, Value>,
+    pub namespace_exists: bool,
+}
+
+/// The outcome of carrying out a plan.
+#[derive(Debug, Default)]
+pub struct Acted {
+    /// Result of each apply: the object as the server returned it.
+    pub applied: BTreeMap<ObjectKey, Result<Value, ClusterError>>,
+    /// Result of each prune.
+    pub pruned: Vec<(InventoryEntry, Result<(), ClusterError>)>,
+    /// Failures of the namespace or inventory writes.
+    pub errors: Vec<String>,
+    /// Write requests made (applies, deletes, namespace, inventory).
+    pub writes: usize,
+}
+
+fn cluster_err(cluster: &Cluster, what: impl Into<String>) -> impl FnOnce(ClusterError) -> EnvError + '_ {
+    let what = what.into();
+    move |source| EnvError::Cluster {
+        cluster: cluster.name.clone(),
+        what,
+        source,
+    }
+}
+
+/// Reads the repo's desired state and the cluster's state of an env.
+pub async fn observe(
+    env: &str,
+    target: &DeployTarget,
+    snapshot: &RepoSnapshot,
+    cluster: &Cluster,
+) -> Result<Observed, EnvError> {
+    let ns = target.namespace.as_str();
+    let namespace_exists = cluster
+        .get(&Cluster::namespace_kind(), None, ns)
+        .await
+        .map_err(cluster_err(cluster, format!("reading namespace {ns}")))?
+        .is_some();
+
+    let units = snapshot.render_env(env);
+    let from_crds = crd_kinds(&units);
+    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+    for unit in &units {
+        let Ok(docs) = &unit.result else { continue };
+        for doc in docs {
+            let api_version = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
+            let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or_default();
+            wanted.insert((api_version.to_string(), kind.to_string()));
+        }
+    }
+    let inventory = if namespace_exists {
+        match cluster
+            .get(&Cluster::config_map_kind(), Some(ns), &inventory_name(env))
+            .await
+            .map_err(cluster_err(cluster, "reading the inventory"))?
+        {
+            Some(cm) => Some(Inventory::from_config_map(env, &cm)?),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let inventory_stored = inventory.is_some();
+    let inventory = inventory.unwrap_or_default();
+    for e in inventory.entries.values() {
+        wanted.insert((e.api_version.clone(), e.key.kind.clone()));
+    }
+
+    let mut kinds = BTreeMap::new();
+    let mut pending = BTreeSet::new();
+    for (api_version, kind) in wanted {
+        if api_version.is_empty() || kind.is_empty() {
+            continue;
+        }
+        let found = cluster
+            .kind(&api_version, &kind)
+            .await
+            .map_err(cluster_err(cluster, format!("discovery of {kind} in {api_version}")))?;
+        match found {
+            Some(k) => {
+                kinds.insert((api_version, kind), k);
+            }
+            None => {
+                if let Some(scope) = from_crds.get(&(api_version.clone(), kind.clone())) {
+                    let group = crate::object::group_of(&api_version);
+                    let plural = crd_plural(&units, group, &kind).unwrap_or_else(|| kind.to_lowercase() + "s");
+                    kinds.insert(
+                        (api_version.clone(), kind.clone()),
+                        Cluster::pending_kind(&api_version, &kind, &plural, *scope),
+                    );
+                    pending.insert((api_version, kind));
+                }
+            }
+        }
+    }
+
+    let env_target = EnvTarget {
+        env: env.to_string(),
+        namespace: target.namespace.clone(),
+    };
+    let scope = |api_version: &str, kind: &str| {
+        kinds
+            .get(&(api_version.to_string(), kind.to_string()))
+            .map(|k: &Kind| k.scope)
+    };
+    let desired = desired_set(&env_target, &units, &scope);
+
+    // One list per kind, by the env label; the same kind under two versions is listed once.
+    let mut live = BTreeMap::new();
+    let mut listed: BTreeSet<(String, String)> = BTreeSet::new();
+    let selector = format!("{ENV_LABEL}={env}");
+    for kind in kinds.values() {
+        if !listed.insert((kind.resource.group.clone(), kind.resource.kind.clone())) {
+            continue;
+        }
+        let namespace = (kind.scope == Scope::Namespaced).then_some(ns);
+        if namespace.is_some() && !namespace_exists {
+            continue;
+        }
+        let objects = cluster
+            .list(kind, namespace, &selector)
+            .await
+            .map_err(cluster_err(cluster, format!("listing {}", kind.resource.plural)))?;
+        for obj in objects {
+            live.insert(key_of(&obj, kind), obj);
+        }
+    }
+    Ok(Observed {
+        units,
+        desired,
+        kinds,
+        pending,
+        inventory,
+        inventory_stored,
+        live,
+        namespace_exists,
+    })
+}
+
+/// The plan for what was observed.
+pub fn plan_for(env: &str, target: &DeployTarget, observed: &Observed) -> Plan {
+    plan(
+        env,
+        &observed.desired,
+        &observed.inventory,
+        &observed.live,
+        PruneOptions {
+            prune: target.prune,
+            allow_empty: target.allow_empty,
+        },
+    )
+}
+
+fn kind_for<'a>(observed: &'a Observed, api_version: &str, kind: &str) -> Option<&'a Kind> {
+    observed.kinds.get(&(api_version.to_string(), kind.to_string()))
+}
+
+async fn wait_until_served(cluster: &Cluster, api_version: &str, kind: &str, wait: Duration) -> Option<Kind> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Ok(Some(k)) = cluster.kind(api_version, kind).await {
+            return Some(k);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn store_inventory(cluster: &Cluster, env: &str, ns: &str, inventory: &Inventory, acted: &mut Acted) -> bool {
+    acted.writes += 1;
+    let body = inventory.to_config_map(env, ns);
+    match cluster
+        .apply(&Cluster::config_map_kind(), Some(ns), &inventory_name(env), &body)
+        .await
+    {
+        Ok(_) => true,
+        Err(e) => {
+            acted
+                .errors
+                .push(format!("storing the inventory {}: {e}", inventory_name(env)));
+            false
+        }
+    }
+}
+
+/// Carries out a plan: namespace, inventory, applies by rank, prunes, inventory.
+pub async fn act(
+    env: &str,
+    target: &DeployTarget,
+    cluster: &Cluster,
+    observed: &Observed,
+    plan: &Plan,
+    settings: Settings,
+) -> Acted {
+    let mut acted = Acted::default();
+    if plan.refused.is_some() {
+        return acted;
+    }
+    let ns = target.namespace.as_str();
+    if !observed.namespace_exists {
+        acted.writes += 1;
+        let body = json!({"apiVersion": "v1", "kind": "Namespace",
+                          "metadata": {"name": ns, "labels": {MANAGED_BY_LABEL: MANAGER}}});
+        if let Err(e) = cluster.apply(&Cluster::namespace_kind(), None, ns, &body).await {
+            acted.errors.push(format!("creating namespace {ns}: {e}"));
+            return acted;
+        }
+    }
+
+    // Record new objects before creating them, so a crash in between cannot leave
+    // objects that Slipway created but does not know about.
+    let mut stored = observed.inventory.clone();
+    let mut stored_ok = observed.inventory_stored;
+    let mut before = observed.inventory.clone();
+    for e in plan.inventory.entries.values() {
+        before.insert(e.clone());
+    }
+    if before != stored || (!stored_ok && !before.is_empty()) {
+        if store_inventory(cluster, env, ns, &before, &mut acted).await {
+            stored = before;
+            stored_ok = true;
+        } else {
+            // Without a recorded inventory nothing new is created.
+            return acted;
+        }
+    }
+
+    // Apply rank by rank; objects of one rank go out concurrently.
+    let mut by_rank: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+    for (i, _) in &plan.apply {
+        let o = &observed.desired.objects[*i];
+        by_rank
+            .entry(apply_rank(&o.key.group, &o.key.kind))
+            .or_default()
+            .push(*i);
+    }
+    let mut served: BTreeMap<(String, String), Option<Kind>> = BTreeMap::new();
+    for indexes in by_rank.values() {
+        let mut jobs = Vec::new();
+        for &i in indexes {
+            let o = &observed.desired.objects[i];
+            let id = (o.api_version.clone(), o.key.kind.clone());
+            let kind = if observed.pending.contains(&id) {
+                if !served.contains_key(&id) {
+                    let k = wait_until_served(cluster, &o.api_version, &o.key.kind, settings.crd_wait).await;
+                    served.insert(id.clone(), k);
+                }
+                served.get(&id).cloned().flatten()
+            } else {
+                kind_for(observed, &o.api_version, &o.key.kind).cloned()
+            };
+            jobs.push((o, kind));
+        }
+        let mut futures = Vec::new();
+        for (o, kind) in jobs {
+            futures.push(async move {
+                let result = match kind {
+                    Some(kind) => {
+                        cluster
+                            .apply(&kind, o.key.namespace.as_deref(), &o.key.name, &o.body)
+                            .await
+                    }
+                    None => Err(ClusterError::Other(format!(
+                        "kind {} in {} is not served by the cluster (its CustomResourceDefinition was not established in time)",
+                        o.key.kind, o.api_version
+                    ))),
+                };
+                (o.key.clone(), result)
+            });
+        }
+        let results: Vec<(ObjectKey, Result<Value, ClusterError>)> = stream::iter(futures)
+            .buffer_unordered(settings.apply_concurrency)
+            .collect()
+            .await;
+        acted.writes += results.len();
+        acted.applied.extend(results);
+    }
+
+    // Prune in reverse apply order, rank by rank.
+    let mut prune_ranks: Vec<(u8, Vec<&InventoryEntry>)> = Vec::new();
+    for e in &plan.prune {
+        let rank = apply_rank(&e.key.group, &e.key.kind);
+        match prune_ranks.last_mut() {
+            Some((r, list)) if *r == rank => list.push(e),
+            _ => prune_ranks.push((rank, vec![e])),
+        }
+    }
+    for (_, entries) in prune_ranks {
+        let mut futures = Vec::new();
+        for e in entries {
+            let kind = kind_for(observed, &e.api_version, &e.key.kind);
+            futures.push(async move {
+                let result = match kind {
+                    Some(kind) => cluster.delete(kind, e.key.namespace.as_deref(), &e.key.name).await,
+                    None => Ok(()),
+                };
+                (e.clone(), result)
+            });
+        }
+        let results: Vec<(InventoryEntry, Result<(), ClusterError>)> = stream::iter(futures)
+            .buffer_unordered(settings.apply_concurrency)
+            .collect()
+            .await;
+        acted.writes += results.len();
+        acted.pruned.extend(results);
+    }
+
+    let mut after = plan.inventory.clone();
+    for (e, result) in &acted.pruned {
+        if result.is_err() {
+            after.insert(e.clone());
+        }
+    }
+    if after != stored || (!stored_ok && !after.is_empty()) {
+        store_inventory(cluster, env, ns, &after, &mut acted).await;
+    }
+    acted
+}
