@@ -43,13 +43,7 @@ pub struct Running {
 
 /// Starts the API and the poll loop; they stop when `shutdown` is cancelled.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: CancellationToken) -> anyhow::Result<Running> {
-    let deployer = match &config.deployer_url {
-        Some(url) => Some(
-            deployer::DeployerClient::new(url, config.deployer_timeout)
-                .with_context(|| format!("cannot set up the deployer client for {url}"))?,
-        ),
-        None => None,
-    };
+    let deployer = deployer_client(config)?;
     let transitioner = Arc::new(
         Transitioner::new(&config.repo_settings(), deployer, clock)
             .await
@@ -87,6 +81,48 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = slipway_common::service::shutdown_on_signals();
     let running = start(&config, Arc::new(SystemClock), shutdown).await?;
     running.task.await.context("the transitioner task failed")?
+}
+
+/// `slipway-transitioner check`: prints what each transition would do now, writes nothing.
+pub async fn check(config: Config, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let transitioner = Transitioner::new(
+        &config.repo_settings(),
+        deployer_client(&config)?,
+        Arc::new(SystemClock),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot open the checkout at {}",
+            config.versions_checkout_path.display()
+        )
+    })?;
+    for (name, d) in transitioner.preview().await? {
+        let note = if d.result == slipway_common::status::TransitionResult::Success {
+            " (would commit)"
+        } else {
+            ""
+        };
+        writeln!(out, "{name}: {:?}{note}: {}", d.result, d.reason)?;
+        for s in &d.skipped {
+            writeln!(out, "  held back {}: {}", s.service, s.reason)?;
+        }
+        if let Some(next) = d.next_scheduled() {
+            writeln!(out, "  next scheduled run: {}", evaluate::rfc3339(next))?;
+        }
+    }
+    Ok(())
+}
+
+fn deployer_client(config: &Config) -> anyhow::Result<Option<deployer::DeployerClient>> {
+    config
+        .deployer_url
+        .as_deref()
+        .map(|url| {
+            deployer::DeployerClient::new(url, config.deployer_timeout)
+                .with_context(|| format!("cannot set up the deployer client for {url}"))
+        })
+        .transpose()
 }
 
 /// Runs every transition now and then every `interval`, or at once when `refresh` is notified.

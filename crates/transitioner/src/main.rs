@@ -23,6 +23,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Print what each transition would do now (promotions, locks, preconditions,
+    /// schedule) without writing anything.
+    Check {
+        /// Path of the YAML config file (see the README for its keys).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -33,6 +40,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { config } => {
             let config: slipway_transitioner::Config = slipway_common::service::load_config(&config)?;
             slipway_transitioner::serve(config).await
+        }
+        Command::Check { config } => {
+            let config: slipway_transitioner::Config = slipway_common::service::load_config(&config)?;
+            slipway_transitioner::check(config, &mut std::io::stdout()).await
         }
     }
 }

@@ -88,6 +88,18 @@ pub fn run_transition(
     Ok(Outcome { decision, commit })
 }
 
+/// Decides what a run would do now, without writing anything (`slipway-transitioner check`).
+pub fn preview_transition(
+    repo: &ResourceRepo,
+    transition: &Transition,
+    source: &RepoSnapshot,
+    deployer: &DeployerView,
+    now: DateTime<Utc>,
+) -> Result<Decision, GitError> {
+    let observation = observe_source(repo, transition, source, deployer)?;
+    Ok(decide_on(transition, source, source, &observation, now, Trigger::Poll))
+}
+
 /// Decides on `head`, with the state file read from there.
 fn decide_on(
     transition: &Transition,

@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use crate::clock::Clock;
 use crate::deployer::DeployerClient;
-use crate::evaluate::Trigger;
+use crate::evaluate::{Decision, Trigger};
 use crate::metrics::Metrics;
 use crate::run::{self, DeployerView, Outcome};
 
@@ -164,6 +164,30 @@ impl Transitioner {
         let head = self.repo.with(|r| r.head().map(|h| h.to_string())).await;
         self.board().repo_commit = head;
         Ok(outcomes)
+    }
+
+    /// What a poll would do now, per transition in file order, without writing anything.
+    pub async fn preview(&self) -> Result<Vec<(String, Decision)>, Error> {
+        let now = self.clock.now();
+        let snapshot: Arc<RepoSnapshot> = self
+            .repo
+            .with(|r| {
+                r.fetch()?;
+                r.head_snapshot()
+            })
+            .await?;
+        let transitions = snapshot.transitions()?;
+        let view = Arc::new(self.deployer_view(&transitions).await);
+        let mut out = Vec::new();
+        for t in transitions {
+            let (snapshot, view, name) = (snapshot.clone(), view.clone(), t.name.clone());
+            let decision = self
+                .repo
+                .with(move |r| run::preview_transition(r, &t, &snapshot, &view, now))
+                .await?;
+            out.push((name, decision));
+        }
+        Ok(out)
     }
 
     async fn deployer_view(&self, transitions: &[Transition]) -> DeployerView {

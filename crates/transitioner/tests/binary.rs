@@ -79,3 +79,44 @@ fn unknown_config_keys_are_refused_with_the_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("t.yaml:3") && err.contains("poll_intervall"), "{err}");
 }
+
+#[test]
+fn check_prints_what_would_happen_and_writes_nothing() {
+    let repo = repo(
+        r#"
+commits:
+  - message: setup
+    files:
+      transitions.yaml: "transitions:\n  dev: {source: latest, target: dev}\n  prod: {source: dev, target: prod, manual: true}\n"
+      latest/version/s1.yaml: "version: '2'\n"
+      dev/version/s1.yaml: "version: '1'\n"
+      dev/locks.yaml: "resource_locks:\n  s2: {reasons: [incident 4711]}\n"
+      latest/version/s2.yaml: "version: '7'\n"
+"#,
+    );
+    let head = repo.head();
+    let config = repo.scratch("transitioner.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "versions_url: {}\nversions_checkout_path: {}\n",
+            repo.url(),
+            repo.scratch("checkout").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_slipway-transitioner"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dev: Success (would commit): promoted s1 1 → 2"),
+        "{text}"
+    );
+    assert!(text.contains("  held back s2: locked in dev: incident 4711"), "{text}");
+    assert!(text.contains("prod: Skipped: manual"), "{text}");
+    assert_eq!(repo.head(), head, "check writes nothing");
+}
