@@ -1,0 +1,419 @@
+//! `cargo run --release -p integration_test --bin bench`: how fast and how small
+//! Slipway is, measured with real processes against a simulated cluster (or a
+//! real one), side by side with `kubectl apply --server-side`. Prints one table
+//! (or `--json`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use integration_test::client::{service_env, wait_for, Api};
+use integration_test::example::{version_file, ExampleRepo};
+use integration_test::stack::{Stack, StackOptions};
+use serde_json::{json, Value};
+use slipway_common::status::{DeployerStatus, RolloutStatus};
+use slipway_simcluster::{SimCluster, SimConfig};
+
+/// Slipway benchmark suite.
+#[derive(Parser)]
+#[command(about)]
+struct Args {
+    /// Services in the generated repo (each a Deployment and a Service per env).
+    #[arg(long, default_value_t = 500)]
+    services: usize,
+    /// Deployed environments (after the source env `latest`).
+    #[arg(long, default_value_t = 3)]
+    envs: usize,
+    /// Simulated cluster: time until a healthy rollout is available.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    rollout_delay: Duration,
+    /// Runs of the end-to-end latency measurement.
+    #[arg(long, default_value_t = 20)]
+    latency_runs: usize,
+    /// Requests of the `GET /api/state` measurement.
+    #[arg(long, default_value_t = 200)]
+    state_requests: usize,
+    /// Measure (1)-(3) and (7) against this real cluster instead of a simulated one.
+    #[arg(long)]
+    real_cluster: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Row {
+    what: &'static str,
+    value: String,
+    target: &'static str,
+    ok: Option<bool>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn deployer_status(http: &reqwest::Client, url: &str) -> anyhow::Result<DeployerStatus> {
+    Ok(http.get(format!("{url}/status")).send().await?.json().await?)
+}
+
+/// Waits until every env is reconciled to `commit` and none is `Outdated`; then
+/// (if `clean`) until all are `Clean`.
+async fn wait_synced(http: &reqwest::Client, url: &str, commit: &str, envs: usize, clean: bool) -> anyhow::Result<()> {
+    wait_for(Duration::from_secs(600), "deployer sync", || async {
+        let s = deployer_status(http, url).await?;
+        let done = s.envs.len() == envs
+            && s.envs.values().all(|e| {
+                e.commit.as_deref() == Some(commit)
+                    && if clean {
+                        e.status == RolloutStatus::Clean
+                    } else {
+                        e.status != RolloutStatus::Outdated
+                    }
+            });
+        Ok(if done {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?}",
+                s.envs
+                    .values()
+                    .map(|e| (e.env.clone(), e.status, e.commit.clone()))
+                    .collect::<Vec<_>>()
+            ))
+        })
+    })
+    .await
+}
+
+fn writes(stack: &Stack) -> Option<u64> {
+    stack.sim.as_ref().map(|s| s.counters().writes())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let http = reqwest::Client::new();
+    let dir = tempfile::Builder::new().prefix("slipway-bench-").tempdir()?;
+    let example = ExampleRepo {
+        services: (0..args.services).map(|i| format!("s{i:04}")).collect(),
+        envs: (0..args.envs).map(|i| format!("e{i}")).collect(),
+        with_deployable: false,
+        progress_deadline_secs: 600,
+        last_schedule: None,
+        cluster: "bench".into(),
+        namespace_prefix: "bench-".into(),
+    };
+    let objects = args.services * args.envs * 2;
+    let mut rows = Vec::new();
+    eprintln!(
+        "generating {} services × {} envs ({objects} objects) ...",
+        args.services, args.envs
+    );
+
+    let mut opts = StackOptions::new(&dir.path().join("stack"));
+    opts.example = example.clone();
+    opts.rollout_delay = args.rollout_delay;
+    opts.poll_interval = Duration::from_secs(3600); // only explicit refreshes drive the services
+    opts.kubeconfig = args.real_cluster.clone();
+    let started = Instant::now();
+    let stack = Stack::start(opts).await?;
+    let head = stack.repo.head().context("repo has a head")?;
+    let dep = stack.deployer.url.clone();
+
+    // (1) first full sync
+    wait_synced(&http, &dep, &head, args.envs, false).await?;
+    let first_sync = started.elapsed();
+    let per_1000 = first_sync.as_secs_f64() * 1000.0 / objects as f64;
+    rows.push(Row {
+        what: "1. first full sync",
+        value: format!(
+            "{:.2} s ({per_1000:.2} s per 1,000 objects), {} API writes",
+            first_sync.as_secs_f64(),
+            writes(&stack).map(|w| w.to_string()).unwrap_or("?".into())
+        ),
+        target: "< 10 s per 1,000 objects",
+        ok: Some(per_1000 < 10.0),
+    });
+    wait_synced(&http, &dep, &head, args.envs, true).await?;
+
+    // (2) no-op reconcile
+    let before = deployer_status(&http, &dep).await?;
+    let w0 = writes(&stack);
+    let t = Instant::now();
+    http.post(format!("{dep}/refresh")).send().await?;
+    wait_for(Duration::from_secs(60), "a reconcile after refresh", || async {
+        let s = deployer_status(&http, &dep).await?;
+        let newer = s
+            .envs
+            .iter()
+            .all(|(k, e)| e.last_reconcile > before.envs.get(k).and_then(|b| b.last_reconcile));
+        Ok(if newer { Ok(()) } else { Err("waiting".into()) })
+    })
+    .await?;
+    let noop = t.elapsed();
+    let noop_writes = writes(&stack).zip(w0).map(|(a, b)| a - b);
+    rows.push(Row {
+        what: "2. no-op reconcile",
+        value: format!(
+            "{:.0} ms, {} API writes",
+            ms(noop),
+            noop_writes.map(|w| w.to_string()).unwrap_or("?".into())
+        ),
+        target: "< 100 ms, 0 writes",
+        ok: Some(ms(noop) < 100.0 && noop_writes.unwrap_or(0) == 0),
+    });
+
+    // (3) one-service version bump, committed directly to the first env
+    let env0 = &example.envs[0];
+    let service = &example.services[0];
+    let w0 = writes(&stack);
+    let t = Instant::now();
+    let commit = stack.repo.commit(
+        "bench: bump one service",
+        &[(
+            &format!("{env0}/version/{service}.yaml"),
+            Some(&version_file(service, "1.0.1")),
+        )],
+    )?;
+    http.post(format!("{dep}/refresh")).send().await?;
+    wait_for(Duration::from_secs(120), "the bumped service Clean", || async {
+        let s = deployer_status(&http, &dep).await?;
+        let e = s.envs.get(env0.as_str()).cloned();
+        Ok(match e {
+            Some(e) if e.commit.as_deref() == Some(commit.as_str()) && e.status == RolloutStatus::Clean => Ok(()),
+            other => Err(format!("{:?}", other.map(|e| (e.status, e.commit)))),
+        })
+    })
+    .await?;
+    let bump = t.elapsed();
+    let bump_writes = writes(&stack).zip(w0).map(|(a, b)| a - b);
+    rows.push(Row {
+        what: "3. one-service bump",
+        value: format!(
+            "{} API writes, {:.0} ms from commit to Clean",
+            bump_writes.map(|w| w.to_string()).unwrap_or("?".into()),
+            ms(bump)
+        ),
+        target: "only that service's objects (2)",
+        ok: bump_writes.map(|w| w <= 2),
+    });
+
+    if args.real_cluster.is_none() {
+        // (4) end-to-end latency: POST to latest → first downstream env Clean with it
+        let api = Api::new(&stack.aggregator.url, &stack.token);
+        let mut lat = Vec::new();
+        for run in 0..args.latency_runs {
+            let svc = &example.services[(run + 1) % example.services.len()];
+            let version = format!("2.0.{run}");
+            let t = Instant::now();
+            let (code, body) = api.post_version("latest", svc, &version, "bench").await?;
+            if code != 201 {
+                bail!("post answered {code}: {body}");
+            }
+            wait_for(
+                Duration::from_secs(60),
+                "the posted version Clean downstream",
+                || async {
+                    let s = deployer_status(&http, &dep).await?;
+                    let ok = s
+                        .envs
+                        .get(env0.as_str())
+                        .and_then(|e| e.services.get(svc.as_str()))
+                        .is_some_and(|s| {
+                            s.version.as_deref() == Some(version.as_str()) && s.status == RolloutStatus::Clean
+                        });
+                    Ok(if ok { Ok(()) } else { Err("waiting".into()) })
+                },
+            )
+            .await?;
+            lat.push(ms(t.elapsed()));
+        }
+        lat.sort_by(f64::total_cmp);
+        let median = percentile(&lat, 0.5);
+        rows.push(Row {
+            what: "4. end-to-end latency",
+            value: format!(
+                "median {median:.0} ms, p95 {:.0} ms ({} runs)",
+                percentile(&lat, 0.95),
+                lat.len()
+            ),
+            target: "median < 1 s",
+            ok: Some(median < 1000.0),
+        });
+
+        // (5) GET /api/state
+        let mut times = Vec::new();
+        for _ in 0..args.state_requests {
+            let t = Instant::now();
+            let v: Value = http
+                .get(format!("{}/api/state", stack.aggregator.url))
+                .send()
+                .await?
+                .json()
+                .await?;
+            times.push(ms(t.elapsed()));
+            if service_env(&v, service, env0).is_none() {
+                bail!("state lacks {service} in {env0}");
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let median = percentile(&times, 0.5);
+        rows.push(Row {
+            what: "5. GET /api/state",
+            value: format!("median {median:.1} ms, p95 {:.1} ms", percentile(&times, 0.95)),
+            target: "< 20 ms",
+            ok: Some(median < 20.0),
+        });
+
+        // (6) peak resident memory
+        for (what, p) in [
+            ("6. peak RSS deployer", &stack.deployer),
+            ("6. peak RSS transitioner", &stack.transitioner),
+            ("6. peak RSS aggregator", &stack.aggregator),
+        ] {
+            let rss = p.peak_rss().unwrap_or(0) as f64 / 1024.0 / 1024.0;
+            rows.push(Row {
+                what,
+                value: format!("{rss:.1} MB"),
+                target: "< 60 MB",
+                ok: Some(rss < 60.0),
+            });
+        }
+    }
+
+    // (7) the same manifests with kubectl apply --server-side, one call per env
+    let snapshot = {
+        let files: Vec<(String, Vec<u8>)> = stack
+            .repo
+            .paths()
+            .into_iter()
+            .filter_map(|p| stack.repo.read_at(&head, &p).map(|t| (p, t.into_bytes())))
+            .collect();
+        slipway_common::RepoSnapshot::from_files(&head, files)
+    };
+    stack.stop().await;
+    let kubectl_dir = dir.path().join("kubectl");
+    let kubectl_time = kubectl_apply(
+        &snapshot,
+        &example,
+        &kubectl_dir,
+        args.rollout_delay,
+        args.real_cluster.as_deref(),
+    )
+    .await?;
+    let ratio = first_sync.as_secs_f64() / kubectl_time.as_secs_f64();
+    rows.push(Row {
+        what: "7. kubectl apply --server-side",
+        value: format!("{:.2} s; Slipway / kubectl = {ratio:.2}", kubectl_time.as_secs_f64()),
+        target: "ratio ≤ 1",
+        ok: Some(ratio <= 1.0),
+    });
+
+    if args.json {
+        let out: Vec<Value> = rows
+            .iter()
+            .map(|r| json!({"measure": r.what, "value": r.value, "target": r.target, "met": r.ok}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"services": args.services, "envs": args.envs, "objects": objects, "results": out})
+            )?
+        );
+    } else {
+        println!(
+            "\nSlipway benchmark: {} services × {} envs = {objects} objects, rollout delay {:?}, {}\n",
+            args.services,
+            args.envs,
+            args.rollout_delay,
+            if args.real_cluster.is_some() {
+                "real cluster"
+            } else {
+                "simulated cluster"
+            }
+        );
+        println!("| measure | result | target | met |\n|---|---|---|---|");
+        for r in &rows {
+            let met = match r.ok {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "?",
+            };
+            println!("| {} | {} | {} | {met} |", r.what, r.value, r.target);
+        }
+    }
+    Ok(())
+}
+
+/// Renders every env as the deployer would (without its labels) and applies each
+/// env with one `kubectl apply --server-side` call against a fresh cluster.
+async fn kubectl_apply(
+    snapshot: &slipway_common::RepoSnapshot,
+    example: &ExampleRepo,
+    dir: &Path,
+    rollout_delay: Duration,
+    real_cluster: Option<&Path>,
+) -> anyhow::Result<Duration> {
+    std::fs::create_dir_all(dir)?;
+    let (sim, kubeconfig) = match real_cluster {
+        Some(k) => (None, k.to_path_buf()),
+        None => {
+            let sim = SimCluster::start(SimConfig {
+                rollout_delay,
+                ..SimConfig::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the simulated cluster: {e}"))?;
+            let path = dir.join("kubeconfig");
+            sim.write_kubeconfig(&path)?;
+            (Some(sim), path)
+        }
+    };
+    let mut files = Vec::new();
+    for env in &example.envs {
+        let ns = format!("{}{env}-kubectl", example.namespace_prefix);
+        let mut text = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n");
+        for unit in snapshot.render_env(env) {
+            for mut doc in unit.result.map_err(|e| anyhow::anyhow!("{e}"))? {
+                doc["metadata"]["namespace"] = serde_yaml::Value::from(ns.clone());
+                text.push_str("---\n");
+                text.push_str(&serde_yaml::to_string(&doc)?);
+            }
+        }
+        let path = dir.join(format!("{env}.yaml"));
+        std::fs::write(&path, text)?;
+        files.push(path);
+    }
+    let t = Instant::now();
+    for file in &files {
+        let kubeconfig = kubeconfig.clone();
+        let file = file.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(["apply", "--server-side", "-f"])
+                .arg(&file)
+                .output()
+        })
+        .await??;
+        if !out.status.success() {
+            bail!("kubectl apply failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let elapsed = t.elapsed();
+    if let Some(sim) = sim {
+        sim.shutdown().await;
+    }
+    Ok(elapsed)
+}

@@ -1,0 +1,179 @@
+//! A whole Slipway installation on one machine: a simulated cluster (or a real
+//! one), a resource repo, and the deployer, transitioner and aggregator as
+//! processes. Used by the playground, the end-to-end tests and the benchmark.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use slipway_simcluster::{SimCluster, SimConfig};
+
+use crate::example::ExampleRepo;
+use crate::process::{free_addr, ServiceProcess};
+
+/// How to build the installation.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Folder for the repo, checkouts, configs and logs (created if missing).
+    pub dir: PathBuf,
+    /// The resource repo to create.
+    pub example: ExampleRepo,
+    /// The built web UI (`ui/dist`).
+    pub ui_path: Option<PathBuf>,
+    /// Deploy to this real cluster instead of a simulated one.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in `kubeconfig` (default: its current context).
+    pub context: Option<String>,
+    /// Simulated cluster: time until a healthy rollout is available.
+    pub rollout_delay: Duration,
+    /// Poll interval of the three services.
+    pub poll_interval: Duration,
+}
+
+impl StackOptions {
+    /// Options for a stack in `dir` with the default example repo.
+    pub fn new(dir: &Path) -> Self {
+        StackOptions {
+            dir: dir.to_path_buf(),
+            example: ExampleRepo::default(),
+            ui_path: None,
+            kubeconfig: None,
+            context: None,
+            rollout_delay: Duration::from_secs(2),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A running installation. Dropping it stops every process.
+pub struct Stack {
+    pub repo: git_fixture::BuiltRepo,
+    pub token: String,
+    pub sim: Option<SimCluster>,
+    pub kubeconfig: PathBuf,
+    pub deployer: ServiceProcess,
+    pub transitioner: ServiceProcess,
+    pub aggregator: ServiceProcess,
+    pub dir: PathBuf,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+impl Stack {
+    /// Creates the repo and starts everything; returns once all three services listen.
+    pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
+        let dir = &opts.dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let repo_path = dir.join("resources.git");
+        let repo = if repo_path.exists() {
+            anyhow::bail!(
+                "{} already exists: remove the folder or pass another one",
+                repo_path.display()
+            );
+        } else {
+            git_fixture::Fixture::from_yaml(&opts.example.fixture_yaml())?.build(&repo_path)?
+        };
+
+        let (sim, kubeconfig, context) = match &opts.kubeconfig {
+            Some(path) => (None, path.clone(), opts.context.clone()),
+            None => {
+                let sim = SimCluster::start(SimConfig {
+                    rollout_delay: opts.rollout_delay,
+                    ..SimConfig::default()
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the simulated cluster: {e}"))?;
+                let path = dir.join("kubeconfig");
+                sim.write_kubeconfig(&path)?;
+                (Some(sim), path, None)
+            }
+        };
+
+        let token = random_token();
+        std::fs::write(dir.join("api-tokens"), format!("playground:{token}\n"))?;
+        let deployer_addr = free_addr()?;
+        let transitioner_addr = free_addr()?;
+        let aggregator_addr = free_addr()?;
+        let deployer_url = format!("http://{deployer_addr}");
+        let transitioner_url = format!("http://{transitioner_addr}");
+        let poll = secs(opts.poll_interval);
+        let url = repo.url();
+        let context_line = context.map(|c| format!(", context: {c}")).unwrap_or_default();
+
+        let deployer_cfg = dir.join("deployer.yaml");
+        std::fs::write(
+            &deployer_cfg,
+            format!(
+                "versions_url: {url}\nversions_checkout_path: {}\napi_bind: {deployer_addr}\npoll_interval: {poll}\nclusters:\n  {}: {{kubeconfig: {}{context_line}}}\n",
+                dir.join("checkouts/deployer").display(),
+                opts.example.cluster,
+                kubeconfig.display(),
+            ),
+        )?;
+        let transitioner_cfg = dir.join("transitioner.yaml");
+        std::fs::write(
+            &transitioner_cfg,
+            format!(
+                "versions_url: {url}\nversions_checkout_path: {}\napi_bind: {transitioner_addr}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\n",
+                dir.join("checkouts/transitioner").display(),
+            ),
+        )?;
+        let aggregator_cfg = dir.join("aggregator.yaml");
+        let ui = opts
+            .ui_path
+            .as_ref()
+            .map(|p| format!("ui_path: {}\n", p.display()))
+            .unwrap_or_default();
+        std::fs::write(
+            &aggregator_cfg,
+            format!(
+                "versions_url: {url}\nversions_checkout_path: {}\napi_bind: {aggregator_addr}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\n{ui}",
+                dir.join("checkouts/aggregator").display(),
+                dir.join("api-tokens").display(),
+            ),
+        )?;
+
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        let deployer = ServiceProcess::start("slipway-deployer", &deployer_cfg, &logs.join("deployer.log"))?;
+        let transitioner = ServiceProcess::start(
+            "slipway-transitioner",
+            &transitioner_cfg,
+            &logs.join("transitioner.log"),
+        )?;
+        let aggregator = ServiceProcess::start("slipway-aggregator", &aggregator_cfg, &logs.join("aggregator.log"))?;
+        Ok(Stack {
+            repo,
+            token,
+            sim,
+            kubeconfig,
+            deployer,
+            transitioner,
+            aggregator,
+            dir: dir.clone(),
+        })
+    }
+
+    /// Stops the three services (SIGTERM) and the simulated cluster.
+    pub async fn stop(mut self) {
+        self.aggregator.stop();
+        self.transitioner.stop();
+        self.deployer.stop();
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+        }
+    }
+}
+
+fn random_token() -> String {
+    use rand::Rng as _;
+    let mut rng = rand::thread_rng();
+    (0..32)
+        .map(|_| {
+            let n = rng.gen_range(0..36u8);
+            char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })
+        })
+        .collect()
+}

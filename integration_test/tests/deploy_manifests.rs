@@ -1,0 +1,74 @@
+//! The manifests under `deploy/` (installing Slipway in a real cluster) are valid:
+//! the stock kubectl applies them server-side to a simulated cluster.
+
+use std::path::Path;
+use std::process::Command;
+
+use slipway_simcluster::{SimCluster, SimConfig};
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl runs (scripts/test installs Debian's kubernetes-client when it is missing)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_manifests_apply_server_side_and_create_every_object() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let deploy = deploy.to_str().unwrap();
+
+    let (ok, out) = kubectl(&kubeconfig, &["apply", "--server-side", "-f", deploy]);
+    assert!(ok, "kubectl apply failed:\n{out}");
+
+    for (kind, name, ns) in [
+        ("namespace", "slipway", None),
+        ("serviceaccount", "slipway-deployer", Some("slipway")),
+        ("clusterrole", "slipway-deployer", None),
+        ("clusterrolebinding", "slipway-deployer", None),
+        ("rolebinding", "slipway-deployer", Some("dev")),
+        ("configmap", "slipway-config", Some("slipway")),
+        ("secret", "slipway-api-tokens", Some("slipway")),
+        ("deployment", "slipway-deployer", Some("slipway")),
+        ("deployment", "slipway-transitioner", Some("slipway")),
+        ("deployment", "slipway-aggregator", Some("slipway")),
+        ("service", "slipway-aggregator", Some("slipway")),
+    ] {
+        let mut args = vec!["get", kind, name, "-o", "json"];
+        if let Some(ns) = ns {
+            args.extend(["-n", ns]);
+        }
+        let (ok, out) = kubectl(&kubeconfig, &args);
+        assert!(ok, "{kind}/{name} missing:\n{out}");
+        let obj: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(obj["metadata"]["name"], name);
+    }
+    // The config the Deployments mount parses as the services' own config files.
+    let (_, out) = kubectl(
+        &kubeconfig,
+        &["get", "configmap", "slipway-config", "-n", "slipway", "-o", "json"],
+    );
+    let cm: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["deployer.yaml", "transitioner.yaml", "aggregator.yaml"] {
+        let text = cm["data"][key].as_str().unwrap();
+        let parsed: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+        assert!(parsed["versions_url"].is_string(), "{key}");
+    }
+    // Applying again changes nothing.
+    let (ok, out) = kubectl(&kubeconfig, &["apply", "--server-side", "-f", deploy]);
+    assert!(ok, "{out}");
+    assert!(!out.contains("created"), "{out}");
+    sim.shutdown().await;
+}

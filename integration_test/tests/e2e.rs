@@ -1,0 +1,214 @@
+//! End-to-end: the three services as real processes against a simulated cluster.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use integration_test::client::{service_env, wait_for, Api};
+use integration_test::stack::{Stack, StackOptions};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+async fn start(schedule: Option<&str>) -> Result<(tempfile::TempDir, Stack, Api)> {
+    let dir = tempfile::Builder::new().prefix("slipway-e2e-").tempdir()?;
+    let mut opts = StackOptions::new(&dir.path().join("stack"));
+    opts.rollout_delay = Duration::from_millis(300);
+    opts.poll_interval = Duration::from_millis(500);
+    opts.example.progress_deadline_secs = 3;
+    opts.example.last_schedule = schedule.map(str::to_string);
+    let stack = Stack::start(opts).await?;
+    let api = Api::new(&stack.aggregator.url, &stack.token);
+    Ok((dir, stack, api))
+}
+
+fn version_of(state: &Value, service: &str, env: &str) -> Option<String> {
+    service_env(state, service, env)?["version"]
+        .as_str()
+        .map(str::to_string)
+}
+
+fn status_of(state: &Value, service: &str, env: &str) -> String {
+    service_env(state, service, env)
+        .map(|s| format!("{}/{}", s["status"], s["phase"]))
+        .unwrap_or_default()
+}
+
+/// Waits until `service` in `env` runs `version` with status `Clean`.
+async fn wait_clean(api: &Api, service: &str, env: &str, version: &str) -> Result<()> {
+    wait_for(WAIT, &format!("{service} {version} Clean in {env}"), || async {
+        let state = api.state().await?;
+        let s = service_env(&state, service, env).cloned().unwrap_or_default();
+        if s["version"] == version && s["status"] == "Clean" {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(format!("version {} status {}", s["version"], s["status"])))
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn posted_version_moves_through_dev_pp_and_prod_at_schedule() -> Result<()> {
+    let (_dir, stack, api) = start(Some("*/5 * * * * *")).await?;
+    wait_clean(&api, "web", "pp", "1.0.0").await?;
+    let (code, body) = api.post_version("latest", "web", "1.1.0", "Faster start-up").await?;
+    assert_eq!(code, 201, "{body}");
+    wait_clean(&api, "web", "dev", "1.1.0").await?;
+    wait_clean(&api, "web", "pp", "1.1.0").await?;
+    wait_clean(&api, "web", "prod", "1.1.0").await?;
+    // The promotion into prod came from the transitioner, through its schedule.
+    let log = stack.repo.log();
+    let prod = log
+        .iter()
+        .find(|(_, _, m)| m.starts_with("Promote pp → prod"))
+        .expect("a promotion commit into prod");
+    assert!(prod.2.contains("1.0.0 → 1.1.0"), "{}", prod.2);
+    assert!(prod.2.contains("Faster start-up"), "changelog carried: {}", prod.2);
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_version_stops_at_dev_and_the_fix_goes_through() -> Result<()> {
+    let (_dir, stack, api) = start(None).await?;
+    wait_clean(&api, "api", "pp", "1.0.0").await?;
+    // The image tag `:broken` never becomes ready.
+    let (code, _) = api
+        .post_vars(
+            "latest",
+            "api",
+            serde_json::json!({"version": "2.0.0", "image": "registry.example/api:broken", "replicas": 2}),
+            "Broken build",
+        )
+        .await?;
+    assert_eq!(code, 201);
+    wait_for(WAIT, "api Failed in dev", || async {
+        let state = api.state().await?;
+        let s = service_env(&state, "api", "dev").cloned().unwrap_or_default();
+        if s["version"] == "2.0.0" && s["status"] == "Failed" {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(status_of(&state, "api", "dev")))
+        }
+    })
+    .await?;
+    // The dev → pp transition is blocked by the failure; pp keeps 1.0.0.
+    let state = api.state().await?;
+    assert_eq!(version_of(&state, "api", "pp").as_deref(), Some("1.0.0"));
+    let pp = state["transitions"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "pp"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(pp["result"], "CheckFailed", "{pp}");
+    let (code, _) = api.post_version("latest", "api", "2.0.1", "Fix the image").await?;
+    assert_eq!(code, 201);
+    wait_clean(&api, "api", "pp", "2.0.1").await?;
+    assert!(!stack
+        .repo
+        .log()
+        .iter()
+        .any(|(_, _, m)| m.starts_with("Promote dev → pp") && m.contains("→ 2.0.0")));
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn locked_service_is_held_back_while_others_move() -> Result<()> {
+    let (_dir, stack, api) = start(None).await?;
+    wait_clean(&api, "web", "dev", "1.0.0").await?;
+    let (code, body) = api
+        .call(
+            "PUT",
+            "/api/locks/dev/web",
+            Some(serde_json::json!({"reason": "incident 4711"})),
+        )
+        .await?;
+    assert_eq!(code, 200, "{body}");
+    api.post_version("latest", "web", "1.2.0", "held back").await?;
+    api.post_version("latest", "api", "1.2.0", "moves").await?;
+    wait_clean(&api, "api", "dev", "1.2.0").await?;
+    let state = api.state().await?;
+    assert_eq!(version_of(&state, "web", "dev").as_deref(), Some("1.0.0"));
+    let (code, _) = api
+        .call(
+            "DELETE",
+            "/api/locks/dev/web",
+            Some(serde_json::json!({"reason": "incident 4711"})),
+        )
+        .await?;
+    assert_eq!(code, 200);
+    wait_clean(&api, "web", "dev", "1.2.0").await?;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_restores_an_earlier_version() -> Result<()> {
+    let (_dir, stack, api) = start(None).await?;
+    wait_clean(&api, "web", "dev", "1.0.0").await?;
+    let first = stack.repo.head().unwrap_or_default();
+    api.post_version("latest", "web", "1.3.0", "new").await?;
+    wait_clean(&api, "web", "dev", "1.3.0").await?;
+    // Hold dev still so the rollback is not promoted over again.
+    api.call(
+        "PUT",
+        "/api/locks/dev",
+        Some(serde_json::json!({"reason": "rollback test"})),
+    )
+    .await?;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/rollback",
+            Some(serde_json::json!({"env": "dev", "service": "web", "commit": first})),
+        )
+        .await?;
+    assert_eq!(code, 201, "{body}");
+    wait_clean(&api, "web", "dev", "1.0.0").await?;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_killed_mid_flow_converge_without_losing_commits() -> Result<()> {
+    let (_dir, mut stack, api) = start(None).await?;
+    wait_clean(&api, "web", "dev", "1.0.0").await?;
+    let mut answered = Vec::new();
+    for (i, victim) in ["deployer", "transitioner", "aggregator"].into_iter().enumerate() {
+        let version = format!("1.5.{i}");
+        let (code, body) = api.post_version("latest", "web", &version, "during restarts").await?;
+        assert_eq!(code, 201, "{body}");
+        answered.push(body["commit"].as_str().unwrap_or_default().to_string());
+        let process = match victim {
+            "deployer" => &mut stack.deployer,
+            "transitioner" => &mut stack.transitioner,
+            _ => &mut stack.aggregator,
+        };
+        process.kill();
+        process.restart()?;
+    }
+    wait_clean(&api, "web", "pp", "1.5.2").await?;
+    let log: Vec<String> = stack.repo.log().into_iter().map(|(id, _, _)| id).collect();
+    for commit in answered {
+        assert!(log.contains(&commit), "commit {commit} answered 201 is in the repo");
+    }
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn human_commit_to_the_repo_is_picked_up() -> Result<()> {
+    let (_dir, stack, api) = start(None).await?;
+    wait_clean(&api, "web", "dev", "1.0.0").await?;
+    stack.repo.commit(
+        "Hand-edited: web 1.9.0 in latest",
+        &[(
+            "latest/version/web.yaml",
+            Some(integration_test::example::version_file("web", "1.9.0").as_str()),
+        )],
+    )?;
+    wait_clean(&api, "web", "dev", "1.9.0").await?;
+    stack.stop().await;
+    Ok(())
+}
