@@ -456,7 +456,7 @@ mod tests {
             clean_since: None,
             deployer_commit: Some("c1".into()),
             promoted_commit: "c1".into(),
-            caught_up: true,
+            position: crate::source_check::Position::AtOrPast,
         });
         let d = case.run();
         assert_eq!(d.result, TransitionResult::Blocked);

@@ -20,7 +20,7 @@ use slipway_common::RepoSnapshot;
 
 use crate::evaluate::{evaluate, Decision, Input, PlannedPromotion, Trigger};
 use crate::message::{self, Changelog};
-use crate::source_check::{SourceEnv, SourceObservation};
+use crate::source_check::{Position, SourceEnv, SourceObservation};
 
 /// The author of the transitioner's commits.
 pub const AUTHOR: &str = "slipway-transitioner";
@@ -257,18 +257,18 @@ fn observe_source(
         .next()
         .and_then(|c| Oid::from_str(&c.id).ok())
         .unwrap_or(source_commit);
-    let caught_up = match env.commit.as_deref() {
-        None => false,
+    let position = match env.commit.as_deref() {
+        None => Position::Behind,
         Some(at) => match repo.resolve_commit(at)? {
-            // A commit we have not fetched yet is newer than ours: wait for the next poll to judge it.
-            None => false,
-            Some(at) => repo.is_ancestor(promoted, at)?,
+            None => Position::Unknown,
+            Some(at) if repo.is_ancestor(promoted, at)? => Position::AtOrPast,
+            Some(_) => Position::Behind,
         },
     };
     Ok(SourceObservation::Env(SourceEnv::new(
         env,
         promoted.to_string(),
-        caught_up,
+        position,
     )))
 }
 

@@ -31,20 +31,31 @@ pub struct SourceEnv {
     pub deployer_commit: Option<String>,
     /// The commit being promoted: the last one that changed the source's version files.
     pub promoted_commit: String,
-    /// Whether `deployer_commit` is `promoted_commit` or a descendant of it.
-    pub caught_up: bool,
+    /// How `deployer_commit` relates to `promoted_commit`.
+    pub position: Position,
+}
+
+/// Where the deployer's commit of the source env is, relative to the promoted commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// The promoted commit or a descendant of it.
+    AtOrPast,
+    /// Not (yet) there: older, on another line, or no commit at all.
+    Behind,
+    /// A commit the transitioner has not fetched yet (it will judge it after its next fetch).
+    Unknown,
 }
 
 impl SourceEnv {
-    /// Builds the view from the deployer's env status; `caught_up` is decided by the caller (git).
-    pub fn new(env: &EnvStatus, promoted_commit: String, caught_up: bool) -> Self {
+    /// Builds the view from the deployer's env status; `position` is decided by the caller (git).
+    pub fn new(env: &EnvStatus, promoted_commit: String, position: Position) -> Self {
         SourceEnv {
             status: env.status,
             reason: env.reason.clone(),
             clean_since: env.clean_since,
             deployer_commit: env.commit.clone(),
             promoted_commit,
-            caught_up,
+            position,
         }
     }
 }
@@ -85,15 +96,24 @@ pub fn check(
             with_reason(format!("source {source} is Failed")),
         ));
     }
-    if !env.caught_up {
-        let at = env.deployer_commit.as_deref().map(short).unwrap_or("no commit yet");
-        return Some((
-            TransitionResult::Blocked,
-            format!(
-                "source {source} is not deployed at the promoted commit {} yet (deployer is at {at})",
-                short(&env.promoted_commit)
-            ),
-        ));
+    let at = env.deployer_commit.as_deref().map(short).unwrap_or("no commit yet");
+    match env.position {
+        Position::AtOrPast => {}
+        Position::Behind => {
+            return Some((
+                TransitionResult::Blocked,
+                format!(
+                    "source {source} is not deployed at the promoted commit {} yet (deployer is at {at})",
+                    short(&env.promoted_commit)
+                ),
+            ))
+        }
+        Position::Unknown => {
+            return Some((
+                TransitionResult::Blocked,
+                format!("the deployer reports source {source} at {at}, which the transitioner has not fetched yet; judged on the next run"),
+            ))
+        }
     }
     if env.status != RolloutStatus::Clean {
         return Some((
@@ -143,13 +163,18 @@ mod tests {
     }
 
     fn env(status: RolloutStatus, caught_up: bool, clean_since: Option<&str>) -> SourceObservation {
+        let position = if caught_up {
+            Position::AtOrPast
+        } else {
+            Position::Behind
+        };
         SourceObservation::Env(SourceEnv {
             status,
             reason: "1 of 2 services in progress".into(),
             clean_since: clean_since.map(|s| s.parse().unwrap()),
             deployer_commit: Some("aaaaaaaaaaaaaaaa".into()),
             promoted_commit: "bbbbbbbbbbbbbbbb".into(),
-            caught_up,
+            position,
         })
     }
 
@@ -212,5 +237,20 @@ mod tests {
             check(&t, &SourceObservation::NotDeployed, now()).unwrap().0,
             TransitionResult::CheckFailed
         );
+    }
+
+    #[test]
+    fn deployer_ahead_of_our_fetch_waits_for_the_next_run() {
+        let observation = SourceObservation::Env(SourceEnv {
+            status: RolloutStatus::Clean,
+            reason: String::new(),
+            clean_since: None,
+            deployer_commit: Some("cccccccccccccccc".into()),
+            promoted_commit: "bbbbbbbbbbbbbbbb".into(),
+            position: Position::Unknown,
+        });
+        let (result, reason) = check(&transition(""), &observation, now()).unwrap();
+        assert_eq!(result, TransitionResult::Blocked);
+        assert!(reason.contains("not fetched yet"), "{reason}");
     }
 }
