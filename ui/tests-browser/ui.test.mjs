@@ -123,3 +123,40 @@ test('a changelog containing <script> is shown as text and never runs', async ()
   assert.equal(await section(page, 'latest').locator('pre.changelog img, pre.changelog script').count(), 0);
   await finish('changelog-as-text');
 });
+
+test('a transition started from the promotion strip shows what the transitioner answered', async () => {
+  const { page, finish } = await openPage(browser.context);
+  await page.goto(system.uiUrl);
+  await enterToken(page);
+  await page.getByRole('button', { name: 'Run transition pp now' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Run transition pp (dev → pp)' });
+  await dialog.getByRole('button', { name: 'Run now' }).click();
+  const result = await dialog.getByRole('status').innerText();
+  assert.match(result, /^Result: (Success|Skipped|Blocked|CheckFailed)/);
+  await finish('run-transition');
+});
+
+test('an env can be locked and unlocked with the keyboard alone, from the overview', async () => {
+  const { page, finish } = await openPage(browser.context);
+  await page.goto(system.uiUrl);
+  await enterToken(page);
+  const reason = `keyboard ${freshVersion()}`;
+  await page.getByRole('button', { name: 'Lock or unlock env pp' }).focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Lock env pp' });
+  await dialog.waitFor();
+  // The reason field has the focus: type and submit with Enter.
+  await page.keyboard.type(reason);
+  await page.keyboard.press('Enter');
+  const lock = page.getByRole('button', { name: `Env pp locked: ${reason}` });
+  await lock.waitFor();
+  // The reason shows on keyboard focus, not only on hover.
+  await lock.focus();
+  assert.ok(await page.getByRole('tooltip').filter({ hasText: reason }).isVisible());
+  await page.keyboard.press('Enter');
+  const again = page.getByRole('dialog', { name: 'Lock env pp' });
+  await again.getByRole('button', { name: 'Unlock env pp' }).focus();
+  await page.keyboard.press('Enter');
+  await lock.waitFor({ state: 'detached' });
+  await finish('keyboard-env-lock');
+});
