@@ -7,13 +7,13 @@
 #
 #   ui/tests-browser/run.sh        (from anywhere; exit status is the tests')
 #
-# Env: PLAYGROUND (binary, default target/debug/playground), CHROMIUM (default
+# Env: PLAYGROUND (binary, default $CARGO_TARGET_DIR or target/, then debug/playground), CHROMIUM (default
 # /usr/bin/chromium), SLIPWAY_READY_TIMEOUT (seconds, default 120).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ui=$(dirname "$here")
 root=$(dirname "$ui")
-playground=${PLAYGROUND:-$root/target/debug/playground}
+playground=${PLAYGROUND:-${CARGO_TARGET_DIR:-$root/target}/debug/playground}
 timeout=${SLIPWAY_READY_TIMEOUT:-120}
 
 fail() { echo "ui browser tests: $*" >&2; exit 1; }
