@@ -78,6 +78,7 @@ describe('formatting', () => {
 
   it('formats absolute times in UTC', () => {
     expect(formatTime('2026-11-22T10:15:30+01:00')).toBe('2026-11-22 09:15 UTC');
+    expect(formatTime('2026-11-22T10:15:30+01:00', { seconds: true })).toBe('2026-11-22 09:15:30 UTC');
   });
 });
 

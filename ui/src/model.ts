@@ -104,10 +104,10 @@ export function formatRelative(iso: string, now: Date): string {
 }
 
 /** An RFC 3339 time as `2026-11-22 09:00 UTC`: operators compare it with logs, which are in UTC. */
-export function formatTime(iso: string): string {
+export function formatTime(iso: string, { seconds = false } = {}): string {
   const t = new Date(iso);
   if (Number.isNaN(t.getTime())) return iso;
-  return `${t.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return `${t.toISOString().slice(0, seconds ? 19 : 16).replace('T', ' ')} UTC`;
 }
 
 export function shortCommit(sha: string | null | undefined): string {

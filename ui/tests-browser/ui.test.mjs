@@ -2,7 +2,7 @@
 // behind it (started by run.sh). Each test leaves a screenshot in target/ui-screenshots/.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, enterToken, freshVersion, openPage, postVersion, startBrowser, system } from './harness.mjs';
+import { SCREENSHOTS, api, enterToken, freshVersion, openPage, postVersion, startBrowser, system } from './harness.mjs';
 
 let browser;
 before(async () => {
@@ -159,4 +159,18 @@ test('an env can be locked and unlocked with the keyboard alone, from the overvi
   await page.keyboard.press('Enter');
   await lock.waitFor({ state: 'detached' });
   await finish('keyboard-env-lock');
+});
+
+test('a banner says the data may be stale while live updates are cut off, and goes when they return', async () => {
+  const { page, finish } = await openPage(browser.context);
+  // Refuse the event stream: EventSource fails and keeps retrying by itself.
+  await page.route('**/api/events', (route) => route.abort('connectionrefused'));
+  await page.goto(system.uiUrl);
+  const banner = page.getByTestId('stale-banner');
+  await banner.filter({ hasText: 'Live updates are disconnected' }).waitFor();
+  assert.ok(await page.getByRole('link', { name: 'web', exact: true }).isVisible(), 'the last state stays visible');
+  await page.screenshot({ path: `${SCREENSHOTS}/stale-banner.png`, fullPage: true });
+  await page.unroute('**/api/events');
+  await banner.waitFor({ state: 'detached', timeout: 30_000 });
+  await finish('stale-banner-gone', { expected: /api\/events|ERR_CONNECTION_REFUSED|net::ERR_FAILED/ });
 });

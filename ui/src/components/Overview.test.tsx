@@ -32,6 +32,13 @@ describe('Overview', () => {
     expect(within(cell('api', 'latest')).getByText('not in latest')).toBeTruthy();
   });
 
+  it('says why an env is not clean under its name', () => {
+    renderWith(<Overview state={sampleState()} />);
+    const prod = document.querySelector<HTMLElement>('th[data-env="prod"]');
+    expect(prod?.textContent).toContain('1 of 2 services failed');
+    expect(within(prod as HTMLElement).getByText('Failed')).toBeTruthy();
+  });
+
   it('gives lock icons their reasons as accessible names and tooltips', () => {
     renderWith(<Overview state={sampleState()} />);
     expect(screen.getByRole('button', { name: 'Env prod locked: release freeze' })).toBeTruthy();

@@ -142,6 +142,9 @@ function EnvHeader({ env, onLock }: { env: EnvSummary; onLock: () => void }) {
           <span className="muted small">source only, not deployed</span>
         )}
       </div>
+      {env.deployed && env.status && env.status !== 'Clean' && env.reason && (
+        <div className="env-reason small muted">{env.reason}</div>
+      )}
       {env.last_error && (
         <div className="env-error small" title={formatTime(env.last_error.at)}>
           <span aria-hidden="true">⚠ </span>

@@ -7,7 +7,7 @@ export function StaleBanner({ reasons, loadedAt }: { reasons: string[]; loadedAt
     <div className="banner stale" role="alert" data-testid="stale-banner">
       <strong>
         <span aria-hidden="true">⚠ </span>Data may be out of date
-        {loadedAt ? ` (last loaded ${formatTime(loadedAt.toISOString())})` : ''}.
+        {loadedAt ? ` (last loaded ${formatTime(loadedAt.toISOString(), { seconds: true })})` : ''}.
       </strong>
       <ul>
         {reasons.map((r) => (
