@@ -242,7 +242,12 @@ fn observe_source(
         DeployerView::Status(status) => status,
     };
     let Some(env) = status.envs.get(&t.source) else {
-        return Ok(SourceObservation::NotDeployed);
+        let deployed = source.deployers().is_ok_and(|d| d.deployers.contains_key(&t.source));
+        return Ok(if deployed {
+            SourceObservation::NotReported
+        } else {
+            SourceObservation::NotDeployed
+        });
     };
     let Ok(source_commit) = Oid::from_str(&source.commit) else {
         return Ok(SourceObservation::Unavailable(

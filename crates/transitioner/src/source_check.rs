@@ -17,6 +17,9 @@ pub enum SourceObservation {
     Unavailable(String),
     /// The deployer answered but does not deploy the source env.
     NotDeployed,
+    /// `deployers.yaml` deploys the source env, but the deployer has not reported it yet
+    /// (it just started, or has not fetched that change).
+    NotReported,
     /// The deployer's view of the source env.
     Env(SourceEnv),
 }
@@ -79,6 +82,12 @@ pub fn check(
             return Some((
                 TransitionResult::CheckFailed,
                 format!("source {source} is not deployed (not in the deployer's status), so SourceClean cannot hold: add it to deployers.yaml or drop the precondition"),
+            ))
+        }
+        SourceObservation::NotReported => {
+            return Some((
+                TransitionResult::Blocked,
+                format!("the deployer has not reported source {source} yet"),
             ))
         }
         SourceObservation::Env(env) => env,
@@ -236,6 +245,10 @@ mod tests {
         assert_eq!(
             check(&t, &SourceObservation::NotDeployed, now()).unwrap().0,
             TransitionResult::CheckFailed
+        );
+        assert_eq!(
+            check(&t, &SourceObservation::NotReported, now()).unwrap().0,
+            TransitionResult::Blocked
         );
     }
 
