@@ -7,6 +7,7 @@ import { fakeApi, renderWith, sampleState } from './testing';
 
 /** An EventSource the test drives by hand. */
 class FakeEvents implements EventSourceLike {
+  readyState = 0;
   onopen: ((ev: Event) => unknown) | null = null;
   onerror: ((ev: Event) => unknown) | null = null;
   closed = false;
@@ -19,9 +20,12 @@ class FakeEvents implements EventSourceLike {
     this.closed = true;
   }
   open() {
+    this.readyState = 1;
     act(() => void this.onopen?.(new Event('open')));
   }
-  fail() {
+  /** `refused`: the server answered with an error, and EventSource gives up. */
+  fail({ refused = false } = {}) {
+    this.readyState = refused ? 2 : 0;
     act(() => void this.onerror?.(new Event('error')));
   }
   emit(type: string, data: unknown) {
@@ -31,20 +35,20 @@ class FakeEvents implements EventSourceLike {
   }
 }
 
-function setup(api = fakeApi()) {
+function setup(api = fakeApi(), live = { retryMs: 20, pollMs: 30 }) {
   const streams: FakeEvents[] = [];
   const openEvents = (url: string) => {
     const s = new FakeEvents(url);
     streams.push(s);
     return s;
   };
-  const { unmount } = renderWith(<App openEvents={openEvents} />, { api });
+  const { unmount } = renderWith(<App openEvents={openEvents} live={live} />, { api });
   const stream = () => {
     const s = streams[streams.length - 1];
     if (!s) throw new Error('no event stream opened');
     return s;
   };
-  return { api, stream, unmount };
+  return { api, stream, streams, unmount };
 }
 
 function versionIn(service: string, env: string): string | null | undefined {
@@ -77,6 +81,22 @@ describe('App', () => {
     expect(screen.getByTestId('stale-banner').textContent).toContain('Live updates are disconnected');
     stream().open();
     expect(screen.queryByTestId('stale-banner')).toBeNull();
+  });
+
+  it('opens a new stream when the server refused one, and polls the state meanwhile', async () => {
+    const { api, stream, streams } = setup();
+    await screen.findByRole('link', { name: 'web' });
+    stream().open();
+    const loadsBefore = api.state.mock.calls.length;
+    stream().fail({ refused: true });
+    expect(streams[0]?.closed).toBe(true);
+    await waitFor(() => expect(streams).toHaveLength(2));
+    await waitFor(() => expect(api.state.mock.calls.length).toBeGreaterThan(loadsBefore + 1));
+    stream().open();
+    expect(screen.queryByTestId('stale-banner')).toBeNull();
+    const loadsAfter = api.state.mock.calls.length;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(api.state.mock.calls.length).toBe(loadsAfter); // polling stopped once live again
   });
 
   it('shows a stale banner with the reasons when the aggregator reports stale data', async () => {

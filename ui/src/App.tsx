@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { ReloadProvider, useApi } from './context';
-import { useLiveState, type EventSourceFactory } from './live';
+import { useLiveState, type EventSourceFactory, type LiveOptions } from './live';
 import { parseRoute, stalenessReasons, type Route } from './model';
 import { Header } from './components/Header';
 import { ErrorMessage } from './components/Messages';
@@ -19,9 +19,9 @@ function useHashRoute(): Route {
 }
 
 /** The whole UI: live state from the aggregator, routed by the URL hash. */
-export function App({ openEvents }: { openEvents: EventSourceFactory }) {
+export function App({ openEvents, live: liveOptions }: { openEvents: EventSourceFactory; live?: LiveOptions }) {
   const api = useApi();
-  const live = useLiveState(api, openEvents);
+  const live = useLiveState(api, openEvents, liveOptions);
   const route = useHashRoute();
   const { state } = live;
 

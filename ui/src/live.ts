@@ -4,6 +4,8 @@ import type { State } from './api/types';
 
 /** The part of EventSource the UI uses, so tests can drive it by hand. */
 export interface EventSourceLike {
+  /** 0 connecting, 1 open, 2 closed for good (the server refused the stream). */
+  readonly readyState: number;
   onopen: ((ev: Event) => unknown) | null;
   onerror: ((ev: Event) => unknown) | null;
   addEventListener(type: string, listener: (ev: MessageEvent) => void): void;
@@ -31,7 +33,20 @@ export interface LiveState {
  * `/api/events` and whenever the event stream (re)connects, since events may have
  * been missed while it was down. EventSource reconnects by itself.
  */
-export function useLiveState(api: Api, openEvents: EventSourceFactory): LiveState {
+export interface LiveOptions {
+  /** Wait before opening a new stream after the server refused one (EventSource gives up then). */
+  retryMs?: number;
+  /** While the stream is down, reload the state this often so it does not fall far behind. */
+  pollMs?: number;
+}
+
+const CLOSED = 2;
+
+export function useLiveState(
+  api: Api,
+  openEvents: EventSourceFactory,
+  { retryMs = 5_000, pollMs = 15_000 }: LiveOptions = {},
+): LiveState {
   const [state, setState] = useState<State | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [connection, setConnection] = useState<Connection>('connecting');
@@ -69,19 +84,41 @@ export function useLiveState(api: Api, openEvents: EventSourceFactory): LiveStat
 
   useEffect(() => {
     alive.current = true;
-    reload();
-    const events = openEvents('/api/events');
-    events.onopen = () => {
-      setConnection('open');
-      reload();
+    let events: EventSourceLike | null = null;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let poll: ReturnType<typeof setInterval> | undefined;
+    const stopPolling = () => {
+      clearInterval(poll);
+      poll = undefined;
     };
-    events.onerror = () => setConnection('closed');
-    events.addEventListener('state', () => reload());
+    const connect = () => {
+      const stream = openEvents('/api/events');
+      events = stream;
+      stream.onopen = () => {
+        setConnection('open');
+        stopPolling();
+        reload(); // Events may have been missed while the stream was down.
+      };
+      stream.onerror = () => {
+        setConnection('closed');
+        poll ??= setInterval(reload, pollMs);
+        // EventSource reconnects by itself, except after an HTTP error answer: then it is our turn.
+        if (stream.readyState === CLOSED) {
+          stream.close();
+          retry = setTimeout(connect, retryMs);
+        }
+      };
+      stream.addEventListener('state', () => reload());
+    };
+    reload();
+    connect();
     return () => {
       alive.current = false;
-      events.close();
+      events?.close();
+      clearTimeout(retry);
+      stopPolling();
     };
-  }, [openEvents, reload]);
+  }, [openEvents, reload, retryMs, pollMs]);
 
   return { state, loadError, connection, loadedAt, reload };
 }
