@@ -13,6 +13,7 @@
 //!
 //! Slipway-Action: promotion
 //! Slipway-Transition: dev
+//! Slipway-Env: dev
 //! ```
 
 use slipway_common::git::CommitInfo;
@@ -26,6 +27,11 @@ use crate::source_check::short;
 pub const ACTION_TRAILER: &str = "Slipway-Action";
 /// Trailer naming the transition that made a commit.
 pub const TRANSITION_TRAILER: &str = "Slipway-Transition";
+/// Trailer naming the env a commit changes (the target), as the aggregator's commits have it.
+pub const ENV_TRAILER: &str = "Slipway-Env";
+
+/// Longest subject line; longer lists of services are only in the body.
+const MAX_SUBJECT: usize = 100;
 
 /// The source commits behind one promoted service, newest first.
 #[derive(Debug, Clone, Default)]
@@ -38,7 +44,11 @@ pub struct Changelog {
 
 /// The message of a promotion commit.
 pub fn promotion_message(t: &Transition, promotions: &[PlannedPromotion], changelogs: &[Changelog]) -> String {
-    let mut msg = format!("Promote {} → {}: {}\n\n", t.source, t.target, summary(promotions));
+    let mut subject = format!("Promote {} → {}: {}", t.source, t.target, summary(promotions));
+    if subject.chars().count() > MAX_SUBJECT {
+        subject = format!("Promote {} → {}: {} services", t.source, t.target, promotions.len());
+    }
+    let mut msg = format!("{subject}\n\n");
     for p in promotions {
         msg.push_str(&format!(
             "{}: {} → {}\n",
@@ -50,7 +60,15 @@ pub fn promotion_message(t: &Transition, promotions: &[PlannedPromotion], change
     for log in changelogs.iter().filter(|l| !l.commits.is_empty()) {
         msg.push_str(&format!("\nChangelog of {}:\n", log.service));
         for c in &log.commits {
-            let mut lines = c.message.trim_end().lines();
+            // The source commits' own trailers would only repeat what this commit says.
+            let text: Vec<&str> = c
+                .message
+                .trim_end()
+                .lines()
+                .filter(|l| !l.starts_with("Slipway-"))
+                .collect();
+            let text = text.join("\n");
+            let mut lines = text.trim_end().lines();
             let first = lines.next().unwrap_or_default();
             msg.push_str(&format!("  {} {first}\n", short(&c.id)));
             for line in lines {
@@ -66,8 +84,8 @@ pub fn promotion_message(t: &Transition, promotions: &[PlannedPromotion], change
         }
     }
     msg.push_str(&format!(
-        "\n{ACTION_TRAILER}: promotion\n{TRANSITION_TRAILER}: {}\n",
-        t.name
+        "\n{ACTION_TRAILER}: promotion\n{TRANSITION_TRAILER}: {}\n{ENV_TRAILER}: {}\n",
+        t.name, t.target
     ));
     msg
 }
@@ -143,7 +161,7 @@ mod tests {
                 author: "ci".into(),
                 email: String::new(),
                 time: 0,
-                message: "s1 42\n\nFix the login bug\n".into(),
+                message: "s1 42\n\nFix the login bug\n\nSlipway-Action: version\nSlipway-Env: latest\n".into(),
                 parents: vec![],
             }],
             truncated: false,
@@ -159,6 +177,8 @@ mod tests {
         );
         assert_eq!(trailer(&msg, ACTION_TRAILER), Some("promotion"));
         assert_eq!(trailer(&msg, TRANSITION_TRAILER), Some("dev"));
+        assert_eq!(trailer(&msg, ENV_TRAILER), Some("dev"));
+        assert!(!msg.contains("Slipway-Env: latest"), "{msg}");
         let back = parse_promotion(&msg, "dev").unwrap();
         assert_eq!(
             back,
@@ -177,5 +197,21 @@ mod tests {
         );
         assert_eq!(parse_promotion(&msg, "pp"), None);
         assert_eq!(parse_promotion("s1 42\n\nchangelog\n", "dev"), None);
+    }
+
+    #[test]
+    fn long_lists_of_services_stay_out_of_the_subject() {
+        let t = parse_transitions("transitions:\n  dev: {source: latest, target: dev}\n")
+            .unwrap()
+            .remove(0);
+        let promotions: Vec<_> = (0..12)
+            .map(|i| promo(&format!("service-{i}"), Some("1.0.0"), "1.0.1"))
+            .collect();
+        let msg = promotion_message(&t, &promotions, &[]);
+        assert!(
+            msg.starts_with("Promote latest → dev: 12 services\n\nservice-0: 1.0.0 → 1.0.1\n"),
+            "{msg}"
+        );
+        assert_eq!(parse_promotion(&msg, "dev").unwrap().len(), 12);
     }
 }

@@ -46,7 +46,7 @@ commits:
         "the commit of the old version is not in the changelog: {msg}"
     );
     assert!(
-        msg.ends_with("Slipway-Action: promotion\nSlipway-Transition: dev\n"),
+        msg.ends_with("Slipway-Action: promotion\nSlipway-Transition: dev\nSlipway-Env: dev\n"),
         "{msg}"
     );
 
