@@ -83,7 +83,7 @@ pub fn run_transition(
     let decision = last.unwrap_or(decision);
     let commit = pushed.map(|c| c.to_string());
     if let Some(commit) = &commit {
-        tracing::info!(%commit, "{}", decision.reason);
+        tracing::info!(%commit, "committed: {}", decision.reason);
     }
     Ok(Outcome { decision, commit })
 }

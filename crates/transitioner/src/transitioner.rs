@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use slipway_common::git::GitError;
 use slipway_common::service::{RepoSettings, SharedRepo};
-use slipway_common::status::{ErrorRecord, TransitionRun, TransitionStatus, TransitionerStatus};
+use slipway_common::status::{ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus};
 use slipway_common::transitions::Transition;
 use slipway_common::{FileError, RepoSnapshot};
 use thiserror::Error;
@@ -249,6 +249,15 @@ impl Transitioner {
         let Some(status) = board.transitions.iter_mut().find(|s| s.name == name) else {
             return;
         };
+        // Say what changed, once: the same Blocked reason every poll would drown the log.
+        if status.result != Some(d.result) || status.reason != d.reason {
+            match d.result {
+                TransitionResult::CheckFailed => {
+                    tracing::warn!(transition = %name, "{:?}: {}", d.result, d.reason)
+                }
+                _ => tracing::info!(transition = %name, "{:?}: {}", d.result, d.reason),
+            }
+        }
         status.last_run = Some(now);
         status.result = Some(d.result);
         status.reason = d.reason.clone();
