@@ -439,3 +439,32 @@ commits:
     assert_eq!(t.status().last_error, None);
     assert_eq!(repo.read("dev/version/s1.yaml").unwrap(), "version: '2'\n");
 }
+
+#[tokio::test]
+async fn failed_push_after_the_local_commit_is_redone_once_on_the_next_run() {
+    let repo = repo(
+        r#"
+commits:
+  - message: setup
+    files:
+      transitions.yaml: "transitions:\n  dev: {source: latest, target: dev}\n"
+      latest/version/s1.yaml: "version: '2'\n"
+      dev/version/s1.yaml: "version: '1'\n"
+"#,
+    );
+    let t = transitioner(&repo, "checkout", clock(NOW), None).await;
+    // The branch is locked on the server: the commit is made locally, its push never lands.
+    let lock = repo.path.join("refs/heads/main.lock");
+    std::fs::write(&lock, "held by another writer").unwrap();
+    let err = t.run_all().await.unwrap_err();
+    assert!(err.to_string().contains("rejected"), "{err}");
+    assert!(t.status().last_error.is_some());
+    assert!(transitioner_commits(&repo).is_empty());
+
+    std::fs::remove_file(&lock).unwrap();
+    let outcome = t.run_all().await.unwrap().remove(0).1;
+    assert_eq!(outcome.decision.summary(), "s1 1 → 2");
+    assert_eq!(transitioner_commits(&repo).len(), 1);
+    assert_eq!(t.run_all().await.unwrap()[0].1.commit, None);
+    assert_eq!(transitioner_commits(&repo).len(), 1, "promoted exactly once");
+}
