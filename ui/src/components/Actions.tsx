@@ -175,10 +175,19 @@ export function RollbackDialog({
   return (
     <Dialog title={`Roll back ${service} in ${env}`} onClose={() => onClose()}>
       <form onSubmit={(e) => void confirm(e)}>
-        <p className="change" aria-label="Version change">
-          <span className="version old">{current ?? 'none'}</span> <span aria-hidden="true">→</span>
-          <span className="sr-only">to</span> <span className="version new">{entry.new ?? 'none'}</span>
-        </p>
+        <dl className="change rollback-change" aria-label="Version change">
+          <div>
+            <dt>Now</dt>
+            <dd className="version old">{current ?? 'none'}</dd>
+          </div>
+          <div aria-hidden="true" className="arrow">
+            →
+          </div>
+          <div>
+            <dt>After the rollback</dt>
+            <dd className="version new">{entry.new ?? 'none'}</dd>
+          </div>
+        </dl>
         <p className="help">
           Restores the version file of {service} in {env} as of commit <code>{shortCommit(entry.commit)}</code> (
           {entry.author}, {formatTime(entry.time)}), as a new commit. Promotions out of {env} follow as usual.
