@@ -147,23 +147,47 @@ impl Transitioner {
         };
         let view = Arc::new(self.deployer_view(&selected).await);
         let mut outcomes = Vec::new();
+        let mut failure = None;
         for t in selected {
             let (snapshot, view, name) = (snapshot.clone(), view.clone(), t.name.clone());
             let outcome = self
                 .repo
                 .with(move |r| run::run_transition(r, &t, &snapshot, &view, now, trigger))
-                .await?;
-            self.record(&name, &outcome, now);
-            if outcome.commit.is_some() {
-                if let Some(deployer) = self.deployer.clone() {
-                    tokio::spawn(async move { deployer.refresh().await });
+                .await;
+            match outcome {
+                Ok(outcome) => {
+                    self.record(&name, &outcome, now);
+                    if outcome.commit.is_some() {
+                        if let Some(deployer) = self.deployer.clone() {
+                            tokio::spawn(async move { deployer.refresh().await });
+                        }
+                    }
+                    outcomes.push((name, outcome));
+                }
+                // One transition failing on the repo (a push rejected too often) does not
+                // keep the others from running; the run still reports the failure.
+                Err(e) => {
+                    self.record_failure(&name, &e, now);
+                    failure.get_or_insert(e);
                 }
             }
-            outcomes.push((name, outcome));
         }
         let head = self.repo.with(|r| r.head().map(|h| h.to_string())).await;
         self.board().repo_commit = head;
-        Ok(outcomes)
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(outcomes),
+        }
+    }
+
+    fn record_failure(&self, name: &str, error: &GitError, now: DateTime<Utc>) {
+        self.metrics.record(name, TransitionResult::CheckFailed, 0, 0);
+        let mut board = self.board();
+        if let Some(status) = board.transitions.iter_mut().find(|s| s.name == name) {
+            status.last_run = Some(now);
+            status.result = Some(TransitionResult::CheckFailed);
+            status.reason = format!("cannot write the promotion to the repo: {error}");
+        }
     }
 
     /// What a poll would do now, per transition in file order, without writing anything.

@@ -458,7 +458,14 @@ commits:
     std::fs::write(&lock, "held by another writer").unwrap();
     let err = t.run_all().await.unwrap_err();
     assert!(err.to_string().contains("rejected"), "{err}");
-    assert!(t.status().last_error.is_some());
+    let status = t.status();
+    assert!(status.last_error.is_some());
+    assert_eq!(status.transitions[0].result, Some(TransitionResult::CheckFailed));
+    assert!(
+        status.transitions[0].reason.contains("rejected"),
+        "{}",
+        status.transitions[0].reason
+    );
     assert!(transitioner_commits(&repo).is_empty());
 
     std::fs::remove_file(&lock).unwrap();
