@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { ReloadProvider, useApi } from './context';
 import { useLiveState, type EventSourceFactory, type LiveOptions } from './live';
 import { parseRoute, stalenessReasons, type Route } from './model';
+import { EnvPage } from './components/EnvPage';
 import { Header } from './components/Header';
 import { ErrorMessage } from './components/Messages';
 import { Overview } from './components/Overview';
@@ -26,7 +27,8 @@ export function App({ openEvents, live: liveOptions }: { openEvents: EventSource
   const { state } = live;
 
   useEffect(() => {
-    document.title = route.page === 'service' ? `${route.service} · Slipway` : 'Slipway';
+    document.title =
+      route.page === 'service' ? `${route.service} · Slipway` : route.page === 'env' ? `${route.env} · Slipway` : 'Slipway';
     window.scrollTo?.(0, 0);
   }, [route]);
 
@@ -45,6 +47,7 @@ export function App({ openEvents, live: liveOptions }: { openEvents: EventSource
         {!state && !live.loadError && <p className="muted">Loading state…</p>}
         {state && route.page === 'overview' && <Overview state={state} />}
         {state && route.page === 'service' && <ServicePage state={state} service={route.service} />}
+        {state && route.page === 'env' && <EnvPage state={state} env={route.env} />}
         {route.page === 'not-found' && (
           <section className="empty">
             <h1>Page not found</h1>

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { State, TransitionStatus } from './api/types';
 import {
+  envHref,
   filterServices,
   formatRelative,
   formatTime,
@@ -88,6 +89,8 @@ describe('routes', () => {
     expect(parseRoute('#/')).toEqual({ page: 'overview' });
     expect(parseRoute('#/services/web')).toEqual({ page: 'service', service: 'web' });
     expect(parseRoute(serviceHref('team-a/api'))).toEqual({ page: 'service', service: 'team-a/api' });
+    expect(parseRoute('#/envs/prod')).toEqual({ page: 'env', env: 'prod' });
+    expect(parseRoute(envHref('pp'))).toEqual({ page: 'env', env: 'pp' });
     expect(parseRoute('#/nope')).toEqual({ page: 'not-found', hash: '#/nope' });
   });
 });

@@ -115,12 +115,24 @@ export function shortCommit(sha: string | null | undefined): string {
 }
 
 /** How the current view is addressed in the URL hash. */
-export type Route = { page: 'overview' } | { page: 'service'; service: string } | { page: 'not-found'; hash: string };
+export type Route =
+  | { page: 'overview' }
+  | { page: 'service'; service: string }
+  | { page: 'env'; env: string }
+  | { page: 'not-found'; hash: string };
 
-/** `#/` is the overview, `#/services/<name>` a service (names may contain `/`). */
+/** `#/` is the overview, `#/services/<name>` a service (names may contain `/`), `#/envs/<name>` an env. */
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, '');
   if (path === '' || path === '/') return { page: 'overview' };
+  const env = /^\/envs\/([^/]+)$/.exec(path);
+  if (env && env[1]) {
+    try {
+      return { page: 'env', env: decodeURIComponent(env[1]) };
+    } catch {
+      return { page: 'not-found', hash };
+    }
+  }
   const m = /^\/services\/(.+)$/.exec(path);
   if (m && m[1]) {
     try {
@@ -130,6 +142,10 @@ export function parseRoute(hash: string): Route {
     }
   }
   return { page: 'not-found', hash };
+}
+
+export function envHref(env: string): string {
+  return `#/envs/${encodeURIComponent(env)}`;
 }
 
 export function serviceHref(service: string): string {

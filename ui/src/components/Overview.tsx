@@ -2,7 +2,7 @@ import { useId, useState } from 'react';
 import type { LockTarget } from '../api/client';
 import type { EnvSummary, ServiceInEnv, ServiceRow, State, TransitionStatus } from '../api/types';
 import { useNow } from '../context';
-import { filterServices, formatTime, serviceHref, summarizeTransition, transitionInto } from '../model';
+import { envHref, filterServices, formatTime, serviceHref, summarizeTransition, transitionInto } from '../model';
 import { LockDialog, RunTransitionDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { Notice } from './Messages';
@@ -124,7 +124,9 @@ function EnvHeader({ env, onLock }: { env: EnvSummary; onLock: () => void }) {
   return (
     <th scope="col" className="env-header" data-env={env.name}>
       <div className="env-title">
-        <span className="env-name">{env.name}</span>
+        <a className="env-name" href={envHref(env.name)}>
+          {env.name}
+        </a>
         <LockIcon what={`Env ${env.name}`} reasons={reasons} onClick={onLock} />
         <button type="button" className="link small" onClick={onLock} aria-label={`Lock or unlock env ${env.name}`}>
           {reasons.length > 0 ? 'locks…' : 'lock…'}

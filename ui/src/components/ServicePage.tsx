@@ -1,11 +1,11 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import type { LockTarget } from '../api/client';
 import type { EnvSummary, HistoryEntry, ServiceInEnv, State } from '../api/types';
-import { useApi, useNow } from '../context';
-import { formatRelative, formatTime, shortCommit, varText } from '../model';
+import { envHref, varText } from '../model';
 import { LockDialog, RollbackDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
-import { ErrorMessage, Notice, errorText } from './Messages';
+import { HistoryList, useHistory } from './History';
+import { Notice } from './Messages';
 
 type Open =
   | { kind: 'lock'; target: LockTarget; reasons: string[] }
@@ -91,7 +91,9 @@ function EnvSection({
   return (
     <section className="env-section" aria-labelledby={headingId} data-env={env.name}>
       <div className="env-section-head">
-        <h2 id={headingId}>{env.name}</h2>
+        <h2 id={headingId}>
+          <a href={envHref(env.name)}>{env.name}</a>
+        </h2>
         <span className="version" data-version={cell.version ?? ''}>
           {cell.version ?? '(no version)'}
         </span>
@@ -171,7 +173,7 @@ function EnvSection({
   );
 }
 
-/** The commits that changed this service (or its locks) in this env, reloaded when the repo head moves. */
+/** The commits that changed this service (or its locks) in this env. */
 function History({
   env,
   service,
@@ -185,74 +187,13 @@ function History({
   refreshKey: string;
   onRollback: (entry: HistoryEntry) => void;
 }) {
-  const api = useApi();
-  const now = useNow();
-  const [entries, setEntries] = useState<HistoryEntry[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    let alive = true;
-    api.history({ env, service, limit: 50 }).then(
-      (list) => {
-        if (!alive) return;
-        setEntries(list);
-        setError(null);
-      },
-      (e: unknown) => alive && setError(`Could not load the history of ${service} in ${env}: ${errorText(e)}`),
-    );
-    return () => {
-      alive = false;
-    };
-  }, [api, env, service, refreshKey]);
-
+  const { entries, error } = useHistory(env, service, refreshKey);
   return (
-    <div className="history">
-      <h3>History</h3>
-      <ErrorMessage>{error}</ErrorMessage>
-      {entries === null && !error && <p className="muted">Loading history…</p>}
-      {entries?.length === 0 && <p className="muted">No commits changed {service} in {env} yet.</p>}
-      {entries && entries.length > 0 && (
-        <ol className="history-list">
-          {entries.map((entry) => {
-            // Hand-made commits (`other`) may change the version too; lock commits never do.
-            const versionChange = entry.kind !== 'lock' && Boolean(entry.old || entry.new);
-            const canRollBack = versionChange && entry.new && entry.new !== current;
-            return (
-              <li key={entry.commit} className={`history-entry kind-${entry.kind}`} data-kind={entry.kind}>
-                <div className="history-head">
-                  <span className={`kind kind-${entry.kind}`}>{entry.kind}</span>
-                  {versionChange && (
-                    <span className="change">
-                      <span className="version old">{entry.old ?? 'none'}</span> <span aria-hidden="true">→</span>
-                      <span className="sr-only">to</span> <span className="version new">{entry.new ?? 'none'}</span>
-                    </span>
-                  )}
-                  <span className="muted small">
-                    by {entry.author}, <time dateTime={entry.time} title={formatTime(entry.time)}>{formatRelative(entry.time, now)}</time>
-                    , <code>{shortCommit(entry.commit)}</code>
-                  </span>
-                  {canRollBack && (
-                    <button
-                      type="button"
-                      className="small"
-                      onClick={() => onRollback(entry)}
-                      aria-label={`Roll back ${service} in ${env} to ${entry.new ?? ''} from commit ${shortCommit(entry.commit)}`}
-                    >
-                      Roll back to {entry.new}
-                    </button>
-                  )}
-                </div>
-                {/* Changelogs come from CI and people: rendered as text, never as HTML. */}
-                <pre className="changelog">{entry.changelog?.trim() || firstLine(entry.message)}</pre>
-              </li>
-            );
-          })}
-        </ol>
-      )}
-    </div>
+    <HistoryList
+      entries={entries}
+      error={error}
+      empty={`No commits changed ${service} in ${env} yet.`}
+      rollback={{ env, service, current, onRollback }}
+    />
   );
-}
-
-function firstLine(message: string): string {
-  return message.split('\n')[0] ?? '';
 }

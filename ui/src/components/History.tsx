@@ -1,0 +1,113 @@
+import { useEffect, useState } from 'react';
+import type { HistoryEntry } from '../api/types';
+import { useApi, useNow } from '../context';
+import { formatRelative, formatTime, serviceHref, shortCommit } from '../model';
+import { ErrorMessage, errorText } from './Messages';
+
+/** Loads `/api/history` for an env (and service), again whenever `refreshKey` (the repo head) changes. */
+export function useHistory(env: string, service: string | undefined, refreshKey: string) {
+  const api = useApi();
+  const [entries, setEntries] = useState<HistoryEntry[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    let alive = true;
+    const what = service === undefined ? env : `${service} in ${env}`;
+    api.history({ env, service, limit: 50 }).then(
+      (list) => {
+        if (!alive) return;
+        setEntries(list);
+        setError(null);
+      },
+      (e: unknown) => alive && setError(`Could not load the history of ${what}: ${errorText(e)}`),
+    );
+    return () => {
+      alive = false;
+    };
+  }, [api, env, service, refreshKey]);
+
+  return { entries, error };
+}
+
+export interface RollbackOffer {
+  env: string;
+  service: string;
+  /** The version now; no rollback is offered to it. */
+  current: string | null;
+  onRollback: (entry: HistoryEntry) => void;
+}
+
+/** Commits newest first: kind, old → new, author, time, commit and the changelog as plain text. */
+export function HistoryList({
+  entries,
+  error,
+  empty,
+  showService = false,
+  rollback,
+}: {
+  entries: HistoryEntry[] | null;
+  error: string | null;
+  empty: string;
+  showService?: boolean;
+  rollback?: RollbackOffer;
+}) {
+  const now = useNow();
+  return (
+    <div className="history">
+      <h3>History</h3>
+      <ErrorMessage>{error}</ErrorMessage>
+      {entries === null && !error && <p className="muted">Loading history…</p>}
+      {entries?.length === 0 && <p className="muted">{empty}</p>}
+      {entries && entries.length > 0 && (
+        <ol className="history-list">
+          {entries.map((entry) => {
+            // Hand-made commits (`other`) may change the version too; lock commits never do.
+            const versionChange = entry.kind !== 'lock' && Boolean(entry.old || entry.new);
+            const canRollBack = rollback && versionChange && entry.new && entry.new !== rollback.current;
+            return (
+              <li key={entry.commit} className={`history-entry kind-${entry.kind}`} data-kind={entry.kind}>
+                <div className="history-head">
+                  <span className={`kind kind-${entry.kind}`}>{entry.kind}</span>
+                  {showService && entry.service && (
+                    <a href={serviceHref(entry.service)} className="history-service">
+                      {entry.service}
+                    </a>
+                  )}
+                  {versionChange && (
+                    <span className="change">
+                      <span className="version old">{entry.old ?? 'none'}</span> <span aria-hidden="true">→</span>
+                      <span className="sr-only">to</span> <span className="version new">{entry.new ?? 'none'}</span>
+                    </span>
+                  )}
+                  <span className="muted small">
+                    by {entry.author},{' '}
+                    <time dateTime={entry.time} title={formatTime(entry.time)}>
+                      {formatRelative(entry.time, now)}
+                    </time>
+                    , <code title={entry.commit}>{shortCommit(entry.commit)}</code>
+                  </span>
+                  {canRollBack && (
+                    <button
+                      type="button"
+                      className="small"
+                      onClick={() => rollback.onRollback(entry)}
+                      aria-label={`Roll back ${rollback.service} in ${rollback.env} to ${entry.new ?? ''} from commit ${shortCommit(entry.commit)}`}
+                    >
+                      Roll back to {entry.new}
+                    </button>
+                  )}
+                </div>
+                {/* Changelogs come from CI and people: rendered as text, never as HTML. */}
+                <pre className="changelog">{entry.changelog?.trim() || firstLine(entry.message)}</pre>
+              </li>
+            );
+          })}
+        </ol>
+      )}
+    </div>
+  );
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0] ?? '';
+}
