@@ -104,11 +104,26 @@ async fn broken_version_stops_at_dev_and_the_fix_goes_through() -> Result<()> {
     let (code, _) = api.post_version("latest", "api", "2.0.1", "Fix the image").await?;
     assert_eq!(code, 201);
     wait_clean(&api, "api", "pp", "2.0.1").await?;
-    assert!(!stack
+    // No promotion into pp ever carried the broken version (subject lines only:
+    // bodies quote the source's changelogs).
+    let subjects: Vec<String> = stack
         .repo
         .log()
-        .iter()
-        .any(|(_, _, m)| m.starts_with("Promote dev → pp") && m.contains("→ 2.0.0")));
+        .into_iter()
+        .map(|(_, _, m)| m.lines().next().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.starts_with("Promote dev → pp") && s.contains("→ 2.0.1")),
+        "{subjects:?}"
+    );
+    assert!(
+        !subjects
+            .iter()
+            .any(|s| s.starts_with("Promote dev → pp") && s.contains("→ 2.0.0")),
+        "{subjects:?}"
+    );
     stack.stop().await;
     Ok(())
 }
