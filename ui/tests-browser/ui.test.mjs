@@ -136,7 +136,7 @@ test('a transition started from the promotion strip shows what the transitioner 
   await finish('run-transition');
 });
 
-test('an env can be locked and unlocked with the keyboard alone, from the overview', async () => {
+test('an env locked and unlocked with the keyboard alone, from the overview, shows both in its history', async () => {
   const { page, finish } = await openPage(browser.context);
   await page.goto(system.uiUrl);
   await enterToken(page);
@@ -158,6 +158,14 @@ test('an env can be locked and unlocked with the keyboard alone, from the overvi
   await again.getByRole('button', { name: 'Unlock env pp' }).focus();
   await page.keyboard.press('Enter');
   await lock.waitFor({ state: 'detached' });
+  // The env page lists both commits at the top of the env's history.
+  await page.getByRole('link', { name: 'pp', exact: true }).first().click();
+  await page.getByRole('heading', { level: 1, name: 'pp' }).waitFor();
+  await page.waitForFunction(() => {
+    const kinds = [...document.querySelectorAll('.history-entry')].map((e) => e.dataset.kind);
+    return kinds[0] === 'lock' && kinds[1] === 'lock';
+  });
+  assert.match(await page.locator('.history-entry').nth(1).innerText(), new RegExp(reason));
   await finish('keyboard-env-lock');
 });
 
