@@ -38,6 +38,7 @@ export interface Upstream {
 }
 
 export interface ServiceInEnv {
+  /** `""` when the version file cannot be read (then `error` says why). */
   version?: string | null;
   vars?: Record<string, Scalar>;
   status?: RolloutStatus | null;
@@ -91,6 +92,8 @@ export interface State {
   updated_at?: string | null;
   stale?: boolean;
   stale_reasons?: string[];
+  /** Problems in repo files that are no single service's (locks.yaml, deployers.yaml, transitions.yaml). */
+  repo_errors?: string[];
   envs: EnvSummary[];
   services: ServiceRow[];
   transitions?: TransitionStatus[];

@@ -122,7 +122,7 @@ export function EnvPage({ state, env: name }: { state: State; env: string }) {
                       <LockIcon what={`${s.name} in ${name}`} reasons={cell?.lock_reasons ?? []} />
                     </td>
                     <td>
-                      <code>{cell?.version ?? '—'}</code>
+                      <code>{cell?.version || '—'}</code>
                     </td>
                     <td>
                       <StatusBadge status={cell?.status} /> <PhaseBadge phase={cell?.phase} />

@@ -70,6 +70,22 @@ describe('Overview', () => {
     expect(screen.getByText(/No service name contains “zzz”/)).toBeTruthy();
   });
 
+  it('lists problems in repo files that are no single service\'s', () => {
+    renderWith(<Overview state={{ ...sampleState(), repo_errors: ['prod/locks.yaml:2: invalid YAML: oops'] }} />);
+    const panel = screen.getByRole('region', { name: /Problems in the resource repo/ });
+    expect(within(panel).getByText('prod/locks.yaml:2: invalid YAML: oops')).toBeTruthy();
+  });
+
+  it('shows a service whose version file cannot be read with its error', () => {
+    const state = sampleState();
+    const web = state.services[1];
+    if (!web?.envs.dev) throw new Error('sample state changed');
+    web.envs.dev = { ...web.envs.dev, version: '', error: 'dev/version/web.yaml:3: invalid YAML' };
+    renderWith(<Overview state={state} />);
+    expect(within(cell('web', 'dev')).getByText('(no version)')).toBeTruthy();
+    expect(within(cell('web', 'dev')).getByText('dev/version/web.yaml:3: invalid YAML')).toBeTruthy();
+  });
+
   it('tells how to add the first service when there is none', () => {
     renderWith(<Overview state={{ ...sampleState(), services: [] }} />);
     expect(screen.getByText('No services yet.')).toBeTruthy();

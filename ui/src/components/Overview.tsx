@@ -44,6 +44,7 @@ export function Overview({ state }: { state: State }) {
           />
         </div>
       </div>
+      <RepoErrors errors={state.repo_errors ?? []} />
       <Notice>{notice}</Notice>
       <div className="matrix-scroll">
         <table className="matrix">
@@ -115,6 +116,24 @@ export function Overview({ state }: { state: State }) {
         />
       )}
       {open?.kind === 'run' && <RunTransitionDialog transition={open.transition} onClose={() => setOpen(null)} />}
+    </section>
+  );
+}
+
+/** Problems in repo files that are no single service's: they affect locks, deployments or promotions. */
+function RepoErrors({ errors }: { errors: string[] }) {
+  if (errors.length === 0) return null;
+  return (
+    <section className="message error" aria-labelledby="repo-errors-title">
+      <h2 id="repo-errors-title" className="small-heading">
+        <span aria-hidden="true">⚠ </span>Problems in the resource repo
+      </h2>
+      <ul>
+        {errors.map((e) => (
+          <li key={e}>{e}</li>
+        ))}
+      </ul>
+      <p className="small">Fix these files with a commit; Slipway reads them again on its next poll.</p>
     </section>
   );
 }
@@ -250,7 +269,7 @@ function ServiceCell({
   onLock: () => void;
 }) {
   const locks = cell.lock_reasons ?? [];
-  const version = cell.version ?? null;
+  const version = cell.version || null; // "" when the version file cannot be read
   return (
     <td className={`cell${cell.status ? ` cell-${cell.status}` : ''}`} data-env={env}>
       <div className="cell-top">

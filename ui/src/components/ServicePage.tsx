@@ -51,7 +51,7 @@ export function ServicePage({ state, service }: { state: State; service: string 
             cell={cell}
             stateCommit={state.commit ?? ''}
             onLock={() => setOpen({ kind: 'lock', target: { env: env.name, service }, reasons: cell.lock_reasons ?? [] })}
-            onRollback={(entry) => setOpen({ kind: 'rollback', env: env.name, current: cell.version ?? null, entry })}
+            onRollback={(entry) => setOpen({ kind: 'rollback', env: env.name, current: cell.version || null, entry })}
           />
         ) : (
           <section key={env.name} className="env-section absent" aria-label={`${service} in ${env.name}`}>
@@ -95,7 +95,7 @@ function EnvSection({
           <a href={envHref(env.name)}>{env.name}</a>
         </h2>
         <span className="version" data-version={cell.version ?? ''}>
-          {cell.version ?? '(no version)'}
+          {cell.version || '(no version)'}
         </span>
         <StatusBadge status={cell.status} reason={cell.reason} />
         <PhaseBadge phase={cell.phase} />
@@ -168,7 +168,7 @@ function EnvSection({
           )}
         </div>
       </div>
-      <History env={env.name} service={service} current={cell.version ?? null} refreshKey={stateCommit} onRollback={onRollback} />
+      <History env={env.name} service={service} current={cell.version || null} refreshKey={stateCommit} onRollback={onRollback} />
     </section>
   );
 }
