@@ -58,6 +58,10 @@ describe('summarizeTransition', () => {
     expect(s.details).toEqual(['Held: api (locked in prod: incident 4711)', 'Last promoted 10 min ago: web 1.0.0 → 1.1.0']);
   });
 
+  it('does not claim up to date before the transitioner has reported', () => {
+    expect(summarizeTransition(transition({}), NOW).headline).toBe('Not evaluated yet');
+  });
+
   it('says a manual transition waits for a person', () => {
     expect(summarizeTransition(transition({ manual: true, pending: ['web'] }), NOW).headline).toBe(
       'Waiting for a manual run',

@@ -69,6 +69,9 @@ export function summarizeTransition(t: TransitionStatus, now: Date): TransitionS
     headline = 'Promotion pending';
   } else if (t.manual) {
     headline = 'Manual: runs only when started';
+  } else if (!t.result && !t.last_run) {
+    // The rules from transitions.yaml, while the transitioner has not reported yet.
+    headline = 'Not evaluated yet';
   } else if (t.next_scheduled) {
     headline = `Up to date; next run ${formatRelative(t.next_scheduled, now)}`;
   } else {
