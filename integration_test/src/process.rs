@@ -1,19 +1,12 @@
 //! Running the Slipway services as real processes, the way an operator runs them.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-
-/// A loopback address with a port that was free a moment ago.
-pub fn free_addr() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
-    Ok(listener.local_addr()?)
-}
 
 /// Where the service binaries are: next to the running executable (the cargo
 /// target folder), or `SLIPWAY_BIN_DIR`.
@@ -131,9 +124,23 @@ impl ServiceProcess {
         }
     }
 
-    /// Starts the process again with the same config (and so the same address).
+    /// Starts the process again with the same config, on the address it had, so
+    /// that its peers find it again.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let config = std::fs::read_to_string(&self.config)?;
+        let pinned: String = config
+            .lines()
+            .map(|l| {
+                if l.starts_with("api_bind:") {
+                    format!("api_bind: {addr}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&self.config, pinned)?;
         self.spawn()
     }
 

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use slipway_simcluster::{SimCluster, SimConfig};
 
 use crate::example::ExampleRepo;
-use crate::process::{free_addr, ServiceProcess};
+use crate::process::ServiceProcess;
 
 /// How to build the installation.
 #[derive(Debug, Clone)]
@@ -93,33 +93,43 @@ impl Stack {
 
         let token = random_token();
         std::fs::write(dir.join("api-tokens"), format!("playground:{token}\n"))?;
-        let deployer_addr = free_addr()?;
-        let transitioner_addr = free_addr()?;
-        let aggregator_addr = free_addr()?;
-        let deployer_url = format!("http://{deployer_addr}");
-        let transitioner_url = format!("http://{transitioner_addr}");
         let poll = secs(opts.poll_interval);
         let url = repo.url();
         let context_line = context.map(|c| format!(", context: {c}")).unwrap_or_default();
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        // Each service binds a port of its own choosing and announces it; the next
+        // one is configured with the addresses of those already running.
+        let bind = "api_bind: 127.0.0.1:0";
 
         let deployer_cfg = dir.join("deployer.yaml");
         std::fs::write(
             &deployer_cfg,
             format!(
-                "versions_url: {url}\nversions_checkout_path: {}\napi_bind: {deployer_addr}\npoll_interval: {poll}\nclusters:\n  {}: {{kubeconfig: {}{context_line}}}\n",
+                "versions_url: {url}\nversions_checkout_path: {}\n{bind}\npoll_interval: {poll}\nclusters:\n  {}: {{kubeconfig: {}{context_line}}}\n",
                 dir.join("checkouts/deployer").display(),
                 opts.example.cluster,
                 kubeconfig.display(),
             ),
         )?;
+        let deployer = ServiceProcess::start("slipway-deployer", &deployer_cfg, &logs.join("deployer.log"))?;
+        let deployer_url = deployer.url.clone();
+
         let transitioner_cfg = dir.join("transitioner.yaml");
         std::fs::write(
             &transitioner_cfg,
             format!(
-                "versions_url: {url}\nversions_checkout_path: {}\napi_bind: {transitioner_addr}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\n",
+                "versions_url: {url}\nversions_checkout_path: {}\n{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\n",
                 dir.join("checkouts/transitioner").display(),
             ),
         )?;
+        let transitioner = ServiceProcess::start(
+            "slipway-transitioner",
+            &transitioner_cfg,
+            &logs.join("transitioner.log"),
+        )?;
+        let transitioner_url = transitioner.url.clone();
+
         let aggregator_cfg = dir.join("aggregator.yaml");
         let ui = opts
             .ui_path
@@ -129,19 +139,10 @@ impl Stack {
         std::fs::write(
             &aggregator_cfg,
             format!(
-                "versions_url: {url}\nversions_checkout_path: {}\napi_bind: {aggregator_addr}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\n{ui}",
+                "versions_url: {url}\nversions_checkout_path: {}\n{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\n{ui}",
                 dir.join("checkouts/aggregator").display(),
                 dir.join("api-tokens").display(),
             ),
-        )?;
-
-        let logs = dir.join("logs");
-        std::fs::create_dir_all(&logs)?;
-        let deployer = ServiceProcess::start("slipway-deployer", &deployer_cfg, &logs.join("deployer.log"))?;
-        let transitioner = ServiceProcess::start(
-            "slipway-transitioner",
-            &transitioner_cfg,
-            &logs.join("transitioner.log"),
         )?;
         let aggregator = ServiceProcess::start("slipway-aggregator", &aggregator_cfg, &logs.join("aggregator.log"))?;
         Ok(Stack {

@@ -11,7 +11,10 @@ use integration_test::stack::{Stack, StackOptions};
 
 /// Slipway playground: a whole installation on this machine.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about = "Slipway playground: a simulated cluster, an example resource repo, and the deployer, transitioner and aggregator with the web UI, on this machine"
+)]
 struct Args {
     /// Folder for the repo, checkouts, configs and logs; removed and recreated at start.
     #[arg(long, default_value = "playground")]
