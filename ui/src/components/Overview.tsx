@@ -89,19 +89,7 @@ export function Overview({ state }: { state: State }) {
           </tbody>
         </table>
       </div>
-      {state.services.length === 0 && (
-        <div className="empty">
-          <p>
-            <strong>No services yet.</strong> Post a version from CI with{' '}
-            <code>
-              curl -X POST -H 'Authorization: Bearer $TOKEN' -d
-              {" '{\"service\":\"web\",\"env\":\"latest\",\"vars\":{\"version\":\"1.0.0\"},\"changelog\":\"first\"}' "}
-              {window.location.origin}/api/versions
-            </code>
-            , or commit <code>&lt;env&gt;/version/&lt;service&gt;.yaml</code> to the resource repo.
-          </p>
-        </div>
-      )}
+      {state.services.length === 0 && <NoServices sourceEnv={state.envs[0]?.name ?? 'latest'} />}
       {state.services.length > 0 && services.length === 0 && (
         <p className="empty">No service name contains “{filter}”. Clear the filter to see all {state.services.length}.</p>
       )}
@@ -117,6 +105,28 @@ export function Overview({ state }: { state: State }) {
       )}
       {open?.kind === 'run' && <RunTransitionDialog transition={open.transition} onClose={() => setOpen(null)} />}
     </section>
+  );
+}
+
+/** The empty state: how CI (or a person) adds the first service. */
+function NoServices({ sourceEnv }: { sourceEnv: string }) {
+  const example = [
+    `curl -X POST ${window.location.origin}/api/versions \\`,
+    `  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\`,
+    `  -d '{"service": "web", "env": "${sourceEnv}", "vars": {"version": "1.0.0"}, "changelog": "First release"}'`,
+  ].join('\n');
+  return (
+    <div className="empty">
+      <p>
+        <strong>No services yet.</strong> Post a version from CI (with a token from the aggregator's{' '}
+        <code>api_tokens_file</code>):
+      </p>
+      <pre className="example">{example}</pre>
+      <p>
+        or commit <code>{sourceEnv}/version/&lt;service&gt;.yaml</code> (and <code>base/&lt;service&gt;.yaml</code> in
+        the deployed envs) to the resource repo.
+      </p>
+    </div>
   );
 }
 
