@@ -46,7 +46,7 @@ fn fixture() -> String {
         }
         put(
             format!("{env}/locks.yaml"),
-            "resource_locks:\n  svc-7: {reasons: [incident]}\n".into(),
+            "resource_locks:\n  svc-499: {reasons: [incident]}\n".into(),
         );
     }
     let commit = json!({"message": "initial", "files": files});
@@ -92,7 +92,7 @@ async fn posts(http: &reqwest::Client, base: &str, clients: usize, per_client: u
         tasks.push(tokio::spawn(async move {
             let mut ok = 0;
             for i in 0..per_client {
-                let body = json!({"service": format!("svc-{}", (c * per_client + i) % SERVICES), "env": "latest",
+                let body = json!({"service": format!("svc-{}", (c * per_client + i) % (SERVICES - 1)), "env": "latest",
                                   "vars": {"version": format!("{tag}-{c}-{i}")}, "changelog": "bench"});
                 let r = http
                     .post(&url)

@@ -34,6 +34,8 @@ pub struct App {
     pub http: reqwest::Client,
     /// Asks the repo loop to fetch now.
     pub fetch_now: Notify,
+    /// The last head a peer reported that we did not have (to ask for one fetch per new head only).
+    pub last_hint: std::sync::Mutex<Option<String>>,
     pub shutdown: CancellationToken,
 }
 
@@ -138,7 +140,7 @@ impl App {
     }
 
     fn update_stale_gauge(&self) {
-        let stale = !self.store.published().stale_reasons.is_empty();
+        let stale = !self.store.stale_reasons().is_empty();
         self.metrics.stale.set(i64::from(stale));
     }
 
@@ -189,7 +191,8 @@ impl App {
         };
         match head {
             Ok(Some(commit)) => {
-                if self.store.published().snapshot.commit != commit && !self.knows(&commit).await {
+                if self.store.snapshot().commit != commit && self.new_hint(&commit) && !self.knows(&commit).await {
+                    tracing::debug!(peer = peer.name(), %commit, "a peer has a newer head, fetching");
                     self.fetch_now.notify_one();
                 }
             }
@@ -205,10 +208,21 @@ impl App {
         self.update_stale_gauge();
     }
 
+    /// Whether `commit` was not reported before: a head that a fetch does not bring
+    /// (another branch, a broken remote) must not cause a fetch on every poll.
+    fn new_hint(&self, commit: &str) -> bool {
+        let mut last = self.last_hint.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() == Some(commit) {
+            return false;
+        }
+        *last = Some(commit.to_string());
+        true
+    }
+
     /// Whether `commit` is already in our copy (an older head needs no fetch).
     async fn knows(&self, commit: &str) -> bool {
         let Ok(oid) = Oid::from_str(commit) else { return true };
-        let head = self.store.published().snapshot.commit.clone();
+        let head = self.store.snapshot().commit.clone();
         self.repo
             .with(move |r| {
                 let Ok(head) = Oid::from_str(&head) else { return false };

@@ -162,15 +162,27 @@ async fn post_version(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
 }
 
 async fn get_state(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let result = reader(&app, &headers).map(|()| {
-        let published = app.store.published();
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            published.state_json.clone(),
-        )
-            .into_response()
-    });
-    counted(&app, result)
+    if let Err(e) = reader(&app, &headers) {
+        return counted(&app, Err(e));
+    }
+    let json = match app.store.current_state_json() {
+        Some(json) => json,
+        // Recomputing after a change takes a few milliseconds of CPU: keep it off the executor.
+        None => {
+            let store = app.store.clone();
+            match tokio::task::spawn_blocking(move || store.state_json()).await {
+                Ok(json) => json,
+                Err(e) => {
+                    let err = ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("cannot compute the state: {e}"),
+                    );
+                    return counted(&app, Err(err));
+                }
+            }
+        }
+    };
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
 async fn get_history(
@@ -181,12 +193,12 @@ async fn get_history(
     let result = async {
         reader(&app, &headers)?;
         let query = history::parse_query(&params)?;
-        let head = app.store.published().snapshot.commit.clone();
+        let head = app.store.snapshot().commit.clone();
         let Ok(head) = git2::Oid::from_str(&head) else {
             return Ok(Json(json!({"entries": []})).into_response());
         };
         if let Some(env) = &query.env {
-            let snapshot = app.store.published().snapshot.clone();
+            let snapshot = app.store.snapshot();
             if !input::is_known_env(&snapshot, env) {
                 return Err(ApiError::not_found(input::unknown_env(&snapshot, env)).on("env"));
             }

@@ -92,6 +92,7 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         metrics: Metrics::new(),
         http,
         fetch_now: Notify::new(),
+        last_hint: Default::default(),
         shutdown: shutdown.clone(),
         config,
     });

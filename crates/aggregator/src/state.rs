@@ -92,28 +92,28 @@ impl VersionCache {
     /// Every version file of the snapshot, parsed.
     pub fn index(&mut self, snapshot: &RepoSnapshot) -> VersionIndex {
         let mut out = VersionIndex::new();
-        let mut seen = HashMap::with_capacity(self.entries.len());
+        let mut old = std::mem::take(&mut self.entries);
         for env in snapshot.envs() {
             let files = snapshot.env_files(&env);
             let mut services = BTreeMap::new();
             for (service, path) in files.versions {
                 let bytes = snapshot.files.get(&path).map(Vec::as_slice).unwrap_or_default();
-                let parsed = match self.entries.remove(&path) {
-                    Some((old, parsed)) if old == bytes => parsed,
-                    _ => Arc::new(
-                        std::str::from_utf8(bytes)
+                let entry = match old.remove(&path) {
+                    Some(entry) if entry.0 == bytes => entry,
+                    _ => {
+                        let parsed = std::str::from_utf8(bytes)
                             .map_err(|_| format!("{path}: not UTF-8 text"))
-                            .and_then(|text| parse_vars(&path, text).map_err(|e| e.to_string())),
-                    ),
+                            .and_then(|text| parse_vars(&path, text).map_err(|e| e.to_string()));
+                        (bytes.to_vec(), Arc::new(parsed))
+                    }
                 };
-                seen.insert(path, (bytes.to_vec(), parsed.clone()));
-                services.insert(service, parsed);
+                services.insert(service, entry.1.clone());
+                self.entries.insert(path, entry);
             }
             if !services.is_empty() {
                 out.insert(env, services);
             }
         }
-        self.entries = seen;
         out
     }
 }

@@ -1,8 +1,10 @@
 //! The aggregator's in-memory picture: the last repo snapshot, the last status of
-//! each peer, and the state JSON computed from them. Readers get the published
-//! `Arc` and never wait on git or on a peer; every change publishes a new one and
-//! sends an event to `/api/events` subscribers.
+//! each peer, and the state JSON computed from them. Readers never wait on git or
+//! on a peer. Every change sends an event to `/api/events` subscribers and marks
+//! the state JSON out of date; it is computed again on the next read (once per
+//! change, however many readers), so writes do not pay for a state nobody reads.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
@@ -12,7 +14,7 @@ use slipway_common::status::{DeployerStatus, TransitionerStatus};
 use slipway_common::RepoSnapshot;
 use tokio::sync::broadcast;
 
-use crate::state::{self, Inputs, VersionCache, VersionIndex};
+use crate::state::{self, Inputs, VersionCache};
 
 /// What changed, as `/api/events` tells it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -21,26 +23,32 @@ pub struct StateEvent {
     pub cause: &'static str,
 }
 
-/// What readers see.
-#[derive(Debug, Clone, Default)]
-pub struct Published {
-    pub snapshot: Arc<RepoSnapshot>,
-    /// The body of `GET /api/state`.
-    pub state_json: Bytes,
-    /// Why the state may be out of date (empty when it is current).
-    pub stale_reasons: Vec<String>,
-}
-
-#[derive(Default)]
 struct Sources {
     snapshot: Arc<RepoSnapshot>,
     cache: VersionCache,
-    versions: VersionIndex,
     deployer: Option<DeployerStatus>,
     transitioner: Option<TransitionerStatus>,
     repo_error: Option<String>,
     deployer_error: Option<String>,
     transitioner_error: Option<String>,
+    /// When any of the above last changed.
+    updated_at: DateTime<Utc>,
+}
+
+impl Sources {
+    fn stale_reasons(&self) -> Vec<String> {
+        let mut stale = Vec::new();
+        if let Some(e) = &self.repo_error {
+            stale.push(format!("resource repo unreachable: {e}"));
+        }
+        if let Some(e) = &self.deployer_error {
+            stale.push(format!("deployer unreachable: {e}"));
+        }
+        if let Some(e) = &self.transitioner_error {
+            stale.push(format!("transitioner unreachable: {e}"));
+        }
+        stale
+    }
 }
 
 /// A peer service whose status feeds the state.
@@ -62,7 +70,9 @@ impl Peer {
 /// The shared state of one aggregator.
 pub struct Store {
     sources: Mutex<Sources>,
-    published: RwLock<Arc<Published>>,
+    state_json: RwLock<Bytes>,
+    /// Set under the `sources` lock whenever they change; cleared when the JSON is recomputed.
+    dirty: AtomicBool,
     events: broadcast::Sender<StateEvent>,
     clock: fn() -> DateTime<Utc>,
 }
@@ -71,16 +81,22 @@ impl Store {
     /// An empty store; `clock` stamps `updated_at`.
     pub fn new(clock: fn() -> DateTime<Utc>) -> Self {
         let (events, _) = broadcast::channel(256);
-        let store = Store {
-            sources: Mutex::new(Sources::default()),
-            published: RwLock::new(Arc::default()),
+        Store {
+            sources: Mutex::new(Sources {
+                snapshot: Arc::default(),
+                cache: VersionCache::default(),
+                deployer: None,
+                transitioner: None,
+                repo_error: None,
+                deployer_error: None,
+                transitioner_error: None,
+                updated_at: clock(),
+            }),
+            state_json: RwLock::new(Bytes::new()),
+            dirty: AtomicBool::new(true),
             events,
             clock,
-        };
-        let mut sources = store.lock();
-        store.publish(&mut sources);
-        drop(sources);
-        store
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Sources> {
@@ -88,9 +104,54 @@ impl Store {
         self.sources.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The current picture (cheap: one `Arc` clone).
-    pub fn published(&self) -> Arc<Published> {
-        self.published.read().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The last repo snapshot (cheap: one `Arc` clone).
+    pub fn snapshot(&self) -> Arc<RepoSnapshot> {
+        self.lock().snapshot.clone()
+    }
+
+    /// Why the state may be out of date (empty when it is current).
+    pub fn stale_reasons(&self) -> Vec<String> {
+        self.lock().stale_reasons()
+    }
+
+    /// The body of `GET /api/state` if no change happened since it was computed.
+    pub fn current_state_json(&self) -> Option<Bytes> {
+        if self.dirty.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.state_json.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// The body of `GET /api/state`, computed again only after a change.
+    pub fn state_json(&self) -> Bytes {
+        if !self.dirty.load(Ordering::Acquire) {
+            return self.state_json.read().unwrap_or_else(|p| p.into_inner()).clone();
+        }
+        let mut s = self.lock();
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            let json = Self::compute(&mut s);
+            *self.state_json.write().unwrap_or_else(|p| p.into_inner()) = json.clone();
+            return json;
+        }
+        drop(s);
+        self.state_json.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn compute(s: &mut Sources) -> Bytes {
+        let snapshot = s.snapshot.clone();
+        let versions = s.cache.index(&snapshot);
+        let view = state::build(&Inputs {
+            snapshot: &snapshot,
+            versions: &versions,
+            deployer: s.deployer.as_ref(),
+            transitioner: s.transitioner.as_ref(),
+            stale_reasons: s.stale_reasons(),
+            now: s.updated_at,
+        });
+        let json = serde_json::to_vec(&view).unwrap_or_else(|e| {
+            serde_json::to_vec(&serde_json::json!({"error": format!("cannot encode state: {e}")})).unwrap_or_default()
+        });
+        Bytes::from(json)
     }
 
     /// A receiver of every later change.
@@ -103,38 +164,9 @@ impl Store {
         self.events.receiver_count()
     }
 
-    fn publish(&self, s: &mut Sources) {
-        let mut stale = Vec::new();
-        if let Some(e) = &s.repo_error {
-            stale.push(format!("resource repo unreachable: {e}"));
-        }
-        if let Some(e) = &s.deployer_error {
-            stale.push(format!("deployer unreachable: {e}"));
-        }
-        if let Some(e) = &s.transitioner_error {
-            stale.push(format!("transitioner unreachable: {e}"));
-        }
-        let view = state::build(&Inputs {
-            snapshot: &s.snapshot,
-            versions: &s.versions,
-            deployer: s.deployer.as_ref(),
-            transitioner: s.transitioner.as_ref(),
-            stale_reasons: stale.clone(),
-            now: (self.clock)(),
-        });
-        let json = serde_json::to_vec(&view).unwrap_or_else(|e| {
-            serde_json::to_vec(&serde_json::json!({"error": format!("cannot encode state: {e}")})).unwrap_or_default()
-        });
-        let published = Arc::new(Published {
-            snapshot: s.snapshot.clone(),
-            state_json: Bytes::from(json),
-            stale_reasons: stale,
-        });
-        *self.published.write().unwrap_or_else(|p| p.into_inner()) = published;
-    }
-
     fn changed(&self, s: &mut Sources, cause: &'static str) {
-        self.publish(s);
+        s.updated_at = (self.clock)();
+        self.dirty.store(true, Ordering::Release);
         let _ = self.events.send(StateEvent {
             commit: s.snapshot.commit.clone(),
             cause,
@@ -149,7 +181,6 @@ impl Store {
             return;
         }
         if !same {
-            s.versions = s.cache.index(&snapshot);
             s.snapshot = snapshot;
         }
         s.repo_error = None;
@@ -234,7 +265,7 @@ mod tests {
             }
         );
         assert!(rx.try_recv().is_err(), "an unchanged head sends no event");
-        let state: serde_json::Value = serde_json::from_slice(&store.published().state_json).unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&store.state_json()).unwrap();
         assert_eq!(state["commit"], "c1");
         assert_eq!(state["services"][0]["envs"]["latest"]["version"], "1");
     }
@@ -245,13 +276,13 @@ mod tests {
         store.set_snapshot(snap("c1", "1"));
         store.set_repo_error("connection refused".into());
         store.set_deployer(Err("timed out".into()));
-        let state: serde_json::Value = serde_json::from_slice(&store.published().state_json).unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&store.state_json()).unwrap();
         assert_eq!(state["stale"], true);
         assert_eq!(state["commit"], "c1");
         assert_eq!(state["stale_reasons"].as_array().unwrap().len(), 2);
         store.set_snapshot(snap("c1", "1"));
         store.set_deployer(Ok(DeployerStatus::default()));
-        let state: serde_json::Value = serde_json::from_slice(&store.published().state_json).unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&store.state_json()).unwrap();
         assert_eq!(state["stale"], false);
     }
 }
