@@ -3,6 +3,7 @@ import type { State, TransitionStatus } from './api/types';
 import {
   envHref,
   filterServices,
+  overviewHref,
   formatRelative,
   formatTime,
   parseRoute,
@@ -89,8 +90,10 @@ describe('formatting', () => {
 
 describe('routes', () => {
   it('reads the overview and service pages from the hash, including services with slashes', () => {
-    expect(parseRoute('')).toEqual({ page: 'overview' });
-    expect(parseRoute('#/')).toEqual({ page: 'overview' });
+    expect(parseRoute('')).toEqual({ page: 'overview', filter: '' });
+    expect(parseRoute('#/')).toEqual({ page: 'overview', filter: '' });
+    expect(parseRoute(overviewHref(' team-a/ '))).toEqual({ page: 'overview', filter: 'team-a/' });
+    expect(overviewHref('')).toBe('#/');
     expect(parseRoute('#/services/web')).toEqual({ page: 'service', service: 'web' });
     expect(parseRoute(serviceHref('team-a/api'))).toEqual({ page: 'service', service: 'team-a/api' });
     expect(parseRoute('#/envs/prod')).toEqual({ page: 'env', env: 'prod' });

@@ -119,15 +119,15 @@ export function shortCommit(sha: string | null | undefined): string {
 
 /** How the current view is addressed in the URL hash. */
 export type Route =
-  | { page: 'overview' }
+  | { page: 'overview'; filter: string }
   | { page: 'service'; service: string }
   | { page: 'env'; env: string }
   | { page: 'not-found'; hash: string };
 
 /** `#/` is the overview, `#/services/<name>` a service (names may contain `/`), `#/envs/<name>` an env. */
 export function parseRoute(hash: string): Route {
-  const path = hash.replace(/^#/, '');
-  if (path === '' || path === '/') return { page: 'overview' };
+  const [path = '', query = ''] = hash.replace(/^#/, '').split('?', 2);
+  if (path === '' || path === '/') return { page: 'overview', filter: new URLSearchParams(query).get('filter') ?? '' };
   const env = /^\/envs\/([^/]+)$/.exec(path);
   if (env && env[1]) {
     try {
@@ -145,6 +145,12 @@ export function parseRoute(hash: string): Route {
     }
   }
   return { page: 'not-found', hash };
+}
+
+/** The overview, with the service filter kept in the URL so a filtered view can be bookmarked and shared. */
+export function overviewHref(filter: string): string {
+  const f = filter.trim();
+  return f ? `#/?${new URLSearchParams({ filter: f }).toString()}` : '#/';
 }
 
 export function envHref(env: string): string {

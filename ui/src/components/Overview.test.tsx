@@ -86,6 +86,14 @@ describe('Overview', () => {
     expect(within(cell('web', 'dev')).getByText('dev/version/web.yaml:3: invalid YAML')).toBeTruthy();
   });
 
+  it('keeps the filter in the URL and starts from it', async () => {
+    renderWith(<Overview state={sampleState()} initialFilter="ap" />);
+    expect(screen.queryByRole('link', { name: 'web' })).toBeNull();
+    await userEvent.clear(screen.getByLabelText('Filter services'));
+    await userEvent.type(screen.getByLabelText('Filter services'), 'web');
+    expect(window.location.hash).toBe('#/?filter=web');
+  });
+
   it('tells how to add the first service when there is none', () => {
     renderWith(<Overview state={{ ...sampleState(), services: [] }} />);
     expect(screen.getByText('No services yet.')).toBeTruthy();

@@ -2,7 +2,15 @@ import { useId, useState } from 'react';
 import type { LockTarget } from '../api/client';
 import type { EnvSummary, ServiceInEnv, ServiceRow, State, TransitionStatus } from '../api/types';
 import { useNow } from '../context';
-import { envHref, filterServices, formatTime, serviceHref, summarizeTransition, transitionInto } from '../model';
+import {
+  envHref,
+  filterServices,
+  formatTime,
+  overviewHref,
+  serviceHref,
+  summarizeTransition,
+  transitionInto,
+} from '../model';
 import { LockDialog, RunTransitionDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { Notice } from './Messages';
@@ -10,8 +18,13 @@ import { Notice } from './Messages';
 type Open = { kind: 'lock'; target: LockTarget; reasons: string[] } | { kind: 'run'; transition: TransitionStatus };
 
 /** The env × service matrix with the promotion strip between the envs. */
-export function Overview({ state }: { state: State }) {
-  const [filter, setFilter] = useState('');
+export function Overview({ state, initialFilter = '' }: { state: State; initialFilter?: string }) {
+  const [filter, setFilterState] = useState(initialFilter);
+  const setFilter = (value: string) => {
+    setFilterState(value);
+    // replaceState: typing is not navigation, and it fires no hashchange.
+    window.history.replaceState(null, '', overviewHref(value));
+  };
   const [open, setOpen] = useState<Open | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const filterId = useId();
