@@ -4,7 +4,7 @@
 //! namespaces, finalizers, garbage collection).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -86,6 +86,7 @@ pub struct Cluster {
     inner: Mutex<Inner>,
     events: broadcast::Sender<Arc<Event>>,
     queue: Mutex<BinaryHeap<Reverse<(Instant, u64, Task)>>>,
+    queued: Mutex<HashMap<Task, Instant>>,
     queue_seq: AtomicU64,
     /// Wakes the controller loop when a task is queued.
     pub wake: Notify,
@@ -240,11 +241,12 @@ fn parse_body(bytes: &[u8], yaml_ok: bool) -> ApiResult<Value> {
 impl Cluster {
     /// A cluster with the default namespaces.
     pub fn new(behaviour: Behaviour, faults: Faults) -> Arc<Cluster> {
-        let (events, _) = broadcast::channel(8192);
+        let (events, _) = broadcast::channel(1024);
         let c = Arc::new(Cluster {
             inner: Mutex::new(Inner::new(events.clone())),
             events,
             queue: Mutex::new(BinaryHeap::new()),
+            queued: Mutex::new(HashMap::new()),
             queue_seq: AtomicU64::new(0),
             wake: Notify::new(),
             faults,
@@ -293,6 +295,14 @@ impl Cluster {
 
     /// Queues a controller task.
     pub fn schedule(&self, at: Instant, task: Task) {
+        {
+            // One pending entry per task: the earliest due time wins.
+            let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+            if queued.get(&task).is_some_and(|t| *t <= at) {
+                return;
+            }
+            queued.insert(task.clone(), at);
+        }
         let seq = self.queue_seq.fetch_add(1, Ordering::Relaxed);
         self.queue
             .lock()
@@ -309,8 +319,13 @@ impl Cluster {
             if *at > now {
                 break;
             }
-            if let Some(Reverse((_, _, t))) = q.pop() {
-                out.push(t);
+            if let Some(Reverse((at, _, t))) = q.pop() {
+                let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+                // Entries superseded by an earlier schedule of the same task are skipped.
+                if queued.get(&t) == Some(&at) {
+                    queued.remove(&t);
+                    out.push(t);
+                }
             }
         }
         (out, q.peek().map(|Reverse((at, _, _))| *at))
@@ -413,7 +428,7 @@ impl Cluster {
             return Err(ApiError::invalid(&t.rt, "", causes));
         }
         self.check_namespace(&inner, t, &name)?;
-        if inner.get(&t.rt.key(), t.ns(), &name).is_some() {
+        if inner.contains(&t.rt.key(), t.ns(), &name) {
             return Err(ApiError::already_exists(&t.rt, &name));
         }
         let obj = self.prepare_create(&mut inner, t, body, &name)?;
@@ -495,12 +510,12 @@ impl Cluster {
             return Ok(obj);
         }
         let stored = inner.put(&t.rt.key(), obj, None);
-        self.after_write(inner, t, &stored, true);
+        self.after_write(inner, t, &stored, true, false);
         Ok((*stored).clone())
     }
 
     /// Side effects of a committed write: namespace contents, CRD registration, controllers.
-    fn after_write(&self, inner: &mut Inner, t: &Target, obj: &Arc<Value>, created: bool) {
+    fn after_write(&self, inner: &mut Inner, t: &Target, obj: &Arc<Value>, created: bool, by_controller: bool) {
         let key = (t.rt.group.as_str(), t.rt.plural.as_str());
         match key {
             ("", "namespaces") if created => self.populate_namespace(inner, meta_str(obj, "name")),
@@ -514,7 +529,7 @@ impl Cluster {
             }
             _ => {}
         }
-        if t.rt.is_workload() {
+        if t.rt.is_workload() && !by_controller {
             self.schedule(
                 Instant::now(),
                 Task::Sync(
@@ -938,7 +953,7 @@ impl Cluster {
             return Ok(gone.map(|g| (*g).clone()).unwrap_or(obj));
         }
         let stored = inner.put(&rt.key(), obj, Some(old.clone()));
-        self.after_write(inner, t, &stored, false);
+        self.after_write(inner, t, &stored, false, scope == Scope::Controller);
         Ok((*stored).clone())
     }
 
@@ -987,7 +1002,7 @@ impl Cluster {
     pub fn controller_remove(&self, resource: &str, ns: &str, name: &str) {
         let mut inner = self.lock();
         if let Some(obj) = inner.remove(resource, ns, name) {
-            collect_dependents(&mut inner, ns, meta_str(&obj, "uid"));
+            collect_dependents(&mut inner, meta_str(&obj, "uid"));
         }
     }
 
@@ -1085,7 +1100,7 @@ impl Cluster {
     }
 
     fn after_remove(&self, inner: &mut Inner, t: &Target, obj: &Value) {
-        collect_dependents(inner, meta_str(obj, "namespace"), meta_str(obj, "uid"));
+        collect_dependents(inner, meta_str(obj, "uid"));
         if t.rt.is_workload() {
             self.controller_state
                 .lock()
@@ -1171,7 +1186,7 @@ impl Cluster {
         let Some(obj) = inner.get(resource, ns, name) else {
             return;
         };
-        collect_dependents(&mut inner, ns, meta_str(&obj, "uid"));
+        collect_dependents(&mut inner, meta_str(&obj, "uid"));
         let mut o = (*obj).clone();
         if let Some(f) = o["metadata"]["finalizers"].as_array_mut() {
             f.retain(|x| x != "foregroundDeletion");
@@ -1192,7 +1207,7 @@ impl Cluster {
         let mut inner = self.lock();
         let removed = inner.registry.remove_crd(name);
         for rt in removed {
-            inner.objects.remove(&rt.key());
+            inner.drop_resource(&rt.key());
         }
         inner.remove("apiextensions.k8s.io/customresourcedefinitions", "", name);
     }
@@ -1233,33 +1248,19 @@ impl Cluster {
         self.lock().len()
     }
 
-    /// The workload objects (for the controller to resync after a restart of its loop).
+    /// One object, parsed.
     pub fn lookup(&self, resource: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
         self.lock().get(resource, ns, name)
     }
 }
 
-/// Deletes (in the background) every object in `ns` owned by `uid`, recursively.
-fn collect_dependents(inner: &mut Inner, ns: &str, uid: &str) {
-    if uid.is_empty() {
-        return;
-    }
+/// Deletes (in the background) every object owned by `uid`, recursively.
+fn collect_dependents(inner: &mut Inner, uid: &str) {
     let mut owners = vec![uid.to_string()];
     while let Some(owner) = owners.pop() {
-        let keys: Vec<String> = inner.objects.keys().cloned().collect();
-        for key in keys {
-            for obj in inner.list(&key, Some(ns)) {
-                let owned = obj
-                    .pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|refs| {
-                        refs.iter()
-                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(&owner))
-                    });
-                if owned {
-                    owners.push(meta_str(&obj, "uid").to_string());
-                    inner.remove(&key, ns, meta_str(&obj, "name"));
-                }
+        for (resource, ns, name) in inner.dependents(&owner) {
+            if let Some(gone) = inner.remove(&resource, &ns, &name) {
+                owners.push(meta_str(&gone, "uid").to_string());
             }
         }
     }

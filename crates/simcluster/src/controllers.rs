@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{now_rfc3339, Cluster};
 
 /// Work for the controller loop.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Task {
     /// Recompute a workload's status: (resource key, namespace, name).
     Sync(String, String, String),
@@ -43,6 +43,7 @@ pub enum Task {
 #[derive(Clone, Debug)]
 struct Track {
     template_hash: String,
+    previous_hash: Option<String>,
     revision: u64,
     started: Instant,
     available: bool,
@@ -262,6 +263,7 @@ impl Cluster {
         let mut st = self.controller_state.lock().unwrap_or_else(|e| e.into_inner());
         let t = st.tracks.entry(uid.to_string()).or_insert_with(|| Track {
             template_hash: hash.to_string(),
+            previous_hash: None,
             revision: 1,
             started: now,
             available: false,
@@ -270,7 +272,7 @@ impl Cluster {
         });
         if t.template_hash != hash {
             t.was_available = t.available;
-            t.template_hash = hash.to_string();
+            t.previous_hash = Some(std::mem::replace(&mut t.template_hash, hash.to_string()));
             t.revision += 1;
             t.started = now;
             t.finished = false;
@@ -393,20 +395,9 @@ impl Cluster {
                 old.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
         }
         self.controller_put(key, rs);
-        // Older ReplicaSets of this Deployment are dropped (the simulator keeps no history).
-        let deploy_uid = d.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
-        let stale: Vec<String> = self
-            .lock()
-            .list(key, Some(&ns))
-            .iter()
-            .filter(|o| {
-                o.pointer("/metadata/ownerReferences/0/uid").and_then(Value::as_str) == Some(deploy_uid)
-                    && o.pointer("/metadata/name").and_then(Value::as_str) != Some(&input.rs_name)
-            })
-            .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
-            .collect();
-        for n in stale {
-            self.controller_remove(key, &ns, &n);
+        // The previous template's ReplicaSet is dropped (the simulator keeps no history).
+        if let Some(prev) = &track.previous_hash {
+            self.controller_remove(key, &ns, &format!("{name}-{prev}"));
         }
     }
 

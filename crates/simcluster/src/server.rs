@@ -462,26 +462,27 @@ fn delete_options(body: &[u8], query: &Query) -> Result<Value, ApiError> {
 }
 
 /// Turns a store event into what a filtered watch sees (or nothing).
-fn visible(ev: &Event, resource: &str, ns: Option<&str>, lo: &ListOptions) -> Option<(EventKind, Arc<Value>)> {
+fn visible(ev: &Event, resource: &str, ns: Option<&str>, lo: &ListOptions) -> Option<(EventKind, Value)> {
     if ev.resource != resource {
         return None;
     }
+    let object = ev.object();
     if let Some(ns) = ns {
-        if ev.object.pointer("/metadata/namespace").and_then(Value::as_str) != Some(ns) {
+        if object.pointer("/metadata/namespace").and_then(Value::as_str) != Some(ns) {
             return None;
         }
     }
     let matches = |o: &Value| lo.labels.matches(o) && lo.fields.matches(o);
-    let now = matches(&ev.object);
+    let now = matches(&object);
     match ev.kind {
-        EventKind::Added => now.then(|| (EventKind::Added, ev.object.clone())),
-        EventKind::Deleted => now.then(|| (EventKind::Deleted, ev.object.clone())),
+        EventKind::Added => now.then_some((EventKind::Added, object)),
+        EventKind::Deleted => now.then_some((EventKind::Deleted, object)),
         EventKind::Modified => {
-            let before = ev.old.as_deref().is_some_and(matches);
+            let before = ev.old().is_some_and(|o| matches(&o));
             match (before, now) {
-                (true, true) => Some((EventKind::Modified, ev.object.clone())),
-                (false, true) => Some((EventKind::Added, ev.object.clone())),
-                (true, false) => Some((EventKind::Deleted, ev.object.clone())),
+                (true, true) => Some((EventKind::Modified, object)),
+                (false, true) => Some((EventKind::Added, object)),
+                (true, false) => Some((EventKind::Deleted, object)),
                 (false, false) => None,
             }
         }

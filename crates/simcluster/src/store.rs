@@ -1,7 +1,7 @@
 //! The object store: every object by resource and (namespace, name), one global
 //! resourceVersion counter, and the event log that feeds watches.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::resources::Registry;
 
 /// How many past events a watch can replay from a resourceVersion.
-const HISTORY: usize = 4096;
+const HISTORY: usize = 1024;
 
 /// Watch event type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ impl EventKind {
     }
 }
 
-/// A change to one object.
+/// A change to one object. Objects are kept as JSON text to keep memory low.
 #[derive(Clone, Debug)]
 pub struct Event {
     /// resourceVersion of the change.
@@ -43,13 +43,33 @@ pub struct Event {
     /// What happened.
     pub kind: EventKind,
     /// The object after the change (for deletes: its last state).
-    pub object: Arc<Value>,
+    pub object: Arc<str>,
     /// The object before a modification.
-    pub old: Option<Arc<Value>>,
+    pub old: Option<Arc<str>>,
+}
+
+impl Event {
+    /// The object, parsed.
+    pub fn object(&self) -> Value {
+        parse_stored(&self.object)
+    }
+
+    /// The previous state of a modified object, parsed.
+    pub fn old(&self) -> Option<Value> {
+        self.old.as_deref().map(parse_stored)
+    }
+}
+
+fn parse_stored(text: &str) -> Value {
+    // The store only holds text it serialized itself.
+    serde_json::from_str(text).expect("stored objects are valid JSON")
 }
 
 /// (namespace, name); cluster-scoped objects have an empty namespace.
 pub type ObjectKey = (String, String);
+
+/// Where an object lives: (resource key, namespace, name).
+pub type ObjectRef = (String, String, String);
 
 /// Everything behind the cluster's lock.
 pub struct Inner {
@@ -57,13 +77,24 @@ pub struct Inner {
     pub registry: Registry,
     /// Last resourceVersion handed out.
     pub rv: u64,
-    /// Objects by resource key.
-    pub objects: HashMap<String, BTreeMap<ObjectKey, Arc<Value>>>,
+    /// Objects by resource key, as compact JSON.
+    objects: HashMap<String, BTreeMap<ObjectKey, Arc<str>>>,
+    /// Dependents by owner uid (from `metadata.ownerReferences`), for garbage collection.
+    dependents: HashMap<String, BTreeSet<ObjectRef>>,
     /// Recent events, oldest first.
-    pub history: VecDeque<Arc<Event>>,
+    history: VecDeque<Arc<Event>>,
     /// Next Service cluster IP (host part).
     next_ip: u32,
     events: tokio::sync::broadcast::Sender<Arc<Event>>,
+}
+
+fn owner_uids(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string))
+        .collect()
 }
 
 impl Inner {
@@ -73,6 +104,7 @@ impl Inner {
             registry: Registry::default(),
             rv: 1000,
             objects: HashMap::new(),
+            dependents: HashMap::new(),
             history: VecDeque::new(),
             next_ip: 1,
             events,
@@ -81,25 +113,41 @@ impl Inner {
 
     /// The object at (resource, namespace, name).
     pub fn get(&self, resource: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.objects
-            .get(resource)?
-            .get(&(ns.to_string(), name.to_string()))
-            .cloned()
+        let text = self.objects.get(resource)?.get(&(ns.to_string(), name.to_string()))?;
+        Some(Arc::new(parse_stored(text)))
+    }
+
+    /// Whether the object exists.
+    pub fn contains(&self, resource: &str, ns: &str, name: &str) -> bool {
+        self.objects.get(resource).is_some_and(|m| m.contains_key(&(ns.to_string(), name.to_string())))
     }
 
     /// Objects of a resource, in one namespace or (None) everywhere, ordered by key.
     pub fn list(&self, resource: &str, ns: Option<&str>) -> Vec<Arc<Value>> {
-        let Some(map) = self.objects.get(resource) else {
-            return Vec::new();
-        };
+        let Some(map) = self.objects.get(resource) else { return Vec::new() };
         match ns {
             Some(ns) => map
                 .range((ns.to_string(), String::new())..)
                 .take_while(|((n, _), _)| n == ns)
-                .map(|(_, v)| v.clone())
+                .map(|(_, v)| Arc::new(parse_stored(v)))
                 .collect(),
-            None => map.values().cloned().collect(),
+            None => map.values().map(|v| Arc::new(parse_stored(v))).collect(),
         }
+    }
+
+    /// Resource keys that hold objects.
+    pub fn resource_keys(&self) -> Vec<String> {
+        self.objects.keys().cloned().collect()
+    }
+
+    /// Drops every object of a resource (a deleted CRD's custom resources).
+    pub fn drop_resource(&mut self, resource: &str) {
+        self.objects.remove(resource);
+    }
+
+    /// Objects whose ownerReferences name `uid`.
+    pub fn dependents(&self, uid: &str) -> Vec<ObjectRef> {
+        self.dependents.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// Number of stored objects.
@@ -122,49 +170,47 @@ impl Inner {
         let _ = self.events.send(ev);
     }
 
+    fn index(&mut self, r: &ObjectRef, obj: &Value, add: bool) {
+        for uid in owner_uids(obj) {
+            let set = self.dependents.entry(uid.clone()).or_default();
+            if add {
+                set.insert(r.clone());
+            } else {
+                set.remove(r);
+                if set.is_empty() {
+                    self.dependents.remove(&uid);
+                }
+            }
+        }
+    }
+
     /// Stores `obj` with a new resourceVersion and publishes the event.
     pub fn put(&mut self, resource: &str, mut obj: Value, old: Option<Arc<Value>>) -> Arc<Value> {
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let key = object_key(&obj);
-        let obj = Arc::new(obj);
-        self.objects
-            .entry(resource.to_string())
-            .or_default()
-            .insert(key, obj.clone());
-        let kind = if old.is_some() {
-            EventKind::Modified
-        } else {
-            EventKind::Added
-        };
-        self.publish(Event {
-            rv: self.rv,
-            resource: resource.to_string(),
-            kind,
-            object: obj.clone(),
-            old,
-        });
-        obj
+        let r: ObjectRef = (resource.to_string(), key.0.clone(), key.1.clone());
+        if let Some(o) = &old {
+            self.index(&r, o, false);
+        }
+        self.index(&r, &obj, true);
+        let text: Arc<str> = Arc::from(obj.to_string());
+        let previous = self.objects.entry(resource.to_string()).or_default().insert(key, text.clone());
+        let kind = if previous.is_some() { EventKind::Modified } else { EventKind::Added };
+        self.publish(Event { rv: self.rv, resource: resource.to_string(), kind, object: text, old: previous });
+        Arc::new(obj)
     }
 
     /// Removes an object; the DELETED event carries a new resourceVersion.
     pub fn remove(&mut self, resource: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        let old = self
-            .objects
-            .get_mut(resource)?
-            .remove(&(ns.to_string(), name.to_string()))?;
+        let old = self.objects.get_mut(resource)?.remove(&(ns.to_string(), name.to_string()))?;
         self.rv += 1;
-        let mut last = (*old).clone();
+        let mut last = parse_stored(&old);
+        self.index(&(resource.to_string(), ns.to_string(), name.to_string()), &last, false);
         last["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        let last = Arc::new(last);
-        self.publish(Event {
-            rv: self.rv,
-            resource: resource.to_string(),
-            kind: EventKind::Deleted,
-            object: last.clone(),
-            old: None,
-        });
-        Some(last)
+        let text: Arc<str> = Arc::from(last.to_string());
+        self.publish(Event { rv: self.rv, resource: resource.to_string(), kind: EventKind::Deleted, object: text, old: None });
+        Some(Arc::new(last))
     }
 
     /// Allocates a Service cluster IP from 10.96.0.0/12.
@@ -181,13 +227,7 @@ impl Inner {
                 return None;
             }
         }
-        Some(
-            self.history
-                .iter()
-                .filter(|e| e.rv > rv && e.resource == resource)
-                .cloned()
-                .collect(),
-        )
+        Some(self.history.iter().filter(|e| e.rv > rv && e.resource == resource).cloned().collect())
     }
 }
 
