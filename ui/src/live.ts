@@ -32,6 +32,7 @@ export interface LiveState {
  * Keeps `/api/state` current: loads it once, then again on every `state` event from
  * `/api/events` and whenever the event stream (re)connects, since events may have
  * been missed while it was down. EventSource reconnects by itself.
+ * `api` and `openEvents` must be stable (created once), or the stream is reopened on every render.
  */
 export interface LiveOptions {
   /** Wait before opening a new stream after the server refused one (EventSource gives up then). */

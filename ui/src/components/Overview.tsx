@@ -1,18 +1,20 @@
 import { useId, useState } from 'react';
 import type { LockTarget } from '../api/client';
-import type { EnvSummary, ServiceInEnv, ServiceRow, State, TransitionStatus } from '../api/types';
+import type { EnvSummary, Phase, RolloutStatus, ServiceInEnv, ServiceRow, State, TransitionStatus } from '../api/types';
 import { useNow } from '../context';
 import {
   envHref,
   filterServices,
   formatTime,
   overviewHref,
+  PHASE_LABEL,
   serviceHref,
+  STATUS_LABEL,
   summarizeTransition,
   transitionInto,
 } from '../model';
 import { LockDialog, RunTransitionDialog } from './Actions';
-import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
+import { LockGlyph, LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { Notice } from './Messages';
 
 type Open = { kind: 'lock'; target: LockTarget; reasons: string[] } | { kind: 'run'; transition: TransitionStatus };
@@ -102,6 +104,7 @@ export function Overview({ state, initialFilter = '' }: { state: State; initialF
           </tbody>
         </table>
       </div>
+      <Legend />
       {state.services.length === 0 && <NoServices sourceEnv={state.envs[0]?.name ?? 'latest'} />}
       {state.services.length > 0 && services.length === 0 && (
         <p className="empty">No service name contains “{filter}”. Clear the filter to see all {state.services.length}.</p>
@@ -118,6 +121,43 @@ export function Overview({ state, initialFilter = '' }: { state: State; initialF
       )}
       {open?.kind === 'run' && <RunTransitionDialog transition={open.transition} onClose={() => setOpen(null)} />}
     </section>
+  );
+}
+
+/** What the badges and marks mean, folded away until asked for. */
+function Legend() {
+  return (
+    <details className="legend">
+      <summary>What the badges mean</summary>
+      <dl>
+        {(Object.keys(STATUS_LABEL) as RolloutStatus[]).map((s) => (
+          <div key={s}>
+            <dt>
+              <StatusBadge status={s} />
+            </dt>
+            <dd>status: {STATUS_LABEL[s].help}</dd>
+          </div>
+        ))}
+        {(Object.keys(PHASE_LABEL) as Phase[]).map((p) => (
+          <div key={p}>
+            <dt>
+              <PhaseBadge phase={p} />
+            </dt>
+            <dd>phase: {PHASE_LABEL[p].help}</dd>
+          </div>
+        ))}
+        <div>
+          <dt>
+            <LockGlyph />
+          </dt>
+          <dd>locked: promotions into it are held back (focus or hover for the reasons)</dd>
+        </div>
+        <div>
+          <dt aria-hidden="true">⬆</dt>
+          <dd>another version waits in the env it is promoted from</dd>
+        </div>
+      </dl>
+    </details>
   );
 }
 
