@@ -104,6 +104,12 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
     let mut resources = Vec::new();
     for rt in &types {
         resources.push(resource_json(rt));
+        if crate::api::has_scale(rt) {
+            resources.push(
+                json!({"name": format!("{}/scale", rt.plural), "singularName": "", "namespaced": rt.namespaced,
+                                  "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": STATUS_VERBS}),
+            );
+        }
         if rt.status_subresource {
             resources.push(json!({"name": format!("{}/status", rt.plural), "singularName": "",
                                   "namespaced": rt.namespaced, "kind": rt.kind, "verbs": STATUS_VERBS}));

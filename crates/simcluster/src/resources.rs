@@ -149,6 +149,17 @@ const BUILTINS: &[Builtin] = &[
     ),
     b(
         "",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+        NoGen,
+        "r2yiGXH7wu8=",
+    ),
+    b(
+        "",
         "namespaces",
         "Namespace",
         false,

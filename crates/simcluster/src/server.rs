@@ -327,6 +327,9 @@ async fn resource(
         None => {}
         Some("status") if rt.status_subresource => {}
         Some("finalize") if rt.plural == "namespaces" => {}
+        Some("scale") if crate::api::has_scale(&rt) => {
+            return scale(st, headers, &target_of(&rt, &rp), verb, &body, query);
+        }
         Some(_) => return error_response(&ApiError::unknown_resource()),
     }
     let target = Target {
@@ -354,6 +357,9 @@ async fn resource(
     let wants_table = accept.contains("as=Table");
     let c = &st.cluster;
     let result: Result<(u16, Value), ApiError> = match (verb, rp.name.is_some()) {
+        ("create" | "update", _) if is_protobuf(headers) => Err(ApiError::unsupported_media_type_named(
+            "application/vnd.kubernetes.protobuf",
+        )),
         ("watch", _) => {
             let mut lo = match list_opts() {
                 Ok(l) => l,
@@ -406,24 +412,11 @@ async fn resource(
         ("update", true) => parse_json(&body, &rt.kind)
             .and_then(|b| c.replace(&target, b, &opts))
             .map(|o| (200, o)),
-        ("patch", true) => {
-            let ctype = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            let ty = match ctype.split(';').next().unwrap_or_default().trim() {
-                "application/merge-patch+json" => Some(PatchType::Merge),
-                "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
-                "application/json-patch+json" => Some(PatchType::Json),
-                "application/apply-patch+yaml" | "application/apply-patch+json" => Some(PatchType::Apply),
-                _ => None,
-            };
-            match ty {
-                Some(PatchType::Strategic) if rt.is_custom() => Err(ApiError::unsupported_media_type()),
-                Some(ty) => c.patch(&target, ty, &body, &opts),
-                None => Err(ApiError::unsupported_media_type()),
-            }
-        }
+        ("patch", true) => match patch_type(headers) {
+            Some(PatchType::Strategic) if rt.is_custom() => Err(ApiError::unsupported_media_type()),
+            Some(ty) => c.patch(&target, ty, &body, &opts),
+            None => Err(ApiError::unsupported_media_type()),
+        },
         ("delete", true) => delete_options(&body, query)
             .and_then(|o| c.delete(&target, &o, opts.dry_run))
             .map(|o| (200, o)),
@@ -436,6 +429,58 @@ async fn resource(
     let _ = method;
     match result {
         Ok((code, v)) => json_response(code, &v),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn is_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.contains("protobuf"))
+}
+
+fn target_of(rt: &Arc<crate::resources::ResourceType>, rp: &ResourcePath) -> Target {
+    Target {
+        rt: rt.clone(),
+        namespace: rp.namespace.clone(),
+        name: rp.name.clone(),
+        subresource: rp.subresource.clone(),
+    }
+}
+
+fn patch_type(headers: &HeaderMap) -> Option<PatchType> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match ctype.split(';').next().unwrap_or_default().trim() {
+        "application/merge-patch+json" => Some(PatchType::Merge),
+        "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
+        "application/json-patch+json" => Some(PatchType::Json),
+        "application/apply-patch+yaml" | "application/apply-patch+json" => Some(PatchType::Apply),
+        _ => None,
+    }
+}
+
+fn scale(st: &AppState, headers: &HeaderMap, t: &Target, verb: &str, body: &[u8], query: &Query) -> Response {
+    let opts = WriteOptions {
+        manager: manager_for(query, headers),
+        field_manager_param: query.get("fieldManager").map(str::to_string),
+        force: query.flag("force"),
+        dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
+    };
+    let result = match verb {
+        "get" => st.cluster.get_scale(t),
+        "update" => st.cluster.write_scale(t, None, body, &opts),
+        "patch" => match patch_type(headers) {
+            Some(PatchType::Apply) | None => Err(ApiError::unsupported_media_type()),
+            ty => st.cluster.write_scale(t, ty, body, &opts),
+        },
+        _ => Err(ApiError::method_not_allowed()),
+    };
+    match result {
+        Ok(v) => json_response(200, &v),
         Err(e) => error_response(&e),
     }
 }

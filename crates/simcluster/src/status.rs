@@ -227,6 +227,16 @@ impl ApiError {
         )
     }
 
+    /// 415 for a body encoding the simulator does not decode (protobuf).
+    pub fn unsupported_media_type_named(ctype: &str) -> ApiError {
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (the simulated cluster does not decode {ctype})"),
+            Some(json!({})),
+        )
+    }
+
     /// 403 for a create inside a Terminating namespace.
     pub fn namespace_terminating(rt: &ResourceType, name: &str, ns: &str) -> ApiError {
         let msg = format!(

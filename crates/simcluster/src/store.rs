@@ -119,12 +119,16 @@ impl Inner {
 
     /// Whether the object exists.
     pub fn contains(&self, resource: &str, ns: &str, name: &str) -> bool {
-        self.objects.get(resource).is_some_and(|m| m.contains_key(&(ns.to_string(), name.to_string())))
+        self.objects
+            .get(resource)
+            .is_some_and(|m| m.contains_key(&(ns.to_string(), name.to_string())))
     }
 
     /// Objects of a resource, in one namespace or (None) everywhere, ordered by key.
     pub fn list(&self, resource: &str, ns: Option<&str>) -> Vec<Arc<Value>> {
-        let Some(map) = self.objects.get(resource) else { return Vec::new() };
+        let Some(map) = self.objects.get(resource) else {
+            return Vec::new();
+        };
         match ns {
             Some(ns) => map
                 .range((ns.to_string(), String::new())..)
@@ -147,7 +151,10 @@ impl Inner {
 
     /// Objects whose ownerReferences name `uid`.
     pub fn dependents(&self, uid: &str) -> Vec<ObjectRef> {
-        self.dependents.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.dependents
+            .get(uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Number of stored objects.
@@ -195,21 +202,44 @@ impl Inner {
         }
         self.index(&r, &obj, true);
         let text: Arc<str> = Arc::from(obj.to_string());
-        let previous = self.objects.entry(resource.to_string()).or_default().insert(key, text.clone());
-        let kind = if previous.is_some() { EventKind::Modified } else { EventKind::Added };
-        self.publish(Event { rv: self.rv, resource: resource.to_string(), kind, object: text, old: previous });
+        let previous = self
+            .objects
+            .entry(resource.to_string())
+            .or_default()
+            .insert(key, text.clone());
+        let kind = if previous.is_some() {
+            EventKind::Modified
+        } else {
+            EventKind::Added
+        };
+        self.publish(Event {
+            rv: self.rv,
+            resource: resource.to_string(),
+            kind,
+            object: text,
+            old: previous,
+        });
         Arc::new(obj)
     }
 
     /// Removes an object; the DELETED event carries a new resourceVersion.
     pub fn remove(&mut self, resource: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        let old = self.objects.get_mut(resource)?.remove(&(ns.to_string(), name.to_string()))?;
+        let old = self
+            .objects
+            .get_mut(resource)?
+            .remove(&(ns.to_string(), name.to_string()))?;
         self.rv += 1;
         let mut last = parse_stored(&old);
         self.index(&(resource.to_string(), ns.to_string(), name.to_string()), &last, false);
         last["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let text: Arc<str> = Arc::from(last.to_string());
-        self.publish(Event { rv: self.rv, resource: resource.to_string(), kind: EventKind::Deleted, object: text, old: None });
+        self.publish(Event {
+            rv: self.rv,
+            resource: resource.to_string(),
+            kind: EventKind::Deleted,
+            object: text,
+            old: None,
+        });
         Some(Arc::new(last))
     }
 
@@ -227,7 +257,13 @@ impl Inner {
                 return None;
             }
         }
-        Some(self.history.iter().filter(|e| e.rv > rv && e.resource == resource).cloned().collect())
+        Some(
+            self.history
+                .iter()
+                .filter(|e| e.rv > rv && e.resource == resource)
+                .cloned()
+                .collect(),
+        )
     }
 }
 

@@ -687,3 +687,27 @@ async fn kubeconfig_points_at_the_cluster() {
     assert_eq!(client.apiserver_version().await.unwrap().major, "1");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn scale_subresource_changes_replicas() {
+    let sim = cluster().await;
+    let api: Api<Deployment> = Api::namespaced(sim.client().await, "default");
+    api.patch(
+        "web",
+        &PatchParams::apply("slipway"),
+        &Patch::Apply(&deployment("web", "nginx:1.25", json!({}))),
+    )
+    .await
+    .unwrap();
+    let scale = api.get_scale("web").await.expect("get scale");
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(2));
+    api.patch_scale(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 4}})),
+    )
+    .await
+    .expect("patch scale");
+    assert_eq!(api.get("web").await.unwrap().spec.unwrap().replicas, Some(4));
+    sim.shutdown().await;
+}

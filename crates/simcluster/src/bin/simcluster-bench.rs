@@ -44,17 +44,25 @@ async fn apply_range(api: &Api<Deployment>, range: std::ops::Range<usize>) -> an
     for i in range {
         let body = deployment(i);
         let name = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        api.patch(&name, &pp, &Patch::Apply(&body)).await.with_context(|| format!("apply {name}"))?;
+        api.patch(&name, &pp, &Patch::Apply(&body))
+            .await
+            .with_context(|| format!("apply {name}"))?;
     }
     Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let sim = SimCluster::start(SimConfig { rollout_delay: Duration::from_millis(200), ..SimConfig::default() }).await?;
+    let sim = SimCluster::start(SimConfig {
+        rollout_delay: Duration::from_millis(200),
+        ..SimConfig::default()
+    })
+    .await?;
     let client = sim.client().await;
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}});
-    Api::<Namespace>::all(client.clone()).patch("bench", &PatchParams::apply("slipway"), &Patch::Apply(&ns)).await?;
+    Api::<Namespace>::all(client.clone())
+        .patch("bench", &PatchParams::apply("slipway"), &Patch::Apply(&ns))
+        .await?;
     let api: Api<Deployment> = Api::namespaced(client, "bench");
     let (rss0, _) = memory_mib();
 
@@ -75,8 +83,14 @@ async fn main() -> anyhow::Result<()> {
 
     println!("| measurement                                         | result     | target   |");
     println!("|-----------------------------------------------------|------------|----------|");
-    println!("| 1,000 server-side applies creating Deployments      | {:>7.2} s  | < 2 s    |", create_1000.as_secs_f64());
-    println!("| 1,000 identical re-applies (no-op)                  | {:>7.2} s  |          |", noop_1000.as_secs_f64());
+    println!(
+        "| 1,000 server-side applies creating Deployments      | {:>7.2} s  | < 2 s    |",
+        create_1000.as_secs_f64()
+    );
+    println!(
+        "| 1,000 identical re-applies (no-op)                  | {:>7.2} s  |          |",
+        noop_1000.as_secs_f64()
+    );
     println!("| objects stored (10,000 Deployments + ReplicaSets)   | {objects:>10} |          |");
     println!("| VmRSS with those objects (whole process)            | {rss:>7.1} MiB | < 150 MB |");
     println!("| VmHWM (peak)                                        | {hwm:>7.1} MiB |          |");
