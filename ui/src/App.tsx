@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { ReloadProvider, useApi } from './context';
 import { useLiveState, type EventSourceFactory, type LiveOptions } from './live';
-import { parseRoute, stalenessReasons, type Route } from './model';
+import { countFailed, pageTitle, parseRoute, stalenessReasons, type Route } from './model';
 import { EnvPage } from './components/EnvPage';
 import { Header } from './components/Header';
 import { ErrorMessage } from './components/Messages';
@@ -26,9 +26,11 @@ export function App({ openEvents, live: liveOptions }: { openEvents: EventSource
   const route = useHashRoute();
   const { state } = live;
 
+  const failed = countFailed(state);
   useEffect(() => {
-    document.title =
-      route.page === 'service' ? `${route.service} · Slipway` : route.page === 'env' ? `${route.env} · Slipway` : 'Slipway';
+    document.title = pageTitle(route, failed);
+  }, [route, failed]);
+  useEffect(() => {
     window.scrollTo?.(0, 0);
   }, [route]);
 

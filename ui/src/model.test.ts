@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { State, TransitionStatus } from './api/types';
 import {
+  countFailed,
   envHref,
   filterServices,
-  overviewHref,
   formatRelative,
   formatTime,
+  overviewHref,
+  pageTitle,
   parseRoute,
   serviceHref,
   stalenessReasons,
@@ -85,6 +87,18 @@ describe('formatting', () => {
   it('formats absolute times in UTC', () => {
     expect(formatTime('2026-11-22T10:15:30+01:00')).toBe('2026-11-22 09:15 UTC');
     expect(formatTime('2026-11-22T10:15:30+01:00', { seconds: true })).toBe('2026-11-22 09:15:30 UTC');
+  });
+});
+
+describe('title', () => {
+  it('names the page and counts failed services first', () => {
+    const state: State = {
+      envs: [],
+      services: [{ name: 'web', envs: { dev: { status: 'Failed' }, prod: { status: 'Clean' } } }],
+    };
+    expect(countFailed(state)).toBe(1);
+    expect(pageTitle({ page: 'service', service: 'web' }, countFailed(state))).toBe('(1 failed) web · Slipway');
+    expect(pageTitle({ page: 'overview', filter: '' }, 0)).toBe('Slipway');
   });
 });
 

@@ -178,3 +178,17 @@ export function varText(value: unknown): string {
   if (value === null || value === undefined) return '—';
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
+
+/** How many service-env cells are `Failed`: put in the tab title so a failure shows from another tab. */
+export function countFailed(state: State | null): number {
+  if (!state) return 0;
+  let n = 0;
+  for (const s of state.services) for (const cell of Object.values(s.envs)) if (cell.status === 'Failed') n++;
+  return n;
+}
+
+/** The document title for a route. */
+export function pageTitle(route: Route, failed: number): string {
+  const page = route.page === 'service' ? `${route.service} · ` : route.page === 'env' ? `${route.env} · ` : '';
+  return `${failed > 0 ? `(${failed} failed) ` : ''}${page}Slipway`;
+}

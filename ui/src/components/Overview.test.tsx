@@ -86,6 +86,13 @@ describe('Overview', () => {
     expect(within(cell('web', 'dev')).getByText('dev/version/web.yaml:3: invalid YAML')).toBeTruthy();
   });
 
+  it('focuses the filter on "/"', async () => {
+    renderWith(<Overview state={sampleState()} />);
+    await userEvent.keyboard('/');
+    expect(document.activeElement).toBe(screen.getByLabelText('Filter services'));
+    expect((screen.getByLabelText('Filter services') as HTMLInputElement).value).toBe('');
+  });
+
   it('keeps the filter in the URL and starts from it', async () => {
     renderWith(<Overview state={sampleState()} initialFilter="ap" />);
     expect(screen.queryByRole('link', { name: 'web' })).toBeNull();

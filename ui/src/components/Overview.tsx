@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import type { LockTarget } from '../api/client';
 import type { EnvSummary, Phase, RolloutStatus, ServiceInEnv, ServiceRow, State, TransitionStatus } from '../api/types';
 import { useNow } from '../context';
@@ -30,6 +30,21 @@ export function Overview({ state, initialFilter = '' }: { state: State; initialF
   const [open, setOpen] = useState<Open | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const filterId = useId();
+  const filterRef = useRef<HTMLInputElement>(null);
+
+  // "/" jumps to the filter, as in many consoles; not while typing somewhere else.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      const typing = target && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName));
+      if (e.key === '/' && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
+        e.preventDefault();
+        filterRef.current?.focus();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
   const services = filterServices(state.services, filter);
 
   if (state.envs.length === 0) {
@@ -52,9 +67,11 @@ export function Overview({ state, initialFilter = '' }: { state: State; initialF
           <label htmlFor={filterId}>Filter services</label>
           <input
             id={filterId}
+            ref={filterRef}
             type="search"
+            aria-keyshortcuts="/"
             value={filter}
-            placeholder="name contains…"
+            placeholder="name contains…  (press /)"
             onChange={(e) => setFilter(e.target.value)}
           />
         </div>
