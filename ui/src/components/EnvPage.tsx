@@ -70,7 +70,7 @@ export function EnvPage({ state, env: name }: { state: State; env: string }) {
         )}
         {transitions.length > 0 && (
           <>
-            <h3>Promotions</h3>
+            <h2 className="section-title">Promotions</h2>
             <ul className="transitions">
               {transitions.map((t) => {
                 const summary = summarizeTransition(t, now);
@@ -99,7 +99,7 @@ export function EnvPage({ state, env: name }: { state: State; env: string }) {
             </ul>
           </>
         )}
-        <h3>Services</h3>
+        <h2 className="section-title">Services</h2>
         {services.length === 0 ? (
           <p className="muted">No services in {name} yet.</p>
         ) : (
@@ -134,7 +134,7 @@ export function EnvPage({ state, env: name }: { state: State; env: string }) {
             </tbody>
           </table>
         )}
-        <HistoryList entries={entries} error={error} empty={`No commits changed ${name} yet.`} showService />
+        <HistoryList entries={entries} error={error} empty={`No commits changed ${name} yet.`} showService headingLevel={2} />
       </div>
       {open?.kind === 'lock' && <LockDialog target={open.target} reasons={open.reasons} onClose={close} />}
       {open?.kind === 'run' && <RunTransitionDialog transition={open.transition} onClose={() => setOpen(null)} />}

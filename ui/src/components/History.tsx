@@ -44,17 +44,21 @@ export function HistoryList({
   empty,
   showService = false,
   rollback,
+  headingLevel = 3,
 }: {
   entries: HistoryEntry[] | null;
   error: string | null;
   empty: string;
   showService?: boolean;
   rollback?: RollbackOffer;
+  /** 2 where the list sits right under the page's h1, 3 inside an env section. */
+  headingLevel?: 2 | 3;
 }) {
+  const Heading = headingLevel === 2 ? 'h2' : 'h3';
   const now = useNow();
   return (
     <div className="history">
-      <h3>History</h3>
+      <Heading className="section-title">History</Heading>
       <ErrorMessage>{error}</ErrorMessage>
       {entries === null && !error && <p className="muted">Loading history…</p>}
       {entries?.length === 0 && <p className="muted">{empty}</p>}
