@@ -355,6 +355,7 @@ async fn resource(
         })
     };
     let wants_table = accept.contains("as=Table");
+    let wants_metadata = accept.contains("as=PartialObjectMetadata");
     let c = &st.cluster;
     let result: Result<(u16, Value), ApiError> = match (verb, rp.name.is_some()) {
         ("create" | "update", _) if is_protobuf(headers) => Err(ApiError::unsupported_media_type_named(
@@ -379,11 +380,14 @@ async fn resource(
                 .get("timeoutSeconds")
                 .and_then(|t| t.parse::<u64>().ok())
                 .unwrap_or(1800);
-            return watch(st, &target, lo, rv, Duration::from_secs(timeout));
+            let initial_bookmark = query.flag("sendInitialEvents");
+            return watch(st, &target, lo, rv, Duration::from_secs(timeout), initial_bookmark);
         }
         ("list", _) => list_opts().map(|lo| {
             let list = c.list(&target, &lo);
-            if wants_table {
+            if wants_metadata {
+                (200, metadata_list(&list))
+            } else if wants_table {
                 let items = list["items"].as_array().cloned().unwrap_or_default();
                 let rv = list["metadata"]["resourceVersion"]
                     .as_str()
@@ -395,7 +399,9 @@ async fn resource(
             }
         }),
         ("get", _) => c.get(&target).map(|o| {
-            if wants_table {
+            if wants_metadata {
+                (200, partial_metadata(&o))
+            } else if wants_table {
                 let rv = o
                     .pointer("/metadata/resourceVersion")
                     .and_then(Value::as_str)
@@ -550,7 +556,32 @@ struct WatchState {
     lo: ListOptions,
 }
 
-fn watch(st: &AppState, t: &Target, lo: ListOptions, rv: Option<u64>, timeout: Duration) -> Response {
+/// `PartialObjectMetadata` of an object (`Accept: ...;as=PartialObjectMetadata`).
+fn partial_metadata(obj: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
+}
+
+/// `PartialObjectMetadataList` of a list.
+fn metadata_list(list: &Value) -> Value {
+    let items: Vec<Value> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(partial_metadata)
+        .collect();
+    json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list["metadata"].clone(), "items": items})
+}
+
+/// Watch: replay from `rv` or send the current objects as ADDED (then, for
+/// `sendInitialEvents=true`, the BOOKMARK that ends the initial events), then live events.
+fn watch(
+    st: &AppState,
+    t: &Target,
+    lo: ListOptions,
+    rv: Option<u64>,
+    timeout: Duration,
+    initial_bookmark: bool,
+) -> Response {
     let resource = t.rt.key();
     let (pending, rx) = {
         let inner = st.cluster.lock();
@@ -576,6 +607,14 @@ fn watch(st: &AppState, t: &Target, lo: ListOptions, rv: Option<u64>, timeout: D
                     if lo.labels.matches(&o) && lo.fields.matches(&o) {
                         pending.push_back(event_line(EventKind::Added, &o));
                     }
+                }
+                if initial_bookmark {
+                    let bookmark = json!({"kind": t.rt.kind, "apiVersion": t.rt.api_version(), "metadata": {
+                        "resourceVersion": inner.rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}});
+                    let mut line =
+                        serde_json::to_vec(&json!({"type": "BOOKMARK", "object": bookmark})).unwrap_or_default();
+                    line.push(b'\n');
+                    pending.push_back(Bytes::from(line));
                 }
             }
         }

@@ -711,3 +711,42 @@ async fn scale_subresource_changes_replicas() {
     assert_eq!(api.get("web").await.unwrap().spec.unwrap().replicas, Some(4));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn metadata_only_lists_and_kube_watches_work() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{WatchEvent, WatchParams};
+    let sim = cluster().await;
+    let api: Api<ConfigMap> = Api::namespaced(sim.client().await, "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "m", "labels": {"x": "y"}}})).unwrap();
+    api.create(&PostParams::default(), &cm).await.unwrap();
+    let metas = api
+        .list_metadata(&ListParams::default().labels("x=y"))
+        .await
+        .expect("metadata list");
+    assert_eq!(metas.items.len(), 1);
+    assert_eq!(api.get_metadata("m").await.unwrap().metadata.name.as_deref(), Some("m"));
+
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let stream = api
+        .watch(&WatchParams::default().labels("x=y").timeout(2), &rv)
+        .await
+        .expect("watch");
+    let mut stream = stream.boxed();
+    api.patch("m", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": "1"}})))
+        .await
+        .unwrap();
+    match stream.try_next().await.unwrap() {
+        Some(WatchEvent::Modified(c)) => assert_eq!(c.data.unwrap()["a"], "1"),
+        other => panic!("expected MODIFIED, got {other:?}"),
+    }
+    api.delete("m", &DeleteParams::default()).await.unwrap();
+    assert!(matches!(stream.try_next().await.unwrap(), Some(WatchEvent::Deleted(_))));
+    sim.shutdown().await;
+}
