@@ -47,6 +47,16 @@ describe('Overview', () => {
     expect(within(cell('api', 'prod')).getByRole('tooltip').textContent).toBe('api in prod locked: incident 4711');
   });
 
+  it('says when the deployer has not reported a service in a deployed env yet', () => {
+    const state = sampleState();
+    const api = state.services[0];
+    if (!api?.envs.dev) throw new Error('sample state changed');
+    api.envs.dev = { ...api.envs.dev, status: null, phase: null };
+    renderWith(<Overview state={state} />);
+    expect(within(cell('api', 'dev')).getByText('not reported by the deployer yet')).toBeTruthy();
+    expect(within(cell('web', 'latest')).queryByText('not reported by the deployer yet')).toBeNull();
+  });
+
   it('marks a newer version waiting upstream', () => {
     renderWith(<Overview state={sampleState()} />);
     expect(within(cell('web', 'dev')).getByText(/1\.1\.0 waits in latest/)).toBeTruthy();

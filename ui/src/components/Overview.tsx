@@ -320,6 +320,7 @@ function ServiceMatrixRow({
           <ServiceCell
             key={env.name}
             env={env.name}
+            deployed={env.deployed}
             service={service.name}
             cell={cell}
             onLock={() => onLock(env.name, cell.lock_reasons ?? [])}
@@ -339,11 +340,13 @@ function ServiceMatrixRow({
 
 function ServiceCell({
   env,
+  deployed,
   service,
   cell,
   onLock,
 }: {
   env: string;
+  deployed: boolean;
   service: string;
   cell: ServiceInEnv;
   onLock: () => void;
@@ -358,6 +361,9 @@ function ServiceCell({
         </span>
         <LockIcon what={`${service} in ${env}`} reasons={locks} onClick={onLock} />
       </div>
+      {deployed && !cell.status && !cell.phase && (
+        <div className="small muted">not reported by the deployer yet</div>
+      )}
       {(cell.status || cell.phase) && (
         <div className="cell-badges">
           <StatusBadge status={cell.status} reason={cell.reason} />
