@@ -10,6 +10,7 @@ use backon::{ExponentialBuilder, Retryable};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
+use kube::core::Resource as _;
 use kube::discovery::{ApiResource, Scope as KubeScope};
 use serde_json::Value;
 use thiserror::Error;
@@ -149,12 +150,25 @@ pub async fn client_for(
 
 fn to_value(obj: DynamicObject, kind: &Kind) -> Result<Value, ClusterError> {
     let mut v = serde_json::to_value(obj).map_err(|e| ClusterError::Other(format!("bad object from server: {e}")))?;
-    // Items of built-in lists carry no apiVersion/kind.
-    if let Some(map) = v.as_object_mut() {
-        map.insert("apiVersion".into(), Value::String(kind.resource.api_version.clone()));
-        map.insert("kind".into(), Value::String(kind.resource.kind.clone()));
-    }
+    compact(&mut v, kind);
     Ok(v)
+}
+
+/// Sets apiVersion/kind (items of built-in lists carry none) and keeps only
+/// Slipway's own `managedFields` entry (without its field set): that is all the
+/// plan reads from them.
+fn compact(v: &mut Value, kind: &Kind) {
+    let Some(map) = v.as_object_mut() else { return };
+    map.insert("apiVersion".into(), Value::String(kind.resource.api_version.clone()));
+    map.insert("kind".into(), Value::String(kind.resource.kind.clone()));
+    if let Some(Value::Array(entries)) = map.get_mut("metadata").and_then(|m| m.get_mut("managedFields")) {
+        entries.retain(|e| e.get("manager").and_then(Value::as_str) == Some(MANAGER));
+        for e in entries.iter_mut() {
+            if let Some(e) = e.as_object_mut() {
+                e.retain(|k, _| k == "manager" || k == "operation");
+            }
+        }
+    }
 }
 
 /// The key of a live object of a known kind.
@@ -256,8 +270,11 @@ impl Cluster {
     }
 
     /// Every object of a kind with the labels, in the namespace (or cluster-wide).
+    ///
+    /// Read as plain JSON (no typed metadata) and with `managedFields` cut down to
+    /// Slipway's own entry: an env of 1,000 objects stays small in memory.
     pub async fn list(&self, kind: &Kind, namespace: Option<&str>, selector: &str) -> Result<Vec<Value>, ClusterError> {
-        let api = self.api(kind, namespace);
+        let url = DynamicObject::url_path(&kind.resource, namespace.filter(|_| kind.scope == Scope::Namespaced));
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -266,18 +283,30 @@ impl Cluster {
                 params = params.continue_token(t);
             }
             let page = self
-                .retried("list", || async { api.list(&params).await.map_err(ClusterError::from) })
+                .retried("list", || async {
+                    let request = kube::core::Request::new(&url)
+                        .list(&params)
+                        .map_err(|e| ClusterError::Other(format!("cannot build list request: {e}")))?;
+                    self.client.request::<Value>(request).await.map_err(ClusterError::from)
+                })
                 .await;
-            let page = match page {
+            let mut page = match page {
                 Ok(p) => p,
                 // A kind whose CRD is not served yet has no objects.
                 Err(e) if e.is_not_found() => return Ok(out),
                 Err(e) => return Err(e),
             };
-            for item in page.items {
-                out.push(to_value(item, kind)?);
+            if let Some(Value::Array(items)) = page.get_mut("items").map(Value::take) {
+                for mut item in items {
+                    compact(&mut item, kind);
+                    out.push(item);
+                }
             }
-            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            token = page
+                .pointer("/metadata/continue")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
             if token.is_none() {
                 return Ok(out);
             }
@@ -361,5 +390,83 @@ impl Cluster {
             },
             scope,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16) -> ClusterError {
+        ClusterError::Api {
+            code,
+            reason: String::new(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn timeouts_throttling_and_server_errors_are_retried_but_rejections_are_not() {
+        assert!(api(429).is_transient());
+        assert!(api(500).is_transient());
+        assert!(api(503).is_transient());
+        assert!(ClusterError::Transport("connection refused".into()).is_transient());
+        assert!(!api(422).is_transient());
+        assert!(!api(409).is_transient());
+        assert!(!api(404).is_transient());
+        assert!(api(404).is_not_found());
+        assert!(!ClusterError::Other("bad kubeconfig".into()).is_transient());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_retried_with_capped_backoff_until_they_stop() {
+        let cluster = Cluster::new(
+            "test",
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap())).unwrap(),
+            RetryPolicy {
+                attempts: 5,
+                min_delay: Duration::from_millis(100),
+                max_delay: Duration::from_millis(400),
+            },
+        );
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let started = tokio::time::Instant::now();
+        let result = cluster
+            .retried("test", || async {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if n < 3 {
+                    Err(api(503))
+                } else {
+                    Ok(n)
+                }
+            })
+            .await;
+        assert_eq!(result.unwrap(), 3);
+        // Three waits, each at most the cap (plus jitter of up to one delay).
+        assert!(
+            started.elapsed() <= Duration::from_millis(3 * 800),
+            "{:?}",
+            started.elapsed()
+        );
+
+        calls.store(0, std::sync::atomic::Ordering::SeqCst);
+        let rejected: Result<(), _> = cluster
+            .retried("test", || async {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(api(422))
+            })
+            .await;
+        assert!(rejected.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        calls.store(0, std::sync::atomic::Ordering::SeqCst);
+        let exhausted: Result<(), _> = cluster
+            .retried("test", || async {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(api(500))
+            })
+            .await;
+        assert!(exhausted.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 5);
     }
 }

@@ -218,8 +218,17 @@ impl Deployer {
         let result = async {
             let cluster = self.cluster(env, &target.cluster).await?;
             let observed = observe(env, target, snapshot, &cluster).await?;
+            let observed_after = started.elapsed();
             let plan = plan_for(env, target, &observed);
+            let planned_after = started.elapsed();
             let acted = act(env, target, &cluster, &observed, &plan, self.settings()).await;
+            tracing::debug!(
+                observe_ms = observed_after.as_millis() as u64,
+                plan_ms = (planned_after - observed_after).as_millis() as u64,
+                act_ms = (started.elapsed() - planned_after).as_millis() as u64,
+                objects = observed.desired.objects.len(),
+                "reconcile phases"
+            );
             Ok::<_, EnvError>((observed, plan, acted))
         }
         .await;
@@ -398,7 +407,7 @@ impl Deployer {
         tasks.shutdown().await;
     }
 
-    async fn env_task(&self, env: String) {
+    async fn env_task(self: Arc<Self>, env: String) {
         loop {
             let snapshot = lock(&self.snapshot).clone();
             let target = snapshot
@@ -406,7 +415,13 @@ impl Deployer {
                 .and_then(|s| s.deployers().ok())
                 .and_then(|d| d.deployers.get(&env).cloned());
             if let (Some(snapshot), Some(target)) = (snapshot, target) {
-                self.reconcile_env(&env, &target, &snapshot).await;
+                let me = self.clone();
+                let name = env.clone();
+                // On its own task, so that even a bug that panics leaves this loop (and the slot) intact.
+                let run = tokio::spawn(async move { me.reconcile_env(&name, &target, &snapshot).await });
+                if let Err(e) = run.await {
+                    tracing::error!(env, "reconcile task failed: {e}");
+                }
             }
             let mut slots = lock(&self.slots);
             match slots.get_mut(&env) {

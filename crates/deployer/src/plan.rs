@@ -42,10 +42,12 @@ pub struct LeftAlone {
 }
 
 /// Options of an env from `deployers.yaml`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PruneOptions {
     pub prune: bool,
     pub allow_empty: bool,
+    /// The env's own namespace: never deleted, even if a file once declared it.
+    pub namespace: String,
 }
 
 /// What one reconcile will do.
@@ -123,6 +125,13 @@ pub fn plan(
             });
             continue;
         }
+        if entry.key.group.is_empty() && entry.key.kind == "Namespace" && entry.key.name == options.namespace {
+            plan.left_alone.push(LeftAlone {
+                key: entry.key.clone(),
+                reason: "the env's own namespace is never pruned".into(),
+            });
+            continue;
+        }
         match live.get(&entry.key) {
             Some(obj) if carries_env_label(obj, env) => prune.push(entry.clone()),
             // Gone already, or no longer ours: forget it.
@@ -168,10 +177,13 @@ mod tests {
     use serde_json::json;
     use slipway_common::RepoSnapshot;
 
-    const OPTS: PruneOptions = PruneOptions {
-        prune: true,
-        allow_empty: false,
-    };
+    fn opts() -> PruneOptions {
+        PruneOptions {
+            prune: true,
+            allow_empty: false,
+            namespace: "dev".into(),
+        }
+    }
 
     fn desired(files: &[(&str, &str)]) -> DesiredSet {
         let snap = RepoSnapshot::from_files("c", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())));
@@ -222,7 +234,7 @@ mod tests {
             ),
             ("dev/deployable/c.yaml", &cm("c", "1")),
         ]);
-        let p = plan("dev", &set, &Inventory::default(), &BTreeMap::new(), OPTS);
+        let p = plan("dev", &set, &Inventory::default(), &BTreeMap::new(), opts());
         let kinds: Vec<&str> = p.apply.iter().map(|(i, _)| set.objects[*i].key.kind.as_str()).collect();
         assert_eq!(kinds, ["ConfigMap", "Deployment"]);
         assert!(p.apply.iter().all(|(_, r)| *r == ApplyReason::Create));
@@ -232,7 +244,7 @@ mod tests {
     #[test]
     fn unchanged_repo_and_cluster_plan_no_writes() {
         let set = desired(&[("dev/deployable/c.yaml", &cm("c", "1"))]);
-        let p = plan("dev", &set, &inventory_of(&set), &live_of(&set), OPTS);
+        let p = plan("dev", &set, &inventory_of(&set), &live_of(&set), opts());
         assert!(p.is_noop());
         assert_eq!(p.unchanged, [0]);
         assert_eq!(p.inventory, inventory_of(&set));
@@ -248,7 +260,7 @@ mod tests {
             ("dev/deployable/a.yaml", &cm("a", "2")),
             ("dev/deployable/b.yaml", &cm("b", "1")),
         ]);
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), OPTS);
+        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts());
         assert_eq!(p.apply.len(), 1);
         let (i, reason) = &p.apply[0];
         assert_eq!(new.objects[*i].key.name, "a");
@@ -265,7 +277,7 @@ mod tests {
             "dev/deployable/a.yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
         )]);
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), OPTS);
+        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts());
         assert!(matches!(p.apply[0].1, ApplyReason::Change(_)));
     }
 
@@ -274,7 +286,7 @@ mod tests {
         let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let mut live = live_of(&set);
         live.values_mut().for_each(|o| o["data"]["k"] = json!("edited"));
-        let p = plan("dev", &set, &inventory_of(&set), &live, OPTS);
+        let p = plan("dev", &set, &inventory_of(&set), &live, opts());
         let ApplyReason::Drift(fields) = &p.apply[0].1 else {
             panic!()
         };
@@ -287,7 +299,7 @@ mod tests {
         let mut live = live_of(&set);
         live.values_mut()
             .for_each(|o| o["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Update"}]));
-        let p = plan("dev", &set, &inventory_of(&set), &live, OPTS);
+        let p = plan("dev", &set, &inventory_of(&set), &live, opts());
         assert_eq!(p.apply[0].1, ApplyReason::TakeOwnership);
     }
 
@@ -316,7 +328,7 @@ mod tests {
         let stranger = desired(&[("dev/deployable/s.yaml", &cm("stranger", "1"))]);
         live.extend(live_of(&stranger));
 
-        let p = plan("dev", &new, &inventory_of(&old), &live, OPTS);
+        let p = plan("dev", &new, &inventory_of(&old), &live, opts());
         let pruned: Vec<&str> = p.prune.iter().map(|e| e.key.name.as_str()).collect();
         assert_eq!(pruned, ["w", "a"]);
         assert!(p
@@ -327,16 +339,28 @@ mod tests {
     }
 
     #[test]
+    fn the_envs_own_namespace_is_never_pruned() {
+        let old = desired(&[
+            (
+                "dev/deployable/ns.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n",
+            ),
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+        ]);
+        let new = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
+        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts());
+        assert!(p.prune.is_empty());
+        assert!(p.left_alone[0].reason.contains("own namespace"));
+    }
+
+    #[test]
     fn prune_false_keeps_objects_and_their_inventory() {
         let old = desired(&[
             ("dev/deployable/a.yaml", &cm("a", "1")),
             ("dev/deployable/b.yaml", &cm("b", "1")),
         ]);
         let new = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
-        let opts = PruneOptions {
-            prune: false,
-            allow_empty: false,
-        };
+        let opts = PruneOptions { prune: false, ..opts() };
         let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts);
         assert!(p.prune.is_empty());
         assert_eq!(p.left_alone.len(), 1);
@@ -356,7 +380,7 @@ mod tests {
             ("dev/deployable/a.yaml", &cm("a", "1")),
         ]);
         assert!(new.failed.contains_key(&Unit::Service("s1".into())));
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), OPTS);
+        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts());
         assert!(p.prune.is_empty());
         assert_eq!(p.inventory.entries.len(), 2);
     }
@@ -365,13 +389,13 @@ mod tests {
     fn an_env_that_suddenly_becomes_empty_is_refused_unless_allowed() {
         let old = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let empty = desired(&[]);
-        let p = plan("dev", &empty, &inventory_of(&old), &live_of(&old), OPTS);
+        let p = plan("dev", &empty, &inventory_of(&old), &live_of(&old), opts());
         assert!(p.refused.as_deref().unwrap().contains("allow_empty"));
         assert!(p.is_noop());
         assert_eq!(p.inventory, inventory_of(&old));
         let allowed = PruneOptions {
-            prune: true,
             allow_empty: true,
+            ..opts()
         };
         let p = plan("dev", &empty, &inventory_of(&old), &live_of(&old), allowed);
         assert!(p.refused.is_none());

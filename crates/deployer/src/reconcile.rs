@@ -175,6 +175,7 @@ pub async fn observe(
     let mut live = BTreeMap::new();
     let mut listed: BTreeSet<(String, String)> = BTreeSet::new();
     let selector = format!("{ENV_LABEL}={env}");
+    let mut lists = Vec::new();
     for kind in kinds.values() {
         if !listed.insert((kind.resource.group.clone(), kind.resource.kind.clone())) {
             continue;
@@ -183,10 +184,16 @@ pub async fn observe(
         if namespace.is_some() && !namespace_exists {
             continue;
         }
-        let objects = cluster
-            .list(kind, namespace, &selector)
-            .await
-            .map_err(cluster_err(cluster, format!("listing {}", kind.resource.plural)))?;
+        let selector = &selector;
+        lists.push(async move {
+            let objects = cluster
+                .list(kind, namespace, selector)
+                .await
+                .map_err(cluster_err(cluster, format!("listing {}", kind.resource.plural)))?;
+            Ok::<_, EnvError>((kind, objects))
+        });
+    }
+    for (kind, objects) in futures::future::try_join_all(lists).await? {
         for obj in objects {
             live.insert(key_of(&obj, kind), obj);
         }
@@ -213,6 +220,7 @@ pub fn plan_for(env: &str, target: &DeployTarget, observed: &Observed) -> Plan {
         PruneOptions {
             prune: target.prune,
             allow_empty: target.allow_empty,
+            namespace: target.namespace.clone(),
         },
     )
 }

@@ -1,0 +1,106 @@
+//! The `slipway-deployer` binary: `check` and `deploy` against the simulated cluster.
+
+use std::process::Command;
+use std::time::Duration;
+
+use slipway_simcluster::{SimCluster, SimConfig};
+
+const REPO: &str = r#"
+commits:
+  - message: initial
+    files:
+      deployers.yaml: "deployers:\n  dev: {cluster: main, namespace: dev}\n"
+      dev/deployable/app.yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {level: info}\n"
+      dev/base/s1.yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s1}\ndata: {v: '${version}'}\n"
+      dev/version/s1.yaml: "version: '1'\n"
+"#;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_slipway-deployer"))
+}
+
+fn write_config(repo: &git_fixture::TempRepo, sim: &SimCluster) -> std::path::PathBuf {
+    let kubeconfig = repo.scratch("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let path = repo.scratch("deployer.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "versions_url: {}\nversions_checkout_path: {}\nretry_min_delay: 5ms\nretry_max_delay: 20ms\nclusters:\n  main: {{kubeconfig: {}, context: simcluster}}\n",
+            repo.url(),
+            repo.scratch("checkout").display(),
+            kubeconfig.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn run(cmd: &mut Command) -> std::process::Output {
+    let mut cmd = std::mem::replace(cmd, Command::new("true"));
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn check_then_deploy_then_deploy_fails_on_a_broken_service() {
+    let sim = SimCluster::start(SimConfig {
+        rollout_delay: Duration::from_millis(50),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let repo = git_fixture::temp(REPO).unwrap();
+    let config = write_config(&repo, &sim);
+
+    let out = run(bin().arg("check").arg("--config").arg(&config).args(["--env", "dev"])).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("+ create Namespace dev"), "{text}");
+    assert!(text.contains("+ create ConfigMap dev/app"), "{text}");
+    assert!(text.contains("+ create ConfigMap dev/s1"), "{text}");
+    assert_eq!(sim.counters().writes(), 0);
+
+    let out = run(bin().arg("deploy").arg("--config").arg(&config).args(["--env", "dev"])).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["status"], "Clean");
+    assert_eq!(status["services"]["s1"]["phase"], "Deployed");
+
+    repo.commit("break s1", &[("dev/base/s1.yaml", Some("kind: [\n"))])
+        .unwrap();
+    let out = run(bin().arg("deploy").arg("--config").arg(&config).args(["--env", "dev"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["services"]["s1"]["phase"], "DeployFailed");
+    assert!(status["services"]["s1"]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("dev/base/s1.yaml:"));
+
+    let out = run(bin().arg("deploy").arg("--config").arg(&config).args(["--env", "nope"])).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("env nope is not in deployers.yaml"));
+    sim.shutdown().await;
+}
+
+#[test]
+fn help_documents_every_flag_and_bad_config_keys_are_rejected() {
+    let out = bin().args(["deploy", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("--config") && help.contains("--env") && help.contains("The env to deploy"),
+        "{help}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "versions_url: x\nversions_checkout_path: y\npoll_intervall: 1s\n",
+    )
+    .unwrap();
+    let out = bin().arg("check").arg("--config").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("poll_intervall"));
+}
