@@ -99,6 +99,7 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
     app.fetch().await;
     let router = http::router(app.clone());
     let (listener, addr) = slipway_common::service::bind("slipway-aggregator", &app.config.api_bind).await?;
+    let publisher = tokio::spawn(app.store.clone().publisher(shutdown.clone()));
     let repo_loop = tokio::spawn(app.clone().repo_loop());
     let peer_loop = tokio::spawn(app.clone().peer_loop());
     let task = tokio::spawn(async move {
@@ -106,6 +107,7 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         shutdown.cancel();
         let _ = repo_loop.await;
         let _ = peer_loop.await;
+        let _ = publisher.await;
         served
     });
     Ok(Running { addr, task })

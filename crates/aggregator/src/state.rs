@@ -41,15 +41,16 @@ pub struct Upstream {
     pub version: String,
 }
 
-/// One service in one env.
+/// One service in one env (borrowing the big parts from the inputs, so a state
+/// of thousands of services is cheap to build).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServiceEnvView {
+pub struct ServiceEnvView<'a> {
     pub version: String,
-    pub vars: Vars,
+    pub vars: &'a Vars,
     pub status: Option<RolloutStatus>,
     pub phase: Option<Phase>,
     pub reason: String,
-    pub resources: Vec<ResourceStatus>,
+    pub resources: &'a [ResourceStatus],
     pub error: Option<String>,
     pub lock_reasons: Vec<String>,
     pub upstream: Option<Upstream>,
@@ -57,14 +58,14 @@ pub struct ServiceEnvView {
 
 /// One service across envs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServiceView {
+pub struct ServiceView<'a> {
     pub name: String,
-    pub envs: BTreeMap<String, ServiceEnvView>,
+    pub envs: BTreeMap<String, ServiceEnvView<'a>>,
 }
 
 /// The body of `GET /api/state`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StateView {
+pub struct StateView<'a> {
     pub commit: String,
     pub updated_at: DateTime<Utc>,
     pub stale: bool,
@@ -72,12 +73,14 @@ pub struct StateView {
     /// Problems in repo files that are not one service's (locks, deployers.yaml, transitions.yaml).
     pub repo_errors: Vec<String>,
     pub envs: Vec<EnvView>,
-    pub services: Vec<ServiceView>,
+    pub services: Vec<ServiceView<'a>>,
     pub transitions: Vec<TransitionStatus>,
 }
 
 /// A parsed version file, or why it cannot be read.
 pub type ParsedVars = Arc<Result<Vars, String>>;
+
+static EMPTY_VARS: Vars = Vars::new();
 
 /// Parsed version files by env and service.
 pub type VersionIndex = BTreeMap<String, BTreeMap<String, ParsedVars>>;
@@ -154,7 +157,7 @@ pub fn env_order(all: &BTreeSet<String>, edges: &[(String, String)]) -> Vec<Stri
 }
 
 /// Computes the state.
-pub fn build(inputs: &Inputs<'_>) -> StateView {
+pub fn build<'a>(inputs: &Inputs<'a>) -> StateView<'a> {
     let snap = inputs.snapshot;
     let mut repo_errors = Vec::new();
     let deployers = snap.deployers().unwrap_or_else(|e| {
@@ -221,13 +224,13 @@ pub fn build(inputs: &Inputs<'_>) -> StateView {
                     continue;
                 };
                 let (vars, error) = match parsed.as_ref() {
-                    Ok(v) => (v.clone(), None),
-                    Err(e) => (Vars::new(), Some(e.clone())),
+                    Ok(v) => (v, None),
+                    Err(e) => (&EMPTY_VARS, Some(e.clone())),
                 };
                 let version = if error.is_some() {
                     String::new()
                 } else {
-                    version_label(&vars)
+                    version_label(vars)
                 };
                 let mut view = ServiceEnvView {
                     version,
@@ -235,7 +238,7 @@ pub fn build(inputs: &Inputs<'_>) -> StateView {
                     status: None,
                     phase: None,
                     reason: String::new(),
-                    resources: Vec::new(),
+                    resources: &[],
                     error,
                     lock_reasons: locks
                         .get(env)
@@ -305,7 +308,10 @@ pub fn build(inputs: &Inputs<'_>) -> StateView {
 
 /// Fills rollout status and phase from the deployer. `status` is `None` when the
 /// deployer has not reported the env at all, `Some(None)` when it has not seen the service.
-fn apply_deployer(view: &mut ServiceEnvView, status: Option<Option<&slipway_common::status::ServiceStatus>>) {
+fn apply_deployer<'a>(
+    view: &mut ServiceEnvView<'a>,
+    status: Option<Option<&'a slipway_common::status::ServiceStatus>>,
+) {
     match status {
         None => {}
         Some(None) => {
@@ -314,7 +320,7 @@ fn apply_deployer(view: &mut ServiceEnvView, status: Option<Option<&slipway_comm
             view.reason = "not applied yet".to_string();
         }
         Some(Some(s)) => {
-            view.resources = s.resources.clone();
+            view.resources = &s.resources;
             if view.error.is_none() {
                 view.error = s.error.clone();
             }
@@ -364,22 +370,23 @@ mod tests {
         RepoSnapshot::from_files("c1", REPO.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))
     }
 
-    fn state(deployer: Option<&DeployerStatus>) -> StateView {
+    fn with_state<R>(deployer: Option<&DeployerStatus>, f: impl FnOnce(&StateView<'_>) -> R) -> R {
         let s = snap();
         let idx = VersionCache::default().index(&s);
-        build(&Inputs {
+        let view = build(&Inputs {
             snapshot: &s,
             versions: &idx,
             deployer,
             transitioner: None,
             stale_reasons: vec![],
             now: DateTime::<Utc>::UNIX_EPOCH,
-        })
+        });
+        f(&view)
     }
 
     #[test]
     fn envs_come_in_promotion_order_then_by_name() {
-        let names: Vec<String> = state(None).envs.into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = with_state(None, |st| st.envs.iter().map(|e| e.name.clone()).collect());
         assert_eq!(names, ["latest", "dev", "prod", "aaa"]);
         let edges = vec![
             ("pp".to_string(), "prod".to_string()),
@@ -391,7 +398,10 @@ mod tests {
 
     #[test]
     fn services_carry_vars_locks_and_upstream() {
-        let st = state(None);
+        with_state(None, services_carry_vars_locks_and_upstream_in);
+    }
+
+    fn services_carry_vars_locks_and_upstream_in(st: &StateView<'_>) {
         let dev = st.envs.iter().find(|e| e.name == "dev").unwrap();
         assert_eq!(dev.lock_reasons, ["freeze"]);
         assert!(dev.deployed);
@@ -455,7 +465,10 @@ mod tests {
             ]
             .into(),
         };
-        let st = state(Some(&d));
+        with_state(Some(&d), deployer_fills_in);
+    }
+
+    fn deployer_fills_in(st: &StateView<'_>) {
         let s1 = st.services.iter().find(|s| s.name == "s1").unwrap();
         assert_eq!(s1.envs["dev"].phase, Some(Phase::Deployed));
         assert_eq!(s1.envs["prod"].phase, Some(Phase::Received));

@@ -1,10 +1,11 @@
 //! The aggregator's in-memory picture: the last repo snapshot, the last status of
 //! each peer, and the state JSON computed from them. Readers never wait on git or
 //! on a peer. Every change sends an event to `/api/events` subscribers and marks
-//! the state JSON out of date; it is computed again on the next read (once per
-//! change, however many readers), so writes do not pay for a state nobody reads.
+//! the state JSON out of date; the [`Store::publisher`] task computes it again at
+//! once, off the write path, and a reader that comes first computes it itself (once
+//! per change, however many readers).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
@@ -25,9 +26,8 @@ pub struct StateEvent {
 
 struct Sources {
     snapshot: Arc<RepoSnapshot>,
-    cache: VersionCache,
-    deployer: Option<DeployerStatus>,
-    transitioner: Option<TransitionerStatus>,
+    deployer: Option<Arc<DeployerStatus>>,
+    transitioner: Option<Arc<TransitionerStatus>>,
     repo_error: Option<String>,
     deployer_error: Option<String>,
     transitioner_error: Option<String>,
@@ -70,9 +70,14 @@ impl Peer {
 /// The shared state of one aggregator.
 pub struct Store {
     sources: Mutex<Sources>,
-    state_json: RwLock<Bytes>,
-    /// Set under the `sources` lock whenever they change; cleared when the JSON is recomputed.
-    dirty: AtomicBool,
+    /// Held while the state is computed; holds the parsed version files between computations.
+    compute: Mutex<VersionCache>,
+    /// The state JSON and the generation of the sources it was computed from.
+    state_json: RwLock<(u64, Bytes)>,
+    /// Wakes the publisher after a change.
+    recompute: tokio::sync::Notify,
+    /// Counts changes of the sources (raised under their lock).
+    generation: AtomicU64,
     events: broadcast::Sender<StateEvent>,
     clock: fn() -> DateTime<Utc>,
 }
@@ -84,7 +89,6 @@ impl Store {
         Store {
             sources: Mutex::new(Sources {
                 snapshot: Arc::default(),
-                cache: VersionCache::default(),
                 deployer: None,
                 transitioner: None,
                 repo_error: None,
@@ -92,8 +96,10 @@ impl Store {
                 transitioner_error: None,
                 updated_at: clock(),
             }),
-            state_json: RwLock::new(Bytes::new()),
-            dirty: AtomicBool::new(true),
+            compute: Mutex::new(VersionCache::default()),
+            state_json: RwLock::new((0, Bytes::new())),
+            recompute: tokio::sync::Notify::new(),
+            generation: AtomicU64::new(1),
             events,
             clock,
         }
@@ -116,42 +122,59 @@ impl Store {
 
     /// The body of `GET /api/state` if no change happened since it was computed.
     pub fn current_state_json(&self) -> Option<Bytes> {
-        if self.dirty.load(Ordering::Acquire) {
-            return None;
-        }
-        Some(self.state_json.read().unwrap_or_else(|p| p.into_inner()).clone())
+        let published = self.state_json.read().unwrap_or_else(|p| p.into_inner());
+        (published.0 == self.generation.load(Ordering::Acquire)).then(|| published.1.clone())
     }
 
     /// The body of `GET /api/state`, computed again only after a change.
     pub fn state_json(&self) -> Bytes {
-        if !self.dirty.load(Ordering::Acquire) {
-            return self.state_json.read().unwrap_or_else(|p| p.into_inner()).clone();
-        }
-        let mut s = self.lock();
-        if self.dirty.swap(false, Ordering::AcqRel) {
-            let json = Self::compute(&mut s);
-            *self.state_json.write().unwrap_or_else(|p| p.into_inner()) = json.clone();
+        if let Some(json) = self.current_state_json() {
             return json;
         }
-        drop(s);
-        self.state_json.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn compute(s: &mut Sources) -> Bytes {
-        let snapshot = s.snapshot.clone();
-        let versions = s.cache.index(&snapshot);
+        let mut cache = self.compute.lock().unwrap_or_else(|p| p.into_inner());
+        // Whoever held the lock before may have computed it already.
+        if let Some(json) = self.current_state_json() {
+            return json;
+        }
+        // Copy the inputs (all `Arc`s) so that writers are not held up while computing;
+        // a change after this point raises the generation, and the next read computes again.
+        let (generation, snapshot, deployer, transitioner, stale_reasons, now) = {
+            let s = self.lock();
+            (
+                self.generation.load(Ordering::Acquire),
+                s.snapshot.clone(),
+                s.deployer.clone(),
+                s.transitioner.clone(),
+                s.stale_reasons(),
+                s.updated_at,
+            )
+        };
+        let versions = cache.index(&snapshot);
         let view = state::build(&Inputs {
             snapshot: &snapshot,
             versions: &versions,
-            deployer: s.deployer.as_ref(),
-            transitioner: s.transitioner.as_ref(),
-            stale_reasons: s.stale_reasons(),
-            now: s.updated_at,
+            deployer: deployer.as_deref(),
+            transitioner: transitioner.as_deref(),
+            stale_reasons,
+            now,
         });
-        let json = serde_json::to_vec(&view).unwrap_or_else(|e| {
+        let json = Bytes::from(serde_json::to_vec(&view).unwrap_or_else(|e| {
             serde_json::to_vec(&serde_json::json!({"error": format!("cannot encode state: {e}")})).unwrap_or_default()
-        });
-        Bytes::from(json)
+        }));
+        *self.state_json.write().unwrap_or_else(|p| p.into_inner()) = (generation, json.clone());
+        json
+    }
+
+    /// Computes the state after every change, so that readers find it ready.
+    pub async fn publisher(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.recompute.notified() => {}
+            }
+            let store = self.clone();
+            let _ = tokio::task::spawn_blocking(move || store.state_json()).await;
+        }
     }
 
     /// A receiver of every later change.
@@ -166,7 +189,8 @@ impl Store {
 
     fn changed(&self, s: &mut Sources, cause: &'static str) {
         s.updated_at = (self.clock)();
-        self.dirty.store(true, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.recompute.notify_one();
         let _ = self.events.send(StateEvent {
             commit: s.snapshot.commit.clone(),
             cause,
@@ -202,8 +226,8 @@ impl Store {
         let mut s = self.lock();
         let changed = match status {
             Ok(st) => {
-                let changed = s.deployer.as_ref() != Some(&st) || s.deployer_error.is_some();
-                s.deployer = Some(st);
+                let changed = s.deployer.as_deref() != Some(&st) || s.deployer_error.is_some();
+                s.deployer = Some(Arc::new(st));
                 s.deployer_error = None;
                 changed
             }
@@ -223,8 +247,8 @@ impl Store {
         let mut s = self.lock();
         let changed = match status {
             Ok(st) => {
-                let changed = s.transitioner.as_ref() != Some(&st) || s.transitioner_error.is_some();
-                s.transitioner = Some(st);
+                let changed = s.transitioner.as_deref() != Some(&st) || s.transitioner_error.is_some();
+                s.transitioner = Some(Arc::new(st));
                 s.transitioner_error = None;
                 changed
             }
@@ -268,6 +292,26 @@ mod tests {
         let state: serde_json::Value = serde_json::from_slice(&store.state_json()).unwrap();
         assert_eq!(state["commit"], "c1");
         assert_eq!(state["services"][0]["envs"]["latest"]["version"], "1");
+    }
+
+    #[test]
+    fn state_is_computed_once_per_change_and_never_served_out_of_date() {
+        let store = Store::new(|| DateTime::<Utc>::UNIX_EPOCH);
+        assert!(store.current_state_json().is_none(), "nothing computed yet");
+        store.set_snapshot(snap("c1", "1"));
+        let first = store.state_json();
+        assert_eq!(
+            store.state_json().as_ptr(),
+            first.as_ptr(),
+            "reused while nothing changed"
+        );
+        store.set_snapshot(snap("c2", "2"));
+        assert!(
+            store.current_state_json().is_none(),
+            "a change makes the old JSON unusable"
+        );
+        let state: serde_json::Value = serde_json::from_slice(&store.state_json()).unwrap();
+        assert_eq!(state["commit"], "c2");
     }
 
     #[test]
