@@ -85,8 +85,8 @@ export function HistoryList({
                   )}
                   <span className="muted small">
                     by {entry.author},{' '}
-                    <time dateTime={entry.time} title={formatTime(entry.time)}>
-                      {formatRelative(entry.time, now)}
+                    <time dateTime={entry.time}>
+                      {formatRelative(entry.time, now)} ({formatTime(entry.time)})
                     </time>
                     , <code title={entry.commit}>{shortCommit(entry.commit)}</code>
                   </span>

@@ -46,7 +46,7 @@ describe('ServicePage', () => {
     expect(entries[0]?.getAttribute('data-kind')).toBe('promotion');
     expect(entries[0]?.querySelector('.old')?.textContent).toBe('1.8.0');
     expect(entries[0]?.querySelector('.new')?.textContent).toBe('1.9.0');
-    expect(entries[0]?.textContent).toContain('by transitioner, 1 h ago');
+    expect(entries[0]?.textContent).toContain('by transitioner, 1 h ago (2026-11-22 07:00 UTC)');
   });
 
   it('rolls back after a confirmation that shows the old and the new version', async () => {
