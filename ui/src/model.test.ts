@@ -12,7 +12,7 @@ import {
   serviceHref,
   stalenessReasons,
   summarizeTransition,
-  transitionInto,
+  transitionsInto,
 } from './model';
 
 const NOW = new Date('2026-11-22T08:00:00Z');
@@ -133,9 +133,9 @@ describe('overview data', () => {
     expect(filterServices(state.services, '')).toHaveLength(3);
   });
 
-  it('finds the transition into an env', () => {
-    expect(transitionInto(state, 'dev')?.name).toBe('dev');
-    expect(transitionInto(state, 'latest')).toBeUndefined();
+  it('finds the transitions into an env', () => {
+    expect(transitionsInto(state, 'dev').map((t) => t.name)).toEqual(['dev']);
+    expect(transitionsInto(state, 'latest')).toEqual([]);
   });
 
   it('explains every reason the data may be stale', () => {

@@ -24,9 +24,9 @@ export function filterServices(services: ServiceRow[], filter: string): ServiceR
   return services.filter((s) => s.name.toLowerCase().includes(needle));
 }
 
-/** The transition that promotes into `env`, if any. */
-export function transitionInto(state: State, env: string): TransitionStatus | undefined {
-  return (state.transitions ?? []).find((t) => t.target === env);
+/** The transitions that promote into `env` (usually one), in file order. */
+export function transitionsInto(state: State, env: string): TransitionStatus[] {
+  return (state.transitions ?? []).filter((t) => t.target === env);
 }
 
 export type Tone = 'ok' | 'waiting' | 'blocked' | 'failed' | 'idle';

@@ -143,3 +143,17 @@ describe('Overview', () => {
     expect((await within(dialog).findByRole('status')).textContent).toBe('Result: Blocked: source dev is InProgress');
   });
 });
+
+describe('promotion strip', () => {
+  it('shows every transition into an env, each with its own verdict', () => {
+    const state = sampleState();
+    state.transitions = [
+      ...(state.transitions ?? []),
+      { name: 'hotfix', source: 'latest', target: 'prod', manual: true, pending: ['web'] },
+    ];
+    renderWith(<Overview state={state} />);
+    expect(document.querySelector('[data-transition="prod"]')?.textContent).toContain('Blocked');
+    expect(document.querySelector('[data-transition="hotfix"]')?.textContent).toContain('Waiting for a manual run');
+    expect(document.querySelector('[data-transition="hotfix"]')?.closest('td')?.className).toContain('tone-blocked');
+  });
+});

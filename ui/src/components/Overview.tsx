@@ -11,7 +11,8 @@ import {
   serviceHref,
   STATUS_LABEL,
   summarizeTransition,
-  transitionInto,
+  transitionsInto,
+  type Tone,
 } from '../model';
 import { LockDialog, RunTransitionDialog } from './Actions';
 import { LockGlyph, LockIcon, PhaseBadge, StatusBadge } from './Badges';
@@ -103,7 +104,7 @@ export function Overview({ state, initialFilter = '' }: { state: State; initialF
               {state.envs.map((env) => (
                 <TransitionStrip
                   key={env.name}
-                  transition={transitionInto(state, env.name)}
+                  transitions={transitionsInto(state, env.name)}
                   onRun={(transition) => setOpen({ kind: 'run', transition })}
                 />
               ))}
@@ -256,46 +257,54 @@ function EnvHeader({ env, onLock }: { env: EnvSummary; onLock: () => void }) {
   );
 }
 
+const TONE_ORDER: Tone[] = ['failed', 'blocked', 'waiting', 'ok', 'idle'];
+
+/** The promotion strip cell of an env: every transition into it (usually one). */
 function TransitionStrip({
-  transition,
+  transitions,
   onRun,
 }: {
-  transition: TransitionStatus | undefined;
+  transitions: TransitionStatus[];
   onRun: (t: TransitionStatus) => void;
 }) {
   const now = useNow();
-  if (!transition) {
+  if (transitions.length === 0) {
     return (
       <td className="strip strip-none">
         <span className="muted small">no promotion into this env</span>
       </td>
     );
   }
-  const summary = summarizeTransition(transition, now);
+  const summaries = transitions.map((t) => ({ t, summary: summarizeTransition(t, now) }));
+  const tone = TONE_ORDER.find((x) => summaries.some((s) => s.summary.tone === x)) ?? 'idle';
   return (
-    <td className={`strip tone-${summary.tone}`} data-transition={transition.name}>
-      <div className="strip-head">
-        <span className="small muted">
-          {transition.source} <span aria-hidden="true">→</span>
-          <span className="sr-only">to</span> {transition.target}
-        </span>
-        <button
-          type="button"
-          className="link small"
-          onClick={() => onRun(transition)}
-          aria-label={`Run transition ${transition.name} now`}
-        >
-          run…
-        </button>
-      </div>
-      <div className="strip-headline">{summary.headline}</div>
-      {summary.details.length > 0 && (
-        <ul className="strip-details small">
-          {summary.details.map((d) => (
-            <li key={d}>{d}</li>
-          ))}
-        </ul>
-      )}
+    <td className={`strip tone-${tone}`}>
+      {summaries.map(({ t, summary }) => (
+        <div key={t.name} className={`strip-one tone-${summary.tone}`} data-transition={t.name}>
+          <div className="strip-head">
+            <span className="small muted">
+              {t.source} <span aria-hidden="true">→</span>
+              <span className="sr-only">to</span> {t.target}
+            </span>
+            <button
+              type="button"
+              className="link small"
+              onClick={() => onRun(t)}
+              aria-label={`Run transition ${t.name} now`}
+            >
+              run…
+            </button>
+          </div>
+          <div className="strip-headline">{summary.headline}</div>
+          {summary.details.length > 0 && (
+            <ul className="strip-details small">
+              {summary.details.map((d) => (
+                <li key={d}>{d}</li>
+              ))}
+            </ul>
+          )}
+        </div>
+      ))}
     </td>
   );
 }
