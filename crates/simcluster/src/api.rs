@@ -432,7 +432,14 @@ impl Cluster {
             return Err(ApiError::already_exists(&t.rt, &name));
         }
         let obj = self.prepare_create(&mut inner, t, body, &name)?;
-        let fields = FieldSet::of_changes(None, &obj, t.rt.is_custom());
+        // The status a create starts with is the server's, not the creator's.
+        let mut owned_view = obj.clone();
+        if t.rt.status_subresource {
+            if let Some(m) = owned_view.as_object_mut() {
+                m.remove("status");
+            }
+        }
+        let fields = FieldSet::of_changes(None, &owned_view, t.rt.is_custom());
         let entry = ManagedEntry {
             manager: opts.manager.clone(),
             operation: "Update".into(),
@@ -739,7 +746,13 @@ impl Cluster {
             }
             for (i, e) in entries.iter().enumerate() {
                 if e.manager != manager && e.fields.contains(path) {
-                    conflicts.push((e.manager.clone(), crate::fields::display_path(path)));
+                    // Update managers are named with the apiVersion they wrote with, as the real server does.
+                    let who = if e.operation == "Update" {
+                        format!("{}\" using {}", e.manager, e.api_version)
+                    } else {
+                        e.manager.clone()
+                    };
+                    conflicts.push((who, crate::fields::display_path(path)));
                     to_release.push((i, path.clone()));
                 }
             }
@@ -960,6 +973,18 @@ impl Cluster {
     /// Writes done by the simulated controllers: `change` edits a copy of the
     /// object; ownership goes to `kube-controller-manager` (status subresource).
     pub fn controller_write(&self, resource: &str, ns: &str, name: &str, change: impl FnOnce(&mut Value)) {
+        self.controller_write_as(CONTROLLER_MANAGER, resource, ns, name, change)
+    }
+
+    /// [`Cluster::controller_write`] with another manager name (the CRD controller runs in the API server).
+    pub fn controller_write_as(
+        &self,
+        manager: &str,
+        resource: &str,
+        ns: &str,
+        name: &str,
+        change: impl FnOnce(&mut Value),
+    ) {
         let mut inner = self.lock();
         let Some(old) = inner.get(resource, ns, name) else {
             return;
@@ -978,11 +1003,7 @@ impl Cluster {
             name: Some(name.to_string()),
             subresource: Some("status".into()),
         };
-        let acting = (
-            CONTROLLER_MANAGER.to_string(),
-            "Update".to_string(),
-            Some("status".to_string()),
-        );
+        let acting = (manager.to_string(), "Update".to_string(), Some("status".to_string()));
         // Controller writes are well-formed by construction; a failure would only mean the object vanished.
         let _ = self.update_inner(&mut inner, &t, &old, new, Scope::Controller, None, &acting, false);
     }
@@ -1214,7 +1235,8 @@ impl Cluster {
 
     /// Sets a CRD's NamesAccepted/Established status.
     pub fn establish_crd(&self, name: &str) {
-        self.controller_write("apiextensions.k8s.io/customresourcedefinitions", "", name, |crd| {
+        self.controller_write_as(
+            "kube-apiserver","apiextensions.k8s.io/customresourcedefinitions", "", name, |crd| {
             let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
             let stored: Vec<Value> = crd
                 .pointer("/spec/versions")

@@ -130,6 +130,12 @@ fn default_template(obj: &mut Value, path: &[&str]) {
     if let Some(spec) = obj_at(obj, path) {
         default_pod_spec(spec);
     }
+    // Go serializes the template's zero creationTimestamp as null; clients see it that way.
+    if let Some((_, parent)) = path.split_last().filter(|(_, parent)| !parent.is_empty()) {
+        if let Some(meta) = obj_at(obj, &[parent, &["metadata"]].concat()) {
+            meta.entry("creationTimestamp").or_insert(Value::Null);
+        }
+    }
 }
 
 /// Standard base64 encoding (Secret `stringData` is folded into `data`).
@@ -312,6 +318,21 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, ip: &mut dyn FnMut() -
             }
             if let Some(spec) = obj_at(obj, &["spec"]) {
                 set_default(spec, "conversion", json!({"strategy": "None"}));
+            }
+            let stored: Vec<Value> = obj
+                .pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|v| v.get("storage") == Some(&json!(true)))
+                .filter_map(|v| v.get("name").cloned())
+                .collect();
+            if let Some(m) = obj.as_object_mut() {
+                set_default(
+                    m,
+                    "status",
+                    json!({"acceptedNames": {"kind": "", "plural": ""}, "conditions": null, "storedVersions": stored}),
+                );
             }
         }
         _ => {}

@@ -30,7 +30,6 @@ const SERVER_METADATA: &[&str] = &[
     "deletionTimestamp",
     "deletionGracePeriodSeconds",
     "selfLink",
-    "generateName",
 ];
 
 fn skip_top(path: &[String], key: &str) -> bool {
@@ -162,7 +161,14 @@ impl FieldSet {
 
     /// The fields a non-apply write changed (what its manager takes over).
     pub fn of_changes(old: Option<&Value>, new: &Value, custom: bool) -> FieldSet {
-        fn walk(old: Option<&Value>, new: &Value, path: &mut Path, custom: bool, out: &mut BTreeSet<Path>) {
+        fn walk(
+            old: Option<&Value>,
+            new: &Value,
+            path: &mut Path,
+            custom: bool,
+            updating: bool,
+            out: &mut BTreeSet<Path>,
+        ) {
             let Some(m) = new.as_object() else { return };
             let om = old.and_then(Value::as_object);
             for (k, nv) in m {
@@ -179,16 +185,21 @@ impl FieldSet {
                     Value::Object(c) if !c.is_empty() && !is_atomic_map(k) => {
                         let ov = ov.filter(|o| o.is_object());
                         // Go maps and pointer structs get a "." entry when created; plain structs do not.
-                        if ov.is_none()
-                            && !matches!(k.as_str(), "metadata" | "spec" | "template" | "status" | "strategy")
-                        {
+                        // Custom resources are untyped: every map is a map.
+                        let plain_struct = k == "metadata"
+                            || (!custom && matches!(k.as_str(), "spec" | "template" | "status" | "strategy"));
+                        if ov.is_none() && !plain_struct {
                             out.insert(path.clone());
                         }
-                        walk(ov, nv, path, custom, out);
+                        walk(ov, nv, path, custom, updating, out);
                     }
                     Value::Array(items) if list_keys(&names, k, custom).is_some() => {
                         let keys = list_keys(&names, k, custom).expect("checked above");
                         let old_items = ov.and_then(Value::as_array);
+                        // A keyed list created by an update (not a create) is owned as a whole too.
+                        if updating && old_items.is_none() && !ov.is_some_and(Value::is_null) {
+                            out.insert(path.clone());
+                        }
                         for item in items {
                             let key = item_key(item, keys);
                             let old_item = old_items.and_then(|o| o.iter().find(|x| item_key(x, keys) == key));
@@ -199,7 +210,7 @@ impl FieldSet {
                             if old_item.is_none() {
                                 out.insert(path.clone());
                             }
-                            walk(old_item, item, path, custom, out);
+                            walk(old_item, item, path, custom, updating, out);
                             path.pop();
                         }
                     }
@@ -211,7 +222,7 @@ impl FieldSet {
             }
         }
         let mut out = BTreeSet::new();
-        walk(old, new, &mut Vec::new(), custom, &mut out);
+        walk(old, new, &mut Vec::new(), custom, old.is_some(), &mut out);
         FieldSet(out)
     }
 
@@ -353,8 +364,13 @@ pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
 
 /// Writes `metadata.managedFields` (entries owning nothing are dropped).
 pub fn write_managed(obj: &mut Value, entries: &[ManagedEntry]) {
-    let list: Vec<Value> = entries
-        .iter()
+    // The real server orders entries by operation (Apply first), then time, manager and subresource.
+    let mut sorted: Vec<&ManagedEntry> = entries.iter().collect();
+    sorted.sort_by(|a, b| {
+        (&a.operation, &a.time, &a.manager, &a.subresource).cmp(&(&b.operation, &b.time, &b.manager, &b.subresource))
+    });
+    let list: Vec<Value> = sorted
+        .into_iter()
         .filter(|e| !e.fields.is_empty())
         .map(|e| {
             let mut v = json!({

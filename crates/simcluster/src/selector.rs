@@ -43,10 +43,12 @@ fn split_top(s: &str) -> Vec<String> {
 fn key(k: &str) -> Result<String, String> {
     let k = k.trim();
     if k.is_empty() {
-        return Err("found '', expected: identifier".into());
+        return Err("unable to parse requirement: found '', expected: identifier".into());
     }
     if let Some(c) = k.chars().find(|c| matches!(c, '=' | '!' | '(' | ')' | ',' | ' ')) {
-        return Err(format!("found '{c}', expected: identifier"));
+        return Err(format!(
+            "unable to parse requirement: found '{c}', expected: identifier"
+        ));
     }
     check_qualified_name(k).map_err(|e| format!("invalid label key \"{k}\": {e}"))?;
     Ok(k.to_string())
@@ -55,7 +57,9 @@ fn key(k: &str) -> Result<String, String> {
 fn value(v: &str) -> Result<String, String> {
     let v = v.trim();
     if let Some(c) = v.chars().find(|c| matches!(c, '=' | '!' | '(' | ')' | ' ')) {
-        return Err(format!("found '{c}', expected: identifier"));
+        return Err(format!(
+            "unable to parse requirement: found '{c}', expected: identifier"
+        ));
     }
     check_label_value(v).map_err(|e| format!("invalid label value: \"{v}\": {e}"))?;
     Ok(v.to_string())

@@ -493,6 +493,7 @@ fn scale(st: &AppState, headers: &HeaderMap, t: &Target, verb: &str, body: &[u8]
 
 fn parse_json(body: &[u8], kind: &str) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
+        let e = if e.is_eof() { "unexpected end of JSON input".to_string() } else { e.to_string() };
         let snippet: String = String::from_utf8_lossy(body).chars().take(30).collect();
         ApiError::bad_request(format!(
             "the object provided is unrecognized (must be of type {kind}): couldn't get version/kind; json parse error: {e} ({snippet} ...)"

@@ -55,6 +55,16 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+/// A manager as the conflict message shows it: `name"`, or `name" using v1` for Update managers
+/// (the caller passes `name" using v1` already joined).
+fn quoted(m: &str) -> String {
+    if m.contains("\" using ") {
+        m.to_string()
+    } else {
+        format!("{m}\"")
+    }
+}
+
 fn details(rt: &ResourceType, name: &str, kind: &str) -> Value {
     let mut d = Map::new();
     if !name.is_empty() {
@@ -129,7 +139,11 @@ impl ApiError {
         let n = conflicts.len();
         let mut msg = format!("Apply failed with {n} conflict{}: ", if n == 1 { "" } else { "s" });
         if n == 1 {
-            msg.push_str(&format!("conflict with \"{}\": {}", conflicts[0].0, conflicts[0].1));
+            msg.push_str(&format!(
+                "conflict with \"{}: {}",
+                quoted(&conflicts[0].0),
+                conflicts[0].1
+            ));
         } else {
             let mut managers: Vec<&String> = conflicts.iter().map(|c| &c.0).collect();
             managers.dedup();
@@ -141,14 +155,14 @@ impl ApiError {
                         .filter(|c| &c.0 == *m)
                         .map(|c| format!("- {}", c.1))
                         .collect();
-                    format!("conflicts with \"{m}\":\n{}", fields.join("\n"))
+                    format!("conflicts with \"{}:\n{}", quoted(m), fields.join("\n"))
                 })
                 .collect();
             msg.push_str(&parts.join("\n"));
         }
         let causes: Vec<Value> = conflicts
             .iter()
-            .map(|(m, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": f}))
+            .map(|(m, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}", quoted(m)), "field": f}))
             .collect();
         ApiError::new(409, "Conflict", msg, Some(json!({ "causes": causes })))
     }

@@ -106,7 +106,7 @@ impl Inner {
             objects: HashMap::new(),
             dependents: HashMap::new(),
             history: VecDeque::new(),
-            next_ip: 1,
+            next_ip: 10,
             events,
         }
     }
