@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use slipway_common::merge::{parse_vars, Vars};
 use slipway_common::model::version_label;
 use slipway_common::status::{
@@ -156,9 +157,18 @@ pub fn env_order(all: &BTreeSet<String>, edges: &[(String, String)]) -> Vec<Stri
     out
 }
 
-/// Computes the state.
-pub fn build<'a>(inputs: &Inputs<'a>) -> StateView<'a> {
-    let snap = inputs.snapshot;
+/// What every service's view depends on besides its own version files.
+struct Context {
+    deployers: slipway_common::deployers::Deployers,
+    transitions: Vec<slipway_common::transitions::Transition>,
+    order: Vec<String>,
+    locks: BTreeMap<String, slipway_common::locks::Locks>,
+    /// target env → source env of the transition into it.
+    source_of: BTreeMap<String, String>,
+    repo_errors: Vec<String>,
+}
+
+fn context(snap: &RepoSnapshot) -> Context {
     let mut repo_errors = Vec::new();
     let deployers = snap.deployers().unwrap_or_else(|e| {
         repo_errors.push(e.to_string());
@@ -179,7 +189,6 @@ pub fn build<'a>(inputs: &Inputs<'a>) -> StateView<'a> {
         all.insert(t.clone());
     }
     let order = env_order(&all, &edges);
-
     let mut locks = BTreeMap::new();
     for env in &order {
         match snap.locks(env) {
@@ -189,13 +198,26 @@ pub fn build<'a>(inputs: &Inputs<'a>) -> StateView<'a> {
             Err(e) => repo_errors.push(e.to_string()),
         }
     }
-    let deployer_env = |env: &str| inputs.deployer.and_then(|d| d.envs.get(env));
+    let source_of = transitions
+        .iter()
+        .map(|t| (t.target.clone(), t.source.clone()))
+        .collect();
+    Context {
+        deployers,
+        transitions,
+        order,
+        locks,
+        source_of,
+        repo_errors,
+    }
+}
 
-    let envs: Vec<EnvView> = order
+fn env_views(ctx: &Context, deployer: Option<&DeployerStatus>) -> Vec<EnvView> {
+    ctx.order
         .iter()
         .map(|name| {
-            let target = deployers.deployers.get(name);
-            let status = deployer_env(name);
+            let target = ctx.deployers.deployers.get(name);
+            let status = deployer.and_then(|d| d.envs.get(name));
             EnvView {
                 name: name.clone(),
                 deployed: target.is_some(),
@@ -204,78 +226,79 @@ pub fn build<'a>(inputs: &Inputs<'a>) -> StateView<'a> {
                 status: status.map(|s| s.status),
                 commit: status.and_then(|s| s.commit.clone()),
                 reason: status.map(|s| s.reason.clone()).unwrap_or_default(),
-                lock_reasons: locks.get(name).map(|l| l.env_reasons().to_vec()).unwrap_or_default(),
+                lock_reasons: ctx
+                    .locks
+                    .get(name)
+                    .map(|l| l.env_reasons().to_vec())
+                    .unwrap_or_default(),
                 last_error: status.and_then(|s| s.last_error.clone()),
             }
         })
-        .collect();
+        .collect()
+}
 
-    let source_of: BTreeMap<&str, &str> = transitions
-        .iter()
-        .map(|t| (t.target.as_str(), t.source.as_str()))
-        .collect();
-    let services: BTreeSet<&String> = inputs.versions.values().flat_map(|m| m.keys()).collect();
-    let services = services
-        .into_iter()
-        .map(|service| {
-            let mut per_env = BTreeMap::new();
-            for env in &order {
-                let Some(parsed) = inputs.versions.get(env).and_then(|m| m.get(service)) else {
-                    continue;
-                };
-                let (vars, error) = match parsed.as_ref() {
-                    Ok(v) => (v, None),
-                    Err(e) => (&EMPTY_VARS, Some(e.clone())),
-                };
-                let version = if error.is_some() {
-                    String::new()
-                } else {
-                    version_label(vars)
-                };
-                let mut view = ServiceEnvView {
-                    version,
-                    vars,
-                    status: None,
-                    phase: None,
-                    reason: String::new(),
-                    resources: &[],
-                    error,
-                    lock_reasons: locks
-                        .get(env)
-                        .map(|l| l.service_reasons(service).to_vec())
-                        .unwrap_or_default(),
-                    upstream: None,
-                };
-                if deployers.deployers.contains_key(env) {
-                    apply_deployer(&mut view, deployer_env(env).map(|e| e.services.get(service.as_str())));
+fn service_view<'a>(
+    ctx: &Context,
+    versions: &'a VersionIndex,
+    deployer: Option<&'a DeployerStatus>,
+    service: &str,
+) -> ServiceView<'a> {
+    let mut per_env = BTreeMap::new();
+    for env in &ctx.order {
+        let Some(parsed) = versions.get(env).and_then(|m| m.get(service)) else {
+            continue;
+        };
+        let (vars, error) = match parsed.as_ref() {
+            Ok(v) => (v, None),
+            Err(e) => (&EMPTY_VARS, Some(e.clone())),
+        };
+        let version = if error.is_some() {
+            String::new()
+        } else {
+            version_label(vars)
+        };
+        let mut view = ServiceEnvView {
+            version,
+            vars,
+            status: None,
+            phase: None,
+            reason: String::new(),
+            resources: &[],
+            error,
+            lock_reasons: ctx
+                .locks
+                .get(env)
+                .map(|l| l.service_reasons(service).to_vec())
+                .unwrap_or_default(),
+            upstream: None,
+        };
+        if ctx.deployers.deployers.contains_key(env) {
+            let env_status = deployer.and_then(|d| d.envs.get(env));
+            apply_deployer(&mut view, env_status.map(|e| e.services.get(service)));
+        }
+        if let Some(source) = ctx.source_of.get(env) {
+            if let Some(Ok(up)) = versions.get(source).and_then(|m| m.get(service)).map(|p| p.as_ref()) {
+                if Some(up) != parsed.as_ref().as_ref().ok() {
+                    view.upstream = Some(Upstream {
+                        env: source.clone(),
+                        version: version_label(up),
+                    });
                 }
-                if let Some(source) = source_of.get(env.as_str()) {
-                    if let Some(Ok(up)) = inputs
-                        .versions
-                        .get(*source)
-                        .and_then(|m| m.get(service))
-                        .map(|p| p.as_ref())
-                    {
-                        if Some(up) != parsed.as_ref().as_ref().ok() {
-                            view.upstream = Some(Upstream {
-                                env: source.to_string(),
-                                version: version_label(up),
-                            });
-                        }
-                    }
-                }
-                per_env.insert(env.clone(), view);
             }
-            ServiceView {
-                name: service.clone(),
-                envs: per_env,
-            }
-        })
-        .collect();
+        }
+        per_env.insert(env.clone(), view);
+    }
+    ServiceView {
+        name: service.to_string(),
+        envs: per_env,
+    }
+}
 
-    let transitions = match inputs.transitioner {
+fn transition_views(ctx: &Context, transitioner: Option<&TransitionerStatus>) -> Vec<TransitionStatus> {
+    match transitioner {
         Some(t) => t.transitions.clone(),
-        None => transitions
+        None => ctx
+            .transitions
             .iter()
             .map(|t| TransitionStatus {
                 name: t.name.clone(),
@@ -292,17 +315,140 @@ pub fn build<'a>(inputs: &Inputs<'a>) -> StateView<'a> {
                 skipped: Vec::new(),
             })
             .collect(),
-    };
+    }
+}
 
+fn service_names(versions: &VersionIndex) -> BTreeSet<&String> {
+    versions.values().flat_map(|m| m.keys()).collect()
+}
+
+/// Computes the state.
+pub fn build<'a>(inputs: &Inputs<'a>) -> StateView<'a> {
+    let ctx = context(inputs.snapshot);
     StateView {
-        commit: snap.commit.clone(),
+        commit: inputs.snapshot.commit.clone(),
         updated_at: inputs.now,
         stale: !inputs.stale_reasons.is_empty(),
         stale_reasons: inputs.stale_reasons.clone(),
-        repo_errors,
-        envs,
-        services,
-        transitions,
+        envs: env_views(&ctx, inputs.deployer),
+        services: service_names(inputs.versions)
+            .into_iter()
+            .map(|s| service_view(&ctx, inputs.versions, inputs.deployer, s))
+            .collect(),
+        transitions: transition_views(&ctx, inputs.transitioner),
+        repo_errors: ctx.repo_errors,
+    }
+}
+
+/// The state as JSON, like [`build`], reusing the encoded view of every service whose
+/// inputs did not change: a new version of one service re-encodes only that service.
+#[derive(Default)]
+pub struct StateEncoder {
+    versions: VersionCache,
+    /// What all service views depended on when `fragments` were encoded.
+    shared: Option<SharedKey>,
+    fragments: HashMap<String, (Vec<Option<ParsedVars>>, Box<RawValue>)>,
+}
+
+struct SharedKey {
+    order: Vec<String>,
+    /// `deployers.yaml`, `transitions.yaml` and every `locks.yaml`, as read.
+    files: Vec<Option<Vec<u8>>>,
+    deployer: Option<Arc<DeployerStatus>>,
+}
+
+impl SharedKey {
+    fn new(snap: &RepoSnapshot, order: &[String], deployer: Option<&Arc<DeployerStatus>>) -> Self {
+        let mut paths = vec![
+            slipway_common::deployers::DEPLOYERS_FILE.to_string(),
+            slipway_common::transitions::TRANSITIONS_FILE.to_string(),
+        ];
+        paths.extend(order.iter().map(|e| slipway_common::model::locks_path(e)));
+        SharedKey {
+            order: order.to_vec(),
+            files: paths.iter().map(|p| snap.files.get(p).cloned()).collect(),
+            deployer: deployer.cloned(),
+        }
+    }
+
+    fn same_as(&self, other: &SharedKey) -> bool {
+        let same_deployer = match (&self.deployer, &other.deployer) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        same_deployer && self.order == other.order && self.files == other.files
+    }
+}
+
+/// The body of `GET /api/state` with `services` already encoded.
+#[derive(Serialize)]
+struct Encoded<'a> {
+    commit: &'a str,
+    updated_at: DateTime<Utc>,
+    stale: bool,
+    stale_reasons: &'a [String],
+    repo_errors: &'a [String],
+    envs: Vec<EnvView>,
+    services: Vec<&'a RawValue>,
+    transitions: Vec<TransitionStatus>,
+}
+
+impl StateEncoder {
+    /// Encodes the state of `snapshot` and the peers' status.
+    pub fn encode(
+        &mut self,
+        snapshot: &RepoSnapshot,
+        deployer: Option<&Arc<DeployerStatus>>,
+        transitioner: Option<&TransitionerStatus>,
+        stale_reasons: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        let versions = self.versions.index(snapshot);
+        let ctx = context(snapshot);
+        let shared = SharedKey::new(snapshot, &ctx.order, deployer);
+        if !self.shared.as_ref().is_some_and(|s| s.same_as(&shared)) {
+            self.fragments.clear();
+            self.shared = Some(shared);
+        }
+        let mut fragments = HashMap::with_capacity(self.fragments.len());
+        for service in service_names(&versions) {
+            let key: Vec<Option<ParsedVars>> = ctx
+                .order
+                .iter()
+                .map(|env| versions.get(env).and_then(|m| m.get(service)).cloned())
+                .collect();
+            let reuse = self.fragments.remove(service.as_str()).filter(|(old, _)| {
+                old.len() == key.len()
+                    && old.iter().zip(&key).all(|(a, b)| match (a, b) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                        _ => false,
+                    })
+            });
+            let fragment = match reuse {
+                Some((_, raw)) => raw,
+                None => {
+                    let view = service_view(&ctx, &versions, deployer.map(|d| d.as_ref()), service);
+                    serde_json::value::to_raw_value(&view)?
+                }
+            };
+            fragments.insert(service.clone(), (key, fragment));
+        }
+        self.fragments = fragments;
+        let mut names: Vec<&String> = self.fragments.keys().collect();
+        names.sort();
+        let encoded = Encoded {
+            commit: &snapshot.commit,
+            updated_at: now,
+            stale: !stale_reasons.is_empty(),
+            stale_reasons,
+            repo_errors: &ctx.repo_errors,
+            envs: env_views(&ctx, deployer.map(|d| d.as_ref())),
+            services: names.into_iter().map(|n| self.fragments[n].1.as_ref()).collect(),
+            transitions: transition_views(&ctx, transitioner),
+        };
+        serde_json::to_vec(&encoded)
     }
 }
 
@@ -475,6 +621,59 @@ mod tests {
         assert_eq!(s1.envs["prod"].status, Some(RolloutStatus::Outdated));
         assert_eq!(s1.envs["latest"].phase, None, "latest is not deployed");
         assert_eq!(st.envs[1].status, Some(RolloutStatus::Clean));
+    }
+
+    fn built_json(s: &RepoSnapshot, deployer: Option<&DeployerStatus>) -> serde_json::Value {
+        let idx = VersionCache::default().index(s);
+        serde_json::to_value(build(&Inputs {
+            snapshot: s,
+            versions: &idx,
+            deployer,
+            transitioner: None,
+            stale_reasons: vec![],
+            now: DateTime::<Utc>::UNIX_EPOCH,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn encoder_matches_build_and_reencodes_only_changed_services() {
+        let mut enc = StateEncoder::default();
+        let encode = |enc: &mut StateEncoder, s: &RepoSnapshot| -> serde_json::Value {
+            let bytes = enc.encode(s, None, None, &[], DateTime::<Utc>::UNIX_EPOCH).unwrap();
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        let s1 = snap();
+        assert_eq!(encode(&mut enc, &s1), built_json(&s1, None));
+        let s2_fragment = enc.fragments["s2"].1.get().as_ptr();
+
+        let mut files = s1.files.clone();
+        files.insert("latest/version/s1.yaml".into(), b"version: '44'\n".to_vec());
+        let s2 = RepoSnapshot {
+            commit: "c2".into(),
+            files,
+        };
+        assert_eq!(encode(&mut enc, &s2), built_json(&s2, None));
+        assert_eq!(enc.fragments["s2"].1.get().as_ptr(), s2_fragment, "s2 did not change");
+
+        let mut files = s2.files.clone();
+        files.insert(
+            "aaa/locks.yaml".into(),
+            b"resource_locks:\n  s2: {reasons: [x]}\n".to_vec(),
+        );
+        let s3 = RepoSnapshot {
+            commit: "c3".into(),
+            files,
+        };
+        let state = encode(&mut enc, &s3);
+        assert_eq!(state, built_json(&s3, None));
+        let s2 = state["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "s2")
+            .unwrap();
+        assert_eq!(s2["envs"]["aaa"]["lock_reasons"], serde_json::json!(["x"]));
     }
 
     #[test]

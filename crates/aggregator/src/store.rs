@@ -15,7 +15,7 @@ use slipway_common::status::{DeployerStatus, TransitionerStatus};
 use slipway_common::RepoSnapshot;
 use tokio::sync::broadcast;
 
-use crate::state::{self, Inputs, VersionCache};
+use crate::state::StateEncoder;
 
 /// What changed, as `/api/events` tells it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,8 +70,8 @@ impl Peer {
 /// The shared state of one aggregator.
 pub struct Store {
     sources: Mutex<Sources>,
-    /// Held while the state is computed; holds the parsed version files between computations.
-    compute: Mutex<VersionCache>,
+    /// Held while the state is computed; keeps what can be reused between computations.
+    compute: Mutex<StateEncoder>,
     /// The state JSON and the generation of the sources it was computed from.
     state_json: RwLock<(u64, Bytes)>,
     /// Wakes the publisher after a change.
@@ -96,7 +96,7 @@ impl Store {
                 transitioner_error: None,
                 updated_at: clock(),
             }),
-            compute: Mutex::new(VersionCache::default()),
+            compute: Mutex::new(StateEncoder::default()),
             state_json: RwLock::new((0, Bytes::new())),
             recompute: tokio::sync::Notify::new(),
             generation: AtomicU64::new(1),
@@ -131,7 +131,7 @@ impl Store {
         if let Some(json) = self.current_state_json() {
             return json;
         }
-        let mut cache = self.compute.lock().unwrap_or_else(|p| p.into_inner());
+        let mut encoder = self.compute.lock().unwrap_or_else(|p| p.into_inner());
         // Whoever held the lock before may have computed it already.
         if let Some(json) = self.current_state_json() {
             return json;
@@ -149,16 +149,14 @@ impl Store {
                 s.updated_at,
             )
         };
-        let versions = cache.index(&snapshot);
-        let view = state::build(&Inputs {
-            snapshot: &snapshot,
-            versions: &versions,
-            deployer: deployer.as_deref(),
-            transitioner: transitioner.as_deref(),
-            stale_reasons,
+        let encoded = encoder.encode(
+            &snapshot,
+            deployer.as_ref(),
+            transitioner.as_deref(),
+            &stale_reasons,
             now,
-        });
-        let json = Bytes::from(serde_json::to_vec(&view).unwrap_or_else(|e| {
+        );
+        let json = Bytes::from(encoded.unwrap_or_else(|e| {
             serde_json::to_vec(&serde_json::json!({"error": format!("cannot encode state: {e}")})).unwrap_or_default()
         }));
         *self.state_json.write().unwrap_or_else(|p| p.into_inner()) = (generation, json.clone());
