@@ -496,6 +496,7 @@ impl Cluster {
                 m.remove("status");
             }
         }
+        server_set_on_create(&t.rt, &mut obj);
         apply_defaults(&t.rt, &mut obj, &mut || inner.allocate_ip());
         let causes = validate_object(&t.rt, &obj, None);
         if !causes.is_empty() {
@@ -1333,6 +1334,39 @@ fn collect_dependents(inner: &mut Inner, uid: &str) {
                 owners.push(meta_str(&gone, "uid").to_string());
             }
         }
+    }
+}
+
+/// What the real server's create strategies add: a Job's generated selector and
+/// labels, a DaemonSet's template-generation annotation.
+fn server_set_on_create(rt: &ResourceType, obj: &mut Value) {
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("batch", "jobs") => {
+            let manual = obj.pointer("/spec/manualSelector") == Some(&json!(true));
+            if manual || obj.pointer("/spec/selector").is_some() {
+                return;
+            }
+            let uid = meta_str(obj, "uid").to_string();
+            let name = meta_str(obj, "name").to_string();
+            let generated = json!({"controller-uid": uid, "job-name": name});
+            obj["spec"]["selector"] = json!({"matchLabels": {"controller-uid": uid}});
+            let labels = &mut obj["spec"]["template"]["metadata"]["labels"];
+            if !labels.is_object() {
+                *labels = json!({});
+            }
+            json_merge(labels, &generated);
+            if obj
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .is_none_or(|l| l.is_empty())
+            {
+                obj["metadata"]["labels"] = generated;
+            }
+        }
+        ("apps", "daemonsets") => {
+            obj["metadata"]["annotations"]["deprecated.daemonset.template.generation"] = json!("1");
+        }
+        _ => {}
     }
 }
 

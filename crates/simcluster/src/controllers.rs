@@ -138,6 +138,14 @@ fn put_counts(status: &mut Map<String, Value>, counts: &[(&str, i64)]) {
     }
 }
 
+/// How a simulated Job ends.
+#[derive(Clone, Copy, Debug)]
+enum JobOutcome {
+    Complete,
+    BackoffLimitExceeded,
+    DeadlineExceeded,
+}
+
 /// Inputs of a Deployment's simulated status.
 #[derive(Clone, Debug)]
 pub struct RolloutInput {
@@ -457,25 +465,44 @@ impl Cluster {
             return None;
         }
         let broken = self.is_broken(template.get("spec"));
-        let done = now.saturating_duration_since(track.started) >= self.behaviour.rollout_delay;
+        let deadline = obj
+            .pointer("/spec/activeDeadlineSeconds")
+            .and_then(Value::as_u64)
+            .map(Duration::from_secs);
+        // A failing image fails at activeDeadlineSeconds if set (else after the delay); a good one
+        // completes after the delay unless the deadline comes first.
+        let (finish_after, outcome) = match (broken, deadline) {
+            (_, Some(d)) if broken || d < self.behaviour.rollout_delay => (d, JobOutcome::DeadlineExceeded),
+            (true, None) => (self.behaviour.rollout_delay, JobOutcome::BackoffLimitExceeded),
+            _ => (self.behaviour.rollout_delay, JobOutcome::Complete),
+        };
+        let done = now.saturating_duration_since(track.started) >= finish_after;
         let start = obj
             .pointer("/status/startTime")
             .cloned()
             .unwrap_or(json!(now_rfc3339()));
         let stamp = now_rfc3339();
-        let status = if !done {
-            json!({"startTime": start, "active": 1, "ready": 0})
-        } else if broken {
+        let failed = |reason: &str, message: &str| {
             json!({"conditions": [{"type": "Failed", "status": "True", "lastProbeTime": stamp, "lastTransitionTime": stamp,
-                                   "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}],
+                                   "reason": reason, "message": message}],
                    "startTime": start, "failed": 1, "ready": 0})
-        } else {
-            json!({"conditions": [{"type": "Complete", "status": "True", "lastProbeTime": stamp, "lastTransitionTime": stamp}],
-                   "startTime": start, "completionTime": stamp, "succeeded": 1, "ready": 0})
+        };
+        let status = match (done, outcome) {
+            (false, _) => json!({"startTime": start, "active": 1, "ready": 0}),
+            (true, JobOutcome::DeadlineExceeded) => {
+                failed("DeadlineExceeded", "Job was active longer than specified deadline")
+            }
+            (true, JobOutcome::BackoffLimitExceeded) => {
+                failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")
+            }
+            (true, JobOutcome::Complete) => {
+                json!({"conditions": [{"type": "Complete", "status": "True", "lastProbeTime": stamp, "lastTransitionTime": stamp}],
+                       "startTime": start, "completionTime": stamp, "succeeded": 1, "ready": 0})
+            }
         };
         self.set_track(&uid, |t| t.finished = done);
         self.controller_write("batch/jobs", &ns, &name, |o| o["status"] = status);
-        (!done).then(|| track.started + self.behaviour.rollout_delay)
+        (!done).then(|| track.started + finish_after)
     }
 
     fn run_task(&self, task: Task, now: Instant) {
