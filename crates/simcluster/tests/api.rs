@@ -750,3 +750,94 @@ async fn metadata_only_lists_and_kube_watches_work() {
     assert!(matches!(stream.try_next().await.unwrap(), Some(WatchEvent::Deleted(_))));
     sim.shutdown().await;
 }
+
+/// One manifest of every common kind, as the deployer would apply them.
+fn every_kind() -> Vec<Value> {
+    let pod = json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "busybox:1.36", "ports": [{"containerPort": 8080}]}]}});
+    let job_pod = json!({"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox:1.36"}]}});
+    vec![
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "every", "labels": {"team": "a"}}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "every"}, "data": {"a": "1"}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "every"}, "stringData": {"password": "x"}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc", "namespace": "every"},
+               "spec": {"selector": {"app": "x"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa", "namespace": "every"}}),
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "pvc", "namespace": "every"},
+               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "every"},
+               "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": pod}}),
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "sts", "namespace": "every"},
+               "spec": {"serviceName": "svc", "selector": {"matchLabels": {"app": "x"}}, "template": pod}}),
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "ds", "namespace": "every"},
+               "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": pod}}),
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "job", "namespace": "every"}, "spec": {"template": job_pod}}),
+        json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cj", "namespace": "every"},
+               "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": job_pod}}}}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ing", "namespace": "every"},
+               "spec": {"rules": [{"host": "x.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                        "backend": {"service": {"name": "svc", "port": {"number": 80}}}}]}}]}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r", "namespace": "every"},
+               "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "rb", "namespace": "every"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+               "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "every"}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "every-cr"},
+               "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "every-crb"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "every-cr"},
+               "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "every"}]}),
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "gizmos.example.com"},
+               "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "gizmos", "kind": "Gizmo"},
+                        "versions": [{"name": "v1", "served": true, "storage": true,
+                                      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}),
+    ]
+}
+
+#[tokio::test]
+async fn reapplying_every_common_kind_changes_nothing_and_counts_no_other_writes() {
+    let sim = cluster().await;
+    let client = sim.client().await;
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let apply_all = |client: kube::Client| {
+        let discovery = &discovery;
+        async move {
+            let mut versions = Vec::new();
+            for obj in every_kind() {
+                let (av, kind) = (obj["apiVersion"].as_str().unwrap(), obj["kind"].as_str().unwrap());
+                let (group, version) = av.split_once('/').unwrap_or(("", av));
+                let (ar, caps) = discovery
+                    .resolve_gvk(&kube::core::GroupVersionKind::gvk(group, version, kind))
+                    .expect(kind);
+                let api: Api<DynamicObject> = match (caps.scope, obj["metadata"]["namespace"].as_str()) {
+                    (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+                    _ => Api::all_with(client.clone(), &ar),
+                };
+                let name = obj["metadata"]["name"].as_str().unwrap();
+                let o: DynamicObject = serde_json::from_value(obj.clone()).unwrap();
+                let applied = api
+                    .patch(name, &PatchParams::apply("slipway").force(), &Patch::Apply(&o))
+                    .await
+                    .expect(kind);
+                versions.push((kind.to_string(), applied.metadata.resource_version.unwrap()));
+            }
+            versions
+        }
+    };
+    apply_all(client.clone()).await;
+    // Let the controllers settle (rollouts, Job completion, CRD establishment).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let settled = apply_all(client.clone()).await;
+    sim.reset_counters();
+    let again = apply_all(client).await;
+    assert_eq!(
+        settled, again,
+        "a re-apply of unchanged manifests changed resourceVersions"
+    );
+    let c = sim.counters();
+    assert_eq!(
+        c.writes(),
+        every_kind().len() as u64,
+        "only the apply requests themselves"
+    );
+    sim.shutdown().await;
+}
