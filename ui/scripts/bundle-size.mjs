@@ -20,8 +20,12 @@ for (const name of files) {
   const raw = readFileSync(join(dir, name));
   const gz = gzipSync(raw, { level: 9 }).length;
   total += gz;
-  console.log(`  ${name.padEnd(40)} ${(raw.length / 1024).toFixed(1).padStart(8)} KB raw ${(gz / 1024).toFixed(1).padStart(8)} KB gzipped`);
+  console.log(
+    `  ${name.padEnd(40)} ${(raw.length / 1024).toFixed(1).padStart(8)} KB raw ${(gz / 1024).toFixed(1).padStart(8)} KB gzipped`,
+  );
 }
 const verdict = total <= BUDGET_BYTES ? 'ok' : 'OVER BUDGET';
-console.log(`  ${'total'.padEnd(40)} ${''.padStart(15)} ${(total / 1024).toFixed(1).padStart(8)} KB gzipped (budget ${BUDGET_BYTES / 1024} KB: ${verdict})`);
+console.log(
+  `  ${'total'.padEnd(40)} ${''.padStart(15)} ${(total / 1024).toFixed(1).padStart(8)} KB gzipped (budget ${BUDGET_BYTES / 1024} KB: ${verdict})`,
+);
 if (total > BUDGET_BYTES) process.exit(1);

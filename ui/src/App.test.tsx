@@ -101,7 +101,11 @@ describe('App', () => {
 
   it('shows a stale banner with the reasons when the aggregator reports stale data', async () => {
     const api = fakeApi({
-      state: async () => ({ ...sampleState(), stale: true, stale_reasons: ['deployer unreachable: connection refused'] }),
+      state: async () => ({
+        ...sampleState(),
+        stale: true,
+        stale_reasons: ['deployer unreachable: connection refused'],
+      }),
     });
     setup(api);
     const banner = await screen.findByTestId('stale-banner');

@@ -47,7 +47,9 @@ export function App({ openEvents, live: liveOptions }: { openEvents: EventSource
       <main>
         {!state && live.loadError && <ErrorMessage>{live.loadError}</ErrorMessage>}
         {!state && !live.loadError && <p className="muted">Loading state…</p>}
-        {state && route.page === 'overview' && <Overview key={route.filter} state={state} initialFilter={route.filter} />}
+        {state && route.page === 'overview' && (
+          <Overview key={route.filter} state={state} initialFilter={route.filter} />
+        )}
         {state && route.page === 'service' && <ServicePage state={state} service={route.service} />}
         {state && route.page === 'env' && <EnvPage state={state} env={route.env} />}
         {route.page === 'not-found' && (

@@ -36,7 +36,12 @@ describe('summarizeTransition', () => {
 
   it('tells when a scheduled transition with waiting services runs next', () => {
     const s = summarizeTransition(
-      transition({ result: 'Skipped', pending: ['web'], next_scheduled: '2026-11-22T09:00:00Z', schedule: '0 0 9 * * *' }),
+      transition({
+        result: 'Skipped',
+        pending: ['web'],
+        next_scheduled: '2026-11-22T09:00:00Z',
+        schedule: '0 0 9 * * *',
+      }),
       NOW,
     );
     expect(s.tone).toBe('waiting');
@@ -58,7 +63,10 @@ describe('summarizeTransition', () => {
     );
     expect(s.tone).toBe('ok');
     expect(s.headline).toBe('Up to date');
-    expect(s.details).toEqual(['Held: api (locked in prod: incident 4711)', 'Last promoted 10 min ago: web 1.0.0 → 1.1.0']);
+    expect(s.details).toEqual([
+      'Held: api (locked in prod: incident 4711)',
+      'Last promoted 10 min ago: web 1.0.0 → 1.1.0',
+    ]);
   });
 
   it('does not claim up to date before the transitioner has reported', () => {

@@ -110,7 +110,10 @@ export function formatRelative(iso: string, now: Date): string {
 export function formatTime(iso: string, { seconds = false } = {}): string {
   const t = new Date(iso);
   if (Number.isNaN(t.getTime())) return iso;
-  return `${t.toISOString().slice(0, seconds ? 19 : 16).replace('T', ' ')} UTC`;
+  return `${t
+    .toISOString()
+    .slice(0, seconds ? 19 : 16)
+    .replace('T', ' ')} UTC`;
 }
 
 export function shortCommit(sha: string | null | undefined): string {
@@ -162,13 +165,19 @@ export function serviceHref(service: string): string {
 }
 
 /** Why the data on screen may be out of date, in words; empty when it is live and fresh. */
-export function stalenessReasons(opts: { connected: boolean; state: State | null; loadError: string | null }): string[] {
+export function stalenessReasons(opts: {
+  connected: boolean;
+  state: State | null;
+  loadError: string | null;
+}): string[] {
   const reasons: string[] = [];
   if (!opts.connected) reasons.push('Live updates are disconnected; reconnecting.');
   if (opts.loadError) reasons.push(opts.loadError);
   if (opts.state?.stale) {
     const why = opts.state.stale_reasons ?? [];
-    reasons.push(why.length ? `The aggregator reports stale data: ${why.join('; ')}.` : 'The aggregator reports stale data.');
+    reasons.push(
+      why.length ? `The aggregator reports stale data: ${why.join('; ')}.` : 'The aggregator reports stale data.',
+    );
   }
   return reasons;
 }

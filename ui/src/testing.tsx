@@ -39,7 +39,14 @@ export function sampleState(): State {
             phase: 'DeployFailed',
             reason: 'ProgressDeadlineExceeded: api timed out',
             resources: [
-              { api_version: 'apps/v1', kind: 'Deployment', name: 'api', namespace: 'prod', status: 'Failed', reason: 'ProgressDeadlineExceeded: api timed out' },
+              {
+                api_version: 'apps/v1',
+                kind: 'Deployment',
+                name: 'api',
+                namespace: 'prod',
+                status: 'Failed',
+                reason: 'ProgressDeadlineExceeded: api timed out',
+              },
             ],
             lock_reasons: ['incident 4711'],
             upstream: { env: 'dev', version: '2.0.0' },

@@ -78,7 +78,10 @@ test('a service lock set and removed from the UI shows in the matrix and in hist
   const lockDialog = page.getByRole('dialog', { name: 'Lock web in dev' });
   await lockDialog.getByLabel('Reason').fill(reason);
   await lockDialog.getByRole('button', { name: 'Lock', exact: true }).click();
-  await page.getByRole('status').filter({ hasText: `Locked web in dev: ${reason}` }).waitFor();
+  await page
+    .getByRole('status')
+    .filter({ hasText: `Locked web in dev: ${reason}` })
+    .waitFor();
   await dev.getByRole('button', { name: `web in dev locked: ${reason}` }).waitFor();
 
   await page.getByRole('button', { name: 'Lock or unlock web in dev' }).click();
@@ -104,12 +107,17 @@ test('a rollback from the service page restores the earlier version', async () =
   const latest = section(page, 'latest');
   await latest.locator(`.env-section-head [data-version="${second}"]`).waitFor();
 
-  await latest.getByRole('button', { name: new RegExp(`^Roll back web in latest to ${first.replace(/\./g, '\\.')} `) }).click();
+  await latest
+    .getByRole('button', { name: new RegExp(`^Roll back web in latest to ${first.replace(/\./g, '\\.')} `) })
+    .click();
   const dialog = page.getByRole('dialog', { name: 'Roll back web in latest' });
   assert.equal(await dialog.locator('.version.old').innerText(), second);
   assert.equal(await dialog.locator('.version.new').innerText(), first);
   await dialog.getByRole('button', { name: `Roll back to ${first}` }).click();
-  await page.getByRole('status').filter({ hasText: `Rolled back web in latest to ${first}` }).waitFor();
+  await page
+    .getByRole('status')
+    .filter({ hasText: `Rolled back web in latest to ${first}` })
+    .waitFor();
   await latest.locator(`.env-section-head [data-version="${first}"]`).waitFor();
   const state = await api('GET', '/api/state');
   assert.equal(state.services.find((s) => s.name === 'web').envs.latest.version, first);

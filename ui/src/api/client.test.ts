@@ -90,7 +90,9 @@ describe('reads', () => {
     const fetch = vi.fn(async () => answer(200, { envs: [], services: [] }));
     await httpApi({ token: () => 'tok', fetch }).state();
     await httpApi({ token: () => null, fetch }).state();
-    const headers = fetch.mock.calls.map((c) => ((c as unknown as [string, RequestInit])[1].headers as Record<string, string>).Authorization);
+    const headers = fetch.mock.calls.map(
+      (c) => ((c as unknown as [string, RequestInit])[1].headers as Record<string, string>).Authorization,
+    );
     expect(headers).toEqual(['Bearer tok', undefined]);
   });
 });

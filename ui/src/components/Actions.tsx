@@ -91,7 +91,10 @@ export function LockDialog({
 
   async function unlock(one?: string) {
     const answer = await run(() => api.unlock(target, one));
-    if (answer) onClose(`${one ? `Removed lock reason "${one}" from` : 'Unlocked'} ${what} (commit ${shortCommit(answer.commit)})`);
+    if (answer)
+      onClose(
+        `${one ? `Removed lock reason "${one}" from` : 'Unlocked'} ${what} (commit ${shortCommit(answer.commit)})`,
+      );
   }
 
   return (
@@ -168,7 +171,9 @@ export function RollbackDialog({
     e.preventDefault();
     const answer = await run(() => api.rollback(env, service, entry.commit));
     if (answer) {
-      onClose(`Rolled back ${service} in ${env} to ${entry.new ?? shortCommit(entry.commit)} (commit ${shortCommit(answer.commit)})`);
+      onClose(
+        `Rolled back ${service} in ${env} to ${entry.new ?? shortCommit(entry.commit)} (commit ${shortCommit(answer.commit)})`,
+      );
     }
   }
 

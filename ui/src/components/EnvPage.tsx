@@ -45,7 +45,12 @@ export function EnvPage({ state, env: name }: { state: State; env: string }) {
       <div className="env-section-head page-head">
         <h1 id="env-title">{name}</h1>
         <StatusBadge status={env.status} reason={env.reason} />
-        <LockIcon what={`Env ${name}`} reasons={locks} label="locked" onClick={() => setOpen({ kind: 'lock', target: { env: name }, reasons: locks })} />
+        <LockIcon
+          what={`Env ${name}`}
+          reasons={locks}
+          label="locked"
+          onClick={() => setOpen({ kind: 'lock', target: { env: name }, reasons: locks })}
+        />
         <button type="button" onClick={() => setOpen({ kind: 'lock', target: { env: name }, reasons: locks })}>
           {locks.length > 0 ? 'Locks…' : 'Lock…'}
         </button>
@@ -134,7 +139,13 @@ export function EnvPage({ state, env: name }: { state: State; env: string }) {
             </tbody>
           </table>
         )}
-        <HistoryList entries={entries} error={error} empty={`No commits changed ${name} yet.`} showService headingLevel={2} />
+        <HistoryList
+          entries={entries}
+          error={error}
+          empty={`No commits changed ${name} yet.`}
+          showService
+          headingLevel={2}
+        />
       </div>
       {open?.kind === 'lock' && <LockDialog target={open.target} reasons={open.reasons} onClose={close} />}
       {open?.kind === 'run' && <RunTransitionDialog transition={open.transition} onClose={() => setOpen(null)} />}

@@ -25,9 +25,7 @@ function TokenControl() {
   if (token) {
     return (
       <div className="token">
-        <span className="small">
-          Token set for this session
-        </span>
+        <span className="small">Token set for this session</span>
         <button type="button" className="small" onClick={() => setToken(null)}>
           Forget token
         </button>

@@ -80,7 +80,7 @@ describe('Overview', () => {
     expect(screen.getByText(/No service name contains “zzz”/)).toBeTruthy();
   });
 
-  it('lists problems in repo files that are no single service\'s', () => {
+  it("lists problems in repo files that are no single service's", () => {
     renderWith(<Overview state={{ ...sampleState(), repo_errors: ['prod/locks.yaml:2: invalid YAML: oops'] }} />);
     const panel = screen.getByRole('region', { name: /Problems in the resource repo/ });
     expect(within(panel).getByText('prod/locks.yaml:2: invalid YAML: oops')).toBeTruthy();

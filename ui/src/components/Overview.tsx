@@ -53,8 +53,8 @@ export function Overview({ state, initialFilter = '' }: { state: State; initialF
       <section className="empty">
         <h1>No environments yet</h1>
         <p>
-          Every top-level folder of the resource repo is an environment. Add one, e.g. <code>latest/version/</code>,
-          and commit; it appears here within a poll.
+          Every top-level folder of the resource repo is an environment. Add one, e.g. <code>latest/version/</code>, and
+          commit; it appears here within a poll.
         </p>
       </section>
     );
@@ -125,7 +125,9 @@ export function Overview({ state, initialFilter = '' }: { state: State; initialF
       <Legend />
       {state.services.length === 0 && <NoServices sourceEnv={state.envs[0]?.name ?? 'latest'} />}
       {state.services.length > 0 && services.length === 0 && (
-        <p className="empty">No service name contains “{filter}”. Clear the filter to see all {state.services.length}.</p>
+        <p className="empty">
+          No service name contains “{filter}”. Clear the filter to see all {state.services.length}.
+        </p>
       )}
       {open?.kind === 'lock' && (
         <LockDialog
@@ -365,14 +367,16 @@ function ServiceCell({
   return (
     <td className={`cell${cell.status ? ` cell-${cell.status}` : ''}`} data-env={env}>
       <div className="cell-top">
-        <span className="version" data-version={version ?? ''} title={version ? `version ${version}` : 'no version label'}>
+        <span
+          className="version"
+          data-version={version ?? ''}
+          title={version ? `version ${version}` : 'no version label'}
+        >
           {version ?? '(no version)'}
         </span>
         <LockIcon what={`${service} in ${env}`} reasons={locks} onClick={onLock} />
       </div>
-      {deployed && !cell.status && !cell.phase && (
-        <div className="small muted">not reported by the deployer yet</div>
-      )}
+      {deployed && !cell.status && !cell.phase && <div className="small muted">not reported by the deployer yet</div>}
       {(cell.status || cell.phase) && (
         <div className="cell-badges">
           <StatusBadge status={cell.status} reason={cell.reason} />

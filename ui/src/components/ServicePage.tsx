@@ -50,7 +50,9 @@ export function ServicePage({ state, service }: { state: State; service: string 
             service={service}
             cell={cell}
             stateCommit={state.commit ?? ''}
-            onLock={() => setOpen({ kind: 'lock', target: { env: env.name, service }, reasons: cell.lock_reasons ?? [] })}
+            onLock={() =>
+              setOpen({ kind: 'lock', target: { env: env.name, service }, reasons: cell.lock_reasons ?? [] })
+            }
             onRollback={(entry) => setOpen({ kind: 'rollback', env: env.name, current: cell.version || null, entry })}
           />
         ) : (
@@ -168,7 +170,13 @@ function EnvSection({
           )}
         </div>
       </div>
-      <History env={env.name} service={service} current={cell.version || null} refreshKey={stateCommit} onRollback={onRollback} />
+      <History
+        env={env.name}
+        service={service}
+        current={cell.version || null}
+        refreshKey={stateCommit}
+        onRollback={onRollback}
+      />
     </section>
   );
 }
