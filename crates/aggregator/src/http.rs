@@ -354,7 +354,19 @@ async fn run_transition(State(app): State<Arc<App>>, Path(name): Path<String>, h
     counted(&app, result)
 }
 
-async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+async fn events(
+    State(app): State<Arc<App>>,
+    mut headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    // Browsers' EventSource cannot send headers, so the token may come as `?access_token=`.
+    if let Some(token) = params.get("access_token") {
+        if !headers.contains_key(header::AUTHORIZATION) {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&format!("Bearer {token}")) {
+                headers.insert(header::AUTHORIZATION, value);
+            }
+        }
+    }
     if let Err(e) = reader(&app, &headers) {
         return counted(&app, Err(e));
     }

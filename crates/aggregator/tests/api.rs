@@ -514,6 +514,16 @@ async fn reads_need_a_token_only_when_configured_and_the_rest_is_the_ui() {
     assert_eq!(h.send("GET", "/api/state", None, None).await.0, 401);
     assert_eq!(h.send("GET", "/api/state", Some(CI_TOKEN), None).await.0, 200);
     assert_eq!(h.send("GET", "/api/history", Some("nope"), None).await.0, 403);
+    // EventSource cannot send headers: the event stream also takes the token as a parameter.
+    assert_eq!(h.send("GET", "/api/events", None, None).await.0, 401);
+    let events = h
+        .http
+        .get(h.url(&format!("/api/events?access_token={CI_TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    drop(events);
     assert_eq!(
         h.send("GET", "/health", None, None).await,
         (200, json!({"status": "ok"}))
