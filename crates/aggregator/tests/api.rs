@@ -555,3 +555,43 @@ async fn reads_need_a_token_only_when_configured_and_the_rest_is_the_ui() {
     assert!(page.contains("npm run build"), "{page}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn history_tells_promotions_and_hand_made_commits_apart() {
+    let h = Harness::start(REPO).await;
+    h.repo
+        .commit(
+            "Promote latest → dev: s1 1 → 2\n\ns1: 1 → 2\n\nSlipway-Action: promotion\nSlipway-Transition: dev\nSlipway-Env: dev\n",
+            &[("dev/version/s1.yaml", Some("version: '2'\n"))],
+        )
+        .unwrap();
+    h.repo
+        .commit("bump replicas by hand", &[("dev/base/s1.yaml", Some("kind: x\n"))])
+        .unwrap();
+    // A commit from someone else shows up after a fetch (poll_interval is short in tests).
+    eventually("the new head is fetched", || async {
+        h.state().await["commit"].as_str() == h.repo.head().as_deref()
+    })
+    .await;
+    let (status, hist) = h.send("GET", "/api/history?env=dev", None, None).await;
+    assert_eq!(status, 200);
+    let entries = hist["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["kind"], "other");
+    assert_eq!(entries[0]["author"], "fixture");
+    assert_eq!(entries[1]["kind"], "promotion");
+    assert_eq!(entries[1]["env"], "dev");
+    assert_eq!(entries[1]["changelog"], "s1: 1 → 2");
+    let (_, hist) = h.send("GET", "/api/history?env=dev&service=s1", None, None).await;
+    let first = &hist["entries"][0];
+    assert_eq!(
+        (first["kind"].as_str(), first["old"].as_str(), first["new"].as_str()),
+        (Some("promotion"), Some("1"), Some("2"))
+    );
+    let (_, hist) = h.send("GET", "/api/history?service=s1", None, None).await;
+    assert_eq!(
+        hist["entries"].as_array().unwrap().len(),
+        2,
+        "initial and the promotion: {hist}"
+    );
+    h.stop().await;
+}
