@@ -243,7 +243,7 @@ async fn change_lock(
         };
         LockOp::Lock(input::lock_reason(&reason)?)
     } else {
-        LockOp::Unlock(reason.map(|r| r.trim().to_string()))
+        LockOp::Unlock(reason.as_deref().map(input::lock_reason).transpose()?)
     };
     let store = app.store.clone();
     let label = lock_changes::target_label(&env, &target);

@@ -264,6 +264,10 @@ async fn locks_round_trip_through_the_api_as_commits() {
     );
     assert_eq!(lock("/api/locks/dev", "PUT", Some(json!({}))).await.0, 400);
     assert_eq!(
+        lock("/api/locks/dev", "DELETE", Some(json!({"reason": " "}))).await.0,
+        400
+    );
+    assert_eq!(
         h.send("PUT", "/api/locks/dev", None, Some(json!({"reason": "x"})))
             .await
             .0,
