@@ -31,6 +31,13 @@ describe('ServicePage', () => {
     await within(prod).findByText('transitioner', { exact: false });
   });
 
+  it('says why a version waiting upstream has not moved yet', async () => {
+    renderWith(<ServicePage state={sampleState()} service="api" />, { api: fakeApi({ history: historyOfProd }) });
+    const prod = section('prod');
+    expect(within(prod).getByText(/2\.0\.0 waits in dev/).textContent).toContain(': Blocked: source dev is InProgress');
+    await within(prod).findByText('transitioner', { exact: false });
+  });
+
   it('renders changelogs as text, never as HTML', async () => {
     renderWith(<ServicePage state={sampleState()} service="api" />, { api: fakeApi({ history: historyOfProd }) });
     const changelog = await screen.findByText('Fixes <script>alert("x")</script> & <b>bold</b>');

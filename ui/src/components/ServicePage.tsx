@@ -1,7 +1,8 @@
 import { useState } from 'react';
 import type { LockTarget } from '../api/client';
-import type { EnvSummary, HistoryEntry, ServiceInEnv, State } from '../api/types';
-import { envHref, varText } from '../model';
+import type { EnvSummary, HistoryEntry, ServiceInEnv, State, TransitionStatus } from '../api/types';
+import { useNow } from '../context';
+import { envHref, summarizeTransition, transitionsInto, varText } from '../model';
 import { LockDialog, RollbackDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { HistoryList, useHistory } from './History';
@@ -50,6 +51,7 @@ export function ServicePage({ state, service }: { state: State; service: string 
             service={service}
             cell={cell}
             stateCommit={state.commit ?? ''}
+            transitions={transitionsInto(state, env.name)}
             onLock={() =>
               setOpen({ kind: 'lock', target: { env: env.name, service }, reasons: cell.lock_reasons ?? [] })
             }
@@ -75,6 +77,7 @@ function EnvSection({
   service,
   cell,
   stateCommit,
+  transitions,
   onLock,
   onRollback,
 }: {
@@ -82,6 +85,7 @@ function EnvSection({
   service: string;
   cell: ServiceInEnv;
   stateCommit: string;
+  transitions: TransitionStatus[];
   onLock: () => void;
   onRollback: (entry: HistoryEntry) => void;
 }) {
@@ -90,6 +94,7 @@ function EnvSection({
   const locks = cell.lock_reasons ?? [];
   const envLocks = env.lock_reasons ?? [];
   const headingId = `env-${env.name}`;
+  const now = useNow();
   return (
     <section className="env-section" aria-labelledby={headingId} data-env={env.name}>
       <div className="env-section-head">
@@ -113,6 +118,7 @@ function EnvSection({
         <p className="upstream">
           <span aria-hidden="true">⬆ </span>
           {cell.upstream.version ?? 'removed'} waits in {cell.upstream.env}
+          {promotionNote(transitions, service, now)}
         </p>
       )}
       <div className="env-grid">
@@ -179,6 +185,16 @@ function EnvSection({
       />
     </section>
   );
+}
+
+/** Why a waiting version has not moved yet: held by a lock, or what the transition says. */
+function promotionNote(transitions: TransitionStatus[], service: string, now: Date): string {
+  for (const t of transitions) {
+    const held = (t.skipped ?? []).find((s) => s.service === service);
+    if (held) return `: held (${held.reason})`;
+    if ((t.pending ?? []).includes(service)) return `: ${summarizeTransition(t, now).headline}`;
+  }
+  return '';
 }
 
 /** The commits that changed this service (or its locks) in this env. */
