@@ -358,11 +358,10 @@ impl Cluster {
     /// LIST with selectors and pagination.
     pub fn list(&self, t: &Target, opts: &ListOptions) -> Value {
         let inner = self.lock();
-        let all = inner.list(&t.rt.key(), t.namespace.as_deref());
-        let mut items: Vec<&Arc<Value>> = all
-            .iter()
-            .filter(|o| opts.labels.matches(o) && opts.fields.matches(o))
-            .collect();
+        let all = inner.list_where(&t.rt.key(), t.namespace.as_deref(), |(ns, name), labels| {
+            opts.labels.matches_labels(labels) && opts.fields.matches_key(ns, name)
+        });
+        let mut items: Vec<&Arc<Value>> = all.iter().collect();
         if let Some(tok) = &opts.continue_token {
             let after = decode_continue(tok);
             items.retain(|o| {
@@ -1145,11 +1144,9 @@ impl Cluster {
             .and_then(Value::as_str)
             .unwrap_or("Background")
             .to_string();
-        let victims: Vec<Arc<Value>> = inner
-            .list(&t.rt.key(), t.namespace.as_deref())
-            .into_iter()
-            .filter(|o| opts.labels.matches(o) && opts.fields.matches(o))
-            .collect();
+        let victims = inner.list_where(&t.rt.key(), t.namespace.as_deref(), |(ns, name), labels| {
+            opts.labels.matches_labels(labels) && opts.fields.matches_key(ns, name)
+        });
         let mut items = Vec::new();
         for old in victims {
             let mut item = match self.delete_one(&mut inner, t, &old, &policy, dry_run)? {

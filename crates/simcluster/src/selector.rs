@@ -115,7 +115,11 @@ impl LabelSelector {
 
     /// Whether an object's labels satisfy every requirement.
     pub fn matches(&self, obj: &Value) -> bool {
-        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+        self.matches_labels(obj.pointer("/metadata/labels").and_then(Value::as_object))
+    }
+
+    /// Whether a label map satisfies every requirement.
+    pub fn matches_labels(&self, labels: Option<&serde_json::Map<String, Value>>) -> bool {
         let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
         self.0.iter().all(|r| match r {
             Req::Eq(k, v) => get(k) == Some(v.as_str()),
@@ -155,6 +159,14 @@ impl FieldSelector {
             out.push((field.to_string(), eq, v.trim().to_string()));
         }
         Ok(FieldSelector(out))
+    }
+
+    /// Whether an object at (namespace, name) satisfies the selector.
+    pub fn matches_key(&self, ns: &str, name: &str) -> bool {
+        self.0.iter().all(|(field, eq, want)| {
+            let got = if field == "metadata.name" { name } else { ns };
+            (got == want) == *eq
+        })
     }
 
     /// Whether an object satisfies the selector.

@@ -604,10 +604,11 @@ fn watch(
                 }
             },
             None => {
-                for o in inner.list(&resource, t.namespace.as_deref()) {
-                    if lo.labels.matches(&o) && lo.fields.matches(&o) {
-                        pending.push_back(event_line(EventKind::Added, &o));
-                    }
+                let objects = inner.list_where(&resource, t.namespace.as_deref(), |(ns, name), labels| {
+                    lo.labels.matches_labels(labels) && lo.fields.matches_key(ns, name)
+                });
+                for o in objects {
+                    pending.push_back(event_line(EventKind::Added, &o));
                 }
                 if initial_bookmark {
                     let bookmark = json!({"kind": t.rt.kind, "apiVersion": t.rt.api_version(), "metadata": {

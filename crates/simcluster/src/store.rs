@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::resources::Registry;
 
@@ -71,6 +71,12 @@ pub type ObjectKey = (String, String);
 /// Where an object lives: (resource key, namespace, name).
 pub type ObjectRef = (String, String, String);
 
+/// One stored object: its JSON text, and its labels for selector checks without parsing.
+struct Stored {
+    text: Arc<str>,
+    labels: Option<Map<String, Value>>,
+}
+
 /// Everything behind the cluster's lock.
 pub struct Inner {
     /// Served resource types.
@@ -78,7 +84,7 @@ pub struct Inner {
     /// Last resourceVersion handed out.
     pub rv: u64,
     /// Objects by resource key, as compact JSON.
-    objects: HashMap<String, BTreeMap<ObjectKey, Arc<str>>>,
+    objects: HashMap<String, BTreeMap<ObjectKey, Stored>>,
     /// Dependents by owner uid (from `metadata.ownerReferences`), for garbage collection.
     dependents: HashMap<String, BTreeSet<ObjectRef>>,
     /// Recent events, oldest first.
@@ -113,8 +119,8 @@ impl Inner {
 
     /// The object at (resource, namespace, name).
     pub fn get(&self, resource: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        let text = self.objects.get(resource)?.get(&(ns.to_string(), name.to_string()))?;
-        Some(Arc::new(parse_stored(text)))
+        let stored = self.objects.get(resource)?.get(&(ns.to_string(), name.to_string()))?;
+        Some(Arc::new(parse_stored(&stored.text)))
     }
 
     /// Whether the object exists.
@@ -133,10 +139,33 @@ impl Inner {
             Some(ns) => map
                 .range((ns.to_string(), String::new())..)
                 .take_while(|((n, _), _)| n == ns)
-                .map(|(_, v)| Arc::new(parse_stored(v)))
+                .map(|(_, v)| Arc::new(parse_stored(&v.text)))
                 .collect(),
-            None => map.values().map(|v| Arc::new(parse_stored(v))).collect(),
+            None => map.values().map(|v| Arc::new(parse_stored(&v.text))).collect(),
         }
+    }
+
+    /// Like [`Inner::list`], but parses only the objects whose key and labels pass `keep`.
+    pub fn list_where(
+        &self,
+        resource: &str,
+        ns: Option<&str>,
+        keep: impl Fn(&ObjectKey, Option<&Map<String, Value>>) -> bool,
+    ) -> Vec<Arc<Value>> {
+        let Some(map) = self.objects.get(resource) else {
+            return Vec::new();
+        };
+        let entries: Box<dyn Iterator<Item = (&ObjectKey, &Stored)>> = match ns {
+            Some(ns) => Box::new(
+                map.range((ns.to_string(), String::new())..)
+                    .take_while(move |((n, _), _)| n == ns),
+            ),
+            None => Box::new(map.iter()),
+        };
+        entries
+            .filter(|(k, v)| keep(k, v.labels.as_ref()))
+            .map(|(_, v)| Arc::new(parse_stored(&v.text)))
+            .collect()
     }
 
     /// Resource keys that hold objects.
@@ -202,11 +231,19 @@ impl Inner {
         }
         self.index(&r, &obj, true);
         let text: Arc<str> = Arc::from(obj.to_string());
+        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object).cloned();
         let previous = self
             .objects
             .entry(resource.to_string())
             .or_default()
-            .insert(key, text.clone());
+            .insert(
+                key,
+                Stored {
+                    text: text.clone(),
+                    labels,
+                },
+            )
+            .map(|s| s.text);
         let kind = if previous.is_some() {
             EventKind::Modified
         } else {
@@ -229,7 +266,7 @@ impl Inner {
             .get_mut(resource)?
             .remove(&(ns.to_string(), name.to_string()))?;
         self.rv += 1;
-        let mut last = parse_stored(&old);
+        let mut last = parse_stored(&old.text);
         self.index(&(resource.to_string(), ns.to_string(), name.to_string()), &last, false);
         last["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let text: Arc<str> = Arc::from(last.to_string());

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 use slipway_simcluster::{SimCluster, SimConfig};
 
@@ -81,6 +81,22 @@ async fn main() -> anyhow::Result<()> {
     let objects = sim.object_count();
     let (rss, hwm) = memory_mib();
 
+    let t = Instant::now();
+    let all = api.list(&ListParams::default()).await?;
+    let list_all = t.elapsed();
+    let t = Instant::now();
+    let one = api.list(&ListParams::default().labels("app=app-00042")).await?;
+    let list_selected = t.elapsed();
+    anyhow::ensure!(
+        all.items.len() == 10_000 && one.items.len() == 1,
+        "unexpected list sizes"
+    );
+    let t = Instant::now();
+    for i in 0..1000 {
+        api.get(&format!("app-{i:05}")).await?;
+    }
+    let get_1000 = t.elapsed();
+
     println!("| measurement                                         | result     | target   |");
     println!("|-----------------------------------------------------|------------|----------|");
     println!(
@@ -94,6 +110,18 @@ async fn main() -> anyhow::Result<()> {
     println!("| objects stored (10,000 Deployments + ReplicaSets)   | {objects:>10} |          |");
     println!("| VmRSS with those objects (whole process)            | {rss:>7.1} MiB | < 150 MB |");
     println!("| VmHWM (peak)                                        | {hwm:>7.1} MiB |          |");
+    println!(
+        "| list of all 10,000 Deployments                      | {:>7.2} s  |          |",
+        list_all.as_secs_f64()
+    );
+    println!(
+        "| list with a label selector matching 1 of 10,000     | {:>7.2} s  |          |",
+        list_selected.as_secs_f64()
+    );
+    println!(
+        "| 1,000 gets                                          | {:>7.2} s  |          |",
+        get_1000.as_secs_f64()
+    );
     println!("| VmRSS before the first apply                        | {rss0:>7.1} MiB |          |");
     sim.shutdown().await;
     Ok(())
