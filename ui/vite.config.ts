@@ -48,5 +48,7 @@ export default defineConfig({
     globals: true,
     include: ['src/**/*.test.{ts,tsx}'],
     setupFiles: ['src/test-setup.ts'],
+    // Generous under load (builds share the two cores); a passing run takes a few seconds.
+    testTimeout: 20_000,
   },
 });
