@@ -94,8 +94,9 @@ describe('App', () => {
     await waitFor(() => expect(api.state.mock.calls.length).toBeGreaterThan(loadsBefore + 1));
     stream().open();
     expect(screen.queryByTestId('stale-banner')).toBeNull();
+    await act(() => new Promise((r) => setTimeout(r, 50))); // let a load under way finish
     const loadsAfter = api.state.mock.calls.length;
-    await new Promise((r) => setTimeout(r, 100));
+    await act(() => new Promise((r) => setTimeout(r, 150))); // five poll intervals
     expect(api.state.mock.calls.length).toBe(loadsAfter); // polling stopped once live again
   });
 
