@@ -165,13 +165,13 @@ async fn get_state(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
     if let Err(e) = reader(&app, &headers) {
         return counted(&app, Err(e));
     }
-    let json = match app.store.current_state_json() {
-        Some(json) => json,
+    let (tag, json) = match app.store.current_state() {
+        Some(current) => current,
         // Recomputing after a change takes a few milliseconds of CPU: keep it off the executor.
         None => {
             let store = app.store.clone();
-            match tokio::task::spawn_blocking(move || store.state_json()).await {
-                Ok(json) => json,
+            match tokio::task::spawn_blocking(move || store.state()).await {
+                Ok(current) => current,
                 Err(e) => {
                     let err = ApiError::new(
                         StatusCode::INTERNAL_SERVER_ERROR,
@@ -182,7 +182,18 @@ async fn get_state(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
             }
         }
     };
-    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+    let cache = [
+        (header::ETAG, tag.clone()),
+        (header::CACHE_CONTROL, "no-cache".to_string()),
+    ];
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    if unchanged {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    (cache, [(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
 async fn get_history(

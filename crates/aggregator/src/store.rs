@@ -80,6 +80,8 @@ pub struct Store {
     generation: AtomicU64,
     events: broadcast::Sender<StateEvent>,
     clock: fn() -> DateTime<Utc>,
+    /// When this store was made (part of every entity tag).
+    boot: i64,
 }
 
 impl Store {
@@ -102,6 +104,7 @@ impl Store {
             generation: AtomicU64::new(1),
             events,
             clock,
+            boot: clock().timestamp_micros(),
         }
     }
 
@@ -122,19 +125,34 @@ impl Store {
 
     /// The body of `GET /api/state` if no change happened since it was computed.
     pub fn current_state_json(&self) -> Option<Bytes> {
+        self.current_state().map(|(_, json)| json)
+    }
+
+    /// The current state JSON with a tag for HTTP caching, if no change happened since it was computed.
+    pub fn current_state(&self) -> Option<(String, Bytes)> {
         let published = self.state_json.read().unwrap_or_else(|p| p.into_inner());
-        (published.0 == self.generation.load(Ordering::Acquire)).then(|| published.1.clone())
+        (published.0 == self.generation.load(Ordering::Acquire)).then(|| (self.tag(published.0), published.1.clone()))
+    }
+
+    /// An entity tag for one generation of the state, unique across restarts.
+    fn tag(&self, generation: u64) -> String {
+        format!("\"{}-{generation}\"", self.boot)
     }
 
     /// The body of `GET /api/state`, computed again only after a change.
     pub fn state_json(&self) -> Bytes {
-        if let Some(json) = self.current_state_json() {
-            return json;
+        self.state().1
+    }
+
+    /// The state JSON and its tag, computed again only after a change.
+    pub fn state(&self) -> (String, Bytes) {
+        if let Some(current) = self.current_state() {
+            return current;
         }
         let mut encoder = self.compute.lock().unwrap_or_else(|p| p.into_inner());
         // Whoever held the lock before may have computed it already.
-        if let Some(json) = self.current_state_json() {
-            return json;
+        if let Some(current) = self.current_state() {
+            return current;
         }
         // Copy the inputs (all `Arc`s) so that writers are not held up while computing;
         // a change after this point raises the generation, and the next read computes again.
@@ -160,7 +178,7 @@ impl Store {
             serde_json::to_vec(&serde_json::json!({"error": format!("cannot encode state: {e}")})).unwrap_or_default()
         }));
         *self.state_json.write().unwrap_or_else(|p| p.into_inner()) = (generation, json.clone());
-        json
+        (self.tag(generation), json)
     }
 
     /// Computes the state after every change, so that readers find it ready.
@@ -171,7 +189,7 @@ impl Store {
                 _ = self.recompute.notified() => {}
             }
             let store = self.clone();
-            let _ = tokio::task::spawn_blocking(move || store.state_json()).await;
+            let _ = tokio::task::spawn_blocking(move || store.state()).await;
         }
     }
 

@@ -139,6 +139,18 @@ async fn posted_version_is_committed_with_author_changelog_and_trailers() {
         .unwrap();
     assert_eq!(api["envs"]["latest"]["vars"], json!({"version": "42", "replicas": 3}));
 
+    // Readers may revalidate: the state's entity tag changes only with the state.
+    let first = h.http.get(h.url("/api/state")).send().await.unwrap();
+    let tag = first.headers()["etag"].to_str().unwrap().to_string();
+    let again = h
+        .http
+        .get(h.url("/api/state"))
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
     // The same vars again: no commit, the existing head.
     let (status, body) = h
         .send(
