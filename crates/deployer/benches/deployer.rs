@@ -139,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_slipway-deployer"))
         .args(["serve", "--config"])
         .arg(&config_path)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use slipway_common::deployers::DeployTarget;
-use slipway_common::model::version_label;
+use slipway_common::model::{version_label, RenderedUnit};
 use slipway_common::service::SharedRepo;
 use slipway_common::status::{DeployerStatus, EnvStatus, ErrorRecord, RolloutStatus};
 use slipway_common::{RepoSnapshot, Unit};
@@ -56,6 +56,9 @@ impl EnvRun {
     }
 }
 
+/// An env's rendered units and the commit they were rendered from.
+type RenderedAt = (String, Arc<Vec<RenderedUnit>>);
+
 #[derive(Default)]
 struct EnvSlot {
     /// Another reconcile was asked for while one ran.
@@ -70,6 +73,9 @@ pub struct Deployer {
     status: RwLock<DeployerStatus>,
     progress: Mutex<BTreeMap<String, Progress>>,
     snapshot: Mutex<Option<Arc<RepoSnapshot>>>,
+    /// env → (commit, its rendered units): rendering 500 services is the costliest
+    /// pure step, and most polls see the same commit.
+    rendered: Mutex<BTreeMap<String, RenderedAt>>,
     slots: Mutex<BTreeMap<String, EnvSlot>>,
     refresh: tokio::sync::Notify,
     clock: Clock,
@@ -99,6 +105,7 @@ impl Deployer {
             status: RwLock::new(DeployerStatus::default()),
             progress: Mutex::new(BTreeMap::new()),
             snapshot: Mutex::new(None),
+            rendered: Mutex::new(BTreeMap::new()),
             slots: Mutex::new(BTreeMap::new()),
             refresh: tokio::sync::Notify::new(),
             clock,
@@ -198,6 +205,18 @@ impl Deployer {
         Ok(cluster)
     }
 
+    /// The env rendered from the snapshot, cached per commit.
+    fn rendered(&self, env: &str, snapshot: &RepoSnapshot) -> Arc<Vec<RenderedUnit>> {
+        if let Some((commit, units)) = lock(&self.rendered).get(env) {
+            if *commit == snapshot.commit {
+                return units.clone();
+            }
+        }
+        let units = Arc::new(snapshot.render_env(env));
+        lock(&self.rendered).insert(env.to_string(), (snapshot.commit.clone(), units.clone()));
+        units
+    }
+
     fn settings(&self) -> Settings {
         Settings {
             crd_wait: self.config.crd_wait,
@@ -217,7 +236,7 @@ impl Deployer {
         let labels = Metrics::env(env);
         let result = async {
             let cluster = self.cluster(env, &target.cluster).await?;
-            let observed = observe(env, target, snapshot, &cluster).await?;
+            let observed = observe(env, target, self.rendered(env, snapshot), &cluster).await?;
             let observed_after = started.elapsed();
             let plan = plan_for(env, target, &observed);
             let planned_after = started.elapsed();
@@ -348,7 +367,7 @@ impl Deployer {
         for (env, target) in targets.iter().filter(|(e, _)| only.is_none_or(|o| o == e.as_str())) {
             let result = async {
                 let cluster = self.cluster(env, &target.cluster).await?;
-                let observed = observe(env, target, &snapshot, &cluster).await?;
+                let observed = observe(env, target, self.rendered(env, &snapshot), &cluster).await?;
                 let plan = plan_for(env, target, &observed);
                 Ok::<_, EnvError>((observed, plan))
             }
@@ -364,6 +383,7 @@ impl Deployer {
     fn forget_removed_envs(&self, targets: &BTreeMap<String, DeployTarget>) {
         self.set_status(|s| s.envs.retain(|env, _| targets.contains_key(env)));
         lock(&self.progress).retain(|env, _| targets.contains_key(env));
+        lock(&self.rendered).retain(|env, _| targets.contains_key(env));
     }
 
     /// The loop of `serve`: fetch on every poll interval and on refresh, and start a

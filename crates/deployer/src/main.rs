@@ -51,7 +51,9 @@ fn config(path: &std::path::Path) -> anyhow::Result<DeployerConfig> {
     Ok(c)
 }
 
-#[tokio::main]
+// One thread is plenty for an I/O-bound reconciler and keeps its memory small;
+// git runs on tokio's blocking threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<ExitCode> {
     init_tracing();
     match Cli::parse().command {

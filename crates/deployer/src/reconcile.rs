@@ -10,13 +10,13 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use slipway_common::deployers::DeployTarget;
 use slipway_common::model::RenderedUnit;
-use slipway_common::RepoSnapshot;
 use thiserror::Error;
 
 use crate::cluster::{key_of, Cluster, ClusterError, Kind};
@@ -54,7 +54,7 @@ pub struct Settings {
 /// What the cluster and the repo hold for an env.
 #[derive(Debug)]
 pub struct Observed {
-    pub units: Vec<RenderedUnit>,
+    pub units: Arc<Vec<RenderedUnit>>,
     pub desired: DesiredSet,
     /// How to address each kind, by `(apiVersion, kind)`.
     pub kinds: BTreeMap<(String, String), Kind>,
@@ -90,10 +90,11 @@ fn cluster_err(cluster: &Cluster, what: impl Into<String>) -> impl FnOnce(Cluste
 }
 
 /// Reads the repo's desired state and the cluster's state of an env.
+/// `units` is the env rendered from the snapshot (`RepoSnapshot::render_env`).
 pub async fn observe(
     env: &str,
     target: &DeployTarget,
-    snapshot: &RepoSnapshot,
+    units: Arc<Vec<RenderedUnit>>,
     cluster: &Cluster,
 ) -> Result<Observed, EnvError> {
     let ns = target.namespace.as_str();
@@ -103,10 +104,10 @@ pub async fn observe(
         .map_err(cluster_err(cluster, format!("reading namespace {ns}")))?
         .is_some();
 
-    let units = snapshot.render_env(env);
+    let t0 = std::time::Instant::now();
     let from_crds = crd_kinds(&units);
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
-    for unit in &units {
+    for unit in units.iter() {
         let Ok(docs) = &unit.result else { continue };
         for doc in docs {
             let api_version = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
@@ -193,7 +194,14 @@ pub async fn observe(
             Ok::<_, EnvError>((kind, objects))
         });
     }
-    for (kind, objects) in futures::future::try_join_all(lists).await? {
+    let t1 = std::time::Instant::now();
+    let listed_all = futures::future::try_join_all(lists).await?;
+    tracing::debug!(
+        list_ms = t1.elapsed().as_millis() as u64,
+        before_list_ms = (t1 - t0).as_millis() as u64,
+        "observe phases"
+    );
+    for (kind, objects) in listed_all {
         for obj in objects {
             live.insert(key_of(&obj, kind), obj);
         }
