@@ -361,19 +361,19 @@ impl Cluster {
         let all = inner.list_where(&t.rt.key(), t.namespace.as_deref(), |(ns, name), labels| {
             opts.labels.matches_labels(labels) && opts.fields.matches_key(ns, name)
         });
-        let mut items: Vec<&Arc<Value>> = all.iter().collect();
+        let rv = inner.rv;
+        // Parsing is done; the lock is not needed to shape the answer.
+        drop(inner);
+        let mut items: Vec<Arc<Value>> = all;
         if let Some(tok) = &opts.continue_token {
             let after = decode_continue(tok);
-            items.retain(|o| {
-                let k = crate::store::object_key(o);
-                k > after
-            });
+            items.retain(|o| crate::store::object_key(o) > after);
         }
-        let mut metadata = json!({"resourceVersion": inner.rv.to_string()});
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
         if opts.limit > 0 && items.len() > opts.limit {
             let rest = items.len() - opts.limit;
             items.truncate(opts.limit);
-            let last = crate::store::object_key(items[items.len() - 1]);
+            let last = crate::store::object_key(&items[items.len() - 1]);
             metadata["continue"] = json!(encode_continue(&last));
             metadata["remainingItemCount"] = json!(rest);
         }
@@ -381,7 +381,8 @@ impl Cluster {
         let items: Vec<Value> = items
             .into_iter()
             .map(|o| {
-                let mut v = (**o).clone();
+                // Each Arc was just created by the store, so this normally moves instead of cloning.
+                let mut v = Arc::try_unwrap(o).unwrap_or_else(|shared| (*shared).clone());
                 if !custom {
                     if let Some(m) = v.as_object_mut() {
                         m.remove("apiVersion");
