@@ -19,23 +19,24 @@ class FakeEvents implements EventSourceLike {
   close() {
     this.closed = true;
   }
-  open() {
+  async open() {
     this.readyState = 1;
-    act(() => void this.onopen?.(new Event('open')));
+    await act(async () => void this.onopen?.(new Event('open')));
   }
   /** `refused`: the server answered with an error, and EventSource gives up. */
-  fail({ refused = false } = {}) {
+  async fail({ refused = false } = {}) {
     this.readyState = refused ? 2 : 0;
-    act(() => void this.onerror?.(new Event('error')));
+    await act(async () => void this.onerror?.(new Event('error')));
   }
-  emit(type: string, data: unknown) {
-    act(() => {
+  async emit(type: string, data: unknown) {
+    await act(async () => {
       for (const l of this.listeners.get(type) ?? []) l(new MessageEvent(type, { data: JSON.stringify(data) }));
     });
   }
 }
 
-function setup(api = fakeApi(), live = { retryMs: 20, pollMs: 30 }) {
+// Timers far in the future unless a test is about them, so no load lands after a test ends.
+function setup(api = fakeApi(), live = { retryMs: 60_000, pollMs: 60_000 }) {
   const streams: FakeEvents[] = [];
   const openEvents = (url: string) => {
     const s = new FakeEvents(url);
@@ -62,37 +63,37 @@ describe('App', () => {
     const { stream } = setup(api);
     await screen.findByRole('link', { name: 'web' });
     expect(stream().url).toBe('/api/events');
-    stream().open();
+    await stream().open();
     expect(versionIn('web', 'latest')).toBe('1.1.0');
 
     const web = state.services[1];
     if (!web?.envs.latest) throw new Error('sample state changed');
     web.envs.latest.version = '1.2.0';
-    stream().emit('state', { commit: 'abc', cause: 'repo' });
+    await stream().emit('state', { commit: 'abc', cause: 'repo' });
     await waitFor(() => expect(versionIn('web', 'latest')).toBe('1.2.0'));
   });
 
   it('shows a stale banner while the event stream is disconnected, and hides it on reconnect', async () => {
     const { stream } = setup();
     await screen.findByRole('link', { name: 'web' });
-    stream().open();
+    await stream().open();
     expect(screen.queryByTestId('stale-banner')).toBeNull();
-    stream().fail();
+    await stream().fail();
     expect(screen.getByTestId('stale-banner').textContent).toContain('Live updates are disconnected');
-    stream().open();
+    await stream().open();
     expect(screen.queryByTestId('stale-banner')).toBeNull();
   });
 
   it('opens a new stream when the server refused one, and polls the state meanwhile', async () => {
-    const { api, stream, streams } = setup();
+    const { api, stream, streams } = setup(fakeApi(), { retryMs: 20, pollMs: 30 });
     await screen.findByRole('link', { name: 'web' });
-    stream().open();
+    await stream().open();
     const loadsBefore = api.state.mock.calls.length;
-    stream().fail({ refused: true });
+    await stream().fail({ refused: true });
     expect(streams[0]?.closed).toBe(true);
     await waitFor(() => expect(streams).toHaveLength(2));
     await waitFor(() => expect(api.state.mock.calls.length).toBeGreaterThan(loadsBefore + 1));
-    stream().open();
+    await stream().open();
     expect(screen.queryByTestId('stale-banner')).toBeNull();
     await act(() => new Promise((r) => setTimeout(r, 50))); // let a load under way finish
     const loadsAfter = api.state.mock.calls.length;
@@ -135,7 +136,7 @@ describe('App', () => {
     const { stream } = setup(api);
     await screen.findByRole('link', { name: 'web' });
     fail = true;
-    stream().emit('state', {});
+    await stream().emit('state', {});
     const banner = await screen.findByTestId('stale-banner');
     expect(within(banner).getByText('Could not load the state: boom (HTTP 500)')).toBeTruthy();
     expect(screen.getByRole('link', { name: 'web' })).toBeTruthy();

@@ -27,6 +27,7 @@ describe('EnvPage', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Run prod now…' }));
     await userEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Run now' }));
     expect(api.runTransition).toHaveBeenCalledWith('prod');
+    await screen.findByText('No commits changed dev yet.');
   });
 
   it('says when the env does not exist', () => {

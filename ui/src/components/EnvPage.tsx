@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import type { LockTarget } from '../api/client';
-import type { State, TransitionStatus } from '../api/types';
+import type { EnvSummary, State, TransitionStatus } from '../api/types';
 import { useNow } from '../context';
 import { formatTime, serviceHref, shortCommit, summarizeTransition } from '../model';
 import { LockDialog, RunTransitionDialog } from './Actions';
@@ -12,12 +12,7 @@ type Open = { kind: 'lock'; target: LockTarget; reasons: string[] } | { kind: 'r
 
 /** One env: where it deploys, its locks, the promotions into and out of it, its services and its history. */
 export function EnvPage({ state, env: name }: { state: State; env: string }) {
-  const now = useNow();
-  const [open, setOpen] = useState<Open | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
   const env = state.envs.find((e) => e.name === name);
-  const { entries, error } = useHistory(name, undefined, state.commit ?? '');
-
   if (!env) {
     return (
       <section className="empty">
@@ -29,6 +24,15 @@ export function EnvPage({ state, env: name }: { state: State; env: string }) {
     );
   }
 
+  return <KnownEnvPage state={state} env={env} />;
+}
+
+function KnownEnvPage({ state, env }: { state: State; env: EnvSummary }) {
+  const name = env.name;
+  const now = useNow();
+  const [open, setOpen] = useState<Open | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const { entries, error } = useHistory(name, undefined, state.commit ?? '');
   const locks = env.lock_reasons ?? [];
   const transitions = (state.transitions ?? []).filter((t) => t.source === name || t.target === name);
   const services = state.services.filter((s) => s.envs[name]);
