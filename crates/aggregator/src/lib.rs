@@ -118,3 +118,24 @@ pub async fn serve(config: AggregatorConfig, shutdown: CancellationToken) -> any
     let running = start(config, shutdown).await?;
     running.task.await.context("the server task failed")?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_git_locks_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let refs = dir.path().join("refs/remotes/origin");
+        std::fs::create_dir_all(&refs).unwrap();
+        std::fs::write(refs.join("main.lock"), "x").unwrap();
+        std::fs::write(refs.join("main"), "x").unwrap();
+        std::fs::write(dir.path().join("packed-refs.lock"), "x").unwrap();
+        std::fs::write(dir.path().join("config"), "x").unwrap();
+        clear_stale_locks(dir.path());
+        assert!(!refs.join("main.lock").exists());
+        assert!(!dir.path().join("packed-refs.lock").exists());
+        assert!(refs.join("main").exists());
+        assert!(dir.path().join("config").exists());
+    }
+}
