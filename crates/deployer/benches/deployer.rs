@@ -231,6 +231,24 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let change_writes = sim.counters().writes();
 
+    // For reference: one label-selected list of the 500 Deployments straight from the
+    // simulated cluster (HTTP + JSON parse), the floor of a reconcile that reads them.
+    let client = sim.client().await;
+    let mut list_times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let request = kube::core::Request::new("/apis/apps/v1/namespaces/bench/deployments")
+            .list(&kube::api::ListParams::default().labels("slipway.dev/env=bench"))?;
+        let list: serde_json::Value = client.request(request).await?;
+        anyhow::ensure!(list["items"].as_array().map(Vec::len) == Some(SERVICES));
+        list_times.push(t.elapsed());
+    }
+    list_times.sort();
+    let list_time = list_times[list_times.len() / 2];
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?").to_string();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+
     let rss = rss_kb(pid, "VmRSS:");
     let peak = rss_kb(pid, "VmHWM:");
 
@@ -267,10 +285,15 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| writes for the one-service change              | {change_writes:>8}    | 1        |");
     println!(
+        "| reference: list 500 Deployments from the sim   | {:>8.1} ms |          |",
+        list_time.as_secs_f64() * 1000.0
+    );
+    println!(
         "| deployer resident memory (now / peak)          | {:>4.0}/{:<4.0} MB | < 60 MB  |",
         rss as f64 / 1024.0,
         peak as f64 / 1024.0
     );
+    println!("(machine: {cores} cores, load average {load} at the end of the run)");
     sim.shutdown().await;
     Ok(())
 }
