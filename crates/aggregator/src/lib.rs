@@ -43,6 +43,9 @@ use metrics::Metrics;
 use store::Store;
 use tokens::Tokens;
 
+/// How long start-up waits for the first fetch before serving a stale (empty) state.
+const FIRST_FETCH_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A started aggregator.
 pub struct Running {
     /// The address the API listens on.
@@ -96,7 +99,16 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         shutdown: shutdown.clone(),
         config,
     });
-    app.fetch().await;
+    // Serve the first state from the repo; a remote that hangs must not keep the API down.
+    if tokio::time::timeout(FIRST_FETCH_LIMIT, app.fetch()).await.is_err() {
+        tracing::warn!(
+            "the first fetch of {} takes longer than {FIRST_FETCH_LIMIT:?}; serving meanwhile, state marked stale",
+            app.config.versions_url
+        );
+        app.store
+            .set_repo_error("the first fetch has not finished yet".to_string());
+        app.fetch_now.notify_one();
+    }
     let router = http::router(app.clone());
     let (listener, addr) = slipway_common::service::bind("slipway-aggregator", &app.config.api_bind).await?;
     let publisher = tokio::spawn(app.store.clone().publisher(shutdown.clone()));
