@@ -25,11 +25,20 @@ struct Args {
     #[arg(long, default_value = "*:broken")]
     fail_image_pattern: String,
     /// Share of requests (0.0-1.0) answered with an injected 500, 503 or 429.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     error_rate: f64,
     /// Delay added to every request (e.g. 50ms).
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     latency: Duration,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s.parse().map_err(|e| format!("not a number: {e}"))?;
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err("must be between 0.0 and 1.0".into())
+    }
 }
 
 #[tokio::main]
@@ -39,10 +48,6 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&args.error_rate),
-        "--error-rate must be between 0.0 and 1.0"
-    );
     let config = SimConfig {
         rollout_delay: args.rollout_delay,
         fail_image_pattern: args.fail_image_pattern,
