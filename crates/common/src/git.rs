@@ -137,7 +137,14 @@ pub struct ResourceRepo {
     snapshot_cache: Mutex<Option<Arc<RepoSnapshot>>>,
 }
 
-const MAX_PUSH_ATTEMPTS: usize = 50;
+/// A writer whose pushes are rejected because others keep pushing first goes on
+/// for this many attempts or this much time, whichever comes last: under heavy
+/// contention a slow writer needs more tries, not fewer.
+const MIN_PUSH_ATTEMPTS: usize = 50;
+const MAX_PUSH_TIME: Duration = Duration::from_secs(120);
+/// Rejections while the branch does not move at all (a stale lock on the server,
+/// a protected branch) end sooner: retrying will not help.
+const MAX_STUCK_TIME: Duration = Duration::from_secs(5);
 
 impl ResourceRepo {
     /// Opens the local copy at `checkout_path`, creating it (bare) if needed, and
@@ -398,8 +405,19 @@ impl ResourceRepo {
     where
         F: FnMut(&RepoSnapshot) -> Result<Option<Change>, E>,
     {
-        for attempt in 0..MAX_PUSH_ATTEMPTS {
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        let mut last_head = None;
+        let mut head_moved_at = started;
+        while head_moved_at.elapsed() < MAX_STUCK_TIME
+            && (attempt < MIN_PUSH_ATTEMPTS || started.elapsed() < MAX_PUSH_TIME)
+        {
+            attempt += 1;
             let head = self.fetch().map_err(CommitError::Git)?;
+            if head != last_head {
+                head_moved_at = std::time::Instant::now();
+                last_head = head;
+            }
             let snapshot = self.head_snapshot().map_err(CommitError::Git)?;
             let Some(change) = make_change(&snapshot).map_err(CommitError::Change)? else {
                 return Ok(None);
@@ -418,15 +436,14 @@ impl ResourceRepo {
                 Err(PushError::Rejected) => {
                     tracing::debug!(attempt, "push rejected as non-fast-forward, fetching and retrying");
                     // Spread out writers that keep colliding.
-                    let jitter = rand_jitter(attempt);
-                    std::thread::sleep(jitter);
+                    std::thread::sleep(backoff(attempt));
                 }
                 Err(PushError::Git(e)) => return Err(CommitError::Git(e)),
             }
         }
         Err(CommitError::Git(GitError::TooManyRetries {
             url: self.location.url.clone(),
-            attempts: MAX_PUSH_ATTEMPTS,
+            attempts: attempt,
         }))
     }
 
@@ -602,14 +619,12 @@ fn is_rejection(e: &git2::Error) -> bool {
         || e.message().contains("fastforward")
 }
 
-fn rand_jitter(attempt: usize) -> Duration {
-    // Cheap jitter without a random generator: the clock's sub-second noise.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let cap_ms = 5 * (attempt as u64 + 1).min(20);
-    Duration::from_micros(u64::from(nanos) % (cap_ms * 1000 + 1))
+/// Exponential backoff with full jitter (capped at 250 ms), so that writers that keep
+/// colliding spread out instead of retrying in lockstep.
+fn backoff(attempt: usize) -> Duration {
+    use rand::Rng as _;
+    let cap_ms = (5u64 << attempt.min(6)).min(250);
+    Duration::from_millis(rand::thread_rng().gen_range(0..=cap_ms))
 }
 
 fn local_path(url: &str) -> Option<PathBuf> {
