@@ -600,7 +600,11 @@ fn watch(
                 None => {
                     let gone = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                       "message": format!("too old resource version: {rv} ({})", inner.rv), "reason": "Expired", "code": 410});
-                    pending.push_back(event_line_error(&gone));
+                    // The real server ends the watch after this event; the client lists again.
+                    let mut r = Response::new(Body::from(event_line_error(&gone)));
+                    r.headers_mut()
+                        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    return r;
                 }
             },
             None => {

@@ -841,3 +841,35 @@ async fn reapplying_every_common_kind_changes_nothing_and_counts_no_other_writes
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn watch_from_a_resource_version_too_old_ends_with_410_expired() {
+    let sim = cluster().await;
+    let api: Api<ConfigMap> = Api::namespaced(sim.client().await, "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "busy"}, "data": {"n": "0"}})).unwrap();
+    let first = api.create(&PostParams::default(), &cm).await.unwrap();
+    let old_rv = first.metadata.resource_version.unwrap();
+    for i in 1..=1100 {
+        api.patch(
+            "busy",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"n": i.to_string()}})),
+        )
+        .await
+        .unwrap();
+    }
+    let path = format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={old_rv}&timeoutSeconds=5");
+    let started = std::time::Instant::now();
+    let r = raw(sim.addr(), "GET", &path, None, "").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the expired watch was not ended"
+    );
+    let ev: Value = serde_json::from_str(r.body.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (ev["type"].as_str(), ev["object"]["code"].as_u64()),
+        (Some("ERROR"), Some(410))
+    );
+    assert_eq!(r.body.lines().count(), 1);
+    sim.shutdown().await;
+}
