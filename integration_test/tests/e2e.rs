@@ -92,15 +92,24 @@ async fn broken_version_stops_at_dev_and_the_fix_goes_through() -> Result<()> {
         }
     })
     .await?;
-    // The dev → pp transition is blocked by the failure; pp keeps 1.0.0.
+    // The dev → pp transition reports the failure (once the transitioner has
+    // seen the deployer's status); pp keeps 1.0.0.
+    wait_for(WAIT, "the pp transition CheckFailed", || async {
+        let state = api.state().await?;
+        let pp = state["transitions"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == "pp"))
+            .cloned()
+            .unwrap_or_default();
+        Ok(if pp["result"] == "CheckFailed" {
+            Ok(())
+        } else {
+            Err(pp.to_string())
+        })
+    })
+    .await?;
     let state = api.state().await?;
     assert_eq!(version_of(&state, "api", "pp").as_deref(), Some("1.0.0"));
-    let pp = state["transitions"]
-        .as_array()
-        .and_then(|t| t.iter().find(|t| t["name"] == "pp"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(pp["result"], "CheckFailed", "{pp}");
     let (code, _) = api.post_version("latest", "api", "2.0.1", "Fix the image").await?;
     assert_eq!(code, 201);
     wait_clean(&api, "api", "pp", "2.0.1").await?;

@@ -109,7 +109,7 @@ the next even minute:
 or with the CLI:
 
   target/debug/slipway-aggregator post-version --url {api} --token {token} \
-    --service web --env latest --var version=1.1.0 --var image=registry.example/web:1.1.0 --var replicas=2
+    --service web --env latest --var version=1.1.0 --var image=registry.example/web:1.1.0 --var replicas:=2
 
 An image tagged `:broken` never becomes ready: try it to see a promotion stop.
 Press Ctrl-C to stop everything."#,
