@@ -1473,6 +1473,154 @@ const SIM_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIBADAKBggqh
 mod tests {
     use super::*;
 
+    fn cluster() -> Arc<Cluster> {
+        Cluster::new(
+            Behaviour {
+                rollout_delay: Duration::from_secs(1),
+                fail_image_pattern: "*:broken".into(),
+            },
+            Faults::new(0.0, Duration::ZERO),
+        )
+    }
+
+    fn opts(manager: &str, apply: bool) -> WriteOptions {
+        WriteOptions {
+            manager: manager.into(),
+            field_manager_param: apply.then(|| manager.to_string()),
+            force: false,
+            dry_run: false,
+        }
+    }
+
+    fn configmaps(c: &Cluster, name: &str) -> Target {
+        let mut t = c.target("", "configmaps", Some("default"), Some(name));
+        t.name = Some(name.into());
+        t
+    }
+
+    fn managers(obj: &Value) -> Vec<String> {
+        read_managed(obj)
+            .into_iter()
+            .map(|e| format!("{}/{}", e.manager, e.operation))
+            .collect()
+    }
+
+    #[test]
+    fn identical_apply_keeps_resource_version_and_field_removal_works() {
+        let c = cluster();
+        let t = configmaps(&c, "cfg");
+        let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg","labels":{"a":"1"}},"data":{"x":"1","y":"2"}}"#;
+        let (code, first) = c.patch(&t, PatchType::Apply, body, &opts("slipway", true)).unwrap();
+        assert_eq!(code, 201);
+        let (code, again) = c.patch(&t, PatchType::Apply, body, &opts("slipway", true)).unwrap();
+        assert_eq!(
+            (code, meta_str(&again, "resourceVersion")),
+            (200, meta_str(&first, "resourceVersion"))
+        );
+        let smaller = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"},"data":{"x":"1"}}"#;
+        let (_, after) = c.patch(&t, PatchType::Apply, smaller, &opts("slipway", true)).unwrap();
+        assert_eq!(after["data"], json!({"x": "1"}));
+        assert!(after.pointer("/metadata/labels/a").is_none());
+    }
+
+    #[test]
+    fn merge_patch_takes_ownership_and_a_later_apply_conflicts() {
+        let c = cluster();
+        let t = configmaps(&c, "cfg");
+        let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"},"data":{"x":"1"}}"#;
+        c.patch(&t, PatchType::Apply, body, &opts("slipway", true)).unwrap();
+        let (_, patched) = c
+            .patch(&t, PatchType::Merge, br#"{"data":{"x":"2"}}"#, &opts("editor", false))
+            .unwrap();
+        assert_eq!(managers(&patched), ["editor/Update"]);
+        let err = c.patch(&t, PatchType::Apply, body, &opts("slipway", true)).unwrap_err();
+        assert_eq!(err.code, 409);
+        assert!(
+            err.message.contains("conflict with \"editor\" using v1: .data.x"),
+            "{}",
+            err.message
+        );
+        let mut forced = opts("slipway", true);
+        forced.force = true;
+        let (_, back) = c.patch(&t, PatchType::Apply, body, &forced).unwrap();
+        assert_eq!(
+            (back["data"]["x"].as_str(), managers(&back)),
+            (Some("1"), vec!["slipway/Apply".to_string()])
+        );
+    }
+
+    #[test]
+    fn object_with_finalizer_is_deleted_once_the_finalizer_is_removed() {
+        let c = cluster();
+        let t = configmaps(&c, "held");
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "finalizers": ["example.com/hold"]}});
+        c.create(
+            &c.target("", "configmaps", Some("default"), None),
+            body,
+            &opts("test", false),
+        )
+        .unwrap();
+        let pending = c.delete(&t, &json!({}), false).unwrap();
+        assert!(pending.pointer("/metadata/deletionTimestamp").is_some());
+        assert!(c.get(&t).is_ok());
+        c.patch(
+            &t,
+            PatchType::Merge,
+            br#"{"metadata":{"finalizers":null}}"#,
+            &opts("test", false),
+        )
+        .unwrap();
+        assert_eq!(c.get(&t).unwrap_err().code, 404);
+    }
+
+    #[test]
+    fn deployment_generation_follows_spec_and_annotations_only() {
+        let c = cluster();
+        let mut t = c.target("apps", "deployments", Some("default"), None);
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "a", "image": "x:1"}]}}}});
+        c.create(&t, d, &opts("test", false)).unwrap();
+        t.name = Some("web".into());
+        let gen = |v: &Value| v.pointer("/metadata/generation").and_then(Value::as_i64);
+        let (_, v) = c
+            .patch(
+                &t,
+                PatchType::Merge,
+                br#"{"metadata":{"labels":{"l":"1"}}}"#,
+                &opts("test", false),
+            )
+            .unwrap();
+        assert_eq!(gen(&v), Some(1));
+        let (_, v) = c
+            .patch(
+                &t,
+                PatchType::Merge,
+                br#"{"metadata":{"annotations":{"n":"1"}}}"#,
+                &opts("test", false),
+            )
+            .unwrap();
+        assert_eq!(gen(&v), Some(2));
+        let (_, v) = c
+            .patch(
+                &t,
+                PatchType::Merge,
+                br#"{"spec":{"replicas":3}}"#,
+                &opts("test", false),
+            )
+            .unwrap();
+        assert_eq!(gen(&v), Some(3));
+        let (_, v) = c
+            .patch(
+                &t,
+                PatchType::Merge,
+                br#"{"status":{"replicas":9}}"#,
+                &opts("test", false),
+            )
+            .unwrap();
+        assert_eq!((gen(&v), v.pointer("/status/replicas")), (Some(3), None));
+    }
+
     #[test]
     fn continue_tokens_round_trip() {
         let k = ("ns".to_string(), "name-1".to_string());
