@@ -14,6 +14,14 @@ function storedToken(): string | null {
   }
 }
 
+/** The event stream, with the token as `?access_token=` when one is set: a
+ * browser's EventSource cannot send headers, and a server with
+ * `read_requires_token` refuses the stream without it. */
+function openEvents(url: string) {
+  const token = storedToken();
+  return browserEventSource(token ? `${url}?access_token=${encodeURIComponent(token)}` : url);
+}
+
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');
 
@@ -22,7 +30,7 @@ createRoot(root).render(
     <ApiProvider api={httpApi({ token: storedToken })}>
       <TokenProvider storage={window.sessionStorage}>
         <NowProvider>
-          <App openEvents={browserEventSource} />
+          <App openEvents={openEvents} />
         </NowProvider>
       </TokenProvider>
     </ApiProvider>
