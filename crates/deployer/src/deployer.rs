@@ -20,7 +20,7 @@ use crate::check::EnvCheck;
 use crate::cluster::{client_for, Cluster, RetryPolicy};
 use crate::config::DeployerConfig;
 use crate::metrics::Metrics;
-use crate::reconcile::{act, observe, plan_for, EnvError, Settings};
+use crate::reconcile::{act, observe, plan_for, EnvError, LiveCache, Settings};
 use crate::report::{env_error_status, env_status, Progress, ReportInput};
 
 /// Where "now" comes from (injected so tests control time).
@@ -76,6 +76,8 @@ pub struct Deployer {
     /// env → (commit, its rendered units): rendering 500 services is the costliest
     /// pure step, and most polls see the same commit.
     rendered: Mutex<BTreeMap<String, RenderedAt>>,
+    /// env → (commit, what its last reconcile left in the cluster).
+    live: Mutex<BTreeMap<String, (String, LiveCache)>>,
     slots: Mutex<BTreeMap<String, EnvSlot>>,
     refresh: tokio::sync::Notify,
     clock: Clock,
@@ -106,6 +108,7 @@ impl Deployer {
             progress: Mutex::new(BTreeMap::new()),
             snapshot: Mutex::new(None),
             rendered: Mutex::new(BTreeMap::new()),
+            live: Mutex::new(BTreeMap::new()),
             slots: Mutex::new(BTreeMap::new()),
             refresh: tokio::sync::Notify::new(),
             clock,
@@ -236,11 +239,34 @@ impl Deployer {
         let labels = Metrics::env(env);
         let result = async {
             let cluster = self.cluster(env, &target.cluster).await?;
-            let observed = observe(env, target, self.rendered(env, snapshot), &cluster).await?;
+            let units = self.rendered(env, snapshot);
+            // A new commit is applied from what the last reconcile left (no lists
+            // first), unless that would prune; reading the cluster again catches
+            // drift on the next poll.
+            let cached = lock(&self.live)
+                .get(env)
+                .filter(|(commit, _)| *commit != snapshot.commit)
+                .and_then(|(_, cache)| cache.observe(env, target, units.clone()))
+                .map(|observed| {
+                    let plan = plan_for(env, target, &observed);
+                    (observed, plan)
+                })
+                .filter(|(_, plan)| plan.prune.is_empty() && plan.refused.is_none());
+            let (observed, plan) = match cached {
+                Some(fast) => fast,
+                None => {
+                    let observed = observe(env, target, units, &cluster).await?;
+                    let plan = plan_for(env, target, &observed);
+                    (observed, plan)
+                }
+            };
             let observed_after = started.elapsed();
-            let plan = plan_for(env, target, &observed);
             let planned_after = started.elapsed();
             let acted = act(env, target, &cluster, &observed, &plan, self.settings()).await;
+            match LiveCache::after(&observed, &plan, &acted) {
+                Some(cache) => lock(&self.live).insert(env.to_string(), (snapshot.commit.clone(), cache)),
+                None => lock(&self.live).remove(env),
+            };
             tracing::debug!(
                 observe_ms = observed_after.as_millis() as u64,
                 plan_ms = (planned_after - observed_after).as_millis() as u64,
@@ -384,6 +410,7 @@ impl Deployer {
         self.set_status(|s| s.envs.retain(|env, _| targets.contains_key(env)));
         lock(&self.progress).retain(|env, _| targets.contains_key(env));
         lock(&self.rendered).retain(|env, _| targets.contains_key(env));
+        lock(&self.live).retain(|env, _| targets.contains_key(env));
     }
 
     /// The loop of `serve`: fetch on every poll interval and on refresh, and start a

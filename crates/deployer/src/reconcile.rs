@@ -67,6 +67,80 @@ pub struct Observed {
     pub namespace_exists: bool,
 }
 
+/// What the last reconcile of an env left in the cluster, kept so that a new
+/// commit can be applied at once, without reading every object back first.
+#[derive(Debug, Clone)]
+pub struct LiveCache {
+    pub kinds: BTreeMap<(String, String), Kind>,
+    pub inventory: Inventory,
+    pub live: BTreeMap<ObjectKey, Value>,
+}
+
+impl LiveCache {
+    /// The cache after a reconcile that had no errors; `None` when it had some
+    /// (then the next reconcile reads the cluster again).
+    pub fn after(observed: &Observed, plan: &Plan, acted: &Acted) -> Option<LiveCache> {
+        let clean = plan.refused.is_none()
+            && acted.errors.is_empty()
+            && acted.applied.values().all(Result::is_ok)
+            && acted.pruned.iter().all(|(_, r)| r.is_ok())
+            && observed.pending.is_empty();
+        if !clean {
+            return None;
+        }
+        let mut live = observed.live.clone();
+        for (key, result) in &acted.applied {
+            if let Ok(obj) = result {
+                live.insert(key.clone(), obj.clone());
+            }
+        }
+        for (entry, _) in &acted.pruned {
+            live.remove(&entry.key);
+        }
+        Some(LiveCache {
+            kinds: observed.kinds.clone(),
+            inventory: plan.inventory.clone(),
+            live,
+        })
+    }
+
+    /// An observation from the cache for newly rendered units, when every kind is
+    /// known. Only for applying a new commit quickly: the plan made from it must
+    /// not prune (live labels may be stale), which the caller checks.
+    pub fn observe(&self, env: &str, target: &DeployTarget, units: Arc<Vec<RenderedUnit>>) -> Option<Observed> {
+        for unit in units.iter() {
+            let Ok(docs) = &unit.result else { continue };
+            for doc in docs {
+                let api_version = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
+                let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or_default();
+                if !self.kinds.contains_key(&(api_version.to_string(), kind.to_string())) {
+                    return None;
+                }
+            }
+        }
+        let env_target = EnvTarget {
+            env: env.to_string(),
+            namespace: target.namespace.clone(),
+        };
+        let scope = |api_version: &str, kind: &str| {
+            self.kinds
+                .get(&(api_version.to_string(), kind.to_string()))
+                .map(|k: &Kind| k.scope)
+        };
+        let desired = desired_set(&env_target, &units, &scope);
+        Some(Observed {
+            units,
+            desired,
+            kinds: self.kinds.clone(),
+            pending: BTreeSet::new(),
+            inventory_stored: !self.inventory.is_empty(),
+            inventory: self.inventory.clone(),
+            live: self.live.clone(),
+            namespace_exists: true,
+        })
+    }
+}
+
 /// The outcome of carrying out a plan.
 #[derive(Debug, Default)]
 pub struct Acted {

@@ -8,6 +8,7 @@ use serde_json::Value;
 use slipway_common::status::{EnvStatus, ErrorRecord, Phase, ResourceStatus, RolloutStatus, ServiceStatus};
 use slipway_common::Unit;
 
+use crate::cluster::ClusterError;
 use crate::object::{DesiredSet, ObjectKey};
 use crate::plan::Plan;
 use crate::reconcile::Acted;
@@ -172,6 +173,17 @@ pub fn env_status(input: ReportInput<'_>, progress: &mut Progress) -> EnvStatus 
         status = RolloutStatus::worst([status, RolloutStatus::Failed]);
         reason = acted.errors.join("; ");
     }
+    if let Some(e) = acted.applied.values().find_map(|r| match r {
+        Err(e @ ClusterError::Transport(_)) => Some(e),
+        _ => None,
+    }) {
+        status = RolloutStatus::Failed;
+        reason = format!("cluster {cluster}: {e}");
+    }
+    // The env reached the commit once everything was applied (or rejected for good).
+    let reached = plan.refused.is_none()
+        && acted.errors.is_empty()
+        && !acted.applied.values().any(|r| matches!(r, Err(e) if e.is_transient()));
     let wrote = acted.writes > 0;
     let was_clean_here = previous.is_some_and(|p| p.status == RolloutStatus::Clean && p.clean_since.is_some());
     let clean_since = match status {
@@ -191,10 +203,10 @@ pub fn env_status(input: ReportInput<'_>, progress: &mut Progress) -> EnvStatus 
         env: env.to_string(),
         cluster: cluster.to_string(),
         namespace: namespace.to_string(),
-        commit: if plan.refused.is_some() {
-            previous.and_then(|p| p.commit.clone())
-        } else {
+        commit: if reached {
             Some(commit.to_string())
+        } else {
+            previous.and_then(|p| p.commit.clone())
         },
         status,
         reason,
@@ -271,7 +283,6 @@ pub fn env_error_status(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::ClusterError;
     use crate::object::{desired_set, EnvTarget, Scope};
     use serde_json::json;
     use slipway_common::RepoSnapshot;
@@ -438,6 +449,10 @@ mod tests {
         assert!(err.message.contains("503"), "{}", err.message);
         assert_eq!(err.at, at(5));
         assert_eq!(s.last_success, None);
+        assert_eq!(
+            s.commit, None,
+            "a commit is not reached while its objects wait to be applied"
+        );
     }
 
     #[test]

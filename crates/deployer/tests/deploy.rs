@@ -591,3 +591,30 @@ commits:
     assert_eq!(sim.counters().writes(), 0, "{:?}", sim.counters());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_new_commit_is_applied_from_memory_and_the_next_poll_still_restores_what_was_deleted_by_hand() {
+    let sim = SimCluster::start(sim_config()).await.unwrap();
+    let s = setup(&sim, &repo_yaml(&[("dev", "main")])).await;
+    s.deployer.reconcile_all().await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(sim.client().await, "dev");
+    cms.delete("app-config", &Default::default()).await.unwrap();
+    s.repo
+        .commit(
+            "s1 to 2",
+            &[("dev/version/s1.yaml", Some("version: \"2\"\nimage: reg/s1:2\n"))],
+        )
+        .unwrap();
+    sim.reset_counters();
+    let run = s.deployer.reconcile_all().await.unwrap();
+    assert_eq!(run["dev"].applied, 1);
+    assert_eq!(
+        sim.counters().verb("list"),
+        0,
+        "the new commit is applied without reading back"
+    );
+    let run = s.deployer.reconcile_all().await.unwrap();
+    assert_eq!(run["dev"].applied, 1);
+    assert!(cms.get_opt("app-config").await.unwrap().is_some());
+    sim.shutdown().await;
+}
