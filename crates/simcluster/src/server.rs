@@ -381,7 +381,16 @@ async fn resource(
                 .and_then(|t| t.parse::<u64>().ok())
                 .unwrap_or(1800);
             let initial_bookmark = query.flag("sendInitialEvents");
-            return watch(st, &target, lo, rv, Duration::from_secs(timeout), initial_bookmark);
+            let bookmarks = query.flag("allowWatchBookmarks");
+            return watch(
+                st,
+                &target,
+                lo,
+                rv,
+                Duration::from_secs(timeout),
+                initial_bookmark,
+                bookmarks,
+            );
         }
         ("list", _) => list_opts().map(|lo| {
             let list = c.list(&target, &lo);
@@ -555,6 +564,22 @@ struct WatchState {
     resource: String,
     namespace: Option<String>,
     lo: ListOptions,
+    /// Every this often a BOOKMARK with the latest resourceVersion (`allowWatchBookmarks=true`).
+    bookmarks: Option<Duration>,
+    next_bookmark: tokio::time::Instant,
+    last_rv: u64,
+    kind: String,
+    api_version: String,
+}
+
+/// How often watches that allow bookmarks get one (the real server sends about one a minute).
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
+
+fn bookmark_line(kind: &str, api_version: &str, rv: u64) -> Bytes {
+    let obj = json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": rv.to_string()}});
+    let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 /// `PartialObjectMetadata` of an object (`Accept: ...;as=PartialObjectMetadata`).
@@ -582,9 +607,10 @@ fn watch(
     rv: Option<u64>,
     timeout: Duration,
     initial_bookmark: bool,
+    bookmarks: bool,
 ) -> Response {
     let resource = t.rt.key();
-    let (pending, rx) = {
+    let (pending, rx, start_rv) = {
         let inner = st.cluster.lock();
         let rx = st.cluster.subscribe();
         let mut pending = VecDeque::new();
@@ -624,7 +650,7 @@ fn watch(
                 }
             }
         }
-        (pending, rx)
+        (pending, rx, inner.rv)
     };
     let state = WatchState {
         pending,
@@ -634,6 +660,11 @@ fn watch(
         resource,
         namespace: t.namespace.clone(),
         lo,
+        bookmarks: bookmarks.then_some(BOOKMARK_INTERVAL),
+        next_bookmark: tokio::time::Instant::now() + BOOKMARK_INTERVAL,
+        last_rv: start_rv,
+        kind: t.rt.kind.clone(),
+        api_version: t.rt.api_version(),
     };
     let stream = futures::stream::unfold(state, |mut s| async move {
         loop {
@@ -643,8 +674,13 @@ fn watch(
             tokio::select! {
                 _ = s.cancel.cancelled() => return None,
                 _ = tokio::time::sleep_until(s.deadline) => return None,
+                _ = tokio::time::sleep_until(s.next_bookmark), if s.bookmarks.is_some() => {
+                    s.next_bookmark += s.bookmarks.unwrap_or(BOOKMARK_INTERVAL);
+                    s.pending.push_back(bookmark_line(&s.kind, &s.api_version, s.last_rv));
+                }
                 ev = s.rx.recv() => match ev {
                     Ok(ev) => {
+                        s.last_rv = s.last_rv.max(ev.rv);
                         if let Some((k, o)) = visible(&ev, &s.resource, s.namespace.as_deref(), &s.lo) {
                             s.pending.push_back(event_line(k, &o));
                         }
