@@ -243,10 +243,11 @@ impl Deployer {
             // A new commit is applied from what the last reconcile left (no lists
             // first), unless that would prune; reading the cluster again catches
             // drift on the next poll.
-            let cached = lock(&self.live)
-                .get(env)
+            // The cache is taken out (one copy of the env's objects in memory at a time).
+            let cache = lock(&self.live).remove(env);
+            let cached = cache
                 .filter(|(commit, _)| *commit != snapshot.commit)
-                .and_then(|(_, cache)| cache.observe(env, target, units.clone()))
+                .and_then(|(_, cache)| cache.into_observed(env, target, units.clone()))
                 .map(|observed| {
                     let plan = plan_for(env, target, &observed);
                     (observed, plan)
@@ -263,10 +264,6 @@ impl Deployer {
             let observed_after = started.elapsed();
             let planned_after = started.elapsed();
             let acted = act(env, target, &cluster, &observed, &plan, self.settings()).await;
-            match LiveCache::after(&observed, &plan, &acted) {
-                Some(cache) => lock(&self.live).insert(env.to_string(), (snapshot.commit.clone(), cache)),
-                None => lock(&self.live).remove(env),
-            };
             tracing::debug!(
                 observe_ms = observed_after.as_millis() as u64,
                 plan_ms = (planned_after - observed_after).as_millis() as u64,
@@ -328,6 +325,9 @@ impl Deployer {
                     + usize::from(plan.refused.is_some());
                 for left in &plan.left_alone {
                     tracing::debug!(object = %left.key, "left alone: {}", left.reason);
+                }
+                if let Some(cache) = LiveCache::after(observed, &plan, &acted) {
+                    lock(&self.live).insert(env.to_string(), (snapshot.commit.clone(), cache));
                 }
                 if applied + pruned > 0 || failed > 0 {
                     tracing::info!(applied, pruned, failed, status = ?status.status, "reconciled");

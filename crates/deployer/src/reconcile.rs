@@ -79,7 +79,7 @@ pub struct LiveCache {
 impl LiveCache {
     /// The cache after a reconcile that had no errors; `None` when it had some
     /// (then the next reconcile reads the cluster again).
-    pub fn after(observed: &Observed, plan: &Plan, acted: &Acted) -> Option<LiveCache> {
+    pub fn after(observed: Observed, plan: &Plan, acted: &Acted) -> Option<LiveCache> {
         let clean = plan.refused.is_none()
             && acted.errors.is_empty()
             && acted.applied.values().all(Result::is_ok)
@@ -88,7 +88,7 @@ impl LiveCache {
         if !clean {
             return None;
         }
-        let mut live = observed.live.clone();
+        let mut live = observed.live;
         for (key, result) in &acted.applied {
             if let Ok(obj) = result {
                 live.insert(key.clone(), obj.clone());
@@ -98,7 +98,7 @@ impl LiveCache {
             live.remove(&entry.key);
         }
         Some(LiveCache {
-            kinds: observed.kinds.clone(),
+            kinds: observed.kinds,
             inventory: plan.inventory.clone(),
             live,
         })
@@ -107,7 +107,7 @@ impl LiveCache {
     /// An observation from the cache for newly rendered units, when every kind is
     /// known. Only for applying a new commit quickly: the plan made from it must
     /// not prune (live labels may be stale), which the caller checks.
-    pub fn observe(&self, env: &str, target: &DeployTarget, units: Arc<Vec<RenderedUnit>>) -> Option<Observed> {
+    pub fn into_observed(self, env: &str, target: &DeployTarget, units: Arc<Vec<RenderedUnit>>) -> Option<Observed> {
         for unit in units.iter() {
             let Ok(docs) = &unit.result else { continue };
             for doc in docs {
@@ -131,11 +131,11 @@ impl LiveCache {
         Some(Observed {
             units,
             desired,
-            kinds: self.kinds.clone(),
+            kinds: self.kinds,
             pending: BTreeSet::new(),
             inventory_stored: !self.inventory.is_empty(),
-            inventory: self.inventory.clone(),
-            live: self.live.clone(),
+            inventory: self.inventory,
+            live: self.live,
             namespace_exists: true,
         })
     }
