@@ -14,6 +14,7 @@ pub mod defaults {
 
     pub const API_BIND: &str = "127.0.0.1:0";
     pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
+    pub const ROLLOUT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
     pub const PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
     pub const API_RETRIES: usize = 5;
     pub const RETRY_MIN_DELAY: Duration = Duration::from_millis(100);
@@ -31,6 +32,9 @@ fn branch() -> String {
 }
 fn poll_interval() -> Duration {
     defaults::POLL_INTERVAL
+}
+fn rollout_check_interval() -> Duration {
+    defaults::ROLLOUT_CHECK_INTERVAL
 }
 fn progress_deadline() -> Duration {
     defaults::PROGRESS_DEADLINE
@@ -89,6 +93,9 @@ pub struct DeployerConfig {
     /// How often the repo is fetched and every env reconciled.
     #[serde(default = "poll_interval", with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// While a rollout is in progress, how often its status is read again (without a fetch).
+    #[serde(default = "rollout_check_interval", with = "humantime_serde")]
+    pub rollout_check_interval: Duration,
     /// Rollout deadline of workloads that set no `progressDeadlineSeconds`.
     #[serde(default = "progress_deadline", with = "humantime_serde")]
     pub default_progress_deadline: Duration,
@@ -125,6 +132,7 @@ impl DeployerConfig {
             git: GitAuth::default(),
             api_bind: api_bind(),
             poll_interval: poll_interval(),
+            rollout_check_interval: rollout_check_interval(),
             default_progress_deadline: progress_deadline(),
             api_retries: api_retries(),
             retry_min_delay: retry_min_delay(),

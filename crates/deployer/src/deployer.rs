@@ -415,11 +415,22 @@ impl Deployer {
 
     /// The loop of `serve`: fetch on every poll interval and on refresh, and start a
     /// reconcile for every env that is not reconciling already (one that is gets
-    /// another run right after, with the newest snapshot).
+    /// another run right after, with the newest snapshot). While a rollout is in
+    /// progress, the envs are reconciled again every `rollout_check_interval`
+    /// without fetching, so `Clean` (or `Failed`) is reported soon after it happens
+    /// and the repo host still sees one fetch per poll.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
+        let mut fetch = true;
+        let mut next_fetch = tokio::time::Instant::now();
         loop {
-            if let Ok(snapshot) = self.fetch().await {
+            let snapshot = if fetch {
+                next_fetch = tokio::time::Instant::now() + self.config.poll_interval;
+                self.fetch().await.ok()
+            } else {
+                lock(&self.snapshot).clone()
+            };
+            if let Some(snapshot) = snapshot {
                 if let Ok(targets) = self.targets(&snapshot) {
                     self.forget_removed_envs(&targets);
                     for env in targets.keys() {
@@ -444,14 +455,41 @@ impl Deployer {
                     }
                 }
             }
-            while tasks.try_join_next().is_some() {}
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
-                _ = self.refresh.notified() => {}
+            // Wait for the next poll, a refresh, or (while a rollout is in progress)
+            // the next rollout check; a finished reconcile may start or end a rollout.
+            loop {
+                let wake = if self.rollouts_in_progress() {
+                    next_fetch.min(tokio::time::Instant::now() + self.config.rollout_check_interval)
+                } else {
+                    next_fetch
+                };
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        tasks.shutdown().await;
+                        return;
+                    }
+                    _ = tokio::time::sleep_until(wake) => {
+                        fetch = tokio::time::Instant::now() >= next_fetch;
+                        break;
+                    }
+                    _ = self.refresh.notified() => {
+                        fetch = true;
+                        break;
+                    }
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                }
             }
         }
-        tasks.shutdown().await;
+    }
+
+    /// Whether any env has a rollout under way (or objects still to apply).
+    fn rollouts_in_progress(&self) -> bool {
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .envs
+            .values()
+            .any(|e| matches!(e.status, RolloutStatus::InProgress | RolloutStatus::Outdated))
     }
 
     async fn env_task(self: Arc<Self>, env: String) {

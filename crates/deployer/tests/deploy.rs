@@ -618,3 +618,36 @@ async fn a_new_commit_is_applied_from_memory_and_the_next_poll_still_restores_wh
     assert!(cms.get_opt("app-config").await.unwrap().is_some());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn serve_reports_clean_soon_after_a_rollout_ends_without_waiting_for_the_next_poll() {
+    let sim = SimCluster::start(sim_config()).await.unwrap();
+    let repo = git_fixture::temp(&repo_yaml(&[("dev", "main")])).unwrap();
+    let mut config = deployer_config(&repo, &[("main", &sim)]);
+    config.api_bind = "127.0.0.1:0".into();
+    // Only the first poll happens during this test: Clean must come from the rollout checks.
+    config.poll_interval = Duration::from_secs(3600);
+    config.rollout_check_interval = Duration::from_millis(100);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut seen_in_progress = false;
+    loop {
+        let status = running.deployer.status();
+        seen_in_progress |= env_is(&status, "dev", RolloutStatus::InProgress);
+        if env_is(&status, "dev", RolloutStatus::Clean) {
+            assert_eq!(status.envs["dev"].commit, repo.head());
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never Clean: {}",
+            serde_json::to_string_pretty(&status).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_in_progress, "the rollout was observed in progress first");
+    shutdown.cancel();
+    running.task.await.unwrap().unwrap();
+    sim.shutdown().await;
+}
