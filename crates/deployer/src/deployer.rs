@@ -416,14 +416,20 @@ impl Deployer {
     /// The loop of `serve`: fetch on every poll interval and on refresh, and start a
     /// reconcile for every env that is not reconciling already (one that is gets
     /// another run right after, with the newest snapshot). While a rollout is in
-    /// progress, the envs are reconciled again every `rollout_check_interval`
-    /// without fetching, so `Clean` (or `Failed`) is reported soon after it happens
-    /// and the repo host still sees one fetch per poll.
+    /// progress, the envs are reconciled again without fetching: first after
+    /// [`FIRST_ROLLOUT_CHECK`], then at doubling intervals up to
+    /// `rollout_check_interval`, so a fast rollout is reported `Clean` (or `Failed`)
+    /// soon after it happens, a slow one costs few reads, and the repo host still
+    /// sees one fetch per poll.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
         let mut fetch = true;
         let mut next_fetch = tokio::time::Instant::now();
+        let mut check_after = FIRST_ROLLOUT_CHECK;
         loop {
+            if fetch {
+                check_after = FIRST_ROLLOUT_CHECK;
+            }
             let snapshot = if fetch {
                 next_fetch = tokio::time::Instant::now() + self.config.poll_interval;
                 self.fetch().await.ok()
@@ -458,8 +464,12 @@ impl Deployer {
             // Wait for the next poll, a refresh, or (while a rollout is in progress)
             // the next rollout check; a finished reconcile may start or end a rollout.
             loop {
-                let wake = if self.rollouts_in_progress() {
-                    next_fetch.min(tokio::time::Instant::now() + self.config.rollout_check_interval)
+                let checking = self.rollouts_in_progress();
+                if !checking {
+                    check_after = FIRST_ROLLOUT_CHECK;
+                }
+                let wake = if checking {
+                    next_fetch.min(tokio::time::Instant::now() + check_after.min(self.config.rollout_check_interval))
                 } else {
                     next_fetch
                 };
@@ -470,6 +480,7 @@ impl Deployer {
                     }
                     _ = tokio::time::sleep_until(wake) => {
                         fetch = tokio::time::Instant::now() >= next_fetch;
+                        check_after = (check_after * 2).min(self.config.rollout_check_interval);
                         break;
                     }
                     _ = self.refresh.notified() => {
@@ -519,6 +530,9 @@ impl Deployer {
         }
     }
 }
+
+/// The first rollout check after a reconcile that left a rollout in progress.
+pub const FIRST_ROLLOUT_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
