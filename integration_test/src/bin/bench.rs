@@ -204,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
             bump_writes.map(|w| w.to_string()).unwrap_or("?".into()),
             ms(bump)
         ),
-        target: "only that service's objects (2)",
+        target: "only that service's changed objects (≤ 2)",
         ok: bump_writes.map(|w| w <= 2),
     });
 
