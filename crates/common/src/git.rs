@@ -548,9 +548,14 @@ impl ResourceRepo {
         let target = Repository::open(path).map_err(git)?;
         let src_odb = self.repo.odb().map_err(git)?;
         let dst_odb = target.odb().map_err(git)?;
+        // Objects are written children first, so an object that exists in the
+        // target always has everything it points to: a concurrent reader (or a
+        // writer that skips what exists) never meets a half-copied closure.
+        let mut missing = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut pending = vec![commit];
         while let Some(oid) = pending.pop() {
-            if dst_odb.exists(oid) {
+            if !seen.insert(oid) || dst_odb.exists(oid) {
                 continue;
             }
             let obj = src_odb.read(oid).map_err(git)?;
@@ -566,6 +571,10 @@ impl ResourceRepo {
                 }
                 _ => {}
             }
+            missing.push(obj);
+        }
+        // Every object was found after the object pointing to it.
+        for obj in missing.iter().rev() {
             dst_odb.write(obj.kind(), obj.data()).map_err(git)?;
         }
         let name = format!("refs/heads/{}", self.location.branch);
