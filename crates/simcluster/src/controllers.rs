@@ -39,6 +39,16 @@ pub enum Task {
     ForegroundDelete(String, String, String),
 }
 
+/// What the workload controllers read first from every Deployment, StatefulSet or DaemonSet.
+struct WorkloadRollout {
+    ns: String,
+    name: String,
+    uid: String,
+    template: Value,
+    hash: String,
+    track: Track,
+}
+
 /// What the controllers remember about a workload's current rollout.
 #[derive(Clone, Debug)]
 struct Track {
@@ -315,7 +325,8 @@ impl Cluster {
         }
     }
 
-    fn sync_deployment(&self, obj: &Arc<Value>, now: Instant) -> Option<Instant> {
+    /// A workload's identity, pod template and the tracked rollout of that template.
+    fn workload_rollout(&self, obj: &Value, now: Instant) -> WorkloadRollout {
         let (ns, name) = crate::store::object_key(obj);
         let uid = obj
             .pointer("/metadata/uid")
@@ -325,6 +336,25 @@ impl Cluster {
         let template = obj.pointer("/spec/template").cloned().unwrap_or(Value::Null);
         let hash = template_hash(&template);
         let track = self.track(&uid, &hash, now);
+        WorkloadRollout {
+            ns,
+            name,
+            uid,
+            template,
+            hash,
+            track,
+        }
+    }
+
+    fn sync_deployment(&self, obj: &Arc<Value>, now: Instant) -> Option<Instant> {
+        let WorkloadRollout {
+            ns,
+            name,
+            uid,
+            template,
+            hash,
+            track,
+        } = self.workload_rollout(obj, now);
         let input = RolloutInput {
             replicas: obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1),
             generation: obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1),
@@ -410,15 +440,14 @@ impl Cluster {
     }
 
     fn sync_set(&self, resource: &str, obj: &Arc<Value>, now: Instant) -> Option<Instant> {
-        let (ns, name) = crate::store::object_key(obj);
-        let uid = obj
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let template = obj.pointer("/spec/template").cloned().unwrap_or(Value::Null);
-        let hash = template_hash(&template);
-        let track = self.track(&uid, &hash, now);
+        let WorkloadRollout {
+            ns,
+            name,
+            uid,
+            template,
+            hash,
+            track,
+        } = self.workload_rollout(obj, now);
         let broken = self.is_broken(template.get("spec"));
         let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
         let ready = !broken && now.saturating_duration_since(track.started) >= self.behaviour.rollout_delay;
