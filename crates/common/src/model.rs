@@ -278,7 +278,8 @@ impl RepoSnapshot {
             units.push(RenderedUnit {
                 unit: Unit::Service(service),
                 sources,
-                result: result.and_then(|docs| check_manifests(&sources_first(base), docs)),
+                // Only a service with a base renders, so errors name the base file.
+                result: result.and_then(|docs| check_manifests(base.map_or("", String::as_str), docs)),
             });
         }
         for path in &files.deployables {
@@ -309,10 +310,6 @@ impl RepoSnapshot {
         let base_text = self.text(base)?.unwrap_or_default();
         merge::render(base, base_text, version, &vars)
     }
-}
-
-fn sources_first(base: Option<&String>) -> String {
-    base.cloned().unwrap_or_default()
 }
 
 /// Every document must be a mapping with `apiVersion`, `kind` and `metadata.name`.
