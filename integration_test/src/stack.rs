@@ -57,7 +57,8 @@ pub struct Stack {
     pub dir: PathBuf,
 }
 
-fn secs(d: Duration) -> String {
+/// A duration as the services' config files write it.
+fn duration_text(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
@@ -93,7 +94,7 @@ impl Stack {
 
         let token = random_token();
         std::fs::write(dir.join("api-tokens"), format!("playground:{token}\n"))?;
-        let poll = secs(opts.poll_interval);
+        let poll = duration_text(opts.poll_interval);
         let url = repo.url();
         let context_line = context.map(|c| format!(", context: {c}")).unwrap_or_default();
         let logs = dir.join("logs");
