@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::core::Resource as _;
@@ -106,17 +106,22 @@ impl RetryPolicy {
 pub struct Cluster {
     pub name: String,
     client: kube::Client,
+    /// For watches: like `client`, without the read timeout (a watch is quiet
+    /// while nothing changes).
+    watch_client: kube::Client,
     retry: RetryPolicy,
     /// `(apiVersion, kind)` → how to address it. Only found kinds are cached, so a
     /// kind that appears later (a new CRD) is looked up again.
     kinds: Mutex<HashMap<(String, String), Kind>>,
 }
 
-/// Builds a `kube` client for a cluster entry of the config.
+/// Builds a `kube` client for a cluster entry of the config. `read_timeout`
+/// is `None` for watches, which stay quiet while nothing changes.
 pub async fn client_for(
     name: &str,
     c: &ClusterConfig,
     request_timeout: Duration,
+    read_timeout: Option<Duration>,
 ) -> Result<kube::Client, ClusterError> {
     let mut config = if c.in_cluster {
         kube::Config::incluster()
@@ -141,7 +146,7 @@ pub async fn client_for(
             .map_err(|e| ClusterError::Other(format!("cluster {name}: invalid kubeconfig {}: {e}", path.display())))?
     };
     config.connect_timeout = Some(request_timeout);
-    config.read_timeout = Some(request_timeout);
+    config.read_timeout = read_timeout;
     config.write_timeout = Some(request_timeout);
     // Retries are ours (with the configured backoff), not the client's.
     config.default_retry = false;
@@ -194,10 +199,17 @@ impl Cluster {
     pub fn new(name: &str, client: kube::Client, retry: RetryPolicy) -> Self {
         Cluster {
             name: name.to_string(),
+            watch_client: client.clone(),
             client,
             retry,
             kinds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Uses `client` for watches (one without a read timeout).
+    pub fn with_watch_client(mut self, client: kube::Client) -> Self {
+        self.watch_client = client;
+        self
     }
 
     async fn retried<T, F, Fut>(&self, what: &str, f: F) -> Result<T, ClusterError>
@@ -274,8 +286,20 @@ impl Cluster {
     /// Read as plain JSON (no typed metadata) and with `managedFields` cut down to
     /// Slipway's own entry: an env of 1,000 objects stays small in memory.
     pub async fn list(&self, kind: &Kind, namespace: Option<&str>, selector: &str) -> Result<Vec<Value>, ClusterError> {
+        Ok(self.list_at(kind, namespace, selector).await?.0)
+    }
+
+    /// Like [`Cluster::list`], with the list's `resourceVersion` to watch from
+    /// (empty when the kind is not served yet).
+    pub async fn list_at(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Result<(Vec<Value>, String), ClusterError> {
         let url = DynamicObject::url_path(&kind.resource, namespace.filter(|_| kind.scope == Scope::Namespaced));
         let mut out = Vec::new();
+        let mut version: Option<String> = None;
         let mut token: Option<String> = None;
         loop {
             let mut params = ListParams::default().labels(selector).limit(500);
@@ -293,9 +317,16 @@ impl Cluster {
             let mut page = match page {
                 Ok(p) => p,
                 // A kind whose CRD is not served yet has no objects.
-                Err(e) if e.is_not_found() => return Ok(out),
+                Err(e) if e.is_not_found() => return Ok((out, version.unwrap_or_default())),
                 Err(e) => return Err(e),
             };
+            if version.is_none() {
+                // Every page of a paged list is read at the first page's version.
+                version = page
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+            }
             if let Some(Value::Array(items)) = page.get_mut("items").map(Value::take) {
                 for mut item in items {
                     compact(&mut item, kind);
@@ -308,9 +339,52 @@ impl Cluster {
                 .filter(|t| !t.is_empty())
                 .map(str::to_string);
             if token.is_none() {
-                return Ok(out);
+                return Ok((out, version.unwrap_or_default()));
             }
         }
+    }
+
+    /// Watches the objects of a kind with the labels from `version` (with
+    /// bookmarks). Objects arrive compacted like [`Cluster::list`]'s; the stream
+    /// ends when the server closes it (after at most `timeout`).
+    pub async fn watch(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        selector: &str,
+        version: &str,
+        timeout: Duration,
+    ) -> Result<impl futures::Stream<Item = Result<WatchEvent<Value>, ClusterError>> + use<>, ClusterError> {
+        let url = DynamicObject::url_path(&kind.resource, namespace.filter(|_| kind.scope == Scope::Namespaced));
+        let params = WatchParams::default()
+            .labels(selector)
+            .timeout(timeout.as_secs().clamp(1, 290) as u32);
+        let request = kube::core::Request::new(&url)
+            .watch(&params, version)
+            .map_err(|e| ClusterError::Other(format!("cannot build watch request: {e}")))?;
+        let events = self
+            .watch_client
+            .request_events::<Value>(request)
+            .await
+            .map_err(ClusterError::from)?;
+        let kind = kind.clone();
+        Ok(futures::StreamExt::map(events, move |event| {
+            Ok(match event.map_err(ClusterError::from)? {
+                WatchEvent::Added(mut v) => {
+                    compact(&mut v, &kind);
+                    WatchEvent::Added(v)
+                }
+                WatchEvent::Modified(mut v) => {
+                    compact(&mut v, &kind);
+                    WatchEvent::Modified(v)
+                }
+                WatchEvent::Deleted(mut v) => {
+                    compact(&mut v, &kind);
+                    WatchEvent::Deleted(v)
+                }
+                other => other,
+            })
+        }))
     }
 
     /// Server-side apply with field manager `slipway`, forcing ownership back.

@@ -20,8 +20,9 @@ use crate::check::EnvCheck;
 use crate::cluster::{client_for, Cluster, RetryPolicy};
 use crate::config::DeployerConfig;
 use crate::metrics::Metrics;
-use crate::reconcile::{act, observe, plan_for, EnvError, LiveCache, Settings};
+use crate::reconcile::{act, observe, plan_for, record, DesiredCache, EnvError, Settings};
 use crate::report::{env_error_status, env_status, Progress, ReportInput};
+use crate::watch::EnvWatches;
 
 /// Where "now" comes from (injected so tests control time).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -76,8 +77,12 @@ pub struct Deployer {
     /// env → (commit, its rendered units): rendering 500 services is the costliest
     /// pure step, and most polls see the same commit.
     rendered: Mutex<BTreeMap<String, RenderedAt>>,
-    /// env → (commit, what its last reconcile left in the cluster).
-    live: Mutex<BTreeMap<String, (String, LiveCache)>>,
+    /// env → its desired set, kept while the commit stays the same.
+    desired: Mutex<BTreeMap<String, Arc<DesiredCache>>>,
+    /// env → the watch-fed caches of its objects.
+    watches: Mutex<BTreeMap<String, Arc<EnvWatches>>>,
+    /// Notified when a watch sees a change in the cluster.
+    changed: Arc<tokio::sync::Notify>,
     slots: Mutex<BTreeMap<String, EnvSlot>>,
     refresh: tokio::sync::Notify,
     clock: Clock,
@@ -108,7 +113,9 @@ impl Deployer {
             progress: Mutex::new(BTreeMap::new()),
             snapshot: Mutex::new(None),
             rendered: Mutex::new(BTreeMap::new()),
-            live: Mutex::new(BTreeMap::new()),
+            desired: Mutex::new(BTreeMap::new()),
+            watches: Mutex::new(BTreeMap::new()),
+            changed: Arc::new(tokio::sync::Notify::new()),
             slots: Mutex::new(BTreeMap::new()),
             refresh: tokio::sync::Notify::new(),
             clock,
@@ -124,6 +131,12 @@ impl Deployer {
     /// The current status (what `GET /status` answers).
     pub fn status(&self) -> DeployerStatus {
         self.status.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The objects the env's watch-fed caches hold, once all are in step with
+    /// the cluster (`None` before, or for an env not reconciled yet).
+    pub fn cached_objects(&self, env: &str) -> Option<Vec<crate::object::ObjectKey>> {
+        lock(&self.watches).get(env).and_then(|w| w.keys())
     }
 
     /// Asks the run loop for an immediate fetch and reconcile.
@@ -197,13 +210,19 @@ impl Deployer {
                 cluster: name.to_string(),
             });
         };
-        let client = client_for(name, cfg, self.config.request_timeout)
-            .await
-            .map_err(|source| EnvError::Connect {
-                cluster: name.to_string(),
-                source,
-            })?;
-        let cluster = Arc::new(Cluster::new(name, client, RetryPolicy::from_config(&self.config)));
+        let connect = |read_timeout| async move {
+            client_for(name, cfg, self.config.request_timeout, read_timeout)
+                .await
+                .map_err(|source| EnvError::Connect {
+                    cluster: name.to_string(),
+                    source,
+                })
+        };
+        let client = connect(Some(self.config.request_timeout)).await?;
+        let watch_client = connect(None).await?;
+        let cluster = Arc::new(
+            Cluster::new(name, client, RetryPolicy::from_config(&self.config)).with_watch_client(watch_client),
+        );
         clusters.insert(name.to_string(), cluster.clone());
         Ok(cluster)
     }
@@ -218,6 +237,24 @@ impl Deployer {
         let units = Arc::new(snapshot.render_env(env));
         lock(&self.rendered).insert(env.to_string(), (snapshot.commit.clone(), units.clone()));
         units
+    }
+
+    /// The env's caches, started anew when its cluster or namespace changed.
+    fn watches(&self, env: &str, cluster: &Arc<Cluster>, target: &DeployTarget) -> Arc<EnvWatches> {
+        let mut all = lock(&self.watches);
+        match all.get(env) {
+            Some(w) if w.is_for(cluster, &target.namespace) => w.clone(),
+            _ => {
+                let w = Arc::new(EnvWatches::new(
+                    cluster.clone(),
+                    &target.namespace,
+                    &format!("{}={env}", crate::object::ENV_LABEL),
+                    self.changed.clone(),
+                ));
+                all.insert(env.to_string(), w.clone());
+                w
+            }
+        }
     }
 
     fn settings(&self) -> Settings {
@@ -240,30 +277,14 @@ impl Deployer {
         let result = async {
             let cluster = self.cluster(env, &target.cluster).await?;
             let units = self.rendered(env, snapshot);
-            // A new commit is applied from what the last reconcile left (no lists
-            // first), unless that would prune; reading the cluster again catches
-            // drift on the next poll.
-            // The cache is taken out (one copy of the env's objects in memory at a time).
-            let cache = lock(&self.live).remove(env);
-            let cached = cache
-                .filter(|(commit, _)| *commit != snapshot.commit)
-                .and_then(|(_, cache)| cache.into_observed(env, target, units.clone()))
-                .map(|observed| {
-                    let plan = plan_for(env, target, &observed);
-                    (observed, plan)
-                })
-                .filter(|(_, plan)| plan.prune.is_empty() && plan.refused.is_none());
-            let (observed, plan) = match cached {
-                Some(fast) => fast,
-                None => {
-                    let observed = observe(env, target, units, &cluster).await?;
-                    let plan = plan_for(env, target, &observed);
-                    (observed, plan)
-                }
-            };
+            let watches = self.watches(env, &cluster, target);
+            let desired = lock(&self.desired).entry(env.to_string()).or_default().clone();
+            let observed = observe(env, target, units, &cluster, Some(&watches), Some(&desired)).await?;
             let observed_after = started.elapsed();
+            let plan = plan_for(env, target, &observed);
             let planned_after = started.elapsed();
             let acted = act(env, target, &cluster, &observed, &plan, self.settings()).await;
+            record(&watches, &observed, &acted);
             tracing::debug!(
                 observe_ms = observed_after.as_millis() as u64,
                 plan_ms = (planned_after - observed_after).as_millis() as u64,
@@ -325,9 +346,6 @@ impl Deployer {
                     + usize::from(plan.refused.is_some());
                 for left in &plan.left_alone {
                     tracing::debug!(object = %left.key, "left alone: {}", left.reason);
-                }
-                if let Some(cache) = LiveCache::after(observed, &plan, &acted) {
-                    lock(&self.live).insert(env.to_string(), (snapshot.commit.clone(), cache));
                 }
                 if applied + pruned > 0 || failed > 0 {
                     tracing::info!(applied, pruned, failed, status = ?status.status, "reconciled");
@@ -393,7 +411,7 @@ impl Deployer {
         for (env, target) in targets.iter().filter(|(e, _)| only.is_none_or(|o| o == e.as_str())) {
             let result = async {
                 let cluster = self.cluster(env, &target.cluster).await?;
-                let observed = observe(env, target, self.rendered(env, &snapshot), &cluster).await?;
+                let observed = observe(env, target, self.rendered(env, &snapshot), &cluster, None, None).await?;
                 let plan = plan_for(env, target, &observed);
                 Ok::<_, EnvError>((observed, plan))
             }
@@ -410,7 +428,8 @@ impl Deployer {
         self.set_status(|s| s.envs.retain(|env, _| targets.contains_key(env)));
         lock(&self.progress).retain(|env, _| targets.contains_key(env));
         lock(&self.rendered).retain(|env, _| targets.contains_key(env));
-        lock(&self.live).retain(|env, _| targets.contains_key(env));
+        lock(&self.watches).retain(|env, _| targets.contains_key(env));
+        lock(&self.desired).retain(|env, _| targets.contains_key(env));
     }
 
     /// The loop of `serve`: fetch on every poll interval and on refresh, and start a
@@ -487,6 +506,12 @@ impl Deployer {
                         fetch = true;
                         break;
                     }
+                    _ = self.changed.notified() => {
+                        // Let a burst of changes (a rollout step of many objects) settle into one reconcile.
+                        tokio::time::sleep(WATCH_SETTLE).await;
+                        fetch = tokio::time::Instant::now() >= next_fetch;
+                        break;
+                    }
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 }
             }
@@ -530,6 +555,9 @@ impl Deployer {
         }
     }
 }
+
+/// How long a change seen by a watch waits for others before the envs are reconciled.
+pub const WATCH_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The first rollout check after a reconcile that left a rollout in progress.
 pub const FIRST_ROLLOUT_CHECK: std::time::Duration = std::time::Duration::from_millis(100);

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod report;
 pub mod rollout;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

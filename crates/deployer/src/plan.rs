@@ -9,7 +9,7 @@
 //!                                  └─▶ refused (an emptied env, nothing is deleted)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 use slipway_common::Unit;
@@ -17,6 +17,7 @@ use slipway_common::Unit;
 use crate::diff::{applied_by_slipway, changes, contains, FieldChange};
 use crate::inventory::{carries_env_label, Inventory, InventoryEntry};
 use crate::object::{annotation, apply_rank, DesiredObject, DesiredSet, ObjectKey, HASH_ANNOTATION};
+use crate::watch::Live;
 
 /// Most field changes listed per object.
 const MAX_CHANGES: usize = 10;
@@ -75,13 +76,7 @@ impl Plan {
 }
 
 /// Computes the plan. `live` holds the env's objects as listed by the env label.
-pub fn plan(
-    env: &str,
-    desired: &DesiredSet,
-    inventory: &Inventory,
-    live: &BTreeMap<ObjectKey, Value>,
-    options: PruneOptions,
-) -> Plan {
+pub fn plan(env: &str, desired: &DesiredSet, inventory: &Inventory, live: &Live, options: PruneOptions) -> Plan {
     let mut plan = Plan::default();
     let desired_keys = desired.keys();
     if desired.objects.is_empty() && desired.failed.is_empty() && !inventory.is_empty() && !options.allow_empty {
@@ -95,7 +90,7 @@ pub fn plan(
     }
 
     for (i, obj) in desired.objects.iter().enumerate() {
-        match decide(obj, live.get(&obj.key)) {
+        match decide(obj, live.get(&obj.key).map(|v| &**v)) {
             Some(reason) => plan.apply.push((i, reason)),
             None => plan.unchanged.push(i),
         }
@@ -221,8 +216,11 @@ mod tests {
         inv
     }
 
-    fn live_of(set: &DesiredSet) -> BTreeMap<ObjectKey, Value> {
-        set.objects.iter().map(|o| (o.key.clone(), applied(o))).collect()
+    fn live_of(set: &DesiredSet) -> Live {
+        set.objects
+            .iter()
+            .map(|o| (o.key.clone(), std::sync::Arc::new(applied(o))))
+            .collect()
     }
 
     #[test]
@@ -234,7 +232,7 @@ mod tests {
             ),
             ("dev/deployable/c.yaml", &cm("c", "1")),
         ]);
-        let p = plan("dev", &set, &Inventory::default(), &BTreeMap::new(), opts());
+        let p = plan("dev", &set, &Inventory::default(), &Live::new(), opts());
         let kinds: Vec<&str> = p.apply.iter().map(|(i, _)| set.objects[*i].key.kind.as_str()).collect();
         assert_eq!(kinds, ["ConfigMap", "Deployment"]);
         assert!(p.apply.iter().all(|(_, r)| *r == ApplyReason::Create));
@@ -285,7 +283,8 @@ mod tests {
     fn drift_by_another_manager_is_taken_back() {
         let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let mut live = live_of(&set);
-        live.values_mut().for_each(|o| o["data"]["k"] = json!("edited"));
+        live.values_mut()
+            .for_each(|o| std::sync::Arc::make_mut(o)["data"]["k"] = json!("edited"));
         let p = plan("dev", &set, &inventory_of(&set), &live, opts());
         let ApplyReason::Drift(fields) = &p.apply[0].1 else {
             panic!()
@@ -297,8 +296,10 @@ mod tests {
     fn matching_object_not_owned_by_slipway_is_applied_to_take_ownership() {
         let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let mut live = live_of(&set);
-        live.values_mut()
-            .for_each(|o| o["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Update"}]));
+        live.values_mut().for_each(|o| {
+            std::sync::Arc::make_mut(o)["metadata"]["managedFields"] =
+                json!([{"manager": "kubectl", "operation": "Update"}])
+        });
         let p = plan("dev", &set, &inventory_of(&set), &live, opts());
         assert_eq!(p.apply[0].1, ApplyReason::TakeOwnership);
     }
@@ -323,7 +324,8 @@ mod tests {
             .unwrap()
             .key
             .clone();
-        live.get_mut(&relabelled).unwrap()["metadata"]["labels"]["slipway.dev/env"] = json!("other");
+        std::sync::Arc::make_mut(live.get_mut(&relabelled).unwrap())["metadata"]["labels"]["slipway.dev/env"] =
+            json!("other");
         // Someone else's object with our labels, never applied by Slipway.
         let stranger = desired(&[("dev/deployable/s.yaml", &cm("stranger", "1"))]);
         live.extend(live_of(&stranger));

@@ -26,6 +26,7 @@ use crate::object::{
     MANAGED_BY_LABEL, MANAGER,
 };
 use crate::plan::{plan, Plan, PruneOptions};
+use crate::watch::{EnvWatches, Live};
 
 /// A problem that stops the whole env's reconcile (the others go on).
 #[derive(Debug, Error)]
@@ -55,7 +56,7 @@ pub struct Settings {
 #[derive(Debug)]
 pub struct Observed {
     pub units: Arc<Vec<RenderedUnit>>,
-    pub desired: DesiredSet,
+    pub desired: Arc<DesiredSet>,
     /// How to address each kind, by `(apiVersion, kind)`.
     pub kinds: BTreeMap<(String, String), Kind>,
     /// Kinds defined by CRDs of this env that the cluster does not serve yet.
@@ -63,81 +64,38 @@ pub struct Observed {
     pub inventory: Inventory,
     /// The inventory ConfigMap exists.
     pub inventory_stored: bool,
-    pub live: BTreeMap<ObjectKey, Value>,
+    pub live: Live,
     pub namespace_exists: bool,
 }
 
-/// What the last reconcile of an env left in the cluster, kept so that a new
-/// commit can be applied at once, without reading every object back first.
-#[derive(Debug, Clone)]
-pub struct LiveCache {
-    pub kinds: BTreeMap<(String, String), Kind>,
-    pub inventory: Inventory,
-    pub live: BTreeMap<ObjectKey, Value>,
-}
+/// The desired set of an env, kept while the rendered units and the scopes of
+/// their kinds stay the same: building it (labels, manifest hashes) for 1,000
+/// objects costs more than the rest of a reconcile that finds nothing to do.
+#[derive(Default)]
+pub struct DesiredCache(std::sync::Mutex<Option<DesiredEntry>>);
 
-impl LiveCache {
-    /// The cache after a reconcile that had no errors; `None` when it had some
-    /// (then the next reconcile reads the cluster again).
-    pub fn after(observed: Observed, plan: &Plan, acted: &Acted) -> Option<LiveCache> {
-        let clean = plan.refused.is_none()
-            && acted.errors.is_empty()
-            && acted.applied.values().all(Result::is_ok)
-            && acted.pruned.iter().all(|(_, r)| r.is_ok())
-            && observed.pending.is_empty();
-        if !clean {
-            return None;
-        }
-        let mut live = observed.live;
-        for (key, result) in &acted.applied {
-            if let Ok(obj) = result {
-                live.insert(key.clone(), obj.clone());
+type DesiredEntry = (
+    Arc<Vec<RenderedUnit>>,
+    BTreeMap<(String, String), Scope>,
+    Arc<DesiredSet>,
+);
+
+impl DesiredCache {
+    fn get_or_build(
+        &self,
+        units: &Arc<Vec<RenderedUnit>>,
+        scopes: BTreeMap<(String, String), Scope>,
+        build: impl FnOnce() -> DesiredSet,
+    ) -> Arc<DesiredSet> {
+        let mut entry = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((u, s, set)) = entry.as_ref() {
+            if Arc::ptr_eq(u, units) && *s == scopes {
+                return set.clone();
             }
         }
-        for (entry, _) in &acted.pruned {
-            live.remove(&entry.key);
-        }
-        Some(LiveCache {
-            kinds: observed.kinds,
-            inventory: plan.inventory.clone(),
-            live,
-        })
-    }
-
-    /// An observation from the cache for newly rendered units, when every kind is
-    /// known. Only for applying a new commit quickly: the plan made from it must
-    /// not prune (live labels may be stale), which the caller checks.
-    pub fn into_observed(self, env: &str, target: &DeployTarget, units: Arc<Vec<RenderedUnit>>) -> Option<Observed> {
-        for unit in units.iter() {
-            let Ok(docs) = &unit.result else { continue };
-            for doc in docs {
-                let api_version = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
-                let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or_default();
-                if !self.kinds.contains_key(&(api_version.to_string(), kind.to_string())) {
-                    return None;
-                }
-            }
-        }
-        let env_target = EnvTarget {
-            env: env.to_string(),
-            namespace: target.namespace.clone(),
-        };
-        let scope = |api_version: &str, kind: &str| {
-            self.kinds
-                .get(&(api_version.to_string(), kind.to_string()))
-                .map(|k: &Kind| k.scope)
-        };
-        let desired = desired_set(&env_target, &units, &scope);
-        Some(Observed {
-            units,
-            desired,
-            kinds: self.kinds,
-            pending: BTreeSet::new(),
-            inventory_stored: !self.inventory.is_empty(),
-            inventory: self.inventory,
-            live: self.live,
-            namespace_exists: true,
-        })
+        let set = Arc::new(build());
+        *entry = Some((units.clone(), scopes, set.clone()));
+        set
     }
 }
 
@@ -165,11 +123,15 @@ fn cluster_err(cluster: &Cluster, what: impl Into<String>) -> impl FnOnce(Cluste
 
 /// Reads the repo's desired state and the cluster's state of an env.
 /// `units` is the env rendered from the snapshot (`RepoSnapshot::render_env`).
+/// The env's objects come from `watches` where its caches are in step with the
+/// cluster, else from one list per kind.
 pub async fn observe(
     env: &str,
     target: &DeployTarget,
     units: Arc<Vec<RenderedUnit>>,
     cluster: &Cluster,
+    watches: Option<&EnvWatches>,
+    desired_cache: Option<&DesiredCache>,
 ) -> Result<Observed, EnvError> {
     let ns = target.namespace.as_str();
     let namespace_exists = cluster
@@ -244,7 +206,14 @@ pub async fn observe(
             .get(&(api_version.to_string(), kind.to_string()))
             .map(|k: &Kind| k.scope)
     };
-    let desired = desired_set(&env_target, &units, &scope);
+    let build = || desired_set(&env_target, &units, &scope);
+    let desired = match desired_cache {
+        Some(cache) => {
+            let scopes = kinds.iter().map(|(id, k)| (id.clone(), k.scope)).collect();
+            cache.get_or_build(&units, scopes, build)
+        }
+        None => Arc::new(build()),
+    };
 
     // One list per kind, by the env label; the same kind under two versions is listed once.
     let mut live = BTreeMap::new();
@@ -257,6 +226,10 @@ pub async fn observe(
         }
         let namespace = (kind.scope == Scope::Namespaced).then_some(ns);
         if namespace.is_some() && !namespace_exists {
+            continue;
+        }
+        if let Some(objects) = watches.and_then(|w| w.objects(kind)) {
+            live.extend(objects);
             continue;
         }
         let selector = &selector;
@@ -277,7 +250,7 @@ pub async fn observe(
     );
     for (kind, objects) in listed_all {
         for obj in objects {
-            live.insert(key_of(&obj, kind), obj);
+            live.insert(key_of(&obj, kind), Arc::new(obj));
         }
     }
     Ok(Observed {
@@ -290,6 +263,23 @@ pub async fn observe(
         live,
         namespace_exists,
     })
+}
+
+/// Tells the env's caches what a reconcile wrote, ahead of the watch events, and
+/// starts those of kinds new to the env (with their namespace now in place).
+pub fn record(watches: &EnvWatches, observed: &Observed, acted: &Acted) {
+    let served = observed.kinds.iter().filter(|(id, _)| !observed.pending.contains(*id));
+    watches.follow(served.map(|(_, kind)| kind));
+    for (key, result) in &acted.applied {
+        if let Ok(obj) = result {
+            watches.applied(key, obj);
+        }
+    }
+    for (entry, result) in &acted.pruned {
+        if result.is_ok() {
+            watches.deleted(&entry.key);
+        }
+    }
 }
 
 /// The plan for what was observed.

@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use slipway_common::status::{EnvStatus, ErrorRecord, Phase, ResourceStatus, RolloutStatus, ServiceStatus};
 use slipway_common::Unit;
 
@@ -13,6 +12,7 @@ use crate::object::{DesiredSet, ObjectKey};
 use crate::plan::Plan;
 use crate::reconcile::Acted;
 use crate::rollout::{generation_of, judge};
+use crate::watch::Live;
 
 /// Since when each object has been rolling out at its current generation.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +40,7 @@ pub struct ReportInput<'a> {
     pub namespace: &'a str,
     pub commit: &'a str,
     pub desired: &'a DesiredSet,
-    pub live: &'a BTreeMap<ObjectKey, Value>,
+    pub live: &'a Live,
     pub plan: &'a Plan,
     pub acted: &'a Acted,
     /// Version label of each service (`version`, else `image`, ...).
@@ -112,7 +112,7 @@ pub fn env_status(input: ReportInput<'_>, progress: &mut Progress) -> EnvStatus 
                 applied => {
                     let current = match applied {
                         Some(Ok(v)) => Some(v),
-                        _ => live.get(&obj.key),
+                        _ => live.get(&obj.key).map(|v| &**v),
                     };
                     match current {
                         // Planned but not carried out (refused env, or the namespace could not be created).
@@ -284,7 +284,7 @@ pub fn env_error_status(
 mod tests {
     use super::*;
     use crate::object::{desired_set, EnvTarget, Scope};
-    use serde_json::json;
+    use serde_json::{json, Value};
     use slipway_common::RepoSnapshot;
 
     fn at(secs: i64) -> DateTime<Utc> {
@@ -321,7 +321,7 @@ mod tests {
         })
     }
 
-    fn live_with(set: &DesiredSet, deployment_status: Value) -> BTreeMap<ObjectKey, Value> {
+    fn live_with(set: &DesiredSet, deployment_status: Value) -> Live {
         set.objects
             .iter()
             .map(|o| {
@@ -330,14 +330,14 @@ mod tests {
                 if o.key.kind == "Deployment" {
                     v["status"] = deployment_status.clone();
                 }
-                (o.key.clone(), v)
+                (o.key.clone(), std::sync::Arc::new(v))
             })
             .collect()
     }
 
     fn report(
         set: &DesiredSet,
-        live: &BTreeMap<ObjectKey, Value>,
+        live: &Live,
         acted: &Acted,
         previous: Option<&EnvStatus>,
         now: DateTime<Utc>,

@@ -593,12 +593,28 @@ commits:
 }
 
 #[tokio::test]
-async fn a_new_commit_is_applied_from_memory_and_the_next_poll_still_restores_what_was_deleted_by_hand() {
+async fn reconciles_read_the_watch_fed_caches_which_see_changes_made_by_others() {
     let sim = SimCluster::start(sim_config()).await.unwrap();
     let s = setup(&sim, &repo_yaml(&[("dev", "main")])).await;
     s.deployer.reconcile_all().await.unwrap();
+    let cached = |name: &'static str| {
+        let deployer = s.deployer.clone();
+        move || {
+            deployer
+                .cached_objects("dev")
+                .map(|keys| keys.iter().any(|k| k.kind == "ConfigMap" && k.name == name))
+        }
+    };
+    wait_until(Duration::from_secs(10), "the caches listed the env", || {
+        cached("app-config")() == Some(true)
+    })
+    .await;
     let cms = Api::<ConfigMap>::namespaced(sim.client().await, "dev");
     cms.delete("app-config", &Default::default()).await.unwrap();
+    wait_until(Duration::from_secs(10), "the watch saw the delete", || {
+        cached("app-config")() == Some(false)
+    })
+    .await;
     s.repo
         .commit(
             "s1 to 2",
@@ -606,17 +622,26 @@ async fn a_new_commit_is_applied_from_memory_and_the_next_poll_still_restores_wh
         )
         .unwrap();
     sim.reset_counters();
+    // The new version and the object deleted by hand, in one reconcile without a list.
     let run = s.deployer.reconcile_all().await.unwrap();
-    assert_eq!(run["dev"].applied, 1);
-    assert_eq!(
-        sim.counters().verb("list"),
-        0,
-        "the new commit is applied without reading back"
-    );
-    let run = s.deployer.reconcile_all().await.unwrap();
-    assert_eq!(run["dev"].applied, 1);
+    assert_eq!(run["dev"].applied, 2);
+    assert_eq!(sim.counters().verb("list"), 0, "{:?}", sim.counters());
     assert!(cms.get_opt("app-config").await.unwrap().is_some());
+    // Nothing left to do: no writes and no lists.
+    sim.reset_counters();
+    let run = s.deployer.reconcile_all().await.unwrap();
+    assert_eq!(run["dev"].applied, 0);
+    assert_eq!(sim.counters().writes(), 0, "{:?}", sim.counters());
+    assert_eq!(sim.counters().verb("list"), 0, "{:?}", sim.counters());
     sim.shutdown().await;
+}
+
+async fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
