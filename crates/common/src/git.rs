@@ -8,7 +8,7 @@
 //!
 //! Every call blocks: async callers run it in `spawn_blocking`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -134,7 +134,9 @@ pub struct CommitInfo {
 pub struct ResourceRepo {
     repo: Repository,
     location: RepoLocation,
-    snapshot_cache: Mutex<Option<Arc<RepoSnapshot>>>,
+    /// The last snapshot read, with the tree id of each of its folders
+    /// (`"dev/"` → id), so the next one copies the folders a commit left alone.
+    snapshot_cache: Mutex<Option<(Arc<RepoSnapshot>, HashMap<String, Oid>)>>,
 }
 
 /// A writer whose pushes are rejected because others keep pushing first goes on
@@ -255,10 +257,9 @@ impl ResourceRepo {
     /// Every file of the repo at `commit`, without a work tree. Cached for the last commit read.
     pub fn snapshot(&self, commit: Oid) -> Result<Arc<RepoSnapshot>, GitError> {
         let id = commit.to_string();
-        if let Ok(cache) = self.snapshot_cache.lock() {
-            if let Some(s) = cache.as_ref().filter(|s| s.commit == id) {
-                return Ok(s.clone());
-            }
+        let previous = self.snapshot_cache.lock().ok().and_then(|c| c.clone());
+        if let Some((s, _)) = previous.as_ref().filter(|(s, _)| s.commit == id) {
+            return Ok(s.clone());
         }
         let tree = self
             .repo
@@ -266,19 +267,40 @@ impl ResourceRepo {
             .and_then(|c| c.tree())
             .map_err(self.err("read commit"))?;
         let mut files = Files::new();
+        let mut trees = HashMap::new();
         let mut failure = None;
         tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() == Some(git2::ObjectType::Blob) {
-                match self.repo.find_blob(entry.id()) {
+            let name = entry.name().unwrap_or_default();
+            match entry.kind() {
+                Some(git2::ObjectType::Tree) => {
+                    let folder = format!("{dir}{name}/");
+                    // A folder the commit did not touch is copied from the last snapshot.
+                    if let Some((prev, prev_trees)) = &previous {
+                        if prev_trees.get(&folder) == Some(&entry.id()) {
+                            for (path, content) in prev.files.range(folder.clone()..) {
+                                if !path.starts_with(&folder) {
+                                    break;
+                                }
+                                files.insert(path.clone(), content.clone());
+                            }
+                            for (sub, tree_id) in prev_trees.iter().filter(|(sub, _)| sub.starts_with(&folder)) {
+                                trees.insert(sub.clone(), *tree_id);
+                            }
+                            return git2::TreeWalkResult::Skip;
+                        }
+                    }
+                    trees.insert(folder, entry.id());
+                }
+                Some(git2::ObjectType::Blob) => match self.repo.find_blob(entry.id()) {
                     Ok(blob) => {
-                        let name = entry.name().unwrap_or_default();
                         files.insert(format!("{dir}{name}"), blob.content().to_vec());
                     }
                     Err(e) => {
                         failure = Some(e);
                         return git2::TreeWalkResult::Abort;
                     }
-                }
+                },
+                _ => {}
             }
             git2::TreeWalkResult::Ok
         })
@@ -288,7 +310,7 @@ impl ResourceRepo {
         }
         let snap = Arc::new(RepoSnapshot { commit: id, files });
         if let Ok(mut cache) = self.snapshot_cache.lock() {
-            *cache = Some(snap.clone());
+            *cache = Some((snap.clone(), trees));
         }
         Ok(snap)
     }

@@ -173,3 +173,36 @@ fn log_lists_every_commit_newest_first_up_to_the_limit() {
     assert_eq!(all.last().map(|c| c.id.as_str()), t.named("initial"));
     assert_eq!(repo.log(head, 1).unwrap().len(), 1);
 }
+
+#[test]
+fn snapshots_copy_untouched_folders_and_read_changed_ones_afresh() {
+    let t = git_fixture::temp(REPO).unwrap();
+    let c = t
+        .commit(
+            "dev changes, a new env, latest untouched",
+            &[
+                ("dev/version/s1.yaml", Some("version: '3'\n")),
+                ("dev/locks.yaml", None),
+                ("pp/version/s1.yaml", Some("version: '1'\n")),
+            ],
+        )
+        .unwrap();
+    let repo = open(&t, "checkout");
+    let initial = Oid::from_str(t.named("initial").unwrap()).unwrap();
+    let bump = Oid::from_str(t.named("bump").unwrap()).unwrap();
+    let head = Oid::from_str(&c).unwrap();
+    // In the order a service meets them: every snapshot after the first starts from the one before.
+    let seen: Vec<_> = [initial, bump, head, initial]
+        .iter()
+        .map(|c| repo.snapshot(*c).unwrap())
+        .collect();
+    for (snap, commit) in seen.iter().zip([initial, bump, head, initial]) {
+        // A repo opened afresh has no snapshot to copy from.
+        let fresh = open(&t, &format!("fresh-{commit}")).snapshot(commit).unwrap();
+        assert_eq!(snap.files, fresh.files, "at {commit}");
+    }
+    assert_eq!(seen[2].text("dev/version/s1.yaml").unwrap(), Some("version: '3'\n"));
+    assert_eq!(seen[2].text("dev/locks.yaml").unwrap(), None);
+    assert_eq!(seen[2].text("latest/version/s1.yaml").unwrap(), Some("version: '2'\n"));
+    assert!(seen[3].text("dev/locks.yaml").unwrap().is_some());
+}

@@ -57,8 +57,8 @@ impl EnvRun {
     }
 }
 
-/// An env's rendered units and the commit they were rendered from.
-type RenderedAt = (String, Arc<Vec<RenderedUnit>>);
+/// An env's rendered units and the snapshot they were rendered from.
+type RenderedAt = (Arc<RepoSnapshot>, Arc<Vec<RenderedUnit>>);
 
 #[derive(Default)]
 struct EnvSlot {
@@ -74,8 +74,8 @@ pub struct Deployer {
     status: RwLock<DeployerStatus>,
     progress: Mutex<BTreeMap<String, Progress>>,
     snapshot: Mutex<Option<Arc<RepoSnapshot>>>,
-    /// env → (commit, its rendered units): rendering 500 services is the costliest
-    /// pure step, and most polls see the same commit.
+    /// env → (snapshot, its rendered units): rendering 500 services is the costliest
+    /// pure step, most polls see the same commit, and most commits touch one env.
     rendered: Mutex<BTreeMap<String, RenderedAt>>,
     /// env → its desired set, kept while the commit stays the same.
     desired: Mutex<BTreeMap<String, Arc<DesiredCache>>>,
@@ -227,15 +227,16 @@ impl Deployer {
         Ok(cluster)
     }
 
-    /// The env rendered from the snapshot, cached per commit.
-    fn rendered(&self, env: &str, snapshot: &RepoSnapshot) -> Arc<Vec<RenderedUnit>> {
-        if let Some((commit, units)) = lock(&self.rendered).get(env) {
-            if *commit == snapshot.commit {
-                return units.clone();
-            }
-        }
-        let units = Arc::new(snapshot.render_env(env));
-        lock(&self.rendered).insert(env.to_string(), (snapshot.commit.clone(), units.clone()));
+    /// The env rendered from the snapshot: the same units while the env's folder
+    /// is unchanged, else rendered again but for the units whose files are the same.
+    fn rendered(&self, env: &str, snapshot: &Arc<RepoSnapshot>) -> Arc<Vec<RenderedUnit>> {
+        let earlier = lock(&self.rendered).get(env).cloned();
+        let units = match earlier {
+            Some((before, units)) if snapshot.same_folder(&before, env) => units,
+            Some((before, units)) => Arc::new(snapshot.render_env_after(env, &before, &units)),
+            None => Arc::new(snapshot.render_env(env)),
+        };
+        lock(&self.rendered).insert(env.to_string(), (snapshot.clone(), units.clone()));
         units
     }
 
@@ -265,12 +266,12 @@ impl Deployer {
     }
 
     /// Reconciles one env to a snapshot and records its status.
-    pub async fn reconcile_env(&self, env: &str, target: &DeployTarget, snapshot: &RepoSnapshot) -> EnvRun {
+    pub async fn reconcile_env(&self, env: &str, target: &DeployTarget, snapshot: &Arc<RepoSnapshot>) -> EnvRun {
         let span = tracing::info_span!("reconcile", env, cluster = %target.cluster, commit = %short(&snapshot.commit));
         self.reconcile_env_inner(env, target, snapshot).instrument(span).await
     }
 
-    async fn reconcile_env_inner(&self, env: &str, target: &DeployTarget, snapshot: &RepoSnapshot) -> EnvRun {
+    async fn reconcile_env_inner(&self, env: &str, target: &DeployTarget, snapshot: &Arc<RepoSnapshot>) -> EnvRun {
         let started = Instant::now();
         let previous = self.status().envs.get(env).cloned();
         let labels = Metrics::env(env);

@@ -95,6 +95,26 @@ async fn wait_synced(http: &reqwest::Client, url: &str, commit: &str, envs: usiz
     .await
 }
 
+/// The time from `start` until `end` (the deployer's clock; same machine).
+fn since(start: chrono::DateTime<chrono::Utc>, end: Option<chrono::DateTime<chrono::Utc>>) -> Duration {
+    end.and_then(|e| (e - start).to_std().ok()).unwrap_or(Duration::MAX)
+}
+
+/// Waits until the deployer has not reconciled for a while (the last rollout
+/// checks and watch wake-ups after a change are over).
+async fn wait_quiet(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let quiet = chrono::Duration::milliseconds(500);
+    wait_for(Duration::from_secs(60), "the deployer to settle", || async {
+        let s = deployer_status(http, url).await?;
+        let last = s.envs.values().filter_map(|e| e.last_reconcile).max();
+        Ok(match last {
+            Some(t) if chrono::Utc::now() - t < quiet => Err("reconciling".into()),
+            _ => Ok(()),
+        })
+    })
+    .await
+}
+
 fn writes(stack: &Stack) -> Option<u64> {
     stack.sim.as_ref().map(|s| s.counters().writes())
 }
@@ -146,21 +166,24 @@ async fn main() -> anyhow::Result<()> {
     });
     wait_synced(&http, &dep, &head, args.envs, true).await?;
 
-    // (2) no-op reconcile
+    // (2) no-op reconcile: from the refresh until the last env's reconcile
+    // ended, by the deployer's own `last_reconcile` times (the status is polled
+    // far more coarsely than that), once the rollout's last checks are over.
+    wait_quiet(&http, &dep).await?;
     let before = deployer_status(&http, &dep).await?;
     let w0 = writes(&stack);
-    let t = Instant::now();
+    let sent = chrono::Utc::now();
     http.post(format!("{dep}/refresh")).send().await?;
-    wait_for(Duration::from_secs(60), "a reconcile after refresh", || async {
+    let after = wait_for(Duration::from_secs(60), "a reconcile after refresh", || async {
         let s = deployer_status(&http, &dep).await?;
         let newer = s
             .envs
             .iter()
             .all(|(k, e)| e.last_reconcile > before.envs.get(k).and_then(|b| b.last_reconcile));
-        Ok(if newer { Ok(()) } else { Err("waiting".into()) })
+        Ok(if newer { Ok(s) } else { Err("waiting".into()) })
     })
     .await?;
-    let noop = t.elapsed();
+    let noop = since(sent, after.envs.values().filter_map(|e| e.last_reconcile).max());
     let noop_writes = writes(&stack).zip(w0).map(|(a, b)| a - b);
     rows.push(Row {
         what: "2. no-op reconcile",
@@ -177,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
     let env0 = &example.envs[0];
     let service = &example.services[0];
     let w0 = writes(&stack);
-    let t = Instant::now();
+    let committed = chrono::Utc::now();
     let commit = stack.repo.commit(
         "bench: bump one service",
         &[(
@@ -186,16 +209,18 @@ async fn main() -> anyhow::Result<()> {
         )],
     )?;
     http.post(format!("{dep}/refresh")).send().await?;
-    wait_for(Duration::from_secs(120), "the bumped service Clean", || async {
+    let clean = wait_for(Duration::from_secs(120), "the bumped service Clean", || async {
         let s = deployer_status(&http, &dep).await?;
         let e = s.envs.get(env0.as_str()).cloned();
         Ok(match e {
-            Some(e) if e.commit.as_deref() == Some(commit.as_str()) && e.status == RolloutStatus::Clean => Ok(()),
+            Some(e) if e.commit.as_deref() == Some(commit.as_str()) && e.status == RolloutStatus::Clean => {
+                Ok(e.clean_since)
+            }
             other => Err(format!("{:?}", other.map(|e| (e.status, e.commit)))),
         })
     })
     .await?;
-    let bump = t.elapsed();
+    let bump = since(committed, clean);
     let bump_writes = writes(&stack).zip(w0).map(|(a, b)| a - b);
     rows.push(Row {
         what: "3. one-service bump",
@@ -215,28 +240,31 @@ async fn main() -> anyhow::Result<()> {
         for run in 0..args.latency_runs {
             let svc = &example.services[(run + 1) % example.services.len()];
             let version = format!("2.0.{run}");
-            let t = Instant::now();
+            wait_quiet(&http, &dep).await?;
+            let posted = chrono::Utc::now();
             let (code, body) = api.post_version("latest", svc, &version, "bench").await?;
             if code != 201 {
                 bail!("post answered {code}: {body}");
             }
-            wait_for(
+            // Until the env is Clean with the version; when that was is the
+            // env's `clean_since` (its first Clean reconcile after the write).
+            let clean = wait_for(
                 Duration::from_secs(60),
                 "the posted version Clean downstream",
                 || async {
                     let s = deployer_status(&http, &dep).await?;
-                    let ok = s
-                        .envs
-                        .get(env0.as_str())
-                        .and_then(|e| e.services.get(svc.as_str()))
-                        .is_some_and(|s| {
+                    let Some(e) = s.envs.get(env0.as_str()) else {
+                        return Ok(Err("no env yet".into()));
+                    };
+                    let ok = e.status == RolloutStatus::Clean
+                        && e.services.get(svc.as_str()).is_some_and(|s| {
                             s.version.as_deref() == Some(version.as_str()) && s.status == RolloutStatus::Clean
                         });
-                    Ok(if ok { Ok(()) } else { Err("waiting".into()) })
+                    Ok(if ok { Ok(e.clean_since) } else { Err("waiting".into()) })
                 },
             )
             .await?;
-            lat.push(ms(t.elapsed()));
+            lat.push(ms(since(posted, clean)));
         }
         lat.sort_by(f64::total_cmp);
         let median = percentile(&lat, 0.5);
