@@ -130,13 +130,16 @@ pub struct CommitInfo {
     pub parents: Vec<String>,
 }
 
+/// A snapshot and the tree id of each of its folders.
+type SnapshotWithTrees = (Arc<RepoSnapshot>, HashMap<String, Oid>);
+
 /// The local copy of the resource repo.
 pub struct ResourceRepo {
     repo: Repository,
     location: RepoLocation,
     /// The last snapshot read, with the tree id of each of its folders
     /// (`"dev/"` → id), so the next one copies the folders a commit left alone.
-    snapshot_cache: Mutex<Option<(Arc<RepoSnapshot>, HashMap<String, Oid>)>>,
+    snapshot_cache: Mutex<Option<SnapshotWithTrees>>,
 }
 
 /// A writer whose pushes are rejected because others keep pushing first goes on
