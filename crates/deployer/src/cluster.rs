@@ -286,23 +286,26 @@ impl Cluster {
     /// Read as plain JSON (no typed metadata) and with `managedFields` cut down to
     /// Slipway's own entry: an env of 1,000 objects stays small in memory.
     pub async fn list(&self, kind: &Kind, namespace: Option<&str>, selector: &str) -> Result<Vec<Value>, ClusterError> {
-        Ok(self.list_at(kind, namespace, selector).await?.0)
+        Ok(self.list_at(kind, namespace, selector, |v| v).await?.0)
     }
 
     /// Like [`Cluster::list`], with the list's `resourceVersion` to watch from
-    /// (empty when the kind is not served yet).
-    pub async fn list_at(
+    /// (empty when the kind is not served yet), each object turned by `keep`
+    /// into what the caller keeps as soon as its page is read (pages of 100, so
+    /// that few whole objects are in memory at a time).
+    pub async fn list_at<T>(
         &self,
         kind: &Kind,
         namespace: Option<&str>,
         selector: &str,
-    ) -> Result<(Vec<Value>, String), ClusterError> {
+        mut keep: impl FnMut(Value) -> T,
+    ) -> Result<(Vec<T>, String), ClusterError> {
         let url = DynamicObject::url_path(&kind.resource, namespace.filter(|_| kind.scope == Scope::Namespaced));
         let mut out = Vec::new();
         let mut version: Option<String> = None;
         let mut token: Option<String> = None;
         loop {
-            let mut params = ListParams::default().labels(selector).limit(500);
+            let mut params = ListParams::default().labels(selector).limit(100);
             if let Some(t) = &token {
                 params = params.continue_token(t);
             }
@@ -330,7 +333,7 @@ impl Cluster {
             if let Some(Value::Array(items)) = page.get_mut("items").map(Value::take) {
                 for mut item in items {
                     compact(&mut item, kind);
-                    out.push(item);
+                    out.push(keep(item));
                 }
             }
             token = page

@@ -215,6 +215,10 @@ pub async fn observe(
         None => Arc::new(build()),
     };
 
+    if let Some(w) = watches {
+        w.set_desired(&desired);
+    }
+
     // One list per kind, by the env label; the same kind under two versions is listed once.
     let mut live = BTreeMap::new();
     let mut listed: BTreeSet<(String, String)> = BTreeSet::new();

@@ -25,7 +25,8 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::cluster::{key_of, Cluster, ClusterError, Kind};
-use crate::object::ObjectKey;
+use crate::diff::project;
+use crate::object::{DesiredSet, ObjectKey};
 
 /// How long one watch request lasts before the server closes it and the next starts.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(240);
@@ -43,6 +44,30 @@ struct State {
     objects: BTreeMap<ObjectKey, LiveObject>,
     /// The cache holds what the cluster holds (up to the events in flight).
     synced: bool,
+}
+
+/// The env's desired set, by which cached objects are cut down to what Slipway reads.
+#[derive(Default)]
+struct Shapes {
+    set: Option<Arc<DesiredSet>>,
+    index: std::collections::HashMap<ObjectKey, usize>,
+}
+
+impl Shapes {
+    /// The object as a cache keeps it (see [`project`]).
+    fn cut(&self, key: &ObjectKey, obj: &Value) -> Value {
+        let desired = self
+            .index
+            .get(key)
+            .and_then(|i| self.set.as_ref().map(|set| &set.objects[*i].body));
+        project(obj, desired)
+    }
+}
+
+type SharedShapes = Arc<Mutex<Shapes>>;
+
+fn cut(shapes: &SharedShapes, key: &ObjectKey, obj: &Value) -> LiveObject {
+    Arc::new(shapes.lock().unwrap_or_else(|p| p.into_inner()).cut(key, obj))
 }
 
 /// The cache of one kind of one env.
@@ -69,6 +94,7 @@ pub struct EnvWatches {
     namespace: String,
     selector: String,
     changed: Arc<Notify>,
+    shapes: SharedShapes,
     kinds: Mutex<BTreeMap<(String, String), Arc<KindWatch>>>,
 }
 
@@ -102,8 +128,25 @@ impl EnvWatches {
             namespace: namespace.to_string(),
             selector: selector.to_string(),
             changed,
+            shapes: SharedShapes::default(),
             kinds: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The env's desired set: objects cached from now on keep the fields of
+    /// their manifest in it (and what the plan and the rollout judgement read).
+    pub fn set_desired(&self, set: &Arc<DesiredSet>) {
+        let mut shapes = self.shapes.lock().unwrap_or_else(|p| p.into_inner());
+        if shapes.set.as_ref().is_some_and(|s| Arc::ptr_eq(s, set)) {
+            return;
+        }
+        shapes.index = set
+            .objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.key.clone(), i))
+            .collect();
+        shapes.set = Some(set.clone());
     }
 
     /// Whether these caches are for that cluster and namespace.
@@ -160,9 +203,10 @@ impl EnvWatches {
         let Some(watch) = self.kinds().get(&(key.group.clone(), key.kind.clone())).cloned() else {
             return;
         };
+        let obj = cut(&self.shapes, key, obj);
         let mut state = watch.state();
-        if state.objects.get(key).is_none_or(|old| newer_or_unknown(obj, old)) {
-            state.objects.insert(key.clone(), Arc::new(obj.clone()));
+        if state.objects.get(key).is_none_or(|old| newer_or_unknown(&obj, old)) {
+            state.objects.insert(key.clone(), obj);
         }
     }
 
@@ -179,11 +223,12 @@ impl EnvWatches {
         let cluster = self.cluster.clone();
         let selector = self.selector.clone();
         let changed = self.changed.clone();
+        let shapes = self.shapes.clone();
         // The task gets a weak handle, so dropping the caches ends it.
         let (tx, rx) = tokio::sync::oneshot::channel::<std::sync::Weak<KindWatch>>();
         let task = tokio::spawn(async move {
             let Ok(watch) = rx.await else { return };
-            run(cluster, kind, namespace, selector, changed, watch).await;
+            run(cluster, kind, namespace, selector, changed, shapes, watch).await;
         });
         let watch = Arc::new(KindWatch {
             state: Mutex::new(State::default()),
@@ -202,19 +247,25 @@ async fn run(
     namespace: Option<String>,
     selector: String,
     changed: Arc<Notify>,
+    shapes: SharedShapes,
     watch: std::sync::Weak<KindWatch>,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let failure = match cluster.list_at(&kind, namespace.as_deref(), &selector).await {
+        let listed = cluster
+            .list_at(&kind, namespace.as_deref(), &selector, |obj| {
+                let key = key_of(&obj, &kind);
+                let obj = cut(&shapes, &key, &obj);
+                (key, obj)
+            })
+            .await;
+        let failure = match listed {
             Ok((items, version)) => {
+                let objects = items.into_iter().collect();
                 let Some(w) = watch.upgrade() else { return };
                 {
                     let mut state = w.state();
-                    state.objects = items
-                        .into_iter()
-                        .map(|obj| (key_of(&obj, &kind), Arc::new(obj)))
-                        .collect();
+                    state.objects = objects;
                     state.synced = !version.is_empty();
                 }
                 drop(w);
@@ -224,16 +275,13 @@ async fn run(
                     ClusterError::Other(format!("{} is not served yet", kind.resource.plural))
                 } else {
                     backoff = Duration::from_millis(100);
-                    follow(
-                        &cluster,
-                        &kind,
-                        namespace.as_deref(),
-                        &selector,
-                        version,
-                        &changed,
-                        &watch,
-                    )
-                    .await
+                    let place = Place {
+                        cluster: &cluster,
+                        kind: &kind,
+                        namespace: namespace.as_deref(),
+                        selector: &selector,
+                    };
+                    follow(place, version, &changed, &shapes, &watch).await
                 }
             }
             Err(e) => e,
@@ -247,16 +295,28 @@ async fn run(
     }
 }
 
+/// What a cache follows: a kind, in a namespace (or cluster-wide), with labels.
+struct Place<'a> {
+    cluster: &'a Cluster,
+    kind: &'a Kind,
+    namespace: Option<&'a str>,
+    selector: &'a str,
+}
+
 /// Follows the watch from `version` for as long as it can; returns why it stopped.
 async fn follow(
-    cluster: &Cluster,
-    kind: &Kind,
-    namespace: Option<&str>,
-    selector: &str,
+    place: Place<'_>,
     mut version: String,
     changed: &Notify,
+    shapes: &SharedShapes,
     watch: &std::sync::Weak<KindWatch>,
 ) -> ClusterError {
+    let Place {
+        cluster,
+        kind,
+        namespace,
+        selector,
+    } = place;
     loop {
         let stream = match cluster.watch(kind, namespace, selector, &version, WATCH_TIMEOUT).await {
             Ok(s) => s,
@@ -277,9 +337,10 @@ async fn follow(
                         version = v.to_string();
                     }
                     let key = key_of(&obj, kind);
+                    let obj = cut(shapes, &key, &obj);
                     let mut state = w.state();
                     if state.objects.get(&key).is_none_or(|old| newer_or_unknown(&obj, old)) {
-                        state.objects.insert(key, Arc::new(obj));
+                        state.objects.insert(key, obj);
                     }
                 }
                 WatchEvent::Deleted(obj) => {
