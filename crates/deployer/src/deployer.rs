@@ -20,6 +20,7 @@ use crate::check::EnvCheck;
 use crate::cluster::{client_for, Cluster, RetryPolicy};
 use crate::config::DeployerConfig;
 use crate::metrics::Metrics;
+use crate::plan::Verified;
 use crate::reconcile::{act, observe, plan_for, record, DesiredCache, EnvError, Settings};
 use crate::report::{env_error_status, env_status, Progress, ReportInput};
 use crate::watch::EnvWatches;
@@ -79,6 +80,8 @@ pub struct Deployer {
     rendered: Mutex<BTreeMap<String, RenderedAt>>,
     /// env → its desired set, kept while the commit stays the same.
     desired: Mutex<BTreeMap<String, Arc<DesiredCache>>>,
+    /// env → what its last plan found unchanged.
+    verified: Mutex<BTreeMap<String, Verified>>,
     /// env → the watch-fed caches of its objects.
     watches: Mutex<BTreeMap<String, Arc<EnvWatches>>>,
     /// Notified when a watch sees a change in the cluster.
@@ -114,6 +117,7 @@ impl Deployer {
             snapshot: Mutex::new(None),
             rendered: Mutex::new(BTreeMap::new()),
             desired: Mutex::new(BTreeMap::new()),
+            verified: Mutex::new(BTreeMap::new()),
             watches: Mutex::new(BTreeMap::new()),
             changed: Arc::new(tokio::sync::Notify::new()),
             slots: Mutex::new(BTreeMap::new()),
@@ -282,7 +286,13 @@ impl Deployer {
             let desired = lock(&self.desired).entry(env.to_string()).or_default().clone();
             let observed = observe(env, target, units, &cluster, Some(&watches), Some(&desired)).await?;
             let observed_after = started.elapsed();
-            let plan = plan_for(env, target, &observed);
+            let verified = lock(&self.verified).remove(env).unwrap_or_default();
+            let plan = plan_for(env, target, &observed, &verified);
+            drop(verified);
+            lock(&self.verified).insert(
+                env.to_string(),
+                Verified::after(&observed.desired, &observed.live, &plan),
+            );
             let planned_after = started.elapsed();
             let acted = act(env, target, &cluster, &observed, &plan, self.settings()).await;
             record(&watches, &observed, &acted);
@@ -413,7 +423,7 @@ impl Deployer {
             let result = async {
                 let cluster = self.cluster(env, &target.cluster).await?;
                 let observed = observe(env, target, self.rendered(env, &snapshot), &cluster, None, None).await?;
-                let plan = plan_for(env, target, &observed);
+                let plan = plan_for(env, target, &observed, &Verified::default());
                 Ok::<_, EnvError>((observed, plan))
             }
             .await;
@@ -431,6 +441,7 @@ impl Deployer {
         lock(&self.rendered).retain(|env, _| targets.contains_key(env));
         lock(&self.watches).retain(|env, _| targets.contains_key(env));
         lock(&self.desired).retain(|env, _| targets.contains_key(env));
+        lock(&self.verified).retain(|env, _| targets.contains_key(env));
     }
 
     /// The loop of `serve`: fetch on every poll interval and on refresh, and start a

@@ -9,7 +9,8 @@
 //!                                  └─▶ refused (an emptied env, nothing is deleted)
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::Value;
 use slipway_common::Unit;
@@ -17,7 +18,7 @@ use slipway_common::Unit;
 use crate::diff::{applied_by_slipway, changes, contains, FieldChange};
 use crate::inventory::{carries_env_label, Inventory, InventoryEntry};
 use crate::object::{annotation, apply_rank, DesiredObject, DesiredSet, ObjectKey, HASH_ANNOTATION};
-use crate::watch::Live;
+use crate::watch::{Live, LiveObject};
 
 /// Most field changes listed per object.
 const MAX_CHANGES: usize = 10;
@@ -75,8 +76,56 @@ impl Plan {
     }
 }
 
+/// Objects an earlier plan found unchanged, with the desired set it was made
+/// for and the live copy each was compared with. A later plan takes an object
+/// as unchanged without comparing it again when both are the very same (a
+/// cached live object is replaced, never modified, when the cluster changes it).
+#[derive(Debug, Clone, Default)]
+pub struct Verified {
+    desired: Option<Arc<DesiredSet>>,
+    live: HashMap<ObjectKey, LiveObject>,
+}
+
+impl Verified {
+    /// What `plan`, made for `desired` and `live`, found unchanged.
+    pub fn after(desired: &Arc<DesiredSet>, live: &Live, plan: &Plan) -> Verified {
+        let live = plan
+            .unchanged
+            .iter()
+            .filter_map(|i| {
+                let key = &desired.objects[*i].key;
+                live.get(key).map(|obj| (key.clone(), obj.clone()))
+            })
+            .collect();
+        Verified {
+            desired: Some(desired.clone()),
+            live,
+        }
+    }
+
+    fn holds(&self, desired: &DesiredSet, key: &ObjectKey, live: Option<&LiveObject>) -> bool {
+        let same_set = self
+            .desired
+            .as_ref()
+            .is_some_and(|d| std::ptr::eq(Arc::as_ptr(d), desired));
+        same_set && matches!((self.live.get(key), live), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+    }
+}
+
 /// Computes the plan. `live` holds the env's objects as listed by the env label.
 pub fn plan(env: &str, desired: &DesiredSet, inventory: &Inventory, live: &Live, options: PruneOptions) -> Plan {
+    plan_after(env, desired, inventory, live, options, &Verified::default())
+}
+
+/// Like [`plan`], without comparing again the objects `verified` holds.
+pub fn plan_after(
+    env: &str,
+    desired: &DesiredSet,
+    inventory: &Inventory,
+    live: &Live,
+    options: PruneOptions,
+    verified: &Verified,
+) -> Plan {
     let mut plan = Plan::default();
     let desired_keys = desired.keys();
     if desired.objects.is_empty() && desired.failed.is_empty() && !inventory.is_empty() && !options.allow_empty {
@@ -90,7 +139,13 @@ pub fn plan(env: &str, desired: &DesiredSet, inventory: &Inventory, live: &Live,
     }
 
     for (i, obj) in desired.objects.iter().enumerate() {
-        match decide(obj, live.get(&obj.key).map(|v| &**v)) {
+        let current = live.get(&obj.key);
+        let reason = if verified.holds(desired, &obj.key, current) {
+            None
+        } else {
+            decide(obj, current.map(|v| &**v))
+        };
+        match reason {
             Some(reason) => plan.apply.push((i, reason)),
             None => plan.unchanged.push(i),
         }
@@ -277,6 +332,42 @@ mod tests {
         )]);
         let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts());
         assert!(matches!(p.apply[0].1, ApplyReason::Change(_)));
+    }
+
+    #[test]
+    fn objects_verified_unchanged_are_not_compared_again_until_their_live_copy_or_the_set_changes() {
+        let set = Arc::new(desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            ("dev/deployable/b.yaml", &cm("b", "1")),
+        ]));
+        let mut live = live_of(&set);
+        // Drifted in the cluster, but recorded as verified (as if compared before the drift):
+        // the plan trusts the record while the live copy is the very same.
+        let a = set.objects.iter().position(|o| o.key.name == "a").unwrap();
+        Arc::make_mut(live.get_mut(&set.objects[a].key).unwrap())["data"]["k"] = json!("edited");
+        let all_unchanged = Plan {
+            unchanged: (0..set.objects.len()).collect(),
+            ..Plan::default()
+        };
+        let verified = Verified::after(&set, &live, &all_unchanged);
+        let inv = inventory_of(&set);
+        let p = plan_after("dev", &set, &inv, &live, opts(), &verified);
+        assert!(p.apply.is_empty(), "{:?}", p.apply);
+        // A new live copy (a watch event) is compared again.
+        let key = set.objects[a].key.clone();
+        let copy = Arc::new((*live[&key]).clone());
+        live.insert(key.clone(), copy);
+        let p = plan_after("dev", &set, &inv, &live, opts(), &verified);
+        assert!(
+            matches!(p.apply.as_slice(), [(i, ApplyReason::Drift(_))] if *i == a),
+            "{:?}",
+            p.apply
+        );
+        // So is everything under another desired set (a new commit).
+        let verified = Verified::after(&set, &live, &all_unchanged);
+        let other = Arc::new((*set).clone());
+        let p = plan_after("dev", &other, &inv, &live, opts(), &verified);
+        assert_eq!(p.apply.len(), 1, "{:?}", p.apply);
     }
 
     #[test]

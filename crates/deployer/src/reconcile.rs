@@ -20,12 +20,13 @@ use slipway_common::model::RenderedUnit;
 use thiserror::Error;
 
 use crate::cluster::{key_of, Cluster, ClusterError, Kind};
+use crate::diff::project;
 use crate::inventory::{inventory_name, Inventory, InventoryEntry};
 use crate::object::{
     apply_rank, crd_kinds, crd_plural, desired_set, DesiredSet, EnvTarget, ObjectKey, Scope, ENV_LABEL,
     MANAGED_BY_LABEL, MANAGER,
 };
-use crate::plan::{plan, Plan, PruneOptions};
+use crate::plan::{plan_after, Plan, PruneOptions, Verified};
 use crate::watch::{EnvWatches, Live};
 
 /// A problem that stops the whole env's reconcile (the others go on).
@@ -102,7 +103,8 @@ impl DesiredCache {
 /// The outcome of carrying out a plan.
 #[derive(Debug, Default)]
 pub struct Acted {
-    /// Result of each apply: the object as the server returned it.
+    /// Result of each apply: the object as the server returned it, cut down to
+    /// what Slipway reads (`diff::project`).
     pub applied: BTreeMap<ObjectKey, Result<Value, ClusterError>>,
     /// Result of each prune.
     pub pruned: Vec<(InventoryEntry, Result<(), ClusterError>)>,
@@ -286,9 +288,10 @@ pub fn record(watches: &EnvWatches, observed: &Observed, acted: &Acted) {
     }
 }
 
-/// The plan for what was observed.
-pub fn plan_for(env: &str, target: &DeployTarget, observed: &Observed) -> Plan {
-    plan(
+/// The plan for what was observed, comparing again only objects that changed
+/// since `verified` (see [`Verified`]).
+pub fn plan_for(env: &str, target: &DeployTarget, observed: &Observed, verified: &Verified) -> Plan {
+    plan_after(
         env,
         &observed.desired,
         &observed.inventory,
@@ -298,6 +301,7 @@ pub fn plan_for(env: &str, target: &DeployTarget, observed: &Observed) -> Plan {
             allow_empty: target.allow_empty,
             namespace: target.namespace.clone(),
         },
+        verified,
     )
 }
 
@@ -407,11 +411,12 @@ pub async fn act(
         for (o, kind) in jobs {
             futures.push(async move {
                 let result = match kind {
-                    Some(kind) => {
-                        cluster
-                            .apply(&kind, o.key.namespace.as_deref(), &o.key.name, &o.body)
-                            .await
-                    }
+                    // Only what the status and the caches read is kept of the answer
+                    // (a first sync holds the answers for every object at once).
+                    Some(kind) => cluster
+                        .apply(&kind, o.key.namespace.as_deref(), &o.key.name, &o.body)
+                        .await
+                        .map(|obj| project(&obj, Some(&o.body))),
                     None => Err(ClusterError::Other(format!(
                         "kind {} in {} is not served by the cluster (its CustomResourceDefinition was not established in time)",
                         o.key.kind, o.api_version

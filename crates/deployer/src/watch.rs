@@ -197,13 +197,14 @@ impl EnvWatches {
         Some(keys)
     }
 
-    /// Records what an apply returned, so the next reconcile does not see the
-    /// object as it was before (its watch event may still be on the way).
+    /// Records what an apply returned (already cut down by [`project`] for its
+    /// manifest), so the next reconcile does not see the object as it was
+    /// before (its watch event may still be on the way).
     pub fn applied(&self, key: &ObjectKey, obj: &Value) {
         let Some(watch) = self.kinds().get(&(key.group.clone(), key.kind.clone())).cloned() else {
             return;
         };
-        let obj = cut(&self.shapes, key, obj);
+        let obj = Arc::new(obj.clone());
         let mut state = watch.state();
         if state.objects.get(key).is_none_or(|old| newer_or_unknown(&obj, old)) {
             state.objects.insert(key.clone(), obj);
