@@ -6,7 +6,7 @@
 //!                                            body gets: labels, namespace, spec hash
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -113,8 +113,8 @@ pub struct DesiredSet {
 
 impl DesiredSet {
     /// Keys of all desired objects.
-    pub fn keys(&self) -> BTreeSet<ObjectKey> {
-        self.objects.iter().map(|o| o.key.clone()).collect()
+    pub fn keys(&self) -> std::collections::HashSet<&ObjectKey> {
+        self.objects.iter().map(|o| &o.key).collect()
     }
 }
 

@@ -352,6 +352,11 @@ pub async fn act(
     if plan.refused.is_some() {
         return acted;
     }
+    // Nothing to write (the usual reconcile): skip the inventory bookkeeping below.
+    let settled = plan.is_noop() && observed.namespace_exists && observed.inventory_stored;
+    if settled && plan.inventory == observed.inventory {
+        return acted;
+    }
     let ns = target.namespace.as_str();
     if !observed.namespace_exists {
         acted.writes += 1;

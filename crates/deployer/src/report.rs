@@ -8,7 +8,7 @@ use slipway_common::status::{EnvStatus, ErrorRecord, Phase, ResourceStatus, Roll
 use slipway_common::Unit;
 
 use crate::cluster::ClusterError;
-use crate::object::{DesiredSet, ObjectKey};
+use crate::object::{DesiredObject, DesiredSet, ObjectKey};
 use crate::plan::Plan;
 use crate::reconcile::Acted;
 use crate::rollout::{generation_of, judge};
@@ -75,6 +75,10 @@ pub fn env_status(input: ReportInput<'_>, progress: &mut Progress) -> EnvStatus 
     } = input;
     let mut services = BTreeMap::new();
     let mut errors: Vec<String> = acted.errors.clone();
+    let mut objects_of: HashMap<&Unit, Vec<&DesiredObject>> = HashMap::new();
+    for obj in &desired.objects {
+        objects_of.entry(&obj.unit).or_default().push(obj);
+    }
     for unit in &desired.units {
         let name = unit.display_name();
         let version = match unit {
@@ -98,7 +102,7 @@ pub fn env_status(input: ReportInput<'_>, progress: &mut Progress) -> EnvStatus 
         }
         let mut resources = Vec::new();
         let mut apply_errors = Vec::new();
-        for obj in desired.objects.iter().filter(|o| &o.unit == unit) {
+        for obj in objects_of.get(unit).into_iter().flatten() {
             let (status, reason) = match acted.applied.get(&obj.key) {
                 Some(Err(e)) => {
                     apply_errors.push(format!("{}: {e}", obj.key));
