@@ -214,11 +214,12 @@ pub fn decide(desired: &DesiredObject, live: Option<&Value>) -> Option<ApplyReas
     let Some(live) = live else {
         return Some(ApplyReason::Create);
     };
+    let body = desired.body();
     if annotation(live, HASH_ANNOTATION) != desired.hash() {
-        return Some(ApplyReason::Change(changes(live, &desired.body, MAX_CHANGES)));
+        return Some(ApplyReason::Change(changes(live, &body, MAX_CHANGES)));
     }
-    if !contains(live, &desired.body) {
-        return Some(ApplyReason::Drift(changes(live, &desired.body, MAX_CHANGES)));
+    if !contains(live, &body) {
+        return Some(ApplyReason::Drift(changes(live, &body, MAX_CHANGES)));
     }
     if !applied_by_slipway(live) {
         return Some(ApplyReason::TakeOwnership);
@@ -254,7 +255,7 @@ mod tests {
 
     /// The live object as the server would return it after Slipway applied `obj`.
     fn applied(obj: &DesiredObject) -> Value {
-        let mut live = obj.body.clone();
+        let mut live = obj.body();
         live["metadata"]["managedFields"] = json!([{"manager": "slipway", "operation": "Apply"}]);
         live["metadata"]["resourceVersion"] = json!("7");
         live["status"] = json!({"observedGeneration": 1});

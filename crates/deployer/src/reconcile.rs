@@ -225,6 +225,8 @@ pub async fn observe(
     let mut live = BTreeMap::new();
     let mut listed: BTreeSet<(String, String)> = BTreeSet::new();
     let selector = format!("{ENV_LABEL}={env}");
+    let desired_index: std::collections::HashMap<&ObjectKey, usize> =
+        desired.objects.iter().enumerate().map(|(i, o)| (&o.key, i)).collect();
     let mut lists = Vec::new();
     for kind in kinds.values() {
         if !listed.insert((kind.resource.group.clone(), kind.resource.kind.clone())) {
@@ -239,12 +241,21 @@ pub async fn observe(
             continue;
         }
         let selector = &selector;
+        let desired_index = &desired_index;
+        let desired = &desired;
         lists.push(async move {
-            let objects = cluster
-                .list(kind, namespace, selector)
+            // Cut down like the caches' objects, page by page.
+            let cut = |obj: Value| {
+                let key = key_of(&obj, kind);
+                let manifest = desired_index.get(&key).map(|i| desired.objects[*i].body());
+                let obj = project(&obj, manifest.as_ref());
+                (key, Arc::new(obj))
+            };
+            let (objects, _) = cluster
+                .list_at(kind, namespace, selector, cut)
                 .await
                 .map_err(cluster_err(cluster, format!("listing {}", kind.resource.plural)))?;
-            Ok::<_, EnvError>((kind, objects))
+            Ok::<_, EnvError>(objects)
         });
     }
     let t1 = std::time::Instant::now();
@@ -254,11 +265,7 @@ pub async fn observe(
         before_list_ms = (t1 - t0).as_millis() as u64,
         "observe phases"
     );
-    for (kind, objects) in listed_all {
-        for obj in objects {
-            live.insert(key_of(&obj, kind), Arc::new(obj));
-        }
-    }
+    live.extend(listed_all.into_iter().flatten());
     Ok(Observed {
         units,
         desired,
@@ -418,10 +425,13 @@ pub async fn act(
                 let result = match kind {
                     // Only what the status and the caches read is kept of the answer
                     // (a first sync holds the answers for every object at once).
-                    Some(kind) => cluster
-                        .apply(&kind, o.key.namespace.as_deref(), &o.key.name, &o.body)
-                        .await
-                        .map(|obj| project(&obj, Some(&o.body))),
+                    Some(kind) => {
+                        let body = o.body();
+                        cluster
+                            .apply(&kind, o.key.namespace.as_deref(), &o.key.name, &body)
+                            .await
+                            .map(|obj| project(&obj, Some(&body)))
+                    }
                     None => Err(ClusterError::Other(format!(
                         "kind {} in {} is not served by the cluster (its CustomResourceDefinition was not established in time)",
                         o.key.kind, o.api_version

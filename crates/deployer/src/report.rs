@@ -329,7 +329,7 @@ mod tests {
         set.objects
             .iter()
             .map(|o| {
-                let mut v = o.body.clone();
+                let mut v = o.body();
                 v["metadata"]["generation"] = json!(1);
                 if o.key.kind == "Deployment" {
                     v["status"] = deployment_status.clone();

@@ -59,8 +59,8 @@ impl Shapes {
         let desired = self
             .index
             .get(key)
-            .and_then(|i| self.set.as_ref().map(|set| &set.objects[*i].body));
-        project(obj, desired)
+            .and_then(|i| self.set.as_ref().map(|set| set.objects[*i].body()));
+        project(obj, desired.as_ref())
     }
 }
 
