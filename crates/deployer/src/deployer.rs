@@ -457,6 +457,7 @@ impl Deployer {
         let mut fetch = true;
         let mut next_fetch = tokio::time::Instant::now();
         let mut check_after = FIRST_ROLLOUT_CHECK;
+        let mut last_woken = tokio::time::Instant::now() - WATCH_MIN_GAP;
         loop {
             if fetch {
                 check_after = FIRST_ROLLOUT_CHECK;
@@ -519,8 +520,12 @@ impl Deployer {
                         break;
                     }
                     _ = self.changed.notified() => {
-                        // Let a burst of changes (a rollout step of many objects) settle into one reconcile.
-                        tokio::time::sleep(WATCH_SETTLE).await;
+                        // Let a burst of changes (a rollout step of many objects) settle into
+                        // one reconcile, and keep a cluster that changes all the time from
+                        // keeping the deployer busy.
+                        let wake = (tokio::time::Instant::now() + WATCH_SETTLE).max(last_woken + WATCH_MIN_GAP);
+                        tokio::time::sleep_until(wake).await;
+                        last_woken = tokio::time::Instant::now();
                         fetch = tokio::time::Instant::now() >= next_fetch;
                         break;
                     }
@@ -570,6 +575,9 @@ impl Deployer {
 
 /// How long a change seen by a watch waits for others before the envs are reconciled.
 pub const WATCH_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The shortest time between two reconcile rounds started by watches.
+pub const WATCH_MIN_GAP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The first rollout check after a reconcile that left a rollout in progress.
 pub const FIRST_ROLLOUT_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
