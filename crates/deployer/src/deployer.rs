@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use slipway_common::deployers::DeployTarget;
-use slipway_common::model::{version_label, RenderedUnit};
+use slipway_common::model::version_label;
 use slipway_common::service::SharedRepo;
 use slipway_common::status::{DeployerStatus, EnvStatus, ErrorRecord, RolloutStatus};
 use slipway_common::{RepoSnapshot, Unit};
@@ -21,7 +21,7 @@ use crate::cluster::{client_for, Cluster, RetryPolicy};
 use crate::config::DeployerConfig;
 use crate::metrics::Metrics;
 use crate::plan::Verified;
-use crate::reconcile::{act, observe, plan_for, record, DesiredCache, EnvError, Settings};
+use crate::reconcile::{act, observe, plan_for, record, DesiredCache, EnvError, Rendering, Settings};
 use crate::report::{env_error_status, env_status, Progress, ReportInput};
 use crate::watch::EnvWatches;
 
@@ -58,8 +58,8 @@ impl EnvRun {
     }
 }
 
-/// An env's rendered units and the snapshot they were rendered from.
-type RenderedAt = (Arc<RepoSnapshot>, Arc<Vec<RenderedUnit>>);
+/// An env's rendering and the snapshot it was rendered from.
+type RenderedAt = (Arc<RepoSnapshot>, Arc<Rendering>);
 
 #[derive(Default)]
 struct EnvSlot {
@@ -78,6 +78,8 @@ pub struct Deployer {
     /// env → (snapshot, its rendered units): rendering 500 services is the costliest
     /// pure step, most polls see the same commit, and most commits touch one env.
     rendered: Mutex<BTreeMap<String, RenderedAt>>,
+    /// Numbers the renderings.
+    generations: std::sync::atomic::AtomicU64,
     /// env → its desired set, kept while the commit stays the same.
     desired: Mutex<BTreeMap<String, Arc<DesiredCache>>>,
     /// env → what its last plan found unchanged.
@@ -116,6 +118,7 @@ impl Deployer {
             progress: Mutex::new(BTreeMap::new()),
             snapshot: Mutex::new(None),
             rendered: Mutex::new(BTreeMap::new()),
+            generations: std::sync::atomic::AtomicU64::new(0),
             desired: Mutex::new(BTreeMap::new()),
             verified: Mutex::new(BTreeMap::new()),
             watches: Mutex::new(BTreeMap::new()),
@@ -231,17 +234,25 @@ impl Deployer {
         Ok(cluster)
     }
 
-    /// The env rendered from the snapshot: the same units while the env's folder
-    /// is unchanged, else rendered again but for the units whose files are the same.
-    fn rendered(&self, env: &str, snapshot: &Arc<RepoSnapshot>) -> Arc<Vec<RenderedUnit>> {
+    /// The env rendered from the snapshot: the same rendering while the env's
+    /// folder is unchanged, else rendered again (but for the units whose files
+    /// are the same, while the earlier units are still kept).
+    fn rendered(&self, env: &str, snapshot: &Arc<RepoSnapshot>) -> Arc<Rendering> {
         let earlier = lock(&self.rendered).get(env).cloned();
-        let units = match earlier {
-            Some((before, units)) if snapshot.same_folder(&before, env) => units,
-            Some((before, units)) => Arc::new(snapshot.render_env_after(env, &before, &units)),
-            None => Arc::new(snapshot.render_env(env)),
+        let rendering = match earlier {
+            Some((before, rendering)) if snapshot.same_folder(&before, env) => rendering,
+            earlier => {
+                let units = match earlier.and_then(|(before, r)| r.kept_units().map(|u| (before, u))) {
+                    Some((before, units)) => snapshot.render_env_after(env, &before, &units),
+                    None => snapshot.render_env(env),
+                };
+                let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (again, name) = (snapshot.clone(), env.to_string());
+                Arc::new(Rendering::new(generation, units, move || again.render_env(&name)))
+            }
         };
-        lock(&self.rendered).insert(env.to_string(), (snapshot.clone(), units.clone()));
-        units
+        lock(&self.rendered).insert(env.to_string(), (snapshot.clone(), rendering.clone()));
+        rendering
     }
 
     /// The env's caches, started anew when its cluster or namespace changed.
@@ -281,10 +292,12 @@ impl Deployer {
         let labels = Metrics::env(env);
         let result = async {
             let cluster = self.cluster(env, &target.cluster).await?;
-            let units = self.rendered(env, snapshot);
+            let rendering = self.rendered(env, snapshot);
             let watches = self.watches(env, &cluster, target);
             let desired = lock(&self.desired).entry(env.to_string()).or_default().clone();
-            let observed = observe(env, target, units, &cluster, Some(&watches), Some(&desired)).await?;
+            let observed = observe(env, target, &rendering, &cluster, Some(&watches), Some(&desired)).await?;
+            // The desired set is built and kept: the units are not needed any more.
+            rendering.release();
             let observed_after = started.elapsed();
             let verified = lock(&self.verified).remove(env).unwrap_or_default();
             let plan = plan_for(env, target, &observed, &verified);
@@ -422,7 +435,7 @@ impl Deployer {
         for (env, target) in targets.iter().filter(|(e, _)| only.is_none_or(|o| o == e.as_str())) {
             let result = async {
                 let cluster = self.cluster(env, &target.cluster).await?;
-                let observed = observe(env, target, self.rendered(env, &snapshot), &cluster, None, None).await?;
+                let observed = observe(env, target, &self.rendered(env, &snapshot), &cluster, None, None).await?;
                 let plan = plan_for(env, target, &observed, &Verified::default());
                 Ok::<_, EnvError>((observed, plan))
             }

@@ -53,10 +53,82 @@ pub struct Settings {
     pub apply_concurrency: usize,
 }
 
+/// An env's rendering as a reconcile needs it: the kinds its manifests name and
+/// those its CRDs define, and the rendered units themselves, which are let go
+/// once the desired set is built (they take more memory than the rest of the
+/// env's state) and rendered again only if they are needed once more.
+pub struct Rendering {
+    /// Different for every rendering of an env.
+    pub generation: u64,
+    /// `(apiVersion, kind)` of every manifest.
+    pub wanted: BTreeSet<(String, String)>,
+    /// Kinds the env's CustomResourceDefinitions define: scope and plural.
+    pub crds: BTreeMap<(String, String), (Scope, String)>,
+    units: std::sync::Mutex<Option<Arc<Vec<RenderedUnit>>>>,
+    render: Box<dyn Fn() -> Vec<RenderedUnit> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Rendering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rendering")
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+impl Rendering {
+    /// A rendering of `units`; `render` renders them again after [`Rendering::release`].
+    pub fn new(
+        generation: u64,
+        units: Vec<RenderedUnit>,
+        render: impl Fn() -> Vec<RenderedUnit> + Send + Sync + 'static,
+    ) -> Self {
+        let mut wanted = BTreeSet::new();
+        for unit in &units {
+            let Ok(docs) = &unit.result else { continue };
+            for doc in docs {
+                let api_version = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
+                let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or_default();
+                wanted.insert((api_version.to_string(), kind.to_string()));
+            }
+        }
+        let crds = crd_kinds(&units)
+            .into_iter()
+            .map(|((api_version, kind), scope)| {
+                let group = crate::object::group_of(&api_version);
+                let plural = crd_plural(&units, group, &kind).unwrap_or_else(|| kind.to_lowercase() + "s");
+                ((api_version, kind), (scope, plural))
+            })
+            .collect();
+        Rendering {
+            generation,
+            wanted,
+            crds,
+            units: std::sync::Mutex::new(Some(Arc::new(units))),
+            render: Box::new(render),
+        }
+    }
+
+    /// The rendered units: the kept ones, or rendered again.
+    pub fn units(&self) -> Arc<Vec<RenderedUnit>> {
+        let kept = self.units.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        kept.unwrap_or_else(|| Arc::new((self.render)()))
+    }
+
+    /// The units while they are kept.
+    pub fn kept_units(&self) -> Option<Arc<Vec<RenderedUnit>>> {
+        self.units.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Lets go of the rendered units.
+    pub fn release(&self) {
+        *self.units.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
 /// What the cluster and the repo hold for an env.
 #[derive(Debug)]
 pub struct Observed {
-    pub units: Arc<Vec<RenderedUnit>>,
     pub desired: Arc<DesiredSet>,
     /// How to address each kind, by `(apiVersion, kind)`.
     pub kinds: BTreeMap<(String, String), Kind>,
@@ -75,27 +147,23 @@ pub struct Observed {
 #[derive(Default)]
 pub struct DesiredCache(std::sync::Mutex<Option<DesiredEntry>>);
 
-type DesiredEntry = (
-    Arc<Vec<RenderedUnit>>,
-    BTreeMap<(String, String), Scope>,
-    Arc<DesiredSet>,
-);
+type DesiredEntry = (u64, BTreeMap<(String, String), Scope>, Arc<DesiredSet>);
 
 impl DesiredCache {
     fn get_or_build(
         &self,
-        units: &Arc<Vec<RenderedUnit>>,
+        generation: u64,
         scopes: BTreeMap<(String, String), Scope>,
         build: impl FnOnce() -> DesiredSet,
     ) -> Arc<DesiredSet> {
         let mut entry = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((u, s, set)) = entry.as_ref() {
-            if Arc::ptr_eq(u, units) && *s == scopes {
+        if let Some((g, s, set)) = entry.as_ref() {
+            if *g == generation && *s == scopes {
                 return set.clone();
             }
         }
         let set = Arc::new(build());
-        *entry = Some((units.clone(), scopes, set.clone()));
+        *entry = Some((generation, scopes, set.clone()));
         set
     }
 }
@@ -124,13 +192,13 @@ fn cluster_err(cluster: &Cluster, what: impl Into<String>) -> impl FnOnce(Cluste
 }
 
 /// Reads the repo's desired state and the cluster's state of an env.
-/// `units` is the env rendered from the snapshot (`RepoSnapshot::render_env`).
+/// `rendering` is the env rendered from the snapshot (see [`Rendering`]).
 /// The env's objects come from `watches` where its caches are in step with the
 /// cluster, else from one list per kind.
 pub async fn observe(
     env: &str,
     target: &DeployTarget,
-    units: Arc<Vec<RenderedUnit>>,
+    rendering: &Rendering,
     cluster: &Cluster,
     watches: Option<&EnvWatches>,
     desired_cache: Option<&DesiredCache>,
@@ -143,16 +211,7 @@ pub async fn observe(
         .is_some();
 
     let t0 = std::time::Instant::now();
-    let from_crds = crd_kinds(&units);
-    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
-    for unit in units.iter() {
-        let Ok(docs) = &unit.result else { continue };
-        for doc in docs {
-            let api_version = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
-            let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or_default();
-            wanted.insert((api_version.to_string(), kind.to_string()));
-        }
-    }
+    let mut wanted = rendering.wanted.clone();
     let inventory = if namespace_exists {
         match cluster
             .get(&Cluster::config_map_kind(), Some(ns), &inventory_name(env))
@@ -186,12 +245,10 @@ pub async fn observe(
                 kinds.insert((api_version, kind), k);
             }
             None => {
-                if let Some(scope) = from_crds.get(&(api_version.clone(), kind.clone())) {
-                    let group = crate::object::group_of(&api_version);
-                    let plural = crd_plural(&units, group, &kind).unwrap_or_else(|| kind.to_lowercase() + "s");
+                if let Some((scope, plural)) = rendering.crds.get(&(api_version.clone(), kind.clone())) {
                     kinds.insert(
                         (api_version.clone(), kind.clone()),
-                        Cluster::pending_kind(&api_version, &kind, &plural, *scope),
+                        Cluster::pending_kind(&api_version, &kind, plural, *scope),
                     );
                     pending.insert((api_version, kind));
                 }
@@ -208,11 +265,11 @@ pub async fn observe(
             .get(&(api_version.to_string(), kind.to_string()))
             .map(|k: &Kind| k.scope)
     };
-    let build = || desired_set(&env_target, &units, &scope);
+    let build = || desired_set(&env_target, &rendering.units(), &scope);
     let desired = match desired_cache {
         Some(cache) => {
             let scopes = kinds.iter().map(|(id, k)| (id.clone(), k.scope)).collect();
-            cache.get_or_build(&units, scopes, build)
+            cache.get_or_build(rendering.generation, scopes, build)
         }
         None => Arc::new(build()),
     };
@@ -267,7 +324,6 @@ pub async fn observe(
     );
     live.extend(listed_all.into_iter().flatten());
     Ok(Observed {
-        units,
         desired,
         kinds,
         pending,
@@ -487,4 +543,48 @@ pub async fn act(
         store_inventory(cluster, env, ns, &after, &mut acted).await;
     }
     acted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_common::RepoSnapshot;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_rendering_knows_its_kinds_and_renders_again_only_after_letting_go_of_its_units() {
+        let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Widget, plural: widgets}\n  versions: [{name: v1}]\n";
+        let files = [
+            ("dev/deployable/crd.yaml", crd),
+            (
+                "dev/deployable/w.yaml",
+                "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+            ),
+        ];
+        let snap = Arc::new(RepoSnapshot::from_files(
+            "c",
+            files.iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())),
+        ));
+        let renders = Arc::new(AtomicUsize::new(0));
+        let (again, count) = (snap.clone(), renders.clone());
+        let rendering = Rendering::new(7, snap.render_env("dev"), move || {
+            count.fetch_add(1, Ordering::SeqCst);
+            again.render_env("dev")
+        });
+        assert!(rendering
+            .wanted
+            .contains(&("example.com/v1".to_string(), "Widget".to_string())));
+        assert_eq!(
+            rendering
+                .crds
+                .get(&("example.com/v1".to_string(), "Widget".to_string())),
+            Some(&(Scope::Cluster, "widgets".to_string()))
+        );
+        assert_eq!(rendering.units().len(), 2);
+        assert_eq!(renders.load(Ordering::SeqCst), 0, "kept units are not rendered again");
+        rendering.release();
+        assert!(rendering.kept_units().is_none());
+        assert_eq!(rendering.units().len(), 2);
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+    }
 }
