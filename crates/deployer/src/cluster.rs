@@ -372,21 +372,11 @@ impl Cluster {
             .map_err(ClusterError::from)?;
         let kind = kind.clone();
         Ok(futures::StreamExt::map(events, move |event| {
-            Ok(match event.map_err(ClusterError::from)? {
-                WatchEvent::Added(mut v) => {
-                    compact(&mut v, &kind);
-                    WatchEvent::Added(v)
-                }
-                WatchEvent::Modified(mut v) => {
-                    compact(&mut v, &kind);
-                    WatchEvent::Modified(v)
-                }
-                WatchEvent::Deleted(mut v) => {
-                    compact(&mut v, &kind);
-                    WatchEvent::Deleted(v)
-                }
-                other => other,
-            })
+            let mut event = event.map_err(ClusterError::from)?;
+            if let WatchEvent::Added(v) | WatchEvent::Modified(v) | WatchEvent::Deleted(v) = &mut event {
+                compact(v, &kind);
+            }
+            Ok(event)
         }))
     }
 

@@ -27,7 +27,7 @@ use crate::object::{
     MANAGED_BY_LABEL, MANAGER,
 };
 use crate::plan::{plan_after, Plan, PruneOptions, Verified};
-use crate::watch::{EnvWatches, Live};
+use crate::watch::{EnvWatches, Live, Shapes};
 
 /// A problem that stops the whole env's reconcile (the others go on).
 #[derive(Debug, Error)]
@@ -282,8 +282,8 @@ pub async fn observe(
     let mut live = BTreeMap::new();
     let mut listed: BTreeSet<(String, String)> = BTreeSet::new();
     let selector = format!("{ENV_LABEL}={env}");
-    let desired_index: std::collections::HashMap<&ObjectKey, usize> =
-        desired.objects.iter().enumerate().map(|(i, o)| (&o.key, i)).collect();
+    // Only when some kind has to be listed (the caches usually answer).
+    let shapes = std::sync::OnceLock::new();
     let mut lists = Vec::new();
     for kind in kinds.values() {
         if !listed.insert((kind.resource.group.clone(), kind.resource.kind.clone())) {
@@ -298,14 +298,12 @@ pub async fn observe(
             continue;
         }
         let selector = &selector;
-        let desired_index = &desired_index;
-        let desired = &desired;
+        let shapes: &Shapes = shapes.get_or_init(|| Shapes::of(&desired));
         lists.push(async move {
             // Cut down like the caches' objects, page by page.
             let cut = |obj: Value| {
                 let key = key_of(&obj, kind);
-                let manifest = desired_index.get(&key).map(|i| desired.objects[*i].body());
-                let obj = project(&obj, manifest.as_ref());
+                let obj = shapes.cut(&key, &obj);
                 (key, Arc::new(obj))
             };
             let (objects, _) = cluster

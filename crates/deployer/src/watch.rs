@@ -46,16 +46,29 @@ struct State {
     synced: bool,
 }
 
-/// The env's desired set, by which cached objects are cut down to what Slipway reads.
+/// An env's desired set, by which live objects are cut down to what Slipway reads.
 #[derive(Default)]
-struct Shapes {
+pub struct Shapes {
     set: Option<Arc<DesiredSet>>,
     index: std::collections::HashMap<ObjectKey, usize>,
 }
 
 impl Shapes {
-    /// The object as a cache keeps it (see [`project`]).
-    fn cut(&self, key: &ObjectKey, obj: &Value) -> Value {
+    /// The shapes of `set`'s objects.
+    pub fn of(set: &Arc<DesiredSet>) -> Self {
+        Shapes {
+            index: set
+                .objects
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.key.clone(), i))
+                .collect(),
+            set: Some(set.clone()),
+        }
+    }
+
+    /// The object as Slipway keeps it (see [`project`]).
+    pub fn cut(&self, key: &ObjectKey, obj: &Value) -> Value {
         let desired = self
             .index
             .get(key)
@@ -85,6 +98,14 @@ impl Drop for KindWatch {
 impl KindWatch {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps `obj` unless the cache holds a newer copy.
+    fn keep(&self, key: ObjectKey, obj: LiveObject) {
+        let mut state = self.state();
+        if state.objects.get(&key).is_none_or(|old| newer_or_unknown(&obj, old)) {
+            state.objects.insert(key, obj);
+        }
     }
 }
 
@@ -137,16 +158,9 @@ impl EnvWatches {
     /// their manifest in it (and what the plan and the rollout judgement read).
     pub fn set_desired(&self, set: &Arc<DesiredSet>) {
         let mut shapes = self.shapes.lock().unwrap_or_else(|p| p.into_inner());
-        if shapes.set.as_ref().is_some_and(|s| Arc::ptr_eq(s, set)) {
-            return;
+        if !shapes.set.as_ref().is_some_and(|s| Arc::ptr_eq(s, set)) {
+            *shapes = Shapes::of(set);
         }
-        shapes.index = set
-            .objects
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (o.key.clone(), i))
-            .collect();
-        shapes.set = Some(set.clone());
     }
 
     /// Whether these caches are for that cluster and namespace.
@@ -204,11 +218,7 @@ impl EnvWatches {
         let Some(watch) = self.kinds().get(&(key.group.clone(), key.kind.clone())).cloned() else {
             return;
         };
-        let obj = Arc::new(obj.clone());
-        let mut state = watch.state();
-        if state.objects.get(key).is_none_or(|old| newer_or_unknown(&obj, old)) {
-            state.objects.insert(key.clone(), obj);
-        }
+        watch.keep(key.clone(), Arc::new(obj.clone()));
     }
 
     /// Records a delete.
@@ -339,10 +349,7 @@ async fn follow(
                     }
                     let key = key_of(&obj, kind);
                     let obj = cut(shapes, &key, &obj);
-                    let mut state = w.state();
-                    if state.objects.get(&key).is_none_or(|old| newer_or_unknown(&obj, old)) {
-                        state.objects.insert(key, obj);
-                    }
+                    w.keep(key, obj);
                 }
                 WatchEvent::Deleted(obj) => {
                     if let Some(v) = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
@@ -356,11 +363,7 @@ async fn follow(
                 }
                 WatchEvent::Error(status) => {
                     // 410 Gone: the version expired; anything else: start over too.
-                    return ClusterError::Api {
-                        code: status.code,
-                        reason: status.reason.clone(),
-                        message: status.message.clone(),
-                    };
+                    return ClusterError::from(kube::Error::Api(status));
                 }
             }
             changed.notify_one();
