@@ -245,22 +245,6 @@ impl RepoSnapshot {
         })
     }
 
-    /// Renders every unit of an env: one per service and one per deployable file.
-    ///
-    /// Errors stay inside their unit, so one broken service never hides the others.
-    pub fn render_env(&self, env: &str) -> Vec<RenderedUnit> {
-        self.render_env_reusing(env, None)
-    }
-
-    /// Like [`RepoSnapshot::render_env`], taking the units of an earlier
-    /// rendering (`units`, rendered from `before`) whose files are unchanged
-    /// instead of rendering them again: after a commit that touched one service,
-    /// only that service is rendered.
-    pub fn render_env_after(&self, env: &str, before: &RepoSnapshot, units: &[RenderedUnit]) -> Vec<RenderedUnit> {
-        let earlier: BTreeMap<&Unit, &RenderedUnit> = units.iter().map(|u| (&u.unit, u)).collect();
-        self.render_env_reusing(env, Some((before, &earlier)))
-    }
-
     /// Whether the files under `folder/` are the same in both snapshots.
     pub fn same_folder(&self, other: &RepoSnapshot, folder: &str) -> bool {
         let prefix = format!("{folder}/");
@@ -272,29 +256,16 @@ impl RepoSnapshot {
         self.commit == other.commit || under(self, &prefix).eq(under(other, &prefix))
     }
 
-    fn render_env_reusing(
-        &self,
-        env: &str,
-        earlier: Option<(&RepoSnapshot, &BTreeMap<&Unit, &RenderedUnit>)>,
-    ) -> Vec<RenderedUnit> {
+    /// Renders every unit of an env: one per service and one per deployable file.
+    ///
+    /// Errors stay inside their unit, so one broken service never hides the others.
+    pub fn render_env(&self, env: &str) -> Vec<RenderedUnit> {
         let files = self.env_files(env);
         let mut units = Vec::new();
-        // The earlier rendering of a unit, if it had the same files with the same contents.
-        let reuse = |unit: &Unit, sources: &[String]| {
-            let (before, rendered) = earlier?;
-            let found = rendered.get(unit)?;
-            let same = found.sources == sources && sources.iter().all(|p| self.files.get(p) == before.files.get(p));
-            same.then(|| (*found).clone())
-        };
         for service in files.services() {
             let base = files.bases.get(&service);
             let version = files.versions.get(&service);
             let sources: Vec<String> = base.iter().chain(version.iter()).map(|s| s.to_string()).collect();
-            let unit = Unit::Service(service.clone());
-            if let Some(found) = reuse(&unit, &sources) {
-                units.push(found);
-                continue;
-            }
             let result = match (base, version) {
                 (Some(base), Some(version)) => self.render_service(base, version),
                 (Some(base), None) => Err(FileError::new(
@@ -316,7 +287,7 @@ impl RepoSnapshot {
                 (None, None) => continue,
             };
             units.push(RenderedUnit {
-                unit,
+                unit: Unit::Service(service),
                 sources,
                 // Only a service with a base renders, so errors name the base file.
                 result: result.and_then(|docs| check_manifests(base.map_or("", String::as_str), docs)),
@@ -324,17 +295,12 @@ impl RepoSnapshot {
         }
         for path in &files.deployables {
             let rel = &path[env.len() + "/deployable/".len()..];
-            let unit = Unit::Deployable(rel.to_string());
-            if let Some(found) = reuse(&unit, std::slice::from_ref(path)) {
-                units.push(found);
-                continue;
-            }
             let result = self
                 .text(path)
                 .and_then(|t| merge::parse_documents(path, t.unwrap_or_default()))
                 .and_then(|docs| check_manifests(path, docs));
             units.push(RenderedUnit {
-                unit,
+                unit: Unit::Deployable(rel.to_string()),
                 sources: vec![path.clone()],
                 result,
             });
@@ -448,55 +414,36 @@ mod tests {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\nspec:\n  replicas: ${replicas}\n";
 
     #[test]
-    fn rendering_after_a_commit_reuses_only_units_whose_files_are_unchanged() {
-        let files = [
-            ("dev/base/a.yaml", BASE),
-            ("dev/version/a.yaml", "{name: a, replicas: 1}"),
-            ("dev/base/b.yaml", BASE),
-            ("dev/version/b.yaml", "{name: b, replicas: 1}"),
-            (
-                "dev/deployable/cm.yaml",
-                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n",
-            ),
-        ];
-        let before = snap(&files);
-        // Mark the earlier rendering so a reused unit can be told from a rendered one.
-        let mut earlier = before.render_env("dev");
-        for u in &mut earlier {
-            u.result = Err(FileError::new("marker", None, "reused"));
-        }
-        let mut changed = files.to_vec();
-        changed[3] = ("dev/version/b.yaml", "{name: b, replicas: 2}");
+    fn a_folder_is_the_same_when_its_files_and_contents_are() {
+        let before = snap(&[
+            ("dev/version/a.yaml", "{name: a}"),
+            ("latest/version/a.yaml", "{name: a}"),
+        ]);
         let after = RepoSnapshot::from_files(
             "c1",
-            changed.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
-        );
-        let units = after.render_env_after("dev", &before, &earlier);
-        let reused: Vec<String> = units
+            [
+                ("dev/version/a.yaml", "{name: b}"),
+                ("latest/version/a.yaml", "{name: a}"),
+            ]
             .iter()
-            .filter(|u| matches!(&u.result, Err(e) if e.path == "marker"))
-            .map(|u| u.unit.display_name())
-            .collect();
-        assert_eq!(reused, ["a", "deployable/cm.yaml"]);
-        let fresh = after.render_env("dev");
-        let b = |units: &[RenderedUnit]| {
-            format!(
-                "{:?}",
-                units
-                    .iter()
-                    .find(|u| u.unit == Unit::Service("b".into()))
-                    .unwrap()
-                    .result
-            )
-        };
-        assert_eq!(b(&units), b(&fresh));
-        assert!(
-            b(&units).contains("replicas: 2") || b(&units).contains("Number(2)"),
-            "{}",
-            b(&units)
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
         );
         assert!(after.same_folder(&before, "latest"));
         assert!(!after.same_folder(&before, "dev"));
+        // A file added to the folder changes it too; one that only shares the prefix does not.
+        let added = RepoSnapshot::from_files(
+            "c2",
+            [
+                ("dev/version/a.yaml", "{name: a}"),
+                ("dev/version/b.yaml", "{name: b}"),
+                ("latest/version/a.yaml", "{name: a}"),
+                ("latest2/x.yaml", "{}"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
+        );
+        assert!(!added.same_folder(&before, "dev"));
+        assert!(added.same_folder(&before, "latest"));
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub struct Deployer {
     status: RwLock<DeployerStatus>,
     progress: Mutex<BTreeMap<String, Progress>>,
     snapshot: Mutex<Option<Arc<RepoSnapshot>>>,
-    /// env → (snapshot, its rendered units): rendering 500 services is the costliest
+    /// env → (snapshot, its rendering): rendering 500 services is the costliest
     /// pure step, most polls see the same commit, and most commits touch one env.
     rendered: Mutex<BTreeMap<String, RenderedAt>>,
     /// Numbers the renderings.
@@ -235,17 +235,13 @@ impl Deployer {
     }
 
     /// The env rendered from the snapshot: the same rendering while the env's
-    /// folder is unchanged, else rendered again (but for the units whose files
-    /// are the same, while the earlier units are still kept).
+    /// folder is unchanged, else rendered again.
     fn rendered(&self, env: &str, snapshot: &Arc<RepoSnapshot>) -> Arc<Rendering> {
         let earlier = lock(&self.rendered).get(env).cloned();
         let rendering = match earlier {
             Some((before, rendering)) if snapshot.same_folder(&before, env) => rendering,
-            earlier => {
-                let units = match earlier.and_then(|(before, r)| r.kept_units().map(|u| (before, u))) {
-                    Some((before, units)) => snapshot.render_env_after(env, &before, &units),
-                    None => snapshot.render_env(env),
-                };
+            _ => {
+                let units = snapshot.render_env(env);
                 let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let (again, name) = (snapshot.clone(), env.to_string());
                 Arc::new(Rendering::new(generation, units, move || again.render_env(&name)))

@@ -115,11 +115,6 @@ impl Rendering {
         kept.unwrap_or_else(|| Arc::new((self.render)()))
     }
 
-    /// The units while they are kept.
-    pub fn kept_units(&self) -> Option<Arc<Vec<RenderedUnit>>> {
-        self.units.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     /// Lets go of the rendered units.
     pub fn release(&self) {
         *self.units.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -581,7 +576,6 @@ mod tests {
         assert_eq!(rendering.units().len(), 2);
         assert_eq!(renders.load(Ordering::SeqCst), 0, "kept units are not rendered again");
         rendering.release();
-        assert!(rendering.kept_units().is_none());
         assert_eq!(rendering.units().len(), 2);
         assert_eq!(renders.load(Ordering::SeqCst), 1);
     }
