@@ -281,18 +281,14 @@ impl Cluster {
         obj.map(|o| to_value(o, kind)).transpose()
     }
 
-    /// Every object of a kind with the labels, in the namespace (or cluster-wide).
+    /// Every object of a kind with the labels, in the namespace (or cluster-wide),
+    /// and the list's `resourceVersion` to watch from (empty when the kind is not
+    /// served yet).
     ///
-    /// Read as plain JSON (no typed metadata) and with `managedFields` cut down to
-    /// Slipway's own entry: an env of 1,000 objects stays small in memory.
-    pub async fn list(&self, kind: &Kind, namespace: Option<&str>, selector: &str) -> Result<Vec<Value>, ClusterError> {
-        Ok(self.list_at(kind, namespace, selector, |v| v).await?.0)
-    }
-
-    /// Like [`Cluster::list`], with the list's `resourceVersion` to watch from
-    /// (empty when the kind is not served yet), each object turned by `keep`
-    /// into what the caller keeps as soon as its page is read (pages of 100, so
-    /// that few whole objects are in memory at a time).
+    /// Read as plain JSON (no typed metadata) with `managedFields` cut down to
+    /// Slipway's own entry, and each object turned by `keep` into what the caller
+    /// keeps as soon as its page is read (pages of 100, so that few whole objects
+    /// are in memory at a time).
     pub async fn list_at<T>(
         &self,
         kind: &Kind,
@@ -348,7 +344,7 @@ impl Cluster {
     }
 
     /// Watches the objects of a kind with the labels from `version` (with
-    /// bookmarks). Objects arrive compacted like [`Cluster::list`]'s; the stream
+    /// bookmarks). Objects arrive compacted like [`Cluster::list_at`]'s; the stream
     /// ends when the server closes it (after at most `timeout`).
     pub async fn watch(
         &self,
