@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::object::{HASH_ANNOTATION, MANAGER};
+use crate::object::MANAGER;
 
 /// One field that differs, for `check` and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,95 +108,19 @@ fn walk(live: &Value, desired: &Value, path: String, out: &mut Vec<FieldChange>,
     }
 }
 
-/// Paths of a live object that the plan, the prune rules and the rollout
-/// judgement read, whatever the manifest says.
-const ALWAYS_KEPT: &[&[&str]] = &[
-    &["apiVersion"],
-    &["kind"],
-    &["metadata", "name"],
-    &["metadata", "namespace"],
-    &["metadata", "labels"],
-    &["metadata", "generation"],
-    &["metadata", "resourceVersion"],
-    &["metadata", "deletionTimestamp"],
-    &["metadata", "managedFields"],
-    &["metadata", "annotations", HASH_ANNOTATION],
-    &["spec", "replicas"],
-    &["spec", "progressDeadlineSeconds"],
-    &["spec", "completions"],
-    &["spec", "updateStrategy"],
-    &["status"],
-];
-
-/// Condition fields the rollout judgement does not read.
-const CONDITION_TIMES: &[&str] = &[
-    "lastTransitionTime",
-    "lastUpdateTime",
-    "lastHeartbeatTime",
-    "lastProbeTime",
-];
-
-/// What a cache keeps of a live object: the fields of its desired manifest
-/// (`None` when it has none), and those of [`ALWAYS_KEPT`]. For that manifest,
-/// [`contains`] and [`changes`] answer the same for the projection as for the
-/// whole object, at a fraction of its size (server defaults, uid, timestamps
-/// and condition times are left out).
-pub fn project(live: &Value, desired: Option<&Value>) -> Value {
-    let mut out = match desired {
-        Some(d) => shaped(live, d),
-        None => Value::Object(serde_json::Map::new()),
-    };
-    for path in ALWAYS_KEPT {
-        let mut from = live;
-        let mut found = true;
-        for key in *path {
-            match from.get(key) {
-                Some(v) => from = v,
-                None => {
-                    found = false;
-                    break;
-                }
-            }
-        }
-        if !found {
-            continue;
-        }
-        put(&mut out, path, from.clone());
-    }
-    if let Some(Value::Array(conditions)) = out.pointer_mut("/status/conditions") {
-        for c in conditions.iter_mut().filter_map(Value::as_object_mut) {
-            c.retain(|k, _| !CONDITION_TIMES.contains(&k.as_str()));
-        }
-    }
-    out
-}
-
-/// Sets the value at `path`, making the objects on the way.
-fn put(to: &mut Value, path: &[&str], value: Value) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let Some(map) = to.as_object_mut() else { return };
-    if rest.is_empty() {
-        map.insert(first.to_string(), value);
-    } else {
-        let next = map
-            .entry(first.to_string())
-            .or_insert_with(|| Value::Object(serde_json::Map::new()));
-        put(next, rest, value);
-    }
-}
-
-/// The parts of `live` at the places `desired` names.
-fn shaped(live: &Value, desired: &Value) -> Value {
+/// The parts of `live` at the places `desired` names: for `desired`,
+/// [`contains`] and [`changes`] answer the same for the shape as for the whole
+/// object, at a fraction of its size (server defaults, status and metadata of
+/// the server's own are left out).
+pub fn shape(live: &Value, desired: &Value) -> Value {
     match (desired, live) {
         (Value::Object(d), Value::Object(l)) => Value::Object(
             d.iter()
-                .filter_map(|(k, dv)| l.get(k).map(|lv| (k.clone(), shaped(lv, dv))))
+                .filter_map(|(k, dv)| l.get(k).map(|lv| (k.clone(), shape(lv, dv))))
                 .collect(),
         ),
         (Value::Array(d), Value::Array(l)) if d.len() == l.len() => {
-            Value::Array(d.iter().zip(l).map(|(dv, lv)| shaped(lv, dv)).collect())
+            Value::Array(d.iter().zip(l).map(|(dv, lv)| shape(lv, dv)).collect())
         }
         _ => live.clone(),
     }
@@ -218,56 +142,6 @@ pub fn applied_by_slipway(live: &Value) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_projection_answers_like_the_whole_object_for_its_manifest_and_keeps_what_rollouts_read() {
-        let desired = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "labels": {"app": "web"}, "annotations": {"team": "a"}},
-            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "a:1"}]}}}});
-        let live = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "dev", "uid": "u1", "generation": 3,
-                         "resourceVersion": "42", "creationTimestamp": "2026-01-01T00:00:00Z",
-                         "labels": {"app": "web", "slipway.dev/env": "dev"},
-                         "annotations": {"team": "a", "slipway.dev/manifest-hash": "h", "other": "x"},
-                         "managedFields": [{"manager": "slipway", "operation": "Apply"}]},
-            "spec": {"replicas": 2, "progressDeadlineSeconds": 600, "revisionHistoryLimit": 10,
-                     "template": {"spec": {"dnsPolicy": "ClusterFirst",
-                         "containers": [{"name": "app", "image": "a:2", "imagePullPolicy": "IfNotPresent"}]}}},
-            "status": {"observedGeneration": 3, "replicas": 2,
-                       "conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
-                                       "message": "done", "lastUpdateTime": "2026-01-01T00:00:00Z"}]}});
-        let p = project(&live, Some(&desired));
-        assert_eq!(contains(&p, &desired), contains(&live, &desired));
-        assert_eq!(changes(&p, &desired, 10), changes(&live, &desired, 10));
-        assert_eq!(changes(&p, &desired, 10).len(), 1);
-        for kept in [
-            "/metadata/generation",
-            "/metadata/resourceVersion",
-            "/metadata/labels/slipway.dev~1env",
-            "/metadata/annotations/slipway.dev~1manifest-hash",
-            "/spec/replicas",
-            "/spec/progressDeadlineSeconds",
-            "/status/observedGeneration",
-            "/status/conditions/0/reason",
-        ] {
-            assert_eq!(p.pointer(kept), live.pointer(kept), "{kept}");
-        }
-        assert!(applied_by_slipway(&p));
-        for dropped in [
-            "/metadata/uid",
-            "/metadata/creationTimestamp",
-            "/metadata/annotations/other",
-            "/spec/revisionHistoryLimit",
-            "/spec/template/spec/dnsPolicy",
-            "/spec/template/spec/containers/0/imagePullPolicy",
-            "/status/conditions/0/lastUpdateTime",
-        ] {
-            assert_eq!(p.pointer(dropped), None, "{dropped}");
-        }
-        // Without a manifest only the always-kept fields remain.
-        let bare = project(&live, None);
-        assert_eq!(bare.pointer("/spec/template"), None);
-        assert_eq!(bare.pointer("/metadata/labels"), live.pointer("/metadata/labels"));
-    }
     use serde_json::json;
 
     #[test]

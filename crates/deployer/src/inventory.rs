@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use slipway_common::Unit;
 use thiserror::Error;
 
-use crate::object::{ObjectKey, ENV_LABEL, MANAGED_BY_LABEL, MANAGER};
+use crate::object::{ObjectKey, MANAGED_BY_LABEL, MANAGER};
 
 /// Key of the ConfigMap's data that holds the entries.
 const DATA_KEY: &str = "objects.json";
@@ -89,14 +89,10 @@ impl Inventory {
     }
 }
 
-/// Whether a label value is the env's (used before pruning).
-pub fn carries_env_label(obj: &Value, env: &str) -> bool {
-    crate::object::label(obj, ENV_LABEL) == Some(env)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::object::ENV_LABEL;
 
     fn entry(name: &str) -> InventoryEntry {
         InventoryEntry {

@@ -7,7 +7,7 @@
 //!                                  └──▶ env prod : observe → plan → act → report ──▶ cluster prod-eu
 //! ```
 //!
-//! The decisions are pure ([`object`], [`plan`], [`diff`], [`rollout`],
+//! The decisions are pure ([`object`], [`live`], [`plan`], [`diff`], [`rollout`],
 //! [`report`], [`inventory`]); [`cluster`] and [`reconcile`] carry them out.
 #![forbid(unsafe_code)]
 
@@ -18,6 +18,7 @@ pub mod deployer;
 pub mod diff;
 pub mod http;
 pub mod inventory;
+pub mod live;
 pub mod metrics;
 pub mod object;
 pub mod plan;

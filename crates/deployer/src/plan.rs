@@ -12,13 +12,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde_json::Value;
 use slipway_common::Unit;
 
-use crate::diff::{applied_by_slipway, changes, contains, FieldChange};
-use crate::inventory::{carries_env_label, Inventory, InventoryEntry};
-use crate::object::{annotation, apply_rank, DesiredObject, DesiredSet, ObjectKey, HASH_ANNOTATION};
-use crate::watch::{Live, LiveObject};
+use crate::diff::{changes, contains, FieldChange};
+use crate::inventory::{Inventory, InventoryEntry};
+use crate::live::{Live, LiveObject, SharedLive};
+use crate::object::{apply_rank, DesiredObject, DesiredSet, ObjectKey};
 
 /// Most field changes listed per object.
 const MAX_CHANGES: usize = 10;
@@ -84,7 +83,7 @@ impl Plan {
 pub struct Verified {
     desired: Option<Arc<DesiredSet>>,
     /// By index into the desired objects.
-    live: Vec<Option<LiveObject>>,
+    live: Vec<Option<SharedLive>>,
 }
 
 impl Verified {
@@ -101,7 +100,7 @@ impl Verified {
     }
 
     /// Whether desired object `i` of `desired` was found unchanged against this very `live` copy.
-    fn holds(&self, desired: &DesiredSet, i: usize, live: Option<&LiveObject>) -> bool {
+    fn holds(&self, desired: &DesiredSet, i: usize, live: Option<&SharedLive>) -> bool {
         let same_set = self
             .desired
             .as_ref()
@@ -189,7 +188,7 @@ pub fn plan_after(
             continue;
         }
         match live.get(&entry.key) {
-            Some(obj) if carries_env_label(obj, env) => prune.push(entry.clone()),
+            Some(obj) if obj.env() == Some(env) => prune.push(entry.clone()),
             // Gone already, or no longer ours: forget it.
             _ => {}
         }
@@ -210,18 +209,19 @@ pub fn plan_after(
 }
 
 /// Whether (and why) a desired object must be applied, given the live one.
-pub fn decide(desired: &DesiredObject, live: Option<&Value>) -> Option<ApplyReason> {
+pub fn decide(desired: &DesiredObject, live: Option<&LiveObject>) -> Option<ApplyReason> {
     let Some(live) = live else {
         return Some(ApplyReason::Create);
     };
     let body = desired.body();
-    if annotation(live, HASH_ANNOTATION) != desired.hash() {
-        return Some(ApplyReason::Change(changes(live, &body, MAX_CHANGES)));
+    let fields = live.manifest_fields();
+    if live.hash() != desired.hash() {
+        return Some(ApplyReason::Change(changes(&fields, &body, MAX_CHANGES)));
     }
-    if !contains(live, &body) {
-        return Some(ApplyReason::Drift(changes(live, &body, MAX_CHANGES)));
+    if !contains(&fields, &body) {
+        return Some(ApplyReason::Drift(changes(&fields, &body, MAX_CHANGES)));
     }
-    if !applied_by_slipway(live) {
+    if !live.applied_by_slipway() {
         return Some(ApplyReason::TakeOwnership);
     }
     None
@@ -231,7 +231,7 @@ pub fn decide(desired: &DesiredObject, live: Option<&Value>) -> Option<ApplyReas
 mod tests {
     use super::*;
     use crate::object::{desired_set, EnvTarget, Scope};
-    use serde_json::json;
+    use serde_json::{json, Value};
     use slipway_common::RepoSnapshot;
 
     fn opts() -> PruneOptions {
@@ -279,10 +279,21 @@ mod tests {
     }
 
     fn live_of(set: &DesiredSet) -> Live {
-        set.objects
-            .iter()
-            .map(|o| (o.key.clone(), std::sync::Arc::new(applied(o))))
-            .collect()
+        set.objects.iter().map(|o| (o.key.clone(), edited(o, |_| {}))).collect()
+    }
+
+    /// The live copy of `obj` after Slipway applied it and `edit` changed it.
+    fn edited(obj: &DesiredObject, edit: impl FnOnce(&mut Value)) -> SharedLive {
+        let mut live = applied(obj);
+        edit(&mut live);
+        Arc::new(LiveObject::new(&live, Some(&obj.body())))
+    }
+
+    /// Replaces the live copy of every object of `set` by an edited one.
+    fn edit_all(live: &mut Live, set: &DesiredSet, edit: impl Fn(&mut Value)) {
+        for o in &set.objects {
+            live.insert(o.key.clone(), edited(o, &edit));
+        }
     }
 
     #[test]
@@ -351,7 +362,10 @@ mod tests {
         // Drifted in the cluster, but recorded as verified (as if compared before the drift):
         // the plan trusts the record while the live copy is the very same.
         let a = set.objects.iter().position(|o| o.key.name == "a").unwrap();
-        Arc::make_mut(live.get_mut(&set.objects[a].key).unwrap())["data"]["k"] = json!("edited");
+        live.insert(
+            set.objects[a].key.clone(),
+            edited(&set.objects[a], |o| o["data"]["k"] = json!("edited")),
+        );
         let all_unchanged = Plan {
             unchanged: (0..set.objects.len()).collect(),
             ..Plan::default()
@@ -381,8 +395,7 @@ mod tests {
     fn drift_by_another_manager_is_taken_back() {
         let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let mut live = live_of(&set);
-        live.values_mut()
-            .for_each(|o| std::sync::Arc::make_mut(o)["data"]["k"] = json!("edited"));
+        edit_all(&mut live, &set, |o| o["data"]["k"] = json!("edited"));
         let p = plan("dev", &set, &inventory_of(&set), &live, opts());
         let ApplyReason::Drift(fields) = &p.apply[0].1 else {
             panic!()
@@ -394,9 +407,8 @@ mod tests {
     fn matching_object_not_owned_by_slipway_is_applied_to_take_ownership() {
         let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let mut live = live_of(&set);
-        live.values_mut().for_each(|o| {
-            std::sync::Arc::make_mut(o)["metadata"]["managedFields"] =
-                json!([{"manager": "kubectl", "operation": "Update"}])
+        edit_all(&mut live, &set, |o| {
+            o["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Update"}])
         });
         let p = plan("dev", &set, &inventory_of(&set), &live, opts());
         assert_eq!(p.apply[0].1, ApplyReason::TakeOwnership);
@@ -415,15 +427,13 @@ mod tests {
         let new = desired(&[("dev/deployable/keep.yaml", &cm("keep", "1"))]);
         let mut live = live_of(&old);
         // Someone took this one over: it lost the env label.
-        let relabelled = old
-            .objects
-            .iter()
-            .find(|o| o.key.name == "relabelled")
-            .unwrap()
-            .key
-            .clone();
-        std::sync::Arc::make_mut(live.get_mut(&relabelled).unwrap())["metadata"]["labels"]["slipway.dev/env"] =
-            json!("other");
+        let relabelled = old.objects.iter().find(|o| o.key.name == "relabelled").unwrap();
+        live.insert(
+            relabelled.key.clone(),
+            edited(relabelled, |o| {
+                o["metadata"]["labels"]["slipway.dev/env"] = json!("other")
+            }),
+        );
         // Someone else's object with our labels, never applied by Slipway.
         let stranger = desired(&[("dev/deployable/s.yaml", &cm("stranger", "1"))]);
         live.extend(live_of(&stranger));

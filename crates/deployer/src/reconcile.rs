@@ -20,14 +20,14 @@ use slipway_common::model::RenderedUnit;
 use thiserror::Error;
 
 use crate::cluster::{key_of, Cluster, ClusterError, Kind};
-use crate::diff::project;
 use crate::inventory::{inventory_name, Inventory, InventoryEntry};
+use crate::live::{Live, LiveObject, SharedLive};
 use crate::object::{
     apply_rank, crd_kinds, crd_plural, desired_set, DesiredSet, EnvTarget, ObjectKey, Scope, ENV_LABEL,
     MANAGED_BY_LABEL, MANAGER,
 };
 use crate::plan::{plan_after, Plan, PruneOptions, Verified};
-use crate::watch::{EnvWatches, Live, Shapes};
+use crate::watch::{EnvWatches, Shapes};
 
 /// A problem that stops the whole env's reconcile (the others go on).
 #[derive(Debug, Error)]
@@ -167,8 +167,8 @@ impl DesiredCache {
 #[derive(Debug, Default)]
 pub struct Acted {
     /// Result of each apply: the object as the server returned it, cut down to
-    /// what Slipway reads (`diff::project`).
-    pub applied: BTreeMap<ObjectKey, Result<Value, ClusterError>>,
+    /// what Slipway reads.
+    pub applied: BTreeMap<ObjectKey, Result<SharedLive, ClusterError>>,
     /// Result of each prune.
     pub pruned: Vec<(InventoryEntry, Result<(), ClusterError>)>,
     /// Failures of the namespace or inventory writes.
@@ -299,7 +299,7 @@ pub async fn observe(
             let cut = |obj: Value| {
                 let key = key_of(&obj, kind);
                 let obj = shapes.cut(&key, &obj);
-                (key, Arc::new(obj))
+                (key, obj)
             };
             let (objects, _) = cluster
                 .list_at(kind, namespace, selector, cut)
@@ -479,7 +479,7 @@ pub async fn act(
                         cluster
                             .apply(&kind, o.key.namespace.as_deref(), &o.key.name, &body)
                             .await
-                            .map(|obj| project(&obj, Some(&body)))
+                            .map(|obj| Arc::new(LiveObject::new(&obj, Some(&body))))
                     }
                     None => Err(ClusterError::Other(format!(
                         "kind {} in {} is not served by the cluster (its CustomResourceDefinition was not established in time)",
@@ -489,7 +489,7 @@ pub async fn act(
                 (o.key.clone(), result)
             });
         }
-        let results: Vec<(ObjectKey, Result<Value, ClusterError>)> = stream::iter(futures)
+        let results: Vec<(ObjectKey, Result<SharedLive, ClusterError>)> = stream::iter(futures)
             .buffer_unordered(settings.apply_concurrency)
             .collect()
             .await;

@@ -8,11 +8,10 @@ use slipway_common::status::{EnvStatus, ErrorRecord, Phase, ResourceStatus, Roll
 use slipway_common::Unit;
 
 use crate::cluster::ClusterError;
+use crate::live::Live;
 use crate::object::{DesiredObject, DesiredSet, ObjectKey};
 use crate::plan::Plan;
 use crate::reconcile::Acted;
-use crate::rollout::{generation_of, judge};
-use crate::watch::Live;
 
 /// Since when each object has been rolling out at its current generation.
 #[derive(Debug, Clone, Default)]
@@ -115,15 +114,16 @@ pub fn env_status(input: ReportInput<'_>, progress: &mut Progress) -> EnvStatus 
                 }
                 applied => {
                     let current = match applied {
-                        Some(Ok(v)) => Some(v),
+                        Some(Ok(v)) => Some(&**v),
                         _ => live.get(&obj.key).map(|v| &**v),
                     };
                     match current {
                         // Planned but not carried out (refused env, or the namespace could not be created).
                         None => (RolloutStatus::Outdated, "not applied yet".to_string()),
                         Some(current) => {
-                            let since = progress.since(&obj.key, generation_of(current), now);
-                            let j = judge(current, since, now, default_deadline);
+                            let rollout = current.rollout();
+                            let since = progress.since(&obj.key, rollout.generation, now);
+                            let j = rollout.at(since, now, default_deadline);
                             if j.status == RolloutStatus::Clean {
                                 progress.done(&obj.key);
                             }
@@ -287,6 +287,7 @@ pub fn env_error_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::LiveObject;
     use crate::object::{desired_set, EnvTarget, Scope};
     use serde_json::{json, Value};
     use slipway_common::RepoSnapshot;
@@ -334,7 +335,7 @@ mod tests {
                 if o.key.kind == "Deployment" {
                     v["status"] = deployment_status.clone();
                 }
-                (o.key.clone(), std::sync::Arc::new(v))
+                (o.key.clone(), std::sync::Arc::new(LiveObject::new(&v, Some(&o.body()))))
             })
             .collect()
     }

@@ -44,56 +44,74 @@ fn cond_str<'a>(c: &'a Value, field: &str) -> &'a str {
     c.get(field).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// The rollout deadline of an object: its `progressDeadlineSeconds`, or the default.
-pub fn deadline_of(obj: &Value, default: Duration) -> Duration {
-    int(obj, "/spec/progressDeadlineSeconds")
-        .and_then(|s| u64::try_from(s).ok())
-        .map(Duration::from_secs)
-        .unwrap_or(default)
-}
-
 /// The generation a rollout is tracked by (0 for kinds without one).
 pub fn generation_of(obj: &Value) -> i64 {
     int(obj, "/metadata/generation").unwrap_or(0)
 }
 
-/// Judges an object. `in_progress_since` is when this generation was first seen
-/// in progress; a rollout still in progress past its deadline is `Failed`.
-pub fn judge(
-    obj: &Value,
-    in_progress_since: DateTime<Utc>,
-    now: DateTime<Utc>,
-    default_deadline: Duration,
-) -> Judgement {
+/// What an object's fields say of its rollout, before its deadline is taken
+/// into account: worked out once for each copy of an object the deployer
+/// keeps, and turned into a [`Judgement`] at every reconcile by [`Assessment::at`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    /// The judgement from the fields alone.
+    pub judgement: Judgement,
+    /// The generation the rollout is tracked by.
+    pub generation: i64,
+    /// `spec.progressDeadlineSeconds`, where set.
+    pub deadline: Option<Duration>,
+    /// Whether a rollout still in progress past its deadline fails (not for
+    /// Jobs: their own `activeDeadlineSeconds` ends them).
+    pub timed: bool,
+}
+
+/// Assesses an object from its fields.
+pub fn assess(obj: &Value) -> Assessment {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
     let group = obj
         .get("apiVersion")
         .and_then(Value::as_str)
         .map(crate::object::group_of)
         .unwrap_or_default();
-    let judgement = match (group, kind) {
-        ("apps", "Deployment") => deployment(obj),
-        ("apps", "StatefulSet") => statefulset(obj),
-        ("apps", "DaemonSet") => daemonset(obj),
-        // Jobs run as long as they run; their own activeDeadlineSeconds ends them.
-        ("batch", "Job") => return job(obj),
-        _ => ready_condition(obj),
+    let (judgement, timed) = match (group, kind) {
+        ("apps", "Deployment") => (deployment(obj), true),
+        ("apps", "StatefulSet") => (statefulset(obj), true),
+        ("apps", "DaemonSet") => (daemonset(obj), true),
+        ("batch", "Job") => (job(obj), false),
+        _ => (ready_condition(obj), true),
     };
-    if judgement.status == RolloutStatus::InProgress {
-        let deadline = deadline_of(obj, default_deadline);
-        let elapsed = (now - in_progress_since).to_std().unwrap_or_default();
-        if elapsed > deadline {
-            return Judgement::new(
-                RolloutStatus::Failed,
-                format!(
-                    "ProgressDeadlineExceeded: not rolled out within {}s ({})",
-                    deadline.as_secs(),
-                    judgement.reason
-                ),
-            );
-        }
+    Assessment {
+        judgement,
+        generation: generation_of(obj),
+        deadline: int(obj, "/spec/progressDeadlineSeconds")
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs),
+        timed,
     }
-    judgement
+}
+
+impl Assessment {
+    /// The judgement at `now`. `in_progress_since` is when this generation was
+    /// first seen in progress; a rollout still in progress past its deadline
+    /// (its own, else `default_deadline`) is `Failed`.
+    pub fn at(&self, in_progress_since: DateTime<Utc>, now: DateTime<Utc>, default_deadline: Duration) -> Judgement {
+        let judgement = &self.judgement;
+        if self.timed && judgement.status == RolloutStatus::InProgress {
+            let deadline = self.deadline.unwrap_or(default_deadline);
+            let elapsed = (now - in_progress_since).to_std().unwrap_or_default();
+            if elapsed > deadline {
+                return Judgement::new(
+                    RolloutStatus::Failed,
+                    format!(
+                        "ProgressDeadlineExceeded: not rolled out within {}s ({})",
+                        deadline.as_secs(),
+                        judgement.reason
+                    ),
+                );
+            }
+        }
+        judgement.clone()
+    }
 }
 
 fn observed(obj: &Value) -> Option<Judgement> {
@@ -247,6 +265,10 @@ mod tests {
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn judge(obj: &Value, in_progress_since: DateTime<Utc>, now: DateTime<Utc>, default: Duration) -> Judgement {
+        assess(obj).at(in_progress_since, now, default)
     }
 
     fn judge_now(obj: &Value) -> Judgement {

@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::cluster::{key_of, Cluster, ClusterError, Kind};
-use crate::diff::project;
+use crate::live::{LiveObject, SharedLive};
 use crate::object::{DesiredSet, ObjectKey};
 
 /// How long one watch request lasts before the server closes it and the next starts.
@@ -33,20 +33,14 @@ const WATCH_TIMEOUT: Duration = Duration::from_secs(240);
 /// Longest wait before listing again after a failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// A live object, shared between the cache and the reconciles reading it.
-pub type LiveObject = Arc<Value>;
-
-/// An env's live objects by key.
-pub type Live = BTreeMap<ObjectKey, LiveObject>;
-
 #[derive(Default)]
 struct State {
-    objects: BTreeMap<ObjectKey, LiveObject>,
+    objects: BTreeMap<ObjectKey, SharedLive>,
     /// The cache holds what the cluster holds (up to the events in flight).
     synced: bool,
 }
 
-/// An env's desired set, by which live objects are cut down to what Slipway reads.
+/// An env's desired set, by whose manifests live objects are cut down to what Slipway reads.
 #[derive(Default)]
 pub struct Shapes {
     set: Option<Arc<DesiredSet>>,
@@ -67,20 +61,20 @@ impl Shapes {
         }
     }
 
-    /// The object as Slipway keeps it (see [`project`]).
-    pub fn cut(&self, key: &ObjectKey, obj: &Value) -> Value {
+    /// The object as Slipway keeps it (see [`LiveObject`]).
+    pub fn cut(&self, key: &ObjectKey, obj: &Value) -> SharedLive {
         let desired = self
             .index
             .get(key)
             .and_then(|i| self.set.as_ref().map(|set| set.objects[*i].body()));
-        project(obj, desired.as_ref())
+        Arc::new(LiveObject::new(obj, desired.as_ref()))
     }
 }
 
 type SharedShapes = Arc<Mutex<Shapes>>;
 
-fn cut(shapes: &SharedShapes, key: &ObjectKey, obj: &Value) -> LiveObject {
-    Arc::new(shapes.lock().unwrap_or_else(|p| p.into_inner()).cut(key, obj))
+fn cut(shapes: &SharedShapes, key: &ObjectKey, obj: &Value) -> SharedLive {
+    shapes.lock().unwrap_or_else(|p| p.into_inner()).cut(key, obj)
 }
 
 /// The cache of one kind of one env.
@@ -101,9 +95,9 @@ impl KindWatch {
     }
 
     /// Keeps `obj` unless the cache holds a newer copy.
-    fn keep(&self, key: ObjectKey, obj: LiveObject) {
+    fn keep(&self, key: ObjectKey, obj: SharedLive) {
         let mut state = self.state();
-        if state.objects.get(&key).is_none_or(|old| newer_or_unknown(&obj, old)) {
+        if state.objects.get(&key).is_none_or(|old| obj.replaces(old)) {
             state.objects.insert(key, obj);
         }
     }
@@ -122,22 +116,6 @@ pub struct EnvWatches {
 /// The `(group, kind)` a cache is kept under.
 fn kind_id(kind: &Kind) -> (String, String) {
     (kind.resource.group.clone(), kind.resource.kind.clone())
-}
-
-/// The `resourceVersion` of an object as a number, where it is one (etcd's are);
-/// the order of versions is only used to keep the newer of two copies.
-fn version_number(obj: &Value) -> Option<u64> {
-    obj.pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .and_then(|v| v.parse().ok())
-}
-
-/// Whether `new` may replace `old`: unless both versions are numbers and `new`'s is older.
-fn newer_or_unknown(new: &Value, old: &Value) -> bool {
-    match (version_number(new), version_number(old)) {
-        (Some(n), Some(o)) => n >= o,
-        _ => true,
-    }
 }
 
 impl EnvWatches {
@@ -174,7 +152,7 @@ impl EnvWatches {
 
     /// The objects of a kind, when its cache is in step with the cluster; starts
     /// the cache on first use (and answers `None` until it has listed).
-    pub fn objects(&self, kind: &Kind) -> Option<Vec<(ObjectKey, LiveObject)>> {
+    pub fn objects(&self, kind: &Kind) -> Option<Vec<(ObjectKey, SharedLive)>> {
         let watch = self.watch(kind);
         let state = watch.state();
         state
@@ -211,14 +189,13 @@ impl EnvWatches {
         Some(keys)
     }
 
-    /// Records what an apply returned (already cut down by [`project`] for its
-    /// manifest), so the next reconcile does not see the object as it was
-    /// before (its watch event may still be on the way).
-    pub fn applied(&self, key: &ObjectKey, obj: &Value) {
+    /// Records what an apply returned, so the next reconcile does not see the
+    /// object as it was before (its watch event may still be on the way).
+    pub fn applied(&self, key: &ObjectKey, obj: &SharedLive) {
         let Some(watch) = self.kinds().get(&(key.group.clone(), key.kind.clone())).cloned() else {
             return;
         };
-        watch.keep(key.clone(), Arc::new(obj.clone()));
+        watch.keep(key.clone(), obj.clone());
     }
 
     /// Records a delete.
@@ -369,22 +346,5 @@ async fn follow(
             changed.notify_one();
         }
         // The server closed the watch (its timeout): go on from the last version.
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn the_newer_of_two_copies_wins_when_versions_are_numbers() {
-        let v = |rv: &str| json!({"metadata": {"resourceVersion": rv}});
-        assert!(newer_or_unknown(&v("11"), &v("10")));
-        assert!(newer_or_unknown(&v("10"), &v("10")));
-        assert!(!newer_or_unknown(&v("9"), &v("10")));
-        // Opaque versions cannot be ordered: the latest copy seen wins.
-        assert!(newer_or_unknown(&v("abc"), &v("10")));
-        assert!(newer_or_unknown(&json!({}), &v("10")));
     }
 }
