@@ -224,6 +224,14 @@ impl Cluster {
             .await
     }
 
+    /// Whether discovery found the kind before (so [`Cluster::kind`] answers without a request).
+    pub fn knows(&self, api_version: &str, kind: &str) -> bool {
+        self.kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&(api_version.to_string(), kind.to_string()))
+    }
+
     /// How to address a kind; `None` if the cluster does not serve it.
     pub async fn kind(&self, api_version: &str, kind: &str) -> Result<Option<Kind>, ClusterError> {
         let cache_key = (api_version.to_string(), kind.to_string());

@@ -56,7 +56,9 @@ pub struct Settings {
 /// An env's rendering as a reconcile needs it: the kinds its manifests name and
 /// those its CRDs define, and the rendered units themselves, which are let go
 /// once the desired set is built (they take more memory than the rest of the
-/// env's state) and rendered again only if they are needed once more.
+/// env's state) and rendered again only if they are needed once more. They are
+/// let go at once when the cluster's kinds have to be looked up first, so that
+/// envs waiting for discovery do not all hold their units at the same time.
 pub struct Rendering {
     /// Different for every rendering of an env.
     pub generation: u64,
@@ -186,6 +188,40 @@ fn cluster_err(cluster: &Cluster, what: impl Into<String>) -> impl FnOnce(Cluste
     }
 }
 
+/// How to address each of `wanted` (`(apiVersion, kind)`), into `kinds`; kinds
+/// the cluster does not serve yet but a CRD of the env defines go to `pending`
+/// too, kinds nobody defines are left out.
+async fn resolve_kinds<'a>(
+    cluster: &Cluster,
+    rendering: &Rendering,
+    wanted: impl Iterator<Item = &'a (String, String)>,
+    kinds: &mut BTreeMap<(String, String), Kind>,
+    pending: &mut BTreeSet<(String, String)>,
+) -> Result<(), EnvError> {
+    for (api_version, kind) in wanted {
+        if api_version.is_empty() || kind.is_empty() {
+            continue;
+        }
+        let found = cluster
+            .kind(api_version, kind)
+            .await
+            .map_err(cluster_err(cluster, format!("discovery of {kind} in {api_version}")))?;
+        let id = (api_version.clone(), kind.clone());
+        match found {
+            Some(k) => {
+                kinds.insert(id, k);
+            }
+            None => {
+                if let Some((scope, plural)) = rendering.crds.get(&id) {
+                    kinds.insert(id.clone(), Cluster::pending_kind(api_version, kind, plural, *scope));
+                    pending.insert(id);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads the repo's desired state and the cluster's state of an env.
 /// `rendering` is the env rendered from the snapshot (see [`Rendering`]).
 /// The env's objects come from `watches` where its caches are in step with the
@@ -199,58 +235,13 @@ pub async fn observe(
     desired_cache: Option<&DesiredCache>,
 ) -> Result<Observed, EnvError> {
     let ns = target.namespace.as_str();
-    let namespace_exists = cluster
-        .get(&Cluster::namespace_kind(), None, ns)
-        .await
-        .map_err(cluster_err(cluster, format!("reading namespace {ns}")))?
-        .is_some();
-
-    let t0 = std::time::Instant::now();
-    let mut wanted = rendering.wanted.clone();
-    let inventory = if namespace_exists {
-        match cluster
-            .get(&Cluster::config_map_kind(), Some(ns), &inventory_name(env))
-            .await
-            .map_err(cluster_err(cluster, "reading the inventory"))?
-        {
-            Some(cm) => Some(Inventory::from_config_map(env, &cm)?),
-            None => None,
-        }
-    } else {
-        None
-    };
-    let inventory_stored = inventory.is_some();
-    let inventory = inventory.unwrap_or_default();
-    for e in inventory.entries.values() {
-        wanted.insert((e.api_version.clone(), e.key.kind.clone()));
-    }
-
+    // The manifests' kinds first, then the desired set: with the kinds known
+    // (discovery is cached) nothing is awaited between rendering and building
+    // the desired set, so the rendered units of one env are let go before
+    // another env renders (see `Rendering`).
     let mut kinds = BTreeMap::new();
     let mut pending = BTreeSet::new();
-    for (api_version, kind) in wanted {
-        if api_version.is_empty() || kind.is_empty() {
-            continue;
-        }
-        let found = cluster
-            .kind(&api_version, &kind)
-            .await
-            .map_err(cluster_err(cluster, format!("discovery of {kind} in {api_version}")))?;
-        match found {
-            Some(k) => {
-                kinds.insert((api_version, kind), k);
-            }
-            None => {
-                if let Some((scope, plural)) = rendering.crds.get(&(api_version.clone(), kind.clone())) {
-                    kinds.insert(
-                        (api_version.clone(), kind.clone()),
-                        Cluster::pending_kind(&api_version, &kind, plural, *scope),
-                    );
-                    pending.insert((api_version, kind));
-                }
-            }
-        }
-    }
-
+    resolve_kinds(cluster, rendering, rendering.wanted.iter(), &mut kinds, &mut pending).await?;
     let env_target = EnvTarget {
         env: env.to_string(),
         namespace: target.namespace.clone(),
@@ -268,6 +259,37 @@ pub async fn observe(
         }
         None => Arc::new(build()),
     };
+    rendering.release();
+
+    let namespace_exists = cluster
+        .get(&Cluster::namespace_kind(), None, ns)
+        .await
+        .map_err(cluster_err(cluster, format!("reading namespace {ns}")))?
+        .is_some();
+
+    let t0 = std::time::Instant::now();
+    let inventory = if namespace_exists {
+        match cluster
+            .get(&Cluster::config_map_kind(), Some(ns), &inventory_name(env))
+            .await
+            .map_err(cluster_err(cluster, "reading the inventory"))?
+        {
+            Some(cm) => Some(Inventory::from_config_map(env, &cm)?),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let inventory_stored = inventory.is_some();
+    let inventory = inventory.unwrap_or_default();
+    // Kinds of inventoried objects that left the repo, to prune them.
+    let gone: BTreeSet<(String, String)> = inventory
+        .entries
+        .values()
+        .map(|e| (e.api_version.clone(), e.key.kind.clone()))
+        .filter(|id| !kinds.contains_key(id))
+        .collect();
+    resolve_kinds(cluster, rendering, gone.iter(), &mut kinds, &mut pending).await?;
 
     if let Some(w) = watches {
         w.set_desired(&desired);
@@ -578,5 +600,60 @@ mod tests {
         rendering.release();
         assert_eq!(rendering.units().len(), 2);
         assert_eq!(renders.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn observe_lets_go_of_the_units_once_the_desired_set_is_built_and_finds_the_kinds_first() {
+        let sim = slipway_simcluster::SimCluster::start(slipway_simcluster::SimConfig::default())
+            .await
+            .unwrap();
+        let cluster = Cluster::new(
+            "main",
+            sim.client().await,
+            crate::cluster::RetryPolicy {
+                attempts: 2,
+                min_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(2),
+            },
+        );
+        let files = [(
+            "dev/deployable/c.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n",
+        )];
+        let snap = Arc::new(RepoSnapshot::from_files(
+            "c",
+            files.iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())),
+        ));
+        let renders = Arc::new(AtomicUsize::new(0));
+        let (again, count) = (snap.clone(), renders.clone());
+        let rendering = Rendering::new(1, snap.render_env("dev"), move || {
+            count.fetch_add(1, Ordering::SeqCst);
+            again.render_env("dev")
+        });
+        assert!(!cluster.knows("v1", "ConfigMap"), "not looked up yet");
+        let target = DeployTarget {
+            cluster: "main".into(),
+            namespace: "dev".into(),
+            prune: true,
+            allow_empty: false,
+        };
+        let cache = DesiredCache::default();
+        let observed = observe("dev", &target, &rendering, &cluster, None, Some(&cache))
+            .await
+            .unwrap();
+        assert_eq!(observed.desired.objects.len(), 1);
+        assert!(cluster.knows("v1", "ConfigMap"));
+        assert!(!observed.namespace_exists);
+        // The units were used as rendered, then let go: needing them again renders them again.
+        assert_eq!(renders.load(Ordering::SeqCst), 0);
+        rendering.units();
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        // The same rendering and kinds again: the kept desired set, nothing rendered.
+        let again = observe("dev", &target, &rendering, &cluster, None, Some(&cache))
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&again.desired, &observed.desired));
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        sim.shutdown().await;
     }
 }
