@@ -64,7 +64,7 @@ pub fn plan(
         .map_err(|_| ApiError::conflict(format!("{path} at {short} is not UTF-8 text")).on("commit"))?;
     let old_vars = parse_vars(&path, old_text)
         .map_err(|e| ApiError::conflict(format!("{path} at {short} cannot be restored: {e}")).on("commit"))?;
-    if snapshot.files.get(&path).map(Vec::as_slice) == Some(old_file) {
+    if snapshot.files.get(&path).map(|c| &c[..]) == Some(old_file) {
         return Ok(None);
     }
     let now = match snapshot.version_vars(&req.env, &req.service) {

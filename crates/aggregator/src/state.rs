@@ -101,7 +101,7 @@ impl VersionCache {
             let files = snapshot.env_files(&env);
             let mut services = BTreeMap::new();
             for (service, path) in files.versions {
-                let bytes = snapshot.files.get(&path).map(Vec::as_slice).unwrap_or_default();
+                let bytes = snapshot.files.get(&path).map(|c| &c[..]).unwrap_or_default();
                 let entry = match old.remove(&path) {
                     Some(entry) if entry.0 == bytes => entry,
                     _ => {
@@ -353,7 +353,7 @@ pub struct StateEncoder {
 struct SharedKey {
     order: Vec<String>,
     /// `deployers.yaml`, `transitions.yaml` and every `locks.yaml`, as read.
-    files: Vec<Option<Vec<u8>>>,
+    files: Vec<Option<Arc<[u8]>>>,
     deployer: Option<Arc<DeployerStatus>>,
 }
 
@@ -648,7 +648,7 @@ mod tests {
         let s2_fragment = enc.fragments["s2"].1.get().as_ptr();
 
         let mut files = s1.files.clone();
-        files.insert("latest/version/s1.yaml".into(), b"version: '44'\n".to_vec());
+        files.insert("latest/version/s1.yaml".into(), b"version: '44'\n"[..].into());
         let s2 = RepoSnapshot {
             commit: "c2".into(),
             files,
@@ -659,7 +659,7 @@ mod tests {
         let mut files = s2.files.clone();
         files.insert(
             "aaa/locks.yaml".into(),
-            b"resource_locks:\n  s2: {reasons: [x]}\n".to_vec(),
+            b"resource_locks:\n  s2: {reasons: [x]}\n"[..].into(),
         );
         let s3 = RepoSnapshot {
             commit: "c3".into(),

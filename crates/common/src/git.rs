@@ -296,7 +296,7 @@ impl ResourceRepo {
                 }
                 Some(git2::ObjectType::Blob) => match self.repo.find_blob(entry.id()) {
                     Ok(blob) => {
-                        files.insert(format!("{dir}{name}"), blob.content().to_vec());
+                        files.insert(format!("{dir}{name}"), blob.content().into());
                     }
                     Err(e) => {
                         failure = Some(e);

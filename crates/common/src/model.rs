@@ -23,8 +23,9 @@ use crate::merge::{self, Vars};
 use crate::names::{validate_env_name, validate_service_name};
 use crate::transitions::{self, Transition, TransitionState, TRANSITIONS_FILE, TRANSITION_STATE_FILE};
 
-/// Path → contents of every file in the repo at one commit.
-pub type Files = BTreeMap<String, Vec<u8>>;
+/// Path → contents of every file in the repo at one commit. Contents are
+/// shared: a snapshot of the next commit shares the files it did not change.
+pub type Files = BTreeMap<String, std::sync::Arc<[u8]>>;
 
 /// The repo at one commit.
 #[derive(Debug, Clone, Default)]
@@ -124,7 +125,7 @@ impl RepoSnapshot {
     {
         RepoSnapshot {
             commit: commit.to_string(),
-            files: files.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            files: files.into_iter().map(|(k, v)| (k.into(), v.into().into())).collect(),
         }
     }
 
@@ -248,7 +249,10 @@ impl RepoSnapshot {
     /// Whether the files under `folder/` are the same in both snapshots.
     pub fn same_folder(&self, other: &RepoSnapshot, folder: &str) -> bool {
         let prefix = format!("{folder}/");
-        fn under<'a>(s: &'a RepoSnapshot, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Vec<u8>)> {
+        fn under<'a>(
+            s: &'a RepoSnapshot,
+            prefix: &'a str,
+        ) -> impl Iterator<Item = (&'a String, &'a std::sync::Arc<[u8]>)> {
             s.files
                 .range(prefix.to_string()..)
                 .take_while(move |(p, _)| p.starts_with(prefix))

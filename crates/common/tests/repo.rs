@@ -205,4 +205,8 @@ fn snapshots_copy_untouched_folders_and_read_changed_ones_afresh() {
     assert_eq!(seen[2].text("dev/locks.yaml").unwrap(), None);
     assert_eq!(seen[2].text("latest/version/s1.yaml").unwrap(), Some("version: '2'\n"));
     assert!(seen[3].text("dev/locks.yaml").unwrap().is_some());
+    // Untouched files are shared with the snapshot before, not copied.
+    let shared = |a: usize, b: usize, path: &str| Arc::ptr_eq(&seen[a].files[path], &seen[b].files[path]);
+    assert!(shared(1, 2, "latest/version/s1.yaml"));
+    assert!(!shared(1, 2, "dev/version/s1.yaml"));
 }

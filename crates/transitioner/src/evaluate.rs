@@ -261,8 +261,8 @@ fn candidates(input: &Input<'_>) -> Vec<Candidate> {
         if old_content != Some(content) {
             out.push(Candidate {
                 service: service.clone(),
-                content: content.clone(),
-                old_content: old_content.cloned(),
+                content: content.to_vec(),
+                old_content: old_content.map(|c| c.to_vec()),
             });
         }
     }
