@@ -19,6 +19,11 @@ pub struct ExampleRepo {
     pub cluster: String,
     /// Namespace prefix: env `dev` goes to `<prefix>dev`.
     pub namespace_prefix: String,
+    /// The image every service runs (`None`: `registry.example/<service>:<version>`,
+    /// which only a simulated cluster runs).
+    pub image: Option<String>,
+    /// Replicas of every service's Deployment.
+    pub replicas: u32,
 }
 
 impl Default for ExampleRepo {
@@ -31,14 +36,15 @@ impl Default for ExampleRepo {
             last_schedule: Some("0 */2 * * * *".into()),
             cluster: "local".into(),
             namespace_prefix: "slipway-".into(),
+            image: None,
+            replicas: 2,
         }
     }
 }
 
-/// The version file of a service at a version.
+/// The version file of a service at a version, as the default example writes it.
 pub fn version_file(service: &str, version: &str) -> String {
-    let image_name = service.replace('/', "-");
-    format!("version: \"{version}\"\nimage: \"registry.example/{image_name}:{version}\"\nreplicas: 2\n")
+    ExampleRepo::default().version_file(service, version)
 }
 
 /// The base file of a service: a Deployment and a Service.
@@ -117,6 +123,18 @@ fn indent(text: &str, by: usize) -> String {
 }
 
 impl ExampleRepo {
+    /// The version file of a service at a version.
+    pub fn version_file(&self, service: &str, version: &str) -> String {
+        let image = match &self.image {
+            Some(image) => image.clone(),
+            None => format!("registry.example/{}:{version}", service.replace('/', "-")),
+        };
+        format!(
+            "version: \"{version}\"\nimage: \"{image}\"\nreplicas: {}\n",
+            self.replicas
+        )
+    }
+
     /// The `git_fixture` definition: one initial commit with every env at version 1.0.0.
     pub fn fixture_yaml(&self) -> String {
         let mut files: Vec<(String, String)> = Vec::new();
@@ -145,9 +163,15 @@ impl ExampleRepo {
         }
         files.push(("transitions.yaml".into(), transitions));
         for service in &self.services {
-            files.push((format!("latest/version/{service}.yaml"), version_file(service, "1.0.0")));
+            files.push((
+                format!("latest/version/{service}.yaml"),
+                self.version_file(service, "1.0.0"),
+            ));
             for env in &self.envs {
-                files.push((format!("{env}/version/{service}.yaml"), version_file(service, "1.0.0")));
+                files.push((
+                    format!("{env}/version/{service}.yaml"),
+                    self.version_file(service, "1.0.0"),
+                ));
                 files.push((
                     format!("{env}/base/{service}.yaml"),
                     base_file(service, self.progress_deadline_secs),
@@ -202,5 +226,23 @@ mod tests {
         let web = &snap.render_env("dev")[1];
         let docs = web.result.as_ref().unwrap();
         assert_eq!(docs[0]["spec"]["replicas"], serde_yaml::Value::from(2));
+    }
+
+    #[test]
+    fn a_given_image_and_replica_count_go_into_every_version_file() {
+        let example = ExampleRepo {
+            image: Some("registry.k8s.io/pause:3.10".into()),
+            replicas: 1,
+            ..ExampleRepo::default()
+        };
+        assert_eq!(
+            example.version_file("team-a/api", "2.0.0"),
+            "version: \"2.0.0\"\nimage: \"registry.k8s.io/pause:3.10\"\nreplicas: 1\n"
+        );
+        assert_eq!(
+            version_file("team-a/api", "2.0.0"),
+            "version: \"2.0.0\"\nimage: \"registry.example/team-a-api:2.0.0\"\nreplicas: 2\n"
+        );
+        assert!(example.fixture_yaml().contains("image: \"registry.k8s.io/pause:3.10\""));
     }
 }

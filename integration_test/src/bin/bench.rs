@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use integration_test::client::{service_env, wait_for, Api};
-use integration_test::example::{version_file, ExampleRepo};
+use integration_test::example::ExampleRepo;
 use integration_test::stack::{Stack, StackOptions};
 use serde_json::{json, Value};
 use slipway_common::status::{DeployerStatus, RolloutStatus};
@@ -35,9 +35,24 @@ struct Args {
     /// Requests of the `GET /api/state` measurement.
     #[arg(long, default_value_t = 200)]
     state_requests: usize,
-    /// Measure (1)-(3) and (7) against this real cluster instead of a simulated one.
-    #[arg(long)]
+    /// Measure (1)-(3) and (7) against the cluster of this kubeconfig instead of a
+    /// simulated one, in namespaces of its own (slipway-bench-<random>-e0, ...)
+    /// that are deleted at the end.
+    #[arg(long, value_name = "KUBECONFIG")]
     real_cluster: Option<PathBuf>,
+    /// Context of the --real-cluster kubeconfig (default: its current context).
+    #[arg(long, requires = "real_cluster")]
+    context: Option<String>,
+    /// With --real-cluster: keep the bench's namespaces instead of deleting them at the end.
+    #[arg(long, requires = "real_cluster")]
+    keep_namespaces: bool,
+    /// Image every service runs (default: a made-up name the simulated cluster
+    /// accepts; with --real-cluster, registry.k8s.io/pause:3.10).
+    #[arg(long)]
+    image: Option<String>,
+    /// Replicas of each service's Deployment.
+    #[arg(long, default_value_t = 2)]
+    replicas: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -115,15 +130,43 @@ async fn wait_quiet(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     .await
 }
 
-fn writes(stack: &Stack) -> Option<u64> {
-    stack.sim.as_ref().map(|s| s.counters().writes())
+/// Writes so far: every write request the simulated cluster answered, or on a
+/// real cluster the objects the deployer applied and pruned (its metrics).
+async fn writes(http: &reqwest::Client, stack: &Stack) -> Option<u64> {
+    if let Some(sim) = &stack.sim {
+        return Some(sim.counters().writes());
+    }
+    let text = http
+        .get(format!("{}/metrics", stack.deployer.url))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(counted_writes(&text))
+}
+
+/// The sum of the deployer's applied and pruned object counters in its metrics text.
+fn counted_writes(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("slipway_deployer_applied_objects_total")
+                || l.starts_with("slipway_deployer_pruned_objects_total")
+        })
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, n)| n.parse::<f64>().ok()))
+        .sum::<f64>() as u64
+}
+
+fn count(w: Option<u64>) -> String {
+    w.map(|w| w.to_string()).unwrap_or("?".into())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let http = reqwest::Client::new();
-    let dir = tempfile::Builder::new().prefix("slipway-bench-").tempdir()?;
+    let real = args.real_cluster.is_some();
     let example = ExampleRepo {
         services: (0..args.services).map(|i| format!("s{i:04}")).collect(),
         envs: (0..args.envs).map(|i| format!("e{i}")).collect(),
@@ -131,8 +174,63 @@ async fn main() -> anyhow::Result<()> {
         progress_deadline_secs: 600,
         last_schedule: None,
         cluster: "bench".into(),
-        namespace_prefix: "bench-".into(),
+        // A real cluster may hold other runs' namespaces: each run has its own.
+        namespace_prefix: if real {
+            format!("slipway-bench-{}-", random_suffix())
+        } else {
+            "bench-".into()
+        },
+        image: args
+            .image
+            .clone()
+            .or_else(|| real.then(|| "registry.k8s.io/pause:3.10".to_string())),
+        replicas: args.replicas,
     };
+    let objects = args.services * args.envs * 2;
+    let measured = measure(&args, &example).await;
+    if let (Some(kubeconfig), false) = (&args.real_cluster, args.keep_namespaces) {
+        delete_namespaces(kubeconfig, args.context.as_deref(), &example);
+    }
+    let rows = measured?;
+
+    if args.json {
+        let out: Vec<Value> = rows
+            .iter()
+            .map(|r| json!({"measure": r.what, "value": r.value, "target": r.target, "met": r.ok}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"services": args.services, "envs": args.envs, "objects": objects, "results": out})
+            )?
+        );
+    } else {
+        println!(
+            "\nSlipway benchmark: {} services × {} envs = {objects} objects, {}\n",
+            args.services,
+            args.envs,
+            match &args.real_cluster {
+                Some(k) => format!("the cluster of {}", k.display()),
+                None => format!("simulated cluster, rollout delay {:?}", args.rollout_delay),
+            }
+        );
+        println!("| measure | result | target | met |\n|---|---|---|---|");
+        for r in &rows {
+            let met = match r.ok {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "?",
+            };
+            println!("| {} | {} | {} | {met} |", r.what, r.value, r.target);
+        }
+    }
+    Ok(())
+}
+
+/// Runs every measurement and returns the table's rows.
+async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>> {
+    let http = reqwest::Client::new();
+    let dir = tempfile::Builder::new().prefix("slipway-bench-").tempdir()?;
     let objects = args.services * args.envs * 2;
     let mut rows = Vec::new();
     eprintln!(
@@ -145,10 +243,17 @@ async fn main() -> anyhow::Result<()> {
     opts.rollout_delay = args.rollout_delay;
     opts.poll_interval = Duration::from_secs(3600); // only explicit refreshes drive the services
     opts.kubeconfig = args.real_cluster.clone();
+    opts.context = args.context.clone();
     let started = Instant::now();
     let stack = Stack::start(opts).await?;
     let head = stack.repo.head().context("repo has a head")?;
     let dep = stack.deployer.url.clone();
+    // What `writes` counts.
+    let writes_are = if stack.sim.is_some() {
+        "API writes"
+    } else {
+        "objects written"
+    };
 
     // (1) first full sync
     wait_synced(&http, &dep, &head, args.envs, false).await?;
@@ -157,9 +262,9 @@ async fn main() -> anyhow::Result<()> {
     rows.push(Row {
         what: "1. first full sync",
         value: format!(
-            "{:.2} s ({per_1000:.2} s per 1,000 objects), {} API writes",
+            "{:.2} s ({per_1000:.2} s per 1,000 objects), {} {writes_are}",
             first_sync.as_secs_f64(),
-            writes(&stack).map(|w| w.to_string()).unwrap_or("?".into())
+            count(writes(&http, &stack).await)
         ),
         target: "< 10 s per 1,000 objects",
         ok: Some(per_1000 < 10.0),
@@ -170,7 +275,7 @@ async fn main() -> anyhow::Result<()> {
     // ended, by the deployer's own `last_reconcile` times (the status is polled
     // far more coarsely than that), once the rollout's last checks are over;
     // the median of 5.
-    let w0 = writes(&stack);
+    let w0 = writes(&http, &stack).await;
     let mut noops = Vec::new();
     for _ in 0..5 {
         wait_quiet(&http, &dep).await?;
@@ -190,11 +295,11 @@ async fn main() -> anyhow::Result<()> {
     }
     noops.sort();
     let noop = noops[noops.len() / 2];
-    let noop_writes = writes(&stack).zip(w0).map(|(a, b)| a - b);
+    let noop_writes = writes(&http, &stack).await.zip(w0).map(|(a, b)| a - b);
     rows.push(Row {
         what: "2. no-op reconcile",
         value: format!(
-            "{:.0} ms (median of 5), {} API writes",
+            "{:.0} ms (median of 5), {} {writes_are}",
             ms(noop),
             noop_writes.map(|w| w.to_string()).unwrap_or("?".into())
         ),
@@ -205,13 +310,13 @@ async fn main() -> anyhow::Result<()> {
     // (3) one-service version bump, committed directly to the first env
     let env0 = &example.envs[0];
     let service = &example.services[0];
-    let w0 = writes(&stack);
+    let w0 = writes(&http, &stack).await;
     let committed = chrono::Utc::now();
     let commit = stack.repo.commit(
         "bench: bump one service",
         &[(
             &format!("{env0}/version/{service}.yaml"),
-            Some(&version_file(service, "1.0.1")),
+            Some(&example.version_file(service, "1.0.1")),
         )],
     )?;
     http.post(format!("{dep}/refresh")).send().await?;
@@ -227,11 +332,11 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let bump = since(committed, clean);
-    let bump_writes = writes(&stack).zip(w0).map(|(a, b)| a - b);
+    let bump_writes = writes(&http, &stack).await.zip(w0).map(|(a, b)| a - b);
     rows.push(Row {
         what: "3. one-service bump",
         value: format!(
-            "{} API writes, {:.0} ms from commit to Clean",
+            "{} {writes_are}, {:.0} ms from commit to Clean",
             bump_writes.map(|w| w.to_string()).unwrap_or("?".into()),
             ms(bump)
         ),
@@ -339,10 +444,10 @@ async fn main() -> anyhow::Result<()> {
     let kubectl_dir = dir.path().join("kubectl");
     let kubectl_time = kubectl_apply(
         &snapshot,
-        &example,
+        example,
         &kubectl_dir,
         args.rollout_delay,
-        args.real_cluster.as_deref(),
+        args.real_cluster.as_deref().map(|k| (k, args.context.as_deref())),
     )
     .await?;
     let ratio = first_sync.as_secs_f64() / kubectl_time.as_secs_f64();
@@ -352,41 +457,47 @@ async fn main() -> anyhow::Result<()> {
         target: "ratio ≤ 1",
         ok: Some(ratio <= 1.0),
     });
+    Ok(rows)
+}
 
-    if args.json {
-        let out: Vec<Value> = rows
-            .iter()
-            .map(|r| json!({"measure": r.what, "value": r.value, "target": r.target, "met": r.ok}))
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({"services": args.services, "envs": args.envs, "objects": objects, "results": out})
-            )?
-        );
-    } else {
-        println!(
-            "\nSlipway benchmark: {} services × {} envs = {objects} objects, rollout delay {:?}, {}\n",
-            args.services,
-            args.envs,
-            args.rollout_delay,
-            if args.real_cluster.is_some() {
-                "real cluster"
-            } else {
-                "simulated cluster"
-            }
-        );
-        println!("| measure | result | target | met |\n|---|---|---|---|");
-        for r in &rows {
-            let met = match r.ok {
-                Some(true) => "yes",
-                Some(false) => "NO",
-                None => "?",
-            };
-            println!("| {} | {} | {} | {met} |", r.what, r.value, r.target);
-        }
+/// Deletes the namespaces a run made in a real cluster (without waiting for them to go).
+fn delete_namespaces(kubeconfig: &Path, context: Option<&str>, example: &ExampleRepo) {
+    let namespaces: Vec<String> = example
+        .envs
+        .iter()
+        .flat_map(|env| {
+            let ns = format!("{}{env}", example.namespace_prefix);
+            [format!("{ns}-kubectl"), ns]
+        })
+        .collect();
+    eprintln!("deleting namespaces {} ...", namespaces.join(" "));
+    let mut cmd = kubectl(kubeconfig, context);
+    cmd.args(["delete", "namespace", "--ignore-not-found", "--wait=false"])
+        .args(&namespaces);
+    match cmd.output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => eprintln!(
+            "could not delete the bench's namespaces (delete them by hand): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => eprintln!("could not run kubectl to delete the bench's namespaces: {e}"),
     }
-    Ok(())
+}
+
+/// `kubectl --kubeconfig K [--context C]`.
+fn kubectl(kubeconfig: &Path, context: Option<&str>) -> Command {
+    let mut cmd = Command::new("kubectl");
+    cmd.arg("--kubeconfig").arg(kubeconfig);
+    if let Some(c) = context {
+        cmd.args(["--context", c]);
+    }
+    cmd
+}
+
+fn random_suffix() -> String {
+    use rand::Rng as _;
+    let mut rng = rand::thread_rng();
+    (0..6).map(|_| char::from(b'a' + rng.gen_range(0..26u8))).collect()
 }
 
 /// Renders every env as the deployer would (without its labels) and applies each
@@ -396,11 +507,11 @@ async fn kubectl_apply(
     example: &ExampleRepo,
     dir: &Path,
     rollout_delay: Duration,
-    real_cluster: Option<&Path>,
+    real_cluster: Option<(&Path, Option<&str>)>,
 ) -> anyhow::Result<Duration> {
     std::fs::create_dir_all(dir)?;
-    let (sim, kubeconfig) = match real_cluster {
-        Some(k) => (None, k.to_path_buf()),
+    let (sim, kubeconfig, context) = match real_cluster {
+        Some((k, context)) => (None, k.to_path_buf(), context.map(str::to_string)),
         None => {
             let sim = SimCluster::start(SimConfig {
                 rollout_delay,
@@ -410,7 +521,7 @@ async fn kubectl_apply(
             .map_err(|e| anyhow::anyhow!("cannot start the simulated cluster: {e}"))?;
             let path = dir.join("kubeconfig");
             sim.write_kubeconfig(&path)?;
-            (Some(sim), path)
+            (Some(sim), path, None)
         }
     };
     let mut files = Vec::new();
@@ -430,17 +541,9 @@ async fn kubectl_apply(
     }
     let t = Instant::now();
     for file in &files {
-        let kubeconfig = kubeconfig.clone();
-        let file = file.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .args(["apply", "--server-side", "-f"])
-                .arg(&file)
-                .output()
-        })
-        .await??;
+        let mut cmd = kubectl(&kubeconfig, context.as_deref());
+        cmd.args(["apply", "--server-side", "-f"]).arg(file);
+        let out = tokio::task::spawn_blocking(move || cmd.output()).await??;
         if !out.status.success() {
             bail!("kubectl apply failed: {}", String::from_utf8_lossy(&out.stderr));
         }
