@@ -24,6 +24,31 @@ pub fn bin_dir() -> PathBuf {
     }
 }
 
+/// The stock `kubectl` for a cluster: `kubectl --kubeconfig K [--context C]`.
+pub fn kubectl(kubeconfig: &Path, context: Option<&str>) -> Command {
+    let mut cmd = Command::new("kubectl");
+    cmd.arg("--kubeconfig").arg(kubeconfig);
+    if let Some(c) = context {
+        cmd.args(["--context", c]);
+    }
+    cmd
+}
+
+/// Runs `kubectl` with `args` on a cluster: whether it succeeded, and what it
+/// printed (standard output, then standard error).
+pub fn run_kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
+    let out = kubectl(kubeconfig, None)
+        .args(args)
+        .output()
+        .expect("kubectl runs (scripts/test installs Debian's kubernetes-client when it is missing)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// One service process started with `serve --config FILE`.
 pub struct ServiceProcess {
     pub name: String,

@@ -4,22 +4,10 @@
 //! namespaces it made.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-use integration_test::process::bin_dir;
+use integration_test::process::{bin_dir, run_kubectl};
 use serde_json::Value;
-
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .output()
-        .expect("kubectl runs (scripts/test installs Debian's kubernetes-client when it is missing)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn real_cluster_mode_measures_sync_noop_bump_and_kubectl_then_deletes_its_namespaces() {
@@ -75,7 +63,7 @@ fn real_cluster_mode_measures_sync_noop_bump_and_kubectl_then_deletes_its_namesp
     }
     // Its namespaces had a name of their own and are gone (or going).
     assert!(stderr.contains("deleting namespaces slipway-bench-"), "{stderr}");
-    let left = kubectl(
+    let (ok, left) = run_kubectl(
         &kubeconfig,
         &[
             "get",
@@ -84,6 +72,7 @@ fn real_cluster_mode_measures_sync_noop_bump_and_kubectl_then_deletes_its_namesp
             "jsonpath={range .items[*]}{.metadata.name} {.status.phase}{\"\\n\"}{end}",
         ],
     );
+    assert!(ok, "{left}");
     for line in left.lines().filter(|l| l.starts_with("slipway-bench-")) {
         assert!(line.ends_with(" Terminating"), "{left}");
     }

@@ -2,24 +2,9 @@
 //! the stock kubectl applies them server-side to a simulated cluster.
 
 use std::path::Path;
-use std::process::Command;
 
+use integration_test::process::run_kubectl as kubectl;
 use slipway_simcluster::{SimCluster, SimConfig};
-
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .output()
-        .expect("kubectl runs (scripts/test installs Debian's kubernetes-client when it is missing)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_manifests_apply_server_side_and_create_every_object() {

@@ -4,13 +4,13 @@
 //! (or `--json`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use integration_test::client::{service_env, wait_for, Api};
 use integration_test::example::ExampleRepo;
+use integration_test::process::kubectl;
 use integration_test::stack::{Stack, StackOptions};
 use serde_json::{json, Value};
 use slipway_common::status::{DeployerStatus, RolloutStatus};
@@ -482,16 +482,6 @@ fn delete_namespaces(kubeconfig: &Path, context: Option<&str>, example: &Example
         ),
         Err(e) => eprintln!("could not run kubectl to delete the bench's namespaces: {e}"),
     }
-}
-
-/// `kubectl --kubeconfig K [--context C]`.
-fn kubectl(kubeconfig: &Path, context: Option<&str>) -> Command {
-    let mut cmd = Command::new("kubectl");
-    cmd.arg("--kubeconfig").arg(kubeconfig);
-    if let Some(c) = context {
-        cmd.args(["--context", c]);
-    }
-    cmd
 }
 
 fn random_suffix() -> String {
