@@ -48,7 +48,7 @@ fn compute_breakdown() -> (Duration, Duration) {
     changed.commit = "c2".into();
     changed
         .files
-        .insert("latest/version/svc-3.yaml".into(), b"version: '999'\n".to_vec());
+        .insert("latest/version/svc-3.yaml".into(), b"version: '999'\n"[..].into());
     let t = Instant::now();
     encoder
         .encode(&changed, Some(&deployer), None, &[], now)
