@@ -566,16 +566,8 @@ mod tests {
     use slipway_common::RepoSnapshot;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[test]
-    fn a_rendering_knows_its_kinds_and_renders_again_only_after_letting_go_of_its_units() {
-        let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Widget, plural: widgets}\n  versions: [{name: v1}]\n";
-        let files = [
-            ("dev/deployable/crd.yaml", crd),
-            (
-                "dev/deployable/w.yaml",
-                "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
-            ),
-        ];
+    /// The rendering of env `dev` of a repo of `files`, and how often it rendered again.
+    fn counted_rendering(files: &[(&str, &str)]) -> (Rendering, Arc<AtomicUsize>) {
         let snap = Arc::new(RepoSnapshot::from_files(
             "c",
             files.iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())),
@@ -586,6 +578,20 @@ mod tests {
             count.fetch_add(1, Ordering::SeqCst);
             again.render_env("dev")
         });
+        (rendering, renders)
+    }
+
+    #[test]
+    fn a_rendering_knows_its_kinds_and_renders_again_only_after_letting_go_of_its_units() {
+        let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Widget, plural: widgets}\n  versions: [{name: v1}]\n";
+        let files = [
+            ("dev/deployable/crd.yaml", crd),
+            (
+                "dev/deployable/w.yaml",
+                "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+            ),
+        ];
+        let (rendering, renders) = counted_rendering(&files);
         assert!(rendering
             .wanted
             .contains(&("example.com/v1".to_string(), "Widget".to_string())));
@@ -620,16 +626,7 @@ mod tests {
             "dev/deployable/c.yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n",
         )];
-        let snap = Arc::new(RepoSnapshot::from_files(
-            "c",
-            files.iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())),
-        ));
-        let renders = Arc::new(AtomicUsize::new(0));
-        let (again, count) = (snap.clone(), renders.clone());
-        let rendering = Rendering::new(1, snap.render_env("dev"), move || {
-            count.fetch_add(1, Ordering::SeqCst);
-            again.render_env("dev")
-        });
+        let (rendering, renders) = counted_rendering(&files);
         assert!(!cluster.knows("v1", "ConfigMap"), "not looked up yet");
         let target = DeployTarget {
             cluster: "main".into(),
