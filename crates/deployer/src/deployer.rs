@@ -236,7 +236,7 @@ impl Deployer {
 
     /// The env rendered from the snapshot: the same rendering while the env's
     /// folder is unchanged, else rendered again.
-    fn rendered(&self, env: &str, snapshot: &Arc<RepoSnapshot>, cluster: &Cluster) -> Arc<Rendering> {
+    fn rendered(&self, env: &str, snapshot: &Arc<RepoSnapshot>) -> Arc<Rendering> {
         let earlier = lock(&self.rendered).get(env).cloned();
         let rendering = match earlier {
             Some((before, rendering)) if snapshot.same_folder(&before, env) => rendering,
@@ -244,14 +244,7 @@ impl Deployer {
                 let units = snapshot.render_env(env);
                 let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let (again, name) = (snapshot.clone(), env.to_string());
-                let rendering = Rendering::new(generation, units, move || again.render_env(&name));
-                // Discovery is awaited before the desired set is built: the units are
-                // rendered again then rather than held meanwhile.
-                let known = |(v, k): &(String, String)| v.is_empty() || k.is_empty() || cluster.knows(v, k);
-                if !rendering.wanted.iter().all(known) {
-                    rendering.release();
-                }
-                Arc::new(rendering)
+                Arc::new(Rendering::new(generation, units, move || again.render_env(&name)))
             }
         };
         lock(&self.rendered).insert(env.to_string(), (snapshot.clone(), rendering.clone()));
@@ -295,7 +288,7 @@ impl Deployer {
         let labels = Metrics::env(env);
         let result = async {
             let cluster = self.cluster(env, &target.cluster).await?;
-            let rendering = self.rendered(env, snapshot, &cluster);
+            let rendering = self.rendered(env, snapshot);
             let watches = self.watches(env, &cluster, target);
             let desired = lock(&self.desired).entry(env.to_string()).or_default().clone();
             let observed = observe(env, target, &rendering, &cluster, Some(&watches), Some(&desired)).await?;
@@ -436,8 +429,7 @@ impl Deployer {
         for (env, target) in targets.iter().filter(|(e, _)| only.is_none_or(|o| o == e.as_str())) {
             let result = async {
                 let cluster = self.cluster(env, &target.cluster).await?;
-                let rendering = self.rendered(env, &snapshot, &cluster);
-                let observed = observe(env, target, &rendering, &cluster, None, None).await?;
+                let observed = observe(env, target, &self.rendered(env, &snapshot), &cluster, None, None).await?;
                 let plan = plan_for(env, target, &observed, &Verified::default());
                 Ok::<_, EnvError>((observed, plan))
             }

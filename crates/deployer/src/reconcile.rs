@@ -91,7 +91,10 @@ impl Rendering {
             for doc in docs {
                 let api_version = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
                 let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or_default();
-                wanted.insert((api_version.to_string(), kind.to_string()));
+                // A document without them fails its unit: there is no kind to look up.
+                if !api_version.is_empty() && !kind.is_empty() {
+                    wanted.insert((api_version.to_string(), kind.to_string()));
+                }
             }
         }
         let crds = crd_kinds(&units)
@@ -239,6 +242,11 @@ pub async fn observe(
     // (discovery is cached) nothing is awaited between rendering and building
     // the desired set, so the rendered units of one env are let go before
     // another env renders (see `Rendering`).
+    // When a kind has to be looked up first, the units are let go meanwhile and
+    // rendered again to build the set.
+    if !rendering.wanted.iter().all(|(v, k)| cluster.knows(v, k)) {
+        rendering.release();
+    }
     let mut kinds = BTreeMap::new();
     let mut pending = BTreeSet::new();
     resolve_kinds(cluster, rendering, rendering.wanted.iter(), &mut kinds, &mut pending).await?;
@@ -609,7 +617,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn observe_lets_go_of_the_units_once_the_desired_set_is_built_and_finds_the_kinds_first() {
+    async fn observe_lets_go_of_the_units_once_the_desired_set_is_built_and_while_kinds_are_looked_up() {
         let sim = slipway_simcluster::SimCluster::start(slipway_simcluster::SimConfig::default())
             .await
             .unwrap();
@@ -634,12 +642,28 @@ mod tests {
             prune: true,
             allow_empty: false,
         };
+        // The kind has to be looked up: the units are let go meanwhile and rendered again.
+        let looked_up = observe(
+            "dev",
+            &target,
+            &rendering,
+            &cluster,
+            None,
+            Some(&DesiredCache::default()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(looked_up.desired.objects.len(), 1);
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        assert!(cluster.knows("v1", "ConfigMap"));
+
+        // With the kind known, a fresh rendering's units are used as rendered.
+        let (rendering, renders) = counted_rendering(&files);
         let cache = DesiredCache::default();
         let observed = observe("dev", &target, &rendering, &cluster, None, Some(&cache))
             .await
             .unwrap();
         assert_eq!(observed.desired.objects.len(), 1);
-        assert!(cluster.knows("v1", "ConfigMap"));
         assert!(!observed.namespace_exists);
         // The units were used as rendered, then let go: needing them again renders them again.
         assert_eq!(renders.load(Ordering::SeqCst), 0);
