@@ -92,7 +92,7 @@ impl Stack {
             }
         };
 
-        let token = random_token();
+        let token = random_name(32);
         std::fs::write(dir.join("api-tokens"), format!("playground:{token}\n"))?;
         let poll = duration_text(opts.poll_interval);
         let url = repo.url();
@@ -169,10 +169,11 @@ impl Stack {
     }
 }
 
-fn random_token() -> String {
+/// `len` random lower-case letters and digits (tokens, names that must not collide).
+pub fn random_name(len: usize) -> String {
     use rand::Rng as _;
     let mut rng = rand::thread_rng();
-    (0..32)
+    (0..len)
         .map(|_| {
             let n = rng.gen_range(0..36u8);
             char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })

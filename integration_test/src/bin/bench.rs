@@ -11,7 +11,7 @@ use clap::Parser;
 use integration_test::client::{service_env, wait_for, Api};
 use integration_test::example::ExampleRepo;
 use integration_test::process::kubectl;
-use integration_test::stack::{Stack, StackOptions};
+use integration_test::stack::{random_name, Stack, StackOptions};
 use serde_json::{json, Value};
 use slipway_common::status::{DeployerStatus, RolloutStatus};
 use slipway_simcluster::{SimCluster, SimConfig};
@@ -176,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
         cluster: "bench".into(),
         // A real cluster may hold other runs' namespaces: each run has its own.
         namespace_prefix: if real {
-            format!("slipway-bench-{}-", random_suffix())
+            format!("slipway-bench-{}-", random_name(6))
         } else {
             "bench-".into()
         },
@@ -298,11 +298,7 @@ async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>>
     let noop_writes = writes(&http, &stack).await.zip(w0).map(|(a, b)| a - b);
     rows.push(Row {
         what: "2. no-op reconcile",
-        value: format!(
-            "{:.0} ms (median of 5), {} {writes_are}",
-            ms(noop),
-            noop_writes.map(|w| w.to_string()).unwrap_or("?".into())
-        ),
+        value: format!("{:.0} ms (median of 5), {} {writes_are}", ms(noop), count(noop_writes)),
         target: "< 100 ms, 0 writes",
         ok: Some(ms(noop) < 100.0 && noop_writes.unwrap_or(0) == 0),
     });
@@ -337,7 +333,7 @@ async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>>
         what: "3. one-service bump",
         value: format!(
             "{} {writes_are}, {:.0} ms from commit to Clean",
-            bump_writes.map(|w| w.to_string()).unwrap_or("?".into()),
+            count(bump_writes),
             ms(bump)
         ),
         target: "only that service's changed objects (≤ 2)",
@@ -467,7 +463,7 @@ fn delete_namespaces(kubeconfig: &Path, context: Option<&str>, example: &Example
         .iter()
         .flat_map(|env| {
             let ns = format!("{}{env}", example.namespace_prefix);
-            [format!("{ns}-kubectl"), ns]
+            [kubectl_namespace(example, env), ns]
         })
         .collect();
     eprintln!("deleting namespaces {} ...", namespaces.join(" "));
@@ -484,10 +480,9 @@ fn delete_namespaces(kubeconfig: &Path, context: Option<&str>, example: &Example
     }
 }
 
-fn random_suffix() -> String {
-    use rand::Rng as _;
-    let mut rng = rand::thread_rng();
-    (0..6).map(|_| char::from(b'a' + rng.gen_range(0..26u8))).collect()
+/// The namespace the `kubectl` comparison applies an env to.
+fn kubectl_namespace(example: &ExampleRepo, env: &str) -> String {
+    format!("{}{env}-kubectl", example.namespace_prefix)
 }
 
 /// Renders every env as the deployer would (without its labels) and applies each
@@ -516,7 +511,7 @@ async fn kubectl_apply(
     };
     let mut files = Vec::new();
     for env in &example.envs {
-        let ns = format!("{}{env}-kubectl", example.namespace_prefix);
+        let ns = kubectl_namespace(example, env);
         let mut text = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n");
         for unit in snapshot.render_env(env) {
             for mut doc in unit.result.map_err(|e| anyhow::anyhow!("{e}"))? {
