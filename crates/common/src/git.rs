@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use git2::{build::TreeUpdateBuilder, FileMode, Oid, Repository, Signature};
 use serde::{Deserialize, Serialize};
@@ -176,6 +176,10 @@ pub struct ResourceRepo {
     /// The last snapshot read, with the tree id of each of its folders
     /// (`"dev/"` → id), so the next one copies the folders a commit left alone.
     snapshot_cache: Mutex<Option<SnapshotWithTrees>>,
+    /// When the last network call timed out, and what git said.
+    last_timeout: Mutex<Option<(Instant, String)>>,
+    /// When the caller of the current call began to wait for the repo (see [`ResourceRepo::waited_since`]).
+    waited_since: Mutex<Option<Instant>>,
 }
 
 /// A writer whose pushes are rejected because others keep pushing first goes on
@@ -227,6 +231,8 @@ impl ResourceRepo {
             repo,
             location,
             snapshot_cache: Mutex::new(None),
+            last_timeout: Mutex::new(None),
+            waited_since: Mutex::new(None),
         })
     }
 
@@ -239,6 +245,8 @@ impl ResourceRepo {
             repo,
             location: self.location.clone(),
             snapshot_cache: Mutex::new(None),
+            last_timeout: Mutex::new(None),
+            waited_since: Mutex::new(None),
         })
     }
 
@@ -259,6 +267,9 @@ impl ResourceRepo {
             let url = self.location.url.clone();
             // libgit2 reports its socket time-outs as GIT_TIMEOUT; some transports only say so in words.
             if source.code() == git2::ErrorCode::Timeout || source.message().contains("timed out") {
+                if let Ok(mut last) = self.last_timeout.lock() {
+                    *last = Some((Instant::now(), source.message().to_string()));
+                }
                 GitError::Timeout {
                     action,
                     url,
@@ -269,6 +280,29 @@ impl ResourceRepo {
                 GitError::Git { action, url, source }
             }
         }
+    }
+
+    /// Tells the repo that the coming call's caller has waited for it since `since`
+    /// (while another call held it). If a network call timed out meanwhile, the
+    /// first fetch or push of the coming call fails at once with that time-out
+    /// instead of waiting as long again: callers queued behind a hanging remote
+    /// answer within one `git_timeout`, not one each.
+    pub fn waited_since(&self, since: Instant) {
+        if let Ok(mut w) = self.waited_since.lock() {
+            *w = Some(since);
+        }
+    }
+
+    /// The time-out that happened while the caller waited (once per call).
+    fn timed_out_while_waiting(&self, action: &'static str) -> Option<GitError> {
+        let since = self.waited_since.lock().ok()?.take()?;
+        let (at, message) = self.last_timeout.lock().ok()?.clone()?;
+        (at > since).then(|| GitError::Timeout {
+            action,
+            url: self.location.url.clone(),
+            timeout: self.location.timeout,
+            source: git2::Error::from_str(&format!("{message} (a call that held the repo while this one waited)")),
+        })
     }
 
     /// Removes lock files of the checkout older than `stale_lock_after`. Called with
@@ -320,6 +354,9 @@ impl ResourceRepo {
 
     /// Fetches the branch; returns its head, `None` while the remote has no commits.
     pub fn fetch(&self) -> Result<Option<Oid>, GitError> {
+        if let Some(e) = self.timed_out_while_waiting("fetch") {
+            return Err(e);
+        }
         self.clear_stale_locks();
         let mut remote = self.repo.find_remote("origin").map_err(self.err("fetch"))?;
         let mut opts = git2::FetchOptions::new();
@@ -611,6 +648,9 @@ impl ResourceRepo {
     }
 
     fn push(&self, commit: Oid, expected_head: Option<Oid>) -> Result<(), PushError> {
+        if let Some(e) = self.timed_out_while_waiting("push") {
+            return Err(PushError::Git(e));
+        }
         self.clear_stale_locks();
         if let Some(path) = local_path(&self.location.url) {
             return self.push_local(&path, commit, expected_head);

@@ -164,13 +164,19 @@ impl SharedRepo {
         })
     }
 
-    /// Runs `f` with the repo on a blocking thread, after the fetch or push in progress.
+    /// Runs `f` with the repo on a blocking thread, after the fetch or push in
+    /// progress; if that one timed out, the first fetch or push of `f` fails at once.
     pub async fn with<R, F>(&self, f: F) -> R
     where
         F: FnOnce(&ResourceRepo) -> R + Send + 'static,
         R: Send + 'static,
     {
-        Self::run(self.inner.clone(), f).await
+        let since = std::time::Instant::now();
+        Self::run(self.inner.clone(), move |repo| {
+            repo.waited_since(since);
+            f(repo)
+        })
+        .await
     }
 
     /// Runs `f` on a blocking thread with the reading handle: it sees what the last
