@@ -136,14 +136,18 @@ mod tests {
         assert_eq!(c.peer_poll_interval, Duration::from_secs(1));
         assert_eq!(c.versions_branch, "main");
         assert!(!c.read_requires_token);
+        assert_eq!(c.repo_settings().location().timeout, Duration::from_secs(30));
+        assert_eq!(c.git_stale_lock_after, Duration::from_secs(120));
     }
 
     #[test]
     fn durations_are_human_and_unknown_keys_are_refused() {
         let c: AggregatorConfig = serde_yaml::from_str(
-            "versions_url: x\nversions_checkout_path: y\npoll_interval: 5m\npeer_poll_interval: 250ms\n",
+            "versions_url: x\nversions_checkout_path: y\npoll_interval: 5m\npeer_poll_interval: 250ms\ngit_timeout: 2s\ngit_stale_lock_after: 10s\n",
         )
         .unwrap();
+        assert_eq!(c.repo_settings().location().timeout, Duration::from_secs(2));
+        assert_eq!(c.repo_settings().location().stale_lock_after, Duration::from_secs(10));
         assert_eq!(c.poll_interval, Duration::from_secs(300));
         assert_eq!(c.peer_poll_interval, Duration::from_millis(250));
         let err =

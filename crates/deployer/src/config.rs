@@ -211,6 +211,8 @@ mod tests {
         assert_eq!(c.poll_interval, Duration::from_secs(30));
         assert_eq!(c.default_progress_deadline, Duration::from_secs(600));
         assert_eq!(c.versions_branch, "main");
+        assert_eq!(c.git_timeout, Duration::from_secs(30));
+        assert_eq!(c.git_stale_lock_after, Duration::from_secs(120));
         assert!(c.clusters["main"].in_cluster);
         assert_eq!(c.clusters["prod-eu"].context.as_deref(), Some("prod"));
     }

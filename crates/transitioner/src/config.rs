@@ -111,9 +111,10 @@ mod tests {
     #[test]
     fn human_durations_and_unknown_keys() {
         let c: Config = serde_yaml::from_str(
-            "versions_url: x\nversions_checkout_path: y\npoll_interval: 250ms\ndeployer_url: http://d:8080\ndeployer_timeout: 2s\napi_bind: 0.0.0.0:8081\n",
+            "versions_url: x\nversions_checkout_path: y\npoll_interval: 250ms\ndeployer_url: http://d:8080\ndeployer_timeout: 2s\napi_bind: 0.0.0.0:8081\ngit_timeout: 10s\n",
         )
         .unwrap();
+        assert_eq!(c.repo_settings().location().timeout, Duration::from_secs(10));
         assert_eq!(c.poll_interval, Duration::from_millis(250));
         assert_eq!(c.deployer_timeout, Duration::from_secs(2));
         let err = serde_yaml::from_str::<Config>("versions_url: x\nversions_checkout_path: y\npoll_intervall: 1s\n")
