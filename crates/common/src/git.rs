@@ -301,7 +301,7 @@ impl ResourceRepo {
             action,
             url: self.location.url.clone(),
             timeout: self.location.timeout,
-            source: git2::Error::from_str(&format!("{message} (a call that held the repo while this one waited)")),
+            source: git2::Error::from_str(&format!("{message}, in the call this one waited for")),
         })
     }
 
