@@ -13,7 +13,11 @@
 //!       dev/version/s1.yaml: {version: "1"}   # mappings and lists are written as YAML
 //!     delete: [old/file.yaml]
 //! ```
+//!
+//! [`http::HttpRemote`] serves such a repo over smart HTTP, and can play a remote that hangs.
 #![forbid(unsafe_code)]
+
+pub mod http;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -84,7 +84,8 @@ where
             Err(e)
         }
         Err(CommitError::Git(e)) => {
-            if !matches!(e, GitError::TooManyRetries { .. }) {
+            // Contention and a lock on the remote say nothing about the state being current.
+            if !matches!(e, GitError::TooManyRetries { .. } | GitError::RemoteLocked { .. }) {
                 store.set_repo_error(e.to_string());
             }
             Err(ApiError::repo(&e))
@@ -224,7 +225,7 @@ impl App {
         let Ok(oid) = Oid::from_str(commit) else { return true };
         let head = self.store.snapshot().commit.clone();
         self.repo
-            .with(move |r| {
+            .read(move |r| {
                 let Ok(head) = Oid::from_str(&head) else { return false };
                 r.is_ancestor(oid, head).unwrap_or(false)
             })

@@ -46,6 +46,15 @@ pub struct AggregatorConfig {
     /// Credentials for the repo host.
     #[serde(default)]
     pub git: GitAuth,
+    /// Bound of connecting and of each answer of a network fetch or push.
+    #[serde(default = "slipway_common::service::default_git_timeout", with = "humantime_serde")]
+    pub git_timeout: Duration,
+    /// Age after which a lock file in the checkout is removed while running.
+    #[serde(
+        default = "slipway_common::service::default_stale_lock_after",
+        with = "humantime_serde"
+    )]
+    pub git_stale_lock_after: Duration,
     /// Address of the HTTP API and UI.
     #[serde(default = "defaults::api_bind")]
     pub api_bind: String,
@@ -86,6 +95,8 @@ impl AggregatorConfig {
             versions_checkout_path: versions_checkout_path.into(),
             versions_branch: defaults::versions_branch(),
             git: GitAuth::default(),
+            git_timeout: slipway_common::service::default_git_timeout(),
+            git_stale_lock_after: slipway_common::service::default_stale_lock_after(),
             api_bind: defaults::api_bind(),
             deployer_url: None,
             transitioner_url: None,
@@ -106,6 +117,8 @@ impl AggregatorConfig {
             versions_checkout_path: self.versions_checkout_path.clone(),
             versions_branch: self.versions_branch.clone(),
             git: self.git.clone(),
+            git_timeout: self.git_timeout,
+            git_stale_lock_after: self.git_stale_lock_after,
         }
     }
 }
@@ -123,14 +136,18 @@ mod tests {
         assert_eq!(c.peer_poll_interval, Duration::from_secs(1));
         assert_eq!(c.versions_branch, "main");
         assert!(!c.read_requires_token);
+        assert_eq!(c.repo_settings().location().timeout, Duration::from_secs(30));
+        assert_eq!(c.git_stale_lock_after, Duration::from_secs(120));
     }
 
     #[test]
     fn durations_are_human_and_unknown_keys_are_refused() {
         let c: AggregatorConfig = serde_yaml::from_str(
-            "versions_url: x\nversions_checkout_path: y\npoll_interval: 5m\npeer_poll_interval: 250ms\n",
+            "versions_url: x\nversions_checkout_path: y\npoll_interval: 5m\npeer_poll_interval: 250ms\ngit_timeout: 2s\ngit_stale_lock_after: 10s\n",
         )
         .unwrap();
+        assert_eq!(c.repo_settings().location().timeout, Duration::from_secs(2));
+        assert_eq!(c.repo_settings().location().stale_lock_after, Duration::from_secs(10));
         assert_eq!(c.poll_interval, Duration::from_secs(300));
         assert_eq!(c.peer_poll_interval, Duration::from_millis(250));
         let err =

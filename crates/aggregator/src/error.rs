@@ -54,7 +54,17 @@ impl ApiError {
     /// The resource repo could not be reached or refused the write.
     pub fn repo(err: &GitError) -> Self {
         match err {
-            GitError::TooManyRetries { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+            GitError::TooManyRetries { .. } | GitError::RemoteLocked { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+            }
+            GitError::Timeout { action: "push", .. } => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the resource repo did not answer in time; the push may have arrived, look at the history before trying again: {err}"),
+            ),
+            GitError::Timeout { .. } => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the resource repo did not answer in time, nothing was committed: {err}"),
+            ),
             _ => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 format!("the resource repo is unreachable or refused the change, nothing was committed: {err}"),

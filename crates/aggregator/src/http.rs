@@ -216,7 +216,7 @@ async fn get_history(
         }
         let entries = app
             .repo
-            .with(move |r| history::list(r, head, &query))
+            .read(move |r| history::list(r, head, &query))
             .await
             .map_err(|e| ApiError::repo(&e))?;
         Ok(Json(json!({"entries": entries})).into_response())

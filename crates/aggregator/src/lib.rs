@@ -27,7 +27,6 @@ pub mod ui;
 pub mod versions;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -54,30 +53,10 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// Removes lock files a killed process left in our own checkout (it belongs to
-/// this process alone), so that git does not refuse to fetch after a crash.
-fn clear_stale_locks(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            clear_stale_locks(&path);
-        } else if path.extension().is_some_and(|e| e == "lock") {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {
-                    tracing::warn!(path = %path.display(), "removed a stale git lock file left by an earlier crash")
-                }
-                Err(e) => tracing::warn!(path = %path.display(), "cannot remove stale git lock file: {e}"),
-            }
-        }
-    }
-}
-
 /// Starts the aggregator: fetches the repo once, binds `api_bind` (printing the
 /// `listening on` line), and runs until `shutdown` is cancelled.
 pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let tokens = Tokens::load(config.api_tokens_file.as_deref(), config.api_tokens_env.as_deref())?;
-    clear_stale_locks(&config.versions_checkout_path);
     let repo = SharedRepo::open(&config.repo_settings()).await.with_context(|| {
         format!(
             "cannot open the checkout at {}",
@@ -129,25 +108,4 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
 pub async fn serve(config: AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let running = start(config, shutdown).await?;
     running.task.await.context("the server task failed")?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stale_git_locks_are_removed_and_nothing_else() {
-        let dir = tempfile::tempdir().unwrap();
-        let refs = dir.path().join("refs/remotes/origin");
-        std::fs::create_dir_all(&refs).unwrap();
-        std::fs::write(refs.join("main.lock"), "x").unwrap();
-        std::fs::write(refs.join("main"), "x").unwrap();
-        std::fs::write(dir.path().join("packed-refs.lock"), "x").unwrap();
-        std::fs::write(dir.path().join("config"), "x").unwrap();
-        clear_stale_locks(dir.path());
-        assert!(!refs.join("main.lock").exists());
-        assert!(!dir.path().join("packed-refs.lock").exists());
-        assert!(refs.join("main").exists());
-        assert!(dir.path().join("config").exists());
-    }
 }

@@ -6,18 +6,29 @@
 //! freshly fetched head and push it without force; when someone else pushed
 //! first, they fetch again and re-apply their change.
 //!
-//! Every call blocks: async callers run it in `spawn_blocking`.
+//! Every call blocks: async callers run it in `spawn_blocking`. Every network
+//! call is bounded by `git_timeout` (connect, and each read and write), and lock
+//! files a killed process left in the checkout are cleared ([`crate::checkout_locks`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use git2::{build::TreeUpdateBuilder, FileMode, Oid, Repository, Signature};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::checkout_locks;
+use crate::duration::format_duration;
 use crate::model::{Files, RepoSnapshot};
+
+/// Default of `git_timeout`: how long a fetch or push may wait to connect, or for
+/// each answer of the remote.
+pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of `git_stale_lock_after`: a lock file in the checkout older than this
+/// is left over from a killed process (git holds one for milliseconds).
+pub const DEFAULT_STALE_LOCK_AFTER: Duration = Duration::from_secs(120);
 
 /// How a service reaches the resource repo. Credentials come from here or the
 /// environment, never from the repo itself.
@@ -60,6 +71,11 @@ pub struct RepoLocation {
     /// Branch that holds the environments.
     pub branch: String,
     pub auth: GitAuth,
+    /// Bound of connecting and of each read or write of a network fetch or push
+    /// (process-wide: the first repo opened in a process sets it).
+    pub timeout: Duration,
+    /// Age after which a lock file in the checkout is removed at run time.
+    pub stale_lock_after: Duration,
 }
 
 /// Failures of repo access.
@@ -80,6 +96,26 @@ pub enum GitError {
     },
     #[error("push to {url} still rejected after {attempts} attempts, because others kept pushing first; nothing was lost, try again")]
     TooManyRetries { url: String, attempts: usize },
+    /// The remote did not answer in time; the caller cannot know whether a push arrived.
+    #[error("git {action} of {url} got no answer within {} (git_timeout): {source}", format_duration(*timeout))]
+    Timeout {
+        action: &'static str,
+        url: String,
+        timeout: Duration,
+        #[source]
+        source: git2::Error,
+    },
+    /// The branch stayed locked on the remote: a crashed git process there, not contention.
+    #[error("push to {url} refused: the ref {reference} is locked on the remote and stayed locked for {}s ({detail}); nothing was committed. If no git process is running there, the lock is left over from a crash: delete {lock_file} and try again", MAX_STUCK_TIME.as_secs())]
+    RemoteLocked {
+        url: String,
+        /// The locked ref, e.g. `refs/heads/main`.
+        reference: String,
+        /// Where the lock file is: a path for a repo on this machine, else its place in the remote repo.
+        lock_file: String,
+        /// What git said.
+        detail: String,
+    },
     #[error("{0}")]
     Change(String),
 }
@@ -140,6 +176,10 @@ pub struct ResourceRepo {
     /// The last snapshot read, with the tree id of each of its folders
     /// (`"dev/"` → id), so the next one copies the folders a commit left alone.
     snapshot_cache: Mutex<Option<SnapshotWithTrees>>,
+    /// When the last network call timed out, and what git said.
+    last_timeout: Mutex<Option<(Instant, String)>>,
+    /// When the caller of the current call began to wait for the repo (see [`ResourceRepo::waited_since`]).
+    waited_since: Mutex<Option<Instant>>,
 }
 
 /// A writer whose pushes are rejected because others keep pushing first goes on
@@ -154,8 +194,15 @@ const MAX_STUCK_TIME: Duration = Duration::from_secs(5);
 impl ResourceRepo {
     /// Opens the local copy at `checkout_path`, creating it (bare) if needed, and
     /// points its `origin` at `url`. Does not fetch.
+    ///
+    /// The checkout belongs to this process alone and nothing of it runs yet, so
+    /// every lock file in it is left over from a killed process and is removed.
     pub fn open(location: RepoLocation) -> Result<Self, GitError> {
+        bound_network_calls(location.timeout);
         let path = &location.checkout_path;
+        for lock in checkout_locks::clear_all(path) {
+            tracing::warn!(path = %lock.display(), "removed a git lock file left in the checkout by an earlier crash");
+        }
         let url = location.url.clone();
         let git = |action: &'static str| {
             let url = url.clone();
@@ -184,6 +231,22 @@ impl ResourceRepo {
             repo,
             location,
             snapshot_cache: Mutex::new(None),
+            last_timeout: Mutex::new(None),
+            waited_since: Mutex::new(None),
+        })
+    }
+
+    /// A second handle on the same checkout, for reads that must not wait for a
+    /// fetch or push of this one (`git2::Repository` is `Send` but not `Sync`).
+    /// It only reads: fetching or pushing through it would race this handle's locks.
+    pub fn reader(&self) -> Result<Self, GitError> {
+        let repo = Repository::open_bare(&self.location.checkout_path).map_err(self.err("open"))?;
+        Ok(ResourceRepo {
+            repo,
+            location: self.location.clone(),
+            snapshot_cache: Mutex::new(None),
+            last_timeout: Mutex::new(None),
+            waited_since: Mutex::new(None),
         })
     }
 
@@ -200,10 +263,59 @@ impl ResourceRepo {
     }
 
     fn err(&self, action: &'static str) -> impl Fn(git2::Error) -> GitError + '_ {
-        move |source| GitError::Git {
+        move |source| {
+            let url = self.location.url.clone();
+            // libgit2 reports its socket time-outs as GIT_TIMEOUT; some transports only say so in words.
+            if source.code() == git2::ErrorCode::Timeout || source.message().contains("timed out") {
+                if let Ok(mut last) = self.last_timeout.lock() {
+                    *last = Some((Instant::now(), source.message().to_string()));
+                }
+                GitError::Timeout {
+                    action,
+                    url,
+                    timeout: self.location.timeout,
+                    source,
+                }
+            } else {
+                GitError::Git { action, url, source }
+            }
+        }
+    }
+
+    /// Tells the repo that the coming call's caller has waited for it since `since`
+    /// (while another call held it). If a network call timed out meanwhile, the
+    /// first fetch or push of the coming call fails at once with that time-out
+    /// instead of waiting as long again: callers queued behind a hanging remote
+    /// answer within one `git_timeout`, not one each.
+    pub fn waited_since(&self, since: Instant) {
+        if let Ok(mut w) = self.waited_since.lock() {
+            *w = Some(since);
+        }
+    }
+
+    /// The time-out that happened while the caller waited (once per call).
+    fn timed_out_while_waiting(&self, action: &'static str) -> Option<GitError> {
+        let since = self.waited_since.lock().ok()?.take()?;
+        let (at, message) = self.last_timeout.lock().ok()?.clone()?;
+        (at > since).then(|| GitError::Timeout {
             action,
             url: self.location.url.clone(),
-            source,
+            timeout: self.location.timeout,
+            source: git2::Error::from_str(&format!("{message}, in the call this one waited for")),
+        })
+    }
+
+    /// Removes lock files of the checkout older than `stale_lock_after`. Called with
+    /// the repo held (`&self` of the one writing handle), so no operation of this
+    /// process holds one: a lock that old is left over from a killed process.
+    fn clear_stale_locks(&self) {
+        let bound = self.location.stale_lock_after;
+        for lock in checkout_locks::clear_older_than(&self.location.checkout_path, bound, SystemTime::now()) {
+            tracing::warn!(
+                path = %lock.display(),
+                "removed a git lock file older than {} that no operation of this service holds (left by a killed process)",
+                format_duration(bound)
+            );
         }
     }
 
@@ -242,6 +354,10 @@ impl ResourceRepo {
 
     /// Fetches the branch; returns its head, `None` while the remote has no commits.
     pub fn fetch(&self) -> Result<Option<Oid>, GitError> {
+        if let Some(e) = self.timed_out_while_waiting("fetch") {
+            return Err(e);
+        }
+        self.clear_stale_locks();
         let mut remote = self.repo.find_remote("origin").map_err(self.err("fetch"))?;
         let mut opts = git2::FetchOptions::new();
         opts.remote_callbacks(self.callbacks());
@@ -434,6 +550,7 @@ impl ResourceRepo {
         let mut attempt = 0;
         let mut last_head = None;
         let mut head_moved_at = started;
+        let mut last_rejection = Rejection::Moved;
         while head_moved_at.elapsed() < MAX_STUCK_TIME
             && (attempt < MIN_PUSH_ATTEMPTS || started.elapsed() < MAX_PUSH_TIME)
         {
@@ -458,17 +575,32 @@ impl ResourceRepo {
                         .reference(&self.tracking_ref(), commit, true, "slipway: pushed");
                     return Ok(Some(commit));
                 }
-                Err(PushError::Rejected) => {
-                    tracing::debug!(attempt, "push rejected as non-fast-forward, fetching and retrying");
+                Err(PushError::Rejected(why)) => {
+                    tracing::debug!(attempt, ?why, "push rejected, fetching and retrying");
+                    last_rejection = why;
                     // Spread out writers that keep colliding.
                     std::thread::sleep(backoff(attempt));
                 }
                 Err(PushError::Git(e)) => return Err(CommitError::Git(e)),
             }
         }
-        Err(CommitError::Git(GitError::TooManyRetries {
-            url: self.location.url.clone(),
-            attempts: attempt,
+        // A lock held by a concurrent push lasts milliseconds; one that outlasts the
+        // stuck bound is left over, and retrying will not help.
+        Err(CommitError::Git(match last_rejection {
+            Rejection::Locked {
+                reference,
+                lock_file,
+                detail,
+            } => GitError::RemoteLocked {
+                url: self.location.url.clone(),
+                reference,
+                lock_file,
+                detail,
+            },
+            Rejection::Moved => GitError::TooManyRetries {
+                url: self.location.url.clone(),
+                attempts: attempt,
+            },
         }))
     }
 
@@ -516,6 +648,10 @@ impl ResourceRepo {
     }
 
     fn push(&self, commit: Oid, expected_head: Option<Oid>) -> Result<(), PushError> {
+        if let Some(e) = self.timed_out_while_waiting("push") {
+            return Err(PushError::Git(e));
+        }
+        self.clear_stale_locks();
         if let Some(path) = local_path(&self.location.url) {
             return self.push_local(&path, commit, expected_head);
         }
@@ -538,24 +674,48 @@ impl ResourceRepo {
             }
             Ok(())
         });
+        // What the remote prints (`remote: error: cannot lock ref ...`) says why an update failed.
+        let said: Arc<Mutex<String>> = Arc::default();
+        let said_cb = said.clone();
+        cb.sideband_progress(move |data| {
+            if let Ok(mut s) = said_cb.lock() {
+                s.push_str(&String::from_utf8_lossy(data));
+            }
+            true
+        });
         let mut opts = git2::PushOptions::new();
         opts.remote_callbacks(cb);
-        let spec = format!("{local_ref}:refs/heads/{}", self.location.branch);
+        let reference = format!("refs/heads/{}", self.location.branch);
+        let spec = format!("{local_ref}:{reference}");
+        let remote_lock = |detail: String| {
+            PushError::Rejected(Rejection::Locked {
+                lock_file: format!("{reference}.lock in the repository on the server"),
+                reference: reference.clone(),
+                detail,
+            })
+        };
         match remote.push(&[spec.as_str()], Some(&mut opts)) {
             Ok(()) => {}
-            Err(e) if is_rejection(&e) => return Err(PushError::Rejected),
+            Err(e) if e.code() == git2::ErrorCode::Locked => return Err(remote_lock(e.message().to_string())),
+            Err(e) if is_rejection(&e) => return Err(PushError::Rejected(Rejection::Moved)),
             Err(e) => return Err(PushError::Git(self.err("push")(e))),
         }
         let status = rejected.lock().ok().and_then(|r| r.clone());
+        let said = said.lock().map(|s| s.clone()).unwrap_or_default();
+        // git receive-pack answers "failed to lock", or "failed to update ref" and prints
+        // "cannot lock ref '...': Unable to create '....lock': File exists".
+        let lock_line = said
+            .lines()
+            .map(str::trim)
+            .find(|l| l.contains("cannot lock ref") || l.contains(".lock"));
         match status {
             None => Ok(()),
-            Some(msg)
-                if msg.contains("fast-forward")
-                    || msg.contains("fetch first")
-                    || msg.contains("stale")
-                    || msg.contains("lock") =>
-            {
-                Err(PushError::Rejected)
+            Some(msg) if msg.contains("lock") || lock_line.is_some() => {
+                let detail = lock_line.map(|l| format!(": {l}")).unwrap_or_default();
+                Err(remote_lock(format!("the remote said: {msg}{detail}")))
+            }
+            Some(msg) if msg.contains("fast-forward") || msg.contains("fetch first") || msg.contains("stale") => {
+                Err(PushError::Rejected(Rejection::Moved))
             }
             Some(msg) => Err(PushError::Git(GitError::Git {
                 action: "push",
@@ -615,16 +775,18 @@ impl ResourceRepo {
                 }
                 Ok(())
             }
+            Err(e) if e.code() == git2::ErrorCode::Locked => Err(PushError::Rejected(Rejection::Locked {
+                lock_file: target.path().join(format!("{name}.lock")).display().to_string(),
+                reference: name,
+                detail: e.message().to_string(),
+            })),
             Err(e)
                 if matches!(
                     e.code(),
-                    git2::ErrorCode::Modified
-                        | git2::ErrorCode::Exists
-                        | git2::ErrorCode::Locked
-                        | git2::ErrorCode::NotFastForward
+                    git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::NotFastForward
                 ) =>
             {
-                Err(PushError::Rejected)
+                Err(PushError::Rejected(Rejection::Moved))
             }
             Err(e) => Err(git(e)),
         }
@@ -641,8 +803,58 @@ pub enum CommitError<E> {
 }
 
 enum PushError {
-    Rejected,
+    Rejected(Rejection),
     Git(GitError),
+}
+
+/// Why the remote refused to move the branch.
+#[derive(Debug)]
+enum Rejection {
+    /// Someone else pushed first.
+    Moved,
+    /// The branch ref is locked on the remote.
+    Locked {
+        reference: String,
+        lock_file: String,
+        detail: String,
+    },
+}
+
+/// Sets libgit2's connect and read/write time-outs, once per process: the first
+/// repo opened decides (each service runs in its own process, so that is its
+/// `git_timeout`).
+fn bound_network_calls(timeout: Duration) {
+    static SET: OnceLock<Duration> = OnceLock::new();
+    let set = *SET.get_or_init(|| {
+        // 0 would mean "wait forever" to libgit2.
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX).max(1);
+        set_libgit2_timeouts(ms);
+        timeout
+    });
+    if set != timeout {
+        tracing::warn!(
+            "git_timeout {} ignored: this process already bounds git calls by {} (the setting is process-wide)",
+            format_duration(timeout),
+            format_duration(set)
+        );
+    }
+}
+
+/// The one place that calls into libgit2's global options.
+#[allow(unsafe_code)]
+fn set_libgit2_timeouts(ms: i32) {
+    // SAFETY: the two setters write plain C globals without synchronisation, which
+    // is unsound only if another thread reads or writes them at the same time.
+    // libgit2 reads them only in its network streams (connect, and each socket read
+    // and write of an http(s) or ssh fetch or push); local-path remotes never touch
+    // them. This runs exactly once per process, inside `OnceLock::get_or_init` from
+    // `ResourceRepo::open`, and every network fetch or push of Slipway goes through
+    // a `ResourceRepo`, whose `open` returned only after `get_or_init` finished: the
+    // write happens-before every read, and no second write exists.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms);
+        let _ = git2::opts::set_server_timeout_in_milliseconds(ms);
+    }
 }
 
 fn is_rejection(e: &git2::Error) -> bool {

@@ -2,9 +2,10 @@
 //! base/version merge, name rules, locks, promotion rules, the status types of
 //! the three services' APIs, and git plumbing.
 //!
-//! Everything but [`git`] is pure and knows nothing of Kubernetes or async.
-#![forbid(unsafe_code)]
+//! Everything but [`git`] and [`checkout_locks`] is pure and knows nothing of Kubernetes or async.
+#![deny(unsafe_code)]
 
+pub mod checkout_locks;
 pub mod deployers;
 pub mod duration;
 pub mod error;

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::git::{GitAuth, GitError, RepoLocation, ResourceRepo};
+use crate::git::{GitAuth, GitError, RepoLocation, ResourceRepo, DEFAULT_GIT_TIMEOUT, DEFAULT_STALE_LOCK_AFTER};
 
 /// Config keys every service has for the resource repo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,10 +28,26 @@ pub struct RepoSettings {
     /// Credentials for the repo host (default: token from `SLIPWAY_GIT_TOKEN`, ssh agent).
     #[serde(default)]
     pub git: GitAuth,
+    /// Bound of connecting and of each answer of a network fetch or push (default `30s`).
+    #[serde(default = "default_git_timeout", with = "humantime_serde")]
+    pub git_timeout: Duration,
+    /// Age after which a lock file in the checkout is removed at run time (default `2m`).
+    #[serde(default = "default_stale_lock_after", with = "humantime_serde")]
+    pub git_stale_lock_after: Duration,
 }
 
 fn default_branch() -> String {
     "main".to_string()
+}
+
+/// Default of `git_timeout`, for the services' config structs.
+pub fn default_git_timeout() -> Duration {
+    DEFAULT_GIT_TIMEOUT
+}
+
+/// Default of `git_stale_lock_after`, for the services' config structs.
+pub fn default_stale_lock_after() -> Duration {
+    DEFAULT_STALE_LOCK_AFTER
 }
 
 impl RepoSettings {
@@ -42,6 +58,8 @@ impl RepoSettings {
             checkout_path: self.versions_checkout_path.clone(),
             branch: self.versions_branch.clone(),
             auth: self.git.clone(),
+            timeout: self.git_timeout,
+            stale_lock_after: self.git_stale_lock_after,
         }
     }
 }
@@ -120,31 +138,62 @@ pub async fn serve(
 }
 
 /// The resource repo, usable from async code: every git call runs on a blocking
-/// thread, one at a time.
+/// thread. Fetches and pushes ([`SharedRepo::with`]) run one at a time; reads
+/// ([`SharedRepo::read`]) go through a second handle, so they never wait for a
+/// fetch or push that hangs on the remote.
 #[derive(Clone)]
 pub struct SharedRepo {
     inner: Arc<Mutex<ResourceRepo>>,
+    reader: Arc<Mutex<ResourceRepo>>,
 }
 
 impl SharedRepo {
     /// Opens (creating if needed) the local copy; does not fetch.
     pub async fn open(settings: &RepoSettings) -> Result<Self, GitError> {
         let location = settings.location();
-        let repo = tokio::task::spawn_blocking(move || ResourceRepo::open(location))
-            .await
-            .map_err(|e| GitError::Change(format!("git worker failed: {e}")))??;
+        let (repo, reader) = tokio::task::spawn_blocking(move || {
+            let repo = ResourceRepo::open(location)?;
+            let reader = repo.reader()?;
+            Ok::<_, GitError>((repo, reader))
+        })
+        .await
+        .map_err(|e| GitError::Change(format!("git worker failed: {e}")))??;
         Ok(SharedRepo {
             inner: Arc::new(Mutex::new(repo)),
+            reader: Arc::new(Mutex::new(reader)),
         })
     }
 
-    /// Runs `f` with the repo on a blocking thread.
+    /// Runs `f` with the repo on a blocking thread, after the fetch or push in
+    /// progress; if that one timed out, the first fetch or push of `f` fails at once.
     pub async fn with<R, F>(&self, f: F) -> R
     where
         F: FnOnce(&ResourceRepo) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let inner = self.inner.clone();
+        let since = std::time::Instant::now();
+        Self::run(self.inner.clone(), move |repo| {
+            repo.waited_since(since);
+            f(repo)
+        })
+        .await
+    }
+
+    /// Runs `f` on a blocking thread with the reading handle: it sees what the last
+    /// fetch brought and must not fetch or push itself.
+    pub async fn read<R, F>(&self, f: F) -> R
+    where
+        F: FnOnce(&ResourceRepo) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        Self::run(self.reader.clone(), f).await
+    }
+
+    async fn run<R, F>(inner: Arc<Mutex<ResourceRepo>>, f: F) -> R
+    where
+        F: FnOnce(&ResourceRepo) -> R + Send + 'static,
+        R: Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock leaves the repo itself consistent
             // (every write is a whole commit), so a poisoned lock is still usable.

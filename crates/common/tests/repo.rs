@@ -11,6 +11,8 @@ fn open(t: &git_fixture::TempRepo, name: &str) -> ResourceRepo {
         checkout_path: t.scratch(name),
         branch: "main".into(),
         auth: GitAuth::default(),
+        timeout: slipway_common::git::DEFAULT_GIT_TIMEOUT,
+        stale_lock_after: slipway_common::git::DEFAULT_STALE_LOCK_AFTER,
     })
     .unwrap()
 }

@@ -87,6 +87,15 @@ pub struct DeployerConfig {
     /// Credentials for the git host.
     #[serde(default)]
     pub git: GitAuth,
+    /// Bound of connecting and of each answer of a network fetch or push.
+    #[serde(default = "slipway_common::service::default_git_timeout", with = "humantime_serde")]
+    pub git_timeout: Duration,
+    /// Age after which a lock file in the checkout is removed while running.
+    #[serde(
+        default = "slipway_common::service::default_stale_lock_after",
+        with = "humantime_serde"
+    )]
+    pub git_stale_lock_after: Duration,
     /// Address of the HTTP API.
     #[serde(default = "api_bind")]
     pub api_bind: String,
@@ -130,6 +139,8 @@ impl DeployerConfig {
             versions_checkout_path: versions_checkout_path.into(),
             versions_branch: branch(),
             git: GitAuth::default(),
+            git_timeout: slipway_common::service::default_git_timeout(),
+            git_stale_lock_after: slipway_common::service::default_stale_lock_after(),
             api_bind: api_bind(),
             poll_interval: poll_interval(),
             rollout_check_interval: rollout_check_interval(),
@@ -151,6 +162,8 @@ impl DeployerConfig {
             versions_checkout_path: self.versions_checkout_path.clone(),
             versions_branch: self.versions_branch.clone(),
             git: self.git.clone(),
+            git_timeout: self.git_timeout,
+            git_stale_lock_after: self.git_stale_lock_after,
         }
     }
 
@@ -198,6 +211,8 @@ mod tests {
         assert_eq!(c.poll_interval, Duration::from_secs(30));
         assert_eq!(c.default_progress_deadline, Duration::from_secs(600));
         assert_eq!(c.versions_branch, "main");
+        assert_eq!(c.git_timeout, Duration::from_secs(30));
+        assert_eq!(c.git_stale_lock_after, Duration::from_secs(120));
         assert!(c.clusters["main"].in_cluster);
         assert_eq!(c.clusters["prod-eu"].context.as_deref(), Some("prod"));
     }

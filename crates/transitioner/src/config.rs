@@ -21,6 +21,15 @@ pub struct Config {
     /// Credentials for the repo host.
     #[serde(default)]
     pub git: GitAuth,
+    /// Bound of connecting and of each answer of a network fetch or push.
+    #[serde(default = "slipway_common::service::default_git_timeout", with = "humantime_serde")]
+    pub git_timeout: Duration,
+    /// Age after which a lock file in the checkout is removed while running.
+    #[serde(
+        default = "slipway_common::service::default_stale_lock_after",
+        with = "humantime_serde"
+    )]
+    pub git_stale_lock_after: Duration,
     /// Address of the HTTP API.
     #[serde(default = "defaults::api_bind")]
     pub api_bind: String,
@@ -65,6 +74,8 @@ impl Config {
             versions_checkout_path: versions_checkout_path.into(),
             versions_branch: defaults::versions_branch(),
             git: GitAuth::default(),
+            git_timeout: slipway_common::service::default_git_timeout(),
+            git_stale_lock_after: slipway_common::service::default_stale_lock_after(),
             api_bind: defaults::api_bind(),
             poll_interval: defaults::poll_interval(),
             deployer_url: None,
@@ -79,6 +90,8 @@ impl Config {
             versions_checkout_path: self.versions_checkout_path.clone(),
             versions_branch: self.versions_branch.clone(),
             git: self.git.clone(),
+            git_timeout: self.git_timeout,
+            git_stale_lock_after: self.git_stale_lock_after,
         }
     }
 }
@@ -98,9 +111,10 @@ mod tests {
     #[test]
     fn human_durations_and_unknown_keys() {
         let c: Config = serde_yaml::from_str(
-            "versions_url: x\nversions_checkout_path: y\npoll_interval: 250ms\ndeployer_url: http://d:8080\ndeployer_timeout: 2s\napi_bind: 0.0.0.0:8081\n",
+            "versions_url: x\nversions_checkout_path: y\npoll_interval: 250ms\ndeployer_url: http://d:8080\ndeployer_timeout: 2s\napi_bind: 0.0.0.0:8081\ngit_timeout: 10s\n",
         )
         .unwrap();
+        assert_eq!(c.repo_settings().location().timeout, Duration::from_secs(10));
         assert_eq!(c.poll_interval, Duration::from_millis(250));
         assert_eq!(c.deployer_timeout, Duration::from_secs(2));
         let err = serde_yaml::from_str::<Config>("versions_url: x\nversions_checkout_path: y\npoll_intervall: 1s\n")

@@ -457,12 +457,15 @@ commits:
     let lock = repo.path.join("refs/heads/main.lock");
     std::fs::write(&lock, "held by another writer").unwrap();
     let err = t.run_all().await.unwrap_err();
-    assert!(err.to_string().contains("rejected"), "{err}");
+    assert!(
+        err.to_string().contains("refs/heads/main is locked on the remote"),
+        "{err}"
+    );
     let status = t.status();
     assert!(status.last_error.is_some());
     assert_eq!(status.transitions[0].result, Some(TransitionResult::CheckFailed));
     assert!(
-        status.transitions[0].reason.contains("rejected"),
+        status.transitions[0].reason.contains("is locked on the remote"),
         "{}",
         status.transitions[0].reason
     );

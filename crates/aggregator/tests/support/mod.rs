@@ -60,6 +60,11 @@ impl Harness {
         let repo = git_fixture::temp(yaml).unwrap();
         let mut c = config(&repo);
         tweak(&mut c);
+        Harness::start_on(repo, c).await
+    }
+
+    /// Starts on an existing fixture repo with a given config.
+    pub async fn start_on(repo: git_fixture::TempRepo, c: AggregatorConfig) -> Harness {
         let shutdown = CancellationToken::new();
         let running = slipway_aggregator::start(c, shutdown.clone()).await.unwrap();
         Harness {

@@ -1,0 +1,95 @@
+//! Lock files a killed process left in the transitioner's own checkout do not stop
+//! it from fetching: all are removed at start, and one appearing while it runs is
+//! removed once older than `git_stale_lock_after`.
+
+mod support;
+
+use std::time::Duration;
+
+use slipway_common::status::TransitionerStatus;
+use slipway_transitioner::{Config, Transitioner};
+use tokio_util::sync::CancellationToken;
+
+const REPO: &str = r#"
+commits:
+  - message: initial
+    files:
+      transitions.yaml: |
+        transitions:
+          dev: {source: latest, target: dev}
+      latest/version/s1.yaml: "version: '1'\n"
+      dev/version/s1.yaml: "version: '1'\n"
+"#;
+
+fn config(repo: &git_fixture::TempRepo) -> Config {
+    let mut config = Config::new(repo.url(), repo.scratch("checkout"));
+    config.poll_interval = Duration::from_millis(100);
+    config.git_stale_lock_after = Duration::from_secs(1);
+    config
+}
+
+async fn status_until(t: &Transitioner, done: impl Fn(&TransitionerStatus) -> bool) -> TransitionerStatus {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = t.status();
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A commit the transition leaves alone (it only touches files it does not promote).
+fn bump(repo: &git_fixture::TempRepo) -> String {
+    repo.commit("notes", &[("notes.md", Some("unrelated\n"))]).unwrap()
+}
+
+#[tokio::test]
+async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_the_first_fetch() {
+    let repo = git_fixture::temp(REPO).unwrap();
+    let config = config(&repo);
+    // An earlier run fetched, then was killed while updating the tracking ref.
+    drop(slipway_common::git::ResourceRepo::open_and_fetch(config.repo_settings().location()).unwrap());
+    let lock = config.versions_checkout_path.join("refs/remotes/origin/main.lock");
+    std::fs::write(&lock, "").unwrap();
+    let head = bump(&repo);
+    let shutdown = CancellationToken::new();
+    let clock = support::clock("2026-01-05T10:00:00Z");
+    let running = slipway_transitioner::start(&config, clock, shutdown.clone())
+        .await
+        .unwrap();
+    // The first poll's fetch decides: it brings the new head, without an error.
+    let status = status_until(&running.transitioner, |s| {
+        s.repo_commit.is_some() || s.last_error.is_some()
+    })
+    .await;
+    assert_eq!(status.repo_commit, Some(head), "{status:?}");
+    assert!(status.last_error.is_none(), "{status:?}");
+    assert!(!lock.exists());
+    shutdown.cancel();
+    running.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_lock_file_appearing_while_running_is_cleared_after_the_bound_and_fetching_resumes() {
+    let repo = git_fixture::temp(REPO).unwrap();
+    let config = config(&repo);
+    let lock = config.versions_checkout_path.join("refs/remotes/origin/main.lock");
+    let shutdown = CancellationToken::new();
+    let clock = support::clock("2026-01-05T10:00:00Z");
+    let running = slipway_transitioner::start(&config, clock, shutdown.clone())
+        .await
+        .unwrap();
+    status_until(&running.transitioner, |s| s.repo_commit.is_some()).await;
+    std::fs::write(&lock, "").unwrap();
+    let head = bump(&repo);
+    let status = status_until(&running.transitioner, |s| s.repo_commit.as_ref() == Some(&head)).await;
+    assert!(status.last_error.is_none(), "{status:?}");
+    assert!(!lock.exists());
+    shutdown.cancel();
+    running.task.await.unwrap().unwrap();
+}

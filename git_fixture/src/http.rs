@@ -1,0 +1,214 @@
+//! Serves a fixture repo over git's smart HTTP protocol on a free loopback port,
+//! through the `git http-backend` CGI program of the installed git, with a switch
+//! that makes the server accept connections and never answer, as a hung remote does.
+//!
+//! Deliberately small: one thread per connection, one request per connection
+//! (`Connection: close`), bodies by `Content-Length` or chunked.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A smart-HTTP server for one bare repo; stops accepting when dropped.
+pub struct HttpRemote {
+    addr: SocketAddr,
+    name: String,
+    hanging: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    /// Connections accepted while hanging, kept open and unanswered.
+    held: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl HttpRemote {
+    /// Serves the bare repo at `repo` as `http://127.0.0.1:PORT/<its folder name>`.
+    pub fn serve(repo: &Path) -> std::io::Result<Self> {
+        let root = repo.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let name = repo
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let hanging = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let (h, s, kept) = (hanging.clone(), stop.clone(), held.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::Acquire) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                if h.load(Ordering::Acquire) {
+                    kept.lock().unwrap_or_else(|p| p.into_inner()).push(stream);
+                    continue;
+                }
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    let _ = answer(stream, &root);
+                });
+            }
+        });
+        Ok(HttpRemote {
+            addr,
+            name,
+            hanging,
+            stop,
+            held,
+        })
+    }
+
+    /// The URL a client clones, fetches and pushes.
+    pub fn url(&self) -> String {
+        format!("http://{}/{}", self.addr, self.name)
+    }
+
+    /// From now on, accept connections and never answer (`true`), or serve again (`false`).
+    pub fn set_hanging(&self, hanging: bool) {
+        self.hanging.store(hanging, Ordering::Release);
+        if !hanging {
+            // Closing the held connections lets their clients fail instead of waiting on.
+            self.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+
+    /// How many connections were accepted and left unanswered.
+    pub fn held_connections(&self) -> usize {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+impl Drop for HttpRemote {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wakes the accept loop so that it sees `stop`.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Reads one request, runs `git http-backend` for it, writes its answer.
+fn answer(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("GET").to_string();
+    let target = parts.next().unwrap_or("/").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        read_chunked(&mut reader)?
+    } else {
+        let len = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        body
+    };
+    let mut cgi = Command::new("git")
+        .arg("http-backend")
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        // http-backend accepts pushes only from an authenticated user.
+        .env("REMOTE_USER", "fixture")
+        .env("REQUEST_METHOD", &method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("CONTENT_TYPE", header("content-type").unwrap_or_default())
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    if let Some(mut stdin) = cgi.stdin.take() {
+        stdin.write_all(&body)?;
+    }
+    let output = cgi.wait_with_output()?;
+    write_cgi_answer(stream, &output.stdout)
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        if size == 0 {
+            // The trailer ends with an empty line.
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                    return Ok(body);
+                }
+            }
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        line.clear();
+        reader.read_line(&mut line)?;
+    }
+}
+
+/// Turns CGI output (headers, a blank line, the body) into an HTTP/1.1 answer.
+fn write_cgi_answer(mut stream: TcpStream, output: &[u8]) -> std::io::Result<()> {
+    let split = output
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, i + 4))
+        .or_else(|| output.windows(2).position(|w| w == b"\n\n").map(|i| (i, i + 2)))
+        .unwrap_or((output.len(), output.len()));
+    let head = String::from_utf8_lossy(&output[..split.0]);
+    let body = &output[split.1..];
+    let mut status = "200 OK".to_string();
+    let mut out = Vec::new();
+    for line in head.lines() {
+        match line.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("status") => status = v.trim().to_string(),
+            Some(_) => out.extend_from_slice(format!("{}\r\n", line.trim_end()).as_bytes()),
+            None => {}
+        }
+    }
+    let mut answer = format!("HTTP/1.1 {status}\r\n").into_bytes();
+    answer.extend_from_slice(&out);
+    answer.extend_from_slice(format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes());
+    answer.extend_from_slice(body);
+    stream.write_all(&answer)?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hanging_remote_accepts_and_never_answers() {
+        let t = crate::temp("commits:\n  - message: one\n    files: {a: b}\n").unwrap();
+        let remote = HttpRemote::serve(&t.path).unwrap();
+        remote.set_hanging(true);
+        let mut conn =
+            TcpStream::connect(remote.url().trim_start_matches("http://").split('/').next().unwrap()).unwrap();
+        conn.write_all(b"GET /origin.git/info/refs?service=git-upload-pack HTTP/1.1\r\n\r\n")
+            .unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 1];
+        let read = conn.read(&mut buf);
+        assert!(read.is_err(), "no answer expected, got {read:?}");
+        assert_eq!(remote.held_connections(), 1);
+    }
+}
