@@ -16,7 +16,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::config::{ClusterConfig, DeployerConfig};
-use crate::object::{ObjectKey, Scope, MANAGER};
+use crate::object::{ObjectKey, Scope, ENV_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGER, SERVICE_LABEL};
 
 /// A failed request to a cluster, after retries.
 #[derive(Debug, Clone, Error)]
@@ -46,6 +46,11 @@ impl ClusterError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ClusterError::Api { code: 404, .. })
     }
+
+    /// Whether the server refused the deployer's identity (RBAC).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, ClusterError::Api { code: 403, .. })
+    }
 }
 
 impl From<kube::Error> for ClusterError {
@@ -73,6 +78,33 @@ impl From<kube::Error> for ClusterError {
 pub struct Kind {
     pub resource: ApiResource,
     pub scope: Scope,
+}
+
+impl Kind {
+    /// The RBAC rule the deployer's identity needs to deploy objects of this kind.
+    pub fn rbac_rule(&self) -> String {
+        let role = match self.scope {
+            Scope::Namespaced => "role",
+            Scope::Cluster => "cluster role",
+        };
+        format!(
+            "the deployer's {role} needs: apiGroups [\"{}\"], resources [\"{}\"], verbs [\"get\",\"list\",\"watch\",\"create\",\"patch\",\"delete\"]",
+            self.resource.group, self.resource.plural
+        )
+    }
+
+    /// Why objects of this kind cannot be deployed after `error`: the server's
+    /// message, and for a refusal the rule that is missing.
+    pub fn unusable(&self, error: &ClusterError) -> String {
+        if error.is_forbidden() {
+            format!("{error}; {}", self.rbac_rule())
+        } else {
+            format!(
+                "{} in {} is not served by the cluster: {error}",
+                self.resource.plural, self.resource.api_version
+            )
+        }
+    }
 }
 
 /// Backoff settings of API requests.
@@ -402,6 +434,52 @@ impl Cluster {
             })
             .await?;
         to_value(obj, kind)
+    }
+
+    /// Gives an adopted object back to whoever had it: removes Slipway's labels,
+    /// its manifest hash and the `managedFields` entries of field manager
+    /// `slipway`, keeping every field's value. A merge patch with the object's
+    /// `resourceVersion` (so a concurrent change makes it fail rather than be
+    /// undone); the API server takes `managedFields` sent in an update as they
+    /// are, and `[{}]` clears them when Slipway was the only manager. A missing
+    /// object is fine.
+    pub async fn release(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<(), ClusterError> {
+        let api = self.api(kind, namespace);
+        let params = PatchParams {
+            field_manager: Some(MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        self.retried("release", || async {
+            let Some(obj) = api.get_opt(name).await.map_err(ClusterError::from)? else {
+                return Ok(());
+            };
+            let mut others: Vec<Value> = obj
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .filter(|e| e.manager.as_deref() != Some(MANAGER))
+                .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+                .filter(|e| !e.is_null())
+                .collect();
+            if others.is_empty() {
+                others.push(serde_json::json!({}));
+            }
+            let patch = serde_json::json!({"metadata": {
+                "resourceVersion": obj.metadata.resource_version,
+                "labels": {MANAGED_BY_LABEL: null, ENV_LABEL: null, SERVICE_LABEL: null},
+                "annotations": {HASH_ANNOTATION: null},
+                "managedFields": others,
+            }});
+            match api.patch(name, &params, &Patch::Merge(&patch)).await {
+                Ok(_) => Ok(()),
+                Err(e) => match ClusterError::from(e) {
+                    e if e.is_not_found() => Ok(()),
+                    e => Err(e),
+                },
+            }
+        })
+        .await
     }
 
     /// Deletes an object (background propagation); a missing object is fine.
