@@ -616,4 +616,163 @@ mod tests {
         assert!(p.refused.is_none());
         assert_eq!(p.prune.len(), 1);
     }
+
+    /// `obj` as someone else created it: no Slipway labels, another field manager.
+    fn unlabelled(obj: &DesiredObject, edit: impl FnOnce(&mut Value)) -> Outside {
+        let mut live = obj.body();
+        live["metadata"]["labels"] = json!({"team": "payments"});
+        live["metadata"]["annotations"] = json!({});
+        live["metadata"]["managedFields"] = json!([{"manager": "kubectl-create", "operation": "Update"}]);
+        live["data"] = json!({"k": "theirs"});
+        edit(&mut live);
+        Outside {
+            unlabelled: [(obj.key.clone(), Arc::new(LiveObject::new(&live, Some(&obj.body()))))].into(),
+            ..Outside::default()
+        }
+    }
+
+    #[test]
+    fn an_unlabelled_object_with_a_manifests_name_is_not_applied_and_the_reason_says_how_to_resolve_it() {
+        let set = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            ("dev/deployable/b.yaml", &cm("b", "1")),
+        ]);
+        let a = set.objects.iter().position(|o| o.key.name == "a").unwrap();
+        let outside = unlabelled(&set.objects[a], |_| {});
+        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &outside, opts());
+        let applied: Vec<&str> = p.apply.iter().map(|(i, _)| set.objects[*i].key.name.as_str()).collect();
+        assert_eq!(applied, ["b"]);
+        let [(i, why)] = p.blocked.as_slice() else {
+            panic!("{:?}", p.blocked)
+        };
+        assert_eq!(*i, a);
+        for fix in ["delete the object", "adopt: true for env dev in deployers.yaml", "slipway.dev/adopt: \"true\""] {
+            assert!(why.contains(fix), "{why}");
+        }
+        // Not Slipway's: not recorded, so never pruned.
+        assert!(!p.inventory.entries.contains_key(&set.objects[a].key));
+        assert_eq!(p.inventory.entries.len(), 1);
+    }
+
+    #[test]
+    fn adopt_true_or_the_owners_annotation_adopts_and_records_that_the_object_pre_existed() {
+        let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
+        let key = &set.objects[0].key;
+        let by_env = PruneOptions { adopt: true, ..opts() };
+        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &unlabelled(&set.objects[0], |_| {}), by_env);
+        assert_eq!(p.apply, [(0, ApplyReason::Adopt)]);
+        assert!(p.inventory.entries[key].adopted);
+
+        let annotated = unlabelled(&set.objects[0], |o| {
+            o["metadata"]["annotations"]["slipway.dev/adopt"] = json!("true")
+        });
+        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &annotated, opts());
+        assert_eq!(p.apply, [(0, ApplyReason::Adopt)]);
+        assert!(p.blocked.is_empty());
+
+        // Once adopted (labelled), it is Slipway's like any other and stays marked as adopted.
+        let mut inv = inventory_of(&set);
+        inv.entries.get_mut(key).unwrap().adopted = true;
+        let p = plan("dev", &set, &inv, &live_of(&set), &Outside::default(), opts());
+        assert!(p.is_noop());
+        assert!(p.inventory.entries[key].adopted);
+    }
+
+    #[test]
+    fn an_adopted_object_that_left_the_repo_is_released_unless_prune_adopted_is_set() {
+        let old = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            ("dev/deployable/b.yaml", &cm("b", "1")),
+        ]);
+        let new = desired(&[]);
+        let mut inv = inventory_of(&old);
+        let a = old.objects.iter().find(|o| o.key.name == "a").unwrap();
+        inv.entries.get_mut(&a.key).unwrap().adopted = true;
+        let allowed = PruneOptions {
+            allow_empty: true,
+            ..opts()
+        };
+        let p = plan("dev", &new, &inv, &live_of(&old), &Outside::default(), allowed.clone());
+        let names = |entries: &[InventoryEntry]| entries.iter().map(|e| e.key.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&p.release), ["a"]);
+        assert_eq!(names(&p.prune), ["b"]);
+        assert!(!p.is_noop());
+        assert!(p.inventory.is_empty());
+
+        let deleting = PruneOptions {
+            prune_adopted: true,
+            ..allowed
+        };
+        let p = plan("dev", &new, &inv, &live_of(&old), &Outside::default(), deleting);
+        assert!(p.release.is_empty());
+        assert_eq!(names(&p.prune), ["a", "b"]);
+    }
+
+    #[test]
+    fn an_object_labelled_for_another_env_is_never_adopted() {
+        let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
+        let outside = unlabelled(&set.objects[0], |o| {
+            o["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "slipway", "slipway.dev/env": "prod"})
+        });
+        let adopting = PruneOptions { adopt: true, ..opts() };
+        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &outside, adopting);
+        assert!(p.apply.is_empty());
+        assert!(p.blocked[0].1.contains("belongs to env prod"), "{:?}", p.blocked);
+    }
+
+    #[test]
+    fn the_envs_namespace_created_by_slipway_without_the_env_label_is_taken_over_without_adoption() {
+        let set = desired(&[(
+            "dev/deployable/ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n",
+        )]);
+        let outside = unlabelled(&set.objects[0], |o| {
+            o["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "slipway"})
+        });
+        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &outside, opts());
+        assert!(p.blocked.is_empty(), "{:?}", p.blocked);
+        assert!(matches!(p.apply.as_slice(), [(0, ApplyReason::Change(_))]), "{:?}", p.apply);
+        assert!(!p.inventory.entries[&set.objects[0].key].adopted);
+    }
+
+    #[test]
+    fn a_kind_that_could_not_be_read_blocks_only_its_objects_and_none_of_it_is_pruned() {
+        let old = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            (
+                "dev/deployable/np.yaml",
+                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np}\nspec: {podSelector: {}}\n",
+            ),
+            (
+                "dev/deployable/gone.yaml",
+                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: gone}\nspec: {podSelector: {}}\n",
+            ),
+        ]);
+        let new = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "2")),
+            (
+                "dev/deployable/np.yaml",
+                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np}\nspec: {podSelector: {}}\n",
+            ),
+        ]);
+        let mut live = live_of(&old);
+        live.retain(|k, _| k.kind != "NetworkPolicy");
+        let outside = Outside {
+            unavailable: [(
+                ("networking.k8s.io".to_string(), "NetworkPolicy".to_string()),
+                "403 Forbidden: no".to_string(),
+            )]
+            .into(),
+            ..Outside::default()
+        };
+        let p = plan("dev", &new, &inventory_of(&old), &live, &outside, opts());
+        let applied: Vec<&str> = p.apply.iter().map(|(i, _)| new.objects[*i].key.name.as_str()).collect();
+        assert_eq!(applied, ["a"]);
+        assert_eq!(p.blocked.len(), 1);
+        assert_eq!(new.objects[p.blocked[0].0].key.name, "np");
+        assert!(p.prune.is_empty(), "{:?}", p.prune);
+        // Both stay recorded: the next reconcile that can read the kind decides.
+        assert_eq!(p.inventory.entries.len(), 3);
+        assert!(p.left_alone.iter().any(|l| l.key.name == "gone" && l.reason.contains("403")));
+    }
 }
