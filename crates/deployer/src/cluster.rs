@@ -208,6 +208,30 @@ fn compact(v: &mut Value, kind: &Kind) {
     }
 }
 
+/// The merge patch that releases `obj` (see [`Cluster::release`]): Slipway's
+/// labels and hash annotation removed, `managedFields` without Slipway's
+/// entries (`[{}]`, which clears them, when no other manager is left), at the
+/// object's `resourceVersion`.
+fn release_patch(obj: &DynamicObject) -> Value {
+    let mut others: Vec<Value> = obj
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|e| e.manager.as_deref() != Some(MANAGER))
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect();
+    if others.is_empty() {
+        others.push(serde_json::json!({}));
+    }
+    serde_json::json!({"metadata": {
+        "resourceVersion": obj.metadata.resource_version,
+        "labels": {MANAGED_BY_LABEL: null, ENV_LABEL: null, SERVICE_LABEL: null},
+        "annotations": {HASH_ANNOTATION: null},
+        "managedFields": others,
+    }})
+}
+
 /// The key of a live object of a known kind.
 pub fn key_of(obj: &Value, kind: &Kind) -> ObjectKey {
     ObjectKey {
@@ -453,24 +477,7 @@ impl Cluster {
             let Some(obj) = api.get_opt(name).await.map_err(ClusterError::from)? else {
                 return Ok(());
             };
-            let mut others: Vec<Value> = obj
-                .metadata
-                .managed_fields
-                .iter()
-                .flatten()
-                .filter(|e| e.manager.as_deref() != Some(MANAGER))
-                .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
-                .filter(|e| !e.is_null())
-                .collect();
-            if others.is_empty() {
-                others.push(serde_json::json!({}));
-            }
-            let patch = serde_json::json!({"metadata": {
-                "resourceVersion": obj.metadata.resource_version,
-                "labels": {MANAGED_BY_LABEL: null, ENV_LABEL: null, SERVICE_LABEL: null},
-                "annotations": {HASH_ANNOTATION: null},
-                "managedFields": others,
-            }});
+            let patch = release_patch(&obj);
             match api.patch(name, &params, &Patch::Merge(&patch)).await {
                 Ok(_) => Ok(()),
                 Err(e) => match ClusterError::from(e) {
@@ -565,6 +572,43 @@ mod tests {
         assert!(!api(404).is_transient());
         assert!(api(404).is_not_found());
         assert!(!ClusterError::Other("bad kubeconfig".into()).is_transient());
+    }
+
+    #[test]
+    fn a_release_removes_slipways_labels_and_field_ownership_at_the_objects_version() {
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "resourceVersion": "42",
+                "labels": {"team": "a", "slipway.dev/env": "dev"},
+                "managedFields": [
+                    {"manager": "kubectl-create", "operation": "Update", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:data": {"f:owner": {}}}},
+                    {"manager": "slipway", "operation": "Apply", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:data": {"f:level": {}}}}
+                ]},
+            "data": {"owner": "a", "level": "info"}
+        }))
+        .unwrap();
+        let patch = release_patch(&obj);
+        let meta = &patch["metadata"];
+        assert_eq!(meta["resourceVersion"], "42");
+        assert_eq!(meta["labels"]["slipway.dev/env"], Value::Null);
+        assert!(meta["labels"].as_object().unwrap().contains_key("app.kubernetes.io/managed-by"));
+        assert!(meta["labels"].get("team").is_none(), "other labels are not touched");
+        let managers: Vec<&str> = meta["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["manager"].as_str().unwrap())
+            .collect();
+        assert_eq!(managers, ["kubectl-create"]);
+        assert_eq!(meta["managedFields"][0]["fieldsV1"], serde_json::json!({"f:data": {"f:owner": {}}}));
+        assert!(patch.get("data").is_none(), "values are kept");
+
+        // Slipway the only manager left: cleared.
+        let mut only = obj.clone();
+        only.metadata.managed_fields.as_mut().unwrap().remove(0);
+        assert_eq!(release_patch(&only)["metadata"]["managedFields"], serde_json::json!([{}]));
     }
 
     #[test]
