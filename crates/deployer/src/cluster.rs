@@ -92,19 +92,6 @@ impl Kind {
             self.resource.group, self.resource.plural
         )
     }
-
-    /// Why objects of this kind cannot be deployed after `error`: the server's
-    /// message, and for a refusal the rule that is missing.
-    pub fn unusable(&self, error: &ClusterError) -> String {
-        if error.is_forbidden() {
-            format!("{error}; {}", self.rbac_rule())
-        } else {
-            format!(
-                "{} in {} is not served by the cluster: {error}",
-                self.resource.plural, self.resource.api_version
-            )
-        }
-    }
 }
 
 /// Backoff settings of API requests.
@@ -593,7 +580,10 @@ mod tests {
         let meta = &patch["metadata"];
         assert_eq!(meta["resourceVersion"], "42");
         assert_eq!(meta["labels"]["slipway.dev/env"], Value::Null);
-        assert!(meta["labels"].as_object().unwrap().contains_key("app.kubernetes.io/managed-by"));
+        assert!(meta["labels"]
+            .as_object()
+            .unwrap()
+            .contains_key("app.kubernetes.io/managed-by"));
         assert!(meta["labels"].get("team").is_none(), "other labels are not touched");
         let managers: Vec<&str> = meta["managedFields"]
             .as_array()
@@ -602,13 +592,19 @@ mod tests {
             .map(|e| e["manager"].as_str().unwrap())
             .collect();
         assert_eq!(managers, ["kubectl-create"]);
-        assert_eq!(meta["managedFields"][0]["fieldsV1"], serde_json::json!({"f:data": {"f:owner": {}}}));
+        assert_eq!(
+            meta["managedFields"][0]["fieldsV1"],
+            serde_json::json!({"f:data": {"f:owner": {}}})
+        );
         assert!(patch.get("data").is_none(), "values are kept");
 
         // Slipway the only manager left: cleared.
         let mut only = obj.clone();
         only.metadata.managed_fields.as_mut().unwrap().remove(0);
-        assert_eq!(release_patch(&only)["metadata"]["managedFields"], serde_json::json!([{}]));
+        assert_eq!(
+            release_patch(&only)["metadata"]["managedFields"],
+            serde_json::json!([{}])
+        );
     }
 
     #[test]

@@ -257,7 +257,10 @@ pub fn plan_after(
             plan.inventory.insert(entry.clone());
             continue;
         }
-        if let Some(message) = outside.unavailable.get(&(entry.key.group.clone(), entry.key.kind.clone())) {
+        if let Some(message) = outside
+            .unavailable
+            .get(&(entry.key.group.clone(), entry.key.kind.clone()))
+        {
             // Not listed, so not known to be gone or still ours: kept for a later reconcile.
             plan.inventory.insert(entry.clone());
             plan.left_alone.push(LeftAlone {
@@ -410,7 +413,14 @@ mod tests {
             ),
             ("dev/deployable/c.yaml", &cm("c", "1")),
         ]);
-        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &Outside::default(), opts());
+        let p = plan(
+            "dev",
+            &set,
+            &Inventory::default(),
+            &Live::new(),
+            &Outside::default(),
+            opts(),
+        );
         let kinds: Vec<&str> = p.apply.iter().map(|(i, _)| set.objects[*i].key.kind.as_str()).collect();
         assert_eq!(kinds, ["ConfigMap", "Deployment"]);
         assert!(p.apply.iter().all(|(_, r)| *r == ApplyReason::Create));
@@ -420,7 +430,14 @@ mod tests {
     #[test]
     fn unchanged_repo_and_cluster_plan_no_writes() {
         let set = desired(&[("dev/deployable/c.yaml", &cm("c", "1"))]);
-        let p = plan("dev", &set, &inventory_of(&set), &live_of(&set), &Outside::default(), opts());
+        let p = plan(
+            "dev",
+            &set,
+            &inventory_of(&set),
+            &live_of(&set),
+            &Outside::default(),
+            opts(),
+        );
         assert!(p.is_noop());
         assert_eq!(p.unchanged, [0]);
         assert_eq!(p.inventory, inventory_of(&set));
@@ -436,7 +453,14 @@ mod tests {
             ("dev/deployable/a.yaml", &cm("a", "2")),
             ("dev/deployable/b.yaml", &cm("b", "1")),
         ]);
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), &Outside::default(), opts());
+        let p = plan(
+            "dev",
+            &new,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts(),
+        );
         assert_eq!(p.apply.len(), 1);
         let (i, reason) = &p.apply[0];
         assert_eq!(new.objects[*i].key.name, "a");
@@ -453,7 +477,14 @@ mod tests {
             "dev/deployable/a.yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
         )]);
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), &Outside::default(), opts());
+        let p = plan(
+            "dev",
+            &new,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts(),
+        );
         assert!(matches!(p.apply[0].1, ApplyReason::Change(_)));
     }
 
@@ -563,7 +594,14 @@ mod tests {
             ("dev/deployable/a.yaml", &cm("a", "1")),
         ]);
         let new = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), &Outside::default(), opts());
+        let p = plan(
+            "dev",
+            &new,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts(),
+        );
         assert!(p.prune.is_empty());
         assert!(p.left_alone[0].reason.contains("own namespace"));
     }
@@ -576,7 +614,14 @@ mod tests {
         ]);
         let new = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let opts = PruneOptions { prune: false, ..opts() };
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), &Outside::default(), opts);
+        let p = plan(
+            "dev",
+            &new,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts,
+        );
         assert!(p.prune.is_empty());
         assert_eq!(p.left_alone.len(), 1);
         assert_eq!(p.inventory.entries.len(), 2);
@@ -595,7 +640,14 @@ mod tests {
             ("dev/deployable/a.yaml", &cm("a", "1")),
         ]);
         assert!(new.failed.contains_key(&Unit::Service("s1".into())));
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), &Outside::default(), opts());
+        let p = plan(
+            "dev",
+            &new,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts(),
+        );
         assert!(p.prune.is_empty());
         assert_eq!(p.inventory.entries.len(), 2);
     }
@@ -604,7 +656,14 @@ mod tests {
     fn an_env_that_suddenly_becomes_empty_is_refused_unless_allowed() {
         let old = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let empty = desired(&[]);
-        let p = plan("dev", &empty, &inventory_of(&old), &live_of(&old), &Outside::default(), opts());
+        let p = plan(
+            "dev",
+            &empty,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts(),
+        );
         assert!(p.refused.as_deref().unwrap().contains("allow_empty"));
         assert!(p.is_noop());
         assert_eq!(p.inventory, inventory_of(&old));
@@ -612,7 +671,14 @@ mod tests {
             allow_empty: true,
             ..opts()
         };
-        let p = plan("dev", &empty, &inventory_of(&old), &live_of(&old), &Outside::default(), allowed);
+        let p = plan(
+            "dev",
+            &empty,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            allowed,
+        );
         assert!(p.refused.is_none());
         assert_eq!(p.prune.len(), 1);
     }
@@ -646,7 +712,11 @@ mod tests {
             panic!("{:?}", p.blocked)
         };
         assert_eq!(*i, a);
-        for fix in ["delete the object", "adopt: true for env dev in deployers.yaml", "slipway.dev/adopt: \"true\""] {
+        for fix in [
+            "delete the object",
+            "adopt: true for env dev in deployers.yaml",
+            "slipway.dev/adopt: \"true\"",
+        ] {
             assert!(why.contains(fix), "{why}");
         }
         // Not Slipway's: not recorded, so never pruned.
@@ -659,7 +729,14 @@ mod tests {
         let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let key = &set.objects[0].key;
         let by_env = PruneOptions { adopt: true, ..opts() };
-        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &unlabelled(&set.objects[0], |_| {}), by_env);
+        let p = plan(
+            "dev",
+            &set,
+            &Inventory::default(),
+            &Live::new(),
+            &unlabelled(&set.objects[0], |_| {}),
+            by_env,
+        );
         assert_eq!(p.apply, [(0, ApplyReason::Adopt)]);
         assert!(p.inventory.entries[key].adopted);
 
@@ -731,7 +808,11 @@ mod tests {
         });
         let p = plan("dev", &set, &Inventory::default(), &Live::new(), &outside, opts());
         assert!(p.blocked.is_empty(), "{:?}", p.blocked);
-        assert!(matches!(p.apply.as_slice(), [(0, ApplyReason::Change(_))]), "{:?}", p.apply);
+        assert!(
+            matches!(p.apply.as_slice(), [(0, ApplyReason::Change(_))]),
+            "{:?}",
+            p.apply
+        );
         assert!(!p.inventory.entries[&set.objects[0].key].adopted);
     }
 
@@ -773,6 +854,9 @@ mod tests {
         assert!(p.prune.is_empty(), "{:?}", p.prune);
         // Both stay recorded: the next reconcile that can read the kind decides.
         assert_eq!(p.inventory.entries.len(), 3);
-        assert!(p.left_alone.iter().any(|l| l.key.name == "gone" && l.reason.contains("403")));
+        assert!(p
+            .left_alone
+            .iter()
+            .any(|l| l.key.name == "gone" && l.reason.contains("403")));
     }
 }

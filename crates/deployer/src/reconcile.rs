@@ -357,7 +357,17 @@ pub async fn observe(
         "observe phases"
     );
     let t2 = std::time::Instant::now();
-    let lookups = look_up_unlabelled(cluster, &desired, &kinds, &pending, &live, &outside, ns, namespace_exists);
+    let lookups = look_up_unlabelled(
+        cluster,
+        &desired,
+        &kinds,
+        &pending,
+        &live,
+        &outside,
+        ns,
+        namespace_exists,
+    );
+    let looked_up = lookups.len();
     for found in futures::future::try_join_all(lookups).await? {
         match found {
             Ok(objects) => outside.unlabelled.extend(objects),
@@ -366,8 +376,9 @@ pub async fn observe(
             }
         }
     }
-    if !outside.unlabelled.is_empty() || t2.elapsed() > Duration::from_millis(1) {
+    if looked_up > 0 {
         tracing::debug!(
+            kinds = looked_up,
             lookup_ms = t2.elapsed().as_millis() as u64,
             unlabelled = outside.unlabelled.len(),
             "looked up desired objects without the env's labels"
@@ -398,7 +409,7 @@ type KindRead = Result<Result<Vec<(ObjectKey, SharedLive)>, Unusable>, EnvError>
 fn kind_read_failed(cluster: &Cluster, kind: &Kind, what: String, error: ClusterError) -> KindRead {
     if error.is_forbidden() {
         let id = (kind.resource.group.clone(), kind.resource.kind.clone());
-        return Ok(Err((id, kind.unusable(&error))));
+        return Ok(Err((id, with_rule(kind, error).to_string())));
     }
     Err(cluster_err(cluster, what)(error))
 }
@@ -483,7 +494,11 @@ pub fn record(watches: &EnvWatches, observed: &Observed, acted: &Acted) {
 /// A refusal of the server, with the RBAC rule that would allow the request.
 fn with_rule(kind: &Kind, error: ClusterError) -> ClusterError {
     match error {
-        ClusterError::Api { code: 403, reason, message } => ClusterError::Api {
+        ClusterError::Api {
+            code: 403,
+            reason,
+            message,
+        } => ClusterError::Api {
             code: 403,
             reason,
             message: format!("{message}; {}", kind.rbac_rule()),

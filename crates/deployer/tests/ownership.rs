@@ -45,7 +45,10 @@ fn repo_yaml(options: &str, extra: &[(&str, String)]) -> String {
     ];
     for s in ["s1", "s2"] {
         files.push((format!("dev/base/{s}.yaml"), service_base(s)));
-        files.push((format!("dev/version/{s}.yaml"), format!("version: \"1\"\nimage: reg/{s}:1\n")));
+        files.push((
+            format!("dev/version/{s}.yaml"),
+            format!("version: \"1\"\nimage: reg/{s}:1\n"),
+        ));
     }
     files.extend(extra.iter().map(|(p, t)| (p.to_string(), t.clone())));
     let mut yaml = String::from("commits:\n  - message: initial\n    files:\n");
@@ -101,7 +104,10 @@ async fn reconcile_until(deployer: &Deployer, done: impl Fn(&DeployerStatus) -> 
 }
 
 fn service_is(status: &DeployerStatus, service: &str, want: RolloutStatus) -> bool {
-    status.envs["dev"].services.get(service).is_some_and(|s| s.status == want)
+    status.envs["dev"]
+        .services
+        .get(service)
+        .is_some_and(|s| s.status == want)
 }
 
 /// Namespace `dev` with a ConfigMap `app-config` created by hand (no Slipway labels).

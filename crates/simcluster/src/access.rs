@@ -89,8 +89,7 @@ pub fn parse_resource(text: &str) -> Result<(String, String), String> {
     let (resource, group) = text.split_once('.').unwrap_or((text, ""));
     let plausible = |s: &str| {
         !s.is_empty()
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
     };
     if !plausible(resource) || !(group.is_empty() || plausible(group)) {
@@ -144,8 +143,12 @@ mod tests {
             e.details,
             Some(json!({"name": "web", "group": "networking.k8s.io", "kind": "ingresses"}))
         );
-        let e = deny.check(&namespaces, Some("status"), "get", None, Some("dev")).unwrap();
-        assert!(e.message.ends_with("cannot get resource \"namespaces/status\" in API group \"\" at the cluster scope"));
+        let e = deny
+            .check(&namespaces, Some("status"), "get", None, Some("dev"))
+            .unwrap();
+        assert!(e
+            .message
+            .ends_with("cannot get resource \"namespaces/status\" in API group \"\" at the cluster scope"));
     }
 
     #[test]
@@ -154,7 +157,10 @@ mod tests {
             parse_resource("ingresses.networking.k8s.io").unwrap(),
             ("networking.k8s.io".to_string(), "ingresses".to_string())
         );
-        assert_eq!(parse_resource("configmaps").unwrap(), (String::new(), "configmaps".to_string()));
+        assert_eq!(
+            parse_resource("configmaps").unwrap(),
+            (String::new(), "configmaps".to_string())
+        );
         assert!(parse_resource("Ingress").is_err());
         assert!(parse_resource("").is_err());
     }

@@ -247,7 +247,13 @@ impl SimCluster {
     pub async fn resume_serving(&self) -> Result<(), Error> {
         let mut guard = self.serving.lock().await;
         if guard.is_none() {
-            let (_, serving) = serve(self.cluster.clone(), self.counters.clone(), self.denied.clone(), self.addr).await?;
+            let (_, serving) = serve(
+                self.cluster.clone(),
+                self.counters.clone(),
+                self.denied.clone(),
+                self.addr,
+            )
+            .await?;
             *guard = Some(serving);
         }
         Ok(())
