@@ -276,6 +276,7 @@ pub async fn observe(
     let namespace_exists = cluster
         .get(&Cluster::namespace_kind(), None, ns)
         .await
+        .map_err(|e| with_rule(&Cluster::namespace_kind(), e))
         .map_err(cluster_err(cluster, format!("reading namespace {ns}")))?
         .is_some();
 
@@ -284,6 +285,7 @@ pub async fn observe(
         match cluster
             .get(&Cluster::config_map_kind(), Some(ns), &inventory_name(env))
             .await
+            .map_err(|e| with_rule(&Cluster::config_map_kind(), e))
             .map_err(cluster_err(cluster, "reading the inventory"))?
         {
             Some(cm) => Some(Inventory::from_config_map(env, &cm)?),
@@ -749,6 +751,41 @@ mod tests {
             again.render_env("dev")
         });
         (rendering, renders)
+    }
+
+    #[test]
+    fn a_refusal_names_the_rbac_rule_that_would_allow_it_and_other_errors_are_kept_as_they_are() {
+        let forbidden = ClusterError::Api {
+            code: 403,
+            reason: "Forbidden".into(),
+            message: "configmaps is forbidden: User \"x\" cannot list resource \"configmaps\"".into(),
+        };
+        let e = with_rule(&Cluster::config_map_kind(), forbidden).to_string();
+        assert!(e.starts_with("403 Forbidden: configmaps is forbidden"), "{e}");
+        assert!(e.ends_with(
+            "; the deployer's role needs: apiGroups [\"\"], resources [\"configmaps\"], verbs [\"get\",\"list\",\"watch\",\"create\",\"patch\",\"delete\"]"
+        ), "{e}");
+        let namespaces = with_rule(
+            &Cluster::namespace_kind(),
+            ClusterError::Api {
+                code: 403,
+                reason: "Forbidden".into(),
+                message: "no".into(),
+            },
+        );
+        assert!(
+            namespaces.to_string().contains("the deployer's cluster role needs"),
+            "{namespaces}"
+        );
+        let invalid = ClusterError::Api {
+            code: 422,
+            reason: "Invalid".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(
+            with_rule(&Cluster::config_map_kind(), invalid).to_string(),
+            "422 Invalid: bad"
+        );
     }
 
     #[test]
