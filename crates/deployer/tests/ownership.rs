@@ -307,3 +307,38 @@ async fn a_kind_the_deployer_may_not_use_fails_only_its_units_nothing_of_it_is_p
     assert_eq!(host.as_deref(), Some("www.example.com"));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn objects_missing_from_the_env_are_looked_up_by_name_once_per_kind_and_a_settled_env_reads_nothing_more() {
+    let sim = sim().await;
+    let client = sim.client().await;
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "dev"}})).unwrap();
+    Api::<Namespace>::all(client)
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let repo = git_fixture::temp(&repo_yaml("", &[])).unwrap();
+    let d = deployer(&repo, &sim, "checkout").await;
+    sim.reset_counters();
+    let run = d.reconcile_all().await.unwrap();
+    assert_eq!(run["dev"].applied, 3, "{:?}", run["dev"].status);
+    let counts = sim.counters();
+    // Two Deployments: one list of the kind, no GET per object; one ConfigMap: one GET
+    // (and the GET of the inventory).
+    assert_eq!(counts.get("get", "deployments"), 0, "{counts:?}");
+    assert_eq!(counts.get("get", "configmaps"), 2, "{counts:?}");
+
+    reconcile_until(&d, |st| st.envs["dev"].status == RolloutStatus::Clean).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while d.cached_objects("dev").is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "the caches never listed the env");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sim.reset_counters();
+    d.reconcile_all().await.unwrap();
+    let counts = sim.counters();
+    assert_eq!(counts.writes(), 0, "{counts:?}");
+    assert_eq!(counts.verb("list"), 0, "{counts:?}");
+    assert_eq!(counts.verb("get"), 2, "only the namespace and the inventory: {counts:?}");
+    sim.shutdown().await;
+}
