@@ -164,10 +164,16 @@ async fn an_unlabelled_config_map_with_a_manifests_name_is_not_modified_and_fail
     assert!(config.reason.contains("app-config"), "{}", config.reason);
     assert_eq!(status.envs["dev"].status, RolloutStatus::Failed);
 
-    // It stays so, without writes, as long as nobody resolves it.
+    // It stays so, without writes, as long as nobody resolves it; `check` says why.
     sim.reset_counters();
     d.reconcile_all().await.unwrap();
+    let checks = d.check(Some("dev")).await.unwrap();
     assert_eq!(sim.counters().writes(), 0, "{:?}", sim.counters());
+    let text = checks[0].to_string();
+    assert!(
+        text.contains("  ! blocked ConfigMap dev/app-config: already exists without the labels of env dev"),
+        "{text}"
+    );
     sim.shutdown().await;
 }
 
@@ -331,7 +337,10 @@ async fn objects_missing_from_the_env_are_looked_up_by_name_once_per_kind_and_a_
     reconcile_until(&d, |st| st.envs["dev"].status == RolloutStatus::Clean).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while d.cached_objects("dev").is_none() {
-        assert!(tokio::time::Instant::now() < deadline, "the caches never listed the env");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the caches never listed the env"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     sim.reset_counters();
@@ -339,6 +348,10 @@ async fn objects_missing_from_the_env_are_looked_up_by_name_once_per_kind_and_a_
     let counts = sim.counters();
     assert_eq!(counts.writes(), 0, "{counts:?}");
     assert_eq!(counts.verb("list"), 0, "{counts:?}");
-    assert_eq!(counts.verb("get"), 2, "only the namespace and the inventory: {counts:?}");
+    assert_eq!(
+        counts.verb("get"),
+        2,
+        "only the namespace and the inventory: {counts:?}"
+    );
     sim.shutdown().await;
 }
