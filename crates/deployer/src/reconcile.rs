@@ -359,16 +359,8 @@ pub async fn observe(
         "observe phases"
     );
     let t2 = std::time::Instant::now();
-    let lookups = look_up_unlabelled(
-        cluster,
-        &desired,
-        &kinds,
-        &pending,
-        &live,
-        &outside,
-        ns,
-        namespace_exists,
-    );
+    let namespace = namespace_exists.then_some(ns);
+    let lookups = look_up_unlabelled(cluster, &desired, &kinds, &pending, &live, &outside, namespace);
     let looked_up = lookups.len();
     for found in futures::future::try_join_all(lookups).await? {
         match found {
@@ -398,8 +390,8 @@ pub async fn observe(
     })
 }
 
-/// A kind the deployer may not read (or that is not served): its `(group, kind)`
-/// and why, for the units that use it.
+/// A kind the deployer may not read: its `(group, kind)` and why (the server's
+/// message and the missing rule), for the units that use it.
 type Unusable = ((String, String), String);
 
 /// What a read of one kind found, or why that kind cannot be used; other
@@ -421,8 +413,7 @@ fn kind_read_failed(cluster: &Cluster, kind: &Kind, what: String, error: Cluster
 /// the plan must know before it applies over them. One GET when a kind has one
 /// such object, else one list of the kind in the namespace (no label selector).
 /// Nothing is read when every desired object is labelled (a reconcile that
-/// finds nothing to do), nor for a namespace that does not exist yet.
-#[allow(clippy::too_many_arguments)]
+/// finds nothing to do), nor in `namespace` when it does not exist yet (`None`).
 fn look_up_unlabelled<'a>(
     cluster: &'a Cluster,
     desired: &'a DesiredSet,
@@ -430,8 +421,7 @@ fn look_up_unlabelled<'a>(
     pending: &BTreeSet<(String, String)>,
     live: &Live,
     outside: &Outside,
-    ns: &'a str,
-    namespace_exists: bool,
+    namespace: Option<&'a str>,
 ) -> Vec<impl std::future::Future<Output = KindRead> + 'a> {
     let mut missing: BTreeMap<(String, String), (&Kind, Vec<&DesiredObject>)> = BTreeMap::new();
     for obj in &desired.objects {
@@ -443,15 +433,15 @@ fn look_up_unlabelled<'a>(
             continue;
         };
         let kind_id = (kind.resource.group.clone(), kind.resource.kind.clone());
-        if outside.unavailable.contains_key(&kind_id) || (kind.scope == Scope::Namespaced && !namespace_exists) {
+        if outside.unavailable.contains_key(&kind_id) || (kind.scope == Scope::Namespaced && namespace.is_none()) {
             continue;
         }
         missing.entry(kind_id).or_insert_with(|| (kind, Vec::new())).1.push(obj);
     }
     missing
         .into_values()
-        .map(|(kind, objects)| async move {
-            let namespace = (kind.scope == Scope::Namespaced).then_some(ns);
+        .map(move |(kind, objects)| async move {
+            let namespace = namespace.filter(|_| kind.scope == Scope::Namespaced);
             if let [obj] = objects.as_slice() {
                 let found = match cluster.get(kind, namespace, &obj.key.name).await {
                     Ok(found) => found,
