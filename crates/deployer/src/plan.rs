@@ -27,7 +27,7 @@ const MAX_CHANGES: usize = 10;
 /// Why an object is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyReason {
-    /// Not in the cluster (or not labelled for this env).
+    /// Not in the cluster.
     Create,
     /// The manifest in the repo changed; the fields that differ (empty if it only dropped fields).
     Change(Vec<FieldChange>),
@@ -67,8 +67,8 @@ pub struct Outside {
     /// Desired objects that exist without this env's labels, by key (looked up
     /// by name: the env's caches and lists only see labelled objects).
     pub unlabelled: Live,
-    /// Kinds, by `(group, kind)`, that could not be read (forbidden, or not
-    /// served), with the server's message and what would fix it.
+    /// Kinds, by `(group, kind)`, that the deployer may not read (403), with
+    /// the server's message and the RBAC rule that would allow it.
     pub unavailable: BTreeMap<(String, String), String>,
 }
 
