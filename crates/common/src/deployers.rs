@@ -24,6 +24,14 @@ pub struct DeployTarget {
     /// Allow a desired set that suddenly becomes empty to prune everything (default false).
     #[serde(default)]
     pub allow_empty: bool,
+    /// Take over objects that already exist in the cluster without this env's
+    /// labels (default false: such an object fails its unit and is left as it is).
+    #[serde(default)]
+    pub adopt: bool,
+    /// Delete adopted objects when they leave the repo (default false: they are
+    /// released, Slipway's labels and field ownership removed, and kept).
+    #[serde(default)]
+    pub prune_adopted: bool,
 }
 
 fn default_true() -> bool {
@@ -82,6 +90,18 @@ mod tests {
         assert!(!d.deployers["dev"].allow_empty);
         assert!(!d.deployers["prod"].prune);
         assert!(d.deployers["prod"].allow_empty);
+    }
+
+    #[test]
+    fn adoption_is_off_unless_asked_for_and_adopted_objects_are_kept_on_prune() {
+        let d = Deployers::parse(
+            "deployers:\n  dev: {cluster: main, namespace: dev}\n  prod: {cluster: eu, namespace: shop, adopt: true, prune_adopted: true}\n",
+        )
+        .unwrap();
+        assert!(!d.deployers["dev"].adopt);
+        assert!(!d.deployers["dev"].prune_adopted);
+        assert!(d.deployers["prod"].adopt);
+        assert!(d.deployers["prod"].prune_adopted);
     }
 
     #[test]

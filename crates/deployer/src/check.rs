@@ -19,6 +19,10 @@ pub struct EnvCheck {
     pub change: Vec<(String, Vec<String>)>,
     /// Objects that would be deleted.
     pub prune: Vec<String>,
+    /// Adopted objects that would be released (kept, without Slipway's labels).
+    pub release: Vec<String>,
+    /// Objects that would not be applied, with the reason.
+    pub blocked: Vec<(String, String)>,
     /// Objects that stay although they are not in the repo, with the reason.
     pub left_alone: Vec<(String, String)>,
     /// Units whose files are broken, with the message.
@@ -66,9 +70,19 @@ impl EnvCheck {
                     name,
                     vec!["no field changes; take ownership (field manager slipway)".into()],
                 )),
+                ApplyReason::Adopt => check.change.push((
+                    name,
+                    vec!["exists without the env's labels; adopt it (adoption is allowed)".into()],
+                )),
             }
         }
         check.prune = plan.prune.iter().map(|e| e.key.to_string()).collect();
+        check.release = plan.release.iter().map(|e| e.key.to_string()).collect();
+        check.blocked = plan
+            .blocked
+            .iter()
+            .map(|(i, why)| (observed.desired.objects[*i].key.to_string(), why.clone()))
+            .collect();
         check.left_alone = plan
             .left_alone
             .iter()
@@ -122,6 +136,12 @@ impl fmt::Display for EnvCheck {
         }
         for p in &self.prune {
             writeln!(f, "  - prune  {p}")?;
+        }
+        for r in &self.release {
+            writeln!(f, "  - release {r} (adopted: kept, Slipway's labels removed)")?;
+        }
+        for (o, why) in &self.blocked {
+            writeln!(f, "  ! blocked {o}: {why}")?;
         }
         for (o, why) in &self.left_alone {
             writeln!(f, "  = keep   {o}: {why}")?;

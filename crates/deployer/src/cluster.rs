@@ -16,7 +16,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::config::{ClusterConfig, DeployerConfig};
-use crate::object::{ObjectKey, Scope, MANAGER};
+use crate::object::{ObjectKey, Scope, ENV_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGER, SERVICE_LABEL};
 
 /// A failed request to a cluster, after retries.
 #[derive(Debug, Clone, Error)]
@@ -46,6 +46,11 @@ impl ClusterError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ClusterError::Api { code: 404, .. })
     }
+
+    /// Whether the server refused the deployer's identity (RBAC).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, ClusterError::Api { code: 403, .. })
+    }
 }
 
 impl From<kube::Error> for ClusterError {
@@ -73,6 +78,20 @@ impl From<kube::Error> for ClusterError {
 pub struct Kind {
     pub resource: ApiResource,
     pub scope: Scope,
+}
+
+impl Kind {
+    /// The RBAC rule the deployer's identity needs to deploy objects of this kind.
+    pub fn rbac_rule(&self) -> String {
+        let role = match self.scope {
+            Scope::Namespaced => "role",
+            Scope::Cluster => "cluster role",
+        };
+        format!(
+            "the deployer's {role} needs: apiGroups [\"{}\"], resources [\"{}\"], verbs [\"get\",\"list\",\"watch\",\"create\",\"patch\",\"delete\"]",
+            self.resource.group, self.resource.plural
+        )
+    }
 }
 
 /// Backoff settings of API requests.
@@ -174,6 +193,30 @@ fn compact(v: &mut Value, kind: &Kind) {
             }
         }
     }
+}
+
+/// The merge patch that releases `obj` (see [`Cluster::release`]): Slipway's
+/// labels and hash annotation removed, `managedFields` without Slipway's
+/// entries (`[{}]`, which clears them, when no other manager is left), at the
+/// object's `resourceVersion`.
+fn release_patch(obj: &DynamicObject) -> Value {
+    let mut others: Vec<Value> = obj
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|e| e.manager.as_deref() != Some(MANAGER))
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect();
+    if others.is_empty() {
+        others.push(serde_json::json!({}));
+    }
+    serde_json::json!({"metadata": {
+        "resourceVersion": obj.metadata.resource_version,
+        "labels": {MANAGED_BY_LABEL: null, ENV_LABEL: null, SERVICE_LABEL: null},
+        "annotations": {HASH_ANNOTATION: null},
+        "managedFields": others,
+    }})
 }
 
 /// The key of a live object of a known kind.
@@ -404,6 +447,35 @@ impl Cluster {
         to_value(obj, kind)
     }
 
+    /// Gives an adopted object back to whoever had it: removes Slipway's labels,
+    /// its manifest hash and the `managedFields` entries of field manager
+    /// `slipway`, keeping every field's value. A merge patch with the object's
+    /// `resourceVersion` (so a concurrent change makes it fail rather than be
+    /// undone); the API server takes `managedFields` sent in an update as they
+    /// are, and `[{}]` clears them when Slipway was the only manager. A missing
+    /// object is fine.
+    pub async fn release(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<(), ClusterError> {
+        let api = self.api(kind, namespace);
+        let params = PatchParams {
+            field_manager: Some(MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        self.retried("release", || async {
+            let Some(obj) = api.get_opt(name).await.map_err(ClusterError::from)? else {
+                return Ok(());
+            };
+            let patch = release_patch(&obj);
+            match api.patch(name, &params, &Patch::Merge(&patch)).await {
+                Ok(_) => Ok(()),
+                Err(e) => match ClusterError::from(e) {
+                    e if e.is_not_found() => Ok(()),
+                    e => Err(e),
+                },
+            }
+        })
+        .await
+    }
+
     /// Deletes an object (background propagation); a missing object is fine.
     pub async fn delete(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<(), ClusterError> {
         let api = self.api(kind, namespace);
@@ -487,6 +559,52 @@ mod tests {
         assert!(!api(404).is_transient());
         assert!(api(404).is_not_found());
         assert!(!ClusterError::Other("bad kubeconfig".into()).is_transient());
+    }
+
+    #[test]
+    fn a_release_removes_slipways_labels_and_field_ownership_at_the_objects_version() {
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "resourceVersion": "42",
+                "labels": {"team": "a", "slipway.dev/env": "dev"},
+                "managedFields": [
+                    {"manager": "kubectl-create", "operation": "Update", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:data": {"f:owner": {}}}},
+                    {"manager": "slipway", "operation": "Apply", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:data": {"f:level": {}}}}
+                ]},
+            "data": {"owner": "a", "level": "info"}
+        }))
+        .unwrap();
+        let patch = release_patch(&obj);
+        let meta = &patch["metadata"];
+        assert_eq!(meta["resourceVersion"], "42");
+        assert_eq!(meta["labels"]["slipway.dev/env"], Value::Null);
+        assert!(meta["labels"]
+            .as_object()
+            .unwrap()
+            .contains_key("app.kubernetes.io/managed-by"));
+        assert!(meta["labels"].get("team").is_none(), "other labels are not touched");
+        let managers: Vec<&str> = meta["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["manager"].as_str().unwrap())
+            .collect();
+        assert_eq!(managers, ["kubectl-create"]);
+        assert_eq!(
+            meta["managedFields"][0]["fieldsV1"],
+            serde_json::json!({"f:data": {"f:owner": {}}})
+        );
+        assert!(patch.get("data").is_none(), "values are kept");
+
+        // Slipway the only manager left: cleared.
+        let mut only = obj.clone();
+        only.metadata.managed_fields.as_mut().unwrap().remove(0);
+        assert_eq!(
+            release_patch(&only)["metadata"]["managedFields"],
+            serde_json::json!([{}])
+        );
     }
 
     #[test]

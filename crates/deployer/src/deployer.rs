@@ -47,7 +47,9 @@ pub struct EnvRun {
     pub status: EnvStatus,
     pub applied: usize,
     pub pruned: usize,
-    /// Failed applies, prunes, units and env-level errors.
+    /// Adopted objects released (kept, without Slipway's labels) after they left the repo.
+    pub released: usize,
+    /// Failed applies, prunes, releases, objects not applied, units and env-level errors.
     pub failed: usize,
 }
 
@@ -329,6 +331,7 @@ impl Deployer {
                     ),
                     applied: 0,
                     pruned: 0,
+                    released: 0,
                     failed: 1,
                 }
             }
@@ -357,21 +360,28 @@ impl Deployer {
                 };
                 let applied = acted.applied.values().filter(|r| r.is_ok()).count();
                 let pruned = acted.pruned.iter().filter(|(_, r)| r.is_ok()).count();
+                let released = acted.released.iter().filter(|(_, r)| r.is_ok()).count();
                 let failed = acted.applied.values().filter(|r| r.is_err()).count()
                     + acted.pruned.iter().filter(|(_, r)| r.is_err()).count()
+                    + acted.released.iter().filter(|(_, r)| r.is_err()).count()
+                    + plan.blocked.len()
                     + acted.errors.len()
                     + observed.desired.failed.len()
                     + usize::from(plan.refused.is_some());
                 for left in &plan.left_alone {
                     tracing::debug!(object = %left.key, "left alone: {}", left.reason);
                 }
-                if applied + pruned > 0 || failed > 0 {
-                    tracing::info!(applied, pruned, failed, status = ?status.status, "reconciled");
+                for (i, why) in &plan.blocked {
+                    tracing::debug!(object = %observed.desired.objects[*i].key, "not applied: {why}");
+                }
+                if applied + pruned + released > 0 || failed > 0 {
+                    tracing::info!(applied, pruned, released, failed, status = ?status.status, "reconciled");
                 }
                 EnvRun {
                     status,
                     applied,
                     pruned,
+                    released,
                     failed,
                 }
             }

@@ -26,6 +26,12 @@ pub struct InventoryEntry {
     pub key: ObjectKey,
     pub api_version: String,
     pub unit: Unit,
+    /// The object existed before Slipway applied it (it was adopted): when it
+    /// leaves the repo it is released rather than deleted, unless the env has
+    /// `prune_adopted: true`. Absent in inventories stored before adoption
+    /// existed, and written only when set, so older deployers read new ones too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
 }
 
 /// The objects applied for an env.
@@ -104,6 +110,7 @@ mod tests {
             },
             api_version: "apps/v1".into(),
             unit: Unit::Service("team-a/api".into()),
+            adopted: false,
         }
     }
 
@@ -117,6 +124,25 @@ mod tests {
         assert_eq!(cm["metadata"]["namespace"], "dev-ns");
         assert!(cm["metadata"]["labels"].get(ENV_LABEL).is_none());
         assert_eq!(Inventory::from_config_map("dev", &cm).unwrap(), inv);
+    }
+
+    #[test]
+    fn the_adopted_flag_is_stored_only_when_set_and_older_inventories_read_as_not_adopted() {
+        let mut inv = Inventory::default();
+        inv.insert(entry("plain"));
+        inv.insert(InventoryEntry {
+            adopted: true,
+            ..entry("adopted")
+        });
+        let cm = inv.to_config_map("dev", "dev");
+        let text = cm["data"][DATA_KEY].as_str().unwrap();
+        assert_eq!(text.matches("adopted\": true").count(), 1, "{text}");
+        assert_eq!(Inventory::from_config_map("dev", &cm).unwrap(), inv);
+        // As stored by a deployer without adoption.
+        let old = json!({"data": {DATA_KEY: r#"[{"group":"apps","kind":"Deployment","namespace":"dev","name":"a","api_version":"apps/v1","unit":{"type":"service","name":"team-a/api"}}]"#}});
+        let read = Inventory::from_config_map("dev", &old);
+        let read = read.unwrap();
+        assert!(!read.entries.values().next().unwrap().adopted);
     }
 
     #[test]

@@ -19,7 +19,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::diff::{applied_by_slipway, shape};
-use crate::object::{annotation, label, ObjectKey, ENV_LABEL, HASH_ANNOTATION};
+use crate::object::{
+    annotation, label, ObjectKey, ADOPT_ANNOTATION, ENV_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGER,
+};
 use crate::rollout::{assess, Assessment};
 
 /// One live object, cut down to what Slipway reads of it.
@@ -35,6 +37,10 @@ pub struct LiveObject {
     env: Option<Box<str>>,
     /// Slipway's field manager applied it.
     owned: bool,
+    /// It carries [`MANAGED_BY_LABEL`]` = slipway`.
+    managed: bool,
+    /// Its owner allows adoption: [`ADOPT_ANNOTATION`]` = "true"`.
+    adoptable: bool,
     rollout: Assessment,
 }
 
@@ -61,6 +67,8 @@ impl LiveObject {
             hash: annotation(obj, HASH_ANNOTATION).map(Into::into),
             env: label(obj, ENV_LABEL).map(Into::into),
             owned: applied_by_slipway(obj),
+            managed: label(obj, MANAGED_BY_LABEL) == Some(MANAGER),
+            adoptable: annotation(obj, ADOPT_ANNOTATION) == Some("true"),
             rollout: assess(obj),
         }
     }
@@ -85,6 +93,22 @@ impl LiveObject {
     /// The env the object is labelled for.
     pub fn env(&self) -> Option<&str> {
         self.env.as_deref()
+    }
+
+    /// Whether the object carries Slipway's labels for `env` (managed-by and env):
+    /// only such objects are Slipway's to change or delete.
+    pub fn belongs_to(&self, env: &str) -> bool {
+        self.managed && self.env() == Some(env)
+    }
+
+    /// Whether it carries `app.kubernetes.io/managed-by: slipway`.
+    pub fn managed_by_slipway(&self) -> bool {
+        self.managed
+    }
+
+    /// Whether its owner allows Slipway to adopt it (annotation [`ADOPT_ANNOTATION`]).
+    pub fn adoptable(&self) -> bool {
+        self.adoptable
     }
 
     /// Whether Slipway's field manager applied the object.
@@ -147,6 +171,8 @@ mod tests {
         assert_eq!(live.hash(), Some("h"));
         assert_eq!(live.env(), Some("dev"));
         assert!(live.applied_by_slipway());
+        assert!(!live.belongs_to("dev"), "no managed-by label");
+        assert!(!live.adoptable());
         assert_eq!(live.rollout().generation, 3);
         assert_eq!(live.rollout().deadline, Some(std::time::Duration::from_secs(600)));
         assert_eq!(live.rollout().judgement.status, RolloutStatus::InProgress);
@@ -156,6 +182,22 @@ mod tests {
         let bare = LiveObject::new(&obj, None);
         assert_eq!(bare.manifest_fields(), Value::Null);
         assert_eq!(bare.env(), Some("dev"));
+    }
+
+    #[test]
+    fn an_object_belongs_to_an_env_only_with_both_labels_and_says_whether_it_may_be_adopted() {
+        let of = |labels: Value, annotations: Value| {
+            LiveObject::new(
+                &json!({"metadata": {"labels": labels, "annotations": annotations}}),
+                None,
+            )
+        };
+        let both = json!({"app.kubernetes.io/managed-by": "slipway", "slipway.dev/env": "dev"});
+        assert!(of(both.clone(), json!({})).belongs_to("dev"));
+        assert!(!of(both, json!({})).belongs_to("prod"));
+        assert!(!of(json!({"slipway.dev/env": "dev"}), json!({})).belongs_to("dev"));
+        assert!(of(json!({}), json!({"slipway.dev/adopt": "true"})).adoptable());
+        assert!(!of(json!({}), json!({"slipway.dev/adopt": "yes"})).adoptable());
     }
 
     #[test]

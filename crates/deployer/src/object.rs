@@ -26,6 +26,9 @@ pub const SERVICE_LABEL: &str = "slipway.dev/service";
 /// Annotation holding a hash of the applied manifest: a changed manifest (also one
 /// that only dropped fields) is detected without reading back what was applied.
 pub const HASH_ANNOTATION: &str = "slipway.dev/manifest-hash";
+/// Annotation by which the owner of an existing object allows Slipway to adopt
+/// it (value `"true"`), without `adopt: true` for the whole env.
+pub const ADOPT_ANNOTATION: &str = "slipway.dev/adopt";
 
 /// Identity of an object in a cluster: group, kind, namespace and name (the API
 /// version is not part of it; the same object can be served in several).

@@ -2,14 +2,16 @@
 //! what to apply (and why), what to leave, what to prune, what to refuse.
 //!
 //! ```text
-//!  desired ─┐                      ┌─▶ apply  (Create | Change | Drift | TakeOwnership), in apply order
+//!  desired ─┐                      ┌─▶ apply  (Create | Change | Drift | TakeOwnership | Adopt), in apply order
 //!  inventory├─▶ plan (pure, sync) ─┼─▶ unchanged
-//!  live    ─┘                      ├─▶ prune  (in inventory, gone from the repo, still labelled), reverse order
+//!  live    ─┤                      ├─▶ blocked (someone else's object, an unreadable kind): its unit fails
+//!  outside ─┘                      ├─▶ prune  (in inventory, gone from the repo, still labelled), reverse order
+//!                                  ├─▶ release (adopted, gone from the repo): labels and ownership removed
 //!                                  ├─▶ left alone (with the reason), never deleted
 //!                                  └─▶ refused (an emptied env, nothing is deleted)
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use slipway_common::Unit;
@@ -25,7 +27,7 @@ const MAX_CHANGES: usize = 10;
 /// Why an object is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyReason {
-    /// Not in the cluster (or not labelled for this env).
+    /// Not in the cluster.
     Create,
     /// The manifest in the repo changed; the fields that differ (empty if it only dropped fields).
     Change(Vec<FieldChange>),
@@ -33,6 +35,9 @@ pub enum ApplyReason {
     Drift(Vec<FieldChange>),
     /// The object matches, but Slipway's field manager does not own it yet.
     TakeOwnership,
+    /// The object exists without the env's labels and adoption is allowed
+    /// (`adopt: true` for the env, or the annotation `slipway.dev/adopt: "true"`).
+    Adopt,
 }
 
 /// An object left alone, and why.
@@ -47,8 +52,24 @@ pub struct LeftAlone {
 pub struct PruneOptions {
     pub prune: bool,
     pub allow_empty: bool,
+    /// Objects that exist without the env's labels are taken over.
+    pub adopt: bool,
+    /// Adopted objects that left the repo are deleted instead of released.
+    pub prune_adopted: bool,
     /// The env's own namespace: never deleted, even if a file once declared it.
     pub namespace: String,
+}
+
+/// What the cluster holds beyond the env's labelled objects, as far as the
+/// plan needs it.
+#[derive(Debug, Clone, Default)]
+pub struct Outside {
+    /// Desired objects that exist without this env's labels, by key (looked up
+    /// by name: the env's caches and lists only see labelled objects).
+    pub unlabelled: Live,
+    /// Kinds, by `(group, kind)`, that the deployer may not read (403), with
+    /// the server's message and the RBAC rule that would allow it.
+    pub unavailable: BTreeMap<(String, String), String>,
 }
 
 /// What one reconcile will do.
@@ -58,8 +79,14 @@ pub struct Plan {
     pub apply: Vec<(usize, ApplyReason)>,
     /// Indexes of desired objects that already match.
     pub unchanged: Vec<usize>,
+    /// Indexes of desired objects that are not applied, with the reason
+    /// (someone else's object, or a kind that could not be read): their units fail.
+    pub blocked: Vec<(usize, String)>,
     /// Objects to delete, in delete order (reverse apply order).
     pub prune: Vec<InventoryEntry>,
+    /// Adopted objects that left the repo: released (Slipway's labels and
+    /// field ownership removed) instead of deleted, in delete order.
+    pub release: Vec<InventoryEntry>,
     /// Objects not deleted, with the reason.
     pub left_alone: Vec<LeftAlone>,
     /// Set when the whole env is refused: nothing is applied or deleted.
@@ -71,7 +98,7 @@ pub struct Plan {
 impl Plan {
     /// Whether the plan writes nothing.
     pub fn is_noop(&self) -> bool {
-        self.apply.is_empty() && self.prune.is_empty()
+        self.apply.is_empty() && self.prune.is_empty() && self.release.is_empty()
     }
 }
 
@@ -109,9 +136,48 @@ impl Verified {
     }
 }
 
-/// Computes the plan. `live` holds the env's objects as listed by the env label.
-pub fn plan(env: &str, desired: &DesiredSet, inventory: &Inventory, live: &Live, options: PruneOptions) -> Plan {
-    plan_after(env, desired, inventory, live, options, &Verified::default())
+/// Computes the plan. `live` holds the env's objects as listed by the env
+/// label, `outside` what else the cluster holds of the desired objects.
+pub fn plan(
+    env: &str,
+    desired: &DesiredSet,
+    inventory: &Inventory,
+    live: &Live,
+    outside: &Outside,
+    options: PruneOptions,
+) -> Plan {
+    plan_after(env, desired, inventory, live, outside, options, &Verified::default())
+}
+
+/// How a desired object that exists without this env's labels is handled.
+enum Foreign {
+    /// Slipway created it without the env label (the env's namespace): it is Slipway's.
+    Ours,
+    /// Adoption is allowed: apply it and record that it pre-existed.
+    Adopt,
+    /// Left as it is; its unit fails with this reason.
+    Blocked(String),
+}
+
+fn foreign(env: &str, key: &ObjectKey, obj: &LiveObject, options: &PruneOptions) -> Foreign {
+    let own_namespace = key.group.is_empty() && key.kind == "Namespace" && key.name == options.namespace;
+    if own_namespace && obj.managed_by_slipway() && obj.env().is_none() {
+        return Foreign::Ours;
+    }
+    if let Some(other) = obj.env().filter(|e| *e != env) {
+        return Foreign::Blocked(format!(
+            "already exists and belongs to env {other} (label slipway.dev/env: {other}); it is left as it is. \
+             Two envs cannot deploy the same object: remove this manifest from one of them"
+        ));
+    }
+    if options.adopt || obj.adoptable() {
+        return Foreign::Adopt;
+    }
+    Foreign::Blocked(format!(
+        "already exists without the labels of env {env} (Slipway did not create it), so it is left as it is. \
+         To deploy this manifest, delete the object, set adopt: true for env {env} in deployers.yaml, \
+         or annotate the object slipway.dev/adopt: \"true\""
+    ))
 }
 
 /// Like [`plan`], without comparing again the objects `verified` holds.
@@ -120,6 +186,7 @@ pub fn plan_after(
     desired: &DesiredSet,
     inventory: &Inventory,
     live: &Live,
+    outside: &Outside,
     options: PruneOptions,
     verified: &Verified,
 ) -> Plan {
@@ -135,41 +202,71 @@ pub fn plan_after(
         return plan;
     }
 
+    // Built in one go (sorting runs that are mostly in order) rather than by 1,000 inserts.
+    let mut entries = Vec::with_capacity(desired.objects.len());
     for (i, obj) in desired.objects.iter().enumerate() {
-        let current = live.get(&obj.key);
-        let reason = if verified.holds(desired, i, current) {
-            None
-        } else {
-            decide(obj, current.map(|v| &**v))
+        let before = inventory.entries.get(&obj.key);
+        if let Some(message) = outside.unavailable.get(&(obj.key.group.clone(), obj.key.kind.clone())) {
+            plan.blocked.push((i, message.clone()));
+            entries.extend(before.cloned());
+            continue;
+        }
+        let found = live.get(&obj.key).or_else(|| outside.unlabelled.get(&obj.key));
+        let (reason, adopted) = match found {
+            Some(current) if current.belongs_to(env) => {
+                let reason = if verified.holds(desired, i, Some(current)) {
+                    None
+                } else {
+                    decide(obj, Some(&**current))
+                };
+                (reason, before.is_some_and(|e| e.adopted))
+            }
+            Some(other) => match foreign(env, &obj.key, other, &options) {
+                Foreign::Ours => (decide(obj, Some(&**other)), false),
+                Foreign::Adopt => (Some(ApplyReason::Adopt), true),
+                Foreign::Blocked(message) => {
+                    plan.blocked.push((i, message));
+                    entries.extend(before.cloned());
+                    continue;
+                }
+            },
+            None => (Some(ApplyReason::Create), false),
         };
         match reason {
             Some(reason) => plan.apply.push((i, reason)),
             None => plan.unchanged.push(i),
         }
+        entries.push(InventoryEntry {
+            key: obj.key.clone(),
+            api_version: obj.api_version.clone(),
+            unit: obj.unit.clone(),
+            adopted,
+        });
     }
-    // Built in one go (sorting runs that are mostly in order) rather than by 1,000 inserts.
-    plan.inventory.entries = desired
-        .objects
-        .iter()
-        .map(|obj| {
-            let entry = InventoryEntry {
-                key: obj.key.clone(),
-                api_version: obj.api_version.clone(),
-                unit: obj.unit.clone(),
-            };
-            (obj.key.clone(), entry)
-        })
-        .collect();
+    plan.inventory.entries = entries.into_iter().map(|e| (e.key.clone(), e)).collect();
 
     // Units whose files are broken keep what they deployed before.
     let failed_units: BTreeSet<&Unit> = desired.failed.keys().collect();
     let mut prune = Vec::new();
+    let mut release = Vec::new();
     for entry in inventory.entries.values() {
         if desired_keys.contains(&entry.key) {
             continue;
         }
         if failed_units.contains(&entry.unit) {
             plan.inventory.insert(entry.clone());
+            continue;
+        }
+        if let Some(message) = outside
+            .unavailable
+            .get(&(entry.key.group.clone(), entry.key.kind.clone()))
+        {
+            // Not listed, so not known to be gone or still ours: kept for a later reconcile.
+            plan.inventory.insert(entry.clone());
+            plan.left_alone.push(LeftAlone {
+                key: entry.key.clone(),
+                reason: format!("no longer in the repo; not pruned because its kind could not be read: {message}"),
+            });
             continue;
         }
         if !options.prune {
@@ -188,13 +285,21 @@ pub fn plan_after(
             continue;
         }
         match live.get(&entry.key) {
-            Some(obj) if obj.env() == Some(env) => prune.push(entry.clone()),
+            Some(obj) if obj.belongs_to(env) => {
+                if entry.adopted && !options.prune_adopted {
+                    release.push(entry.clone());
+                } else {
+                    prune.push(entry.clone());
+                }
+            }
             // Gone already, or no longer ours: forget it.
             _ => {}
         }
     }
     prune.sort_by_key(|e| std::cmp::Reverse(apply_rank(&e.key.group, &e.key.kind)));
+    release.sort_by_key(|e| std::cmp::Reverse(apply_rank(&e.key.group, &e.key.kind)));
     plan.prune = prune;
+    plan.release = release;
 
     // Objects labelled for this env that Slipway never applied are reported, never deleted.
     for key in live.keys() {
@@ -238,6 +343,8 @@ mod tests {
         PruneOptions {
             prune: true,
             allow_empty: false,
+            adopt: false,
+            prune_adopted: false,
             namespace: "dev".into(),
         }
     }
@@ -273,6 +380,7 @@ mod tests {
                 key: o.key.clone(),
                 api_version: o.api_version.clone(),
                 unit: o.unit.clone(),
+                adopted: false,
             });
         }
         inv
@@ -305,7 +413,14 @@ mod tests {
             ),
             ("dev/deployable/c.yaml", &cm("c", "1")),
         ]);
-        let p = plan("dev", &set, &Inventory::default(), &Live::new(), opts());
+        let p = plan(
+            "dev",
+            &set,
+            &Inventory::default(),
+            &Live::new(),
+            &Outside::default(),
+            opts(),
+        );
         let kinds: Vec<&str> = p.apply.iter().map(|(i, _)| set.objects[*i].key.kind.as_str()).collect();
         assert_eq!(kinds, ["ConfigMap", "Deployment"]);
         assert!(p.apply.iter().all(|(_, r)| *r == ApplyReason::Create));
@@ -315,7 +430,14 @@ mod tests {
     #[test]
     fn unchanged_repo_and_cluster_plan_no_writes() {
         let set = desired(&[("dev/deployable/c.yaml", &cm("c", "1"))]);
-        let p = plan("dev", &set, &inventory_of(&set), &live_of(&set), opts());
+        let p = plan(
+            "dev",
+            &set,
+            &inventory_of(&set),
+            &live_of(&set),
+            &Outside::default(),
+            opts(),
+        );
         assert!(p.is_noop());
         assert_eq!(p.unchanged, [0]);
         assert_eq!(p.inventory, inventory_of(&set));
@@ -331,7 +453,14 @@ mod tests {
             ("dev/deployable/a.yaml", &cm("a", "2")),
             ("dev/deployable/b.yaml", &cm("b", "1")),
         ]);
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts());
+        let p = plan(
+            "dev",
+            &new,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts(),
+        );
         assert_eq!(p.apply.len(), 1);
         let (i, reason) = &p.apply[0];
         assert_eq!(new.objects[*i].key.name, "a");
@@ -348,7 +477,14 @@ mod tests {
             "dev/deployable/a.yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
         )]);
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts());
+        let p = plan(
+            "dev",
+            &new,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts(),
+        );
         assert!(matches!(p.apply[0].1, ApplyReason::Change(_)));
     }
 
@@ -372,13 +508,13 @@ mod tests {
         };
         let verified = Verified::after(&set, &live, &all_unchanged);
         let inv = inventory_of(&set);
-        let p = plan_after("dev", &set, &inv, &live, opts(), &verified);
+        let p = plan_after("dev", &set, &inv, &live, &Outside::default(), opts(), &verified);
         assert!(p.apply.is_empty(), "{:?}", p.apply);
         // A new live copy (a watch event) is compared again.
         let key = set.objects[a].key.clone();
         let copy = Arc::new((*live[&key]).clone());
         live.insert(key.clone(), copy);
-        let p = plan_after("dev", &set, &inv, &live, opts(), &verified);
+        let p = plan_after("dev", &set, &inv, &live, &Outside::default(), opts(), &verified);
         assert!(
             matches!(p.apply.as_slice(), [(i, ApplyReason::Drift(_))] if *i == a),
             "{:?}",
@@ -387,7 +523,7 @@ mod tests {
         // So is everything under another desired set (a new commit).
         let verified = Verified::after(&set, &live, &all_unchanged);
         let other = Arc::new((*set).clone());
-        let p = plan_after("dev", &other, &inv, &live, opts(), &verified);
+        let p = plan_after("dev", &other, &inv, &live, &Outside::default(), opts(), &verified);
         assert_eq!(p.apply.len(), 1, "{:?}", p.apply);
     }
 
@@ -396,7 +532,7 @@ mod tests {
         let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let mut live = live_of(&set);
         edit_all(&mut live, &set, |o| o["data"]["k"] = json!("edited"));
-        let p = plan("dev", &set, &inventory_of(&set), &live, opts());
+        let p = plan("dev", &set, &inventory_of(&set), &live, &Outside::default(), opts());
         let ApplyReason::Drift(fields) = &p.apply[0].1 else {
             panic!()
         };
@@ -410,7 +546,7 @@ mod tests {
         edit_all(&mut live, &set, |o| {
             o["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Update"}])
         });
-        let p = plan("dev", &set, &inventory_of(&set), &live, opts());
+        let p = plan("dev", &set, &inventory_of(&set), &live, &Outside::default(), opts());
         assert_eq!(p.apply[0].1, ApplyReason::TakeOwnership);
     }
 
@@ -438,7 +574,7 @@ mod tests {
         let stranger = desired(&[("dev/deployable/s.yaml", &cm("stranger", "1"))]);
         live.extend(live_of(&stranger));
 
-        let p = plan("dev", &new, &inventory_of(&old), &live, opts());
+        let p = plan("dev", &new, &inventory_of(&old), &live, &Outside::default(), opts());
         let pruned: Vec<&str> = p.prune.iter().map(|e| e.key.name.as_str()).collect();
         assert_eq!(pruned, ["w", "a"]);
         assert!(p
@@ -458,7 +594,14 @@ mod tests {
             ("dev/deployable/a.yaml", &cm("a", "1")),
         ]);
         let new = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts());
+        let p = plan(
+            "dev",
+            &new,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts(),
+        );
         assert!(p.prune.is_empty());
         assert!(p.left_alone[0].reason.contains("own namespace"));
     }
@@ -471,7 +614,14 @@ mod tests {
         ]);
         let new = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let opts = PruneOptions { prune: false, ..opts() };
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts);
+        let p = plan(
+            "dev",
+            &new,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts,
+        );
         assert!(p.prune.is_empty());
         assert_eq!(p.left_alone.len(), 1);
         assert_eq!(p.inventory.entries.len(), 2);
@@ -490,7 +640,14 @@ mod tests {
             ("dev/deployable/a.yaml", &cm("a", "1")),
         ]);
         assert!(new.failed.contains_key(&Unit::Service("s1".into())));
-        let p = plan("dev", &new, &inventory_of(&old), &live_of(&old), opts());
+        let p = plan(
+            "dev",
+            &new,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts(),
+        );
         assert!(p.prune.is_empty());
         assert_eq!(p.inventory.entries.len(), 2);
     }
@@ -499,7 +656,14 @@ mod tests {
     fn an_env_that_suddenly_becomes_empty_is_refused_unless_allowed() {
         let old = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
         let empty = desired(&[]);
-        let p = plan("dev", &empty, &inventory_of(&old), &live_of(&old), opts());
+        let p = plan(
+            "dev",
+            &empty,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            opts(),
+        );
         assert!(p.refused.as_deref().unwrap().contains("allow_empty"));
         assert!(p.is_noop());
         assert_eq!(p.inventory, inventory_of(&old));
@@ -507,8 +671,192 @@ mod tests {
             allow_empty: true,
             ..opts()
         };
-        let p = plan("dev", &empty, &inventory_of(&old), &live_of(&old), allowed);
+        let p = plan(
+            "dev",
+            &empty,
+            &inventory_of(&old),
+            &live_of(&old),
+            &Outside::default(),
+            allowed,
+        );
         assert!(p.refused.is_none());
         assert_eq!(p.prune.len(), 1);
+    }
+
+    /// `obj` as someone else created it: no Slipway labels, another field manager.
+    fn unlabelled(obj: &DesiredObject, edit: impl FnOnce(&mut Value)) -> Outside {
+        let mut live = obj.body();
+        live["metadata"]["labels"] = json!({"team": "payments"});
+        live["metadata"]["annotations"] = json!({});
+        live["metadata"]["managedFields"] = json!([{"manager": "kubectl-create", "operation": "Update"}]);
+        live["data"] = json!({"k": "theirs"});
+        edit(&mut live);
+        Outside {
+            unlabelled: [(obj.key.clone(), Arc::new(LiveObject::new(&live, Some(&obj.body()))))].into(),
+            ..Outside::default()
+        }
+    }
+
+    #[test]
+    fn an_unlabelled_object_with_a_manifests_name_is_not_applied_and_the_reason_says_how_to_resolve_it() {
+        let set = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            ("dev/deployable/b.yaml", &cm("b", "1")),
+        ]);
+        let a = set.objects.iter().position(|o| o.key.name == "a").unwrap();
+        let outside = unlabelled(&set.objects[a], |_| {});
+        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &outside, opts());
+        let applied: Vec<&str> = p.apply.iter().map(|(i, _)| set.objects[*i].key.name.as_str()).collect();
+        assert_eq!(applied, ["b"]);
+        let [(i, why)] = p.blocked.as_slice() else {
+            panic!("{:?}", p.blocked)
+        };
+        assert_eq!(*i, a);
+        for fix in [
+            "delete the object",
+            "adopt: true for env dev in deployers.yaml",
+            "slipway.dev/adopt: \"true\"",
+        ] {
+            assert!(why.contains(fix), "{why}");
+        }
+        // Not Slipway's: not recorded, so never pruned.
+        assert!(!p.inventory.entries.contains_key(&set.objects[a].key));
+        assert_eq!(p.inventory.entries.len(), 1);
+    }
+
+    #[test]
+    fn adopt_true_or_the_owners_annotation_adopts_and_records_that_the_object_pre_existed() {
+        let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
+        let key = &set.objects[0].key;
+        let by_env = PruneOptions { adopt: true, ..opts() };
+        let p = plan(
+            "dev",
+            &set,
+            &Inventory::default(),
+            &Live::new(),
+            &unlabelled(&set.objects[0], |_| {}),
+            by_env,
+        );
+        assert_eq!(p.apply, [(0, ApplyReason::Adopt)]);
+        assert!(p.inventory.entries[key].adopted);
+
+        let annotated = unlabelled(&set.objects[0], |o| {
+            o["metadata"]["annotations"]["slipway.dev/adopt"] = json!("true")
+        });
+        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &annotated, opts());
+        assert_eq!(p.apply, [(0, ApplyReason::Adopt)]);
+        assert!(p.blocked.is_empty());
+
+        // Once adopted (labelled), it is Slipway's like any other and stays marked as adopted.
+        let mut inv = inventory_of(&set);
+        inv.entries.get_mut(key).unwrap().adopted = true;
+        let p = plan("dev", &set, &inv, &live_of(&set), &Outside::default(), opts());
+        assert!(p.is_noop());
+        assert!(p.inventory.entries[key].adopted);
+    }
+
+    #[test]
+    fn an_adopted_object_that_left_the_repo_is_released_unless_prune_adopted_is_set() {
+        let old = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            ("dev/deployable/b.yaml", &cm("b", "1")),
+        ]);
+        let new = desired(&[]);
+        let mut inv = inventory_of(&old);
+        let a = old.objects.iter().find(|o| o.key.name == "a").unwrap();
+        inv.entries.get_mut(&a.key).unwrap().adopted = true;
+        let allowed = PruneOptions {
+            allow_empty: true,
+            ..opts()
+        };
+        let p = plan("dev", &new, &inv, &live_of(&old), &Outside::default(), allowed.clone());
+        let names = |entries: &[InventoryEntry]| entries.iter().map(|e| e.key.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&p.release), ["a"]);
+        assert_eq!(names(&p.prune), ["b"]);
+        assert!(!p.is_noop());
+        assert!(p.inventory.is_empty());
+
+        let deleting = PruneOptions {
+            prune_adopted: true,
+            ..allowed
+        };
+        let p = plan("dev", &new, &inv, &live_of(&old), &Outside::default(), deleting);
+        assert!(p.release.is_empty());
+        assert_eq!(names(&p.prune), ["a", "b"]);
+    }
+
+    #[test]
+    fn an_object_labelled_for_another_env_is_never_adopted() {
+        let set = desired(&[("dev/deployable/a.yaml", &cm("a", "1"))]);
+        let outside = unlabelled(&set.objects[0], |o| {
+            o["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "slipway", "slipway.dev/env": "prod"})
+        });
+        let adopting = PruneOptions { adopt: true, ..opts() };
+        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &outside, adopting);
+        assert!(p.apply.is_empty());
+        assert!(p.blocked[0].1.contains("belongs to env prod"), "{:?}", p.blocked);
+    }
+
+    #[test]
+    fn the_envs_namespace_created_by_slipway_without_the_env_label_is_taken_over_without_adoption() {
+        let set = desired(&[(
+            "dev/deployable/ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n",
+        )]);
+        let outside = unlabelled(&set.objects[0], |o| {
+            o["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "slipway"})
+        });
+        let p = plan("dev", &set, &Inventory::default(), &Live::new(), &outside, opts());
+        assert!(p.blocked.is_empty(), "{:?}", p.blocked);
+        assert!(
+            matches!(p.apply.as_slice(), [(0, ApplyReason::Change(_))]),
+            "{:?}",
+            p.apply
+        );
+        assert!(!p.inventory.entries[&set.objects[0].key].adopted);
+    }
+
+    #[test]
+    fn a_kind_that_could_not_be_read_blocks_only_its_objects_and_none_of_it_is_pruned() {
+        let old = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            (
+                "dev/deployable/np.yaml",
+                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np}\nspec: {podSelector: {}}\n",
+            ),
+            (
+                "dev/deployable/gone.yaml",
+                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: gone}\nspec: {podSelector: {}}\n",
+            ),
+        ]);
+        let new = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "2")),
+            (
+                "dev/deployable/np.yaml",
+                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np}\nspec: {podSelector: {}}\n",
+            ),
+        ]);
+        let mut live = live_of(&old);
+        live.retain(|k, _| k.kind != "NetworkPolicy");
+        let outside = Outside {
+            unavailable: [(
+                ("networking.k8s.io".to_string(), "NetworkPolicy".to_string()),
+                "403 Forbidden: no".to_string(),
+            )]
+            .into(),
+            ..Outside::default()
+        };
+        let p = plan("dev", &new, &inventory_of(&old), &live, &outside, opts());
+        let applied: Vec<&str> = p.apply.iter().map(|(i, _)| new.objects[*i].key.name.as_str()).collect();
+        assert_eq!(applied, ["a"]);
+        assert_eq!(p.blocked.len(), 1);
+        assert_eq!(new.objects[p.blocked[0].0].key.name, "np");
+        assert!(p.prune.is_empty(), "{:?}", p.prune);
+        // Both stay recorded: the next reconcile that can read the kind decides.
+        assert_eq!(p.inventory.entries.len(), 3);
+        assert!(p
+            .left_alone
+            .iter()
+            .any(|l| l.key.name == "gone" && l.reason.contains("403")));
     }
 }

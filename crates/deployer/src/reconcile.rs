@@ -23,10 +23,10 @@ use crate::cluster::{key_of, Cluster, ClusterError, Kind};
 use crate::inventory::{inventory_name, Inventory, InventoryEntry};
 use crate::live::{Live, LiveObject, SharedLive};
 use crate::object::{
-    apply_rank, crd_kinds, crd_plural, desired_set, DesiredSet, EnvTarget, ObjectKey, Scope, ENV_LABEL,
+    apply_rank, crd_kinds, crd_plural, desired_set, DesiredObject, DesiredSet, EnvTarget, ObjectKey, Scope, ENV_LABEL,
     MANAGED_BY_LABEL, MANAGER,
 };
-use crate::plan::{plan_after, Plan, PruneOptions, Verified};
+use crate::plan::{plan_after, Outside, Plan, PruneOptions, Verified};
 use crate::watch::{EnvWatches, Shapes};
 
 /// A problem that stops the whole env's reconcile (the others go on).
@@ -138,6 +138,8 @@ pub struct Observed {
     /// The inventory ConfigMap exists.
     pub inventory_stored: bool,
     pub live: Live,
+    /// Desired objects that exist without the env's labels, and kinds that could not be read.
+    pub outside: Outside,
     pub namespace_exists: bool,
 }
 
@@ -176,6 +178,8 @@ pub struct Acted {
     pub applied: BTreeMap<ObjectKey, Result<SharedLive, ClusterError>>,
     /// Result of each prune.
     pub pruned: Vec<(InventoryEntry, Result<(), ClusterError>)>,
+    /// Result of each release of an adopted object.
+    pub released: Vec<(InventoryEntry, Result<(), ClusterError>)>,
     /// Failures of the namespace or inventory writes.
     pub errors: Vec<String>,
     /// Write requests made (applies, deletes, namespace, inventory).
@@ -272,6 +276,7 @@ pub async fn observe(
     let namespace_exists = cluster
         .get(&Cluster::namespace_kind(), None, ns)
         .await
+        .map_err(|e| with_rule(&Cluster::namespace_kind(), e))
         .map_err(cluster_err(cluster, format!("reading namespace {ns}")))?
         .is_some();
 
@@ -280,6 +285,7 @@ pub async fn observe(
         match cluster
             .get(&Cluster::config_map_kind(), Some(ns), &inventory_name(env))
             .await
+            .map_err(|e| with_rule(&Cluster::config_map_kind(), e))
             .map_err(cluster_err(cluster, "reading the inventory"))?
         {
             Some(cm) => Some(Inventory::from_config_map(env, &cm)?),
@@ -331,21 +337,47 @@ pub async fn observe(
                 let obj = shapes.cut(&key, &obj);
                 (key, obj)
             };
-            let (objects, _) = cluster
-                .list_at(kind, namespace, selector, cut)
-                .await
-                .map_err(cluster_err(cluster, format!("listing {}", kind.resource.plural)))?;
-            Ok::<_, EnvError>(objects)
+            match cluster.list_at(kind, namespace, selector, cut).await {
+                Ok((objects, _)) => Ok(Ok(objects)),
+                Err(e) => kind_read_failed(cluster, kind, format!("listing {}", kind.resource.plural), e),
+            }
         });
     }
     let t1 = std::time::Instant::now();
-    let listed_all = futures::future::try_join_all(lists).await?;
+    let mut outside = Outside::default();
+    for listed in futures::future::try_join_all(lists).await? {
+        match listed {
+            Ok(objects) => live.extend(objects),
+            Err((id, message)) => {
+                outside.unavailable.insert(id, message);
+            }
+        }
+    }
     tracing::debug!(
         list_ms = t1.elapsed().as_millis() as u64,
         before_list_ms = (t1 - t0).as_millis() as u64,
         "observe phases"
     );
-    live.extend(listed_all.into_iter().flatten());
+    let t2 = std::time::Instant::now();
+    let namespace = namespace_exists.then_some(ns);
+    let lookups = look_up_unlabelled(cluster, &desired, &kinds, &pending, &live, &outside, namespace);
+    let looked_up = lookups.len();
+    for found in futures::future::try_join_all(lookups).await? {
+        match found {
+            Ok(objects) => outside.unlabelled.extend(objects),
+            Err((id, message)) => {
+                outside.unavailable.insert(id, message);
+            }
+        }
+    }
+    if looked_up > 0 {
+        tracing::debug!(
+            kinds = looked_up,
+            lookup_ms = t2.elapsed().as_millis() as u64,
+            unlabelled = outside.unlabelled.len(),
+            "looked up desired objects without the env's labels"
+        );
+    }
     Ok(Observed {
         desired,
         kinds,
@@ -353,8 +385,84 @@ pub async fn observe(
         inventory,
         inventory_stored,
         live,
+        outside,
         namespace_exists,
     })
+}
+
+/// A kind the deployer may not read: its `(group, kind)` and why (the server's
+/// message and the missing rule), for the units that use it.
+type Unusable = ((String, String), String);
+
+/// What a read of one kind found, or why that kind cannot be used; other
+/// errors stop the reconcile.
+type KindRead = Result<Result<Vec<(ObjectKey, SharedLive)>, Unusable>, EnvError>;
+
+/// Sorts a failed read of a kind: a refusal (403) makes only that kind
+/// unusable, anything else fails the env's reconcile.
+fn kind_read_failed(cluster: &Cluster, kind: &Kind, what: String, error: ClusterError) -> KindRead {
+    if error.is_forbidden() {
+        let id = (kind.resource.group.clone(), kind.resource.kind.clone());
+        return Ok(Err((id, with_rule(kind, error).to_string())));
+    }
+    Err(cluster_err(cluster, what)(error))
+}
+
+/// Reads the desired objects that the env's labelled objects do not include:
+/// they may exist without the env's labels (created by someone else), which
+/// the plan must know before it applies over them. One GET when a kind has one
+/// such object, else one list of the kind in the namespace (no label selector).
+/// Nothing is read when every desired object is labelled (a reconcile that
+/// finds nothing to do), nor in `namespace` when it does not exist yet (`None`).
+fn look_up_unlabelled<'a>(
+    cluster: &'a Cluster,
+    desired: &'a DesiredSet,
+    kinds: &'a BTreeMap<(String, String), Kind>,
+    pending: &BTreeSet<(String, String)>,
+    live: &Live,
+    outside: &Outside,
+    namespace: Option<&'a str>,
+) -> Vec<impl std::future::Future<Output = KindRead> + 'a> {
+    let mut missing: BTreeMap<(String, String), (&Kind, Vec<&DesiredObject>)> = BTreeMap::new();
+    for obj in &desired.objects {
+        if live.contains_key(&obj.key) {
+            continue;
+        }
+        let id = (obj.api_version.clone(), obj.key.kind.clone());
+        let Some(kind) = kinds.get(&id).filter(|_| !pending.contains(&id)) else {
+            continue;
+        };
+        let kind_id = (kind.resource.group.clone(), kind.resource.kind.clone());
+        if outside.unavailable.contains_key(&kind_id) || (kind.scope == Scope::Namespaced && namespace.is_none()) {
+            continue;
+        }
+        missing.entry(kind_id).or_insert_with(|| (kind, Vec::new())).1.push(obj);
+    }
+    missing
+        .into_values()
+        .map(move |(kind, objects)| async move {
+            let namespace = namespace.filter(|_| kind.scope == Scope::Namespaced);
+            if let [obj] = objects.as_slice() {
+                let found = match cluster.get(kind, namespace, &obj.key.name).await {
+                    Ok(found) => found,
+                    Err(e) => return kind_read_failed(cluster, kind, format!("reading {}", obj.key), e),
+                };
+                let found = found.map(|v| (obj.key.clone(), Arc::new(LiveObject::new(&v, Some(&obj.body())))));
+                return Ok(Ok(found.into_iter().collect()));
+            }
+            let wanted: BTreeMap<&ObjectKey, &DesiredObject> = objects.iter().map(|o| (&o.key, *o)).collect();
+            let keep = |obj: Value| {
+                let key = key_of(&obj, kind);
+                let manifest = wanted.get(&key)?.body();
+                let live = Arc::new(LiveObject::new(&obj, Some(&manifest)));
+                Some((key, live))
+            };
+            match cluster.list_at(kind, namespace, "", keep).await {
+                Ok((found, _)) => Ok(Ok(found.into_iter().flatten().collect())),
+                Err(e) => kind_read_failed(cluster, kind, format!("listing {}", kind.resource.plural), e),
+            }
+        })
+        .collect()
 }
 
 /// Tells the env's caches what a reconcile wrote, ahead of the watch events, and
@@ -367,10 +475,27 @@ pub fn record(watches: &EnvWatches, observed: &Observed, acted: &Acted) {
             watches.applied(key, obj);
         }
     }
-    for (entry, result) in &acted.pruned {
+    // A released object no longer carries the env label: the caches no longer hold it.
+    for (entry, result) in acted.pruned.iter().chain(&acted.released) {
         if result.is_ok() {
             watches.deleted(&entry.key);
         }
+    }
+}
+
+/// A refusal of the server, with the RBAC rule that would allow the request.
+fn with_rule(kind: &Kind, error: ClusterError) -> ClusterError {
+    match error {
+        ClusterError::Api {
+            code: 403,
+            reason,
+            message,
+        } => ClusterError::Api {
+            code: 403,
+            reason,
+            message: format!("{message}; {}", kind.rbac_rule()),
+        },
+        other => other,
     }
 }
 
@@ -382,9 +507,12 @@ pub fn plan_for(env: &str, target: &DeployTarget, observed: &Observed, verified:
         &observed.desired,
         &observed.inventory,
         &observed.live,
+        &observed.outside,
         PruneOptions {
             prune: target.prune,
             allow_empty: target.allow_empty,
+            adopt: target.adopt,
+            prune_adopted: target.prune_adopted,
             namespace: target.namespace.clone(),
         },
         verified,
@@ -510,6 +638,7 @@ pub async fn act(
                             .apply(&kind, o.key.namespace.as_deref(), &o.key.name, &body)
                             .await
                             .map(|obj| Arc::new(LiveObject::new(&obj, Some(&body))))
+                            .map_err(|e| with_rule(&kind, e))
                     }
                     None => Err(ClusterError::Other(format!(
                         "kind {} in {} is not served by the cluster (its CustomResourceDefinition was not established in time)",
@@ -542,7 +671,10 @@ pub async fn act(
             let kind = kind_for(observed, &e.api_version, &e.key.kind);
             futures.push(async move {
                 let result = match kind {
-                    Some(kind) => cluster.delete(kind, e.key.namespace.as_deref(), &e.key.name).await,
+                    Some(kind) => cluster
+                        .delete(kind, e.key.namespace.as_deref(), &e.key.name)
+                        .await
+                        .map_err(|err| with_rule(kind, err)),
                     None => Ok(()),
                 };
                 (e.clone(), result)
@@ -556,8 +688,30 @@ pub async fn act(
         acted.pruned.extend(results);
     }
 
+    // Adopted objects that left the repo are given back, not deleted.
+    let mut releases = Vec::new();
+    for e in &plan.release {
+        let kind = kind_for(observed, &e.api_version, &e.key.kind);
+        releases.push(async move {
+            let result = match kind {
+                Some(kind) => cluster
+                    .release(kind, e.key.namespace.as_deref(), &e.key.name)
+                    .await
+                    .map_err(|err| with_rule(kind, err)),
+                None => Ok(()),
+            };
+            (e.clone(), result)
+        });
+    }
+    let results: Vec<(InventoryEntry, Result<(), ClusterError>)> = stream::iter(releases)
+        .buffer_unordered(settings.apply_concurrency)
+        .collect()
+        .await;
+    acted.writes += results.len();
+    acted.released.extend(results);
+
     let mut after = plan.inventory.clone();
-    for (e, result) in &acted.pruned {
+    for (e, result) in acted.pruned.iter().chain(&acted.released) {
         if result.is_err() {
             after.insert(e.clone());
         }
@@ -587,6 +741,41 @@ mod tests {
             again.render_env("dev")
         });
         (rendering, renders)
+    }
+
+    #[test]
+    fn a_refusal_names_the_rbac_rule_that_would_allow_it_and_other_errors_are_kept_as_they_are() {
+        let forbidden = ClusterError::Api {
+            code: 403,
+            reason: "Forbidden".into(),
+            message: "configmaps is forbidden: User \"x\" cannot list resource \"configmaps\"".into(),
+        };
+        let e = with_rule(&Cluster::config_map_kind(), forbidden).to_string();
+        assert!(e.starts_with("403 Forbidden: configmaps is forbidden"), "{e}");
+        assert!(e.ends_with(
+            "; the deployer's role needs: apiGroups [\"\"], resources [\"configmaps\"], verbs [\"get\",\"list\",\"watch\",\"create\",\"patch\",\"delete\"]"
+        ), "{e}");
+        let namespaces = with_rule(
+            &Cluster::namespace_kind(),
+            ClusterError::Api {
+                code: 403,
+                reason: "Forbidden".into(),
+                message: "no".into(),
+            },
+        );
+        assert!(
+            namespaces.to_string().contains("the deployer's cluster role needs"),
+            "{namespaces}"
+        );
+        let invalid = ClusterError::Api {
+            code: 422,
+            reason: "Invalid".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(
+            with_rule(&Cluster::config_map_kind(), invalid).to_string(),
+            "422 Invalid: bad"
+        );
     }
 
     #[test]
@@ -641,6 +830,8 @@ mod tests {
             namespace: "dev".into(),
             prune: true,
             allow_empty: false,
+            adopt: false,
+            prune_adopted: false,
         };
         // The kind has to be looked up: the units are let go meanwhile and rendered again.
         let looked_up = observe(

@@ -78,6 +78,11 @@ pub fn env_status(input: ReportInput<'_>, progress: &mut Progress) -> EnvStatus 
     for obj in &desired.objects {
         objects_of.entry(&obj.unit).or_default().push(obj);
     }
+    let blocked: HashMap<&ObjectKey, &str> = plan
+        .blocked
+        .iter()
+        .map(|(i, why)| (&desired.objects[*i].key, why.as_str()))
+        .collect();
     for unit in &desired.units {
         let name = unit.display_name();
         let version = match unit {
@@ -103,6 +108,12 @@ pub fn env_status(input: ReportInput<'_>, progress: &mut Progress) -> EnvStatus 
         let mut apply_errors = Vec::new();
         for obj in objects_of.get(unit).into_iter().flatten() {
             let (status, reason) = match acted.applied.get(&obj.key) {
+                // Someone else's object, or a kind Slipway may not use: not applied.
+                _ if blocked.contains_key(&obj.key) => {
+                    let why = blocked[&obj.key];
+                    apply_errors.push(format!("{}: {why}", obj.key));
+                    (RolloutStatus::Failed, why.to_string())
+                }
                 Some(Err(e)) => {
                     apply_errors.push(format!("{}: {e}", obj.key));
                     let status = if e.is_transient() {
@@ -164,6 +175,11 @@ pub fn env_status(input: ReportInput<'_>, progress: &mut Progress) -> EnvStatus 
     for (entry, result) in &acted.pruned {
         if let Err(e) = result {
             errors.push(format!("pruning {}: {e}", entry.key));
+        }
+    }
+    for (entry, result) in &acted.released {
+        if let Err(e) = result {
+            errors.push(format!("releasing the adopted {}: {e}", entry.key));
         }
     }
 

@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod api;
 pub mod controllers;
 pub mod counters;
@@ -41,6 +42,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::DenyList;
 use crate::api::{Behaviour, Cluster, Faults};
 use crate::counters::Counters;
 pub use crate::counters::RequestCounts;
@@ -59,6 +61,9 @@ pub struct SimConfig {
     pub error_rate: f64,
     /// Delay before each request is answered.
     pub latency: Duration,
+    /// Resources, as `(group, plural)`, that every request is refused on with
+    /// 403 Forbidden, as RBAC would (see [`SimCluster::deny`]).
+    pub deny: Vec<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -68,6 +73,7 @@ impl Default for SimConfig {
             fail_image_pattern: "*:broken".into(),
             error_rate: 0.0,
             latency: Duration::ZERO,
+            deny: Vec::new(),
         }
     }
 }
@@ -94,6 +100,7 @@ struct Serving {
 pub struct SimCluster {
     cluster: Arc<Cluster>,
     counters: Arc<Counters>,
+    denied: Arc<DenyList>,
     addr: SocketAddr,
     serving: tokio::sync::Mutex<Option<Serving>>,
     controllers: Serving,
@@ -102,6 +109,7 @@ pub struct SimCluster {
 async fn serve(
     cluster: Arc<Cluster>,
     counters: Arc<Counters>,
+    denied: Arc<DenyList>,
     addr: SocketAddr,
 ) -> Result<(SocketAddr, Serving), Error> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -112,6 +120,7 @@ async fn serve(
     let state = server::AppState {
         cluster,
         counters,
+        denied,
         cancel: cancel.clone(),
         address: bound.to_string(),
     };
@@ -142,13 +151,18 @@ impl SimCluster {
             Faults::new(config.error_rate, config.latency),
         );
         let counters = Arc::new(Counters::default());
-        let (bound, serving) = serve(cluster.clone(), counters.clone(), addr).await?;
+        let denied = Arc::new(DenyList::default());
+        for (group, resource) in &config.deny {
+            denied.deny(group, resource);
+        }
+        let (bound, serving) = serve(cluster.clone(), counters.clone(), denied.clone(), addr).await?;
         let cancel = CancellationToken::new();
         let task = tokio::spawn(controllers::run(cluster.clone(), cancel.clone()));
         tracing::info!(url = %format!("http://{bound}"), "simulated cluster listening");
         Ok(SimCluster {
             cluster,
             counters,
+            denied,
             addr: bound,
             serving: tokio::sync::Mutex::new(Some(serving)),
             controllers: Serving { cancel, task },
@@ -204,6 +218,18 @@ impl SimCluster {
         self.cluster.faults.set_latency(latency);
     }
 
+    /// Refuses every request on `resource` (a plural, e.g. `ingresses`) of
+    /// `group` (empty for the core group) with 403 Forbidden, in the shape a
+    /// real API server gives when RBAC does not grant the verb.
+    pub fn deny(&self, group: &str, resource: &str) {
+        self.denied.deny(group, resource);
+    }
+
+    /// Allows requests on a resource again after [`SimCluster::deny`].
+    pub fn allow(&self, group: &str, resource: &str) {
+        self.denied.allow(group, resource);
+    }
+
     /// Number of stored objects (all kinds, including the simulator's own).
     pub fn object_count(&self) -> usize {
         self.cluster.object_count()
@@ -221,7 +247,13 @@ impl SimCluster {
     pub async fn resume_serving(&self) -> Result<(), Error> {
         let mut guard = self.serving.lock().await;
         if guard.is_none() {
-            let (_, serving) = serve(self.cluster.clone(), self.counters.clone(), self.addr).await?;
+            let (_, serving) = serve(
+                self.cluster.clone(),
+                self.counters.clone(),
+                self.denied.clone(),
+                self.addr,
+            )
+            .await?;
             *guard = Some(serving);
         }
         Ok(())

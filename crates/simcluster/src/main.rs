@@ -30,6 +30,10 @@ struct Args {
     /// Delay added to every request (e.g. 50ms).
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     latency: Duration,
+    /// Refuse every request on this resource with 403 Forbidden, as RBAC would:
+    /// RESOURCE[.GROUP], e.g. ingresses.networking.k8s.io (repeatable).
+    #[arg(long = "deny", value_name = "RESOURCE[.GROUP]", value_parser = slipway_simcluster::access::parse_resource)]
+    deny: Vec<(String, String)>,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -53,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         fail_image_pattern: args.fail_image_pattern,
         error_rate: args.error_rate,
         latency: args.latency,
+        deny: args.deny,
     };
     let cluster = SimCluster::start_on(args.bind, config)
         .await

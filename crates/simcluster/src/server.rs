@@ -27,6 +27,8 @@ pub struct AppState {
     pub cluster: Arc<Cluster>,
     /// Request counters.
     pub counters: Arc<Counters>,
+    /// Resources the client may not use (answered 403).
+    pub denied: Arc<crate::access::DenyList>,
     /// Ends watch streams when the server stops.
     pub cancel: CancellationToken,
     /// `host:port` the server is reachable at.
@@ -322,6 +324,16 @@ async fn resource(
     };
     if rp.namespace.is_some() && !rt.namespaced {
         return error_response(&ApiError::unknown_resource());
+    }
+    let refused = st.denied.check(
+        &rt,
+        rp.subresource.as_deref(),
+        verb,
+        rp.namespace.as_deref(),
+        rp.name.as_deref(),
+    );
+    if let Some(e) = refused {
+        return error_response(&e);
     }
     match rp.subresource.as_deref() {
         None => {}
