@@ -203,7 +203,7 @@ fn base64_error(s: &str) -> Option<usize> {
             let pos = n % 4;
             let rest = &chars[n..];
             let all_padding = rest.iter().all(|(_, c)| *c == b'=');
-            if pos < 2 || !all_padding || (n + rest.len()) % 4 != 0 || (pos == 2 && rest.len() != 2) {
+            if pos < 2 || !all_padding || !chars.len().is_multiple_of(4) || (pos == 2 && rest.len() != 2) {
                 return Some(*at);
             }
             return None;
@@ -212,7 +212,7 @@ fn base64_error(s: &str) -> Option<usize> {
             return Some(*at);
         }
     }
-    (chars.len() % 4 != 0).then_some(quantum_start)
+    (!chars.len().is_multiple_of(4)).then_some(quantum_start)
 }
 
 /// `encoding/json`'s name for a JSON value's type.
