@@ -41,6 +41,14 @@ pub enum DecodeError {
         /// `kind` from the body.
         kind: String,
     },
+    /// A field arrived with a wire type its Go type cannot have.
+    #[error("protobuf field {field:?} has wire type {wire}, which its type cannot have")]
+    WireType {
+        /// JSON name of the field.
+        field: &'static str,
+        /// The wire type that arrived (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
+        wire: u8,
+    },
     /// The envelope names a content encoding (such as gzip) the simulator does not read.
     #[error("unsupported protobuf content encoding {0:?}")]
     Encoding(String),
@@ -50,7 +58,17 @@ pub enum DecodeError {
 enum Wire<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
-    Fixed,
+    Fixed(u8),
+}
+
+impl Wire<'_> {
+    fn number(&self) -> u8 {
+        match self {
+            Wire::Varint(_) => 0,
+            Wire::Bytes(_) => 2,
+            Wire::Fixed(n) => *n,
+        }
+    }
 }
 
 struct Reader<'a> {
@@ -95,7 +113,7 @@ impl<'a> Reader<'a> {
             0 => Wire::Varint(self.varint()?),
             1 => {
                 self.skip(8, "8 bytes of a fixed64")?;
-                Wire::Fixed
+                Wire::Fixed(1)
             }
             2 => {
                 let len = usize::try_from(self.varint()?).map_err(|_| self.malformed("a length"))?;
@@ -103,7 +121,7 @@ impl<'a> Reader<'a> {
             }
             5 => {
                 self.skip(4, "4 bytes of a fixed32")?;
-                Wire::Fixed
+                Wire::Fixed(5)
             }
             _ => return Err(self.malformed("a supported wire type")),
         };
@@ -127,15 +145,15 @@ fn text(b: &[u8]) -> Result<String, DecodeError> {
     })
 }
 
-fn wrong_wire() -> DecodeError {
-    DecodeError::Malformed {
-        offset: 0,
-        what: "the wire type the field's type has",
+fn wrong_wire(field: &Field, w: &Wire<'_>) -> DecodeError {
+    DecodeError::WireType {
+        field: field.json,
+        wire: w.number(),
     }
 }
 
-/// One value of type `ty` (for lists: one element).
-fn scalar(ty: &Ty, w: &Wire<'_>) -> Result<Value, DecodeError> {
+/// One value of `field` whose type is `ty` (the element or value type for lists and maps).
+fn scalar(field: &Field, ty: &Ty, w: &Wire<'_>) -> Result<Value, DecodeError> {
     Ok(match (ty, w) {
         (Ty::Str | Ty::Named(_), Wire::Bytes(b)) => json!(text(b)?),
         // Two's complement: negative int32/int64 values arrive as 10-byte varints.
@@ -179,9 +197,8 @@ fn scalar(ty: &Ty, w: &Wire<'_>) -> Result<Value, DecodeError> {
                 _ => Value::Null,
             }
         }
-        (Ty::Struct(s), Wire::Bytes(b)) => message(s, b)?,
-        (Ty::Map(_) | Ty::List(_), _) => return Err(wrong_wire()),
-        _ => return Err(wrong_wire()),
+        (Ty::Struct(s), Wire::Bytes(b)) => Value::Object(message(s, b)?),
+        _ => return Err(wrong_wire(field, w)),
     })
 }
 
@@ -197,7 +214,7 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
-fn message(s: &Struct, buf: &[u8]) -> Result<Value, DecodeError> {
+fn message(s: &Struct, buf: &[u8]) -> Result<Map<String, Value>, DecodeError> {
     let mut values: Vec<Option<Value>> = s.fields.iter().map(|_| None).collect();
     for (number, w) in fields(buf)? {
         let Some(i) = s.fields.iter().position(|f| f.pb == number) else {
@@ -206,22 +223,21 @@ fn message(s: &Struct, buf: &[u8]) -> Result<Value, DecodeError> {
         let field: &Field = &s.fields[i];
         match &field.ty {
             Ty::List(t) => {
-                let item = scalar(t, &w)?;
-                match values[i].get_or_insert_with(|| json!([])) {
-                    Value::Array(a) => a.push(item),
-                    _ => return Err(wrong_wire()),
+                let item = scalar(field, t, &w)?;
+                if let Value::Array(a) = values[i].get_or_insert_with(|| json!([])) {
+                    a.push(item);
                 }
             }
             Ty::Map(t) => {
                 // A map entry is a message { 1 key, 2 value }.
                 let Wire::Bytes(entry) = w else {
-                    return Err(wrong_wire());
+                    return Err(wrong_wire(field, &w));
                 };
                 let (mut key, mut value) = (String::new(), None);
                 for (n, ew) in fields(entry)? {
                     match (n, &ew) {
                         (1, Wire::Bytes(k)) => key = text(k)?,
-                        (2, _) => value = Some(scalar(t, &ew)?),
+                        (2, _) => value = Some(scalar(field, t, &ew)?),
                         _ => {}
                     }
                 }
@@ -235,7 +251,7 @@ fn message(s: &Struct, buf: &[u8]) -> Result<Value, DecodeError> {
                     m.insert(key, value);
                 }
             }
-            ty => values[i] = Some(scalar(ty, &w)?),
+            ty => values[i] = Some(scalar(field, ty, &w)?),
         }
     }
     let mut out = Map::new();
@@ -254,7 +270,7 @@ fn message(s: &Struct, buf: &[u8]) -> Result<Value, DecodeError> {
             _ => {}
         }
     }
-    Ok(Value::Object(out))
+    Ok(out)
 }
 
 /// Decodes a `application/vnd.kubernetes.protobuf` body into the object as JSON,
@@ -285,9 +301,7 @@ pub fn decode(body: &[u8]) -> Result<Value, DecodeError> {
     let Some(table) = schema::of(group, &kind) else {
         return Err(DecodeError::UnknownKind { api_version, kind });
     };
-    let Value::Object(fields) = message(table, raw)? else {
-        unreachable!("a message decodes to an object");
-    };
+    let fields = message(table, raw)?;
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), json!(api_version));
     obj.insert("kind".into(), json!(kind));
@@ -358,6 +372,16 @@ mod tests {
             Err(DecodeError::Malformed { .. })
         ));
         assert_eq!(decode(b"{\"kind\":\"ConfigMap\"}"), Err(DecodeError::NoMagic));
+        // ConfigMap { metadata = varint 1 }: metadata is a message, not a number.
+        let mut wrong = b"k8s\0\x0a\x0f\x0a\x02v1\x12\x09ConfigMap\x12\x02".to_vec();
+        wrong.extend_from_slice(b"\x08\x01");
+        assert_eq!(
+            decode(&wrong),
+            Err(DecodeError::WireType {
+                field: "metadata",
+                wire: 0
+            })
+        );
         // runtime.Unknown { typeMeta { apiVersion "v1", kind "ServiceAccount" } }
         let mut sa = b"k8s\0\x0a\x14\x0a\x02v1\x12\x0eServiceAccount".to_vec();
         sa.extend_from_slice(b"\x12\x00");
