@@ -1,5 +1,6 @@
 //! Decodes the Kubernetes protobuf bodies that kubectl's generators send
-//! (`kubectl create configmap|secret|namespace|deployment|service|job|cronjob`)
+//! (`kubectl create configmap|secret|namespace|deployment|service|job|cronjob|
+//! serviceaccount|role|rolebinding|clusterrole|clusterrolebinding`)
 //! into the JSON object the same command would send as JSON.
 //!
 //! ```text
@@ -319,6 +320,8 @@ mod tests {
     const NAMESPACE: &[u8] = include_bytes!("../testdata/kubectl-create-namespace.pb");
     const DEPLOYMENT: &[u8] = include_bytes!("../testdata/kubectl-create-deployment.pb");
     const SERVICE: &[u8] = include_bytes!("../testdata/kubectl-create-service-clusterip.pb");
+    const ROLE: &[u8] = include_bytes!("../testdata/kubectl-create-role.pb");
+    const ROLE_BINDING: &[u8] = include_bytes!("../testdata/kubectl-create-rolebinding.pb");
 
     #[test]
     fn kubectl_create_configmap_decodes_to_its_json() {
@@ -366,6 +369,27 @@ mod tests {
     }
 
     #[test]
+    fn rbac_rules_keep_the_empty_core_group_and_bindings_their_subjects() {
+        // kubectl create role r1 --verb=get,list --resource=pods,deployments.apps --resource-name=x
+        assert_eq!(
+            decode(ROLE).unwrap()["rules"],
+            json!([{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["x"]},
+                   {"verbs": ["get", "list"], "apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["x"]}])
+        );
+        // kubectl create rolebinding rb1 --role=r1 --serviceaccount=default:sa1 --user=alice
+        let rb = decode(ROLE_BINDING).unwrap();
+        assert_eq!(
+            rb["subjects"],
+            json!([{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"},
+                   {"kind": "ServiceAccount", "name": "sa1", "namespace": "default"}])
+        );
+        assert_eq!(
+            rb["roleRef"],
+            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r1"})
+        );
+    }
+
+    #[test]
     fn truncated_bodies_unknown_kinds_and_json_are_errors() {
         assert!(matches!(
             decode(&CONFIGMAP[..CONFIGMAP.len() - 10]),
@@ -382,14 +406,14 @@ mod tests {
                 wire: 0
             })
         );
-        // runtime.Unknown { typeMeta { apiVersion "v1", kind "ServiceAccount" } }
-        let mut sa = b"k8s\0\x0a\x14\x0a\x02v1\x12\x0eServiceAccount".to_vec();
-        sa.extend_from_slice(b"\x12\x00");
+        // runtime.Unknown { typeMeta { apiVersion "v1", kind "Endpoints" } }
+        let mut ep = b"k8s\0\x0a\x0f\x0a\x02v1\x12\x09Endpoints".to_vec();
+        ep.extend_from_slice(b"\x12\x00");
         assert_eq!(
-            decode(&sa),
+            decode(&ep),
             Err(DecodeError::UnknownKind {
                 api_version: "v1".into(),
-                kind: "ServiceAccount".into()
+                kind: "Endpoints".into()
             })
         );
     }

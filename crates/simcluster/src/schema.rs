@@ -404,6 +404,69 @@ static SERVICE_SPEC: Struct = plain(
 
 static SERVICE: Struct = plain("Service", &[metadata(), f("spec", 2, Ty::Struct(&SERVICE_SPEC))]);
 
+static SERVICE_ACCOUNT: Struct = plain(
+    "ServiceAccount",
+    &[
+        metadata(),
+        f("imagePullSecrets", 3, Ty::List(&Ty::Struct(&LOCAL_OBJECT_REFERENCE))),
+        ptr("automountServiceAccountToken", 4, Ty::Bool),
+    ],
+);
+
+static POLICY_RULE: Struct = plain(
+    "PolicyRule",
+    &[
+        f("verbs", 1, Ty::List(&Ty::Str)),
+        f("apiGroups", 2, Ty::List(&Ty::Str)),
+        f("resources", 3, Ty::List(&Ty::Str)),
+        f("resourceNames", 4, Ty::List(&Ty::Str)),
+        f("nonResourceURLs", 5, Ty::List(&Ty::Str)),
+    ],
+);
+
+static ROLE: Struct = plain(
+    "Role",
+    &[metadata(), f("rules", 2, Ty::List(&Ty::Struct(&POLICY_RULE)))],
+);
+
+static CLUSTER_ROLE: Struct = plain(
+    "ClusterRole",
+    &[metadata(), f("rules", 2, Ty::List(&Ty::Struct(&POLICY_RULE)))],
+);
+
+static SUBJECT: Struct = plain(
+    "Subject",
+    &[
+        f("kind", 1, Ty::Str),
+        f("apiGroup", 2, Ty::Str),
+        f("name", 3, Ty::Str),
+        f("namespace", 4, Ty::Str),
+    ],
+);
+
+static ROLE_REF: Struct = plain(
+    "RoleRef",
+    &[f("apiGroup", 1, Ty::Str), f("kind", 2, Ty::Str), f("name", 3, Ty::Str)],
+);
+
+static ROLE_BINDING: Struct = plain(
+    "RoleBinding",
+    &[
+        metadata(),
+        f("subjects", 2, Ty::List(&Ty::Struct(&SUBJECT))),
+        f("roleRef", 3, Ty::Struct(&ROLE_REF)),
+    ],
+);
+
+static CLUSTER_ROLE_BINDING: Struct = plain(
+    "ClusterRoleBinding",
+    &[
+        metadata(),
+        f("subjects", 2, Ty::List(&Ty::Struct(&SUBJECT))),
+        f("roleRef", 3, Ty::Struct(&ROLE_REF)),
+    ],
+);
+
 /// The table of a built-in kind, when it has one beyond `metadata`.
 pub fn of(group: &str, kind: &str) -> Option<&'static Struct> {
     Some(match (group, kind) {
@@ -418,6 +481,11 @@ pub fn of(group: &str, kind: &str) -> Option<&'static Struct> {
         ("apps", "DaemonSet") => &DAEMON_SET,
         ("batch", "Job") => &JOB,
         ("batch", "CronJob") => &CRON_JOB,
+        ("", "ServiceAccount") => &SERVICE_ACCOUNT,
+        ("rbac.authorization.k8s.io", "Role") => &ROLE,
+        ("rbac.authorization.k8s.io", "ClusterRole") => &CLUSTER_ROLE,
+        ("rbac.authorization.k8s.io", "RoleBinding") => &ROLE_BINDING,
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => &CLUSTER_ROLE_BINDING,
         _ => return None,
     })
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use slipway_simcluster::{SimCluster, SimConfig};
 
 fn kubectl_binary() -> PathBuf {
@@ -379,5 +380,53 @@ async fn kubectl_apply_of_a_wrong_type_fails_with_the_servers_message() {
         .await
         .unwrap()
         .is_none());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_serviceaccount_role_and_rolebinding_store_rules_and_subjects() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    k.ok(&["create", "serviceaccount", "deployer"]).await;
+    k.ok(&[
+        "create",
+        "role",
+        "reader",
+        "--verb=get,list",
+        "--resource=pods,deployments.apps",
+    ])
+    .await;
+    k.ok(&[
+        "create",
+        "rolebinding",
+        "reader",
+        "--role=reader",
+        "--serviceaccount=default:deployer",
+    ])
+    .await;
+    let client = sim.client().await;
+    assert!(api::<ServiceAccount>(&client)
+        .get_opt("deployer")
+        .await
+        .unwrap()
+        .is_some());
+    let role: Role = api(&client).get("reader").await.unwrap();
+    let rules = role.rules.unwrap_or_default();
+    let groups: Vec<_> = rules.iter().map(|r| r.api_groups.clone().unwrap_or_default()).collect();
+    assert_eq!(groups, vec![vec![String::new()], vec!["apps".to_string()]]);
+    assert_eq!(rules[0].verbs, vec!["get", "list"]);
+    let binding: RoleBinding = api(&client).get("reader").await.unwrap();
+    assert_eq!(
+        (binding.role_ref.kind.as_str(), binding.role_ref.name.as_str()),
+        ("Role", "reader")
+    );
+    let subjects = binding.subjects.unwrap_or_default();
+    assert_eq!(
+        (
+            subjects[0].kind.as_str(),
+            subjects[0].name.as_str(),
+            subjects[0].namespace.as_deref()
+        ),
+        ("ServiceAccount", "deployer", Some("default"))
+    );
     sim.shutdown().await;
 }
