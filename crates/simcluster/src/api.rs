@@ -21,6 +21,7 @@ use crate::resources::{types_from_crd, Generation, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, Cause};
 use crate::store::{Event, Inner};
+use crate::typecheck;
 use crate::validation::validate_object;
 
 /// The manager name the simulated controllers write with.
@@ -403,6 +404,7 @@ impl Cluster {
             return Err(ApiError::bad_request("the object provided is not a JSON object"));
         }
         self.check_kind(t, &body)?;
+        typecheck::check_object(&t.rt, &body)?;
         if let Some(ns) = body.pointer("/metadata/namespace").and_then(Value::as_str) {
             if t.rt.namespaced && !ns.is_empty() && ns != t.ns() {
                 return Err(ApiError::bad_request(
@@ -588,6 +590,7 @@ impl Cluster {
             return Err(ApiError::bad_request("the object provided is not a JSON object"));
         }
         self.check_kind(t, &body)?;
+        typecheck::check_object(&t.rt, &body)?;
         let body_name = meta_str(&body, "name");
         if !body_name.is_empty() && body_name != t.name() {
             return Err(ApiError::bad_request(format!(
@@ -628,6 +631,7 @@ impl Cluster {
             }
             PatchType::Apply => unreachable!("apply is handled above"),
         }
+        typecheck::check_patched(&t.rt, &new)?;
         if meta_str(&new, "name") != t.name() {
             return Err(ApiError::bad_request(
                 "metadata.name: the name may not be changed by a patch",
@@ -692,6 +696,7 @@ impl Cluster {
                 ));
             }
         }
+        typecheck::check_apply(&t.rt, &applied, t.ns(), t.name())?;
         drop_unknown_fields(&t.rt, &mut applied);
         if t.rt.status_subresource {
             let status_only = t.is_status();

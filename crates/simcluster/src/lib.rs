@@ -26,12 +26,15 @@ pub mod defaults;
 pub mod discovery;
 pub mod fields;
 pub mod merge;
+pub mod protobuf;
 pub mod resources;
+pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod status;
 pub mod store;
 pub mod table;
+pub mod typecheck;
 pub mod validation;
 
 use std::net::SocketAddr;

@@ -370,9 +370,6 @@ async fn resource(
     let wants_metadata = accept.contains("as=PartialObjectMetadata");
     let c = &st.cluster;
     let result: Result<(u16, Value), ApiError> = match (verb, rp.name.is_some()) {
-        ("create" | "update", _) if is_protobuf(headers) => Err(ApiError::unsupported_media_type_named(
-            "application/vnd.kubernetes.protobuf",
-        )),
         ("watch", _) => {
             let mut lo = match list_opts() {
                 Ok(l) => l,
@@ -433,10 +430,10 @@ async fn resource(
                 (200, o)
             }
         }),
-        ("create", false) => parse_json(&body, &rt.kind)
+        ("create", false) => decode_object(headers, &body, &rt)
             .and_then(|b| c.create(&target, b, &opts))
             .map(|o| (201, o)),
-        ("update", true) => parse_json(&body, &rt.kind)
+        ("update", true) => decode_object(headers, &body, &rt)
             .and_then(|b| c.replace(&target, b, &opts))
             .map(|o| (200, o)),
         ("patch", true) => match patch_type(headers) {
@@ -465,6 +462,25 @@ fn is_protobuf(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.contains("protobuf"))
+}
+
+/// A create or replace body: JSON, or the protobuf kubectl sends for built-in kinds.
+/// Answers are JSON either way: kubectl accepts `application/json` besides protobuf.
+fn decode_object(headers: &HeaderMap, body: &[u8], rt: &crate::resources::ResourceType) -> Result<Value, ApiError> {
+    if !is_protobuf(headers) {
+        return parse_json(body, &rt.kind);
+    }
+    if rt.is_custom() {
+        // Custom resources have no protobuf form, on real servers either.
+        return Err(ApiError::unsupported_body("custom resources have no protobuf encoding"));
+    }
+    crate::protobuf::decode(body).map_err(|e| match e {
+        crate::protobuf::DecodeError::UnknownKind { .. } => ApiError::unsupported_body(&e.to_string()),
+        e => ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {}): {e}",
+            rt.kind
+        )),
+    })
 }
 
 fn target_of(rt: &Arc<crate::resources::ResourceType>, rp: &ResourcePath) -> Target {

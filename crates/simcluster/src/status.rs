@@ -193,7 +193,9 @@ impl ApiError {
         if !group.is_empty() {
             d.insert("group".into(), json!(group));
         }
-        d.insert("kind".into(), json!(kind));
+        if !kind.is_empty() {
+            d.insert("kind".into(), json!(kind));
+        }
         d.insert(
             "causes".into(),
             Value::Array(
@@ -241,12 +243,13 @@ impl ApiError {
         )
     }
 
-    /// 415 for a body encoding the simulator does not decode (protobuf).
-    pub fn unsupported_media_type_named(ctype: &str) -> ApiError {
+    /// 415 for a body the simulator does not decode (protobuf of a kind it has no table for);
+    /// `detail` says which.
+    pub fn unsupported_body(detail: &str) -> ApiError {
         ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (the simulated cluster does not decode {ctype})"),
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf ({detail})"),
             Some(json!({})),
         )
     }

@@ -1,8 +1,13 @@
-//! Stock `kubectl` against the simulated cluster: apply --server-side, get, delete, api-resources.
+//! Stock `kubectl` against the simulated cluster: apply --server-side, get, delete, api-resources,
+//! and the imperative commands (create configmap|secret generic|namespace|deployment, scale, label,
+//! annotate, delete), each checked in the cluster afterwards.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use slipway_simcluster::{SimCluster, SimConfig};
 
 fn kubectl_binary() -> PathBuf {
@@ -160,5 +165,268 @@ async fn stock_kubectl_applies_gets_and_deletes() {
     assert!(out.contains("deployment.apps \"frontend\" deleted"), "{out}");
     let (_, _, err) = k.run(&["get", "deploy", "frontend", "-n", "kubectl-test"]).await;
     assert!(err.contains("NotFound") || err.contains("not found"), "{err}");
+    sim.shutdown().await;
+}
+
+/// A cluster and a kubectl pointed at it (kept alive by the returned temp dir).
+async fn kubectl_against_a_cluster() -> (SimCluster, Kubectl, tempfile::TempDir) {
+    let sim = SimCluster::start(SimConfig {
+        rollout_delay: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = tmp.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let k = Kubectl {
+        bin: kubectl_binary(),
+        kubeconfig,
+        cache: tmp.path().join("cache"),
+    };
+    (sim, k, tmp)
+}
+
+fn api<K>(client: &kube::Client) -> kube::Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    kube::Api::namespaced(client.clone(), "default")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_configmap_from_literals_stores_the_data() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    let out = k
+        .ok(&[
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=color=blue",
+            "--from-literal=size=10",
+        ])
+        .await;
+    assert!(out.contains("configmap/settings created"), "{out}");
+    let cm: ConfigMap = api(&sim.client().await).get("settings").await.unwrap();
+    let data = cm.data.unwrap();
+    assert_eq!(
+        (
+            data.get("color").map(String::as_str),
+            data.get("size").map(String::as_str)
+        ),
+        (Some("blue"), Some("10"))
+    );
+    let managers: Vec<_> = cm.metadata.managed_fields.unwrap_or_default();
+    assert_eq!(managers[0].manager.as_deref(), Some("kubectl-create"));
+    assert_eq!(managers[0].operation.as_deref(), Some("Update"));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_secret_generic_stores_the_literal_as_data() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    let out = k
+        .ok(&["create", "secret", "generic", "db", "--from-literal=password=hunter2"])
+        .await;
+    assert!(out.contains("secret/db created"), "{out}");
+    let s: Secret = api(&sim.client().await).get("db").await.unwrap();
+    assert_eq!(s.type_.as_deref(), Some("Opaque"));
+    let data = s.data.unwrap();
+    assert_eq!(data.get("password").map(|b| b.0.as_slice()), Some(&b"hunter2"[..]));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_namespace_makes_an_active_namespace_to_create_in() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    let out = k.ok(&["create", "namespace", "team-a"]).await;
+    assert!(out.contains("namespace/team-a created"), "{out}");
+    let ns: Namespace = kube::Api::all(sim.client().await).get("team-a").await.unwrap();
+    assert_eq!(ns.status.and_then(|s| s.phase).as_deref(), Some("Active"));
+    let labels = ns.metadata.labels.unwrap_or_default();
+    assert_eq!(
+        labels.get("kubernetes.io/metadata.name").map(String::as_str),
+        Some("team-a")
+    );
+    let out = k
+        .ok(&["create", "configmap", "inside", "-n", "team-a", "--from-literal=a=b"])
+        .await;
+    assert!(out.contains("configmap/inside created"), "{out}");
+    sim.shutdown().await;
+}
+
+async fn create_deployment(k: &Kubectl) {
+    let out = k
+        .ok(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.25",
+            "--replicas=2",
+            "--port=8080",
+        ])
+        .await;
+    assert!(out.contains("deployment.apps/web created"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_deployment_stores_image_replicas_port_and_rolls_out() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    create_deployment(&k).await;
+    let deployments: kube::Api<Deployment> = api(&sim.client().await);
+    let d = deployments.get("web").await.unwrap();
+    let spec = d.spec.unwrap();
+    assert_eq!(spec.replicas, Some(2));
+    let selector = spec.selector.match_labels.unwrap_or_default();
+    assert_eq!(selector.get("app").map(String::as_str), Some("web"));
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(pod.containers.len(), 1);
+    assert_eq!(pod.containers[0].name, "nginx");
+    assert_eq!(pod.containers[0].image.as_deref(), Some("nginx:1.25"));
+    let ports = pod.containers[0].ports.clone().unwrap_or_default();
+    assert_eq!(ports[0].container_port, 8080);
+    assert_eq!(ports[0].protocol.as_deref(), Some("TCP"), "defaults are filled in");
+    let out = k.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]).await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_scale_changes_the_deployments_replicas() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    create_deployment(&k).await;
+    let out = k.ok(&["scale", "deployment/web", "--replicas=4"]).await;
+    assert!(out.contains("deployment.apps/web scaled"), "{out}");
+    let d: Deployment = api(&sim.client().await).get("web").await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(4));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_label_adds_and_removes_a_label() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    k.ok(&["create", "configmap", "settings", "--from-literal=a=b"]).await;
+    let out = k.ok(&["label", "configmap", "settings", "tier=front"]).await;
+    assert!(out.contains("configmap/settings labeled"), "{out}");
+    let configmaps: kube::Api<ConfigMap> = api(&sim.client().await);
+    let labels = configmaps
+        .get("settings")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert_eq!(labels.get("tier").map(String::as_str), Some("front"));
+    k.ok(&["label", "configmap", "settings", "tier-"]).await;
+    let labels = configmaps
+        .get("settings")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert!(!labels.contains_key("tier"), "{labels:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_annotate_sets_an_annotation() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    create_deployment(&k).await;
+    let out = k.ok(&["annotate", "deployment", "web", "owner=team-a"]).await;
+    assert!(out.contains("deployment.apps/web annotated"), "{out}");
+    let d: Deployment = api(&sim.client().await).get("web").await.unwrap();
+    let annotations = d.metadata.annotations.unwrap_or_default();
+    assert_eq!(annotations.get("owner").map(String::as_str), Some("team-a"));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_delete_removes_the_objects() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    create_deployment(&k).await;
+    k.ok(&["create", "configmap", "settings", "--from-literal=a=b"]).await;
+    let out = k.ok(&["delete", "deployment", "web"]).await;
+    assert!(out.contains("deployment.apps \"web\" deleted"), "{out}");
+    let out = k.ok(&["delete", "configmap/settings"]).await;
+    assert!(out.contains("configmap \"settings\" deleted"), "{out}");
+    let client = sim.client().await;
+    assert!(api::<Deployment>(&client).get_opt("web").await.unwrap().is_none());
+    assert!(api::<ConfigMap>(&client).get_opt("settings").await.unwrap().is_none());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_of_a_wrong_type_fails_with_the_servers_message() {
+    let (sim, k, tmp) = kubectl_against_a_cluster().await;
+    let file = tmp.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata:\n  enabled: true\n",
+    )
+    .unwrap();
+    let (ok, out, err) = k.run(&["apply", "--server-side", "-f", file.to_str().unwrap()]).await;
+    assert!(!ok, "apply succeeded: {out}");
+    assert!(err.contains(".data.enabled: expected string"), "{err}");
+    let (ok, _, err) = k.run(&["create", "-f", file.to_str().unwrap()]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("cannot unmarshal bool into Go struct field ConfigMap.data of type string"),
+        "{err}"
+    );
+    assert!(api::<ConfigMap>(&sim.client().await)
+        .get_opt("bad")
+        .await
+        .unwrap()
+        .is_none());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_serviceaccount_role_and_rolebinding_store_rules_and_subjects() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    k.ok(&["create", "serviceaccount", "deployer"]).await;
+    k.ok(&[
+        "create",
+        "role",
+        "reader",
+        "--verb=get,list",
+        "--resource=pods,deployments.apps",
+    ])
+    .await;
+    k.ok(&[
+        "create",
+        "rolebinding",
+        "reader",
+        "--role=reader",
+        "--serviceaccount=default:deployer",
+    ])
+    .await;
+    let client = sim.client().await;
+    assert!(api::<ServiceAccount>(&client)
+        .get_opt("deployer")
+        .await
+        .unwrap()
+        .is_some());
+    let role: Role = api(&client).get("reader").await.unwrap();
+    let rules = role.rules.unwrap_or_default();
+    let groups: Vec<_> = rules.iter().map(|r| r.api_groups.clone().unwrap_or_default()).collect();
+    assert_eq!(groups, vec![vec![String::new()], vec!["apps".to_string()]]);
+    assert_eq!(rules[0].verbs, vec!["get", "list"]);
+    let binding: RoleBinding = api(&client).get("reader").await.unwrap();
+    assert_eq!(
+        (binding.role_ref.kind.as_str(), binding.role_ref.name.as_str()),
+        ("Role", "reader")
+    );
+    let subjects = binding.subjects.unwrap_or_default();
+    assert_eq!(
+        (
+            subjects[0].kind.as_str(),
+            subjects[0].name.as_str(),
+            subjects[0].namespace.as_deref()
+        ),
+        ("ServiceAccount", "deployer", Some("default"))
+    );
     sim.shutdown().await;
 }
