@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use git2::Oid;
 use slipway_common::git::{Author, Change, CommitError, GitError, ResourceRepo};
+use slipway_common::refresh::RefreshGate;
 use slipway_common::service::SharedRepo;
 use slipway_common::status::{DeployerStatus, TransitionerStatus};
 use slipway_common::RepoSnapshot;
@@ -22,18 +23,22 @@ use crate::config::AggregatorConfig;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::store::{Peer, Store};
-use crate::tokens::Tokens;
+use slipway_common::tokens::Tokens;
 
 /// Everything the handlers share.
 pub struct App {
     pub config: AggregatorConfig,
     pub tokens: Tokens,
+    /// The token sent to the transitioner (and deployer) on writes, see [`slipway_common::tokens::peer_token`].
+    pub peer_token: Option<String>,
+    /// Rate limit of `POST /refresh`, which asks for `fetch_now`.
+    pub refresh: RefreshGate,
     pub repo: SharedRepo,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub http: reqwest::Client,
     /// Asks the repo loop to fetch now.
-    pub fetch_now: Notify,
+    pub fetch_now: Arc<Notify>,
     /// The last head a peer reported that we did not have (to ask for one fetch per new head only).
     pub last_hint: std::sync::Mutex<Option<String>>,
     pub shutdown: CancellationToken,
@@ -84,11 +89,25 @@ where
             Err(e)
         }
         Err(CommitError::Git(e)) => {
-            if !matches!(e, GitError::TooManyRetries { .. }) {
+            if is_repo_health(&e) {
                 store.set_repo_error(e.to_string());
             }
             Err(ApiError::repo(&e))
         }
+    }
+}
+
+/// Whether a failed write says something about the repo's health, so that the
+/// state is marked stale: a fetch or push that failed, a checkout that cannot be
+/// used. Building the commit locally fails only on what the request brought, and
+/// writers overtaking each other is no failure of the repo; neither may let a
+/// client make the UI say the repo is down.
+pub fn is_repo_health(err: &GitError) -> bool {
+    match err {
+        GitError::Git { action, .. } => matches!(*action, "fetch" | "push"),
+        GitError::TooManyRetries { .. } | GitError::Change(_) => false,
+        // The checkout, and whatever else git may report: the repo's.
+        _ => true,
     }
 }
 
