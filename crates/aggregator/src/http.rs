@@ -99,13 +99,8 @@ fn reader(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let value = headers.get(header::CONTENT_TYPE).map(|v| v.to_str());
     let got = match value {
-        Some(Ok(v)) => {
-            let media = v.split(';').next().unwrap_or_default().trim();
-            if media.eq_ignore_ascii_case("application/json") {
-                return Ok(());
-            }
-            format!("got {:?}", media)
-        }
+        Some(Ok(v)) if slipway_common::content_type::is_json(v) => return Ok(()),
+        Some(Ok(v)) => format!("got {v:?}"),
         Some(Err(_)) => "got an unreadable one".to_string(),
         None => "got none".to_string(),
     };

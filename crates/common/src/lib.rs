@@ -5,6 +5,7 @@
 //! Everything but [`git`] is pure and knows nothing of Kubernetes or async.
 #![forbid(unsafe_code)]
 
+pub mod content_type;
 pub mod deployers;
 pub mod duration;
 pub mod error;
