@@ -264,3 +264,29 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(action: &'static str) -> GitError {
+        GitError::Git {
+            action,
+            url: "/srv/repo.git".into(),
+            source: git2::Error::from_str("boom"),
+        }
+    }
+
+    #[test]
+    fn only_failed_fetches_and_pushes_say_the_repo_is_unhealthy() {
+        assert!(is_repo_health(&git("fetch")));
+        assert!(is_repo_health(&git("push")));
+        for local in ["commit", "sign commit", "write blob", "write tree"] {
+            assert!(!is_repo_health(&git(local)), "{local} fails on what the request brought");
+        }
+        assert!(!is_repo_health(&GitError::TooManyRetries {
+            url: "x".into(),
+            attempts: 45
+        }));
+    }
+}
