@@ -69,7 +69,15 @@ async fn deploy_manifests_apply_server_side_and_create_every_object() {
     // Only the aggregator's pods may reach the transitioner.
     let (_, out) = kubectl(
         &kubeconfig,
-        &["get", "networkpolicy", "slipway-transitioner", "-n", "slipway", "-o", "json"],
+        &[
+            "get",
+            "networkpolicy",
+            "slipway-transitioner",
+            "-n",
+            "slipway",
+            "-o",
+            "json",
+        ],
     );
     let policy: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(

@@ -282,7 +282,10 @@ mod tests {
         assert!(is_repo_health(&git("fetch")));
         assert!(is_repo_health(&git("push")));
         for local in ["commit", "sign commit", "write blob", "write tree"] {
-            assert!(!is_repo_health(&git(local)), "{local} fails on what the request brought");
+            assert!(
+                !is_repo_health(&git(local)),
+                "{local} fails on what the request brought"
+            );
         }
         assert!(!is_repo_health(&GitError::TooManyRetries {
             url: "x".into(),

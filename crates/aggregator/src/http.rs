@@ -75,16 +75,13 @@ fn counted(app: &App, result: ApiResult) -> Response {
 /// The name of the caller's token: 401 without one, 403 with a wrong one.
 fn caller(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    app.tokens
-        .authenticate(authorization)
-        .map(str::to_string)
-        .map_err(|e| {
-            let status = match e {
-                AuthError::Unknown => StatusCode::FORBIDDEN,
-                AuthError::Missing | AuthError::Malformed => StatusCode::UNAUTHORIZED,
-            };
-            ApiError::new(status, e.to_string())
-        })
+    app.tokens.authenticate(authorization).map(str::to_string).map_err(|e| {
+        let status = match e {
+            AuthError::Unknown => StatusCode::FORBIDDEN,
+            AuthError::Missing | AuthError::Malformed => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, e.to_string())
+    })
 }
 
 fn reader(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {

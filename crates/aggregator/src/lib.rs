@@ -39,9 +39,9 @@ pub use config::AggregatorConfig;
 
 use app::App;
 use metrics::Metrics;
-use store::Store;
 use slipway_common::refresh::RefreshGate;
 use slipway_common::tokens::{peer_token, Tokens};
+use store::Store;
 
 /// How long start-up waits for the first fetch before serving a stale (empty) state.
 const FIRST_FETCH_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);

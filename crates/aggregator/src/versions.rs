@@ -222,7 +222,8 @@ mod tests {
     #[test]
     fn changelog_over_64_kib_is_too_large_and_crlf_becomes_lf() {
         let body = |changelog: &str| {
-            serde_json::json!({"service": "s1", "env": "latest", "vars": {"v": "1"}, "changelog": changelog}).to_string()
+            serde_json::json!({"service": "s1", "env": "latest", "vars": {"v": "1"}, "changelog": changelog})
+                .to_string()
         };
         let err = req(&body(&"x".repeat(64 * 1024 + 1))).unwrap_err();
         assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -122,7 +122,8 @@ async fn control_characters_in_any_field_are_400_naming_it_and_leave_repo_and_st
 async fn changelog_over_64_kib_is_413_saying_the_limit_and_commits_nothing() {
     let h = Harness::start(REPO).await;
     let head = h.repo.head();
-    let body = json!({"service": "s1", "env": "latest", "vars": {"version": "2"}, "changelog": "x".repeat(64 * 1024 + 1)});
+    let body =
+        json!({"service": "s1", "env": "latest", "vars": {"version": "2"}, "changelog": "x".repeat(64 * 1024 + 1)});
     let (status, answer) = raw(&h, "POST", "/api/versions", Some("application/json"), body.to_string()).await;
     assert_eq!(status, 413, "{answer}");
     assert_eq!(answer["field"], "changelog");
@@ -162,7 +163,10 @@ async fn bodies_not_sent_as_json_are_415_and_bodyless_requests_still_work() {
         let (status, answer) = raw(&h, method, path, content_type, body).await;
         assert_eq!(status, 415, "{what}: {answer}");
         assert!(
-            answer["error"].as_str().unwrap().contains("Content-Type: application/json"),
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains("Content-Type: application/json"),
             "{what}: {answer}"
         );
         assert_untouched(&h, &head, &what).await;
@@ -182,7 +186,10 @@ async fn bodies_not_sent_as_json_are_415_and_bodyless_requests_still_work() {
     let (status, answer) = raw(&h, "DELETE", "/api/locks/latest", None, "").await;
     assert_eq!((status, answer["unchanged"].as_bool()), (200, None), "{answer}");
     let (status, answer) = raw(&h, "POST", "/api/transitions/dev/run", None, "").await;
-    assert_eq!(status, 503, "past the body checks, to the missing transitioner_url: {answer}");
+    assert_eq!(
+        status, 503,
+        "past the body checks, to the missing transitioner_url: {answer}"
+    );
     h.stop().await;
 }
 

@@ -14,7 +14,11 @@ mod tests {
 
     #[test]
     fn only_application_json_is_json() {
-        for yes in ["application/json", "Application/JSON", "application/json; charset=utf-8"] {
+        for yes in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+        ] {
             assert!(is_json(yes), "{yes}");
         }
         for no in [

@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(acted.load(std::sync::atomic::Ordering::SeqCst), 1);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while acted.load(std::sync::atomic::Ordering::SeqCst) < 2 {
-            assert!(tokio::time::Instant::now() < deadline, "the coalesced nudge was never acted on");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the coalesced nudge was never acted on"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(gate.nudge(), Nudge::Coalesced, "still within the interval by the clock");

@@ -259,7 +259,10 @@ mod tests {
     fn names_that_git_or_a_log_would_choke_on_are_refused() {
         for entry in ["a\u{0}b:x", "a<b:x", "ci>:x", "a\u{7f}:x"] {
             assert!(
-                matches!(Tokens::parse("f", [entry].into_iter()), Err(TokenError::Malformed { .. })),
+                matches!(
+                    Tokens::parse("f", [entry].into_iter()),
+                    Err(TokenError::Malformed { .. })
+                ),
                 "{entry:?}"
             );
         }

@@ -43,9 +43,10 @@ pub fn router(transitioner: Arc<Transitioner>, refresh: RefreshGate, tokens: Opt
 fn error(status: StatusCode, message: impl std::fmt::Display, field: Option<&str>) -> Response {
     let mut response = (status, Json(json!({"error": message.to_string(), "field": field}))).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"slipway\""));
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"slipway\""),
+        );
     }
     response
 }
@@ -95,10 +96,16 @@ fn requested_author(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, 
     let value: Value =
         serde_json::from_slice(body).map_err(|e| bad(format!("the body is not valid JSON: {e}"), "body"))?;
     let Value::Object(map) = value else {
-        return Err(bad("the body must be a JSON object such as {\"author\": \"alice\"}".into(), "body"));
+        return Err(bad(
+            "the body must be a JSON object such as {\"author\": \"alice\"}".into(),
+            "body",
+        ));
     };
     if let Some(unknown) = map.keys().find(|k| k.as_str() != "author") {
-        return Err(bad(format!("unknown field {unknown:?}; the only field is author"), unknown));
+        return Err(bad(
+            format!("unknown field {unknown:?}; the only field is author"),
+            unknown,
+        ));
     }
     match map.get("author") {
         None | Some(Value::Null) => Ok(None),

@@ -132,12 +132,7 @@ commits:
 "#;
 
 /// Status and JSON answer of `POST /transitions/prod/run`.
-async fn run_prod(
-    http: &reqwest::Client,
-    base: &str,
-    token: Option<&str>,
-    body: Option<(&str, &str)>,
-) -> (u16, Value) {
+async fn run_prod(http: &reqwest::Client, base: &str, token: Option<&str>, body: Option<(&str, &str)>) -> (u16, Value) {
     let mut req = http.post(format!("{base}/transitions/prod/run"));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -190,7 +185,10 @@ async fn run_on_request_needs_a_known_token_and_commits_as_the_acting_person() {
     assert_eq!((status, answer["result"].as_str()), (200, Some("Success")), "{answer}");
     assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '2'\n");
     let (id, author, _) = repo.log().into_iter().next().unwrap();
-    assert_eq!((Some(id), author.as_str()), (answer["commit"].as_str().map(str::to_string), "alice"));
+    assert_eq!(
+        (Some(id), author.as_str()),
+        (answer["commit"].as_str().map(str::to_string), "alice")
+    );
 
     // Without a name, the commit is the token's.
     repo.commit("dev 3", &[("dev/version/s1.yaml", Some("version: '3'\n"))])
@@ -221,8 +219,15 @@ commits:
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
-    wait_for(&http, &base, |s| !s.transitions.is_empty() && !s.transitions[0].recent_runs.is_empty()).await;
-    assert_eq!(repo.read("dev/version/s1.yaml").unwrap(), "version: '2'\n", "the poll promoted");
+    wait_for(&http, &base, |s| {
+        !s.transitions.is_empty() && !s.transitions[0].recent_runs.is_empty()
+    })
+    .await;
+    assert_eq!(
+        repo.read("dev/version/s1.yaml").unwrap(),
+        "version: '2'\n",
+        "the poll promoted"
+    );
     let response = http
         .post(format!("{base}/transitions/dev/run"))
         .bearer_auth("anything")
@@ -231,7 +236,10 @@ commits:
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
     let answer: Value = response.json().await.unwrap();
-    assert!(answer["error"].as_str().unwrap().contains("api_tokens_file"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("api_tokens_file"),
+        "{answer}"
+    );
     shutdown.cancel();
     running.task.await.unwrap().unwrap();
 }
@@ -247,9 +255,19 @@ async fn refresh_burst_is_acted_on_once_now_and_once_after_the_interval() {
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
-    wait_for(&http, &base, |s| s.transitions.iter().all(|t| t.result.is_some()) && !s.transitions.is_empty()).await;
+    wait_for(&http, &base, |s| {
+        s.transitions.iter().all(|t| t.result.is_some()) && !s.transitions.is_empty()
+    })
+    .await;
     let runs = || async {
-        let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         text.lines()
             .filter(|l| l.starts_with("slipway_transitioner_runs_total{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
