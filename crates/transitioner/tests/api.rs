@@ -275,7 +275,9 @@ async fn refresh_burst_is_acted_on_once_now_and_once_after_the_interval() {
     };
     assert_eq!(runs().await, 1, "the run at start");
 
+    let started = std::time::Instant::now();
     let answers = futures::future::join_all((0..10).map(|_| http.post(format!("{base}/refresh")).send())).await;
+    let burst_took = started.elapsed();
     let mut scheduled = 0;
     let mut coalesced = 0;
     for answer in answers {
@@ -296,7 +298,12 @@ async fn refresh_burst_is_acted_on_once_now_and_once_after_the_interval() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(runs().await, 3);
+    if burst_took < slipway_common::refresh::MIN_INTERVAL {
+        assert_eq!(runs().await, 3);
+    } else {
+        // A machine so slow that the deferred nudge fired mid-burst merges the rest into one more.
+        assert!(runs().await >= 3);
+    }
     shutdown.cancel();
     running.task.await.unwrap().unwrap();
 }
