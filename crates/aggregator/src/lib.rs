@@ -96,12 +96,15 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         .context("cannot set up the HTTP client")?;
     let fetch_now = Arc::new(Notify::new());
     let nudged = fetch_now.clone();
+    let store = Arc::new(Store::new(Utc::now));
+    let head_of = store.clone();
+    let head = Arc::new(move || Some(head_of.snapshot().commit.clone()).filter(|c| !c.is_empty()));
     let app = Arc::new(App {
         tokens,
         peer_token,
-        refresh: RefreshGate::new(Arc::new(Utc::now), move || nudged.notify_one()),
+        refresh: RefreshGate::new(Arc::new(Utc::now), head, move || nudged.notify_one()),
         repo,
-        store: Arc::new(Store::new(Utc::now)),
+        store,
         metrics: Metrics::new(),
         http,
         fetch_now,

@@ -15,8 +15,10 @@ use crate::deployer::Deployer;
 /// The router of the deployer's API. `POST /refresh` stays open (it only asks for a
 /// reconcile now, and a git host's webhook points at it) and is rate-limited.
 pub fn router(deployer: Arc<Deployer>) -> Router {
-    let d = deployer.clone();
-    let gate = RefreshGate::new(Arc::new(Utc::now), move || d.request_refresh());
+    let (d, head_of) = (deployer.clone(), deployer.clone());
+    let gate = RefreshGate::new(Arc::new(Utc::now), Arc::new(move || head_of.repo_commit()), move || {
+        d.request_refresh()
+    });
     Router::new()
         .route("/health", get(health))
         .route("/status", get(status))

@@ -70,7 +70,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
     let refresh = Arc::new(Notify::new());
     let nudged = refresh.clone();
     let now_clock = clock.clone();
-    let gate = RefreshGate::new(Arc::new(move || now_clock.now()), move || nudged.notify_one());
+    let head_of = transitioner.clone();
+    let gate = RefreshGate::new(
+        Arc::new(move || now_clock.now()),
+        Arc::new(move || head_of.repo_commit()),
+        move || nudged.notify_one(),
+    );
     let app = api::router(transitioner.clone(), gate, tokens);
     let poller = tokio::spawn(poll_loop(
         transitioner.clone(),

@@ -70,6 +70,11 @@ impl Transitioner {
         self.board().clone()
     }
 
+    /// The last fetched head of the repo (cheap, unlike [`Transitioner::status`]).
+    pub fn repo_commit(&self) -> Option<String> {
+        self.board().repo_commit.clone()
+    }
+
     /// The metrics for `GET /metrics`.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

@@ -304,6 +304,33 @@ async fn refresh_burst_is_acted_on_once_now_and_once_after_the_interval() {
         // A machine so slow that the deferred nudge fired mid-burst merges the rest into one more.
         assert!(runs().await >= 3);
     }
+
+    // A push: the next nudge is still held to the interval (nothing new was fetched since
+    // the last one acted on), but once a fetch has brought it, pushes in quick succession
+    // are each looked at at once.
+    let c1 = repo
+        .commit("dev 3", &[("dev/version/s1.yaml", Some("version: '3'\n"))])
+        .unwrap();
+    let nudge = || async {
+        let answer: Value = http
+            .post(format!("{base}/refresh"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["status"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(nudge().await, "coalesced");
+    wait_for(&http, &base, |s| s.repo_commit.as_deref() == Some(c1.as_str())).await;
+    let c2 = repo
+        .commit("dev 4", &[("dev/version/s1.yaml", Some("version: '4'\n"))])
+        .unwrap();
+    assert_eq!(nudge().await, "scheduled");
+    wait_for(&http, &base, |s| s.repo_commit.as_deref() == Some(c2.as_str())).await;
+    assert_eq!(nudge().await, "scheduled", "that fetch brought c2");
+    assert_eq!(nudge().await, "coalesced", "this one brought nothing new");
     shutdown.cancel();
     running.task.await.unwrap().unwrap();
 }
