@@ -14,13 +14,12 @@ pub mod locks;
 pub mod merge;
 pub mod model;
 pub mod names;
+pub mod refresh;
 pub mod status;
 pub mod tokens;
 pub mod transitions;
 
 pub use error::FileError;
 pub use model::{RepoSnapshot, Unit};
-#[cfg(feature = "service")]
-pub mod refresh;
 #[cfg(feature = "service")]
 pub mod service;

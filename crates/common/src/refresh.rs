@@ -13,12 +13,11 @@
 //!                              └─ Pending  ─▶ merged into the pending one     202 "coalesced"
 //! ```
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+#[cfg(feature = "service")]
+pub use gate::{Head, Now, RefreshGate};
 
 /// The shortest time between two nudges that are acted on.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -75,9 +74,6 @@ impl Window {
     }
 }
 
-/// A time source (the service's injected clock).
-pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
 /// What became of one nudge, as `POST /refresh` answers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nudge {
@@ -87,66 +83,81 @@ pub enum Nudge {
     Coalesced,
 }
 
-impl IntoResponse for Nudge {
-    fn into_response(self) -> Response {
-        let status = match self {
-            Nudge::Scheduled => "scheduled",
-            Nudge::Coalesced => "coalesced",
-        };
-        (StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": status}))).into_response()
-    }
-}
+/// The shell: the gate each service's `POST /refresh` handler asks (feature `service`).
+#[cfg(feature = "service")]
+mod gate {
+    use std::sync::{Arc, Mutex};
 
-/// The service's last fetched repo head (cheap: it is read on every nudge).
-pub type Head = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use chrono::{DateTime, Utc};
 
-/// The rate limiter of one service's `POST /refresh`: runs `act` for the nudges
-/// that [`Window::decide`] lets through.
-#[derive(Clone)]
-pub struct RefreshGate {
-    window: Arc<Mutex<Window>>,
-    now: Now,
-    head: Head,
-    act: Arc<dyn Fn() + Send + Sync>,
-}
+    use super::{Decision, Nudge, Window, MIN_INTERVAL};
 
-impl RefreshGate {
-    /// A gate on the clock `now` and the service's `head` that calls `act` (e.g.
-    /// wake the poll loop) for the nudges it lets through.
-    pub fn new(now: Now, head: Head, act: impl Fn() + Send + Sync + 'static) -> Self {
-        RefreshGate {
-            window: Arc::default(),
-            now,
-            head,
-            act: Arc::new(act),
+    /// A time source (the service's injected clock).
+    pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+    impl IntoResponse for Nudge {
+        fn into_response(self) -> Response {
+            let status = match self {
+                Nudge::Scheduled => "scheduled",
+                Nudge::Coalesced => "coalesced",
+            };
+            (StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": status}))).into_response()
         }
     }
 
-    fn window(&self) -> std::sync::MutexGuard<'_, Window> {
-        // Two plain fields, consistent after any panic.
-        self.window.lock().unwrap_or_else(|p| p.into_inner())
+    /// The service's last fetched repo head (cheap: it is read on every nudge).
+    pub type Head = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+    /// The rate limiter of one service's `POST /refresh`: runs `act` for the nudges
+    /// that [`Window::decide`] lets through.
+    #[derive(Clone)]
+    pub struct RefreshGate {
+        window: Arc<Mutex<Window>>,
+        now: Now,
+        head: Head,
+        act: Arc<dyn Fn() + Send + Sync>,
     }
 
-    /// Takes one nudge (call it inside the runtime: a deferred nudge is a timer task).
-    pub fn nudge(&self) -> Nudge {
-        let head = (self.head)();
-        let decision = self.window().decide((self.now)(), head.as_deref(), MIN_INTERVAL);
-        match decision {
-            Decision::Now => {
-                (self.act)();
-                Nudge::Scheduled
+    impl RefreshGate {
+        /// A gate on the clock `now` and the service's `head` that calls `act` (e.g.
+        /// wake the poll loop) for the nudges it lets through.
+        pub fn new(now: Now, head: Head, act: impl Fn() + Send + Sync + 'static) -> Self {
+            RefreshGate {
+                window: Arc::default(),
+                now,
+                head,
+                act: Arc::new(act),
             }
-            Decision::Later(after) => {
-                let gate = self.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    let head = (gate.head)();
-                    gate.window().acted_later((gate.now)(), head.as_deref());
-                    (gate.act)();
-                });
-                Nudge::Coalesced
+        }
+
+        fn window(&self) -> std::sync::MutexGuard<'_, Window> {
+            // Two plain fields, consistent after any panic.
+            self.window.lock().unwrap_or_else(|p| p.into_inner())
+        }
+
+        /// Takes one nudge (call it inside the runtime: a deferred nudge is a timer task).
+        pub fn nudge(&self) -> Nudge {
+            let head = (self.head)();
+            let decision = self.window().decide((self.now)(), head.as_deref(), MIN_INTERVAL);
+            match decision {
+                Decision::Now => {
+                    (self.act)();
+                    Nudge::Scheduled
+                }
+                Decision::Later(after) => {
+                    let gate = self.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(after).await;
+                        let head = (gate.head)();
+                        gate.window().acted_later((gate.now)(), head.as_deref());
+                        (gate.act)();
+                    });
+                    Nudge::Coalesced
+                }
+                Decision::Pending => Nudge::Coalesced,
             }
-            Decision::Pending => Nudge::Coalesced,
         }
     }
 }
@@ -207,8 +218,10 @@ mod tests {
         assert_eq!(w.decide(at(0), None, MIN_INTERVAL), Decision::Later(MIN_INTERVAL));
     }
 
+    #[cfg(feature = "service")]
     #[tokio::test]
     async fn coalesced_nudges_are_acted_on_once_after_the_interval() {
+        use std::sync::Arc;
         let acted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = acted.clone();
         // A clock that stands still and a head that does not move: every nudge falls into the first interval.
