@@ -94,6 +94,10 @@ impl Stack {
 
         let token = random_name(32);
         std::fs::write(dir.join("api-tokens"), format!("playground:{token}\n"))?;
+        // The transitioner takes runs only from the aggregator, which sends this token
+        // (the same one-line file serves as the transitioner's tokens and the aggregator's peer token).
+        let peer_tokens = dir.join("transitioner-tokens");
+        std::fs::write(&peer_tokens, format!("aggregator:{}\n", random_name(32)))?;
         let poll = duration_text(opts.poll_interval);
         let url = repo.url();
         let context_line = context.map(|c| format!(", context: {c}")).unwrap_or_default();
@@ -120,8 +124,9 @@ impl Stack {
         std::fs::write(
             &transitioner_cfg,
             format!(
-                "versions_url: {url}\nversions_checkout_path: {}\n{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\n",
+                "versions_url: {url}\nversions_checkout_path: {}\n{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\napi_tokens_file: {}\n",
                 dir.join("checkouts/transitioner").display(),
+                peer_tokens.display(),
             ),
         )?;
         let transitioner = ServiceProcess::start(
@@ -140,9 +145,10 @@ impl Stack {
         std::fs::write(
             &aggregator_cfg,
             format!(
-                "versions_url: {url}\nversions_checkout_path: {}\n{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\n{ui}",
+                "versions_url: {url}\nversions_checkout_path: {}\n{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\npeer_token_file: {}\n{ui}",
                 dir.join("checkouts/aggregator").display(),
                 dir.join("api-tokens").display(),
+                peer_tokens.display(),
             ),
         )?;
         let aggregator = ServiceProcess::start("slipway-aggregator", &aggregator_cfg, &logs.join("aggregator.log"))?;

@@ -26,6 +26,11 @@ async fn deploy_manifests_apply_server_side_and_create_every_object() {
         ("rolebinding", "slipway-deployer", Some("dev")),
         ("configmap", "slipway-config", Some("slipway")),
         ("secret", "slipway-api-tokens", Some("slipway")),
+        ("secret", "slipway-transitioner-tokens", Some("slipway")),
+        ("networkpolicy", "default-deny-ingress", Some("slipway")),
+        ("networkpolicy", "slipway-aggregator", Some("slipway")),
+        ("networkpolicy", "slipway-transitioner", Some("slipway")),
+        ("networkpolicy", "slipway-deployer", Some("slipway")),
         ("deployment", "slipway-deployer", Some("slipway")),
         ("deployment", "slipway-transitioner", Some("slipway")),
         ("deployment", "slipway-aggregator", Some("slipway")),
@@ -51,6 +56,34 @@ async fn deploy_manifests_apply_server_side_and_create_every_object() {
         let parsed: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
         assert!(parsed["versions_url"].is_string(), "{key}");
     }
+    // The transitioner takes runs only with the token the aggregator sends: both read one Secret key.
+    let config = |key: &str| serde_yaml::from_str::<serde_yaml::Value>(cm["data"][key].as_str().unwrap()).unwrap();
+    let file_name = |v: &serde_yaml::Value| {
+        let path = v.as_str().unwrap_or_default();
+        path.rsplit('/').next().unwrap_or_default().to_string()
+    };
+    let tokens = config("transitioner.yaml")["api_tokens_file"].clone();
+    let peer = config("aggregator.yaml")["peer_token_file"].clone();
+    assert_eq!(file_name(&tokens), "transitioner-tokens");
+    assert_eq!(file_name(&peer), "transitioner-tokens");
+    // Only the aggregator's pods may reach the transitioner.
+    let (_, out) = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "networkpolicy",
+            "slipway-transitioner",
+            "-n",
+            "slipway",
+            "-o",
+            "json",
+        ],
+    );
+    let policy: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"],
+        serde_json::json!([{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "slipway-aggregator"}}}])
+    );
     // Applying again changes nothing.
     let (ok, out) = kubectl(&kubeconfig, &["apply", "--server-side", "-f", deploy]);
     assert!(ok, "{out}");

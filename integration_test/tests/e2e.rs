@@ -236,3 +236,35 @@ async fn human_commit_to_the_repo_is_picked_up() -> Result<()> {
     stack.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_transition_from_the_aggregator_promotes_as_the_acting_person() -> Result<()> {
+    // Due once a year: only a run on request promotes into prod during the test.
+    let (_dir, stack, api) = start(Some("0 0 0 1 1 *")).await?;
+    let (code, body) = api.post_version("latest", "web", "1.5.0", "Run on request").await?;
+    assert_eq!(code, 201, "{body}");
+    wait_clean(&api, "web", "pp", "1.5.0").await?;
+
+    // The transitioner takes no run without the aggregator's token.
+    let unauthenticated = reqwest::Client::new()
+        .post(format!("{}/transitions/prod/run", stack.transitioner.url))
+        .send()
+        .await?;
+    assert_eq!(unauthenticated.status().as_u16(), 401);
+
+    // Through the aggregator, as the UI asks: the promotion is committed by the caller's token name.
+    let (code, body) = api.call("POST", "/api/transitions/prod/run", None).await?;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["result"], "Success", "{body}");
+    let commit = body["commit"].as_str().unwrap_or_default().to_string();
+    let log = stack.repo.log();
+    let (_, author, message) = log
+        .iter()
+        .find(|(id, _, _)| *id == commit)
+        .expect("the run's commit is on the branch");
+    assert_eq!(author, "playground", "{message}");
+    assert!(message.starts_with("Promote pp → prod"), "{message}");
+    wait_clean(&api, "web", "prod", "1.5.0").await?;
+    stack.stop().await;
+    Ok(())
+}

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use git2::Oid;
 use slipway_common::git::{Author, Change, CommitError, GitError, ResourceRepo};
+use slipway_common::refresh::RefreshGate;
 use slipway_common::service::SharedRepo;
 use slipway_common::status::{DeployerStatus, TransitionerStatus};
 use slipway_common::RepoSnapshot;
@@ -22,18 +23,22 @@ use crate::config::AggregatorConfig;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::store::{Peer, Store};
-use crate::tokens::Tokens;
+use slipway_common::tokens::Tokens;
 
 /// Everything the handlers share.
 pub struct App {
     pub config: AggregatorConfig,
     pub tokens: Tokens,
+    /// The token sent to the transitioner (and deployer) on writes, see [`slipway_common::tokens::peer_token`].
+    pub peer_token: Option<String>,
+    /// Rate limit of `POST /refresh`, which asks for `fetch_now`.
+    pub refresh: RefreshGate,
     pub repo: SharedRepo,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub http: reqwest::Client,
     /// Asks the repo loop to fetch now.
-    pub fetch_now: Notify,
+    pub fetch_now: Arc<Notify>,
     /// The last head a peer reported that we did not have (to ask for one fetch per new head only).
     pub last_hint: std::sync::Mutex<Option<String>>,
     pub shutdown: CancellationToken,
@@ -84,12 +89,26 @@ where
             Err(e)
         }
         Err(CommitError::Git(e)) => {
-            // Contention and a lock on the remote say nothing about the state being current.
-            if !matches!(e, GitError::TooManyRetries { .. } | GitError::RemoteLocked { .. }) {
+            if is_repo_health(&e) {
                 store.set_repo_error(e.to_string());
             }
             Err(ApiError::repo(&e))
         }
+    }
+}
+
+/// Whether a failed write says something about the repo's health, so that the
+/// state is marked stale: a fetch or push that failed, a checkout that cannot be
+/// used. Building the commit locally fails only on what the request brought, and
+/// writers overtaking each other is no failure of the repo; neither may let a
+/// client make the UI say the repo is down.
+pub fn is_repo_health(err: &GitError) -> bool {
+    match err {
+        GitError::Git { action, .. } => matches!(*action, "fetch" | "push"),
+        // Contention and a lock on the remote say nothing about the state being current.
+        GitError::TooManyRetries { .. } | GitError::RemoteLocked { .. } | GitError::Change(_) => false,
+        // The checkout, and whatever else git may report: the repo's.
+        _ => true,
     }
 }
 
@@ -244,5 +263,34 @@ impl App {
                 _ = tokio::time::sleep(self.config.peer_poll_interval.max(Duration::from_millis(50))) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(action: &'static str) -> GitError {
+        GitError::Git {
+            action,
+            url: "/srv/repo.git".into(),
+            source: git2::Error::from_str("boom"),
+        }
+    }
+
+    #[test]
+    fn only_failed_fetches_and_pushes_say_the_repo_is_unhealthy() {
+        assert!(is_repo_health(&git("fetch")));
+        assert!(is_repo_health(&git("push")));
+        for local in ["commit", "sign commit", "write blob", "write tree"] {
+            assert!(
+                !is_repo_health(&git(local)),
+                "{local} fails on what the request brought"
+            );
+        }
+        assert!(!is_repo_health(&GitError::TooManyRetries {
+            url: "x".into(),
+            attempts: 45
+        }));
     }
 }

@@ -82,6 +82,13 @@ pub struct AggregatorConfig {
     /// Environment variable holding `name:token` pairs, comma-separated.
     #[serde(default)]
     pub api_tokens_env: Option<String>,
+    /// File with the token the aggregator sends to the transitioner: the token, or
+    /// the `name:token` line of the transitioner's `api_tokens_file`.
+    #[serde(default)]
+    pub peer_token_file: Option<PathBuf>,
+    /// Environment variable holding that token (or `name:token`).
+    #[serde(default)]
+    pub peer_token_env: Option<String>,
     /// Whether reads (`/api/state`, `/api/history`, `/api/events`) need a token too.
     #[serde(default)]
     pub read_requires_token: bool,
@@ -106,6 +113,8 @@ impl AggregatorConfig {
             peer_timeout: defaults::peer_timeout(),
             api_tokens_file: None,
             api_tokens_env: None,
+            peer_token_file: None,
+            peer_token_env: None,
             read_requires_token: false,
         }
     }

@@ -16,6 +16,7 @@ use futures::{Stream, StreamExt};
 use serde_json::json;
 use slipway_common::locks::LockTarget;
 use slipway_common::model::version_path;
+use slipway_common::tokens::AuthError;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::app::{self, App, Written};
@@ -36,6 +37,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics))
+        .route("/refresh", post(refresh))
         .route("/api/versions", post(post_version))
         .route("/api/state", get(get_state))
         .route("/api/history", get(get_history))
@@ -72,28 +74,13 @@ fn counted(app: &App, result: ApiResult) -> Response {
 
 /// The name of the caller's token: 401 without one, 403 with a wrong one.
 fn caller(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "this needs an API token: send the header 'Authorization: Bearer <token>'",
-        ));
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "the Authorization header must be 'Bearer <token>'",
-            )
-        })?;
-    app.tokens.name_of(token).map(str::to_string).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "this API token is not accepted; check the token's value",
-        )
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    app.tokens.authenticate(authorization).map(str::to_string).map_err(|e| {
+        let status = match e {
+            AuthError::Unknown => StatusCode::FORBIDDEN,
+            AuthError::Missing | AuthError::Malformed => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, e.to_string())
     })
 }
 
@@ -102,6 +89,38 @@ fn reader(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
         caller(app, headers)?;
     }
     Ok(())
+}
+
+/// 415 unless the request says its body is JSON (`application/json`, parameters
+/// such as `; charset=utf-8` allowed): a form or plain text is never taken for JSON.
+fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let value = headers.get(header::CONTENT_TYPE).map(|v| v.to_str());
+    let got = match value {
+        Some(Ok(v)) if slipway_common::content_type::is_json(v) => return Ok(()),
+        Some(Ok(v)) => format!("got {v:?}"),
+        Some(Err(_)) => "got an unreadable one".to_string(),
+        None => "got none".to_string(),
+    };
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("the body must be JSON, sent with the header 'Content-Type: application/json' ({got}); nothing was committed"),
+    ))
+}
+
+/// A JSON body that must be there: 415 for another content type, 413 over [`MAX_BODY`].
+async fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    json_content_type(headers)?;
+    body_bytes(headers, body).await
+}
+
+/// A JSON body that may be left out: an empty body is none, whatever its content type.
+async fn optional_json_body(headers: &HeaderMap, body: Body) -> Result<Option<Bytes>, ApiError> {
+    let bytes = body_bytes(headers, body).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    json_content_type(headers)?;
+    Ok(Some(bytes))
 }
 
 /// Reads the body, refusing more than [`MAX_BODY`] with 413.
@@ -146,7 +165,7 @@ fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode)
 async fn post_version(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let author = caller(&app, &headers)?;
-        let bytes = body_bytes(&headers, body).await?;
+        let bytes = json_body(&headers, body).await?;
         let req = versions::parse_request(&bytes)?;
         let store = app.store.clone();
         let (env, service) = (req.env.clone(), req.service.clone());
@@ -238,12 +257,12 @@ async fn change_lock(
     if let LockTarget::Service(s) = &target {
         input::service_name(s, "service")?;
     }
-    let bytes = body_bytes(headers, body).await?;
-    let reason = if bytes.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let map = input::object(&bytes, &["reason"])?;
-        input::optional_str(&map, "reason")?.map(str::to_string)
+    let reason = match optional_json_body(headers, body).await? {
+        None => None,
+        Some(bytes) => {
+            let map = input::object(&bytes, &["reason"])?;
+            input::optional_str(&map, "reason")?.map(str::to_string)
+        }
     };
     let op = if lock {
         let Some(reason) = reason else {
@@ -299,7 +318,7 @@ async fn unlock_service(
 async fn post_rollback(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let author = caller(&app, &headers)?;
-        let bytes = body_bytes(&headers, body).await?;
+        let bytes = json_body(&headers, body).await?;
         let req = rollback::parse_request(&bytes)?;
         let store = app.store.clone();
         let w = app
@@ -322,9 +341,18 @@ async fn post_rollback(State(app): State<Arc<App>>, headers: HeaderMap, body: Bo
     counted(&app, result)
 }
 
-async fn run_transition(State(app): State<Arc<App>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+async fn run_transition(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let result = async {
-        caller(&app, &headers)?;
+        let author = caller(&app, &headers)?;
+        // No fields yet; a body, if sent, must still be a JSON object.
+        if let Some(bytes) = optional_json_body(&headers, body).await? {
+            input::object(&bytes, &[])?;
+        }
         if name.is_empty()
             || !name
                 .chars()
@@ -342,13 +370,29 @@ async fn run_transition(State(app): State<Arc<App>>, Path(name): Path<String>, h
             ));
         };
         let url = format!("{}/transitions/{name}/run", base.trim_end_matches('/'));
-        let response = app.http.post(&url).send().await.map_err(|e| {
+        let mut request = app.http.post(&url).json(&json!({"author": author}));
+        if let Some(token) = &app.peer_token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 format!("the transitioner is unreachable at {url}: {e}"),
             )
         })?;
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            // The caller's own token was fine: passing the 401 on would send them looking at the wrong token.
+            let configured = if app.peer_token.is_some() {
+                "the configured peer token is not in the transitioner's api_tokens_file / api_tokens_env"
+            } else {
+                "no peer_token_file / peer_token_env is configured"
+            };
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("the transitioner refused the aggregator's token ({status}): {configured}; nothing was run"),
+            ));
+        }
         let body = response.bytes().await.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -410,6 +454,11 @@ fn event_stream(app: &Arc<App>) -> impl Stream<Item = Result<Event, Infallible>>
             app2.metrics.subscribers.set(app2.store.subscribers() as i64);
             Ok(Event::default().comment("shutting down"))
         }))
+}
+
+/// `POST /refresh`: fetch the repo now (open, rate-limited; the body is ignored).
+async fn refresh(State(app): State<Arc<App>>) -> Response {
+    app.refresh.nudge().into_response()
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {

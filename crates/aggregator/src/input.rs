@@ -1,5 +1,7 @@
-//! Checks shared by every request body: JSON objects with known fields, names,
-//! and whether an environment exists.
+//! Checks shared by every request body: JSON objects with known fields, text
+//! without control characters, size limits, names, and whether an environment
+//! exists. Everything git or a reader would choke on is refused here, as the
+//! client's error, before anything reaches the repo.
 
 use serde_json::{Map, Value};
 use slipway_common::names::{validate_env_name, validate_service_name};
@@ -7,7 +9,65 @@ use slipway_common::RepoSnapshot;
 
 use crate::error::ApiError;
 
-/// Parses a body as a JSON object that holds only `allowed` fields.
+/// Longest changelog, in bytes (64 KiB).
+pub const MAX_CHANGELOG_BYTES: usize = 64 * 1024;
+/// Longest lock reason, in characters.
+pub const MAX_REASON_CHARS: usize = 300;
+
+/// Fields whose text may use `\r\n` line ends (they become `\n`).
+const CRLF_FIELDS: &[&str] = &["changelog"];
+
+/// Refuses control characters in `text` (400 naming `field`): line feeds and tabs
+/// are text, and so is `\r\n` where `crlf` is set; anything else (a NUL byte,
+/// escape sequences, a lone carriage return) is not.
+pub fn plain_text(text: &str, field: &str, crlf: bool) -> Result<(), ApiError> {
+    let mut chars = text.chars().enumerate().peekable();
+    while let Some((i, c)) = chars.next() {
+        let allowed = match c {
+            '\n' | '\t' => true,
+            '\r' => crlf && chars.peek().is_some_and(|(_, next)| *next == '\n'),
+            c => !c.is_control(),
+        };
+        if !allowed {
+            let ends = if crlf { ", \\r\\n" } else { "" };
+            return Err(ApiError::bad_request(
+                format!(
+                    "field {field:?} holds the control character U+{:04X} at character {}; only text, tabs and line breaks (\\n{ends}) are allowed",
+                    u32::from(c),
+                    i + 1
+                ),
+                field,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks every string of a request value, keys included (`field` names it, `vars.x` inside objects).
+fn plain_value(value: &Value, field: &str, crlf: bool) -> Result<(), ApiError> {
+    match value {
+        Value::String(s) => plain_text(s, field, crlf),
+        Value::Array(items) => items.iter().try_for_each(|v| plain_value(v, field, crlf)),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            let inner = format!("{field}.{k}");
+            plain_text(k, &inner, false)?;
+            plain_value(v, &inner, crlf)
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+/// A text field over its size limit: 413 naming the field and the limit.
+pub fn too_long(field: &str, limit: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        format!("field {field:?} is longer than {limit}; shorten it (nothing was committed)"),
+    )
+    .on(field)
+}
+
+/// Parses a body as a JSON object that holds only `allowed` fields, whose strings
+/// hold no control characters (see [`plain_text`]).
 pub fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}"), "body"))?;
@@ -22,6 +82,9 @@ pub fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiEr
             format!("unknown field {unknown:?}; the fields are {}", allowed.join(", ")),
             unknown,
         ));
+    }
+    for (field, value) in &map {
+        plain_value(value, field, CRLF_FIELDS.contains(&field.as_str()))?;
     }
     Ok(map)
 }
@@ -105,11 +168,9 @@ pub fn lock_reason(reason: &str) -> Result<String, ApiError> {
     if reason.contains(['\n', '\r']) {
         return Err(ApiError::bad_request("the reason must be a single line", "reason"));
     }
-    if reason.chars().count() > 300 {
-        return Err(ApiError::bad_request(
-            "the reason is longer than 300 characters",
-            "reason",
-        ));
+    plain_text(reason, "reason", false)?;
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(too_long("reason", &format!("{MAX_REASON_CHARS} characters")));
     }
     Ok(reason.to_string())
 }
@@ -147,5 +208,43 @@ mod tests {
         let m = object(br#"{"service": 3}"#, &["service"]).unwrap();
         assert!(required_str(&m, "service").is_err());
         assert_eq!(optional_str(&m, "other").unwrap(), None);
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_field_but_line_breaks_are_text() {
+        let fields = ["service", "env", "vars", "changelog", "reason", "commit"];
+        let cases = [
+            (r#"{"changelog": "a\u0000b"}"#, Some("changelog")),
+            (r#"{"changelog": "line\r\nnext\n\tindented"}"#, None),
+            (r#"{"changelog": "lone\rreturn"}"#, Some("changelog")),
+            (r#"{"changelog": "\u001b[31mred"}"#, Some("changelog")),
+            (r#"{"reason": "a\u007fb"}"#, Some("reason")),
+            (r#"{"vars": {"image": "reg/s1:1\u0000"}}"#, Some("vars.image")),
+            (r#"{"vars": {"note": "two\nlines"}}"#, None),
+            (r#"{"vars": {"note": "crlf\r\n"}}"#, Some("vars.note")),
+            (r#"{"service": "s1\u0000"}"#, Some("service")),
+            (r#"{"commit": "\u0085abc"}"#, Some("commit")),
+        ];
+        for (body, field) in cases {
+            match object(body.as_bytes(), &fields) {
+                Ok(_) => assert_eq!(field, None, "{body} was accepted"),
+                Err(e) => {
+                    assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{body}");
+                    assert_eq!(e.field.as_deref(), field, "{body}: {}", e.message);
+                    assert!(e.message.contains("control character U+"), "{}", e.message);
+                    assert!(!e.message.contains('\0'), "the message itself is clean");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lock_reasons_are_one_line_of_at_most_300_characters() {
+        assert_eq!(lock_reason("  freeze ").unwrap(), "freeze");
+        assert_eq!(lock_reason("two\nlines").unwrap_err().field.as_deref(), Some("reason"));
+        let err = lock_reason(&"x".repeat(301)).unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(err.message.contains("300 characters"), "{}", err.message);
+        assert!(lock_reason(&"é".repeat(300)).is_ok());
     }
 }

@@ -22,7 +22,6 @@ pub mod metrics;
 pub mod rollback;
 pub mod state;
 pub mod store;
-pub mod tokens;
 pub mod ui;
 pub mod versions;
 
@@ -39,8 +38,9 @@ pub use config::AggregatorConfig;
 
 use app::App;
 use metrics::Metrics;
+use slipway_common::refresh::RefreshGate;
+use slipway_common::tokens::{peer_token, Tokens};
 use store::Store;
-use tokens::Tokens;
 
 /// How long start-up waits for the first fetch before serving a stale (empty) state.
 const FIRST_FETCH_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
@@ -57,6 +57,12 @@ pub struct Running {
 /// `listening on` line), and runs until `shutdown` is cancelled.
 pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let tokens = Tokens::load(config.api_tokens_file.as_deref(), config.api_tokens_env.as_deref())?;
+    let peer_token = peer_token(config.peer_token_file.as_deref(), config.peer_token_env.as_deref())?;
+    if peer_token.is_none() && config.transitioner_url.is_some() {
+        tracing::warn!(
+            "no peer_token_file or peer_token_env is configured: the transitioner will refuse runs asked for here"
+        );
+    }
     let repo = SharedRepo::open(&config.repo_settings()).await.with_context(|| {
         format!(
             "cannot open the checkout at {}",
@@ -67,13 +73,20 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         .timeout(config.peer_timeout)
         .build()
         .context("cannot set up the HTTP client")?;
+    let fetch_now = Arc::new(Notify::new());
+    let nudged = fetch_now.clone();
+    let store = Arc::new(Store::new(Utc::now));
+    let head_of = store.clone();
+    let head = Arc::new(move || Some(head_of.snapshot().commit.clone()).filter(|c| !c.is_empty()));
     let app = Arc::new(App {
         tokens,
+        peer_token,
+        refresh: RefreshGate::new(Arc::new(Utc::now), head, move || nudged.notify_one()),
         repo,
-        store: Arc::new(Store::new(Utc::now)),
+        store,
         metrics: Metrics::new(),
         http,
-        fetch_now: Notify::new(),
+        fetch_now,
         last_hint: Default::default(),
         shutdown: shutdown.clone(),
         config,

@@ -96,11 +96,15 @@ pub fn parse_request(body: &[u8]) -> Result<VersionRequest, ApiError> {
         out.insert(name.clone(), to_yaml(name, value)?);
     }
     let changelog = input::optional_str(&map, "changelog")?.unwrap_or_default();
+    if changelog.len() > input::MAX_CHANGELOG_BYTES {
+        return Err(input::too_long("changelog", "64 KiB (65536 bytes)"));
+    }
     Ok(VersionRequest {
         service: service.to_string(),
         env: env.to_string(),
         vars: out,
-        changelog: changelog.to_string(),
+        // Commit messages use line feeds; a changelog written on Windows keeps its lines.
+        changelog: changelog.replace("\r\n", "\n"),
     })
 }
 
@@ -213,6 +217,20 @@ mod tests {
             assert_eq!(err.status, StatusCode::BAD_REQUEST, "{body}");
             assert_eq!(err.field.as_deref(), Some(field), "{body}: {}", err.message);
         }
+    }
+
+    #[test]
+    fn changelog_over_64_kib_is_too_large_and_crlf_becomes_lf() {
+        let body = |changelog: &str| {
+            serde_json::json!({"service": "s1", "env": "latest", "vars": {"v": "1"}, "changelog": changelog})
+                .to_string()
+        };
+        let err = req(&body(&"x".repeat(64 * 1024 + 1))).unwrap_err();
+        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(err.field.as_deref(), Some("changelog"));
+        assert!(err.message.contains("64 KiB"), "{}", err.message);
+        assert!(req(&body(&"x".repeat(64 * 1024))).is_ok(), "exactly the limit is fine");
+        assert_eq!(req(&body("Fix\r\n\r\nDetails")).unwrap().changelog, "Fix\n\nDetails");
     }
 
     #[test]

@@ -611,3 +611,65 @@ async fn history_tells_promotions_and_hand_made_commits_apart() {
     );
     h.stop().await;
 }
+
+/// A transitioner that takes runs only with `token`, and keeps the body of each run it took.
+async fn guarded_transitioner(token: &'static str) -> (String, Arc<std::sync::Mutex<Vec<Value>>>) {
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    let router = Router::new().route(
+        "/transitions/{name}/run",
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let expected = format!("Bearer {token}");
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+                    return (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        Json(json!({"error": "this API token is not accepted", "field": null})),
+                    );
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                (
+                    axum::http::StatusCode::OK,
+                    Json(json!({"result": "Success", "reason": "promoted", "commit": "abc"})),
+                )
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (format!("http://{addr}"), bodies)
+}
+
+#[tokio::test]
+async fn runs_are_forwarded_with_the_peer_token_naming_the_caller() {
+    let (url, bodies) = guarded_transitioner("peer-secret").await;
+    let h = Harness::start_with(REPO, |c| {
+        // Next to the aggregator's checkout, in the fixture's scratch folder.
+        let file = c.versions_checkout_path.with_file_name("peer-token");
+        std::fs::write(&file, "aggregator:peer-secret\n").unwrap();
+        c.peer_token_file = Some(file);
+        c.transitioner_url = Some(url.clone());
+    })
+    .await;
+    let (status, body) = h
+        .send("POST", "/api/transitions/dev/run", Some(ALICE_TOKEN), None)
+        .await;
+    assert_eq!((status, body["result"].as_str()), (200, Some("Success")), "{body}");
+    assert_eq!(*bodies.lock().unwrap(), vec![json!({"author": "alice"})]);
+    h.stop().await;
+
+    // Without the peer token the transitioner refuses; that is the aggregator's setup, not the caller's token.
+    let h = Harness::start_with(REPO, |c| c.transitioner_url = Some(url)).await;
+    let (status, body) = h
+        .send("POST", "/api/transitions/dev/run", Some(ALICE_TOKEN), None)
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("peer_token_file"), "{body}");
+    assert_eq!(bodies.lock().unwrap().len(), 1, "nothing was run");
+    h.stop().await;
+}

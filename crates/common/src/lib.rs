@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod checkout_locks;
+pub mod content_type;
 pub mod deployers;
 pub mod duration;
 pub mod error;
@@ -14,7 +15,9 @@ pub mod locks;
 pub mod merge;
 pub mod model;
 pub mod names;
+pub mod refresh;
 pub mod status;
+pub mod tokens;
 pub mod transitions;
 
 pub use error::FileError;

@@ -148,6 +148,15 @@ impl Deployer {
         lock(&self.watches).get(env).and_then(|w| w.keys())
     }
 
+    /// The last fetched head of the repo (cheap, unlike [`Deployer::status`]).
+    pub fn repo_commit(&self) -> Option<String> {
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .repo_commit
+            .clone()
+    }
+
     /// Asks the run loop for an immediate fetch and reconcile.
     pub fn request_refresh(&self) {
         self.refresh.notify_one();

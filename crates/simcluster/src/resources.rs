@@ -272,6 +272,17 @@ const BUILTINS: &[Builtin] = &[
         "39NQlfNR+bo=",
     ),
     b(
+        "networking.k8s.io",
+        "networkpolicies",
+        "NetworkPolicy",
+        true,
+        &["netpol"],
+        false,
+        true,
+        Spec,
+        "YpfwF18m1G8=",
+    ),
+    b(
         "rbac.authorization.k8s.io",
         "clusterrolebindings",
         "ClusterRoleBinding",

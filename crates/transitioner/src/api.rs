@@ -1,35 +1,57 @@
-//! The HTTP API (docs/http-api.md, "Transitioner").
+//! The HTTP API (docs/http-api.md, "Transitioner"). A run on request commits to
+//! the repo, so it needs a bearer token from `api_tokens_file` / `api_tokens_env`;
+//! `POST /refresh` only nudges the poll loop and stays open, rate-limited.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
-use tokio::sync::Notify;
+use serde_json::{json, Value};
+use slipway_common::refresh::RefreshGate;
+use slipway_common::tokens::{check_name, Tokens};
 
 use crate::transitioner::{Error, Transitioner};
 
 #[derive(Clone)]
 struct Api {
     transitioner: Arc<Transitioner>,
-    refresh: Arc<Notify>,
+    refresh: RefreshGate,
+    /// `None`: no tokens are configured, so every run on request is refused.
+    tokens: Option<Arc<Tokens>>,
 }
 
-/// The API's routes. `refresh` wakes the poll loop.
-pub fn router(transitioner: Arc<Transitioner>, refresh: Arc<Notify>) -> Router {
+/// The API's routes. `refresh` wakes the poll loop; `tokens` may ask for runs.
+pub fn router(transitioner: Arc<Transitioner>, refresh: RefreshGate, tokens: Option<Tokens>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/status", get(status))
         .route("/refresh", post(refresh_now))
         .route("/transitions/{name}/run", post(run_now))
         .route("/metrics", get(metrics))
-        .with_state(Api { transitioner, refresh })
+        .with_state(Api {
+            transitioner,
+            refresh,
+            tokens: tokens.map(Arc::new),
+        })
 }
 
-async fn health() -> Json<serde_json::Value> {
+/// The JSON error every endpoint answers with.
+fn error(status: StatusCode, message: impl std::fmt::Display, field: Option<&str>) -> Response {
+    let mut response = (status, Json(json!({"error": message.to_string(), "field": field}))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"slipway\""),
+        );
+    }
+    response
+}
+
+async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
@@ -38,12 +60,73 @@ async fn status(State(api): State<Api>) -> Response {
 }
 
 async fn refresh_now(State(api): State<Api>) -> Response {
-    api.refresh.notify_one();
-    (StatusCode::ACCEPTED, Json(json!({"status": "scheduled"}))).into_response()
+    api.refresh.nudge().into_response()
 }
 
-async fn run_now(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    match api.transitioner.run_now(&name).await {
+/// The name of the caller's token; 401 without one, with a wrong one, or when none are configured.
+fn caller(api: &Api, headers: &HeaderMap) -> Result<String, Response> {
+    let Some(tokens) = &api.tokens else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "this transitioner accepts no tokens yet: set api_tokens_file or api_tokens_env in its config (the aggregator's token)",
+            None,
+        ));
+    };
+    let authorization = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    tokens
+        .authenticate(authorization)
+        .map(str::to_string)
+        .map_err(|e| error(StatusCode::UNAUTHORIZED, e, None))
+}
+
+/// The optional body `{"author": NAME}`: who asked for the run (the aggregator passes its caller on).
+fn requested_author(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if !content_type.is_some_and(slipway_common::content_type::is_json) {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON, sent with the header 'Content-Type: application/json'",
+            None,
+        ));
+    }
+    let bad = |message: String, field: &str| error(StatusCode::BAD_REQUEST, message, Some(field));
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not valid JSON: {e}"), "body"))?;
+    let Value::Object(map) = value else {
+        return Err(bad(
+            "the body must be a JSON object such as {\"author\": \"alice\"}".into(),
+            "body",
+        ));
+    };
+    if let Some(unknown) = map.keys().find(|k| k.as_str() != "author") {
+        return Err(bad(
+            format!("unknown field {unknown:?}; the only field is author"),
+            unknown,
+        ));
+    }
+    match map.get("author") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) => {
+            check_name(name).map_err(|problem| bad(format!("invalid author {name:?}: {problem}"), "author"))?;
+            Ok(Some(name.clone()))
+        }
+        Some(_) => Err(bad("field \"author\" must be a string".into(), "author")),
+    }
+}
+
+async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let token_name = match caller(&api, &headers) {
+        Ok(name) => name,
+        Err(refused) => return refused,
+    };
+    let author = match requested_author(&headers, &body) {
+        Ok(author) => author.unwrap_or(token_name),
+        Err(refused) => return refused,
+    };
+    match api.transitioner.run_now_as(&name, &author).await {
         Ok(outcome) => Json(json!({
             "result": outcome.decision.result,
             "reason": outcome.decision.reason,
@@ -57,7 +140,7 @@ async fn run_now(State(api): State<Api>, Path(name): Path<String>) -> Response {
                 Error::Rules(_) => StatusCode::CONFLICT,
             };
             let field = matches!(e, Error::UnknownTransition { .. }).then_some("name");
-            (code, Json(json!({"error": e.to_string(), "field": field}))).into_response()
+            error(code, e, field)
         }
     }
 }

@@ -42,6 +42,12 @@ pub struct Config {
     /// How long to wait for the deployer's answer.
     #[serde(default = "defaults::deployer_timeout", with = "humantime_serde")]
     pub deployer_timeout: Duration,
+    /// File with one `name:token` per line: who may ask for runs (the aggregator's token).
+    #[serde(default)]
+    pub api_tokens_file: Option<PathBuf>,
+    /// Environment variable holding `name:token` pairs, comma-separated.
+    #[serde(default)]
+    pub api_tokens_env: Option<String>,
 }
 
 /// The defaults of every optional key, in one place.
@@ -80,6 +86,8 @@ impl Config {
             poll_interval: defaults::poll_interval(),
             deployer_url: None,
             deployer_timeout: defaults::deployer_timeout(),
+            api_tokens_file: None,
+            api_tokens_env: None,
         }
     }
 
@@ -117,6 +125,12 @@ mod tests {
         assert_eq!(c.repo_settings().location().timeout, Duration::from_secs(10));
         assert_eq!(c.poll_interval, Duration::from_millis(250));
         assert_eq!(c.deployer_timeout, Duration::from_secs(2));
+        let c: Config = serde_yaml::from_str(
+            "versions_url: x\nversions_checkout_path: y\napi_tokens_file: /etc/slipway/tokens\napi_tokens_env: T\n",
+        )
+        .unwrap();
+        assert_eq!(c.api_tokens_file, Some(PathBuf::from("/etc/slipway/tokens")));
+        assert_eq!(c.api_tokens_env.as_deref(), Some("T"));
         let err = serde_yaml::from_str::<Config>("versions_url: x\nversions_checkout_path: y\npoll_intervall: 1s\n")
             .unwrap_err();
         assert!(err.to_string().contains("poll_intervall"), "{err}");

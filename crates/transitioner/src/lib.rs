@@ -25,6 +25,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use slipway_common::refresh::RefreshGate;
+use slipway_common::tokens::{TokenError, Tokens};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -43,9 +45,19 @@ pub struct Running {
 
 /// Starts the API and the poll loop; they stop when `shutdown` is cancelled.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let tokens = match Tokens::load(config.api_tokens_file.as_deref(), config.api_tokens_env.as_deref()) {
+        Ok(tokens) => Some(tokens),
+        Err(TokenError::NotConfigured) => {
+            tracing::warn!(
+                "no api_tokens_file or api_tokens_env is configured: POST /transitions/{{name}}/run is refused until there is one"
+            );
+            None
+        }
+        Err(e) => return Err(e).context("cannot load the API tokens"),
+    };
     let deployer = deployer_client(config)?;
     let transitioner = Arc::new(
-        Transitioner::new(&config.repo_settings(), deployer, clock)
+        Transitioner::new(&config.repo_settings(), deployer, clock.clone())
             .await
             .with_context(|| {
                 format!(
@@ -56,7 +68,15 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
     );
     let (listener, addr) = slipway_common::service::bind("slipway-transitioner", &config.api_bind).await?;
     let refresh = Arc::new(Notify::new());
-    let app = api::router(transitioner.clone(), refresh.clone());
+    let nudged = refresh.clone();
+    let now_clock = clock.clone();
+    let head_of = transitioner.clone();
+    let gate = RefreshGate::new(
+        Arc::new(move || now_clock.now()),
+        Arc::new(move || head_of.repo_commit()),
+        move || nudged.notify_one(),
+    );
+    let app = api::router(transitioner.clone(), gate, tokens);
     let poller = tokio::spawn(poll_loop(
         transitioner.clone(),
         config.poll_interval,

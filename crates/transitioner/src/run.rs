@@ -46,7 +46,8 @@ pub struct Outcome {
     pub commit: Option<String>,
 }
 
-/// Runs one transition. `source` is the snapshot the whole run reads source versions from.
+/// Runs one transition. `source` is the snapshot the whole run reads source versions from;
+/// `author` writes the commit ([`AUTHOR`] on polls, the acting person on request).
 pub fn run_transition(
     repo: &ResourceRepo,
     transition: &Transition,
@@ -54,6 +55,7 @@ pub fn run_transition(
     deployer: &DeployerView,
     now: DateTime<Utc>,
     trigger: Trigger,
+    author: &str,
 ) -> Result<Outcome, GitError> {
     let span = tracing::info_span!("transition", name = %transition.name, source = %transition.source, target = %transition.target);
     let _enter = span.enter();
@@ -70,7 +72,7 @@ pub fn run_transition(
 
     let mut last = None;
     let pushed = repo
-        .commit_and_push(&Author::named(AUTHOR), |head| {
+        .commit_and_push(&Author::named(author), |head| {
             let decision = decide(head);
             let change = change_for(repo, transition, source, head, &decision)?;
             last = Some(decision);

@@ -70,6 +70,11 @@ impl Transitioner {
         self.board().clone()
     }
 
+    /// The last fetched head of the repo (cheap, unlike [`Transitioner::status`]).
+    pub fn repo_commit(&self) -> Option<String> {
+        self.board().repo_commit.clone()
+    }
+
     /// The metrics for `GET /metrics`.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -82,13 +87,19 @@ impl Transitioner {
 
     /// Evaluates every transition in file order, as the poll loop does.
     pub async fn run_all(&self) -> Result<Vec<(String, Outcome)>, Error> {
-        self.run(Trigger::Poll, None).await
+        self.run(Trigger::Poll, None, run::AUTHOR).await
     }
 
-    /// Runs one transition now (`POST /transitions/{name}/run`): also a manual one,
-    /// ignoring its schedule; locks and other preconditions still apply.
+    /// Runs one transition now: also a manual one, ignoring its schedule; locks
+    /// and other preconditions still apply. Its commit is by [`run::AUTHOR`].
     pub async fn run_now(&self, name: &str) -> Result<Outcome, Error> {
-        let mut outcomes = self.run(Trigger::Manual, Some(name)).await?;
+        self.run_now_as(name, run::AUTHOR).await
+    }
+
+    /// Like [`Transitioner::run_now`], with `author` as the commit's author
+    /// (`POST /transitions/{name}/run`: the person who asked).
+    pub async fn run_now_as(&self, name: &str, author: &str) -> Result<Outcome, Error> {
+        let mut outcomes = self.run(Trigger::Manual, Some(name), author).await?;
         match outcomes.pop() {
             Some((_, outcome)) => Ok(outcome),
             // run() returns exactly the one named transition, or UnknownTransition.
@@ -99,10 +110,10 @@ impl Transitioner {
         }
     }
 
-    async fn run(&self, trigger: Trigger, only: Option<&str>) -> Result<Vec<(String, Outcome)>, Error> {
+    async fn run(&self, trigger: Trigger, only: Option<&str>, author: &str) -> Result<Vec<(String, Outcome)>, Error> {
         let _one_at_a_time = self.run_lock.lock().await;
         let now = self.clock.now();
-        let result = self.run_locked(trigger, only, now).await;
+        let result = self.run_locked(trigger, only, now, author).await;
         match &result {
             Err(Error::UnknownTransition { .. }) => {}
             Err(e) => {
@@ -122,6 +133,7 @@ impl Transitioner {
         trigger: Trigger,
         only: Option<&str>,
         now: DateTime<Utc>,
+        author: &str,
     ) -> Result<Vec<(String, Outcome)>, Error> {
         let snapshot: Arc<RepoSnapshot> = self
             .repo
@@ -149,10 +161,10 @@ impl Transitioner {
         let mut outcomes = Vec::new();
         let mut failure = None;
         for t in selected {
-            let (snapshot, view, name) = (snapshot.clone(), view.clone(), t.name.clone());
+            let (snapshot, view, name, author) = (snapshot.clone(), view.clone(), t.name.clone(), author.to_string());
             let outcome = self
                 .repo
-                .with(move |r| run::run_transition(r, &t, &snapshot, &view, now, trigger))
+                .with(move |r| run::run_transition(r, &t, &snapshot, &view, now, trigger, &author))
                 .await;
             match outcome {
                 Ok(outcome) => {

@@ -279,6 +279,9 @@ async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>>
     let mut noops = Vec::new();
     for _ in 0..5 {
         wait_quiet(&http, &dep).await?;
+        // `POST /refresh` acts on one nudge per interval when nothing new came: measure the
+        // reconcile, not the rate limit.
+        tokio::time::sleep(slipway_common::refresh::MIN_INTERVAL).await;
         let before = deployer_status(&http, &dep).await?;
         let sent = chrono::Utc::now();
         http.post(format!("{dep}/refresh")).send().await?;
@@ -307,6 +310,7 @@ async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>>
     let env0 = &example.envs[0];
     let service = &example.services[0];
     let w0 = writes(&http, &stack).await;
+    tokio::time::sleep(slipway_common::refresh::MIN_INTERVAL).await;
     let committed = chrono::Utc::now();
     let commit = stack.repo.commit(
         "bench: bump one service",
