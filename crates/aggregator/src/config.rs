@@ -116,7 +116,7 @@ impl AggregatorConfig {
         }
     }
 
-    /// The repo keys as common's [`RepoSettings`].
+    /// The repo keys as `slipway-repo`'s [`RepoSettings`].
     pub fn repo_settings(&self) -> RepoSettings {
         RepoSettings {
             versions_url: self.versions_url.clone(),

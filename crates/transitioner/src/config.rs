@@ -88,7 +88,7 @@ impl Config {
         }
     }
 
-    /// The repo part, as common's plumbing wants it.
+    /// The repo part, as `slipway-repo` wants it.
     pub fn repo_settings(&self) -> RepoSettings {
         RepoSettings {
             versions_url: self.versions_url.clone(),
