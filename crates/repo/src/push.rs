@@ -403,3 +403,27 @@ fn local_path(url: &str) -> Option<PathBuf> {
     }
     Some(PathBuf::from(url))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_waits_are_full_jitter_under_a_cap_that_doubles_up_to_250_ms() {
+        let caps_ms = [10, 20, 40, 80, 160, 250, 250, 250];
+        for _ in 0..200 {
+            let waits: Vec<Duration> = PushBackoff::default().take(caps_ms.len()).collect();
+            for (attempt, (wait, cap)) in waits.iter().zip(caps_ms).enumerate() {
+                assert!(
+                    *wait <= Duration::from_millis(cap),
+                    "wait after attempt {}: {wait:?} > {cap} ms",
+                    attempt + 1
+                );
+            }
+        }
+        // Full jitter: waits spread over the whole range, not just near the cap.
+        let late: Vec<Duration> = PushBackoff { attempt: 10 }.take(200).collect();
+        assert!(late.iter().any(|w| *w < Duration::from_millis(125)), "{late:?}");
+        assert!(late.iter().any(|w| *w >= Duration::from_millis(125)), "{late:?}");
+    }
+}
