@@ -38,12 +38,6 @@ impl ResourceRepo {
         }
     }
 
-    /// Facts about one commit.
-    pub fn commit_info(&self, commit: CommitId) -> Result<CommitInfo, GitError> {
-        let c = self.repo.find_commit(commit.oid()).map_err(self.err("read commit"))?;
-        Ok(to_info(&c))
-    }
-
     /// Whether `ancestor` is `descendant` or one of its ancestors.
     pub fn is_ancestor(&self, ancestor: CommitId, descendant: CommitId) -> Result<bool, GitError> {
         if ancestor == descendant {
