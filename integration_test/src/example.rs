@@ -209,7 +209,7 @@ mod tests {
                 (p, text.into_bytes())
             })
             .collect();
-        let snap = slipway_common::RepoSnapshot::from_files("x", files);
+        let snap = slipway_core::RepoSnapshot::from_files("x", files);
         assert_eq!(snap.envs(), vec!["dev", "latest", "pp", "prod"]);
         assert!(snap.env_files("latest").is_source_only());
         assert_eq!(snap.transitions().unwrap().len(), 3);

@@ -26,7 +26,7 @@ fn fixture() -> String {
 /// Times the pure state computation: everything from scratch, and again after one version changed.
 fn compute_breakdown() -> (Duration, Duration) {
     let files = fixture_files();
-    let snapshot = slipway_common::RepoSnapshot::from_files(
+    let snapshot = slipway_core::RepoSnapshot::from_files(
         "c1",
         files.iter().map(|(k, v)| {
             (
@@ -35,7 +35,7 @@ fn compute_breakdown() -> (Duration, Duration) {
             )
         }),
     );
-    let deployer: Arc<slipway_common::status::DeployerStatus> =
+    let deployer: Arc<slipway_core::status::DeployerStatus> =
         Arc::new(serde_json::from_value(deployer_status()).expect("status"));
     let mut encoder = slipway_aggregator::state::StateEncoder::default();
     let now = chrono::Utc::now();

@@ -10,12 +10,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use git2::Oid;
-use slipway_common::git::{Author, Change, CommitError, GitError, ResourceRepo};
-use slipway_common::refresh::RefreshGate;
-use slipway_common::service::SharedRepo;
-use slipway_common::status::{DeployerStatus, TransitionerStatus};
-use slipway_common::RepoSnapshot;
+use std::str::FromStr as _;
+
+use slipway_core::status::{DeployerStatus, TransitionerStatus};
+use slipway_core::RepoSnapshot;
+use slipway_kit::refresh::RefreshGate;
+use slipway_repo::CommitId;
+use slipway_repo::SharedRepo;
+use slipway_repo::{Author, Change, CommitError, GitError, ResourceRepo};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -23,13 +25,13 @@ use crate::config::AggregatorConfig;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::store::{Peer, Store};
-use slipway_common::tokens::Tokens;
+use slipway_core::tokens::Tokens;
 
 /// Everything the handlers share.
 pub struct App {
     pub config: AggregatorConfig,
     pub tokens: Tokens,
-    /// The token sent to the transitioner (and deployer) on writes, see [`slipway_common::tokens::peer_token`].
+    /// The token sent to the transitioner (and deployer) on writes, see [`slipway_core::tokens::peer_token`].
     pub peer_token: Option<String>,
     /// Rate limit of `POST /refresh`, which asks for `fetch_now`.
     pub refresh: RefreshGate,
@@ -113,7 +115,7 @@ pub fn is_repo_health(err: &GitError) -> bool {
 }
 
 /// Resolves `spec` to a commit on the branch (blocking).
-pub fn commit_on_branch(repo: &ResourceRepo, spec: &str) -> Result<Oid, ApiError> {
+pub fn commit_on_branch(repo: &ResourceRepo, spec: &str) -> Result<CommitId, ApiError> {
     repo.fetch().map_err(|e| ApiError::repo(&e))?;
     let head = repo
         .head()
@@ -241,11 +243,15 @@ impl App {
 
     /// Whether `commit` is already in our copy (an older head needs no fetch).
     async fn knows(&self, commit: &str) -> bool {
-        let Ok(oid) = Oid::from_str(commit) else { return true };
+        let Ok(oid) = CommitId::from_str(commit) else {
+            return true;
+        };
         let head = self.store.snapshot().commit.clone();
         self.repo
             .read(move |r| {
-                let Ok(head) = Oid::from_str(&head) else { return false };
+                let Ok(head) = CommitId::from_str(&head) else {
+                    return false;
+                };
                 r.is_ancestor(oid, head).unwrap_or(false)
             })
             .await
@@ -271,11 +277,7 @@ mod tests {
     use super::*;
 
     fn git(action: &'static str) -> GitError {
-        GitError::Git {
-            action,
-            url: "/srv/repo.git".into(),
-            source: git2::Error::from_str("boom"),
-        }
+        GitError::failed(action, "/srv/repo.git", "boom")
     }
 
     #[test]

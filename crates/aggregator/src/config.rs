@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use slipway_common::git::GitAuth;
-use slipway_common::service::RepoSettings;
+use slipway_repo::GitAuth;
+use slipway_repo::RepoSettings;
 
 /// Defaults of every optional config key.
 pub mod defaults {
@@ -47,13 +47,10 @@ pub struct AggregatorConfig {
     #[serde(default)]
     pub git: GitAuth,
     /// Bound of connecting and of each answer of a network fetch or push.
-    #[serde(default = "slipway_common::service::default_git_timeout", with = "humantime_serde")]
+    #[serde(default = "slipway_repo::default_git_timeout", with = "humantime_serde")]
     pub git_timeout: Duration,
     /// Age after which a lock file in the checkout is removed while running.
-    #[serde(
-        default = "slipway_common::service::default_stale_lock_after",
-        with = "humantime_serde"
-    )]
+    #[serde(default = "slipway_repo::default_stale_lock_after", with = "humantime_serde")]
     pub git_stale_lock_after: Duration,
     /// Address of the HTTP API and UI.
     #[serde(default = "defaults::api_bind")]
@@ -102,8 +99,8 @@ impl AggregatorConfig {
             versions_checkout_path: versions_checkout_path.into(),
             versions_branch: defaults::versions_branch(),
             git: GitAuth::default(),
-            git_timeout: slipway_common::service::default_git_timeout(),
-            git_stale_lock_after: slipway_common::service::default_stale_lock_after(),
+            git_timeout: slipway_repo::default_git_timeout(),
+            git_stale_lock_after: slipway_repo::default_stale_lock_after(),
             api_bind: defaults::api_bind(),
             deployer_url: None,
             transitioner_url: None,
@@ -119,7 +116,7 @@ impl AggregatorConfig {
         }
     }
 
-    /// The repo keys as common's [`RepoSettings`].
+    /// The repo keys as `slipway-repo`'s [`RepoSettings`].
     pub fn repo_settings(&self) -> RepoSettings {
         RepoSettings {
             versions_url: self.versions_url.clone(),

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use slipway_common::git::GitError;
+use slipway_repo::GitError;
 
 /// A request that cannot be answered as asked, and what the client should do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,12 +3,14 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use git2::Oid;
+use std::str::FromStr as _;
+
 use serde::Serialize;
-use slipway_common::git::{CommitInfo, GitError, ResourceRepo};
-use slipway_common::locks::Locks;
-use slipway_common::merge::parse_vars;
-use slipway_common::model::{locks_path, version_label, version_path};
+use slipway_core::locks::Locks;
+use slipway_core::merge::parse_vars;
+use slipway_core::model::{locks_path, version_label, version_path};
+use slipway_repo::CommitId;
+use slipway_repo::{CommitInfo, GitError, ResourceRepo};
 
 use crate::error::ApiError;
 use crate::input;
@@ -94,13 +96,13 @@ pub fn merge_newest_first(lists: Vec<Vec<CommitInfo>>, limit: usize) -> Vec<Comm
         .collect()
 }
 
-fn label_at(repo: &ResourceRepo, commit: Option<Oid>, path: &str) -> Option<String> {
+fn label_at(repo: &ResourceRepo, commit: Option<CommitId>, path: &str) -> Option<String> {
     let bytes = repo.read_file(commit?, path).ok()??;
     let text = String::from_utf8(bytes).ok()?;
     parse_vars(path, &text).ok().map(|v| version_label(&v))
 }
 
-fn locks_at(repo: &ResourceRepo, commit: Option<Oid>, env: &str) -> Locks {
+fn locks_at(repo: &ResourceRepo, commit: Option<CommitId>, env: &str) -> Locks {
     let Some(commit) = commit else { return Locks::default() };
     let path = locks_path(env);
     repo.read_file(commit, &path)
@@ -111,12 +113,12 @@ fn locks_at(repo: &ResourceRepo, commit: Option<Oid>, env: &str) -> Locks {
         .unwrap_or_default()
 }
 
-fn parent_of(c: &CommitInfo) -> Option<Oid> {
-    c.parents.first().and_then(|p| Oid::from_str(p).ok())
+fn parent_of(c: &CommitInfo) -> Option<CommitId> {
+    c.parents.first().and_then(|p| CommitId::from_str(p).ok())
 }
 
 /// Lists history from `head` (blocking: runs git).
-pub fn list(repo: &ResourceRepo, head: Oid, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, GitError> {
+pub fn list(repo: &ResourceRepo, head: CommitId, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, GitError> {
     let limit = query.limit;
     let commits = match (&query.env, &query.service) {
         (Some(env), Some(service)) => {
@@ -125,7 +127,7 @@ pub fn list(repo: &ResourceRepo, head: Oid, query: &HistoryQuery) -> Result<Vec<
                 .history(head, &locks_path(env), limit)?
                 .into_iter()
                 .filter(|c| {
-                    let now = locks_at(repo, Oid::from_str(&c.id).ok(), env);
+                    let now = locks_at(repo, CommitId::from_str(&c.id).ok(), env);
                     let before = locks_at(repo, parent_of(c), env);
                     now.env_reasons() != before.env_reasons()
                         || now.service_reasons(service) != before.service_reasons(service)
@@ -160,7 +162,7 @@ fn entry(repo: &ResourceRepo, c: CommitInfo, query: &HistoryQuery) -> HistoryEnt
     let (old, new) = match (&env, &service) {
         (Some(env), Some(service)) => {
             let path = version_path(env, service);
-            let new = label_at(repo, Oid::from_str(&c.id).ok(), &path);
+            let new = label_at(repo, CommitId::from_str(&c.id).ok(), &path);
             let old = label_at(repo, parent_of(&c), &path);
             if old == new {
                 (None, None)

@@ -14,9 +14,9 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures::{Stream, StreamExt};
 use serde_json::json;
-use slipway_common::locks::LockTarget;
-use slipway_common::model::version_path;
-use slipway_common::tokens::AuthError;
+use slipway_core::locks::LockTarget;
+use slipway_core::model::version_path;
+use slipway_core::tokens::AuthError;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::app::{self, App, Written};
@@ -96,7 +96,7 @@ fn reader(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let value = headers.get(header::CONTENT_TYPE).map(|v| v.to_str());
     let got = match value {
-        Some(Ok(v)) if slipway_common::content_type::is_json(v) => return Ok(()),
+        Some(Ok(v)) if slipway_core::content_type::is_json(v) => return Ok(()),
         Some(Ok(v)) => format!("got {v:?}"),
         Some(Err(_)) => "got an unreadable one".to_string(),
         None => "got none".to_string(),
@@ -224,7 +224,7 @@ async fn get_history(
         reader(&app, &headers)?;
         let query = history::parse_query(&params)?;
         let head = app.store.snapshot().commit.clone();
-        let Ok(head) = git2::Oid::from_str(&head) else {
+        let Ok(head) = head.parse::<slipway_repo::CommitId>() else {
             return Ok(Json(json!({"entries": []})).into_response());
         };
         if let Some(env) = &query.env {
@@ -463,7 +463,7 @@ async fn refresh(State(app): State<Arc<App>>) -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     app.metrics.subscribers.set(app.store.subscribers() as i64);
-    slipway_common::service::metrics_response(&app.metrics.registry)
+    slipway_kit::metrics_response(&app.metrics.registry)
 }
 
 async fn api_not_found(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {

@@ -4,8 +4,8 @@
 //! client's error, before anything reaches the repo.
 
 use serde_json::{Map, Value};
-use slipway_common::names::{validate_env_name, validate_service_name};
-use slipway_common::RepoSnapshot;
+use slipway_core::names::{validate_env_name, validate_service_name};
+use slipway_core::RepoSnapshot;
 
 use crate::error::ApiError;
 

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use slipway_common::service::SharedRepo;
+use slipway_repo::SharedRepo;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -38,8 +38,8 @@ pub use config::AggregatorConfig;
 
 use app::App;
 use metrics::Metrics;
-use slipway_common::refresh::RefreshGate;
-use slipway_common::tokens::{peer_token, Tokens};
+use slipway_core::tokens::{peer_token, Tokens};
+use slipway_kit::refresh::RefreshGate;
 use store::Store;
 
 /// How long start-up waits for the first fetch before serving a stale (empty) state.
@@ -102,12 +102,12 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         app.fetch_now.notify_one();
     }
     let router = http::router(app.clone());
-    let (listener, addr) = slipway_common::service::bind("slipway-aggregator", &app.config.api_bind).await?;
+    let (listener, addr) = slipway_kit::bind("slipway-aggregator", &app.config.api_bind).await?;
     let publisher = tokio::spawn(app.store.clone().publisher(shutdown.clone()));
     let repo_loop = tokio::spawn(app.clone().repo_loop());
     let peer_loop = tokio::spawn(app.clone().peer_loop());
     let task = tokio::spawn(async move {
-        let served = slipway_common::service::serve(listener, router, shutdown.clone()).await;
+        let served = slipway_kit::serve(listener, router, shutdown.clone()).await;
         shutdown.cancel();
         let _ = repo_loop.await;
         let _ = peer_loop.await;

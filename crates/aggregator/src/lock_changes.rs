@@ -1,10 +1,10 @@
 //! `PUT`/`DELETE /api/locks/{env}[/{service}]`: lock changes as commits that
 //! rewrite `<env>/locks.yaml`.
 
-use slipway_common::git::Change;
-use slipway_common::locks::LockTarget;
-use slipway_common::model::locks_path;
-use slipway_common::RepoSnapshot;
+use slipway_core::locks::LockTarget;
+use slipway_core::model::locks_path;
+use slipway_core::RepoSnapshot;
+use slipway_repo::Change;
 
 use crate::error::ApiError;
 use crate::input;
@@ -109,7 +109,7 @@ mod tests {
             c.message
         );
         let text = String::from_utf8(c.files["dev/locks.yaml"].clone().unwrap()).unwrap();
-        let locks = slipway_common::locks::Locks::parse("x", &text).unwrap();
+        let locks = slipway_core::locks::Locks::parse("x", &text).unwrap();
         assert!(locks.service_locked("s1"));
     }
 

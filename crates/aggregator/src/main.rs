@@ -30,9 +30,9 @@ async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {
-            slipway_common::service::init_tracing();
-            let config: AggregatorConfig = slipway_common::service::load_config(&config)?;
-            let shutdown = slipway_common::service::shutdown_on_signals();
+            slipway_kit::init_tracing();
+            let config: AggregatorConfig = slipway_kit::load_config(&config)?;
+            let shutdown = slipway_kit::shutdown_on_signals();
             slipway_aggregator::serve(config, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -1,10 +1,10 @@
 //! `POST /api/rollback`: restore a service's version file in an env as it was at
 //! an earlier commit, as a new commit.
 
-use slipway_common::git::Change;
-use slipway_common::merge::parse_vars;
-use slipway_common::model::{version_label, version_path};
-use slipway_common::RepoSnapshot;
+use slipway_core::merge::parse_vars;
+use slipway_core::model::{version_label, version_path};
+use slipway_core::RepoSnapshot;
+use slipway_repo::Change;
 
 use crate::error::ApiError;
 use crate::input;

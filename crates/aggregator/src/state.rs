@@ -14,12 +14,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use slipway_common::merge::{parse_vars, Vars};
-use slipway_common::model::version_label;
-use slipway_common::status::{
+use slipway_core::merge::{parse_vars, Vars};
+use slipway_core::model::version_label;
+use slipway_core::status::{
     DeployerStatus, ErrorRecord, Phase, ResourceStatus, RolloutStatus, TransitionStatus, TransitionerStatus,
 };
-use slipway_common::RepoSnapshot;
+use slipway_core::RepoSnapshot;
 
 /// One env in the state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -159,10 +159,10 @@ pub fn env_order(all: &BTreeSet<String>, edges: &[(String, String)]) -> Vec<Stri
 
 /// What every service's view depends on besides its own version files.
 struct Context {
-    deployers: slipway_common::deployers::Deployers,
-    transitions: Vec<slipway_common::transitions::Transition>,
+    deployers: slipway_core::deployers::Deployers,
+    transitions: Vec<slipway_core::transitions::Transition>,
     order: Vec<String>,
-    locks: BTreeMap<String, slipway_common::locks::Locks>,
+    locks: BTreeMap<String, slipway_core::locks::Locks>,
     /// target env → source env of the transition into it.
     source_of: BTreeMap<String, String>,
     repo_errors: Vec<String>,
@@ -360,10 +360,10 @@ struct SharedKey {
 impl SharedKey {
     fn new(snap: &RepoSnapshot, order: &[String], deployer: Option<&Arc<DeployerStatus>>) -> Self {
         let mut paths = vec![
-            slipway_common::deployers::DEPLOYERS_FILE.to_string(),
-            slipway_common::transitions::TRANSITIONS_FILE.to_string(),
+            slipway_core::deployers::DEPLOYERS_FILE.to_string(),
+            slipway_core::transitions::TRANSITIONS_FILE.to_string(),
         ];
-        paths.extend(order.iter().map(|e| slipway_common::model::locks_path(e)));
+        paths.extend(order.iter().map(|e| slipway_core::model::locks_path(e)));
         SharedKey {
             order: order.to_vec(),
             files: paths.iter().map(|p| snap.files.get(p).cloned()).collect(),
@@ -454,10 +454,7 @@ impl StateEncoder {
 
 /// Fills rollout status and phase from the deployer. `status` is `None` when the
 /// deployer has not reported the env at all, `Some(None)` when it has not seen the service.
-fn apply_deployer<'a>(
-    view: &mut ServiceEnvView<'a>,
-    status: Option<Option<&'a slipway_common::status::ServiceStatus>>,
-) {
+fn apply_deployer<'a>(view: &mut ServiceEnvView<'a>, status: Option<Option<&'a slipway_core::status::ServiceStatus>>) {
     match status {
         None => {}
         Some(None) => {
@@ -489,7 +486,7 @@ fn apply_deployer<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipway_common::status::{EnvStatus, ServiceStatus};
+    use slipway_core::status::{EnvStatus, ServiceStatus};
 
     const REPO: &[(&str, &str)] = &[
         (

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use slipway_common::status::{DeployerStatus, TransitionerStatus};
-use slipway_common::RepoSnapshot;
+use slipway_core::status::{DeployerStatus, TransitionerStatus};
+use slipway_core::RepoSnapshot;
 use tokio::sync::broadcast;
 
 use crate::state::StateEncoder;

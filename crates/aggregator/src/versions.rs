@@ -5,10 +5,10 @@
 
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
-use slipway_common::git::Change;
-use slipway_common::merge::Vars;
-use slipway_common::model::{version_label, version_path};
-use slipway_common::RepoSnapshot;
+use slipway_core::merge::Vars;
+use slipway_core::model::{version_label, version_path};
+use slipway_core::RepoSnapshot;
+use slipway_repo::Change;
 
 use crate::error::ApiError;
 use crate::input;
@@ -237,7 +237,7 @@ mod tests {
     fn version_file_keeps_the_types_of_vars() {
         let r = req(r#"{"service": "team-a/api", "env": "latest", "vars": {"version": "42", "replicas": 3, "canary": false, "flag": "true"}}"#).unwrap();
         let text = version_file(&r.vars);
-        let back = slipway_common::merge::parse_vars("x", &text).unwrap();
+        let back = slipway_core::merge::parse_vars("x", &text).unwrap();
         assert_eq!(back, r.vars, "{text}");
         assert_eq!(back["version"], Yaml::String("42".into()));
         assert_eq!(back["flag"], Yaml::String("true".into()));

@@ -28,7 +28,7 @@ async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_fetching_after_
     short_git_bounds(&mut c);
     // An earlier run fetched, then was killed while updating the tracking ref.
     let location = c.repo_settings().location();
-    drop(slipway_common::git::ResourceRepo::open_and_fetch(location).unwrap());
+    drop(slipway_repo::ResourceRepo::open_and_fetch(location).unwrap());
     let lock = c.versions_checkout_path.join("refs/remotes/origin/main.lock");
     std::fs::write(&lock, "").unwrap();
     let head = repo.commit("bump", &[("latest/version/s1.yaml", Some("version: '2'\n"))]);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
-use slipway_common::status::{DeployerStatus, RolloutStatus};
+use slipway_core::status::{DeployerStatus, RolloutStatus};
 use slipway_simcluster::{SimCluster, SimConfig};
 
 const SERVICES: usize = 500;
@@ -183,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..5 {
         // `POST /refresh` acts on one nudge per interval when nothing new came: measure the
         // reconcile, not the rate limit.
-        tokio::time::sleep(slipway_common::refresh::MIN_INTERVAL).await;
+        tokio::time::sleep(slipway_core::refresh::MIN_INTERVAL).await;
         let (sum0, count0) = reconcile_metric(&http, &url).await?;
         let t = Instant::now();
         http.post(format!("{url}/refresh")).send().await?;
@@ -213,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let deployments = Api::<Deployment>::namespaced(sim.client().await, "bench");
     sim.reset_counters();
-    tokio::time::sleep(slipway_common::refresh::MIN_INTERVAL).await;
+    tokio::time::sleep(slipway_core::refresh::MIN_INTERVAL).await;
     let t = Instant::now();
     http.post(format!("{url}/refresh")).send().await?;
     let deployments = &deployments;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use slipway_common::deployers::DeployTarget;
+use slipway_core::deployers::DeployTarget;
 
 use crate::plan::{ApplyReason, Plan};
 use crate::reconcile::Observed;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use slipway_common::git::GitAuth;
-use slipway_common::service::RepoSettings;
+use slipway_repo::GitAuth;
+use slipway_repo::RepoSettings;
 
 /// Defaults, in one place.
 pub mod defaults {
@@ -88,13 +88,10 @@ pub struct DeployerConfig {
     #[serde(default)]
     pub git: GitAuth,
     /// Bound of connecting and of each answer of a network fetch or push.
-    #[serde(default = "slipway_common::service::default_git_timeout", with = "humantime_serde")]
+    #[serde(default = "slipway_repo::default_git_timeout", with = "humantime_serde")]
     pub git_timeout: Duration,
     /// Age after which a lock file in the checkout is removed while running.
-    #[serde(
-        default = "slipway_common::service::default_stale_lock_after",
-        with = "humantime_serde"
-    )]
+    #[serde(default = "slipway_repo::default_stale_lock_after", with = "humantime_serde")]
     pub git_stale_lock_after: Duration,
     /// Address of the HTTP API.
     #[serde(default = "api_bind")]
@@ -139,8 +136,8 @@ impl DeployerConfig {
             versions_checkout_path: versions_checkout_path.into(),
             versions_branch: branch(),
             git: GitAuth::default(),
-            git_timeout: slipway_common::service::default_git_timeout(),
-            git_stale_lock_after: slipway_common::service::default_stale_lock_after(),
+            git_timeout: slipway_repo::default_git_timeout(),
+            git_stale_lock_after: slipway_repo::default_stale_lock_after(),
             api_bind: api_bind(),
             poll_interval: poll_interval(),
             rollout_check_interval: rollout_check_interval(),

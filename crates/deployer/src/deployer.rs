@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use slipway_common::deployers::DeployTarget;
-use slipway_common::model::version_label;
-use slipway_common::service::SharedRepo;
-use slipway_common::status::{DeployerStatus, EnvStatus, ErrorRecord, RolloutStatus};
-use slipway_common::{RepoSnapshot, Unit};
+use slipway_core::deployers::DeployTarget;
+use slipway_core::model::version_label;
+use slipway_core::status::{DeployerStatus, EnvStatus, ErrorRecord, RolloutStatus};
+use slipway_core::{RepoSnapshot, Unit};
+use slipway_repo::SharedRepo;
 use thiserror::Error;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -34,9 +34,9 @@ pub enum DeployerError {
     #[error("invalid config: {0}")]
     Config(String),
     #[error("resource repo: {0}")]
-    Repo(#[from] slipway_common::git::GitError),
+    Repo(#[from] slipway_repo::GitError),
     #[error("{0}")]
-    Repository(#[from] slipway_common::FileError),
+    Repository(#[from] slipway_core::FileError),
     #[error("env {0} is not in deployers.yaml")]
     UnknownEnv(String),
 }

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde_json::json;
-use slipway_common::refresh::RefreshGate;
+use slipway_kit::refresh::RefreshGate;
 
 use crate::deployer::Deployer;
 
@@ -36,5 +36,5 @@ async fn status(State(d): State<Arc<Deployer>>) -> Response {
 }
 
 async fn metrics(State(d): State<Arc<Deployer>>) -> Response {
-    slipway_common::service::metrics_response(&d.metrics.registry)
+    slipway_kit::metrics_response(&d.metrics.registry)
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use slipway_common::Unit;
+use slipway_core::Unit;
 use thiserror::Error;
 
 use crate::object::{ObjectKey, MANAGED_BY_LABEL, MANAGER};

@@ -50,11 +50,11 @@ pub struct Running {
 /// Cancelling `shutdown` stops both; await `task` for a clean end.
 pub async fn start(config: DeployerConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let deployer = Deployer::new(config).await.context("cannot start the deployer")?;
-    let (listener, addr) = slipway_common::service::bind(SERVICE, &deployer.config().api_bind).await?;
+    let (listener, addr) = slipway_kit::bind(SERVICE, &deployer.config().api_bind).await?;
     let app = http::router(deployer.clone());
     let looping = tokio::spawn(deployer.clone().run(shutdown.clone()));
     let task = tokio::spawn(async move {
-        let served = slipway_common::service::serve(listener, app, shutdown).await;
+        let served = slipway_kit::serve(listener, app, shutdown).await;
         let _ = looping.await;
         served
     });

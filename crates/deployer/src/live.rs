@@ -137,7 +137,7 @@ mod tests {
     use super::*;
     use crate::diff::{changes, contains};
     use serde_json::json;
-    use slipway_common::status::RolloutStatus;
+    use slipway_core::status::RolloutStatus;
 
     #[test]
     fn keeps_what_the_plan_and_rollouts_read_and_compares_like_the_whole_object() {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use slipway_common::service::{init_tracing, load_config, shutdown_on_signals};
 use slipway_deployer::DeployerConfig;
+use slipway_kit::{init_tracing, load_config, shutdown_on_signals};
 
 /// mimalloc: the deployer makes many small short-lived allocations (JSON trees,
 /// keys, status strings); with it a reconcile that finds nothing to do takes

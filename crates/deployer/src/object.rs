@@ -11,9 +11,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use slipway_common::model::RenderedUnit;
-use slipway_common::names::service_label_value;
-use slipway_common::Unit;
+use slipway_core::model::RenderedUnit;
+use slipway_core::names::service_label_value;
+use slipway_core::Unit;
 
 /// Label every object Slipway applies carries.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -413,7 +413,7 @@ pub fn pick(obj: &Value, fields: &[&str]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipway_common::RepoSnapshot;
+    use slipway_core::RepoSnapshot;
 
     fn builtin_scope(api_version: &str, kind: &str) -> Option<Scope> {
         match (api_version, kind) {

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use slipway_common::Unit;
+use slipway_core::Unit;
 
 use crate::diff::{changes, contains, FieldChange};
 use crate::inventory::{Inventory, InventoryEntry};
@@ -337,7 +337,7 @@ mod tests {
     use super::*;
     use crate::object::{desired_set, EnvTarget, Scope};
     use serde_json::{json, Value};
-    use slipway_common::RepoSnapshot;
+    use slipway_core::RepoSnapshot;
 
     fn opts() -> PruneOptions {
         PruneOptions {

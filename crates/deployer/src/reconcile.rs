@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use slipway_common::deployers::DeployTarget;
-use slipway_common::model::RenderedUnit;
+use slipway_core::deployers::DeployTarget;
+use slipway_core::model::RenderedUnit;
 use thiserror::Error;
 
 use crate::cluster::{key_of, Cluster, ClusterError, Kind};
@@ -725,7 +725,7 @@ pub async fn act(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipway_common::RepoSnapshot;
+    use slipway_core::RepoSnapshot;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// The rendering of env `dev` of a repo of `files`, and how often it rendered again.

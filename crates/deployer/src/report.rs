@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use slipway_common::status::{EnvStatus, ErrorRecord, Phase, ResourceStatus, RolloutStatus, ServiceStatus};
-use slipway_common::Unit;
+use slipway_core::status::{EnvStatus, ErrorRecord, Phase, ResourceStatus, RolloutStatus, ServiceStatus};
+use slipway_core::Unit;
 
 use crate::cluster::ClusterError;
 use crate::live::Live;
@@ -306,7 +306,7 @@ mod tests {
     use crate::live::LiveObject;
     use crate::object::{desired_set, EnvTarget, Scope};
     use serde_json::{json, Value};
-    use slipway_common::RepoSnapshot;
+    use slipway_core::RepoSnapshot;
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use slipway_common::status::RolloutStatus;
+use slipway_core::status::RolloutStatus;
 
 /// A status with the reason in words.
 #[derive(Debug, Clone, PartialEq, Eq)]

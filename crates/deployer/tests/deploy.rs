@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
-use slipway_common::status::{DeployerStatus, Phase, RolloutStatus};
+use slipway_core::status::{DeployerStatus, Phase, RolloutStatus};
 use slipway_deployer::config::ClusterConfig;
 use slipway_deployer::{Deployer, DeployerConfig};
 use slipway_simcluster::{SimCluster, SimConfig};

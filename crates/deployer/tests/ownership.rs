@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-use slipway_common::status::{DeployerStatus, RolloutStatus};
+use slipway_core::status::{DeployerStatus, RolloutStatus};
 use slipway_deployer::config::ClusterConfig;
 use slipway_deployer::{Deployer, DeployerConfig};
 use slipway_simcluster::{SimCluster, SimConfig};

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use slipway_common::refresh::RefreshGate;
-use slipway_common::tokens::{check_name, Tokens};
+use slipway_core::tokens::{check_name, Tokens};
+use slipway_kit::refresh::RefreshGate;
 
 use crate::transitioner::{Error, Transitioner};
 
@@ -85,7 +85,7 @@ fn requested_author(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, 
         return Ok(None);
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    if !content_type.is_some_and(slipway_common::content_type::is_json) {
+    if !content_type.is_some_and(slipway_core::content_type::is_json) {
         return Err(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the body must be JSON, sent with the header 'Content-Type: application/json'",
@@ -146,5 +146,5 @@ async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: Head
 }
 
 async fn metrics(State(api): State<Api>) -> Response {
-    slipway_common::service::metrics_response(&api.transitioner.metrics().registry)
+    slipway_kit::metrics_response(&api.transitioner.metrics().registry)
 }

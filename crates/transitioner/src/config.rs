@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use slipway_common::git::GitAuth;
-use slipway_common::service::RepoSettings;
+use slipway_repo::GitAuth;
+use slipway_repo::RepoSettings;
 
 /// `slipway-transitioner` config (YAML). Every key is documented in the crate README.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,13 +22,10 @@ pub struct Config {
     #[serde(default)]
     pub git: GitAuth,
     /// Bound of connecting and of each answer of a network fetch or push.
-    #[serde(default = "slipway_common::service::default_git_timeout", with = "humantime_serde")]
+    #[serde(default = "slipway_repo::default_git_timeout", with = "humantime_serde")]
     pub git_timeout: Duration,
     /// Age after which a lock file in the checkout is removed while running.
-    #[serde(
-        default = "slipway_common::service::default_stale_lock_after",
-        with = "humantime_serde"
-    )]
+    #[serde(default = "slipway_repo::default_stale_lock_after", with = "humantime_serde")]
     pub git_stale_lock_after: Duration,
     /// Address of the HTTP API.
     #[serde(default = "defaults::api_bind")]
@@ -80,8 +77,8 @@ impl Config {
             versions_checkout_path: versions_checkout_path.into(),
             versions_branch: defaults::versions_branch(),
             git: GitAuth::default(),
-            git_timeout: slipway_common::service::default_git_timeout(),
-            git_stale_lock_after: slipway_common::service::default_stale_lock_after(),
+            git_timeout: slipway_repo::default_git_timeout(),
+            git_stale_lock_after: slipway_repo::default_stale_lock_after(),
             api_bind: defaults::api_bind(),
             poll_interval: defaults::poll_interval(),
             deployer_url: None,
@@ -91,7 +88,7 @@ impl Config {
         }
     }
 
-    /// The repo part, as common's plumbing wants it.
+    /// The repo part, as `slipway-repo` wants it.
     pub fn repo_settings(&self) -> RepoSettings {
         RepoSettings {
             versions_url: self.versions_url.clone(),

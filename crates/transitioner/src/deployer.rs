@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use slipway_common::status::DeployerStatus;
+use slipway_core::status::DeployerStatus;
 
 /// A client of the deployer's HTTP API.
 #[derive(Debug, Clone)]

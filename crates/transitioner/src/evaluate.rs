@@ -3,11 +3,11 @@
 //! and carries out the decision as one commit.
 
 use chrono::{DateTime, Utc};
-use slipway_common::merge::parse_vars;
-use slipway_common::model::{version_label, version_path};
-use slipway_common::status::{SkippedService, TransitionResult};
-use slipway_common::transitions::{ScheduleState, Transition, TransitionState};
-use slipway_common::RepoSnapshot;
+use slipway_core::merge::parse_vars;
+use slipway_core::model::{version_label, version_path};
+use slipway_core::status::{SkippedService, TransitionResult};
+use slipway_core::transitions::{ScheduleState, Transition, TransitionState};
+use slipway_core::RepoSnapshot;
 
 use crate::schedule::{self, Due};
 use crate::source_check::{self, SourceObservation};
@@ -286,8 +286,8 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
     use crate::source_check::SourceEnv;
-    use slipway_common::status::RolloutStatus;
-    use slipway_common::transitions::parse_transitions;
+    use slipway_core::status::RolloutStatus;
+    use slipway_core::transitions::parse_transitions;
 
     fn snap(files: &[(&str, &str)]) -> RepoSnapshot {
         RepoSnapshot::from_files("c1", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))

@@ -25,8 +25,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use slipway_common::refresh::RefreshGate;
-use slipway_common::tokens::{TokenError, Tokens};
+use slipway_core::tokens::{TokenError, Tokens};
+use slipway_kit::refresh::RefreshGate;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -66,7 +66,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
                 )
             })?,
     );
-    let (listener, addr) = slipway_common::service::bind("slipway-transitioner", &config.api_bind).await?;
+    let (listener, addr) = slipway_kit::bind("slipway-transitioner", &config.api_bind).await?;
     let refresh = Arc::new(Notify::new());
     let nudged = refresh.clone();
     let now_clock = clock.clone();
@@ -84,7 +84,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
         shutdown.clone(),
     ));
     let task = tokio::spawn(async move {
-        let served = slipway_common::service::serve(listener, app, shutdown.clone()).await;
+        let served = slipway_kit::serve(listener, app, shutdown.clone()).await;
         shutdown.cancel();
         let _ = poller.await;
         served
@@ -98,7 +98,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
 
 /// `slipway-transitioner serve`: runs until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let shutdown = slipway_common::service::shutdown_on_signals();
+    let shutdown = slipway_kit::shutdown_on_signals();
     let running = start(&config, Arc::new(SystemClock), shutdown).await?;
     running.task.await.context("the transitioner task failed")?
 }
@@ -118,7 +118,7 @@ pub async fn check(config: Config, out: &mut impl std::io::Write) -> anyhow::Res
         )
     })?;
     for (name, d) in transitioner.preview().await? {
-        let note = if d.result == slipway_common::status::TransitionResult::Success {
+        let note = if d.result == slipway_core::status::TransitionResult::Success {
             " (would commit)"
         } else {
             ""

@@ -35,14 +35,14 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    slipway_common::service::init_tracing();
+    slipway_kit::init_tracing();
     match cli.command {
         Command::Serve { config } => {
-            let config: slipway_transitioner::Config = slipway_common::service::load_config(&config)?;
+            let config: slipway_transitioner::Config = slipway_kit::load_config(&config)?;
             slipway_transitioner::serve(config).await
         }
         Command::Check { config } => {
-            let config: slipway_transitioner::Config = slipway_common::service::load_config(&config)?;
+            let config: slipway_transitioner::Config = slipway_kit::load_config(&config)?;
             slipway_transitioner::check(config, &mut std::io::stdout()).await
         }
     }

@@ -16,9 +16,9 @@
 //! Slipway-Env: dev
 //! ```
 
-use slipway_common::git::CommitInfo;
-use slipway_common::status::Promotion;
-use slipway_common::transitions::Transition;
+use slipway_core::status::Promotion;
+use slipway_core::transitions::Transition;
+use slipway_repo::CommitInfo;
 
 use crate::evaluate::{rfc3339, summary, PlannedPromotion};
 use crate::source_check::short;
@@ -136,7 +136,7 @@ pub fn parse_promotion(message: &str, name: &str) -> Option<Vec<Promotion>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipway_common::transitions::parse_transitions;
+    use slipway_core::transitions::parse_transitions;
 
     fn promo(service: &str, old: Option<&str>, new: &str) -> PlannedPromotion {
         PlannedPromotion {

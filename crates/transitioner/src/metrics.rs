@@ -4,7 +4,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use slipway_common::status::TransitionResult;
+use slipway_core::status::TransitionResult;
 
 type Labels = Vec<(String, String)>;
 

@@ -11,12 +11,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use git2::Oid;
-use slipway_common::git::{Author, Change, CommitError, GitError, ResourceRepo};
-use slipway_common::model::version_path;
-use slipway_common::status::{DeployerStatus, TransitionResult, TransitionRun};
-use slipway_common::transitions::{Transition, TransitionState, TRANSITION_STATE_FILE};
-use slipway_common::RepoSnapshot;
+use std::str::FromStr as _;
+
+use slipway_core::model::version_path;
+use slipway_core::status::{DeployerStatus, TransitionResult, TransitionRun};
+use slipway_core::transitions::{Transition, TransitionState, TRANSITION_STATE_FILE};
+use slipway_core::RepoSnapshot;
+use slipway_repo::CommitId;
+use slipway_repo::{Author, Change, CommitError, GitError, ResourceRepo};
 
 use crate::evaluate::{evaluate, Decision, Input, PlannedPromotion, Trigger};
 use crate::message::{self, Changelog};
@@ -198,7 +200,7 @@ fn changelog(repo: &ResourceRepo, t: &Transition, source: &RepoSnapshot, p: &Pla
         service: p.service.clone(),
         ..Changelog::default()
     };
-    let Ok(from) = Oid::from_str(&source.commit) else {
+    let Ok(from) = CommitId::from_str(&source.commit) else {
         return log;
     };
     let history = match repo.history(from, &path, CHANGELOG_CAP + 1) {
@@ -209,7 +211,7 @@ fn changelog(repo: &ResourceRepo, t: &Transition, source: &RepoSnapshot, p: &Pla
         }
     };
     for commit in history {
-        let content = Oid::from_str(&commit.id)
+        let content = CommitId::from_str(&commit.id)
             .ok()
             .and_then(|c| repo.read_file(c, &path).ok().flatten());
         if p.old_content.is_some() && content == p.old_content {
@@ -251,7 +253,7 @@ fn observe_source(
             SourceObservation::NotDeployed
         });
     };
-    let Ok(source_commit) = Oid::from_str(&source.commit) else {
+    let Ok(source_commit) = CommitId::from_str(&source.commit) else {
         return Ok(SourceObservation::Unavailable(
             "the repo has no commits yet".to_string(),
         ));
@@ -262,7 +264,7 @@ fn observe_source(
         .history(source_commit, &format!("{}/version", t.source), 1)?
         .into_iter()
         .next()
-        .and_then(|c| Oid::from_str(&c.id).ok())
+        .and_then(|c| CommitId::from_str(&c.id).ok())
         .unwrap_or(source_commit);
     let position = match env.commit.as_deref() {
         None => Position::Behind,

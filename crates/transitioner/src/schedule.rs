@@ -9,8 +9,8 @@
 //! ```
 
 use chrono::{DateTime, Utc};
-use slipway_common::status::TransitionResult;
-use slipway_common::transitions::{ScheduleState, Transition, TransitionState};
+use slipway_core::status::TransitionResult;
+use slipway_core::transitions::{ScheduleState, Transition, TransitionState};
 
 /// Whether a transition may run now, as far as its schedule is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub fn after_due_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipway_common::transitions::parse_transitions;
+    use slipway_core::transitions::parse_transitions;
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().expect("test timestamps are valid RFC 3339")

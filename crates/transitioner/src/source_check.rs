@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use slipway_common::duration::format_duration;
-use slipway_common::status::{EnvStatus, RolloutStatus, TransitionResult};
-use slipway_common::transitions::Transition;
+use slipway_core::duration::format_duration;
+use slipway_core::status::{EnvStatus, RolloutStatus, TransitionResult};
+use slipway_core::transitions::Transition;
 
 /// What the deployer says about the source env, gathered by the shell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +164,7 @@ pub fn short(commit: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipway_common::transitions::parse_transitions;
+    use slipway_core::transitions::parse_transitions;
 
     fn transition(extra: &str) -> Transition {
         let yaml = format!("transitions:\n  pp: {{source: dev, target: pp, preconditions: [SourceClean]{extra}}}\n");

@@ -10,11 +10,11 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use slipway_common::git::GitError;
-use slipway_common::service::{RepoSettings, SharedRepo};
-use slipway_common::status::{ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus};
-use slipway_common::transitions::Transition;
-use slipway_common::{FileError, RepoSnapshot};
+use slipway_core::status::{ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus};
+use slipway_core::transitions::Transition;
+use slipway_core::{FileError, RepoSnapshot};
+use slipway_repo::GitError;
+use slipway_repo::{RepoSettings, SharedRepo};
 use thiserror::Error;
 
 use crate::clock::Clock;
@@ -310,7 +310,7 @@ impl Transitioner {
                         promotions: d
                             .promotions
                             .iter()
-                            .map(|p| slipway_common::status::Promotion {
+                            .map(|p| slipway_core::status::Promotion {
                                 service: p.service.clone(),
                                 old: p.old.clone(),
                                 new: p.new.clone(),

@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use slipway_common::status::{TransitionResult, TransitionerStatus};
+use slipway_core::status::{TransitionResult, TransitionerStatus};
 use slipway_transitioner::{start, Config, ManualClock};
 use support::*;
 use tokio_util::sync::CancellationToken;
@@ -298,7 +298,7 @@ async fn refresh_burst_is_acted_on_once_now_and_once_after_the_interval() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    if burst_took < slipway_common::refresh::MIN_INTERVAL {
+    if burst_took < slipway_core::refresh::MIN_INTERVAL {
         assert_eq!(runs().await, 3);
     } else {
         // A machine so slow that the deferred nudge fired mid-burst merges the rest into one more.

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use slipway_common::status::TransitionerStatus;
+use slipway_core::status::TransitionerStatus;
 use slipway_transitioner::{Config, Transitioner};
 use tokio_util::sync::CancellationToken;
 
@@ -53,7 +53,7 @@ async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_the_first_fetch
     let repo = git_fixture::temp(REPO).unwrap();
     let config = config(&repo);
     // An earlier run fetched, then was killed while updating the tracking ref.
-    drop(slipway_common::git::ResourceRepo::open_and_fetch(config.repo_settings().location()).unwrap());
+    drop(slipway_repo::ResourceRepo::open_and_fetch(config.repo_settings().location()).unwrap());
     let lock = config.versions_checkout_path.join("refs/remotes/origin/main.lock");
     std::fs::write(&lock, "").unwrap();
     let head = bump(&repo);

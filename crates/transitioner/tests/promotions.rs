@@ -2,7 +2,7 @@
 
 mod support;
 
-use slipway_common::status::TransitionResult;
+use slipway_core::status::TransitionResult;
 use support::*;
 
 const NOW: &str = "2026-11-22T10:00:00Z";

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use slipway_common::status::TransitionResult;
+use slipway_core::status::TransitionResult;
 use slipway_deployer::config::ClusterConfig;
 use slipway_deployer::DeployerConfig;
 use slipway_simcluster::{SimCluster, SimConfig};

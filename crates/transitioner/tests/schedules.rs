@@ -2,8 +2,8 @@
 
 mod support;
 
-use slipway_common::status::{RolloutStatus, TransitionResult};
-use slipway_common::transitions::TransitionState;
+use slipway_core::status::{RolloutStatus, TransitionResult};
+use slipway_core::transitions::TransitionState;
 use support::*;
 
 fn state(repo: &TempRepo) -> TransitionState {

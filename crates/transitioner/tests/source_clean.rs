@@ -4,7 +4,7 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
-use slipway_common::status::{RolloutStatus, TransitionResult};
+use slipway_core::status::{RolloutStatus, TransitionResult};
 use support::*;
 
 const PP: &str = r#"

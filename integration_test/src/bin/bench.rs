@@ -13,7 +13,7 @@ use integration_test::example::ExampleRepo;
 use integration_test::process::kubectl;
 use integration_test::stack::{random_name, Stack, StackOptions};
 use serde_json::{json, Value};
-use slipway_common::status::{DeployerStatus, RolloutStatus};
+use slipway_core::status::{DeployerStatus, RolloutStatus};
 use slipway_simcluster::{SimCluster, SimConfig};
 
 /// Slipway benchmark suite.
@@ -281,7 +281,7 @@ async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>>
         wait_quiet(&http, &dep).await?;
         // `POST /refresh` acts on one nudge per interval when nothing new came: measure the
         // reconcile, not the rate limit.
-        tokio::time::sleep(slipway_common::refresh::MIN_INTERVAL).await;
+        tokio::time::sleep(slipway_core::refresh::MIN_INTERVAL).await;
         let before = deployer_status(&http, &dep).await?;
         let sent = chrono::Utc::now();
         http.post(format!("{dep}/refresh")).send().await?;
@@ -310,7 +310,7 @@ async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>>
     let env0 = &example.envs[0];
     let service = &example.services[0];
     let w0 = writes(&http, &stack).await;
-    tokio::time::sleep(slipway_common::refresh::MIN_INTERVAL).await;
+    tokio::time::sleep(slipway_core::refresh::MIN_INTERVAL).await;
     let committed = chrono::Utc::now();
     let commit = stack.repo.commit(
         "bench: bump one service",
@@ -438,7 +438,7 @@ async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>>
             .into_iter()
             .filter_map(|p| stack.repo.read_at(&head, &p).map(|t| (p, t.into_bytes())))
             .collect();
-        slipway_common::RepoSnapshot::from_files(&head, files)
+        slipway_core::RepoSnapshot::from_files(&head, files)
     };
     stack.stop().await;
     let kubectl_dir = dir.path().join("kubectl");
@@ -492,7 +492,7 @@ fn kubectl_namespace(example: &ExampleRepo, env: &str) -> String {
 /// Renders every env as the deployer would (without its labels) and applies each
 /// env with one `kubectl apply --server-side` call against a fresh cluster.
 async fn kubectl_apply(
-    snapshot: &slipway_common::RepoSnapshot,
+    snapshot: &slipway_core::RepoSnapshot,
     example: &ExampleRepo,
     dir: &Path,
     rollout_delay: Duration,

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use slipway_common::status::{DeployerStatus, EnvStatus, RolloutStatus};
+use slipway_core::status::{DeployerStatus, EnvStatus, RolloutStatus};
 use slipway_transitioner::deployer::DeployerClient;
 use slipway_transitioner::{Config, ManualClock, Transitioner};
 use tokio_util::sync::CancellationToken;

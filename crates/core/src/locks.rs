@@ -16,13 +16,6 @@ pub struct Lock {
     pub reasons: Vec<String>,
 }
 
-impl Lock {
-    /// Whether the lock holds.
-    pub fn is_held(&self) -> bool {
-        !self.reasons.is_empty()
-    }
-}
-
 /// The contents of `<env>/locks.yaml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

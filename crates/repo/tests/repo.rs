@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use git2::Oid;
-use slipway_common::git::{Author, Change, GitAuth, RepoLocation, ResourceRepo};
+use slipway_repo::CommitId;
+use slipway_repo::{Author, Change, GitAuth, RepoLocation, ResourceRepo};
 
 fn open(t: &git_fixture::TempRepo, name: &str) -> ResourceRepo {
     ResourceRepo::open_and_fetch(RepoLocation {
@@ -11,8 +11,8 @@ fn open(t: &git_fixture::TempRepo, name: &str) -> ResourceRepo {
         checkout_path: t.scratch(name),
         branch: "main".into(),
         auth: GitAuth::default(),
-        timeout: slipway_common::git::DEFAULT_GIT_TIMEOUT,
-        stale_lock_after: slipway_common::git::DEFAULT_STALE_LOCK_AFTER,
+        timeout: slipway_repo::DEFAULT_GIT_TIMEOUT,
+        stale_lock_after: slipway_repo::DEFAULT_STALE_LOCK_AFTER,
     })
     .unwrap()
 }
@@ -73,7 +73,7 @@ fn source_env_with_only_versions_is_not_deployed() {
 fn reads_files_at_any_commit_and_lists_history() {
     let t = git_fixture::temp(REPO).unwrap();
     let repo = open(&t, "checkout");
-    let initial = Oid::from_str(t.named("initial").unwrap()).unwrap();
+    let initial = t.named("initial").unwrap().parse::<CommitId>().unwrap();
     let head = repo.head().unwrap();
     assert_eq!(head.to_string(), t.named("bump").unwrap());
     assert_eq!(
@@ -190,9 +190,9 @@ fn snapshots_copy_untouched_folders_and_read_changed_ones_afresh() {
         )
         .unwrap();
     let repo = open(&t, "checkout");
-    let initial = Oid::from_str(t.named("initial").unwrap()).unwrap();
-    let bump = Oid::from_str(t.named("bump").unwrap()).unwrap();
-    let head = Oid::from_str(&c).unwrap();
+    let initial = t.named("initial").unwrap().parse::<CommitId>().unwrap();
+    let bump = t.named("bump").unwrap().parse::<CommitId>().unwrap();
+    let head = c.parse::<CommitId>().unwrap();
     // In the order a service meets them: every snapshot after the first starts from the one before.
     let seen: Vec<_> = [initial, bump, head, initial]
         .iter()

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Everything here is pure: a [`RepoSnapshot`] is a map of paths to bytes, read
-//! from git by [`crate::git`] or built by hand in tests.
+//! from git by `slipway-repo` or built by hand in tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,4 +1,5 @@
-//! `POST /refresh` of every service. It stays open to anyone (a git host's webhook
+//! The rate-limit decision of every service's `POST /refresh` (pure; the gate
+//! that carries it out is `slipway_kit::refresh`). The endpoint stays open to anyone (a git host's webhook
 //! points at it, and it only asks for a look at the repo now), so it is
 //! rate-limited: a nudge is acted on at once when [`MIN_INTERVAL`] has passed
 //! since the last one that was, or when that last one brought a new commit (so
@@ -16,8 +17,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-#[cfg(feature = "service")]
-pub use gate::{Head, Now, RefreshGate};
 
 /// The shortest time between two nudges that are acted on.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -71,94 +70,6 @@ impl Window {
     pub fn acted_later(&mut self, now: DateTime<Utc>, head: Option<&str>) {
         self.pending = false;
         self.last_acted = Some((now, head.map(str::to_string)));
-    }
-}
-
-/// What became of one nudge, as `POST /refresh` answers it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nudge {
-    /// Acted on at once.
-    Scheduled,
-    /// Merged into a nudge that is acted on when the interval has passed.
-    Coalesced,
-}
-
-/// The shell: the gate each service's `POST /refresh` handler asks (feature `service`).
-#[cfg(feature = "service")]
-mod gate {
-    use std::sync::{Arc, Mutex};
-
-    use axum::http::StatusCode;
-    use axum::response::{IntoResponse, Response};
-    use chrono::{DateTime, Utc};
-
-    use super::{Decision, Nudge, Window, MIN_INTERVAL};
-
-    /// A time source (the service's injected clock).
-    pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-    impl IntoResponse for Nudge {
-        fn into_response(self) -> Response {
-            let status = match self {
-                Nudge::Scheduled => "scheduled",
-                Nudge::Coalesced => "coalesced",
-            };
-            (StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": status}))).into_response()
-        }
-    }
-
-    /// The service's last fetched repo head (cheap: it is read on every nudge).
-    pub type Head = Arc<dyn Fn() -> Option<String> + Send + Sync>;
-
-    /// The rate limiter of one service's `POST /refresh`: runs `act` for the nudges
-    /// that [`Window::decide`] lets through.
-    #[derive(Clone)]
-    pub struct RefreshGate {
-        window: Arc<Mutex<Window>>,
-        now: Now,
-        head: Head,
-        act: Arc<dyn Fn() + Send + Sync>,
-    }
-
-    impl RefreshGate {
-        /// A gate on the clock `now` and the service's `head` that calls `act` (e.g.
-        /// wake the poll loop) for the nudges it lets through.
-        pub fn new(now: Now, head: Head, act: impl Fn() + Send + Sync + 'static) -> Self {
-            RefreshGate {
-                window: Arc::default(),
-                now,
-                head,
-                act: Arc::new(act),
-            }
-        }
-
-        fn window(&self) -> std::sync::MutexGuard<'_, Window> {
-            // Two plain fields, consistent after any panic.
-            self.window.lock().unwrap_or_else(|p| p.into_inner())
-        }
-
-        /// Takes one nudge (call it inside the runtime: a deferred nudge is a timer task).
-        pub fn nudge(&self) -> Nudge {
-            let head = (self.head)();
-            let decision = self.window().decide((self.now)(), head.as_deref(), MIN_INTERVAL);
-            match decision {
-                Decision::Now => {
-                    (self.act)();
-                    Nudge::Scheduled
-                }
-                Decision::Later(after) => {
-                    let gate = self.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(after).await;
-                        let head = (gate.head)();
-                        gate.window().acted_later((gate.now)(), head.as_deref());
-                        (gate.act)();
-                    });
-                    Nudge::Coalesced
-                }
-                Decision::Pending => Nudge::Coalesced,
-            }
-        }
     }
 }
 
@@ -216,30 +127,5 @@ mod tests {
         let mut w = Window::default();
         assert_eq!(w.decide(at(10_000), None, MIN_INTERVAL), Decision::Now);
         assert_eq!(w.decide(at(0), None, MIN_INTERVAL), Decision::Later(MIN_INTERVAL));
-    }
-
-    #[cfg(feature = "service")]
-    #[tokio::test]
-    async fn coalesced_nudges_are_acted_on_once_after_the_interval() {
-        use std::sync::Arc;
-        let acted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = acted.clone();
-        // A clock that stands still and a head that does not move: every nudge falls into the first interval.
-        let gate = RefreshGate::new(Arc::new(|| at(0)), Arc::new(|| Some("c1".to_string())), move || {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        });
-        let answers: Vec<Nudge> = (0..10).map(|_| gate.nudge()).collect();
-        assert_eq!(answers[0], Nudge::Scheduled);
-        assert!(answers[1..].iter().all(|a| *a == Nudge::Coalesced), "{answers:?}");
-        assert_eq!(acted.load(std::sync::atomic::Ordering::SeqCst), 1);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while acted.load(std::sync::atomic::Ordering::SeqCst) < 2 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the coalesced nudge was never acted on"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(gate.nudge(), Nudge::Coalesced, "still within the interval by the clock");
     }
 }

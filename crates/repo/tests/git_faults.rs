@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use git_fixture::http::HttpRemote;
-use slipway_common::git::{Author, Change, CommitError, GitAuth, GitError, RepoLocation, ResourceRepo};
+use slipway_repo::{Author, Change, CommitError, CommitId, GitAuth, GitError, RepoLocation, ResourceRepo};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the push loop retries while the remote branch does not move.
@@ -36,7 +36,7 @@ fn change(version: &str) -> Change {
     }
 }
 
-fn post(repo: &ResourceRepo, version: &str) -> Result<Option<git2::Oid>, CommitError<String>> {
+fn post(repo: &ResourceRepo, version: &str) -> Result<Option<CommitId>, CommitError<String>> {
     repo.commit_and_push(&Author::named("ci"), |_| Ok(Some(change(version))))
 }
 

@@ -1,0 +1,124 @@
+//! The gate each service's `POST /refresh` handler asks: it carries out the
+//! pure rate-limit decision of `slipway_core::refresh` (act now, once later, or
+//! merge into the nudge already waiting) and answers with what became of the nudge.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use slipway_core::refresh::{Decision, Window, MIN_INTERVAL};
+
+/// A time source (the service's injected clock).
+pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+impl IntoResponse for Nudge {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Nudge::Scheduled => "scheduled",
+            Nudge::Coalesced => "coalesced",
+        };
+        (StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": status}))).into_response()
+    }
+}
+
+/// The service's last fetched repo head (cheap: it is read on every nudge).
+pub type Head = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// The rate limiter of one service's `POST /refresh`: runs `act` for the nudges
+/// that [`Window::decide`] lets through.
+#[derive(Clone)]
+pub struct RefreshGate {
+    window: Arc<Mutex<Window>>,
+    now: Now,
+    head: Head,
+    act: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl RefreshGate {
+    /// A gate on the clock `now` and the service's `head` that calls `act` (e.g.
+    /// wake the poll loop) for the nudges it lets through.
+    pub fn new(now: Now, head: Head, act: impl Fn() + Send + Sync + 'static) -> Self {
+        RefreshGate {
+            window: Arc::default(),
+            now,
+            head,
+            act: Arc::new(act),
+        }
+    }
+
+    fn window(&self) -> std::sync::MutexGuard<'_, Window> {
+        // Two plain fields, consistent after any panic.
+        self.window.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes one nudge (call it inside the runtime: a deferred nudge is a timer task).
+    pub fn nudge(&self) -> Nudge {
+        let head = (self.head)();
+        let decision = self.window().decide((self.now)(), head.as_deref(), MIN_INTERVAL);
+        match decision {
+            Decision::Now => {
+                (self.act)();
+                Nudge::Scheduled
+            }
+            Decision::Later(after) => {
+                let gate = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let head = (gate.head)();
+                    gate.window().acted_later((gate.now)(), head.as_deref());
+                    (gate.act)();
+                });
+                Nudge::Coalesced
+            }
+            Decision::Pending => Nudge::Coalesced,
+        }
+    }
+}
+
+/// What became of one nudge, as `POST /refresh` answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nudge {
+    /// Acted on at once.
+    Scheduled,
+    /// Merged into a nudge that is acted on when the interval has passed.
+    Coalesced,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::milliseconds(ms)
+    }
+
+    #[tokio::test]
+    async fn coalesced_nudges_are_acted_on_once_after_the_interval() {
+        use std::sync::Arc;
+        let acted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = acted.clone();
+        // A clock that stands still and a head that does not move: every nudge falls into the first interval.
+        let gate = RefreshGate::new(Arc::new(|| at(0)), Arc::new(|| Some("c1".to_string())), move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let answers: Vec<Nudge> = (0..10).map(|_| gate.nudge()).collect();
+        assert_eq!(answers[0], Nudge::Scheduled);
+        assert!(answers[1..].iter().all(|a| *a == Nudge::Coalesced), "{answers:?}");
+        assert_eq!(acted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while acted.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the coalesced nudge was never acted on"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(gate.nudge(), Nudge::Coalesced, "still within the interval by the clock");
+    }
+}

@@ -1,0 +1,104 @@
+//! What the history of the resource repo says: resolving ids, ancestry, and
+//! the commits that changed a path.
+
+use std::path::Path;
+
+use git2::Oid;
+use serde::{Deserialize, Serialize};
+
+use crate::{CommitId, GitError, ResourceRepo};
+
+/// One commit, as history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub id: String,
+    pub author: String,
+    pub email: String,
+    /// Seconds since the epoch.
+    pub time: i64,
+    pub message: String,
+    pub parents: Vec<String>,
+}
+
+impl ResourceRepo {
+    /// Resolves a full or abbreviated commit id.
+    pub fn resolve_commit(&self, spec: &str) -> Result<Option<CommitId>, GitError> {
+        match self.repo.revparse_single(spec).and_then(|o| o.peel_to_commit()) {
+            Ok(c) => Ok(Some(CommitId::from_oid(c.id()))),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::NotFound | git2::ErrorCode::Ambiguous | git2::ErrorCode::InvalidSpec
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) if e.class() == git2::ErrorClass::Odb || e.class() == git2::ErrorClass::Reference => Ok(None),
+            Err(e) => Err(self.err("resolve commit")(e)),
+        }
+    }
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: CommitId, descendant: CommitId) -> Result<bool, GitError> {
+        if ancestor == descendant {
+            return Ok(true);
+        }
+        self.repo
+            .graph_descendant_of(descendant.oid(), ancestor.oid())
+            .map_err(self.err("compare commits"))
+    }
+
+    /// Commits reachable from `from` (newest first) that changed anything under
+    /// `path` (a file or a folder), at most `limit`.
+    pub fn history(&self, from: CommitId, path: &str, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
+        let mut walk = self.repo.revwalk().map_err(self.err("walk history"))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(self.err("walk history"))?;
+        walk.push(from.oid()).map_err(self.err("walk history"))?;
+        let path = Path::new(path.trim_end_matches('/'));
+        let entry_id =
+            |commit: &git2::Commit<'_>| -> Option<Oid> { commit.tree().ok()?.get_path(path).ok().map(|e| e.id()) };
+        let mut out = Vec::new();
+        for oid in walk {
+            let oid = oid.map_err(self.err("walk history"))?;
+            let commit = self.repo.find_commit(oid).map_err(self.err("read commit"))?;
+            let here = entry_id(&commit);
+            let before = commit.parent(0).ok().and_then(|p| entry_id(&p));
+            // Merge commits count only when they differ from the first parent.
+            if here != before {
+                out.push(to_info(&commit));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every commit reachable from `from`, newest first, at most `limit`.
+    pub fn log(&self, from: CommitId, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
+        let mut walk = self.repo.revwalk().map_err(self.err("walk history"))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(self.err("walk history"))?;
+        walk.push(from.oid()).map_err(self.err("walk history"))?;
+        let mut out = Vec::new();
+        for oid in walk.take(limit) {
+            let oid = oid.map_err(self.err("walk history"))?;
+            let commit = self.repo.find_commit(oid).map_err(self.err("read commit"))?;
+            out.push(to_info(&commit));
+        }
+        Ok(out)
+    }
+}
+
+fn to_info(c: &git2::Commit<'_>) -> CommitInfo {
+    let author = c.author();
+    CommitInfo {
+        id: c.id().to_string(),
+        author: author.name().unwrap_or_default().to_string(),
+        email: author.email().unwrap_or_default().to_string(),
+        time: author.when().seconds(),
+        message: c.message().unwrap_or_default().to_string(),
+        parents: c.parent_ids().map(|p| p.to_string()).collect(),
+    }
+}

@@ -1,0 +1,429 @@
+//! Commit-and-push with optimistic retry.
+//!
+//! Writers build each commit on the freshly fetched head and push it without
+//! force; when someone else pushed first, they fetch again and re-apply their
+//! change. The retries go through `backon` with the repo's sleeper (a real sleep
+//! but in tests), bounded by [`MIN_PUSH_ATTEMPTS`] / [`MAX_PUSH_TIME`], and by
+//! [`MAX_STUCK_TIME`] while the branch does not move at all.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backon::BlockingRetryable as _;
+use git2::{build::TreeUpdateBuilder, FileMode, Oid, Repository, Signature};
+use slipway_core::model::RepoSnapshot;
+
+use crate::auth::callbacks;
+use crate::{CommitError, CommitId, GitError, ResourceRepo};
+
+/// The author of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+impl Author {
+    /// An author with a made-up address for service accounts and API token names.
+    pub fn named(name: &str) -> Self {
+        let local: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        Author {
+            name: name.to_string(),
+            email: format!("{local}@slipway.invalid"),
+        }
+    }
+}
+
+/// A change to commit: the message and the files to write (`Some`) or delete (`None`).
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub message: String,
+    pub files: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+/// A writer whose pushes are rejected because others keep pushing first goes on
+/// for this many attempts or this much time, whichever comes last: under heavy
+/// contention a slow writer needs more tries, not fewer.
+pub(crate) const MIN_PUSH_ATTEMPTS: usize = 50;
+pub(crate) const MAX_PUSH_TIME: Duration = Duration::from_secs(120);
+/// Rejections while the branch does not move at all (a stale lock on the server,
+/// a protected branch) end sooner: retrying will not help.
+pub(crate) const MAX_STUCK_TIME: Duration = Duration::from_secs(5);
+
+/// How the push loop waits between attempts.
+pub(crate) type Sleeper = Arc<dyn Fn(Duration) + Send + Sync>;
+
+/// How one attempt of the push loop ended, when it did not push.
+enum Attempt<E> {
+    /// The remote refused to move the branch ([`Rejection`] kept aside): try again.
+    Rejected,
+    /// The attempt and time bounds are spent.
+    GaveUp,
+    /// A failure retrying will not cure.
+    Failed(CommitError<E>),
+}
+
+/// The waits between push attempts: exponential backoff with full jitter
+/// (capped at 250 ms), so that writers that keep colliding spread out instead of
+/// retrying in lockstep. Endless: the push loop itself knows when to stop.
+#[derive(Debug, Default)]
+struct PushBackoff {
+    /// The attempt that just failed (1-based).
+    attempt: usize,
+}
+
+impl Iterator for PushBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        use rand::Rng as _;
+        self.attempt += 1;
+        let cap_ms = (5u64 << self.attempt.min(6)).min(250);
+        Some(Duration::from_millis(rand::thread_rng().gen_range(0..=cap_ms)))
+    }
+}
+
+impl ResourceRepo {
+    /// Builds a change on the freshly fetched head and pushes it, without force.
+    ///
+    /// `make_change` sees the current head and returns the change to make, or
+    /// `None` when there is nothing to do. When another writer pushed first, the
+    /// repo is fetched again and `make_change` is asked again on the new head, so
+    /// a change always reflects what it is applied to. Returns the pushed commit,
+    /// or `None` when there was nothing to commit.
+    pub fn commit_and_push<F, E>(&self, author: &Author, mut make_change: F) -> Result<Option<CommitId>, CommitError<E>>
+    where
+        F: FnMut(&RepoSnapshot) -> Result<Option<Change>, E>,
+    {
+        let started = Instant::now();
+        let mut attempt = 0;
+        let mut last_head = None;
+        let mut head_moved_at = started;
+        let mut last_rejection = Rejection::Moved;
+        let once = || -> Result<Option<CommitId>, Attempt<E>> {
+            let within_bounds = head_moved_at.elapsed() < MAX_STUCK_TIME
+                && (attempt < MIN_PUSH_ATTEMPTS || started.elapsed() < MAX_PUSH_TIME);
+            if !within_bounds {
+                return Err(Attempt::GaveUp);
+            }
+            let git = |e| Attempt::Failed(CommitError::Git(e));
+            attempt += 1;
+            let head = self.fetch().map_err(git)?;
+            if head != last_head {
+                head_moved_at = Instant::now();
+                last_head = head;
+            }
+            let snapshot = self.head_snapshot().map_err(git)?;
+            let Some(change) = make_change(&snapshot).map_err(|e| Attempt::Failed(CommitError::Change(e)))? else {
+                return Ok(None);
+            };
+            let head = head.map(CommitId::oid);
+            let Some(commit) = self.build_commit(head, author, &change).map_err(git)? else {
+                return Ok(None);
+            };
+            match self.push(commit, head) {
+                Ok(()) => {
+                    // Keep the tracking ref current so readers see our own write at once.
+                    let _ = self
+                        .repo
+                        .reference(&self.tracking_ref(), commit, true, "slipway: pushed");
+                    Ok(Some(CommitId::from_oid(commit)))
+                }
+                Err(PushError::Rejected(why)) => {
+                    tracing::debug!(attempt, ?why, "push rejected, fetching and retrying");
+                    last_rejection = why;
+                    Err(Attempt::Rejected)
+                }
+                Err(PushError::Git(e)) => Err(git(e)),
+            }
+        };
+        let sleeper = self.push_sleeper.clone();
+        let outcome = once
+            .retry(PushBackoff::default())
+            // Spread out writers that keep colliding.
+            .sleep(move |wait| sleeper(wait))
+            .when(|e| matches!(e, Attempt::Rejected))
+            .call();
+        match outcome {
+            Ok(pushed) => Ok(pushed),
+            Err(Attempt::Failed(e)) => Err(e),
+            // A lock held by a concurrent push lasts milliseconds; one that outlasts the
+            // stuck bound is left over, and retrying will not help.
+            Err(Attempt::GaveUp | Attempt::Rejected) => Err(CommitError::Git(match last_rejection {
+                Rejection::Locked {
+                    reference,
+                    lock_file,
+                    detail,
+                } => GitError::RemoteLocked {
+                    url: self.location.url.clone(),
+                    reference,
+                    lock_file,
+                    detail,
+                },
+                Rejection::Moved => GitError::TooManyRetries {
+                    url: self.location.url.clone(),
+                    attempts: attempt,
+                },
+            })),
+        }
+    }
+
+    fn build_commit(&self, head: Option<Oid>, author: &Author, change: &Change) -> Result<Option<Oid>, GitError> {
+        let repo = &self.repo;
+        let parent = match head {
+            Some(h) => Some(repo.find_commit(h).map_err(self.err("read head"))?),
+            None => None,
+        };
+        let base_tree = match &parent {
+            Some(p) => p.tree().map_err(self.err("read tree"))?,
+            None => {
+                let empty = repo
+                    .treebuilder(None)
+                    .and_then(|b| b.write())
+                    .map_err(self.err("write tree"))?;
+                repo.find_tree(empty).map_err(self.err("write tree"))?
+            }
+        };
+        let mut update = TreeUpdateBuilder::new();
+        for (path, content) in &change.files {
+            match content {
+                Some(bytes) => {
+                    let blob = repo.blob(bytes).map_err(self.err("write blob"))?;
+                    update.upsert(path.as_str(), blob, FileMode::Blob);
+                }
+                None => {
+                    update.remove(path.as_str());
+                }
+            }
+        }
+        let tree_id = update
+            .create_updated(repo, &base_tree)
+            .map_err(self.err("write tree"))?;
+        if parent.is_some() && tree_id == base_tree.id() {
+            return Ok(None);
+        }
+        let tree = repo.find_tree(tree_id).map_err(self.err("write tree"))?;
+        let sig = Signature::now(&author.name, &author.email).map_err(self.err("sign commit"))?;
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let oid = repo
+            .commit(None, &sig, &sig, &change.message, &tree, &parents)
+            .map_err(self.err("commit"))?;
+        Ok(Some(oid))
+    }
+
+    fn push(&self, commit: Oid, expected_head: Option<Oid>) -> Result<(), PushError> {
+        if let Some(e) = self.timed_out_while_waiting("push") {
+            return Err(PushError::Git(e));
+        }
+        self.clear_stale_locks();
+        if let Some(path) = local_path(&self.location.url) {
+            return self.push_local(&path, commit, expected_head);
+        }
+        let local_ref = format!("refs/slipway/push/{}", self.location.branch);
+        self.repo
+            .reference(&local_ref, commit, true, "slipway: about to push")
+            .map_err(|e| PushError::Git(self.err("push")(e)))?;
+        let mut remote = self
+            .repo
+            .find_remote("origin")
+            .map_err(|e| PushError::Git(self.err("push")(e)))?;
+        let rejected: Arc<Mutex<Option<String>>> = Arc::default();
+        let mut cb = callbacks(&self.location.auth);
+        let rejected_cb = rejected.clone();
+        cb.push_update_reference(move |_refname, status| {
+            if let Some(msg) = status {
+                if let Ok(mut r) = rejected_cb.lock() {
+                    *r = Some(msg.to_string());
+                }
+            }
+            Ok(())
+        });
+        // What the remote prints (`remote: error: cannot lock ref ...`) says why an update failed.
+        let said: Arc<Mutex<String>> = Arc::default();
+        let said_cb = said.clone();
+        cb.sideband_progress(move |data| {
+            if let Ok(mut s) = said_cb.lock() {
+                s.push_str(&String::from_utf8_lossy(data));
+            }
+            true
+        });
+        let mut opts = git2::PushOptions::new();
+        opts.remote_callbacks(cb);
+        let reference = format!("refs/heads/{}", self.location.branch);
+        let spec = format!("{local_ref}:{reference}");
+        let remote_lock = |detail: String| {
+            PushError::Rejected(Rejection::Locked {
+                lock_file: format!("{reference}.lock in the repository on the server"),
+                reference: reference.clone(),
+                detail,
+            })
+        };
+        match remote.push(&[spec.as_str()], Some(&mut opts)) {
+            Ok(()) => {}
+            Err(e) if e.code() == git2::ErrorCode::Locked => return Err(remote_lock(e.message().to_string())),
+            Err(e) if is_rejection(&e) => return Err(PushError::Rejected(Rejection::Moved)),
+            Err(e) => return Err(PushError::Git(self.err("push")(e))),
+        }
+        let status = rejected.lock().ok().and_then(|r| r.clone());
+        let said = said.lock().map(|s| s.clone()).unwrap_or_default();
+        // git receive-pack answers "failed to lock", or "failed to update ref" and prints
+        // "cannot lock ref '...': Unable to create '....lock': File exists".
+        let lock_line = said
+            .lines()
+            .map(str::trim)
+            .find(|l| l.contains("cannot lock ref") || l.contains(".lock"));
+        match status {
+            None => Ok(()),
+            Some(msg) if msg.contains("lock") || lock_line.is_some() => {
+                let detail = lock_line.map(|l| format!(": {l}")).unwrap_or_default();
+                Err(remote_lock(format!("the remote said: {msg}{detail}")))
+            }
+            Some(msg) if msg.contains("fast-forward") || msg.contains("fetch first") || msg.contains("stale") => {
+                Err(PushError::Rejected(Rejection::Moved))
+            }
+            Some(msg) => Err(PushError::Git(GitError::failed(
+                "push",
+                &self.location.url,
+                &format!("remote rejected the update: {msg}"),
+            ))),
+        }
+    }
+
+    /// Pushes to a repository on this machine: copies the new objects, then moves the
+    /// branch only if it still points where the change was built (compare-and-swap
+    /// under the ref lock), which makes concurrent writers safe.
+    fn push_local(&self, path: &Path, commit: Oid, expected_head: Option<Oid>) -> Result<(), PushError> {
+        let git = |e| PushError::Git(self.err("push")(e));
+        let target = Repository::open(path).map_err(git)?;
+        let src_odb = self.repo.odb().map_err(git)?;
+        let dst_odb = target.odb().map_err(git)?;
+        // Objects are written children first, so an object that exists in the
+        // target always has everything it points to: a concurrent reader (or a
+        // writer that skips what exists) never meets a half-copied closure.
+        let mut missing = Vec::new();
+        let mut seen = HashSet::new();
+        let mut pending = vec![commit];
+        while let Some(oid) = pending.pop() {
+            if !seen.insert(oid) || dst_odb.exists(oid) {
+                continue;
+            }
+            let obj = src_odb.read(oid).map_err(git)?;
+            match obj.kind() {
+                git2::ObjectType::Commit => {
+                    let c = self.repo.find_commit(oid).map_err(git)?;
+                    pending.push(c.tree_id());
+                    pending.extend(c.parent_ids());
+                }
+                git2::ObjectType::Tree => {
+                    let t = self.repo.find_tree(oid).map_err(git)?;
+                    pending.extend(t.iter().map(|e| e.id()));
+                }
+                _ => {}
+            }
+            missing.push(obj);
+        }
+        // Every object was found after the object pointing to it.
+        for obj in missing.iter().rev() {
+            dst_odb.write(obj.kind(), obj.data()).map_err(git)?;
+        }
+        let name = format!("refs/heads/{}", self.location.branch);
+        let result = match expected_head {
+            Some(old) => target.reference_matching(&name, commit, true, old, "slipway: push"),
+            None => target.reference(&name, commit, false, "slipway: push"),
+        };
+        match result {
+            Ok(_) => {
+                // A repo created empty may still point HEAD at another branch name.
+                if expected_head.is_none() {
+                    let _ = target.set_head(&name);
+                }
+                Ok(())
+            }
+            Err(e) if e.code() == git2::ErrorCode::Locked => Err(PushError::Rejected(Rejection::Locked {
+                lock_file: target.path().join(format!("{name}.lock")).display().to_string(),
+                reference: name,
+                detail: e.message().to_string(),
+            })),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::NotFastForward
+                ) =>
+            {
+                Err(PushError::Rejected(Rejection::Moved))
+            }
+            Err(e) => Err(git(e)),
+        }
+    }
+}
+
+enum PushError {
+    Rejected(Rejection),
+    Git(GitError),
+}
+
+/// Why the remote refused to move the branch.
+#[derive(Debug)]
+enum Rejection {
+    /// Someone else pushed first.
+    Moved,
+    /// The branch ref is locked on the remote.
+    Locked {
+        reference: String,
+        lock_file: String,
+        detail: String,
+    },
+}
+
+fn is_rejection(e: &git2::Error) -> bool {
+    matches!(
+        e.code(),
+        git2::ErrorCode::NotFastForward | git2::ErrorCode::Locked | git2::ErrorCode::Modified
+    ) || e.message().contains("fast-forward")
+        || e.message().contains("fastforward")
+}
+
+fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(rest));
+    }
+    if url.contains("://") || url.contains('@') && url.contains(':') {
+        return None;
+    }
+    Some(PathBuf::from(url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_waits_are_full_jitter_under_a_cap_that_doubles_up_to_250_ms() {
+        let caps_ms = [10, 20, 40, 80, 160, 250, 250, 250];
+        for _ in 0..200 {
+            let waits: Vec<Duration> = PushBackoff::default().take(caps_ms.len()).collect();
+            for (attempt, (wait, cap)) in waits.iter().zip(caps_ms).enumerate() {
+                assert!(
+                    *wait <= Duration::from_millis(cap),
+                    "wait after attempt {}: {wait:?} > {cap} ms",
+                    attempt + 1
+                );
+            }
+        }
+        // Full jitter: waits spread over the whole range, not just near the cap.
+        let late: Vec<Duration> = PushBackoff { attempt: 10 }.take(200).collect();
+        assert!(late.iter().any(|w| *w < Duration::from_millis(125)), "{late:?}");
+        assert!(late.iter().any(|w| *w >= Duration::from_millis(125)), "{late:?}");
+    }
+}
