@@ -10,9 +10,9 @@ use slipway_common::locks::Locks;
 use slipway_common::merge::parse_vars;
 use slipway_common::model::{locks_path, version_label, version_path};
 
-use crate::error::ApiError;
 use crate::input;
 use crate::message;
+use crate::refusal::Refusal;
 
 /// Default and largest number of entries.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -42,15 +42,10 @@ pub struct HistoryQuery {
 }
 
 /// Parses `?env=&service=&limit=`.
-pub fn parse_query(params: &BTreeMap<String, String>) -> Result<HistoryQuery, ApiError> {
-    if let Some(unknown) = params
-        .keys()
-        .find(|k| !["env", "service", "limit"].contains(&k.as_str()))
-    {
-        return Err(ApiError::bad_request(
-            format!("unknown parameter {unknown:?}; use env, service and limit"),
-            unknown,
-        ));
+pub fn parse_query(params: &BTreeMap<String, String>) -> Result<HistoryQuery, Refusal> {
+    const PARAMETERS: [&str; 3] = ["env", "service", "limit"];
+    if let Some(unknown) = params.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
+        return Err(Refusal::UnknownParameter { name: unknown.clone() });
     }
     let non_empty = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
     let env = non_empty("env");
@@ -65,12 +60,7 @@ pub fn parse_query(params: &BTreeMap<String, String>) -> Result<HistoryQuery, Ap
         None => DEFAULT_LIMIT,
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(
-                    format!("limit must be a number from 1 to {MAX_LIMIT}"),
-                    "limit",
-                ))
-            }
+            _ => return Err(Refusal::InvalidLimit { max: MAX_LIMIT }),
         },
     };
     Ok(HistoryQuery { env, service, limit })
@@ -215,9 +205,9 @@ mod tests {
         let q =
             |pairs: &[(&str, &str)]| parse_query(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
         assert_eq!(q(&[]).unwrap().limit, DEFAULT_LIMIT);
-        assert_eq!(q(&[("service", "../x")]).unwrap_err().field.as_deref(), Some("service"));
-        assert_eq!(q(&[("limit", "0")]).unwrap_err().field.as_deref(), Some("limit"));
-        assert_eq!(q(&[("envv", "dev")]).unwrap_err().field.as_deref(), Some("envv"));
+        assert_eq!(q(&[("service", "../x")]).unwrap_err().field().as_deref(), Some("service"));
+        assert_eq!(q(&[("limit", "0")]).unwrap_err().field().as_deref(), Some("limit"));
+        assert_eq!(q(&[("envv", "dev")]).unwrap_err().field().as_deref(), Some("envv"));
         assert_eq!(q(&[("env", ""), ("service", "s1")]).unwrap().env, None);
     }
 }

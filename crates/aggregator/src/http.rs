@@ -25,6 +25,7 @@ use crate::history;
 use crate::input;
 use crate::lock_changes::{self, LockOp};
 use crate::metrics::Metrics;
+use crate::refusal::EnvGiven;
 use crate::rollback;
 use crate::versions;
 
@@ -229,9 +230,7 @@ async fn get_history(
         };
         if let Some(env) = &query.env {
             let snapshot = app.store.snapshot();
-            if !input::is_known_env(&snapshot, env) {
-                return Err(ApiError::not_found(input::unknown_env(&snapshot, env)).on("env"));
-            }
+            input::known_env(&snapshot, env, EnvGiven::Query)?;
         }
         let entries = app
             .repo
@@ -325,9 +324,7 @@ async fn post_rollback(State(app): State<Arc<App>>, headers: HeaderMap, body: Bo
             .repo
             .with(move |r| {
                 let from = app::commit_on_branch(r, &req.commit)?;
-                let old = r
-                    .read_file(from, &version_path(&req.env, &req.service))
-                    .map_err(|e| ApiError::repo(&e))?;
+                let old = r.read_file(from, &version_path(&req.env, &req.service))?;
                 let from = from.to_string();
                 app::write(r, &store, &author, |snap| {
                     rollback::plan(snap, &req, &from, old.as_deref())

@@ -6,9 +6,9 @@ use slipway_common::locks::LockTarget;
 use slipway_common::model::locks_path;
 use slipway_common::RepoSnapshot;
 
-use crate::error::ApiError;
 use crate::input;
 use crate::message;
+use crate::refusal::{EnvGiven, Refusal};
 
 /// What to do to a lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +28,13 @@ pub fn target_label(env: &str, target: &LockTarget) -> String {
 }
 
 /// The change to `<env>/locks.yaml`; `None` when the lock already is as asked.
-pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp) -> Result<Option<Change>, ApiError> {
-    if !input::is_known_env(snapshot, env) {
-        return Err(ApiError::not_found(input::unknown_env(snapshot, env)));
-    }
+pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp) -> Result<Option<Change>, Refusal> {
+    input::known_env(snapshot, env, EnvGiven::Path)?;
     let path = locks_path(env);
-    let mut locks = snapshot
-        .locks(env)
-        .map_err(|e| ApiError::conflict(format!("{e}; fix the file by hand first")))?;
+    let mut locks = snapshot.locks(env).map_err(|e| Refusal::LocksUnrewritable {
+        env: env.to_string(),
+        reason: e.to_string(),
+    })?;
     let label = target_label(env, target);
     let current = match target {
         LockTarget::Env => locks.env_reasons().to_vec(),
@@ -50,14 +49,11 @@ pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp
         }
         LockOp::Unlock(Some(reason)) => {
             if !locks.remove_reason(target, Some(reason)) {
-                let held = if current.is_empty() {
-                    "it is not locked".to_string()
-                } else {
-                    format!("its reasons are {current:?}")
-                };
-                return Err(ApiError::locked(format!(
-                    "{label} is not locked with reason {reason:?}; {held}. Nothing was changed"
-                )));
+                return Err(Refusal::ReasonNotHeld {
+                    target: label,
+                    reason: reason.clone(),
+                    held: current,
+                });
             }
             format!("Unlock {label}: {reason}")
         }
@@ -85,7 +81,6 @@ pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
 
     fn snap(files: &[(&str, &str)]) -> RepoSnapshot {
         RepoSnapshot::from_files("c0", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))
@@ -120,8 +115,18 @@ mod tests {
             .unwrap()
             .is_none());
         let err = plan(&s, "dev", &LockTarget::Env, &LockOp::Unlock(Some("other".into()))).unwrap_err();
-        assert_eq!(err.status, StatusCode::LOCKED);
-        assert!(err.message.contains("freeze"));
+        assert_eq!(
+            err,
+            Refusal::ReasonNotHeld {
+                target: "dev".into(),
+                reason: "other".into(),
+                held: vec!["freeze".into()],
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "dev is not locked with reason \"other\"; its reasons are [\"freeze\"]. Nothing was changed"
+        );
         assert!(
             plan(&s, "dev", &LockTarget::Service("s1".into()), &LockOp::Unlock(None))
                 .unwrap()
@@ -151,6 +156,9 @@ mod tests {
     fn unknown_env_is_not_found() {
         let s = snap(&[("dev/version/s1.yaml", "version: '1'\n")]);
         let err = plan(&s, "prod", &LockTarget::Env, &LockOp::Lock("x".into())).unwrap_err();
-        assert_eq!(err.status, StatusCode::NOT_FOUND);
+        assert!(
+            matches!(&err, Refusal::UnknownEnv { env, given: EnvGiven::Path, .. } if env == "prod"),
+            "{err:?}"
+        );
     }
 }
