@@ -205,7 +205,10 @@ mod tests {
         let q =
             |pairs: &[(&str, &str)]| parse_query(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
         assert_eq!(q(&[]).unwrap().limit, DEFAULT_LIMIT);
-        assert_eq!(q(&[("service", "../x")]).unwrap_err().field().as_deref(), Some("service"));
+        assert_eq!(
+            q(&[("service", "../x")]).unwrap_err().field().as_deref(),
+            Some("service")
+        );
         assert_eq!(q(&[("limit", "0")]).unwrap_err().field().as_deref(), Some("limit"));
         assert_eq!(q(&[("envv", "dev")]).unwrap_err().field().as_deref(), Some("envv"));
         assert_eq!(q(&[("env", ""), ("service", "s1")]).unwrap().env, None);
