@@ -101,6 +101,8 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         | Refusal::NotAScalarVar { .. }
         | Refusal::EmptyReason
         | Refusal::MultilineReason
+        | Refusal::NoReason
+        | Refusal::InvalidTransitionName { .. }
         | Refusal::NotACommitId { .. }
         | Refusal::UnknownParameter { .. }
         | Refusal::InvalidLimit { .. } => StatusCode::BAD_REQUEST,
@@ -299,6 +301,16 @@ mod tests {
                 Refusal::NullVar { name: "image".into() },
                 "vars.image",
                 "variable \"image\" is null; give it a string, number or boolean",
+            ),
+            (
+                Refusal::NoReason,
+                "reason",
+                "missing field \"reason\": say why (e.g. {\"reason\": \"release freeze\"})",
+            ),
+            (
+                Refusal::InvalidTransitionName { name: "a/b".into() },
+                "name",
+                "invalid transition name \"a/b\"",
             ),
             (
                 Refusal::NotACommitId { commit: "HEAD".into() },

@@ -157,6 +157,19 @@ pub fn known_env(snapshot: &RepoSnapshot, env: &str, given: EnvGiven) -> Result<
     })
 }
 
+/// A transition's name as the URL gives it: letters, digits, `-`, `_` and `.`.
+pub fn transition_name(name: &str) -> Result<(), Refusal> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if valid {
+        Ok(())
+    } else {
+        Err(Refusal::InvalidTransitionName { name: name.to_string() })
+    }
+}
+
 /// A reason for a lock: one line of text.
 pub fn lock_reason(reason: &str) -> Result<String, Refusal> {
     let reason = reason.trim();
@@ -235,6 +248,17 @@ mod tests {
                     assert!(!e.to_string().contains('\0'), "the message itself is clean");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn transition_names_are_plain_words() {
+        assert_eq!(transition_name("dev-to_prod.1"), Ok(()));
+        for name in ["", "a/b", "a b", "ä"] {
+            assert_eq!(
+                transition_name(name),
+                Err(Refusal::InvalidTransitionName { name: name.into() })
+            );
         }
     }
 

@@ -19,6 +19,24 @@ pub enum LockOp {
     Unlock(Option<String>),
 }
 
+/// The lock change a request asks for: `lock` with a reason from its body, or an
+/// unlock of one reason (`{"reason"}`) or of all (no body, or no reason).
+pub fn parse_op(lock: bool, body: Option<&[u8]>) -> Result<LockOp, Refusal> {
+    let reason = match body {
+        None => None,
+        Some(bytes) => {
+            let map = input::object(bytes, &["reason"])?;
+            input::optional_str(&map, "reason")?.map(str::to_string)
+        }
+    };
+    if lock {
+        let reason = reason.ok_or(Refusal::NoReason)?;
+        Ok(LockOp::Lock(input::lock_reason(&reason)?))
+    } else {
+        Ok(LockOp::Unlock(reason.as_deref().map(input::lock_reason).transpose()?))
+    }
+}
+
 /// `env` or `env/service`, as messages show it.
 pub fn target_label(env: &str, target: &LockTarget) -> String {
     match target {
@@ -150,6 +168,22 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(c.files["dev/locks.yaml"].is_some());
+    }
+
+    #[test]
+    fn a_lock_needs_a_reason_and_an_unlock_without_one_takes_them_all() {
+        assert_eq!(parse_op(true, None), Err(Refusal::NoReason));
+        assert_eq!(parse_op(true, Some(b"{}")), Err(Refusal::NoReason));
+        assert_eq!(
+            parse_op(true, Some(br#"{"reason": " freeze "}"#)),
+            Ok(LockOp::Lock("freeze".into()))
+        );
+        assert_eq!(parse_op(false, None), Ok(LockOp::Unlock(None)));
+        assert_eq!(
+            parse_op(false, Some(br#"{"reason": "freeze"}"#)),
+            Ok(LockOp::Unlock(Some("freeze".into())))
+        );
+        assert_eq!(parse_op(false, Some(br#"{"reason": " "}"#)), Err(Refusal::EmptyReason));
     }
 
     #[test]

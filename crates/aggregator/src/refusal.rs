@@ -66,6 +66,10 @@ pub enum Refusal {
     EmptyReason,
     #[error("the reason must be a single line")]
     MultilineReason,
+    #[error("missing field \"reason\": say why (e.g. {{\"reason\": \"release freeze\"}})")]
+    NoReason,
+    #[error("invalid transition name {name:?}")]
+    InvalidTransitionName { name: String },
     /// The env's `locks.yaml` cannot be read, so whether a version may go in is unknown.
     #[error("cannot tell whether {env} is locked: {reason}; fix the file first")]
     LocksUnreadable { env: String, reason: String },
@@ -137,7 +141,8 @@ impl Refusal {
             Refusal::InvalidVarName { name } | Refusal::NullVar { name } | Refusal::NotAScalarVar { name } => {
                 return Some(format!("vars.{name}"))
             }
-            Refusal::EmptyReason | Refusal::MultilineReason => "reason",
+            Refusal::EmptyReason | Refusal::MultilineReason | Refusal::NoReason => "reason",
+            Refusal::InvalidTransitionName { .. } => "name",
             Refusal::LocksUnreadable { .. }
             | Refusal::LocksUnrewritable { .. }
             | Refusal::Locked { .. }
