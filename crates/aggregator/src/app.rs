@@ -22,8 +22,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AggregatorConfig;
-use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::refusal::Refusal;
 use crate::store::{Peer, Store};
 use slipway_core::tokens::Tokens;
 
@@ -55,11 +55,20 @@ pub struct Written {
     pub created: bool,
 }
 
+/// Why a write did not happen: the planner refused it, or the repo failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Repo(#[from] GitError),
+}
+
 /// Commits the planned change and pushes it (blocking: runs git). On success the
 /// store sees the pushed head before this returns.
-pub fn write<F>(repo: &ResourceRepo, store: &Store, author: &str, mut plan: F) -> Result<Written, ApiError>
+pub fn write<F>(repo: &ResourceRepo, store: &Store, author: &str, mut plan: F) -> Result<Written, WriteError>
 where
-    F: FnMut(&RepoSnapshot) -> Result<Option<Change>, ApiError>,
+    F: FnMut(&RepoSnapshot) -> Result<Option<Change>, Refusal>,
 {
     let author = Author::named(author);
     let mut head_seen = String::new();
@@ -88,13 +97,13 @@ where
         }
         Err(CommitError::Change(e)) => {
             refresh(store);
-            Err(e)
+            Err(WriteError::Refused(e))
         }
         Err(CommitError::Git(e)) => {
             if is_repo_health(&e) {
                 store.set_repo_error(e.to_string());
             }
-            Err(ApiError::repo(&e))
+            Err(WriteError::Repo(e))
         }
     }
 }
@@ -115,18 +124,15 @@ pub fn is_repo_health(err: &GitError) -> bool {
 }
 
 /// Resolves `spec` to a commit on the branch (blocking).
-pub fn commit_on_branch(repo: &ResourceRepo, spec: &str) -> Result<CommitId, ApiError> {
-    repo.fetch().map_err(|e| ApiError::repo(&e))?;
-    let head = repo
-        .head()
-        .ok_or_else(|| ApiError::not_found("the resource repo has no commits yet"))?;
-    let not_found = || ApiError::not_found(format!("commit {spec} is not in the history of the branch")).on("commit");
-    let oid = repo
-        .resolve_commit(spec)
-        .map_err(|e| ApiError::repo(&e))?
-        .ok_or_else(not_found)?;
-    if !repo.is_ancestor(oid, head).map_err(|e| ApiError::repo(&e))? {
-        return Err(not_found());
+pub fn commit_on_branch(repo: &ResourceRepo, spec: &str) -> Result<CommitId, WriteError> {
+    repo.fetch()?;
+    let head = repo.head().ok_or(Refusal::NoCommits)?;
+    let not_found = || Refusal::CommitNotOnBranch {
+        commit: spec.to_string(),
+    };
+    let oid = repo.resolve_commit(spec)?.ok_or_else(not_found)?;
+    if !repo.is_ancestor(oid, head)? {
+        return Err(not_found().into());
     }
     Ok(oid)
 }

@@ -12,9 +12,9 @@ use slipway_core::model::{locks_path, version_label, version_path};
 use slipway_repo::CommitId;
 use slipway_repo::{CommitInfo, GitError, ResourceRepo};
 
-use crate::error::ApiError;
 use crate::input;
 use crate::message;
+use crate::refusal::Refusal;
 
 /// Default and largest number of entries.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -44,15 +44,10 @@ pub struct HistoryQuery {
 }
 
 /// Parses `?env=&service=&limit=`.
-pub fn parse_query(params: &BTreeMap<String, String>) -> Result<HistoryQuery, ApiError> {
-    if let Some(unknown) = params
-        .keys()
-        .find(|k| !["env", "service", "limit"].contains(&k.as_str()))
-    {
-        return Err(ApiError::bad_request(
-            format!("unknown parameter {unknown:?}; use env, service and limit"),
-            unknown,
-        ));
+pub fn parse_query(params: &BTreeMap<String, String>) -> Result<HistoryQuery, Refusal> {
+    const PARAMETERS: [&str; 3] = ["env", "service", "limit"];
+    if let Some(unknown) = params.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
+        return Err(Refusal::UnknownParameter { name: unknown.clone() });
     }
     let non_empty = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
     let env = non_empty("env");
@@ -67,12 +62,7 @@ pub fn parse_query(params: &BTreeMap<String, String>) -> Result<HistoryQuery, Ap
         None => DEFAULT_LIMIT,
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(
-                    format!("limit must be a number from 1 to {MAX_LIMIT}"),
-                    "limit",
-                ))
-            }
+            _ => return Err(Refusal::InvalidLimit { max: MAX_LIMIT }),
         },
     };
     Ok(HistoryQuery { env, service, limit })
@@ -217,9 +207,12 @@ mod tests {
         let q =
             |pairs: &[(&str, &str)]| parse_query(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
         assert_eq!(q(&[]).unwrap().limit, DEFAULT_LIMIT);
-        assert_eq!(q(&[("service", "../x")]).unwrap_err().field.as_deref(), Some("service"));
-        assert_eq!(q(&[("limit", "0")]).unwrap_err().field.as_deref(), Some("limit"));
-        assert_eq!(q(&[("envv", "dev")]).unwrap_err().field.as_deref(), Some("envv"));
+        assert_eq!(
+            q(&[("service", "../x")]).unwrap_err().field().as_deref(),
+            Some("service")
+        );
+        assert_eq!(q(&[("limit", "0")]).unwrap_err().field().as_deref(), Some("limit"));
+        assert_eq!(q(&[("envv", "dev")]).unwrap_err().field().as_deref(), Some("envv"));
         assert_eq!(q(&[("env", ""), ("service", "s1")]).unwrap().env, None);
     }
 }

@@ -23,8 +23,9 @@ use crate::app::{self, App, Written};
 use crate::error::ApiError;
 use crate::history;
 use crate::input;
-use crate::lock_changes::{self, LockOp};
+use crate::lock_changes;
 use crate::metrics::Metrics;
+use crate::refusal::EnvGiven;
 use crate::rollback;
 use crate::versions;
 
@@ -229,9 +230,7 @@ async fn get_history(
         };
         if let Some(env) = &query.env {
             let snapshot = app.store.snapshot();
-            if !input::is_known_env(&snapshot, env) {
-                return Err(ApiError::not_found(input::unknown_env(&snapshot, env)).on("env"));
-            }
+            input::known_env(&snapshot, env, EnvGiven::Query)?;
         }
         let entries = app
             .repo
@@ -257,24 +256,8 @@ async fn change_lock(
     if let LockTarget::Service(s) = &target {
         input::service_name(s, "service")?;
     }
-    let reason = match optional_json_body(headers, body).await? {
-        None => None,
-        Some(bytes) => {
-            let map = input::object(&bytes, &["reason"])?;
-            input::optional_str(&map, "reason")?.map(str::to_string)
-        }
-    };
-    let op = if lock {
-        let Some(reason) = reason else {
-            return Err(ApiError::bad_request(
-                "missing field \"reason\": say why (e.g. {\"reason\": \"release freeze\"})",
-                "reason",
-            ));
-        };
-        LockOp::Lock(input::lock_reason(&reason)?)
-    } else {
-        LockOp::Unlock(reason.as_deref().map(input::lock_reason).transpose()?)
-    };
+    let body = optional_json_body(headers, body).await?;
+    let op = lock_changes::parse_op(lock, body.as_deref())?;
     let store = app.store.clone();
     let label = lock_changes::target_label(&env, &target);
     let w = app
@@ -325,9 +308,7 @@ async fn post_rollback(State(app): State<Arc<App>>, headers: HeaderMap, body: Bo
             .repo
             .with(move |r| {
                 let from = app::commit_on_branch(r, &req.commit)?;
-                let old = r
-                    .read_file(from, &version_path(&req.env, &req.service))
-                    .map_err(|e| ApiError::repo(&e))?;
+                let old = r.read_file(from, &version_path(&req.env, &req.service))?;
                 let from = from.to_string();
                 app::write(r, &store, &author, |snap| {
                     rollback::plan(snap, &req, &from, old.as_deref())
@@ -353,16 +334,7 @@ async fn run_transition(
         if let Some(bytes) = optional_json_body(&headers, body).await? {
             input::object(&bytes, &[])?;
         }
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
-            return Err(ApiError::bad_request(
-                format!("invalid transition name {name:?}"),
-                "name",
-            ));
-        }
+        input::transition_name(&name)?;
         let Some(base) = &app.config.transitioner_url else {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use slipway_core::names::{validate_env_name, validate_service_name};
 use slipway_core::RepoSnapshot;
 
-use crate::error::ApiError;
+use crate::refusal::{EnvGiven, Refusal};
 
 /// Longest changelog, in bytes (64 KiB).
 pub const MAX_CHANGELOG_BYTES: usize = 64 * 1024;
@@ -17,10 +17,10 @@ pub const MAX_REASON_CHARS: usize = 300;
 /// Fields whose text may use `\r\n` line ends (they become `\n`).
 const CRLF_FIELDS: &[&str] = &["changelog"];
 
-/// Refuses control characters in `text` (400 naming `field`): line feeds and tabs
+/// Refuses control characters in `text` (naming `field`): line feeds and tabs
 /// are text, and so is `\r\n` where `crlf` is set; anything else (a NUL byte,
 /// escape sequences, a lone carriage return) is not.
-pub fn plain_text(text: &str, field: &str, crlf: bool) -> Result<(), ApiError> {
+pub fn plain_text(text: &str, field: &str, crlf: bool) -> Result<(), Refusal> {
     let mut chars = text.chars().enumerate().peekable();
     while let Some((i, c)) = chars.next() {
         let allowed = match c {
@@ -29,22 +29,19 @@ pub fn plain_text(text: &str, field: &str, crlf: bool) -> Result<(), ApiError> {
             c => !c.is_control(),
         };
         if !allowed {
-            let ends = if crlf { ", \\r\\n" } else { "" };
-            return Err(ApiError::bad_request(
-                format!(
-                    "field {field:?} holds the control character U+{:04X} at character {}; only text, tabs and line breaks (\\n{ends}) are allowed",
-                    u32::from(c),
-                    i + 1
-                ),
-                field,
-            ));
+            return Err(Refusal::ControlCharacter {
+                field: field.to_string(),
+                code: u32::from(c),
+                position: i + 1,
+                crlf,
+            });
         }
     }
     Ok(())
 }
 
 /// Checks every string of a request value, keys included (`field` names it, `vars.x` inside objects).
-fn plain_value(value: &Value, field: &str, crlf: bool) -> Result<(), ApiError> {
+fn plain_value(value: &Value, field: &str, crlf: bool) -> Result<(), Refusal> {
     match value {
         Value::String(s) => plain_text(s, field, crlf),
         Value::Array(items) => items.iter().try_for_each(|v| plain_value(v, field, crlf)),
@@ -57,31 +54,27 @@ fn plain_value(value: &Value, field: &str, crlf: bool) -> Result<(), ApiError> {
     }
 }
 
-/// A text field over its size limit: 413 naming the field and the limit.
-pub fn too_long(field: &str, limit: &str) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-        format!("field {field:?} is longer than {limit}; shorten it (nothing was committed)"),
-    )
-    .on(field)
+/// A text field over its size limit, naming the field and the limit.
+pub fn too_long(field: &str, limit: &str) -> Refusal {
+    Refusal::TooLong {
+        field: field.to_string(),
+        limit: limit.to_string(),
+    }
 }
 
 /// Parses a body as a JSON object that holds only `allowed` fields, whose strings
 /// hold no control characters (see [`plain_text`]).
-pub fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}"), "body"))?;
+pub fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Refusal> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| Refusal::NotJson { reason: e.to_string() })?;
+    let names = || allowed.iter().map(|f| f.to_string()).collect();
     let Value::Object(map) = value else {
-        return Err(ApiError::bad_request(
-            format!("the body must be a JSON object with the fields {}", allowed.join(", ")),
-            "body",
-        ));
+        return Err(Refusal::NotAnObject { fields: names() });
     };
     if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(
-            format!("unknown field {unknown:?}; the fields are {}", allowed.join(", ")),
-            unknown,
-        ));
+        return Err(Refusal::UnknownField {
+            field: unknown.clone(),
+            allowed: names(),
+        });
     }
     for (field, value) in &map {
         plain_value(value, field, CRLF_FIELDS.contains(&field.as_str()))?;
@@ -90,37 +83,44 @@ pub fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiEr
 }
 
 /// A string field that must be present.
-pub fn required_str<'a>(map: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
+pub fn required_str<'a>(map: &'a Map<String, Value>, field: &str) -> Result<&'a str, Refusal> {
     match map.get(field) {
-        None | Some(Value::Null) => Err(ApiError::bad_request(format!("missing field {field:?}"), field)),
+        None | Some(Value::Null) => Err(Refusal::MissingField {
+            field: field.to_string(),
+        }),
         Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(ApiError::bad_request(
-            format!("field {field:?} must be a string"),
-            field,
-        )),
+        Some(_) => Err(Refusal::NotAString {
+            field: field.to_string(),
+        }),
     }
 }
 
 /// A string field that may be absent or null.
-pub fn optional_str<'a>(map: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
+pub fn optional_str<'a>(map: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, Refusal> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::bad_request(
-            format!("field {field:?} must be a string"),
-            field,
-        )),
+        Some(_) => Err(Refusal::NotAString {
+            field: field.to_string(),
+        }),
     }
 }
 
-/// A valid service name, or 400 naming `field`.
-pub fn service_name(name: &str, field: &str) -> Result<(), ApiError> {
-    validate_service_name(name).map_err(|e| ApiError::bad_request(e.to_string(), field))
+/// A valid service name, or a refusal naming `field`.
+pub fn service_name(name: &str, field: &str) -> Result<(), Refusal> {
+    validate_service_name(name).map_err(|e| invalid_name(field, &e))
 }
 
-/// A valid env name, or 400 naming `field`.
-pub fn env_name(name: &str, field: &str) -> Result<(), ApiError> {
-    validate_env_name(name).map_err(|e| ApiError::bad_request(e.to_string(), field))
+/// A valid env name, or a refusal naming `field`.
+pub fn env_name(name: &str, field: &str) -> Result<(), Refusal> {
+    validate_env_name(name).map_err(|e| invalid_name(field, &e))
+}
+
+fn invalid_name(field: &str, err: &impl std::fmt::Display) -> Refusal {
+    Refusal::InvalidName {
+        field: field.to_string(),
+        reason: err.to_string(),
+    }
 }
 
 /// Every env the repo knows: folders, and envs named in `deployers.yaml` or `transitions.yaml`.
@@ -145,28 +145,39 @@ pub fn is_known_env(snapshot: &RepoSnapshot, env: &str) -> bool {
     snapshot.has_env(env) || known_envs(snapshot).iter().any(|e| e == env)
 }
 
-/// The error for an env the repo does not know.
-pub fn unknown_env(snapshot: &RepoSnapshot, env: &str) -> String {
-    let known = known_envs(snapshot);
-    let known = if known.is_empty() {
-        "the repo has none yet".to_string()
+/// `env` unless the repo knows it (see [`known_envs`]); the refusal lists the known envs.
+pub fn known_env(snapshot: &RepoSnapshot, env: &str, given: EnvGiven) -> Result<(), Refusal> {
+    if is_known_env(snapshot, env) {
+        return Ok(());
+    }
+    Err(Refusal::UnknownEnv {
+        env: env.to_string(),
+        known: known_envs(snapshot),
+        given,
+    })
+}
+
+/// A transition's name as the URL gives it: letters, digits, `-`, `_` and `.`.
+pub fn transition_name(name: &str) -> Result<(), Refusal> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if valid {
+        Ok(())
     } else {
-        format!("known are {}", known.join(", "))
-    };
-    format!("unknown environment {env:?}: {known} (an env is a top-level folder, or named in deployers.yaml or transitions.yaml)")
+        Err(Refusal::InvalidTransitionName { name: name.to_string() })
+    }
 }
 
 /// A reason for a lock: one line of text.
-pub fn lock_reason(reason: &str) -> Result<String, ApiError> {
+pub fn lock_reason(reason: &str) -> Result<String, Refusal> {
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(ApiError::bad_request(
-            "the reason is empty; say why (e.g. \"release freeze\")",
-            "reason",
-        ));
+        return Err(Refusal::EmptyReason);
     }
     if reason.contains(['\n', '\r']) {
-        return Err(ApiError::bad_request("the reason must be a single line", "reason"));
+        return Err(Refusal::MultilineReason);
     }
     plain_text(reason, "reason", false)?;
     if reason.chars().count() > MAX_REASON_CHARS {
@@ -196,15 +207,17 @@ mod tests {
             assert!(is_known_env(&s, env), "{env}");
         }
         assert!(!is_known_env(&s, "staging"));
-        assert!(unknown_env(&s, "staging").contains("known are dev, latest, prod"));
+        let err = known_env(&s, "staging", EnvGiven::Body).unwrap_err();
+        assert!(err.to_string().contains("known are dev, latest, prod"), "{err}");
+        assert_eq!(known_env(&s, "dev", EnvGiven::Body), Ok(()));
     }
 
     #[test]
     fn objects_refuse_unknown_fields_and_wrong_types() {
         let err = object(br#"{"servce": "x"}"#, &["service"]).unwrap_err();
-        assert_eq!(err.field.as_deref(), Some("servce"));
+        assert_eq!(err.field().as_deref(), Some("servce"));
         let err = object(b"[1]", &["service"]).unwrap_err();
-        assert_eq!(err.field.as_deref(), Some("body"));
+        assert_eq!(err.field().as_deref(), Some("body"));
         let m = object(br#"{"service": 3}"#, &["service"]).unwrap();
         assert!(required_str(&m, "service").is_err());
         assert_eq!(optional_str(&m, "other").unwrap(), None);
@@ -229,22 +242,37 @@ mod tests {
             match object(body.as_bytes(), &fields) {
                 Ok(_) => assert_eq!(field, None, "{body} was accepted"),
                 Err(e) => {
-                    assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{body}");
-                    assert_eq!(e.field.as_deref(), field, "{body}: {}", e.message);
-                    assert!(e.message.contains("control character U+"), "{}", e.message);
-                    assert!(!e.message.contains('\0'), "the message itself is clean");
+                    assert!(matches!(e, Refusal::ControlCharacter { .. }), "{body}: {e:?}");
+                    assert_eq!(e.field().as_deref(), field, "{body}: {e}");
+                    assert!(e.to_string().contains("control character U+"), "{e}");
+                    assert!(!e.to_string().contains('\0'), "the message itself is clean");
                 }
             }
         }
     }
 
     #[test]
+    fn transition_names_are_plain_words() {
+        assert_eq!(transition_name("dev-to_prod.1"), Ok(()));
+        for name in ["", "a/b", "a b", "ä"] {
+            assert_eq!(
+                transition_name(name),
+                Err(Refusal::InvalidTransitionName { name: name.into() })
+            );
+        }
+    }
+
+    #[test]
     fn lock_reasons_are_one_line_of_at_most_300_characters() {
         assert_eq!(lock_reason("  freeze ").unwrap(), "freeze");
-        assert_eq!(lock_reason("two\nlines").unwrap_err().field.as_deref(), Some("reason"));
+        assert_eq!(lock_reason("two\nlines"), Err(Refusal::MultilineReason));
+        assert_eq!(lock_reason(" \t"), Err(Refusal::EmptyReason));
         let err = lock_reason(&"x".repeat(301)).unwrap_err();
-        assert_eq!(err.status, axum::http::StatusCode::PAYLOAD_TOO_LARGE);
-        assert!(err.message.contains("300 characters"), "{}", err.message);
+        assert!(
+            matches!(&err, Refusal::TooLong { field, .. } if field == "reason"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("300 characters"), "{err}");
         assert!(lock_reason(&"é".repeat(300)).is_ok());
     }
 }

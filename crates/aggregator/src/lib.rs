@@ -6,7 +6,8 @@
 //! transitioner's status, and changes are streamed to the UI as Server-Sent Events.
 //!
 //! Pure planners ([`versions`], [`lock_changes`], [`rollback`], [`state`],
-//! [`message`]) decide; [`app`] and [`http`] carry out.
+//! [`message`]) decide, refusing with a [`refusal::Refusal`]; [`app`] and [`http`]
+//! carry out, and [`error`] turns refusals into status codes.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -19,6 +20,7 @@ pub mod input;
 pub mod lock_changes;
 pub mod message;
 pub mod metrics;
+pub mod refusal;
 pub mod rollback;
 pub mod state;
 pub mod store;

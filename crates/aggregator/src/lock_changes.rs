@@ -6,9 +6,9 @@ use slipway_core::model::locks_path;
 use slipway_core::RepoSnapshot;
 use slipway_repo::Change;
 
-use crate::error::ApiError;
 use crate::input;
 use crate::message;
+use crate::refusal::{EnvGiven, Refusal};
 
 /// What to do to a lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,24 @@ pub enum LockOp {
     Lock(String),
     /// Remove one reason, or every reason with `None`.
     Unlock(Option<String>),
+}
+
+/// The lock change a request asks for: `lock` with a reason from its body, or an
+/// unlock of one reason (`{"reason"}`) or of all (no body, or no reason).
+pub fn parse_op(lock: bool, body: Option<&[u8]>) -> Result<LockOp, Refusal> {
+    let reason = match body {
+        None => None,
+        Some(bytes) => {
+            let map = input::object(bytes, &["reason"])?;
+            input::optional_str(&map, "reason")?.map(str::to_string)
+        }
+    };
+    if lock {
+        let reason = reason.ok_or(Refusal::NoReason)?;
+        Ok(LockOp::Lock(input::lock_reason(&reason)?))
+    } else {
+        Ok(LockOp::Unlock(reason.as_deref().map(input::lock_reason).transpose()?))
+    }
 }
 
 /// `env` or `env/service`, as messages show it.
@@ -28,14 +46,13 @@ pub fn target_label(env: &str, target: &LockTarget) -> String {
 }
 
 /// The change to `<env>/locks.yaml`; `None` when the lock already is as asked.
-pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp) -> Result<Option<Change>, ApiError> {
-    if !input::is_known_env(snapshot, env) {
-        return Err(ApiError::not_found(input::unknown_env(snapshot, env)));
-    }
+pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp) -> Result<Option<Change>, Refusal> {
+    input::known_env(snapshot, env, EnvGiven::Path)?;
     let path = locks_path(env);
-    let mut locks = snapshot
-        .locks(env)
-        .map_err(|e| ApiError::conflict(format!("{e}; fix the file by hand first")))?;
+    let mut locks = snapshot.locks(env).map_err(|e| Refusal::LocksUnrewritable {
+        env: env.to_string(),
+        reason: e.to_string(),
+    })?;
     let label = target_label(env, target);
     let current = match target {
         LockTarget::Env => locks.env_reasons().to_vec(),
@@ -50,14 +67,11 @@ pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp
         }
         LockOp::Unlock(Some(reason)) => {
             if !locks.remove_reason(target, Some(reason)) {
-                let held = if current.is_empty() {
-                    "it is not locked".to_string()
-                } else {
-                    format!("its reasons are {current:?}")
-                };
-                return Err(ApiError::locked(format!(
-                    "{label} is not locked with reason {reason:?}; {held}. Nothing was changed"
-                )));
+                return Err(Refusal::ReasonNotHeld {
+                    target: label,
+                    reason: reason.clone(),
+                    held: current,
+                });
             }
             format!("Unlock {label}: {reason}")
         }
@@ -85,7 +99,6 @@ pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
 
     fn snap(files: &[(&str, &str)]) -> RepoSnapshot {
         RepoSnapshot::from_files("c0", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))
@@ -120,8 +133,18 @@ mod tests {
             .unwrap()
             .is_none());
         let err = plan(&s, "dev", &LockTarget::Env, &LockOp::Unlock(Some("other".into()))).unwrap_err();
-        assert_eq!(err.status, StatusCode::LOCKED);
-        assert!(err.message.contains("freeze"));
+        assert_eq!(
+            err,
+            Refusal::ReasonNotHeld {
+                target: "dev".into(),
+                reason: "other".into(),
+                held: vec!["freeze".into()],
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "dev is not locked with reason \"other\"; its reasons are [\"freeze\"]. Nothing was changed"
+        );
         assert!(
             plan(&s, "dev", &LockTarget::Service("s1".into()), &LockOp::Unlock(None))
                 .unwrap()
@@ -148,9 +171,28 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_needs_a_reason_and_an_unlock_without_one_takes_them_all() {
+        assert_eq!(parse_op(true, None), Err(Refusal::NoReason));
+        assert_eq!(parse_op(true, Some(b"{}")), Err(Refusal::NoReason));
+        assert_eq!(
+            parse_op(true, Some(br#"{"reason": " freeze "}"#)),
+            Ok(LockOp::Lock("freeze".into()))
+        );
+        assert_eq!(parse_op(false, None), Ok(LockOp::Unlock(None)));
+        assert_eq!(
+            parse_op(false, Some(br#"{"reason": "freeze"}"#)),
+            Ok(LockOp::Unlock(Some("freeze".into())))
+        );
+        assert_eq!(parse_op(false, Some(br#"{"reason": " "}"#)), Err(Refusal::EmptyReason));
+    }
+
+    #[test]
     fn unknown_env_is_not_found() {
         let s = snap(&[("dev/version/s1.yaml", "version: '1'\n")]);
         let err = plan(&s, "prod", &LockTarget::Env, &LockOp::Lock("x".into())).unwrap_err();
-        assert_eq!(err.status, StatusCode::NOT_FOUND);
+        assert!(
+            matches!(&err, Refusal::UnknownEnv { env, given: EnvGiven::Path, .. } if env == "prod"),
+            "{err:?}"
+        );
     }
 }

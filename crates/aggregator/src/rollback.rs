@@ -6,9 +6,9 @@ use slipway_core::model::{version_label, version_path};
 use slipway_core::RepoSnapshot;
 use slipway_repo::Change;
 
-use crate::error::ApiError;
 use crate::input;
 use crate::message;
+use crate::refusal::{EnvGiven, Refusal};
 
 /// A checked `POST /api/rollback` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub struct RollbackRequest {
 }
 
 /// Parses and checks a body.
-pub fn parse_request(body: &[u8]) -> Result<RollbackRequest, ApiError> {
+pub fn parse_request(body: &[u8]) -> Result<RollbackRequest, Refusal> {
     let map = input::object(body, &["env", "service", "commit"])?;
     let env = input::required_str(&map, "env")?;
     input::env_name(env, "env")?;
@@ -28,10 +28,9 @@ pub fn parse_request(body: &[u8]) -> Result<RollbackRequest, ApiError> {
     input::service_name(service, "service")?;
     let commit = input::required_str(&map, "commit")?;
     if commit.len() < 4 || commit.len() > 64 || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request(
-            format!("{commit:?} is not a commit id (4 to 40 hex digits)"),
-            "commit",
-        ));
+        return Err(Refusal::NotACommitId {
+            commit: commit.to_string(),
+        });
     }
     Ok(RollbackRequest {
         env: env.to_string(),
@@ -47,23 +46,27 @@ pub fn plan(
     req: &RollbackRequest,
     from_commit: &str,
     old_file: Option<&[u8]>,
-) -> Result<Option<Change>, ApiError> {
-    if !input::is_known_env(snapshot, &req.env) {
-        return Err(ApiError::bad_request(input::unknown_env(snapshot, &req.env), "env"));
-    }
+) -> Result<Option<Change>, Refusal> {
+    input::known_env(snapshot, &req.env, EnvGiven::Body)?;
     let path = version_path(&req.env, &req.service);
     let short = &from_commit[..from_commit.len().min(7)];
     let Some(old_file) = old_file else {
-        return Err(ApiError::conflict(format!(
-            "commit {short} has no {path}: {} was not in {} then; pick a commit from its history",
-            req.service, req.env
-        ))
-        .on("commit"));
+        return Err(Refusal::NoVersionFileAt {
+            commit: short.to_string(),
+            path,
+            env: req.env.clone(),
+            service: req.service.clone(),
+        });
     };
-    let old_text = std::str::from_utf8(old_file)
-        .map_err(|_| ApiError::conflict(format!("{path} at {short} is not UTF-8 text")).on("commit"))?;
-    let old_vars = parse_vars(&path, old_text)
-        .map_err(|e| ApiError::conflict(format!("{path} at {short} cannot be restored: {e}")).on("commit"))?;
+    let old_text = std::str::from_utf8(old_file).map_err(|_| Refusal::NotUtf8At {
+        path: path.clone(),
+        commit: short.to_string(),
+    })?;
+    let old_vars = parse_vars(&path, old_text).map_err(|e| Refusal::UnrestorableAt {
+        path: path.clone(),
+        commit: short.to_string(),
+        reason: e.to_string(),
+    })?;
     if snapshot.files.get(&path).map(|c| &c[..]) == Some(old_file) {
         return Ok(None);
     }
@@ -98,7 +101,6 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
 
     fn snap(files: &[(&str, &str)]) -> RepoSnapshot {
         RepoSnapshot::from_files("c0", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))
@@ -127,7 +129,10 @@ mod tests {
     fn a_commit_without_the_file_conflicts_and_the_same_file_is_no_change() {
         let s = snap(&[("dev/version/s1.yaml", "version: '42'\n")]);
         let err = plan(&s, &req(), "abcdef1234", None).unwrap_err();
-        assert_eq!(err.status, StatusCode::CONFLICT);
+        assert!(
+            matches!(&err, Refusal::NoVersionFileAt { commit, path, .. } if commit == "abcdef1" && path == "dev/version/s1.yaml"),
+            "{err:?}"
+        );
         assert!(plan(&s, &req(), "abcdef1234", Some(b"version: '42'\n"))
             .unwrap()
             .is_none());
@@ -136,6 +141,11 @@ mod tests {
     #[test]
     fn commit_ids_must_be_hex() {
         let err = parse_request(br#"{"env": "dev", "service": "s1", "commit": "HEAD~1"}"#).unwrap_err();
-        assert_eq!(err.field.as_deref(), Some("commit"));
+        assert_eq!(
+            err,
+            Refusal::NotACommitId {
+                commit: "HEAD~1".into()
+            }
+        );
     }
 }

@@ -10,9 +10,9 @@ use slipway_core::model::{version_label, version_path};
 use slipway_core::RepoSnapshot;
 use slipway_repo::Change;
 
-use crate::error::ApiError;
 use crate::input;
 use crate::message;
+use crate::refusal::{EnvGiven, Refusal};
 
 /// A checked `POST /api/versions` body.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,8 +33,7 @@ fn is_var_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
-fn to_yaml(name: &str, value: &Json) -> Result<Yaml, ApiError> {
-    let field = format!("vars.{name}");
+fn to_yaml(name: &str, value: &Json) -> Result<Yaml, Refusal> {
     Ok(match value {
         Json::String(s) => Yaml::String(s.clone()),
         Json::Bool(b) => Yaml::Bool(*b),
@@ -47,51 +46,34 @@ fn to_yaml(name: &str, value: &Json) -> Result<Yaml, ApiError> {
                 Yaml::Number(n.as_f64().unwrap_or(f64::NAN).into())
             }
         }
-        Json::Null => {
-            return Err(ApiError::bad_request(
-                format!("variable {name:?} is null; give it a string, number or boolean"),
-                &field,
-            ))
-        }
-        Json::Array(_) | Json::Object(_) => {
-            return Err(ApiError::bad_request(
-                format!("variable {name:?} is not a scalar; vars must be a flat map of strings, numbers and booleans"),
-                &field,
-            ))
-        }
+        Json::Null => return Err(Refusal::NullVar { name: name.to_string() }),
+        Json::Array(_) | Json::Object(_) => return Err(Refusal::NotAScalarVar { name: name.to_string() }),
     })
 }
 
 /// Parses and checks a body (names, flat scalar vars); the env is checked against the repo later.
-pub fn parse_request(body: &[u8]) -> Result<VersionRequest, ApiError> {
+pub fn parse_request(body: &[u8]) -> Result<VersionRequest, Refusal> {
     let map = input::object(body, FIELDS)?;
     let service = input::required_str(&map, "service")?;
     input::service_name(service, "service")?;
     let env = input::required_str(&map, "env")?;
     input::env_name(env, "env")?;
     let vars = match map.get("vars") {
-        None | Some(Json::Null) => return Err(ApiError::bad_request("missing field \"vars\"", "vars")),
-        Some(Json::Object(vars)) => vars,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "field \"vars\" must be an object of strings, numbers and booleans",
-                "vars",
-            ))
+        None | Some(Json::Null) => {
+            return Err(Refusal::MissingField {
+                field: "vars".to_string(),
+            })
         }
+        Some(Json::Object(vars)) => vars,
+        Some(_) => return Err(Refusal::VarsNotAnObject),
     };
     if vars.is_empty() {
-        return Err(ApiError::bad_request(
-            "vars is empty; give at least the variables the service's base uses (e.g. version, image)",
-            "vars",
-        ));
+        return Err(Refusal::NoVars);
     }
     let mut out = Vars::new();
     for (name, value) in vars {
         if !is_var_name(name) {
-            return Err(ApiError::bad_request(
-                format!("invalid variable name {name:?}: use letters, digits, '_', '-' and '.'"),
-                &format!("vars.{name}"),
-            ));
+            return Err(Refusal::InvalidVarName { name: name.clone() });
         }
         out.insert(name.clone(), to_yaml(name, value)?);
     }
@@ -130,32 +112,24 @@ pub fn commit_message(req: &VersionRequest) -> String {
 }
 
 /// The change for a request on `snapshot`; `None` when the env already has exactly these vars.
-pub fn plan(snapshot: &RepoSnapshot, req: &VersionRequest) -> Result<Option<Change>, ApiError> {
-    if !input::is_known_env(snapshot, &req.env) {
-        return Err(ApiError::bad_request(input::unknown_env(snapshot, &req.env), "env"));
-    }
+pub fn plan(snapshot: &RepoSnapshot, req: &VersionRequest) -> Result<Option<Change>, Refusal> {
+    input::known_env(snapshot, &req.env, EnvGiven::Body)?;
     if let Some(Ok(current)) = snapshot.version_vars(&req.env, &req.service) {
         if current == req.vars {
             return Ok(None);
         }
     }
-    let locks = snapshot.locks(&req.env).map_err(|e| {
-        ApiError::conflict(format!(
-            "cannot tell whether {} is locked: {e}; fix the file first",
-            req.env
-        ))
+    let locks = snapshot.locks(&req.env).map_err(|e| Refusal::LocksUnreadable {
+        env: req.env.clone(),
+        reason: e.to_string(),
     })?;
     let reasons = locks.blocking_reasons(&req.service);
     if !reasons.is_empty() {
-        let what = if locks.env_locked() {
-            format!("environment {}", req.env)
-        } else {
-            format!("service {} in {}", req.service, req.env)
-        };
-        return Err(ApiError::locked(format!(
-            "{what} is locked ({}); nothing was committed. Unlock it first (DELETE /api/locks/...) or post again later",
-            reasons.join("; ")
-        )));
+        return Err(Refusal::Locked {
+            env: req.env.clone(),
+            service: (!locks.env_locked()).then(|| req.service.clone()),
+            reasons,
+        });
     }
     let mut change = Change {
         message: commit_message(req),
@@ -171,13 +145,12 @@ pub fn plan(snapshot: &RepoSnapshot, req: &VersionRequest) -> Result<Option<Chan
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
 
     fn snap(files: &[(&str, &str)]) -> RepoSnapshot {
         RepoSnapshot::from_files("c0", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))
     }
 
-    fn req(body: &str) -> Result<VersionRequest, ApiError> {
+    fn req(body: &str) -> Result<VersionRequest, Refusal> {
         parse_request(body.as_bytes())
     }
 
@@ -214,8 +187,8 @@ mod tests {
         ];
         for (body, field) in cases {
             let err = req(body).unwrap_err();
-            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{body}");
-            assert_eq!(err.field.as_deref(), Some(field), "{body}: {}", err.message);
+            assert!(!matches!(err, Refusal::TooLong { .. }), "{body}: {err:?}");
+            assert_eq!(err.field().as_deref(), Some(field), "{body}: {err}");
         }
     }
 
@@ -226,9 +199,11 @@ mod tests {
                 .to_string()
         };
         let err = req(&body(&"x".repeat(64 * 1024 + 1))).unwrap_err();
-        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(err.field.as_deref(), Some("changelog"));
-        assert!(err.message.contains("64 KiB"), "{}", err.message);
+        assert!(
+            matches!(&err, Refusal::TooLong { field, .. } if field == "changelog"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("64 KiB"), "{err}");
         assert!(req(&body(&"x".repeat(64 * 1024))).is_ok(), "exactly the limit is fine");
         assert_eq!(req(&body("Fix\r\n\r\nDetails")).unwrap().changelog, "Fix\n\nDetails");
     }
@@ -276,11 +251,26 @@ mod tests {
             ),
         ]);
         let r = req(r#"{"service": "s2", "env": "prod", "vars": {"version": "2"}}"#).unwrap();
-        assert_eq!(plan(&s, &r).unwrap_err().field.as_deref(), Some("env"));
+        let err = plan(&s, &r).unwrap_err();
+        assert!(
+            matches!(&err, Refusal::UnknownEnv { env, given: EnvGiven::Body, .. } if env == "prod"),
+            "{err:?}"
+        );
         let r = req(r#"{"service": "s1", "env": "latest", "vars": {"version": "2"}}"#).unwrap();
         let err = plan(&s, &r).unwrap_err();
-        assert_eq!(err.status, StatusCode::LOCKED);
-        assert!(err.message.contains("incident 4711"), "{}", err.message);
+        assert_eq!(
+            err,
+            Refusal::Locked {
+                env: "latest".into(),
+                service: Some("s1".into()),
+                reasons: vec!["incident 4711".into()],
+            }
+        );
+        assert!(
+            err.to_string()
+                .starts_with("service s1 in latest is locked (incident 4711)"),
+            "{err}"
+        );
         let r = req(r#"{"service": "s2", "env": "latest", "vars": {"version": "2"}}"#).unwrap();
         assert!(plan(&s, &r).unwrap().is_some(), "only s1 is locked");
     }

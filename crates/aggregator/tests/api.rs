@@ -430,9 +430,10 @@ async fn state_combines_repo_deployer_and_transitioner_and_says_when_stale() {
     });
     let transitioner_status = json!({"transitions": [{"name": "dev", "source": "latest", "target": "dev",
         "result": "Blocked", "reason": "source latest is InProgress", "pending": ["s1"]}]});
-    let refreshes = Arc::new(AtomicUsize::new(0));
-    let (deployer_url, deployer) = fake_peer(deployer_status, refreshes.clone()).await;
-    let (transitioner_url, _transitioner) = fake_peer(transitioner_status, refreshes.clone()).await;
+    let deployer_refreshes = Arc::new(AtomicUsize::new(0));
+    let transitioner_refreshes = Arc::new(AtomicUsize::new(0));
+    let (deployer_url, deployer) = fake_peer(deployer_status, deployer_refreshes.clone()).await;
+    let (transitioner_url, _transitioner) = fake_peer(transitioner_status, transitioner_refreshes.clone()).await;
     let h = Harness::start_with(REPO, |c| {
         c.deployer_url = Some(deployer_url);
         c.transitioner_url = Some(transitioner_url);
@@ -460,10 +461,13 @@ async fn state_combines_repo_deployer_and_transitioner_and_says_when_stale() {
     );
 
     // Writes nudge both peers.
-    let before = refreshes.load(Ordering::SeqCst);
+    let before = (
+        deployer_refreshes.load(Ordering::SeqCst),
+        transitioner_refreshes.load(Ordering::SeqCst),
+    );
     assert_eq!(h.post_version("s1", "latest", "2").await.0, 201);
     eventually("both peers asked to refresh", || async {
-        refreshes.load(Ordering::SeqCst) >= before + 2
+        deployer_refreshes.load(Ordering::SeqCst) > before.0 && transitioner_refreshes.load(Ordering::SeqCst) > before.1
     })
     .await;
     let state = h.state().await;
@@ -553,9 +557,21 @@ async fn reads_need_a_token_only_when_configured_and_the_rest_is_the_ui() {
         .text()
         .await
         .unwrap();
-    assert!(
-        metrics.contains("slipway_aggregator_rejected_requests_total"),
-        "{metrics}"
+    // The family is registered from the start: only the counted series prove the refusals were counted.
+    let series = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(str::trim))
+            .unwrap_or_else(|| panic!("no series {name}: {metrics}"))
+            .to_string()
+    };
+    assert_eq!(
+        series("slipway_aggregator_rejected_requests_total{status=\"401\"}"),
+        "2"
+    );
+    assert_eq!(
+        series("slipway_aggregator_rejected_requests_total{status=\"403\"}"),
+        "1"
     );
     let (status, body) = h.send("GET", "/api/nope", None, None).await;
     assert_eq!((status, body["error"].is_string()), (404, true));

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::Notify;
 
 const REPO: &str = r#"
 commits:
@@ -70,6 +71,8 @@ async fn every_post_answered_201_survives_a_sigkill() {
     let (mut child, url) = start(&config).await;
 
     let accepted: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    // Told after every accepted post, so the kill waits on the count, not on a clock.
+    let counted = Arc::new(Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -77,7 +80,13 @@ async fn every_post_answered_201_survives_a_sigkill() {
         .unwrap();
     let mut clients = Vec::new();
     for client in 0..4 {
-        let (accepted, stop, http, url) = (accepted.clone(), stop.clone(), http.clone(), url.clone());
+        let (accepted, counted, stop, http, url) = (
+            accepted.clone(),
+            counted.clone(),
+            stop.clone(),
+            http.clone(),
+            url.clone(),
+        );
         clients.push(tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::SeqCst) {
@@ -99,20 +108,22 @@ async fn every_post_answered_201_survives_a_sigkill() {
                     if let Ok(answer) = response.json::<Value>().await {
                         let commit = answer["commit"].as_str().unwrap_or_default().to_string();
                         accepted.lock().unwrap().push((service, version, commit));
+                        counted.notify_one();
                     }
                 }
             }
         }));
     }
     // Kill it while posts are in flight.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while accepted.lock().unwrap().len() < 40 {
-        assert!(tokio::time::Instant::now() < deadline, "posts are not being accepted");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while accepted.lock().unwrap().len() < 40 {
+            counted.notified().await;
+        }
+    })
+    .await
+    .expect("40 posts are accepted within 60 s");
     child.start_kill().unwrap();
     child.wait().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::SeqCst);
     for c in clients {
         c.await.unwrap();

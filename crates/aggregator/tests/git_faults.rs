@@ -148,6 +148,12 @@ async fn a_hanging_remote_makes_posts_answer_504_in_time_while_reads_answer_at_o
         assert!(body["error"].as_str().unwrap().contains("git_timeout"), "{body}");
     }
 
+    // The timed-out pushes marked the state stale, so its clearing below is a fetch that succeeded.
+    assert_eq!(
+        h.state().await["stale"],
+        true,
+        "a push that timed out marks the state stale"
+    );
     remote.set_hanging(false);
     eventually("a fetch succeeds again", || async { h.state().await["stale"] == false }).await;
     assert_eq!(
