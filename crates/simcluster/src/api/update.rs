@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::body::parse_body;
 use super::cluster::{ApiResult, Cluster, PatchType, Target, WriteOptions, CONTROLLER_MANAGER};
 use crate::defaults::{apply_defaults, drop_unknown_fields};
-use crate::fields::{read_managed, value_at, write_managed, FieldSet, ManagedEntry};
+use crate::fields::{managed_entries, read_managed, value_at, write_managed, FieldSet, ManagedEntry};
 use crate::merge::{json_merge, strategic_merge};
 use crate::meta::{has_finalizers, meta_str, now_rfc3339, reorder};
 use crate::resources::{Generation, ResourceType};
@@ -64,6 +64,30 @@ fn comparable(obj: &Value) -> Value {
         }
     }
     v
+}
+
+/// The managedFields a non-apply write asks for, read as the real server
+/// reads them: `[{}]` clears the tracking, a list of well-formed entries
+/// replaces it, and anything else (absent, `null`, `[]`, entries it cannot
+/// decode) keeps the server's tracking, so that clients unaware of the field
+/// cannot wipe it by accident.
+fn requested_managed(sent: Option<&Value>) -> Option<Vec<ManagedEntry>> {
+    let list = sent?.as_array()?;
+    if let [only] = list.as_slice() {
+        if only.as_object().is_some_and(Map::is_empty) {
+            return Some(Vec::new());
+        }
+    }
+    let well_formed = |e: &Value| {
+        e.get("manager").and_then(Value::as_str).is_some_and(|m| !m.is_empty())
+            && matches!(e.get("operation").and_then(Value::as_str), Some("Apply" | "Update"))
+            && e.get("fieldsType").and_then(Value::as_str) == Some("FieldsV1")
+            && e.get("fieldsV1").is_some_and(Value::is_object)
+    };
+    if list.is_empty() || !list.iter().all(well_formed) {
+        return None;
+    }
+    Some(managed_entries(list))
 }
 
 impl Cluster {
@@ -195,6 +219,12 @@ impl Cluster {
             }
             Scope::Main | Scope::Controller => new,
         };
+        // A main-resource update may set the object's managedFields; status
+        // writes and apply never do (apply decides ownership itself).
+        let requested = match (scope, &entries) {
+            (Scope::Main, None) => requested_managed(obj.pointer("/metadata/managedFields")),
+            _ => None,
+        };
         // Server-owned metadata always comes from the stored object.
         if !obj.get("metadata").is_some_and(Value::is_object) {
             obj["metadata"] = json!({});
@@ -220,6 +250,13 @@ impl Cluster {
         }
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
+        if !rt.is_custom() {
+            // Built-in kinds are Go structs whose label and annotation maps are
+            // `omitempty`: a write that removes the last entry removes the map.
+            if let Some(m) = obj["metadata"].as_object_mut() {
+                m.retain(|k, v| !(matches!(k.as_str(), "labels" | "annotations") && v.as_object().is_some_and(Map::is_empty)));
+            }
+        }
         if scope == Scope::Main && rt.status_subresource {
             match old.get("status") {
                 Some(s) => obj["status"] = s.clone(),
@@ -242,7 +279,7 @@ impl Cluster {
         let mut entries = match entries {
             Some(e) => e,
             None => {
-                let mut e = read_managed(old);
+                let mut e = requested.unwrap_or_else(|| read_managed(old));
                 let changes = FieldSet::of_changes(Some(old), &obj, custom);
                 if !changes.is_empty() {
                     for other in e.iter_mut() {
@@ -428,5 +465,111 @@ mod tests {
             )
             .unwrap();
         assert_eq!((gen(&v), v.pointer("/status/replicas")), (Some(3), None));
+    }
+
+    /// A ConfigMap `cfg` whose `data.x` slipway applied and whose `data.y` editor added with a merge patch.
+    fn shared_config_map(c: &Cluster) -> (Target, Value) {
+        let t = configmaps(c, "cfg");
+        let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg","labels":{"app":"web"}},"data":{"x":"1"}}"#;
+        c.patch(&t, PatchType::Apply, body, &opts("slipway", true)).unwrap();
+        let (_, obj) = c
+            .patch(&t, PatchType::Merge, br#"{"data":{"y":"2"}}"#, &opts("editor", false))
+            .unwrap();
+        assert_eq!(managers(&obj), ["slipway/Apply", "editor/Update"]);
+        (t, obj)
+    }
+
+    fn entries_of(obj: &Value, manager: &str) -> Vec<Value> {
+        obj["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["manager"] == manager)
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn merge_patch_setting_managed_fields_replaces_the_servers_tracking() {
+        let c = cluster();
+        let (t, obj) = shared_config_map(&c);
+        let patch = json!({"metadata": {
+            "labels": {"app": null},
+            "managedFields": entries_of(&obj, "editor"),
+        }});
+        let (_, released) = c
+            .patch(&t, PatchType::Merge, patch.to_string().as_bytes(), &opts("releaser", false))
+            .unwrap();
+        assert_eq!(managers(&released), ["editor/Update"], "{released}");
+        assert_eq!(released["data"], json!({"x": "1", "y": "2"}));
+        assert!(released.pointer("/metadata/labels").is_none(), "the last label went, and the map with it");
+        assert_ne!(released["metadata"]["resourceVersion"], obj["metadata"]["resourceVersion"]);
+        assert_eq!(c.get(&t).unwrap()["metadata"]["managedFields"], released["metadata"]["managedFields"]);
+    }
+
+    #[test]
+    fn a_single_empty_entry_clears_managed_fields() {
+        let c = cluster();
+        let (t, obj) = shared_config_map(&c);
+        let (_, cleared) = c
+            .patch(
+                &t,
+                PatchType::Merge,
+                br#"{"metadata":{"managedFields":[{}]}}"#,
+                &opts("releaser", false),
+            )
+            .unwrap();
+        assert!(cleared.pointer("/metadata/managedFields").is_none(), "{cleared}");
+        assert_eq!(cleared["data"], obj["data"]);
+        assert_ne!(cleared["metadata"]["resourceVersion"], obj["metadata"]["resourceVersion"]);
+    }
+
+    #[test]
+    fn put_without_managed_fields_keeps_the_servers_tracking_and_adds_the_writer() {
+        let c = cluster();
+        let (t, obj) = shared_config_map(&c);
+        let mut body = obj.clone();
+        body["metadata"].as_object_mut().unwrap().remove("managedFields");
+        body["data"]["z"] = json!("3");
+        let replaced = c.replace(&t, body, &opts("putter", false)).unwrap();
+        assert_eq!(managers(&replaced), ["slipway/Apply", "editor/Update", "putter/Update"]);
+    }
+
+    #[test]
+    fn empty_or_malformed_managed_fields_in_a_patch_keep_the_servers_tracking() {
+        let c = cluster();
+        let (t, obj) = shared_config_map(&c);
+        for sent in [
+            json!([]),
+            json!(null),
+            json!([{"manager": "x"}]),
+            json!([{"manager": "x", "operation": "Delete", "fieldsType": "FieldsV1", "fieldsV1": {}}]),
+        ] {
+            let patch = json!({"metadata": {"managedFields": sent}});
+            let (_, kept) = c
+                .patch(&t, PatchType::Merge, patch.to_string().as_bytes(), &opts("releaser", false))
+                .unwrap();
+            assert_eq!(kept["metadata"]["managedFields"], obj["metadata"]["managedFields"], "{sent}");
+            assert_eq!(kept["metadata"]["resourceVersion"], obj["metadata"]["resourceVersion"], "{sent}");
+        }
+    }
+
+    #[test]
+    fn status_writes_ignore_managed_fields_in_the_request() {
+        let c = cluster();
+        let mut t = c.target("apps", "deployments", Some("default"), None);
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "a", "image": "x:1"}]}}}});
+        let created = c.create(&t, d, &opts("test", false)).unwrap();
+        t.name = Some("web".into());
+        t.subresource = Some("status".into());
+        let patch = json!({"metadata": {"managedFields": [{}]}, "status": {"replicas": 1}});
+        let (_, obj) = c
+            .patch(&t, PatchType::Merge, patch.to_string().as_bytes(), &opts("writer", false))
+            .unwrap();
+        assert_eq!(obj["status"]["replicas"], 1);
+        assert_eq!(managers(&obj), ["test/Update", "writer/Update"]);
+        assert_eq!(entries_of(&obj, "test"), entries_of(&created, "test"));
     }
 }
