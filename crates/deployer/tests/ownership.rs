@@ -208,7 +208,10 @@ async fn with_adopt_true_an_existing_object_is_adopted_and_released_not_deleted_
         .flatten()
         .filter_map(|e| e.manager.as_deref())
         .collect();
-    assert!(!managers.contains(&"slipway"), "slipway still manages fields: {managers:?}");
+    assert!(
+        !managers.contains(&"slipway"),
+        "slipway still manages fields: {managers:?}"
+    );
     assert!(!released
         .metadata
         .annotations

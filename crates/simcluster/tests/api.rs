@@ -179,7 +179,11 @@ async fn a_merge_patch_without_a_managers_entry_releases_its_fields_to_other_app
         .await
         .unwrap();
     let intruder = api
-        .patch("handed-over", &PatchParams::apply("intruder"), &Patch::Apply(&cm("red")))
+        .patch(
+            "handed-over",
+            &PatchParams::apply("intruder"),
+            &Patch::Apply(&cm("red")),
+        )
         .await
         .expect_err("the owner's field conflicts");
     assert_eq!(api_error(intruder).0, 409);
@@ -201,12 +205,20 @@ async fn a_merge_patch_without_a_managers_entry_releases_its_fields_to_other_app
         .patch("handed-over", &PatchParams::default(), &Patch::Merge(&release))
         .await
         .unwrap();
-    assert!(managers(&released.metadata).is_empty(), "{:?}", released.metadata.managed_fields);
+    assert!(
+        managers(&released.metadata).is_empty(),
+        "{:?}",
+        released.metadata.managed_fields
+    );
     assert_eq!(released.data.as_ref().unwrap()["color"], "blue");
 
     // Nobody owns the field now, so another manager applies it without force.
     let taken = api
-        .patch("handed-over", &PatchParams::apply("intruder"), &Patch::Apply(&cm("red")))
+        .patch(
+            "handed-over",
+            &PatchParams::apply("intruder"),
+            &Patch::Apply(&cm("red")),
+        )
         .await
         .expect("released fields do not conflict");
     assert_eq!(taken.data.unwrap()["color"], "red");

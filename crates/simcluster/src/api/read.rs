@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde_json::{json, Value};
 
 use super::cluster::{ApiResult, Cluster, ListOptions, Target};
@@ -68,43 +70,19 @@ impl Cluster {
     }
 }
 
+/// Continue tokens are opaque to clients; URL-safe base64 keeps them intact in a query string.
 fn encode_continue(key: &(String, String)) -> String {
-    crate::defaults::base64(format!("{}\u{0}{}", key.0, key.1).as_bytes())
+    URL_SAFE_NO_PAD.encode(format!("{}\u{0}{}", key.0, key.1))
 }
 
+/// The key a continue token resumes after; a token that does not decode resumes from the start.
 fn decode_continue(tok: &str) -> (String, String) {
-    let bytes = decode_base64(tok);
+    let bytes = URL_SAFE_NO_PAD.decode(tok).unwrap_or_default();
     let s = String::from_utf8_lossy(&bytes);
     match s.split_once('\u{0}') {
         Some((a, b)) => (a.to_string(), b.to_string()),
         None => (String::new(), String::new()),
     }
-}
-
-fn decode_base64(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let Some(v) = val(c) else { continue };
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -254,7 +254,9 @@ impl Cluster {
             // Built-in kinds are Go structs whose label and annotation maps are
             // `omitempty`: a write that removes the last entry removes the map.
             if let Some(m) = obj["metadata"].as_object_mut() {
-                m.retain(|k, v| !(matches!(k.as_str(), "labels" | "annotations") && v.as_object().is_some_and(Map::is_empty)));
+                m.retain(|k, v| {
+                    !(matches!(k.as_str(), "labels" | "annotations") && v.as_object().is_some_and(Map::is_empty))
+                });
             }
         }
         if scope == Scope::Main && rt.status_subresource {
@@ -498,13 +500,27 @@ mod tests {
             "managedFields": entries_of(&obj, "editor"),
         }});
         let (_, released) = c
-            .patch(&t, PatchType::Merge, patch.to_string().as_bytes(), &opts("releaser", false))
+            .patch(
+                &t,
+                PatchType::Merge,
+                patch.to_string().as_bytes(),
+                &opts("releaser", false),
+            )
             .unwrap();
         assert_eq!(managers(&released), ["editor/Update"], "{released}");
         assert_eq!(released["data"], json!({"x": "1", "y": "2"}));
-        assert!(released.pointer("/metadata/labels").is_none(), "the last label went, and the map with it");
-        assert_ne!(released["metadata"]["resourceVersion"], obj["metadata"]["resourceVersion"]);
-        assert_eq!(c.get(&t).unwrap()["metadata"]["managedFields"], released["metadata"]["managedFields"]);
+        assert!(
+            released.pointer("/metadata/labels").is_none(),
+            "the last label went, and the map with it"
+        );
+        assert_ne!(
+            released["metadata"]["resourceVersion"],
+            obj["metadata"]["resourceVersion"]
+        );
+        assert_eq!(
+            c.get(&t).unwrap()["metadata"]["managedFields"],
+            released["metadata"]["managedFields"]
+        );
     }
 
     #[test]
@@ -521,7 +537,10 @@ mod tests {
             .unwrap();
         assert!(cleared.pointer("/metadata/managedFields").is_none(), "{cleared}");
         assert_eq!(cleared["data"], obj["data"]);
-        assert_ne!(cleared["metadata"]["resourceVersion"], obj["metadata"]["resourceVersion"]);
+        assert_ne!(
+            cleared["metadata"]["resourceVersion"],
+            obj["metadata"]["resourceVersion"]
+        );
     }
 
     #[test]
@@ -547,10 +566,21 @@ mod tests {
         ] {
             let patch = json!({"metadata": {"managedFields": sent}});
             let (_, kept) = c
-                .patch(&t, PatchType::Merge, patch.to_string().as_bytes(), &opts("releaser", false))
+                .patch(
+                    &t,
+                    PatchType::Merge,
+                    patch.to_string().as_bytes(),
+                    &opts("releaser", false),
+                )
                 .unwrap();
-            assert_eq!(kept["metadata"]["managedFields"], obj["metadata"]["managedFields"], "{sent}");
-            assert_eq!(kept["metadata"]["resourceVersion"], obj["metadata"]["resourceVersion"], "{sent}");
+            assert_eq!(
+                kept["metadata"]["managedFields"], obj["metadata"]["managedFields"],
+                "{sent}"
+            );
+            assert_eq!(
+                kept["metadata"]["resourceVersion"], obj["metadata"]["resourceVersion"],
+                "{sent}"
+            );
         }
     }
 
@@ -566,7 +596,12 @@ mod tests {
         t.subresource = Some("status".into());
         let patch = json!({"metadata": {"managedFields": [{}]}, "status": {"replicas": 1}});
         let (_, obj) = c
-            .patch(&t, PatchType::Merge, patch.to_string().as_bytes(), &opts("writer", false))
+            .patch(
+                &t,
+                PatchType::Merge,
+                patch.to_string().as_bytes(),
+                &opts("writer", false),
+            )
             .unwrap();
         assert_eq!(obj["status"]["replicas"], 1);
         assert_eq!(managers(&obj), ["test/Update", "writer/Update"]);
