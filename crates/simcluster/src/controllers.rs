@@ -23,9 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::Cluster;
 use crate::meta::now_rfc3339;
-use crate::tasks::Track;
-
-pub use crate::tasks::Task;
+use crate::tasks::{Task, Track};
 
 /// What the workload controllers read first from every Deployment, StatefulSet or DaemonSet.
 struct WorkloadRollout {
