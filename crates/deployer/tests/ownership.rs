@@ -201,6 +201,17 @@ async fn with_adopt_true_an_existing_object_is_adopted_and_released_not_deleted_
     assert_eq!(released_labels["team"], "payments");
     assert_eq!(released.data.as_ref().unwrap()["level"], "info");
     assert_eq!(released.data.as_ref().unwrap()["owner"], "payments");
+    let managers: Vec<_> = released
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|e| e.manager.as_deref())
+        .collect();
+    assert!(
+        !managers.contains(&"slipway"),
+        "slipway still manages fields: {managers:?}"
+    );
     assert!(!released
         .metadata
         .annotations

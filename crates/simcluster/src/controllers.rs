@@ -13,7 +13,6 @@
 //! Only objects with a pending task are looked at, so 10,000 settled objects cost nothing.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,22 +21,9 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{now_rfc3339, Cluster};
-
-/// Work for the controller loop.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Task {
-    /// Recompute a workload's status: (resource key, namespace, name).
-    Sync(String, String, String),
-    /// Delete a Terminating namespace's contents, then the namespace.
-    FinalizeNamespace(String),
-    /// Remove a deleted CRD and its custom resources.
-    RemoveCrd(String),
-    /// Set a CRD's conditions.
-    EstablishCrd(String),
-    /// Finish a foreground deletion: (resource key, namespace, name).
-    ForegroundDelete(String, String, String),
-}
+use crate::api::Cluster;
+use crate::meta::now_rfc3339;
+use crate::tasks::{Task, Track};
 
 /// What the workload controllers read first from every Deployment, StatefulSet or DaemonSet.
 struct WorkloadRollout {
@@ -47,31 +33,6 @@ struct WorkloadRollout {
     template: Value,
     hash: String,
     track: Track,
-}
-
-/// What the controllers remember about a workload's current rollout.
-#[derive(Clone, Debug)]
-struct Track {
-    template_hash: String,
-    previous_hash: Option<String>,
-    revision: u64,
-    started: Instant,
-    available: bool,
-    was_available: bool,
-    finished: bool,
-}
-
-/// Controller memory by object uid.
-#[derive(Debug, Default)]
-pub struct ControllerState {
-    tracks: HashMap<String, Track>,
-}
-
-impl ControllerState {
-    /// Drops what is known about a deleted object.
-    pub fn forget(&mut self, uid: &str) {
-        self.tracks.remove(uid);
-    }
 }
 
 /// Glob match with `*` wildcards.

@@ -344,9 +344,14 @@ impl ManagedEntry {
 
 /// Reads `metadata.managedFields`.
 pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
-    let Some(list) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else {
-        return Vec::new();
-    };
+    match obj.pointer("/metadata/managedFields").and_then(Value::as_array) {
+        Some(list) => managed_entries(list),
+        None => Vec::new(),
+    }
+}
+
+/// Reads a `managedFields` list.
+pub fn managed_entries(list: &[Value]) -> Vec<ManagedEntry> {
     list.iter()
         .map(|e| {
             let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();

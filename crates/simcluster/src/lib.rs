@@ -26,6 +26,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod fields;
 pub mod merge;
+pub mod meta;
 pub mod protobuf;
 pub mod resources;
 pub mod schema;
@@ -34,6 +35,7 @@ pub mod server;
 pub mod status;
 pub mod store;
 pub mod table;
+pub mod tasks;
 pub mod typecheck;
 pub mod validation;
 

@@ -13,6 +13,8 @@
 //! not, so zero values of non-pointer fields are left out, as the JSON encoder's
 //! `omitempty` does; pointer fields keep their zeros (`replicas: 0`).
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::schema::{self, Field, Struct, Ty};
@@ -160,7 +162,7 @@ fn scalar(field: &Field, ty: &Ty, w: &Wire<'_>) -> Result<Value, DecodeError> {
         // Two's complement: negative int32/int64 values arrive as 10-byte varints.
         (Ty::Int32 | Ty::Int64, Wire::Varint(v)) => json!(*v as i64),
         (Ty::Bool, Wire::Varint(v)) => json!(*v != 0),
-        (Ty::Bytes, Wire::Bytes(b)) => json!(crate::defaults::base64(b)),
+        (Ty::Bytes, Wire::Bytes(b)) => json!(STANDARD.encode(b)),
         (Ty::Quantity, Wire::Bytes(b)) => {
             let mut s = String::new();
             for (n, w) in fields(b)? {

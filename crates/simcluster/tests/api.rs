@@ -171,6 +171,62 @@ async fn conflicting_manager_gets_409_without_force_and_wins_with_force() {
 }
 
 #[tokio::test]
+async fn a_merge_patch_without_a_managers_entry_releases_its_fields_to_other_appliers() {
+    let sim = cluster().await;
+    let api: Api<ConfigMap> = Api::namespaced(sim.client().await, "default");
+    let cm = |color: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "handed-over"}, "data": {"color": color}});
+    api.patch("handed-over", &PatchParams::apply("owner"), &Patch::Apply(&cm("blue")))
+        .await
+        .unwrap();
+    let intruder = api
+        .patch(
+            "handed-over",
+            &PatchParams::apply("intruder"),
+            &Patch::Apply(&cm("red")),
+        )
+        .await
+        .expect_err("the owner's field conflicts");
+    assert_eq!(api_error(intruder).0, 409);
+
+    // The owner hands the object over: a merge patch whose managedFields leave out its entry.
+    let live = api.get("handed-over").await.unwrap();
+    let others: Vec<_> = live
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|e| e.manager.as_deref() != Some("owner"))
+        .collect();
+    let mut release = json!({"metadata": {"managedFields": others}});
+    if others.is_empty() {
+        release["metadata"]["managedFields"] = json!([{}]);
+    }
+    let released = api
+        .patch("handed-over", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .unwrap();
+    assert!(
+        managers(&released.metadata).is_empty(),
+        "{:?}",
+        released.metadata.managed_fields
+    );
+    assert_eq!(released.data.as_ref().unwrap()["color"], "blue");
+
+    // Nobody owns the field now, so another manager applies it without force.
+    let taken = api
+        .patch(
+            "handed-over",
+            &PatchParams::apply("intruder"),
+            &Patch::Apply(&cm("red")),
+        )
+        .await
+        .expect("released fields do not conflict");
+    assert_eq!(taken.data.unwrap()["color"], "red");
+    assert_eq!(managers(&taken.metadata), ["intruder/Apply"]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn update_with_stale_resource_version_conflicts() {
     let sim = cluster().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client().await, "default");
