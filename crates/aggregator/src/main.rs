@@ -26,7 +26,16 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
+    // Printed here, not returned: a returned error is printed with its Debug
+    // form, which carries a backtrace whenever RUST_BACKTRACE is set.
+    run().await.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {

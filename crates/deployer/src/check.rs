@@ -33,7 +33,59 @@ pub struct EnvCheck {
     pub error: Option<String>,
 }
 
+/// What the checks of every env mean for a CI gate (`check --exit-code`), from
+/// best to worst: the worst env decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// Nothing would change and nothing would fail.
+    UpToDate,
+    /// Something would be created, changed, pruned or released.
+    Changes,
+    /// A service or an env would fail: broken files, blocked objects, a refused
+    /// or unreachable env.
+    Failures,
+}
+
+impl Verdict {
+    /// The verdict over the checks of several envs (`UpToDate` for none).
+    pub fn of(checks: &[EnvCheck]) -> Self {
+        checks.iter().map(EnvCheck::verdict).max().unwrap_or(Verdict::UpToDate)
+    }
+
+    /// The exit status of `check --exit-code`: 0, 3 or 4 (1 is left to a check
+    /// that could not run at all, 2 to a usage error).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::UpToDate => 0,
+            Verdict::Changes => 3,
+            Verdict::Failures => 4,
+        }
+    }
+}
+
 impl EnvCheck {
+    /// Whether a reconcile of this env would fail a service or the whole env.
+    pub fn would_fail(&self) -> bool {
+        self.error.is_some() || !self.failed.is_empty() || !self.blocked.is_empty()
+    }
+
+    /// Whether a reconcile of this env would write to the cluster. Objects left
+    /// alone are not writes: Slipway never touches them.
+    pub fn would_change(&self) -> bool {
+        !(self.create.is_empty() && self.change.is_empty() && self.prune.is_empty() && self.release.is_empty())
+    }
+
+    /// This env's part of the verdict.
+    pub fn verdict(&self) -> Verdict {
+        if self.would_fail() {
+            Verdict::Failures
+        } else if self.would_change() {
+            Verdict::Changes
+        } else {
+            Verdict::UpToDate
+        }
+    }
+
     /// The check of an env from its plan.
     pub fn from_plan(env: &str, target: &DeployTarget, observed: &Observed, plan: &Plan) -> Self {
         let mut check = EnvCheck {
@@ -150,5 +202,66 @@ impl fmt::Display for EnvCheck {
             writeln!(f, "  ! failed {u}: {m}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> EnvCheck {
+        EnvCheck {
+            env: name.into(),
+            cluster: "main".into(),
+            namespace: name.into(),
+            unchanged: 3,
+            ..EnvCheck::default()
+        }
+    }
+
+    #[test]
+    fn unchanged_envs_and_objects_left_alone_are_up_to_date() {
+        let mut dev = env("dev");
+        dev.left_alone
+            .push(("ConfigMap dev/manual".into(), "not in the inventory".into()));
+        assert_eq!(Verdict::of(&[dev, env("pp")]), Verdict::UpToDate);
+        assert_eq!(Verdict::of(&[]), Verdict::UpToDate);
+        assert_eq!(Verdict::UpToDate.exit_code(), 0);
+    }
+
+    #[test]
+    fn any_create_change_prune_or_release_is_a_change() {
+        let cases: [fn(&mut EnvCheck); 4] = [
+            |c| c.create.push("ConfigMap dev/new".into()),
+            |c| c.change.push(("ConfigMap dev/app".into(), vec!["data.level".into()])),
+            |c| c.prune.push("ConfigMap dev/old".into()),
+            |c| c.release.push("ConfigMap dev/adopted".into()),
+        ];
+        for (i, edit) in cases.iter().enumerate() {
+            let mut dev = env("dev");
+            edit(&mut dev);
+            assert_eq!(Verdict::of(&[env("pp"), dev]), Verdict::Changes, "case {i}");
+        }
+        assert_eq!(Verdict::Changes.exit_code(), 3);
+    }
+
+    #[test]
+    fn a_failure_anywhere_outweighs_changes_elsewhere() {
+        let cases: [fn(&mut EnvCheck); 3] = [
+            |c| c.error = Some("cannot reach cluster main".into()),
+            |c| c.failed.push(("s1".into(), "dev/base/s1.yaml:1: bad YAML".into())),
+            |c| {
+                c.blocked
+                    .push(("ConfigMap dev/s1".into(), "belongs to env prod".into()))
+            },
+        ];
+        for (i, edit) in cases.iter().enumerate() {
+            let mut changed = env("dev");
+            changed.create.push("ConfigMap dev/new".into());
+            let mut failing = env("pp");
+            edit(&mut failing);
+            assert_eq!(Verdict::of(&[changed, failing]), Verdict::Failures, "case {i}");
+        }
+        assert_eq!(Verdict::Failures.exit_code(), 4);
     }
 }

@@ -104,3 +104,69 @@ fn help_documents_every_flag_and_bad_config_keys_are_rejected() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("poll_intervall"));
 }
+
+#[tokio::test]
+async fn check_exit_code_is_3_for_changes_4_for_failures_and_0_when_up_to_date() {
+    let sim = SimCluster::start(SimConfig {
+        rollout_delay: Duration::from_millis(50),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let repo = git_fixture::temp(REPO).unwrap();
+    let config = write_config(&repo, &sim);
+    let check = |exit_code: bool| {
+        let mut cmd = bin();
+        cmd.arg("check").arg("--config").arg(&config);
+        if exit_code {
+            cmd.arg("--exit-code");
+        }
+        cmd
+    };
+    let explain = |out: &std::process::Output| {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+
+    let out = run(&mut check(true)).await;
+    assert_eq!(out.status.code(), Some(3), "a first sync creates: {}", explain(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("+ create ConfigMap dev/s1"));
+    let out = run(&mut check(false)).await;
+    assert_eq!(out.status.code(), Some(0), "without --exit-code: {}", explain(&out));
+
+    let out = run(bin().arg("deploy").arg("--config").arg(&config).args(["--env", "dev"])).await;
+    assert!(out.status.success(), "{}", explain(&out));
+    let out = run(&mut check(true)).await;
+    assert_eq!(out.status.code(), Some(0), "just deployed: {}", explain(&out));
+
+    repo.commit("s1 2", &[("dev/version/s1.yaml", Some("version: '2'\n"))])
+        .unwrap();
+    let out = run(&mut check(true)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a new version changes s1: {}",
+        explain(&out)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("~ change ConfigMap dev/s1"));
+
+    // A broken service outweighs the change still pending for it.
+    repo.commit("break s1", &[("dev/base/s1.yaml", Some("kind: [\n"))])
+        .unwrap();
+    let out = run(&mut check(true)).await;
+    assert_eq!(out.status.code(), Some(4), "s1 would fail: {}", explain(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("! failed s1"));
+    let out = run(&mut check(false)).await;
+    assert_eq!(out.status.code(), Some(0), "without --exit-code: {}", explain(&out));
+
+    let help = bin().args(["check", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--exit-code") && help.contains("3 something would be created") && help.contains("4 a service"),
+        "{help}"
+    );
+    sim.shutdown().await;
+}

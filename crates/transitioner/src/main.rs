@@ -1,6 +1,7 @@
 //! `slipway-transitioner`: promotes versions between environments by the rules in `transitions.yaml`.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -33,7 +34,19 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    // Printed here, not returned: a returned error is printed with its Debug
+    // form, which carries a backtrace whenever RUST_BACKTRACE is set.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     slipway_kit::init_tracing();
     match cli.command {

@@ -292,12 +292,13 @@ async fn refresh_burst_is_acted_on_once_now_and_once_after_the_interval() {
     }
     assert_eq!((scheduled, coalesced), (1, 9));
     // One run for the nudge acted on at once, one for the nine merged into a deferred one.
-    for _ in 0..500 {
-        if runs().await >= 3 {
-            break;
+    wait_until("the run of the deferred nudge", Duration::from_secs(10), || async {
+        match runs().await {
+            n if n >= 3 => Ok(()),
+            n => Err(format!("{n} runs")),
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     if burst_took < slipway_core::refresh::MIN_INTERVAL {
         assert_eq!(runs().await, 3);
     } else {
@@ -340,7 +341,7 @@ async fn wait_for(
     base: &str,
     done: impl Fn(&TransitionerStatus) -> bool,
 ) -> TransitionerStatus {
-    for _ in 0..500 {
+    wait_until("the expected transitioner status", Duration::from_secs(10), || async {
         let status: TransitionerStatus = http
             .get(format!("{base}/status"))
             .send()
@@ -350,9 +351,10 @@ async fn wait_for(
             .await
             .unwrap();
         if done(&status) {
-            return status;
+            Ok(status)
+        } else {
+            Err(format!("{status:?}"))
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the transitioner status never reached the expected state");
+    })
+    .await
 }

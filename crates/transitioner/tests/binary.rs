@@ -47,13 +47,12 @@ commits:
         .to_string();
     let health = reqwest::get(format!("{url}/health")).await.unwrap();
     assert_eq!(health.status(), 200);
-    for _ in 0..500 {
-        if repo.read("dev/version/s1.yaml").is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(repo.read("dev/version/s1.yaml").unwrap(), "version: '2'\n");
+    let promoted = wait_until("the promotion of s1 into dev", Duration::from_secs(10), || async {
+        repo.read("dev/version/s1.yaml")
+            .ok_or_else(|| "no dev/version/s1.yaml".to_string())
+    })
+    .await;
+    assert_eq!(promoted, "version: '2'\n");
 
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());

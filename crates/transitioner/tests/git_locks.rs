@@ -29,18 +29,15 @@ fn config(repo: &git_fixture::TempRepo) -> Config {
 }
 
 async fn status_until(t: &Transitioner, done: impl Fn(&TransitionerStatus) -> bool) -> TransitionerStatus {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    support::wait_until("the expected transitioner status", Duration::from_secs(10), || async {
         let status = t.status();
         if done(&status) {
-            return status;
+            Ok(status)
+        } else {
+            Err(format!("{status:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not reached: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 /// A commit the transition leaves alone (it only touches files it does not promote).

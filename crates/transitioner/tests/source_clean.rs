@@ -164,11 +164,15 @@ async fn deployer_is_asked_to_refresh_after_a_promotion() {
     deployer.set_env("dev", &repo.head().unwrap(), RolloutStatus::Clean, "", None);
     let t = transitioner(&repo, "checkout", clock("2026-11-22T10:00:00Z"), Some(&deployer)).await;
     assert!(t.run_all().await.unwrap()[0].1.commit.is_some());
-    for _ in 0..200 {
-        if deployer.refreshes.load(Ordering::SeqCst) > 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the deployer was not asked to refresh");
+    wait_until(
+        "the deployer to be asked to refresh",
+        std::time::Duration::from_secs(5),
+        || async {
+            match deployer.refreshes.load(Ordering::SeqCst) {
+                0 => Err("no POST /refresh yet".to_string()),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await;
 }

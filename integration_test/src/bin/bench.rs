@@ -4,6 +4,7 @@
 //! (or `--json`).
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -164,8 +165,27 @@ fn count(w: Option<u64>) -> String {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    // Printed here, not returned: a returned error is printed with its Debug
+    // form, which carries a backtrace whenever RUST_BACKTRACE is set.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Before anything starts: a missing kubeconfig would otherwise surface as
+    // a deployer that does not come up, after the repo has been generated.
+    if let Some(kubeconfig) = &args.real_cluster {
+        if !kubeconfig.is_file() {
+            bail!("--real-cluster: no kubeconfig at {}", kubeconfig.display());
+        }
+    }
     let real = args.real_cluster.is_some();
     let example = ExampleRepo {
         services: (0..args.services).map(|i| format!("s{i:04}")).collect(),

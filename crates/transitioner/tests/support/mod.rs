@@ -2,6 +2,7 @@
 //! and a fake deployer whose status the test controls.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,28 @@ use slipway_transitioner::{Config, ManualClock, Transitioner};
 use tokio_util::sync::CancellationToken;
 
 pub use git_fixture::TempRepo;
+
+/// Polls `check` every 10 ms until it gives `Ok`, for at most `within`, instead of
+/// sleeping for a guessed time; on timeout the test fails naming what it waited
+/// for and what `check` saw last.
+pub async fn wait_until<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let seen = match check().await {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}; last seen: {seen}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
 
 pub fn at(s: &str) -> DateTime<Utc> {
     s.parse().expect("test timestamps are RFC 3339")
