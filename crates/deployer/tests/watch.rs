@@ -27,7 +27,11 @@ async fn create_namespace(client: &kube::Client, name: &str) {
 
 /// Creates ConfigMap `name` in `dev`, labelled for env `dev` when `labelled`.
 async fn create_config_map(client: &kube::Client, name: &str, labelled: bool) {
-    let labels = if labelled { json!({"slipway.dev/env": "dev"}) } else { json!({}) };
+    let labels = if labelled {
+        json!({"slipway.dev/env": "dev"})
+    } else {
+        json!({})
+    };
     let cm: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})).unwrap();
     Api::<ConfigMap>::namespaced(client.clone(), "dev")
@@ -85,7 +89,11 @@ async fn after_410_gone_the_watcher_lists_again_and_the_index_forgets_objects_de
     let noise = Api::<ConfigMap>::namespaced(client.clone(), "dev");
     for i in 0..1100 {
         noise
-            .patch("noise", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": i.to_string()}})))
+            .patch(
+                "noise",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"k": i.to_string()}})),
+            )
             .await
             .unwrap();
     }
