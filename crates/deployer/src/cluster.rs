@@ -7,51 +7,18 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::core::Resource as _;
 use kube::discovery::{ApiResource, Scope as KubeScope};
+use kube::runtime::wait::{await_condition, conditions};
 use serde_json::Value;
-use thiserror::Error;
 
 use crate::config::{ClusterConfig, DeployerConfig};
+pub use crate::error::ClusterError;
 use crate::object::{ObjectKey, Scope, ENV_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGER, SERVICE_LABEL};
-
-/// A failed request to a cluster, after retries.
-#[derive(Debug, Clone, Error)]
-pub enum ClusterError {
-    /// The API server answered with an error `Status`.
-    #[error("{code} {reason}: {message}")]
-    Api { code: u16, reason: String, message: String },
-    /// No answer: connection refused, timeout, TLS.
-    #[error("cluster unreachable: {0}")]
-    Transport(String),
-    /// Anything else (bad response, bad kubeconfig).
-    #[error("{0}")]
-    Other(String),
-}
-
-impl ClusterError {
-    /// Worth retrying: timeouts, unreachable servers, 429 and 5xx.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            ClusterError::Api { code, .. } => *code == 429 || *code >= 500,
-            ClusterError::Transport(_) => true,
-            ClusterError::Other(_) => false,
-        }
-    }
-
-    /// Whether the server said the thing is not there.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, ClusterError::Api { code: 404, .. })
-    }
-
-    /// Whether the server refused the deployer's identity (RBAC).
-    pub fn is_forbidden(&self) -> bool {
-        matches!(self, ClusterError::Api { code: 403, .. })
-    }
-}
 
 impl From<kube::Error> for ClusterError {
     fn from(e: kube::Error) -> Self {
@@ -172,7 +139,7 @@ pub async fn client_for(
     kube::Client::try_from(config).map_err(|e| ClusterError::Other(format!("cluster {name}: {e}")))
 }
 
-fn to_value(obj: DynamicObject, kind: &Kind) -> Result<Value, ClusterError> {
+pub(crate) fn to_value(obj: DynamicObject, kind: &Kind) -> Result<Value, ClusterError> {
     let mut v = serde_json::to_value(obj).map_err(|e| ClusterError::Other(format!("bad object from server: {e}")))?;
     compact(&mut v, kind);
     Ok(v)
@@ -394,37 +361,28 @@ impl Cluster {
         }
     }
 
-    /// Watches the objects of a kind with the labels from `version` (with
-    /// bookmarks). Objects arrive compacted like [`Cluster::list_at`]'s; the stream
-    /// ends when the server closes it (after at most `timeout`).
-    pub async fn watch(
-        &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        selector: &str,
-        version: &str,
-        timeout: Duration,
-    ) -> Result<impl futures::Stream<Item = Result<WatchEvent<Value>, ClusterError>> + use<>, ClusterError> {
-        let url = DynamicObject::url_path(&kind.resource, namespace.filter(|_| kind.scope == Scope::Namespaced));
-        let params = WatchParams::default()
-            .labels(selector)
-            .timeout(timeout.as_secs().clamp(1, 290) as u32);
-        let request = kube::core::Request::new(&url)
-            .watch(&params, version)
-            .map_err(|e| ClusterError::Other(format!("cannot build watch request: {e}")))?;
-        let events = self
-            .watch_client
-            .request_events::<Value>(request)
-            .await
-            .map_err(ClusterError::from)?;
-        let kind = kind.clone();
-        Ok(futures::StreamExt::map(events, move |event| {
-            let mut event = event.map_err(ClusterError::from)?;
-            if let WatchEvent::Added(v) | WatchEvent::Modified(v) | WatchEvent::Deleted(v) = &mut event {
-                compact(v, &kind);
+    /// The API of a kind for watches (on the client without a read timeout).
+    pub fn watch_api(&self, kind: &Kind, namespace: Option<&str>) -> Api<DynamicObject> {
+        match (kind.scope, namespace) {
+            (Scope::Namespaced, Some(ns)) => Api::namespaced_with(self.watch_client.clone(), ns, &kind.resource),
+            _ => Api::all_with(self.watch_client.clone(), &kind.resource),
+        }
+    }
+
+    /// Waits (at most `wait`) until the CustomResourceDefinition `name` is
+    /// established; whether it was. Watches the one object, so it answers as
+    /// soon as the API server says so.
+    pub async fn crd_established(&self, name: &str, wait: Duration) -> bool {
+        let api = Api::<CustomResourceDefinition>::all(self.watch_client.clone());
+        let established = await_condition(api, name, conditions::is_crd_established());
+        match tokio::time::timeout(wait, established).await {
+            Ok(Ok(found)) => found.is_some(),
+            Ok(Err(e)) => {
+                tracing::debug!(cluster = %self.name, crd = name, "waiting for the CRD failed: {e}");
+                false
             }
-            Ok(event)
-        }))
+            Err(_) => false,
+        }
     }
 
     /// Server-side apply with field manager `slipway`, forcing ownership back.
@@ -608,23 +566,27 @@ mod tests {
     }
 
     #[test]
-    fn backoff_waits_grow_up_to_the_cap_and_stop_after_the_attempts() {
-        use backon::BackoffBuilder;
-        let policy = RetryPolicy {
-            attempts: 6,
-            min_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(400),
-        };
-        let waits: Vec<Duration> = policy.backoff().build().collect();
-        // One wait between each of the six attempts.
-        assert_eq!(waits.len(), 5, "{waits:?}");
-        for w in &waits {
-            // Jitter adds at most one more delay to the capped wait.
-            assert!(
-                *w >= Duration::from_millis(100) && *w <= Duration::from_millis(800),
-                "{waits:?}"
-            );
+    fn the_answers_of_the_kube_client_that_slipway_retries_are_throttling_server_errors_and_no_answer() {
+        let status = |code: u16| kube::Error::Api(kube::core::Status::failure("m", "R").with_code(code).boxed());
+        let transient = |e: kube::Error| ClusterError::from(e).is_transient();
+        for code in [429, 500, 502, 503, 504] {
+            assert!(transient(status(code)), "{code}");
         }
+        for code in [400, 403, 404, 409, 410, 422] {
+            assert!(!transient(status(code)), "{code}");
+        }
+        // No answer at all: the connection failed or timed out in the client's stack.
+        let refused: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::other("connection refused"));
+        assert!(transient(kube::Error::Service(refused)));
+        // A kind the server does not serve is an answer (not found), not a reason to ask again.
+        let missing = ClusterError::from(kube::Error::Discovery(kube::error::DiscoveryError::MissingKind(
+            "Widget".into(),
+        )));
+        assert!(missing.is_not_found() && !missing.is_transient(), "{missing:?}");
+        // A response that cannot be read will not read better the next time.
+        let garbled = serde_json::from_str::<Value>("{").unwrap_err();
+        assert!(!transient(kube::Error::SerdeError(garbled)));
+        assert!(ClusterError::from(status(403)).is_forbidden());
     }
 
     #[tokio::test]

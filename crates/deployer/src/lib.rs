@@ -8,7 +8,8 @@
 //! ```
 //!
 //! The decisions are pure ([`object`], [`live`], [`plan`], [`diff`], [`rollout`],
-//! [`report`], [`inventory`]); [`cluster`] and [`reconcile`] carry them out.
+//! [`report`], [`inventory`], [`outcome`], [`error`], the watch index of [`watch`]);
+//! [`cluster`], [`watch`] and [`reconcile`] carry them out.
 #![forbid(unsafe_code)]
 
 pub mod check;
@@ -16,15 +17,18 @@ pub mod cluster;
 pub mod config;
 pub mod deployer;
 pub mod diff;
+pub mod error;
 pub mod http;
 pub mod inventory;
 pub mod live;
 pub mod metrics;
 pub mod object;
+pub mod outcome;
 pub mod plan;
 pub mod reconcile;
 pub mod report;
 pub mod rollout;
+pub mod scheduler;
 pub mod watch;
 
 use std::net::SocketAddr;

@@ -13,13 +13,21 @@ pub struct EnvLabel {
     pub env: String,
 }
 
+/// The labels of the failure counter: the env and why it failed.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub env: String,
+    /// One value per kind of failure ([`crate::outcome::FailureReason::label`]).
+    pub reason: &'static str,
+}
+
 /// Every metric, registered once.
 pub struct Metrics {
     pub registry: Registry,
     pub reconcile_seconds: Family<EnvLabel, Histogram>,
     pub applied: Family<EnvLabel, Counter>,
     pub pruned: Family<EnvLabel, Counter>,
-    pub failed: Family<EnvLabel, Counter>,
+    pub failed: Family<FailureLabels, Counter>,
     pub last_success: Family<EnvLabel, Gauge>,
     pub fetch_errors: Counter,
 }
@@ -32,7 +40,7 @@ impl Default for Metrics {
         });
         let applied = Family::<EnvLabel, Counter>::default();
         let pruned = Family::<EnvLabel, Counter>::default();
-        let failed = Family::<EnvLabel, Counter>::default();
+        let failed = Family::<FailureLabels, Counter>::default();
         let last_success = Family::<EnvLabel, Gauge>::default();
         let fetch_errors = Counter::default();
         registry.register(
@@ -52,7 +60,7 @@ impl Default for Metrics {
         );
         registry.register(
             "failed_operations",
-            "Failed applies, prunes and reconciles",
+            "Failures in reconciles, by reason (apply, prune, cluster, ...)",
             failed.clone(),
         );
         registry.register(

@@ -100,6 +100,56 @@ impl Plan {
     pub fn is_noop(&self) -> bool {
         self.apply.is_empty() && self.prune.is_empty() && self.release.is_empty()
     }
+
+    /// The applies in waves, by rank (namespaces and CRDs first, workloads
+    /// later): indexes into `desired`'s objects; the objects of one wave may
+    /// go out concurrently, a wave starts when the one before it is done.
+    pub fn apply_waves(&self, desired: &DesiredSet) -> Vec<Vec<usize>> {
+        let mut by_rank: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+        for (i, _) in &self.apply {
+            let o = &desired.objects[*i];
+            by_rank
+                .entry(apply_rank(&o.key.group, &o.key.kind))
+                .or_default()
+                .push(*i);
+        }
+        by_rank.into_values().collect()
+    }
+
+    /// The prunes in waves, in reverse apply order (workloads before what
+    /// they use): consecutive prunes of one rank form one wave.
+    pub fn prune_waves(&self) -> Vec<Vec<&InventoryEntry>> {
+        let mut waves: Vec<(u8, Vec<&InventoryEntry>)> = Vec::new();
+        for e in &self.prune {
+            let rank = apply_rank(&e.key.group, &e.key.kind);
+            match waves.last_mut() {
+                Some((r, wave)) if *r == rank => wave.push(e),
+                _ => waves.push((rank, vec![e])),
+            }
+        }
+        waves.into_iter().map(|(_, wave)| wave).collect()
+    }
+
+    /// The inventory to store before anything is applied: the stored one
+    /// with every object the plan will have, so that a crash in between
+    /// cannot leave objects Slipway created but does not know about.
+    pub fn inventory_before(&self, stored: &Inventory) -> Inventory {
+        let mut before = stored.clone();
+        for e in self.inventory.entries.values() {
+            before.insert(e.clone());
+        }
+        before
+    }
+
+    /// The inventory to store once the plan is carried out: the plan's, with
+    /// the objects whose prune or release failed still in it (they are tried again).
+    pub fn inventory_after<'a>(&self, not_removed: impl IntoIterator<Item = &'a InventoryEntry>) -> Inventory {
+        let mut after = self.inventory.clone();
+        for e in not_removed {
+            after.insert(e.clone());
+        }
+        after
+    }
 }
 
 /// Objects an earlier plan found unchanged, with the desired set it was made
@@ -425,6 +475,86 @@ mod tests {
         assert_eq!(kinds, ["ConfigMap", "Deployment"]);
         assert!(p.apply.iter().all(|(_, r)| *r == ApplyReason::Create));
         assert_eq!(p.inventory.entries.len(), 2);
+    }
+
+    #[test]
+    fn applies_go_in_waves_by_rank_and_prunes_in_reverse_waves() {
+        let deployment = |n: &str| format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {n}}}\n");
+        let set = desired(&[
+            ("dev/deployable/d1.yaml", &deployment("d1")),
+            ("dev/deployable/c1.yaml", &cm("c1", "1")),
+            ("dev/deployable/d2.yaml", &deployment("d2")),
+            ("dev/deployable/c2.yaml", &cm("c2", "1")),
+        ]);
+        let p = plan(
+            "dev",
+            &set,
+            &Inventory::default(),
+            &Live::new(),
+            &Outside::default(),
+            opts(),
+        );
+        let waves: Vec<Vec<&str>> = p
+            .apply_waves(&set)
+            .iter()
+            .map(|wave| wave.iter().map(|i| set.objects[*i].key.name.as_str()).collect())
+            .collect();
+        assert_eq!(waves.len(), 2, "{waves:?}");
+        let mut first = waves[0].clone();
+        first.sort();
+        let mut second = waves[1].clone();
+        second.sort();
+        assert_eq!((first, second), (vec!["c1", "c2"], vec!["d1", "d2"]));
+
+        // Everything left the repo: the Deployments go first, then the ConfigMaps.
+        let everything_gone = PruneOptions {
+            allow_empty: true,
+            ..opts()
+        };
+        let p = plan(
+            "dev",
+            &DesiredSet::default(),
+            &inventory_of(&set),
+            &live_of(&set),
+            &Outside::default(),
+            everything_gone,
+        );
+        let waves: Vec<Vec<&str>> = p
+            .prune_waves()
+            .iter()
+            .map(|wave| wave.iter().map(|e| e.key.kind.as_str()).collect())
+            .collect();
+        assert_eq!(
+            waves,
+            [vec!["Deployment", "Deployment"], vec!["ConfigMap", "ConfigMap"]]
+        );
+    }
+
+    #[test]
+    fn the_inventory_records_new_objects_before_applying_and_keeps_failed_prunes_after() {
+        let old = desired(&[
+            ("dev/deployable/a.yaml", &cm("a", "1")),
+            ("dev/deployable/b.yaml", &cm("b", "1")),
+        ]);
+        let new = desired(&[
+            ("dev/deployable/b.yaml", &cm("b", "1")),
+            ("dev/deployable/c.yaml", &cm("c", "1")),
+        ]);
+        let stored = inventory_of(&old);
+        let p = plan("dev", &new, &stored, &live_of(&old), &Outside::default(), opts());
+        let names = |inv: &Inventory| inv.entries.keys().map(|k| k.name.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&p.inventory_before(&stored)),
+            ["a", "b", "c"],
+            "a is still there until pruned"
+        );
+        assert_eq!(p.prune.len(), 1);
+        assert_eq!(names(&p.inventory_after([])), ["b", "c"]);
+        assert_eq!(
+            names(&p.inventory_after(&p.prune)),
+            ["a", "b", "c"],
+            "a failed prune is kept"
+        );
     }
 
     #[test]

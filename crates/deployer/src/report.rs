@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use slipway_core::status::{EnvStatus, ErrorRecord, Phase, ResourceStatus, RolloutStatus, ServiceStatus};
 use slipway_core::Unit;
 
-use crate::cluster::ClusterError;
+use crate::error::ClusterError;
 use crate::live::Live;
 use crate::object::{DesiredObject, DesiredSet, ObjectKey};
+use crate::outcome::Acted;
 use crate::plan::Plan;
-use crate::reconcile::Acted;
 
 /// Since when each object has been rolling out at its current generation.
 #[derive(Debug, Clone, Default)]

@@ -1,5 +1,16 @@
 //! The deployer: one fetch per poll shared by every env, each env reconciled on
 //! its own task so a slow or unreachable cluster never holds up the others.
+//!
+//! ```text
+//! mod.rs       the API: fetch, reconcile one env, reconcile all, deploy, check
+//! run.rs       the loop of `serve` and the tasks of the envs
+//! env_state.rs what is kept of each env between its reconciles
+//! ```
+
+mod env_state;
+mod run;
+
+pub use run::{FIRST_ROLLOUT_CHECK, WATCH_MIN_GAP, WATCH_SETTLE};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -12,18 +23,18 @@ use slipway_core::status::{DeployerStatus, EnvStatus, ErrorRecord, RolloutStatus
 use slipway_core::{RepoSnapshot, Unit};
 use slipway_repo::SharedRepo;
 use thiserror::Error;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::check::EnvCheck;
 use crate::cluster::{client_for, Cluster, RetryPolicy};
 use crate::config::DeployerConfig;
-use crate::metrics::Metrics;
+use crate::metrics::{FailureLabels, Metrics};
+use crate::outcome::Outcome;
 use crate::plan::Verified;
-use crate::reconcile::{act, observe, plan_for, record, DesiredCache, EnvError, Rendering, Settings};
-use crate::report::{env_error_status, env_status, Progress, ReportInput};
-use crate::watch::EnvWatches;
+use crate::reconcile::{act, observe, plan_for, record, EnvError, Settings};
+use crate::report::{env_error_status, env_status, ReportInput};
+use crate::scheduler::Scheduler;
+use env_state::EnvState;
 
 /// Where "now" comes from (injected so tests control time).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -60,37 +71,21 @@ impl EnvRun {
     }
 }
 
-/// An env's rendering and the snapshot it was rendered from.
-type RenderedAt = (Arc<RepoSnapshot>, Arc<Rendering>);
-
-#[derive(Default)]
-struct EnvSlot {
-    /// Another reconcile was asked for while one ran.
-    again: bool,
-}
-
 /// The deployer service.
 pub struct Deployer {
     config: DeployerConfig,
     repo: SharedRepo,
     clusters: tokio::sync::Mutex<BTreeMap<String, Arc<Cluster>>>,
     status: RwLock<DeployerStatus>,
-    progress: Mutex<BTreeMap<String, Progress>>,
     snapshot: Mutex<Option<Arc<RepoSnapshot>>>,
-    /// env → (snapshot, its rendering): rendering 500 services is the costliest
-    /// pure step, most polls see the same commit, and most commits touch one env.
-    rendered: Mutex<BTreeMap<String, RenderedAt>>,
+    /// What is kept of each env between its reconciles.
+    envs: Mutex<BTreeMap<String, EnvState>>,
+    /// When envs with a rollout in progress are checked again.
+    scheduler: Mutex<Scheduler>,
     /// Numbers the renderings.
     generations: std::sync::atomic::AtomicU64,
-    /// env → its desired set, kept while the commit stays the same.
-    desired: Mutex<BTreeMap<String, Arc<DesiredCache>>>,
-    /// env → what its last plan found unchanged.
-    verified: Mutex<BTreeMap<String, Verified>>,
-    /// env → the watch-fed caches of its objects.
-    watches: Mutex<BTreeMap<String, Arc<EnvWatches>>>,
     /// Notified when a watch sees a change in the cluster.
     changed: Arc<tokio::sync::Notify>,
-    slots: Mutex<BTreeMap<String, EnvSlot>>,
     refresh: tokio::sync::Notify,
     clock: Clock,
     /// Prometheus metrics.
@@ -117,15 +112,11 @@ impl Deployer {
             repo,
             clusters: tokio::sync::Mutex::new(BTreeMap::new()),
             status: RwLock::new(DeployerStatus::default()),
-            progress: Mutex::new(BTreeMap::new()),
             snapshot: Mutex::new(None),
-            rendered: Mutex::new(BTreeMap::new()),
+            envs: Mutex::new(BTreeMap::new()),
+            scheduler: Mutex::new(Scheduler::default()),
             generations: std::sync::atomic::AtomicU64::new(0),
-            desired: Mutex::new(BTreeMap::new()),
-            verified: Mutex::new(BTreeMap::new()),
-            watches: Mutex::new(BTreeMap::new()),
             changed: Arc::new(tokio::sync::Notify::new()),
-            slots: Mutex::new(BTreeMap::new()),
             refresh: tokio::sync::Notify::new(),
             clock,
             metrics: Metrics::default(),
@@ -145,7 +136,8 @@ impl Deployer {
     /// The objects the env's watch-fed caches hold, once all are in step with
     /// the cluster (`None` before, or for an env not reconciled yet).
     pub fn cached_objects(&self, env: &str) -> Option<Vec<crate::object::ObjectKey>> {
-        lock(&self.watches).get(env).and_then(|w| w.keys())
+        let watches = lock(&self.envs).get(env).and_then(|e| e.watches.clone());
+        watches.and_then(|w| w.keys())
     }
 
     /// The last fetched head of the repo (cheap, unlike [`Deployer::status`]).
@@ -245,41 +237,6 @@ impl Deployer {
         Ok(cluster)
     }
 
-    /// The env rendered from the snapshot: the same rendering while the env's
-    /// folder is unchanged, else rendered again.
-    fn rendered(&self, env: &str, snapshot: &Arc<RepoSnapshot>) -> Arc<Rendering> {
-        let earlier = lock(&self.rendered).get(env).cloned();
-        let rendering = match earlier {
-            Some((before, rendering)) if snapshot.same_folder(&before, env) => rendering,
-            _ => {
-                let units = snapshot.render_env(env);
-                let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let (again, name) = (snapshot.clone(), env.to_string());
-                Arc::new(Rendering::new(generation, units, move || again.render_env(&name)))
-            }
-        };
-        lock(&self.rendered).insert(env.to_string(), (snapshot.clone(), rendering.clone()));
-        rendering
-    }
-
-    /// The env's caches, started anew when its cluster or namespace changed.
-    fn watches(&self, env: &str, cluster: &Arc<Cluster>, target: &DeployTarget) -> Arc<EnvWatches> {
-        let mut all = lock(&self.watches);
-        match all.get(env) {
-            Some(w) if w.is_for(cluster, &target.namespace) => w.clone(),
-            _ => {
-                let w = Arc::new(EnvWatches::new(
-                    cluster.clone(),
-                    &target.namespace,
-                    &format!("{}={env}", crate::object::ENV_LABEL),
-                    self.changed.clone(),
-                ));
-                all.insert(env.to_string(), w.clone());
-                w
-            }
-        }
-    }
-
     fn settings(&self) -> Settings {
         Settings {
             crd_wait: self.config.crd_wait,
@@ -301,16 +258,14 @@ impl Deployer {
             let cluster = self.cluster(env, &target.cluster).await?;
             let rendering = self.rendered(env, snapshot);
             let watches = self.watches(env, &cluster, target);
-            let desired = lock(&self.desired).entry(env.to_string()).or_default().clone();
+            let desired = self.with_env(env, |e| e.desired.clone());
             let observed = observe(env, target, &rendering, &cluster, Some(&watches), Some(&desired)).await?;
             let observed_after = started.elapsed();
-            let verified = lock(&self.verified).remove(env).unwrap_or_default();
+            let verified = self.with_env(env, |e| std::mem::take(&mut e.verified));
             let plan = plan_for(env, target, &observed, &verified);
             drop(verified);
-            lock(&self.verified).insert(
-                env.to_string(),
-                Verified::after(&observed.desired, &observed.live, &plan),
-            );
+            let verified = Verified::after(&observed.desired, &observed.live, &plan);
+            self.with_env(env, |e| e.verified = verified);
             let planned_after = started.elapsed();
             let acted = act(env, target, &cluster, &observed, &plan, self.settings()).await;
             record(&watches, &observed, &acted);
@@ -325,30 +280,25 @@ impl Deployer {
         }
         .await;
         let now = (self.clock)();
-        let run = match result {
+        let (status, outcome) = match result {
             Err(e) => {
                 let message = e.to_string();
                 tracing::warn!("reconcile failed: {message}");
-                EnvRun {
-                    status: env_error_status(
-                        env,
-                        &target.cluster,
-                        &target.namespace,
-                        &message,
-                        previous.as_ref(),
-                        now,
-                    ),
-                    applied: 0,
-                    pruned: 0,
-                    released: 0,
-                    failed: 1,
-                }
+                let status = env_error_status(
+                    env,
+                    &target.cluster,
+                    &target.namespace,
+                    &message,
+                    previous.as_ref(),
+                    now,
+                );
+                (status, Outcome::failed(e.reason()))
             }
             Ok((observed, plan, acted)) => {
                 let versions = service_versions(snapshot, env, &observed.desired.units);
+                // Taken out while the status is worked out, so other envs' reconciles do not wait.
+                let mut progress = self.with_env(env, |e| std::mem::take(&mut e.progress));
                 let status = {
-                    let mut progress = lock(&self.progress);
-                    let progress = progress.entry(env.to_string()).or_default();
                     env_status(
                         ReportInput {
                             env,
@@ -364,36 +314,35 @@ impl Deployer {
                             now,
                             default_deadline: self.config.default_progress_deadline,
                         },
-                        progress,
+                        &mut progress,
                     )
                 };
-                let applied = acted.applied.values().filter(|r| r.is_ok()).count();
-                let pruned = acted.pruned.iter().filter(|(_, r)| r.is_ok()).count();
-                let released = acted.released.iter().filter(|(_, r)| r.is_ok()).count();
-                let failed = acted.applied.values().filter(|r| r.is_err()).count()
-                    + acted.pruned.iter().filter(|(_, r)| r.is_err()).count()
-                    + acted.released.iter().filter(|(_, r)| r.is_err()).count()
-                    + plan.blocked.len()
-                    + acted.errors.len()
-                    + observed.desired.failed.len()
-                    + usize::from(plan.refused.is_some());
+                self.with_env(env, |e| e.progress = progress);
+                let outcome = Outcome::of(&observed.desired, &plan, &acted);
                 for left in &plan.left_alone {
                     tracing::debug!(object = %left.key, "left alone: {}", left.reason);
                 }
                 for (i, why) in &plan.blocked {
                     tracing::debug!(object = %observed.desired.objects[*i].key, "not applied: {why}");
                 }
+                let (applied, pruned, released, failed) = (
+                    outcome.applied,
+                    outcome.pruned,
+                    outcome.released,
+                    outcome.failed_total(),
+                );
                 if applied + pruned + released > 0 || failed > 0 {
                     tracing::info!(applied, pruned, released, failed, status = ?status.status, "reconciled");
                 }
-                EnvRun {
-                    status,
-                    applied,
-                    pruned,
-                    released,
-                    failed,
-                }
+                (status, outcome)
             }
+        };
+        let run = EnvRun {
+            status,
+            applied: outcome.applied,
+            pruned: outcome.pruned,
+            released: outcome.released,
+            failed: outcome.failed_total(),
         };
         self.metrics
             .reconcile_seconds
@@ -401,7 +350,14 @@ impl Deployer {
             .observe(started.elapsed().as_secs_f64());
         self.metrics.applied.get_or_create(&labels).inc_by(run.applied as u64);
         self.metrics.pruned.get_or_create(&labels).inc_by(run.pruned as u64);
-        self.metrics.failed.get_or_create(&labels).inc_by(run.failed as u64);
+        // A failure series appears with its first failure: its presence means something failed.
+        for (reason, n) in &outcome.failures {
+            let labels = FailureLabels {
+                env: env.to_string(),
+                reason: reason.label(),
+            };
+            self.metrics.failed.get_or_create(&labels).inc_by(*n as u64);
+        }
         if let Some(t) = run.status.last_success.filter(|t| *t == now) {
             self.metrics.last_success.get_or_create(&labels).set(t.timestamp());
         }
@@ -463,150 +419,10 @@ impl Deployer {
 
     fn forget_removed_envs(&self, targets: &BTreeMap<String, DeployTarget>) {
         self.set_status(|s| s.envs.retain(|env, _| targets.contains_key(env)));
-        lock(&self.progress).retain(|env, _| targets.contains_key(env));
-        lock(&self.rendered).retain(|env, _| targets.contains_key(env));
-        lock(&self.watches).retain(|env, _| targets.contains_key(env));
-        lock(&self.desired).retain(|env, _| targets.contains_key(env));
-        lock(&self.verified).retain(|env, _| targets.contains_key(env));
-    }
-
-    /// The loop of `serve`: fetch on every poll interval and on refresh, and start a
-    /// reconcile for every env that is not reconciling already (one that is gets
-    /// another run right after, with the newest snapshot). While a rollout is in
-    /// progress, the envs are reconciled again without fetching: first after
-    /// [`FIRST_ROLLOUT_CHECK`], then at doubling intervals up to
-    /// `rollout_check_interval`, so a fast rollout is reported `Clean` (or `Failed`)
-    /// soon after it happens, a slow one costs few reads, and the repo host still
-    /// sees one fetch per poll.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut tasks = JoinSet::new();
-        let mut fetch = true;
-        let mut next_fetch = tokio::time::Instant::now();
-        let mut check_after = FIRST_ROLLOUT_CHECK;
-        let mut last_woken = tokio::time::Instant::now() - WATCH_MIN_GAP;
-        loop {
-            if fetch {
-                check_after = FIRST_ROLLOUT_CHECK;
-            }
-            let snapshot = if fetch {
-                next_fetch = tokio::time::Instant::now() + self.config.poll_interval;
-                self.fetch().await.ok()
-            } else {
-                lock(&self.snapshot).clone()
-            };
-            if let Some(snapshot) = snapshot {
-                if let Ok(targets) = self.targets(&snapshot) {
-                    self.forget_removed_envs(&targets);
-                    for env in targets.keys() {
-                        let start = {
-                            let mut slots = lock(&self.slots);
-                            match slots.get_mut(env) {
-                                Some(slot) => {
-                                    slot.again = true;
-                                    false
-                                }
-                                None => {
-                                    slots.insert(env.clone(), EnvSlot::default());
-                                    true
-                                }
-                            }
-                        };
-                        if start {
-                            let me = self.clone();
-                            let env = env.clone();
-                            tasks.spawn(async move { me.env_task(env).await });
-                        }
-                    }
-                }
-            }
-            // Wait for the next poll, a refresh, or (while a rollout is in progress)
-            // the next rollout check; a finished reconcile may start or end a rollout.
-            loop {
-                let checking = self.rollouts_in_progress();
-                if !checking {
-                    check_after = FIRST_ROLLOUT_CHECK;
-                }
-                let wake = if checking {
-                    next_fetch.min(tokio::time::Instant::now() + check_after.min(self.config.rollout_check_interval))
-                } else {
-                    next_fetch
-                };
-                tokio::select! {
-                    _ = shutdown.cancelled() => {
-                        tasks.shutdown().await;
-                        return;
-                    }
-                    _ = tokio::time::sleep_until(wake) => {
-                        fetch = tokio::time::Instant::now() >= next_fetch;
-                        check_after = (check_after * 2).min(self.config.rollout_check_interval);
-                        break;
-                    }
-                    _ = self.refresh.notified() => {
-                        fetch = true;
-                        break;
-                    }
-                    _ = self.changed.notified() => {
-                        // Let a burst of changes (a rollout step of many objects) settle into
-                        // one reconcile, and keep a cluster that changes all the time from
-                        // keeping the deployer busy.
-                        let wake = (tokio::time::Instant::now() + WATCH_SETTLE).max(last_woken + WATCH_MIN_GAP);
-                        tokio::time::sleep_until(wake).await;
-                        last_woken = tokio::time::Instant::now();
-                        fetch = tokio::time::Instant::now() >= next_fetch;
-                        break;
-                    }
-                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                }
-            }
-        }
-    }
-
-    /// Whether any env has a rollout under way (or objects still to apply).
-    fn rollouts_in_progress(&self) -> bool {
-        self.status
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .envs
-            .values()
-            .any(|e| matches!(e.status, RolloutStatus::InProgress | RolloutStatus::Outdated))
-    }
-
-    async fn env_task(self: Arc<Self>, env: String) {
-        loop {
-            let snapshot = lock(&self.snapshot).clone();
-            let target = snapshot
-                .as_ref()
-                .and_then(|s| s.deployers().ok())
-                .and_then(|d| d.deployers.get(&env).cloned());
-            if let (Some(snapshot), Some(target)) = (snapshot, target) {
-                let me = self.clone();
-                let name = env.clone();
-                // On its own task, so that even a bug that panics leaves this loop (and the slot) intact.
-                let run = tokio::spawn(async move { me.reconcile_env(&name, &target, &snapshot).await });
-                if let Err(e) = run.await {
-                    tracing::error!(env, "reconcile task failed: {e}");
-                }
-            }
-            let mut slots = lock(&self.slots);
-            match slots.get_mut(&env) {
-                Some(slot) if slot.again => slot.again = false,
-                _ => {
-                    slots.remove(&env);
-                    return;
-                }
-            }
-        }
+        lock(&self.envs).retain(|env, _| targets.contains_key(env));
+        lock(&self.scheduler).retain(|env| targets.contains_key(env));
     }
 }
-
-/// How long a change seen by a watch waits for others before the envs are reconciled.
-pub const WATCH_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// The shortest time between two reconcile rounds started by watches.
-pub const WATCH_MIN_GAP: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// The first rollout check after a reconcile that left a rollout in progress.
-pub const FIRST_ROLLOUT_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
