@@ -32,8 +32,13 @@ pub enum ConfigError {
         message: String,
     },
     /// Keys no part of the config knows (most often a typo).
-    #[error("invalid config file {origin}: unknown key{} {}: see the service's README for its keys", plural(.keys), .keys.join(", "))]
-    UnknownKeys { origin: String, keys: Vec<String> },
+    #[error("invalid config file {origin}{at}: unknown key{} {}: see the service's README for its keys", plural(.keys), .keys.join(", "))]
+    UnknownKeys {
+        origin: String,
+        /// `:LINE` of the first unknown key, when it is found in the text.
+        at: String,
+        keys: Vec<String>,
+    },
 }
 
 fn plural(keys: &[String]) -> &'static str {
@@ -74,9 +79,18 @@ pub fn parse_config<T: DeserializeOwned + Serialize>(text: &str, origin: &str) -
     } else {
         Err(ConfigError::UnknownKeys {
             origin: origin.to_string(),
+            at: line_of(text, &unknown[0]).map(|l| format!(":{l}")).unwrap_or_default(),
             keys: unknown,
         })
     }
+}
+
+/// The 1-based line where the top-level `key` is written (unindented, plain or quoted).
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let written = [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")];
+    text.lines()
+        .position(|line| written.iter().any(|w| line.starts_with(w.as_str())))
+        .map(|i| i + 1)
 }
 
 fn top_level_keys(value: &serde_yaml::Value) -> impl Iterator<Item = &str> {
@@ -117,7 +131,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "invalid config file svc.yaml: unknown key bb: see the service's README for its keys"
+            "invalid config file svc.yaml:2: unknown key bb: see the service's README for its keys"
         );
     }
 
