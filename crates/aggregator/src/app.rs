@@ -14,7 +14,7 @@ use std::str::FromStr as _;
 
 use slipway_core::status::{DeployerStatus, TransitionerStatus};
 use slipway_core::RepoSnapshot;
-use slipway_kit::fetch::FetchRecord;
+use slipway_kit::fetch::{FetchRecord, Wakeups};
 use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
 use slipway_repo::CommitId;
@@ -176,12 +176,13 @@ impl App {
 
     /// Fetches every `poll_interval`, or at once when asked.
     pub async fn repo_loop(self: Arc<Self>) {
-        loop {
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
-                _ = self.fetch_now.notified() => {}
-            }
+        // The first fetch ran at start (bounded, so the API comes up): wait first.
+        let wakeups = Wakeups {
+            every: self.config.poll_interval,
+            now: self.fetch_now.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        while wakeups.next().await {
             self.fetch().await;
         }
     }

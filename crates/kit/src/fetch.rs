@@ -1,9 +1,63 @@
 //! What a service knows about its fetches of the resource repo: when the first
-//! one succeeded (until then `GET /ready` answers 503) and the last error.
+//! one succeeded (until then `GET /ready` answers 503) and the last error; and
+//! the loop that fetches at `poll_interval` and when `POST /refresh` wakes it.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SharedClock;
+
+/// When a fetch loop wakes: every `every`, when `now` is notified (the refresh
+/// gate), and never again once `shutdown` is cancelled.
+#[derive(Clone)]
+pub struct Wakeups {
+    pub every: Duration,
+    pub now: Arc<Notify>,
+    pub shutdown: CancellationToken,
+}
+
+impl Wakeups {
+    /// Waits for the next poll or nudge; false once shutting down.
+    pub async fn next(&self) -> bool {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => false,
+            _ = tokio::time::sleep(self.every) => true,
+            _ = self.now.notified() => true,
+        }
+    }
+}
+
+/// Runs `step` (a fetch and what the service does with it) now and on every
+/// wakeup until shutdown, recording each outcome in `record`. A new error is
+/// logged once as a warning, its repeats only at debug level: the same failure
+/// every poll would hide new ones. Shutdown only ends the wait between steps,
+/// so a step in flight (a push, a transition run) always finishes.
+pub async fn fetch_loop<F, Fut>(what: &str, wakeups: Wakeups, record: FetchRecord, clock: SharedClock, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    loop {
+        match step().await {
+            Ok(()) => {
+                if record.last_error().is_some() {
+                    tracing::info!("{what} works again");
+                }
+                record.succeeded(clock.now());
+            }
+            Err(e) if record.failed(e.clone()) => tracing::warn!("{what} failed, retrying every poll: {e}"),
+            Err(e) => tracing::debug!("{what} still failing: {e}"),
+        }
+        if !wakeups.next().await {
+            return;
+        }
+    }
+}
 
 /// The record of one service's fetches, shared by its fetch loop and `/ready`.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +116,46 @@ impl FetchRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_steps_at_once_on_each_nudge_and_interval_and_records_the_outcome() {
+        let wakeups = Wakeups {
+            every: Duration::from_secs(30),
+            now: Arc::new(Notify::new()),
+            shutdown: CancellationToken::new(),
+        };
+        let record = FetchRecord::default();
+        let steps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = steps.clone();
+        let task = tokio::spawn(fetch_loop(
+            "fetch",
+            wakeups.clone(),
+            record.clone(),
+            Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH)),
+            move || {
+                let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        Err("down".to_string())
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+        ));
+        let seen = || steps.load(std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!((seen(), record.last_error().as_deref()), (1, Some("down")));
+        wakeups.now.notify_one();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(seen(), 2, "a nudge steps at once");
+        assert_eq!(record.readiness(), Ok(()));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(seen(), 3, "and so does the interval");
+        wakeups.shutdown.cancel();
+        task.await.unwrap();
+    }
 
     #[test]
     fn ready_only_after_a_success_and_stays_ready_when_later_fetches_fail() {

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use slipway_core::tokens::{TokenError, Tokens};
+use slipway_kit::fetch::{fetch_loop, FetchRecord, Wakeups};
 use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
 use tokio::sync::Notify;
@@ -73,12 +74,19 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
         nudged.notify_one()
     });
     let app = api::router(transitioner.clone(), gate, tokens);
-    let poller = tokio::spawn(poll_loop(
-        transitioner.clone(),
-        config.poll_interval,
-        refresh,
-        shutdown.clone(),
-    ));
+    let wakeups = Wakeups {
+        every: config.poll_interval,
+        now: refresh,
+        shutdown: shutdown.clone(),
+    };
+    let runs = transitioner.clone();
+    let poller = tokio::spawn(async move {
+        fetch_loop("transition run", wakeups, FetchRecord::default(), clock, move || {
+            let runs = runs.clone();
+            async move { runs.run_all().await.map(drop).map_err(|e| e.to_string()) }
+        })
+        .await
+    });
     let task = tokio::spawn(async move {
         let served = slipway_kit::serve(listener, app, shutdown.clone()).await;
         shutdown.cancel();
@@ -129,38 +137,4 @@ pub async fn check(config: Config, out: &mut impl std::io::Write) -> anyhow::Res
 fn deployer_client(config: &Config) -> anyhow::Result<Option<PeerClient>> {
     let client = |url: &str| PeerClient::new("deployer", url, config.deployer_timeout, None);
     Ok(config.deployer_url.as_deref().map(client).transpose()?)
-}
-
-/// Runs every transition now and then every `interval`, or at once when `refresh` is notified.
-async fn poll_loop(
-    transitioner: Arc<Transitioner>,
-    interval: std::time::Duration,
-    refresh: Arc<Notify>,
-    shutdown: CancellationToken,
-) {
-    let mut last_error: Option<String> = None;
-    loop {
-        match transitioner.run_all().await {
-            Ok(_) => {
-                if last_error.take().is_some() {
-                    tracing::info!("runs work again");
-                }
-            }
-            Err(e) => {
-                let text = e.to_string();
-                // Say it once; repeating the same failure every poll only hides new ones.
-                if last_error.as_deref() != Some(text.as_str()) {
-                    tracing::warn!("transition run failed, retrying every poll: {text}");
-                } else {
-                    tracing::debug!("transition run still failing: {text}");
-                }
-                last_error = Some(text);
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(interval) => {}
-            _ = refresh.notified() => {}
-        }
-    }
 }
