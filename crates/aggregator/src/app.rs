@@ -14,6 +14,8 @@ use std::str::FromStr as _;
 
 use slipway_core::status::{DeployerStatus, TransitionerStatus};
 use slipway_core::RepoSnapshot;
+use slipway_kit::fetch::{FetchRecord, Wakeups};
+use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
 use slipway_repo::CommitId;
 use slipway_repo::SharedRepo;
@@ -31,14 +33,17 @@ use slipway_core::tokens::Tokens;
 pub struct App {
     pub config: AggregatorConfig,
     pub tokens: Tokens,
-    /// The token sent to the transitioner (and deployer) on writes, see [`slipway_core::tokens::peer_token`].
-    pub peer_token: Option<String>,
     /// Rate limit of `POST /refresh`, which asks for `fetch_now`.
     pub refresh: RefreshGate,
     pub repo: SharedRepo,
     pub store: Arc<Store>,
     pub metrics: Metrics,
-    pub http: reqwest::Client,
+    /// The deployer's API (`deployer_url`), if configured.
+    pub deployer: Option<PeerClient>,
+    /// The transitioner's API (`transitioner_url`), with the peer token, if configured.
+    pub transitioner: Option<PeerClient>,
+    /// Whether a fetch of the repo has succeeded yet (`GET /ready`) and its last error.
+    pub fetches: FetchRecord,
     /// Asks the repo loop to fetch now.
     pub fetch_now: Arc<Notify>,
     /// The last head a peer reported that we did not have (to ask for one fetch per new head only).
@@ -140,16 +145,9 @@ pub fn commit_on_branch(repo: &ResourceRepo, spec: &str) -> Result<CommitId, Wri
 impl App {
     /// Asks the deployer and transitioner to look at the repo now (fire and forget).
     pub fn nudge_peers(self: &Arc<Self>) {
-        for url in [&self.config.deployer_url, &self.config.transitioner_url]
-            .into_iter()
-            .flatten()
-        {
-            let request = self.http.post(format!("{}/refresh", url.trim_end_matches('/'))).send();
-            tokio::spawn(async move {
-                if let Err(e) = request.await {
-                    tracing::debug!("refresh request failed (the peer's own poll will catch up): {e}");
-                }
-            });
+        for peer in [&self.deployer, &self.transitioner].into_iter().flatten() {
+            let peer = peer.clone();
+            tokio::spawn(async move { peer.refresh().await });
         }
     }
 
@@ -157,8 +155,12 @@ impl App {
     pub async fn fetch(&self) {
         let result = self.repo.with(|r| r.fetch().and_then(|_| r.head_snapshot())).await;
         match result {
-            Ok(snapshot) => self.store.set_snapshot(snapshot),
+            Ok(snapshot) => {
+                self.fetches.succeeded(chrono::Utc::now());
+                self.store.set_snapshot(snapshot)
+            }
             Err(e) => {
+                self.fetches.failed(e.to_string());
                 tracing::warn!("cannot fetch the resource repo, serving the last known state: {e}");
                 self.metrics.fetch_errors.inc();
                 self.store.set_repo_error(e.to_string());
@@ -174,44 +176,33 @@ impl App {
 
     /// Fetches every `poll_interval`, or at once when asked.
     pub async fn repo_loop(self: Arc<Self>) {
-        loop {
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
-                _ = self.fetch_now.notified() => {}
-            }
+        // The first fetch ran at start (bounded, so the API comes up): wait first.
+        let wakeups = Wakeups {
+            every: self.config.poll_interval,
+            now: self.fetch_now.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        while wakeups.next().await {
             self.fetch().await;
         }
     }
 
-    async fn read_status<T: serde::de::DeserializeOwned>(&self, base: &str) -> Result<T, String> {
-        let url = format!("{}/status", base.trim_end_matches('/'));
-        let response = self.http.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("{url} answered {}", response.status()));
-        }
-        response
-            .json::<T>()
-            .await
-            .map_err(|e| format!("{url}: unexpected answer: {e}"))
-    }
-
     /// Reads one peer's status into the store; asks for a fetch when the peer has seen a newer head.
     async fn poll_peer(&self, peer: Peer) {
-        let url = match peer {
-            Peer::Deployer => &self.config.deployer_url,
-            Peer::Transitioner => &self.config.transitioner_url,
+        let client = match peer {
+            Peer::Deployer => &self.deployer,
+            Peer::Transitioner => &self.transitioner,
         };
-        let Some(url) = url else { return };
+        let Some(client) = client else { return };
         let head: Result<Option<String>, String> = match peer {
             Peer::Deployer => {
-                let status = self.read_status::<DeployerStatus>(url).await;
+                let status = client.status::<DeployerStatus>().await.map_err(|e| e.to_string());
                 let head = status.as_ref().map(|s| s.repo_commit.clone()).map_err(Clone::clone);
                 self.store.set_deployer(status);
                 head
             }
             Peer::Transitioner => {
-                let status = self.read_status::<TransitionerStatus>(url).await;
+                let status = client.status::<TransitionerStatus>().await.map_err(|e| e.to_string());
                 let head = status.as_ref().map(|s| s.repo_commit.clone()).map_err(Clone::clone);
                 self.store.set_transitioner(status);
                 head

@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-use slipway_repo::GitAuth;
+use serde::{Deserialize, Serialize};
 use slipway_repo::RepoSettings;
 
 /// Defaults of every optional config key.
@@ -12,9 +11,6 @@ pub mod defaults {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    pub fn versions_branch() -> String {
-        "main".to_string()
-    }
     pub fn api_bind() -> String {
         "127.0.0.1:0".to_string()
     }
@@ -33,25 +29,12 @@ pub mod defaults {
 }
 
 /// `slipway-aggregator serve --config FILE`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Unknown keys are refused by `slipway_kit::config::load_config`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AggregatorConfig {
-    /// Local path, `file://`, `https://` or `ssh://` URL of the resource repo.
-    pub versions_url: String,
-    /// Where the aggregator keeps its own bare copy (used by this process only).
-    pub versions_checkout_path: PathBuf,
-    /// Branch that holds the environments.
-    #[serde(default = "defaults::versions_branch")]
-    pub versions_branch: String,
-    /// Credentials for the repo host.
-    #[serde(default)]
-    pub git: GitAuth,
-    /// Bound of connecting and of each answer of a network fetch or push.
-    #[serde(default = "slipway_repo::default_git_timeout", with = "humantime_serde")]
-    pub git_timeout: Duration,
-    /// Age after which a lock file in the checkout is removed while running.
-    #[serde(default = "slipway_repo::default_stale_lock_after", with = "humantime_serde")]
-    pub git_stale_lock_after: Duration,
+    /// The resource repo's keys (`versions_url`, `versions_checkout_path`, ...).
+    #[serde(flatten)]
+    pub repo: RepoSettings,
     /// Address of the HTTP API and UI.
     #[serde(default = "defaults::api_bind")]
     pub api_bind: String,
@@ -95,12 +78,7 @@ impl AggregatorConfig {
     /// A config with every default, for tests and embedding.
     pub fn new(versions_url: impl Into<String>, versions_checkout_path: impl Into<PathBuf>) -> Self {
         AggregatorConfig {
-            versions_url: versions_url.into(),
-            versions_checkout_path: versions_checkout_path.into(),
-            versions_branch: defaults::versions_branch(),
-            git: GitAuth::default(),
-            git_timeout: slipway_repo::default_git_timeout(),
-            git_stale_lock_after: slipway_repo::default_stale_lock_after(),
+            repo: RepoSettings::new(versions_url, versions_checkout_path),
             api_bind: defaults::api_bind(),
             deployer_url: None,
             transitioner_url: None,
@@ -115,50 +93,47 @@ impl AggregatorConfig {
             read_requires_token: false,
         }
     }
-
-    /// The repo keys as `slipway-repo`'s [`RepoSettings`].
-    pub fn repo_settings(&self) -> RepoSettings {
-        RepoSettings {
-            versions_url: self.versions_url.clone(),
-            versions_checkout_path: self.versions_checkout_path.clone(),
-            versions_branch: self.versions_branch.clone(),
-            git: self.git.clone(),
-            git_timeout: self.git_timeout,
-            git_stale_lock_after: self.git_stale_lock_after,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use slipway_kit::config::parse_config;
+
     use super::*;
 
     #[test]
     fn minimal_config_gets_documented_defaults() {
-        let c: AggregatorConfig =
-            serde_yaml::from_str("versions_url: /srv/repo.git\nversions_checkout_path: /var/lib/agg\n").unwrap();
+        let c: AggregatorConfig = parse_config(
+            "versions_url: /srv/repo.git\nversions_checkout_path: /var/lib/agg\n",
+            "aggregator.yaml",
+        )
+        .unwrap();
         assert_eq!(c.api_bind, "127.0.0.1:0");
         assert_eq!(c.poll_interval, Duration::from_secs(30));
         assert_eq!(c.peer_poll_interval, Duration::from_secs(1));
-        assert_eq!(c.versions_branch, "main");
+        assert_eq!(c.repo.versions_branch, "main");
         assert!(!c.read_requires_token);
-        assert_eq!(c.repo_settings().location().timeout, Duration::from_secs(30));
-        assert_eq!(c.git_stale_lock_after, Duration::from_secs(120));
+        assert_eq!(c.repo.location().timeout, Duration::from_secs(30));
+        assert_eq!(c.repo.git_stale_lock_after, Duration::from_secs(120));
     }
 
     #[test]
     fn durations_are_human_and_unknown_keys_are_refused() {
-        let c: AggregatorConfig = serde_yaml::from_str(
+        let c: AggregatorConfig = parse_config(
             "versions_url: x\nversions_checkout_path: y\npoll_interval: 5m\npeer_poll_interval: 250ms\ngit_timeout: 2s\ngit_stale_lock_after: 10s\n",
+            "aggregator.yaml",
         )
         .unwrap();
-        assert_eq!(c.repo_settings().location().timeout, Duration::from_secs(2));
-        assert_eq!(c.repo_settings().location().stale_lock_after, Duration::from_secs(10));
+        assert_eq!(c.repo.location().timeout, Duration::from_secs(2));
+        assert_eq!(c.repo.location().stale_lock_after, Duration::from_secs(10));
         assert_eq!(c.poll_interval, Duration::from_secs(300));
         assert_eq!(c.peer_poll_interval, Duration::from_millis(250));
-        let err =
-            serde_yaml::from_str::<AggregatorConfig>("versions_url: x\nversions_checkout_path: y\napi_token: z\n")
-                .unwrap_err();
-        assert!(err.to_string().contains("api_token"), "{err}");
+        let err = parse_config::<AggregatorConfig>(
+            "versions_url: x\nversions_checkout_path: y\napi_token: z\n",
+            "aggregator.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown key api_token"), "{err}");
+        assert!(err.to_string().contains("aggregator.yaml"), "{err}");
     }
 }

@@ -17,6 +17,7 @@ use serde_json::json;
 use slipway_core::locks::LockTarget;
 use slipway_core::model::version_path;
 use slipway_core::tokens::AuthError;
+use slipway_kit::admin::{self, Admin};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::app::{self, App, Written};
@@ -35,10 +36,19 @@ pub const MAX_BODY: usize = 1 << 20;
 /// The whole router: API, health, metrics, and the UI as fallback.
 pub fn router(app: Arc<App>) -> Router {
     let ui = crate::ui::router(app.config.ui_path.clone());
+    let (ready_of, metrics_of) = (app.clone(), app.clone());
+    let admin = Admin {
+        ready: Arc::new(move || ready_of.fetches.readiness()),
+        metrics: Arc::new(move || {
+            metrics_of
+                .metrics
+                .subscribers
+                .set(metrics_of.store.subscribers() as i64);
+            slipway_kit::metrics_response(&metrics_of.metrics.registry)
+        }),
+        refresh: app.refresh.clone(),
+    };
     Router::new()
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/metrics", get(metrics))
-        .route("/refresh", post(refresh))
         .route("/api/versions", post(post_version))
         .route("/api/state", get(get_state))
         .route("/api/history", get(get_history))
@@ -49,6 +59,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/events", get(events))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
+        .merge(admin::router(admin))
         .merge(ui)
 }
 
@@ -335,17 +346,15 @@ async fn run_transition(
             input::object(&bytes, &[])?;
         }
         input::transition_name(&name)?;
-        let Some(base) = &app.config.transitioner_url else {
+        let Some(transitioner) = &app.transitioner else {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no transitioner_url is configured, so transitions cannot be run from here",
             ));
         };
-        let url = format!("{}/transitions/{name}/run", base.trim_end_matches('/'));
-        let mut request = app.http.post(&url).json(&json!({"author": author}));
-        if let Some(token) = &app.peer_token {
-            request = request.bearer_auth(token);
-        }
+        let path = format!("/transitions/{name}/run");
+        let url = transitioner.url(&path);
+        let request = transitioner.post(&path).json(&json!({"author": author}));
         let response = request.send().await.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -355,7 +364,7 @@ async fn run_transition(
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
         if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
             // The caller's own token was fine: passing the 401 on would send them looking at the wrong token.
-            let configured = if app.peer_token.is_some() {
+            let configured = if transitioner.has_token() {
                 "the configured peer token is not in the transitioner's api_tokens_file / api_tokens_env"
             } else {
                 "no peer_token_file / peer_token_env is configured"
@@ -426,16 +435,6 @@ fn event_stream(app: &Arc<App>) -> impl Stream<Item = Result<Event, Infallible>>
             app2.metrics.subscribers.set(app2.store.subscribers() as i64);
             Ok(Event::default().comment("shutting down"))
         }))
-}
-
-/// `POST /refresh`: fetch the repo now (open, rate-limited; the body is ignored).
-async fn refresh(State(app): State<Arc<App>>) -> Response {
-    app.refresh.nudge().into_response()
-}
-
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    app.metrics.subscribers.set(app.store.subscribers() as i64);
-    slipway_kit::metrics_response(&app.metrics.registry)
 }
 
 async fn api_not_found(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {

@@ -31,7 +31,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::Utc;
 use slipway_repo::SharedRepo;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +40,9 @@ pub use config::AggregatorConfig;
 use app::App;
 use metrics::Metrics;
 use slipway_core::tokens::{peer_token, Tokens};
+use slipway_kit::clock::SystemClock;
+use slipway_kit::fetch::FetchRecord;
+use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
 use store::Store;
 
@@ -65,29 +67,34 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
             "no peer_token_file or peer_token_env is configured: the transitioner will refuse runs asked for here"
         );
     }
-    let repo = SharedRepo::open(&config.repo_settings()).await.with_context(|| {
+    let repo = SharedRepo::open(&config.repo).await.with_context(|| {
         format!(
             "cannot open the checkout at {}",
-            config.versions_checkout_path.display()
+            config.repo.versions_checkout_path.display()
         )
     })?;
-    let http = reqwest::Client::builder()
-        .timeout(config.peer_timeout)
-        .build()
-        .context("cannot set up the HTTP client")?;
+    let peer = |name, url: &Option<String>, token: Option<String>| {
+        url.as_deref()
+            .map(|url| PeerClient::new(name, url, config.peer_timeout, token))
+            .transpose()
+    };
+    let deployer = peer("deployer", &config.deployer_url, None)?;
+    let transitioner = peer("transitioner", &config.transitioner_url, peer_token)?;
     let fetch_now = Arc::new(Notify::new());
     let nudged = fetch_now.clone();
-    let store = Arc::new(Store::new(Utc::now));
+    let clock = SystemClock::shared();
+    let store = Arc::new(Store::new(clock.clone()));
     let head_of = store.clone();
     let head = Arc::new(move || Some(head_of.snapshot().commit.clone()).filter(|c| !c.is_empty()));
     let app = Arc::new(App {
         tokens,
-        peer_token,
-        refresh: RefreshGate::new(Arc::new(Utc::now), head, move || nudged.notify_one()),
+        refresh: RefreshGate::new(clock, head, move || nudged.notify_one()),
         repo,
         store,
         metrics: Metrics::new(),
-        http,
+        deployer,
+        transitioner,
+        fetches: FetchRecord::default(),
         fetch_now,
         last_hint: Default::default(),
         shutdown: shutdown.clone(),
@@ -97,7 +104,7 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
     if tokio::time::timeout(FIRST_FETCH_LIMIT, app.fetch()).await.is_err() {
         tracing::warn!(
             "the first fetch of {} takes longer than {FIRST_FETCH_LIMIT:?}; serving meanwhile, state marked stale",
-            app.config.versions_url
+            app.config.repo.versions_url
         );
         app.store
             .set_repo_error("the first fetch has not finished yet".to_string());

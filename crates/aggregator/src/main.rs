@@ -27,12 +27,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Printed here, not returned: a returned error is printed with its Debug
-    // form, which carries a backtrace whenever RUST_BACKTRACE is set.
-    run().await.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
-        ExitCode::FAILURE
-    })
+    slipway_kit::exit_status(run().await)
 }
 
 async fn run() -> anyhow::Result<ExitCode> {

@@ -15,6 +15,8 @@ use slipway_core::status::{DeployerStatus, TransitionerStatus};
 use slipway_core::RepoSnapshot;
 use tokio::sync::broadcast;
 
+use slipway_kit::clock::SharedClock;
+
 use crate::state::StateEncoder;
 
 /// What changed, as `/api/events` tells it.
@@ -79,14 +81,14 @@ pub struct Store {
     /// Counts changes of the sources (raised under their lock).
     generation: AtomicU64,
     events: broadcast::Sender<StateEvent>,
-    clock: fn() -> DateTime<Utc>,
+    clock: SharedClock,
     /// When this store was made (part of every entity tag).
     boot: i64,
 }
 
 impl Store {
     /// An empty store; `clock` stamps `updated_at`.
-    pub fn new(clock: fn() -> DateTime<Utc>) -> Self {
+    pub fn new(clock: SharedClock) -> Self {
         let (events, _) = broadcast::channel(256);
         Store {
             sources: Mutex::new(Sources {
@@ -96,15 +98,15 @@ impl Store {
                 repo_error: None,
                 deployer_error: None,
                 transitioner_error: None,
-                updated_at: clock(),
+                updated_at: clock.now(),
             }),
             compute: Mutex::new(StateEncoder::default()),
             state_json: RwLock::new((0, Bytes::new())),
             recompute: tokio::sync::Notify::new(),
             generation: AtomicU64::new(1),
             events,
+            boot: clock.now().timestamp_micros(),
             clock,
-            boot: clock().timestamp_micros(),
         }
     }
 
@@ -204,7 +206,7 @@ impl Store {
     }
 
     fn changed(&self, s: &mut Sources, cause: &'static str) {
-        s.updated_at = (self.clock)();
+        s.updated_at = self.clock.now();
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.recompute.notify_one();
         let _ = self.events.send(StateEvent {
@@ -282,6 +284,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use slipway_kit::clock::ManualClock;
+
     use super::*;
 
     fn snap(commit: &str, version: &str) -> Arc<RepoSnapshot> {
@@ -293,7 +297,7 @@ mod tests {
 
     #[test]
     fn new_commits_publish_state_and_send_one_event() {
-        let store = Store::new(|| DateTime::<Utc>::UNIX_EPOCH);
+        let store = Store::new(Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH)));
         let mut rx = store.subscribe();
         store.set_snapshot(snap("c1", "1"));
         store.set_snapshot(snap("c1", "1"));
@@ -312,7 +316,7 @@ mod tests {
 
     #[test]
     fn state_is_computed_once_per_change_and_never_served_out_of_date() {
-        let store = Store::new(|| DateTime::<Utc>::UNIX_EPOCH);
+        let store = Store::new(Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH)));
         assert!(store.current_state_json().is_none(), "nothing computed yet");
         store.set_snapshot(snap("c1", "1"));
         let first = store.state_json();
@@ -332,7 +336,7 @@ mod tests {
 
     #[test]
     fn errors_keep_the_last_state_and_mark_it_stale() {
-        let store = Store::new(|| DateTime::<Utc>::UNIX_EPOCH);
+        let store = Store::new(Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH)));
         store.set_snapshot(snap("c1", "1"));
         store.set_repo_error("connection refused".into());
         store.set_deployer(Err("timed out".into()));

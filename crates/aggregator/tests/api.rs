@@ -666,7 +666,7 @@ async fn runs_are_forwarded_with_the_peer_token_naming_the_caller() {
     let (url, bodies) = guarded_transitioner("peer-secret").await;
     let h = Harness::start_with(REPO, |c| {
         // Next to the aggregator's checkout, in the fixture's scratch folder.
-        let file = c.versions_checkout_path.with_file_name("peer-token");
+        let file = c.repo.versions_checkout_path.with_file_name("peer-token");
         std::fs::write(&file, "aggregator:peer-secret\n").unwrap();
         c.peer_token_file = Some(file);
         c.transitioner_url = Some(url.clone());

@@ -13,8 +13,8 @@ use support::{eventually, Harness, REPO};
 const GIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn short_git_bounds(c: &mut slipway_aggregator::AggregatorConfig) {
-    c.git_timeout = GIT_TIMEOUT;
-    c.git_stale_lock_after = Duration::from_secs(1);
+    c.repo.git_timeout = GIT_TIMEOUT;
+    c.repo.git_stale_lock_after = Duration::from_secs(1);
 }
 
 async fn state_commit(h: &Harness) -> String {
@@ -27,9 +27,9 @@ async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_fetching_after_
     let mut c = support::config(&repo);
     short_git_bounds(&mut c);
     // An earlier run fetched, then was killed while updating the tracking ref.
-    let location = c.repo_settings().location();
+    let location = c.repo.location();
     drop(slipway_repo::ResourceRepo::open_and_fetch(location).unwrap());
-    let lock = c.versions_checkout_path.join("refs/remotes/origin/main.lock");
+    let lock = c.repo.versions_checkout_path.join("refs/remotes/origin/main.lock");
     std::fs::write(&lock, "").unwrap();
     let head = repo.commit("bump", &[("latest/version/s1.yaml", Some("version: '2'\n"))]);
     let head = head.unwrap();
@@ -45,6 +45,7 @@ async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_fetching_after_
 async fn a_lock_file_appearing_while_running_is_cleared_after_the_bound_and_fetching_resumes() {
     let h = Harness::start_with(REPO, short_git_bounds).await;
     let lock = support::config(&h.repo)
+        .repo
         .versions_checkout_path
         .join("refs/remotes/origin/main.lock");
     std::fs::write(&lock, "").unwrap();
@@ -99,7 +100,7 @@ async fn a_hanging_remote_makes_posts_answer_504_in_time_while_reads_answer_at_o
     let repo = git_fixture::temp(REPO).unwrap();
     let remote = HttpRemote::serve(&repo.path).unwrap();
     let mut c = support::config(&repo);
-    c.versions_url = remote.url();
+    c.repo.versions_url = remote.url();
     short_git_bounds(&mut c);
     let h = Harness::start_on(repo, c).await;
     let before = h.repo.head().unwrap();

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use slipway_repo::GitAuth;
 use slipway_repo::RepoSettings;
 
 /// Defaults, in one place.
@@ -26,9 +25,6 @@ pub mod defaults {
 
 fn api_bind() -> String {
     defaults::API_BIND.to_string()
-}
-fn branch() -> String {
-    "main".to_string()
 }
 fn poll_interval() -> Duration {
     defaults::POLL_INTERVAL
@@ -73,26 +69,12 @@ pub struct ClusterConfig {
     pub in_cluster: bool,
 }
 
-/// The whole config file.
+/// The whole config file; unknown keys are refused by `slipway_kit::config::load_config`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DeployerConfig {
-    /// Local path, `file://`, `https://` or `ssh://` URL of the resource repo.
-    pub versions_url: String,
-    /// Where the deployer keeps its local (bare) copy of the repo.
-    pub versions_checkout_path: PathBuf,
-    /// Branch that holds the environments.
-    #[serde(default = "branch")]
-    pub versions_branch: String,
-    /// Credentials for the git host.
-    #[serde(default)]
-    pub git: GitAuth,
-    /// Bound of connecting and of each answer of a network fetch or push.
-    #[serde(default = "slipway_repo::default_git_timeout", with = "humantime_serde")]
-    pub git_timeout: Duration,
-    /// Age after which a lock file in the checkout is removed while running.
-    #[serde(default = "slipway_repo::default_stale_lock_after", with = "humantime_serde")]
-    pub git_stale_lock_after: Duration,
+    /// The resource repo's keys (`versions_url`, `versions_checkout_path`, ...).
+    #[serde(flatten)]
+    pub repo: RepoSettings,
     /// Address of the HTTP API.
     #[serde(default = "api_bind")]
     pub api_bind: String,
@@ -132,12 +114,7 @@ impl DeployerConfig {
     /// A config with every default, for tests and tools.
     pub fn new(versions_url: impl Into<String>, versions_checkout_path: impl Into<PathBuf>) -> Self {
         DeployerConfig {
-            versions_url: versions_url.into(),
-            versions_checkout_path: versions_checkout_path.into(),
-            versions_branch: branch(),
-            git: GitAuth::default(),
-            git_timeout: slipway_repo::default_git_timeout(),
-            git_stale_lock_after: slipway_repo::default_stale_lock_after(),
+            repo: RepoSettings::new(versions_url, versions_checkout_path),
             api_bind: api_bind(),
             poll_interval: poll_interval(),
             rollout_check_interval: rollout_check_interval(),
@@ -154,14 +131,7 @@ impl DeployerConfig {
 
     /// The repo settings shared with the other services.
     pub fn repo_settings(&self) -> RepoSettings {
-        RepoSettings {
-            versions_url: self.versions_url.clone(),
-            versions_checkout_path: self.versions_checkout_path.clone(),
-            versions_branch: self.versions_branch.clone(),
-            git: self.git.clone(),
-            git_timeout: self.git_timeout,
-            git_stale_lock_after: self.git_stale_lock_after,
-        }
+        self.repo.clone()
     }
 
     /// Checks what serde cannot: each cluster names exactly one way to connect.
@@ -196,32 +166,44 @@ impl DeployerConfig {
 
 #[cfg(test)]
 mod tests {
+    use slipway_kit::config::parse_config;
+
     use super::*;
 
     #[test]
     fn spec_example_parses_with_defaults() {
-        let c: DeployerConfig = serde_yaml::from_str(
+        let c: DeployerConfig = parse_config(
             "versions_url: https://git.example.com/ops/resources.git\nversions_checkout_path: /var/lib/slipway/deployer\napi_bind: 0.0.0.0:8080\npoll_interval: 30s\nclusters:\n  main: {in_cluster: true}\n  prod-eu: {kubeconfig: /etc/slipway/prod-eu.kubeconfig, context: prod}\n",
+            "deployer.yaml",
         )
         .unwrap();
         c.validate().unwrap();
         assert_eq!(c.poll_interval, Duration::from_secs(30));
         assert_eq!(c.default_progress_deadline, Duration::from_secs(600));
-        assert_eq!(c.versions_branch, "main");
-        assert_eq!(c.git_timeout, Duration::from_secs(30));
-        assert_eq!(c.git_stale_lock_after, Duration::from_secs(120));
+        assert_eq!(c.repo.versions_branch, "main");
+        assert_eq!(c.repo.git_timeout, Duration::from_secs(30));
+        assert_eq!(c.repo.git_stale_lock_after, Duration::from_secs(120));
         assert!(c.clusters["main"].in_cluster);
         assert_eq!(c.clusters["prod-eu"].context.as_deref(), Some("prod"));
     }
 
     #[test]
     fn unknown_keys_and_ambiguous_clusters_are_rejected() {
-        assert!(serde_yaml::from_str::<DeployerConfig>(
-            "versions_url: x\nversions_checkout_path: y\npoll_intervall: 1s\n"
+        let err = parse_config::<DeployerConfig>(
+            "versions_url: x\nversions_checkout_path: y\npoll_intervall: 1s\n",
+            "deployer.yaml",
         )
-        .is_err());
-        let c: DeployerConfig = serde_yaml::from_str(
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown key poll_intervall"), "{err}");
+        let err = parse_config::<DeployerConfig>(
+            "versions_url: x\nversions_checkout_path: y\nclusters:\n  a: {in_cluster: true, contxt: c}\n",
+            "deployer.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("contxt"), "{err}");
+        let c: DeployerConfig = parse_config(
             "versions_url: x\nversions_checkout_path: y\nclusters:\n  a: {in_cluster: true, kubeconfig: /k}\n",
+            "deployer.yaml",
         )
         .unwrap();
         assert!(c.validate().unwrap_err().contains("cluster a"));

@@ -1,40 +1,45 @@
-//! The HTTP API (docs/http-api.md): `/health`, `/status`, `/refresh`, `/metrics`.
+//! The HTTP API (docs/http-api.md): `/status`, and the admin endpoints of
+//! `slipway_kit::admin` (`/live`, `/ready`, `/health`, `/metrics`, `/refresh`).
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
-use chrono::Utc;
-use serde_json::json;
+use slipway_kit::admin::{self, Admin};
+use slipway_kit::clock::SystemClock;
 use slipway_kit::refresh::RefreshGate;
 
 use crate::deployer::Deployer;
 
 /// The router of the deployer's API. `POST /refresh` stays open (it only asks for a
 /// reconcile now, and a git host's webhook points at it) and is rate-limited.
+/// Ready once a fetch of the resource repo has succeeded (the status has its head).
 pub fn router(deployer: Arc<Deployer>) -> Router {
-    let (d, head_of) = (deployer.clone(), deployer.clone());
-    let gate = RefreshGate::new(Arc::new(Utc::now), Arc::new(move || head_of.repo_commit()), move || {
-        d.request_refresh()
-    });
+    let (d, head_of, ready_of, metrics_of) = (deployer.clone(), deployer.clone(), deployer.clone(), deployer.clone());
+    let gate = RefreshGate::new(
+        SystemClock::shared(),
+        Arc::new(move || head_of.repo_commit()),
+        move || d.request_refresh(),
+    );
+    let admin = Admin {
+        ready: Arc::new(move || match ready_of.repo_commit() {
+            Some(_) => Ok(()),
+            None => Err(match ready_of.status().last_fetch_error {
+                Some(e) => format!("the resource repo has not been fetched yet: {}", e.message),
+                None => "the resource repo has not been fetched yet".to_string(),
+            }),
+        }),
+        metrics: Arc::new(move || slipway_kit::metrics_response(&metrics_of.metrics.registry)),
+        refresh: gate,
+    };
     Router::new()
-        .route("/health", get(health))
         .route("/status", get(status))
-        .route("/refresh", post(move || async move { gate.nudge() }))
-        .route("/metrics", get(metrics))
         .with_state(deployer)
-}
-
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+        .merge(admin::router(admin))
 }
 
 async fn status(State(d): State<Arc<Deployer>>) -> Response {
     Json(d.status()).into_response()
-}
-
-async fn metrics(State(d): State<Arc<Deployer>>) -> Response {
-    slipway_kit::metrics_response(&d.metrics.registry)
 }

@@ -1,35 +1,41 @@
-//! What the three services share around their domain: config files, tracing,
-//! the HTTP listener, shutdown on SIGINT/SIGTERM, the metrics endpoint's
-//! answer, and the rate-limited `POST /refresh` gate ([`refresh`]).
+//! What the three services share around their domain: config files
+//! ([`config`]), tracing, the HTTP listener, shutdown on SIGINT/SIGTERM, the
+//! clock ([`clock`]), the admin endpoints and the JSON error shape ([`admin`]),
+//! the record of the resource repo's fetches that `/ready` reads ([`fetch`]),
+//! and the rate-limited `POST /refresh` gate ([`refresh`]).
 //!
 //! It sits above `slipway-core` (and beside `slipway-repo`, whose config keys
 //! the services embed); nothing below it may depend on it.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod fetch;
+pub mod peer;
 pub mod refresh;
 
+pub use config::load_config;
+
 use std::net::SocketAddr;
-use std::path::Path;
 
 use anyhow::Context as _;
-use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-/// Reads a YAML config file into `T` (which should deny unknown fields).
-pub fn load_config<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    serde_yaml::from_str(&text).map_err(|e| {
-        let at = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
-        anyhow::anyhow!("invalid config file {}{at}: {e}", path.display())
-    })
+/// Sets up logging to stderr at the `info` level; `RUST_LOG` overrides it.
+pub fn init_tracing() {
+    init_tracing_at("info");
 }
 
-/// Sets up logging to stderr; `RUST_LOG` overrides the default `info` level.
-pub fn init_tracing() {
+/// Sets up logging to stderr at `default_level` unless `RUST_LOG` says otherwise.
+/// Colours only on a terminal: a log file or a collector would keep the escape codes.
+pub fn init_tracing_at(default_level: &str) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -46,7 +52,9 @@ pub async fn bind(service: &str, addr: &str) -> anyhow::Result<(tokio::net::TcpL
     Ok((listener, local))
 }
 
-/// A token cancelled on SIGINT or SIGTERM.
+/// A token cancelled on the first SIGINT or SIGTERM: the service then stops
+/// taking new work and lets what is in flight finish. A second signal exits at
+/// once with status 130, for an operator who does not want to wait.
 pub fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
@@ -70,19 +78,42 @@ pub fn shutdown_on_signals() -> CancellationToken {
         }
         #[cfg(not(unix))]
         let _ = ctrl_c.await;
-        tracing::info!("shutting down");
+        tracing::info!("shutting down: finishing the work in flight (a second signal aborts)");
         t.cancel();
+        if wait_for_signal().await {
+            tracing::warn!("second signal: aborting");
+            std::process::exit(130);
+        }
     });
     token
 }
 
-/// Serves an axum router until `shutdown` is cancelled.
+/// Waits for the next SIGINT or SIGTERM; false when signals cannot be listened for.
+async fn wait_for_signal() -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            r = term.recv() => r.is_some(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// Serves an axum router until `shutdown` is cancelled, with the JSON error
+/// shape ([`admin::json_errors`]) on every answer that has no body of its own.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app)
+    axum::serve(listener, admin::json_errors(app))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
         .context("HTTP server failed")
@@ -107,4 +138,15 @@ pub fn metrics_response(registry: &prometheus_client::registry::Registry) -> axu
         )
             .into_response(),
     }
+}
+
+/// The exit status of a binary's `main`, printing an error as one line
+/// (`error: ...` with its causes). Printed here rather than returned from
+/// `main`: a returned error is printed with its Debug form, which carries a
+/// backtrace whenever `RUST_BACKTRACE` is set.
+pub fn exit_status(result: anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        std::process::ExitCode::FAILURE
+    })
 }

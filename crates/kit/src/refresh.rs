@@ -6,12 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-
 use slipway_core::refresh::{Decision, Window, MIN_INTERVAL};
 
-/// A time source (the service's injected clock).
-pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+use crate::clock::SharedClock;
 
 impl IntoResponse for Nudge {
     fn into_response(self) -> Response {
@@ -31,18 +28,18 @@ pub type Head = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 #[derive(Clone)]
 pub struct RefreshGate {
     window: Arc<Mutex<Window>>,
-    now: Now,
+    clock: SharedClock,
     head: Head,
     act: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl RefreshGate {
-    /// A gate on the clock `now` and the service's `head` that calls `act` (e.g.
+    /// A gate on `clock` and the service's `head` that calls `act` (e.g.
     /// wake the poll loop) for the nudges it lets through.
-    pub fn new(now: Now, head: Head, act: impl Fn() + Send + Sync + 'static) -> Self {
+    pub fn new(clock: SharedClock, head: Head, act: impl Fn() + Send + Sync + 'static) -> Self {
         RefreshGate {
             window: Arc::default(),
-            now,
+            clock,
             head,
             act: Arc::new(act),
         }
@@ -56,7 +53,7 @@ impl RefreshGate {
     /// Takes one nudge (call it inside the runtime: a deferred nudge is a timer task).
     pub fn nudge(&self) -> Nudge {
         let head = (self.head)();
-        let decision = self.window().decide((self.now)(), head.as_deref(), MIN_INTERVAL);
+        let decision = self.window().decide(self.clock.now(), head.as_deref(), MIN_INTERVAL);
         match decision {
             Decision::Now => {
                 (self.act)();
@@ -67,7 +64,7 @@ impl RefreshGate {
                 tokio::spawn(async move {
                     tokio::time::sleep(after).await;
                     let head = (gate.head)();
-                    gate.window().acted_later((gate.now)(), head.as_deref());
+                    gate.window().acted_later(gate.clock.now(), head.as_deref());
                     (gate.act)();
                 });
                 Nudge::Coalesced
@@ -93,10 +90,7 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     use super::*;
-
-    fn at(ms: i64) -> DateTime<Utc> {
-        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::milliseconds(ms)
-    }
+    use crate::clock::ManualClock;
 
     #[tokio::test]
     async fn coalesced_nudges_are_acted_on_once_after_the_interval() {
@@ -104,9 +98,13 @@ mod tests {
         let acted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = acted.clone();
         // A clock that stands still and a head that does not move: every nudge falls into the first interval.
-        let gate = RefreshGate::new(Arc::new(|| at(0)), Arc::new(|| Some("c1".to_string())), move || {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        });
+        let gate = RefreshGate::new(
+            Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH)),
+            Arc::new(|| Some("c1".to_string())),
+            move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            },
+        );
         let answers: Vec<Nudge> = (0..10).map(|_| gate.nudge()).collect();
         assert_eq!(answers[0], Nudge::Scheduled);
         assert!(answers[1..].iter().all(|a| *a == Nudge::Coalesced), "{answers:?}");

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{GitAuth, RepoLocation, DEFAULT_GIT_TIMEOUT, DEFAULT_STALE_LOCK_AFTER};
 
-/// Config keys every service has for the resource repo.
+/// Config keys every service has for the resource repo. Each service's config
+/// embeds it with `#[serde(flatten)]`, so it cannot deny unknown fields itself
+/// (serde would then refuse the service's own keys): `slipway_kit::config`
+/// rejects unknown keys for the whole file instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RepoSettings {
     /// Local path, `file://`, `https://` or `ssh://` URL of the resource repo.
     pub versions_url: String,
@@ -44,6 +46,19 @@ pub fn default_stale_lock_after() -> Duration {
 }
 
 impl RepoSettings {
+    /// The settings of a repo at `versions_url` checked out at `versions_checkout_path`,
+    /// every other key at its default.
+    pub fn new(versions_url: impl Into<String>, versions_checkout_path: impl Into<PathBuf>) -> Self {
+        RepoSettings {
+            versions_url: versions_url.into(),
+            versions_checkout_path: versions_checkout_path.into(),
+            versions_branch: default_branch(),
+            git: GitAuth::default(),
+            git_timeout: DEFAULT_GIT_TIMEOUT,
+            git_stale_lock_after: DEFAULT_STALE_LOCK_AFTER,
+        }
+    }
+
     /// The location for [`ResourceRepo::open`].
     pub fn location(&self) -> RepoLocation {
         RepoLocation {

@@ -20,6 +20,7 @@
 
 pub mod access;
 pub mod api;
+pub mod cli;
 pub mod controllers;
 pub mod counters;
 pub mod defaults;

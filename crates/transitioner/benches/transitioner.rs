@@ -28,7 +28,7 @@ async fn transitioner(repo: &git_fixture::TempRepo, checkout: &str) -> Transitio
     let clock = Arc::new(ManualClock::new(
         "2026-11-22T10:00:00Z".parse().expect("valid timestamp"),
     ));
-    Transitioner::new(&config.repo_settings(), None, clock)
+    Transitioner::new(&config.repo, None, clock)
         .await
         .expect("checkout opens")
 }

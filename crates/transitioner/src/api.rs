@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use slipway_core::tokens::{check_name, Tokens};
+use slipway_kit::admin::{self, Admin};
 use slipway_kit::refresh::RefreshGate;
 
 use crate::transitioner::{Error, Transitioner};
@@ -19,24 +20,31 @@ use crate::transitioner::{Error, Transitioner};
 #[derive(Clone)]
 struct Api {
     transitioner: Arc<Transitioner>,
-    refresh: RefreshGate,
     /// `None`: no tokens are configured, so every run on request is refused.
     tokens: Option<Arc<Tokens>>,
 }
 
-/// The API's routes. `refresh` wakes the poll loop; `tokens` may ask for runs.
+/// The API's routes, with the admin endpoints of `slipway_kit::admin`. `refresh`
+/// wakes the poll loop; `tokens` may ask for runs. Ready once a fetch of the
+/// resource repo has succeeded (the status has its head).
 pub fn router(transitioner: Arc<Transitioner>, refresh: RefreshGate, tokens: Option<Tokens>) -> Router {
+    let (ready_of, metrics_of) = (transitioner.clone(), transitioner.clone());
+    let admin = Admin {
+        ready: Arc::new(move || match ready_of.repo_commit() {
+            Some(_) => Ok(()),
+            None => Err("the resource repo has not been fetched yet".to_string()),
+        }),
+        metrics: Arc::new(move || slipway_kit::metrics_response(&metrics_of.metrics().registry)),
+        refresh,
+    };
     Router::new()
-        .route("/health", get(health))
         .route("/status", get(status))
-        .route("/refresh", post(refresh_now))
         .route("/transitions/{name}/run", post(run_now))
-        .route("/metrics", get(metrics))
         .with_state(Api {
             transitioner,
-            refresh,
             tokens: tokens.map(Arc::new),
         })
+        .merge(admin::router(admin))
 }
 
 /// The JSON error every endpoint answers with.
@@ -51,16 +59,8 @@ fn error(status: StatusCode, message: impl std::fmt::Display, field: Option<&str
     response
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
-}
-
 async fn status(State(api): State<Api>) -> Response {
     Json(api.transitioner.status()).into_response()
-}
-
-async fn refresh_now(State(api): State<Api>) -> Response {
-    api.refresh.nudge().into_response()
 }
 
 /// The name of the caller's token; 401 without one, with a wrong one, or when none are configured.
@@ -143,8 +143,4 @@ async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: Head
             error(code, e, field)
         }
     }
-}
-
-async fn metrics(State(api): State<Api>) -> Response {
-    slipway_kit::metrics_response(&api.transitioner.metrics().registry)
 }

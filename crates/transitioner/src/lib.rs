@@ -10,9 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod clock;
 pub mod config;
-pub mod deployer;
 pub mod evaluate;
 pub mod message;
 pub mod metrics;
@@ -26,14 +24,16 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use slipway_core::tokens::{TokenError, Tokens};
+use slipway_kit::fetch::{fetch_loop, FetchRecord, Wakeups};
+use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;
 pub use evaluate::{evaluate, Decision, Trigger};
+pub use slipway_kit::clock::{Clock, ManualClock, SystemClock};
 pub use transitioner::{Error, Transitioner};
 
 /// A started transitioner: its API address, the service, and the task running it.
@@ -57,32 +57,36 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
     };
     let deployer = deployer_client(config)?;
     let transitioner = Arc::new(
-        Transitioner::new(&config.repo_settings(), deployer, clock.clone())
+        Transitioner::new(&config.repo, deployer, clock.clone())
             .await
             .with_context(|| {
                 format!(
                     "cannot open the checkout at {}",
-                    config.versions_checkout_path.display()
+                    config.repo.versions_checkout_path.display()
                 )
             })?,
     );
     let (listener, addr) = slipway_kit::bind("slipway-transitioner", &config.api_bind).await?;
     let refresh = Arc::new(Notify::new());
     let nudged = refresh.clone();
-    let now_clock = clock.clone();
     let head_of = transitioner.clone();
-    let gate = RefreshGate::new(
-        Arc::new(move || now_clock.now()),
-        Arc::new(move || head_of.repo_commit()),
-        move || nudged.notify_one(),
-    );
+    let gate = RefreshGate::new(clock.clone(), Arc::new(move || head_of.repo_commit()), move || {
+        nudged.notify_one()
+    });
     let app = api::router(transitioner.clone(), gate, tokens);
-    let poller = tokio::spawn(poll_loop(
-        transitioner.clone(),
-        config.poll_interval,
-        refresh,
-        shutdown.clone(),
-    ));
+    let wakeups = Wakeups {
+        every: config.poll_interval,
+        now: refresh,
+        shutdown: shutdown.clone(),
+    };
+    let runs = transitioner.clone();
+    let poller = tokio::spawn(async move {
+        fetch_loop("transition run", wakeups, FetchRecord::default(), clock, move || {
+            let runs = runs.clone();
+            async move { runs.run_all().await.map(drop).map_err(|e| e.to_string()) }
+        })
+        .await
+    });
     let task = tokio::spawn(async move {
         let served = slipway_kit::serve(listener, app, shutdown.clone()).await;
         shutdown.cancel();
@@ -105,18 +109,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// `slipway-transitioner check`: prints what each transition would do now, writes nothing.
 pub async fn check(config: Config, out: &mut impl std::io::Write) -> anyhow::Result<()> {
-    let transitioner = Transitioner::new(
-        &config.repo_settings(),
-        deployer_client(&config)?,
-        Arc::new(SystemClock),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "cannot open the checkout at {}",
-            config.versions_checkout_path.display()
-        )
-    })?;
+    let transitioner = Transitioner::new(&config.repo, deployer_client(&config)?, Arc::new(SystemClock))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the checkout at {}",
+                config.repo.versions_checkout_path.display()
+            )
+        })?;
     for (name, d) in transitioner.preview().await? {
         let note = if d.result == slipway_core::status::TransitionResult::Success {
             " (would commit)"
@@ -134,47 +134,7 @@ pub async fn check(config: Config, out: &mut impl std::io::Write) -> anyhow::Res
     Ok(())
 }
 
-fn deployer_client(config: &Config) -> anyhow::Result<Option<deployer::DeployerClient>> {
-    config
-        .deployer_url
-        .as_deref()
-        .map(|url| {
-            deployer::DeployerClient::new(url, config.deployer_timeout)
-                .with_context(|| format!("cannot set up the deployer client for {url}"))
-        })
-        .transpose()
-}
-
-/// Runs every transition now and then every `interval`, or at once when `refresh` is notified.
-async fn poll_loop(
-    transitioner: Arc<Transitioner>,
-    interval: std::time::Duration,
-    refresh: Arc<Notify>,
-    shutdown: CancellationToken,
-) {
-    let mut last_error: Option<String> = None;
-    loop {
-        match transitioner.run_all().await {
-            Ok(_) => {
-                if last_error.take().is_some() {
-                    tracing::info!("runs work again");
-                }
-            }
-            Err(e) => {
-                let text = e.to_string();
-                // Say it once; repeating the same failure every poll only hides new ones.
-                if last_error.as_deref() != Some(text.as_str()) {
-                    tracing::warn!("transition run failed, retrying every poll: {text}");
-                } else {
-                    tracing::debug!("transition run still failing: {text}");
-                }
-                last_error = Some(text);
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(interval) => {}
-            _ = refresh.notified() => {}
-        }
-    }
+fn deployer_client(config: &Config) -> anyhow::Result<Option<PeerClient>> {
+    let client = |url: &str| PeerClient::new("deployer", url, config.deployer_timeout, None);
+    Ok(config.deployer_url.as_deref().map(client).transpose()?)
 }

@@ -35,28 +35,16 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Printed here, not returned: a returned error is printed with its Debug
-    // form, which carries a backtrace whenever RUST_BACKTRACE is set.
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    slipway_kit::exit_status(run().await.map(|()| ExitCode::SUCCESS))
 }
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     slipway_kit::init_tracing();
     match cli.command {
-        Command::Serve { config } => {
-            let config: slipway_transitioner::Config = slipway_kit::load_config(&config)?;
-            slipway_transitioner::serve(config).await
-        }
+        Command::Serve { config } => slipway_transitioner::serve(slipway_kit::load_config(&config)?).await,
         Command::Check { config } => {
-            let config: slipway_transitioner::Config = slipway_kit::load_config(&config)?;
-            slipway_transitioner::check(config, &mut std::io::stdout()).await
+            slipway_transitioner::check(slipway_kit::load_config(&config)?, &mut std::io::stdout()).await
         }
     }
 }

@@ -17,11 +17,11 @@ use slipway_repo::GitError;
 use slipway_repo::{RepoSettings, SharedRepo};
 use thiserror::Error;
 
-use crate::clock::Clock;
-use crate::deployer::DeployerClient;
 use crate::evaluate::{Decision, Trigger};
 use crate::metrics::Metrics;
 use crate::run::{self, DeployerView, Outcome};
+use slipway_kit::clock::Clock;
+use slipway_kit::peer::PeerClient as DeployerClient;
 
 /// How many successful runs the status keeps per transition.
 pub const RECENT_RUNS: usize = 100;
@@ -234,7 +234,7 @@ impl Transitioner {
             None => DeployerView::NotAsked,
             Some(d) => match d.status().await {
                 Ok(status) => DeployerView::Status(status),
-                Err(why) => DeployerView::Unavailable(why),
+                Err(why) => DeployerView::Unavailable(why.to_string()),
             },
         }
     }

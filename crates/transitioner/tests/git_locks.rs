@@ -24,7 +24,7 @@ commits:
 fn config(repo: &git_fixture::TempRepo) -> Config {
     let mut config = Config::new(repo.url(), repo.scratch("checkout"));
     config.poll_interval = Duration::from_millis(100);
-    config.git_stale_lock_after = Duration::from_secs(1);
+    config.repo.git_stale_lock_after = Duration::from_secs(1);
     config
 }
 
@@ -50,8 +50,8 @@ async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_the_first_fetch
     let repo = git_fixture::temp(REPO).unwrap();
     let config = config(&repo);
     // An earlier run fetched, then was killed while updating the tracking ref.
-    drop(slipway_repo::ResourceRepo::open_and_fetch(config.repo_settings().location()).unwrap());
-    let lock = config.versions_checkout_path.join("refs/remotes/origin/main.lock");
+    drop(slipway_repo::ResourceRepo::open_and_fetch(config.repo.location()).unwrap());
+    let lock = config.repo.versions_checkout_path.join("refs/remotes/origin/main.lock");
     std::fs::write(&lock, "").unwrap();
     let head = bump(&repo);
     let shutdown = CancellationToken::new();
@@ -75,7 +75,7 @@ async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_the_first_fetch
 async fn a_lock_file_appearing_while_running_is_cleared_after_the_bound_and_fetching_resumes() {
     let repo = git_fixture::temp(REPO).unwrap();
     let config = config(&repo);
-    let lock = config.versions_checkout_path.join("refs/remotes/origin/main.lock");
+    let lock = config.repo.versions_checkout_path.join("refs/remotes/origin/main.lock");
     let shutdown = CancellationToken::new();
     let clock = support::clock("2026-01-05T10:00:00Z");
     let running = slipway_transitioner::start(&config, clock, shutdown.clone())

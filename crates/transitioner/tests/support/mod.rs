@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use slipway_core::status::{DeployerStatus, EnvStatus, RolloutStatus};
-use slipway_transitioner::deployer::DeployerClient;
+use slipway_kit::peer::PeerClient;
 use slipway_transitioner::{Config, ManualClock, Transitioner};
 use tokio_util::sync::CancellationToken;
 
@@ -67,8 +67,9 @@ pub async fn transitioner_with_deployer_at(
     deployer_url: Option<String>,
 ) -> Transitioner {
     let config = Config::new(repo.url(), repo.scratch(checkout));
-    let client = deployer_url.map(|url| DeployerClient::new(&url, std::time::Duration::from_secs(2)).unwrap());
-    Transitioner::new(&config.repo_settings(), client, clock).await.unwrap()
+    let client =
+        deployer_url.map(|url| PeerClient::new("deployer", &url, std::time::Duration::from_secs(2), None).unwrap());
+    Transitioner::new(&config.repo, client, clock).await.unwrap()
 }
 
 /// The URL of a loopback port nobody listens on.

@@ -1,6 +1,7 @@
-//! Where the transitioner gets the time from, so schedules and soak times are testable.
+//! Where the services get the time from, so schedules, soak times, the refresh
+//! gate's interval and the aggregator's timestamps are testable.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -9,6 +10,9 @@ pub trait Clock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> DateTime<Utc>;
 }
+
+/// A clock as the services pass it around.
+pub type SharedClock = Arc<dyn Clock>;
 
 /// The system clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,6 +28,13 @@ impl Clock for SystemClock {
 #[derive(Debug)]
 pub struct ManualClock {
     now: Mutex<DateTime<Utc>>,
+}
+
+impl SystemClock {
+    /// The system clock, shared.
+    pub fn shared() -> SharedClock {
+        Arc::new(SystemClock)
+    }
 }
 
 impl ManualClock {
