@@ -679,3 +679,43 @@ async fn serve_reports_clean_soon_after_a_rollout_ends_without_waiting_for_the_n
     running.task.await.unwrap().unwrap();
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_during_a_reconcile_lets_it_finish_and_starts_no_other() {
+    let sim = SimCluster::start(sim_config()).await.unwrap();
+    let repo = git_fixture::temp(&repo_yaml(&[("dev", "main")])).unwrap();
+    let mut config = deployer_config(&repo, &[("main", &sim)]);
+    config.api_bind = "127.0.0.1:0".into();
+    // Every request is slow, so the first reconcile is still applying when the signal comes.
+    sim.set_latency(Duration::from_millis(100));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
+    wait_until(Duration::from_secs(15), "the first object is applied", || {
+        sim.counters().writes() > 0
+    })
+    .await;
+    shutdown.cancel();
+    running.task.await.unwrap().unwrap();
+    // Every object of the env was applied, and the reconcile reported what it did.
+    let status = running.deployer.status();
+    let dev = &status.envs["dev"];
+    assert_eq!(dev.commit, repo.head(), "{dev:?}");
+    sim.set_latency(Duration::ZERO);
+    let client = sim.client().await;
+    for s in ["s1", "s2"] {
+        Api::<Deployment>::namespaced(client.clone(), "dev")
+            .get(s)
+            .await
+            .unwrap();
+        Api::<Service>::namespaced(client.clone(), "dev").get(s).await.unwrap();
+    }
+    Api::<ConfigMap>::namespaced(client, "dev")
+        .get("app-config")
+        .await
+        .unwrap();
+    // Nothing reconciles after the process let go.
+    let writes = sim.counters().writes();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.counters().writes(), writes);
+    sim.shutdown().await;
+}

@@ -74,7 +74,7 @@ impl Deployer {
                 let wake = due.map_or(next_fetch, |due| due.min(next_fetch));
                 tokio::select! {
                     _ = shutdown.cancelled() => {
-                        tasks.shutdown().await;
+                        self.drain(&mut tasks).await;
                         return;
                     }
                     _ = tokio::time::sleep_until(wake) => {
@@ -101,6 +101,21 @@ impl Deployer {
                 }
             };
         }
+    }
+
+    /// On shutdown: the reconciles in flight finish (a half-applied env would be
+    /// reported as it was before), but none starts again.
+    async fn drain(&self, tasks: &mut JoinSet<()>) {
+        for env in lock(&self.envs).values_mut() {
+            env.again = false;
+        }
+        if !tasks.is_empty() {
+            tracing::info!(
+                reconciles = tasks.len(),
+                "waiting for the reconciles in flight to finish"
+            );
+        }
+        while tasks.join_next().await.is_some() {}
     }
 
     /// Starts a reconcile of `env` on its own task, unless one runs: then that
