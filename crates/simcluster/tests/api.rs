@@ -929,3 +929,31 @@ async fn watch_from_a_resource_version_too_old_ends_with_410_expired() {
     assert_eq!(r.body.lines().count(), 1);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_page_of_a_list_answers_with_the_version_of_its_first_page() {
+    let sim = cluster().await;
+    let api: Api<ConfigMap> = Api::namespaced(sim.client().await, "default");
+    for name in ["a", "b", "c"] {
+        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        api.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    let first = api.list(&ListParams::default().limit(1)).await.unwrap();
+    let list_rv = first.metadata.resource_version.clone().unwrap();
+    // A change to an object already read, while the later pages are read: a
+    // watch from the list's version must still see it.
+    let changed: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "a"}, "data": {"k": "v"}})).unwrap();
+    api.replace("a", &PostParams::default(), &changed).await.unwrap();
+    let mut token = first.metadata.continue_.clone();
+    let mut pages = 1;
+    while let Some(t) = token.filter(|t| !t.is_empty()) {
+        let page = api
+            .list(&ListParams::default().limit(1).continue_token(&t))
+            .await
+            .unwrap();
+        assert_eq!(page.metadata.resource_version.as_deref(), Some(list_rv.as_str()));
+        token = page.metadata.continue_.clone();
+        pages += 1;
+    }
+    assert!(pages >= 3, "{pages} pages");
+}

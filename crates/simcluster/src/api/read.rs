@@ -25,20 +25,25 @@ impl Cluster {
         let all = inner.list_where(&t.rt.key(), t.namespace.as_deref(), |(ns, name), labels| {
             opts.labels.matches_labels(labels) && opts.fields.matches_key(ns, name)
         });
-        let rv = inner.rv;
+        let mut rv = inner.rv;
         // Parsing is done; the lock is not needed to shape the answer.
         drop(inner);
         let mut items: Vec<Arc<Value>> = all;
         if let Some(tok) = &opts.continue_token {
-            let after = decode_continue(tok);
+            let (list_rv, after) = decode_continue(tok);
             items.retain(|o| crate::store::object_key(o) > after);
+            // Every page of a list answers with the version of its first page, as a
+            // real server's paginated list does: a client that watches from there
+            // sees every change made while it read the later pages (pages are read
+            // from the current objects, so some events may come twice, never none).
+            rv = list_rv.unwrap_or(rv);
         }
         let mut metadata = json!({"resourceVersion": rv.to_string()});
         if opts.limit > 0 && items.len() > opts.limit {
             let rest = items.len() - opts.limit;
             items.truncate(opts.limit);
             let last = crate::store::object_key(&items[items.len() - 1]);
-            metadata["continue"] = json!(encode_continue(&last));
+            metadata["continue"] = json!(encode_continue(rv, &last));
             metadata["remainingItemCount"] = json!(rest);
         }
         let custom = t.rt.is_custom();
@@ -70,18 +75,21 @@ impl Cluster {
     }
 }
 
-/// Continue tokens are opaque to clients; URL-safe base64 keeps them intact in a query string.
-fn encode_continue(key: &(String, String)) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}\u{0}{}", key.0, key.1))
+/// Continue tokens are opaque to clients; URL-safe base64 keeps them intact in a
+/// query string. A token holds the list's version and the key of the last object sent.
+fn encode_continue(rv: u64, key: &(String, String)) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{rv}\u{0}{}\u{0}{}", key.0, key.1))
 }
 
-/// The key a continue token resumes after; a token that does not decode resumes from the start.
-fn decode_continue(tok: &str) -> (String, String) {
+/// The list's version and the key a continue token resumes after; a token that
+/// does not decode resumes from the start, at the current version.
+fn decode_continue(tok: &str) -> (Option<u64>, (String, String)) {
     let bytes = URL_SAFE_NO_PAD.decode(tok).unwrap_or_default();
     let s = String::from_utf8_lossy(&bytes);
-    match s.split_once('\u{0}') {
-        Some((a, b)) => (a.to_string(), b.to_string()),
-        None => (String::new(), String::new()),
+    let mut parts = s.splitn(3, '\u{0}');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(rv), Some(ns), Some(name)) => (rv.parse().ok(), (ns.to_string(), name.to_string())),
+        _ => (None, (String::new(), String::new())),
     }
 }
 
@@ -90,8 +98,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn continue_tokens_round_trip() {
+    fn continue_tokens_carry_the_lists_version_and_the_last_key() {
         let k = ("ns".to_string(), "name-1".to_string());
-        assert_eq!(decode_continue(&encode_continue(&k)), k);
+        assert_eq!(decode_continue(&encode_continue(42, &k)), (Some(42), k));
+        assert_eq!(decode_continue("not a token"), (None, (String::new(), String::new())));
     }
 }
