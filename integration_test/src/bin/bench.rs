@@ -166,15 +166,7 @@ fn count(w: Option<u64>) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Printed here, not returned: a returned error is printed with its Debug
-    // form, which carries a backtrace whenever RUST_BACKTRACE is set.
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    slipway_kit::exit_status(run().await.map(|()| ExitCode::SUCCESS))
 }
 
 async fn run() -> anyhow::Result<()> {
