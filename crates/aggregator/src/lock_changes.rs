@@ -243,7 +243,10 @@ mod tests {
         assert!(err.to_string().contains("known are s1, s2"), "{err}");
         assert!(lock("s2").unwrap().is_some(), "known in latest: may wait in dev");
         let unlock = plan(&s, "dev", &LockTarget::Service("gone".into()), &LockOp::Unlock(None));
-        assert!(unlock.unwrap().is_some(), "a lock left on a removed service can be released");
+        assert!(
+            unlock.unwrap().is_some(),
+            "a lock left on a removed service can be released"
+        );
     }
 
     #[test]

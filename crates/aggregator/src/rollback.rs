@@ -197,15 +197,14 @@ mod tests {
         assert!(c.message.contains("Holds s1 in dev"), "{}", c.message);
         assert!(c.files.contains_key("dev/version/s1.yaml"));
 
-        let no_hold = parse_request(br#"{"env": "dev", "service": "s1", "commit": "abcdef1234", "hold": false}"#)
-            .unwrap();
+        let no_hold =
+            parse_request(br#"{"env": "dev", "service": "s1", "commit": "abcdef1234", "hold": false}"#).unwrap();
         let c = plan(&s, &no_hold, "alice", "abcdef1234", Some(b"version: 1.1.0\n"))
             .unwrap()
             .unwrap();
         assert!(!c.files.contains_key("dev/locks.yaml"), "{:?}", c.files.keys());
         assert_eq!(
-            parse_request(br#"{"env": "dev", "service": "s1", "commit": "abcdef1234", "hold": "no"}"#)
-                .unwrap_err(),
+            parse_request(br#"{"env": "dev", "service": "s1", "commit": "abcdef1234", "hold": "no"}"#).unwrap_err(),
             Refusal::NotABool { field: "hold".into() }
         );
         assert_eq!(hold_reason(None, "1.1.0", "bob"), "rolled back to 1.1.0 by bob");

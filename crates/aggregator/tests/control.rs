@@ -38,7 +38,11 @@ async fn a_rollback_places_a_hold_in_the_same_commit_and_unlocking_releases_it()
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    assert_eq!(h.repo.log().len(), before + 1, "one commit for the version and the hold");
+    assert_eq!(
+        h.repo.log().len(),
+        before + 1,
+        "one commit for the version and the hold"
+    );
     let commit = body["commit"].as_str().unwrap();
     assert_eq!(h.repo.read_at(commit, "dev/version/s1.yaml").unwrap(), "version: '2'\n");
     assert!(
@@ -102,7 +106,9 @@ async fn locks_on_an_unknown_env_or_service_are_404_naming_the_known_ones_and_co
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["known_services"], json!(["s1"]));
     assert!(body["error"].as_str().unwrap().contains("\"nosuch\""), "{body}");
-    let (status, body) = h.send("PUT", "/api/locks/nope", Some(ALICE_TOKEN), Some(lock.clone())).await;
+    let (status, body) = h
+        .send("PUT", "/api/locks/nope", Some(ALICE_TOKEN), Some(lock.clone()))
+        .await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["known_envs"], json!(["dev", "latest"]));
     let (status, _) = h.send("PUT", "/api/locks/nope/s1", Some(ALICE_TOKEN), Some(lock)).await;
@@ -156,7 +162,13 @@ async fn a_post_missing_a_variable_that_a_downstream_base_needs_is_422_unless_fo
             body["variable"].as_str(),
             body["field"].as_str()
         ),
-        (Some("pp"), Some("pp/base/s1.yaml"), Some(5), Some("replicas"), Some("vars")),
+        (
+            Some("pp"),
+            Some("pp/base/s1.yaml"),
+            Some(5),
+            Some("replicas"),
+            Some("vars")
+        ),
         "{body}"
     );
     let message = body["error"].as_str().unwrap();
@@ -231,17 +243,89 @@ async fn each_write_endpoint_refuses_a_token_without_its_scope_naming_it_and_acc
     let run = "/api/transitions/dev/run";
     let override_run = json!({"override_windows": true, "reason": "hotfix"});
     // (method, path, refused token, body, missing scope, accepted token, accepted status)
-    type Case = (&'static str, &'static str, &'static str, Option<Value>, &'static str, &'static str, u16);
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<Value>,
+        &'static str,
+        &'static str,
+        u16,
+    );
     let cases: Vec<Case> = vec![
-        ("POST", "/api/versions", "viewer-token", Some(version("latest", "2")), "versions=latest", "ci-token", 201),
-        ("POST", "/api/versions", "ci-token", Some(version("dev", "2")), "versions=dev", "admin-token", 201),
-        ("PUT", "/api/locks/dev", "ci-token", Some(reason.clone()), "locks=dev", "ops-token", 200),
-        ("DELETE", "/api/locks/dev", "viewer-token", None, "locks=dev", "ops-token", 200),
-        ("PUT", "/api/locks/dev/s1", "ci-token", Some(reason.clone()), "locks=dev", "ops-token", 200),
-        ("DELETE", "/api/locks/dev/s1", "ci-token", None, "locks=dev", "ops-token", 200),
-        ("POST", "/api/rollback", "ci-token", Some(rollback), "rollback=dev", "ops-token", 201),
+        (
+            "POST",
+            "/api/versions",
+            "viewer-token",
+            Some(version("latest", "2")),
+            "versions=latest",
+            "ci-token",
+            201,
+        ),
+        (
+            "POST",
+            "/api/versions",
+            "ci-token",
+            Some(version("dev", "2")),
+            "versions=dev",
+            "admin-token",
+            201,
+        ),
+        (
+            "PUT",
+            "/api/locks/dev",
+            "ci-token",
+            Some(reason.clone()),
+            "locks=dev",
+            "ops-token",
+            200,
+        ),
+        (
+            "DELETE",
+            "/api/locks/dev",
+            "viewer-token",
+            None,
+            "locks=dev",
+            "ops-token",
+            200,
+        ),
+        (
+            "PUT",
+            "/api/locks/dev/s1",
+            "ci-token",
+            Some(reason.clone()),
+            "locks=dev",
+            "ops-token",
+            200,
+        ),
+        (
+            "DELETE",
+            "/api/locks/dev/s1",
+            "ci-token",
+            None,
+            "locks=dev",
+            "ops-token",
+            200,
+        ),
+        (
+            "POST",
+            "/api/rollback",
+            "ci-token",
+            Some(rollback),
+            "rollback=dev",
+            "ops-token",
+            201,
+        ),
         ("POST", run, "ci-token", None, "run=dev", "ops-token", 200),
-        ("POST", run, "ops-token", Some(override_run), "override=dev", "oncall-token", 200),
+        (
+            "POST",
+            run,
+            "ops-token",
+            Some(override_run),
+            "override=dev",
+            "oncall-token",
+            200,
+        ),
     ];
     for (method, path, refused, body, scope, accepted, ok) in cases {
         let head = h.repo.head();
@@ -249,7 +333,10 @@ async fn each_write_endpoint_refuses_a_token_without_its_scope_naming_it_and_acc
         assert_eq!(status, 403, "{method} {path} with {refused}: {answer}");
         assert_eq!(answer["missing_scope"], scope, "{method} {path}: {answer}");
         assert!(
-            answer["error"].as_str().unwrap().contains(&format!("lacks scope {scope}")),
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("lacks scope {scope}")),
             "{answer}"
         );
         assert_eq!(h.repo.head(), head, "{method} {path}: nothing committed");
@@ -277,7 +364,12 @@ async fn a_read_only_token_reads_when_reads_need_a_token_and_writes_nothing() {
     assert_eq!(h.send("GET", "/api/state", Some("viewer-token"), None).await.0, 200);
     assert_eq!(h.send("GET", "/api/history", Some("ci-token"), None).await.0, 200);
     let (status, body) = h
-        .send("PUT", "/api/locks/dev", Some("viewer-token"), Some(json!({"reason": "x"})))
+        .send(
+            "PUT",
+            "/api/locks/dev",
+            Some("viewer-token"),
+            Some(json!({"reason": "x"})),
+        )
         .await;
     assert_eq!((status, body["missing_scope"].as_str()), (403, Some("locks=dev")));
     h.stop().await;

@@ -41,7 +41,10 @@ pub enum TokenError {
     },
     #[error("{source_name} holds {count} entries; a peer token is one token (or one name:token line)")]
     NotOne { source_name: String, count: usize },
-    #[error("{source_name} entry {entry} ({name}): {problem}; scopes are {} (e.g. versions=latest,locks=dev|pp,read)", Scope::names())]
+    #[error(
+        "{source_name} entry {entry} ({name}): {problem}; scopes are {} (e.g. versions=latest,locks=dev|pp,read)",
+        Scope::names()
+    )]
     BadScope {
         source_name: String,
         entry: usize,
@@ -236,6 +239,23 @@ fn looks_like_scopes(text: &str) -> bool {
     Scope::from_name(name).is_some()
 }
 
+/// The entries of a comma-separated variable: a part without `:` cannot be an
+/// entry, so a part that reads as scopes continues the entry before it
+/// (`ci:x:versions=latest,locks=dev,alice:y` is two entries).
+fn env_entries(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in text.split(',') {
+        match out.last_mut() {
+            Some(last) if !part.contains(':') && looks_like_scopes(part) && last.contains(':') => {
+                last.push(',');
+                last.push_str(part);
+            }
+            _ => out.push(part.to_string()),
+        }
+    }
+    out
+}
+
 /// Parses `versions=latest,locks=dev|pp,read`.
 fn parse_scopes(text: &str) -> Result<BTreeMap<Scope, Envs>, String> {
     let mut out = BTreeMap::new();
@@ -252,7 +272,9 @@ fn parse_scopes(text: &str) -> Result<BTreeMap<Scope, Envs>, String> {
         let envs = match envs {
             None => Envs::All,
             Some(_) if !scope.takes_envs() => {
-                return Err(format!("scope {scope} is not restricted to envs (write it without '=')"))
+                return Err(format!(
+                    "scope {scope} is not restricted to envs (write it without '=')"
+                ))
             }
             Some(list) => {
                 let mut set = BTreeSet::new();
@@ -265,7 +287,9 @@ fn parse_scopes(text: &str) -> Result<BTreeMap<Scope, Envs>, String> {
             }
         };
         if out.insert(scope, envs).is_some() {
-            return Err(format!("scope {scope} is given twice; list its envs once, as {scope}=a|b"));
+            return Err(format!(
+                "scope {scope} is given twice; list its envs once, as {scope}=a|b"
+            ));
         }
     }
     Ok(out)
@@ -345,7 +369,10 @@ impl Tokens {
         }
         if let Some(var) = env_var {
             let text = std::env::var(var).map_err(|_| TokenError::EnvMissing { var: var.to_string() })?;
-            entries.extend(Tokens::parse(&format!("API tokens variable {var}"), text.split(','))?.entries);
+            let joined = env_entries(&text);
+            entries.extend(
+                Tokens::parse(&format!("API tokens variable {var}"), joined.iter().map(String::as_str))?.entries,
+            );
         }
         if file.is_none() && env_var.is_none() {
             return Err(TokenError::NotConfigured);
@@ -500,7 +527,11 @@ mod tests {
         let alice = who("a2");
         assert_eq!(alice.require(Scope::Locks, Some("pp")), Ok(()));
         assert!(alice.require(Scope::Locks, Some("prod")).is_err());
-        assert_eq!(alice.require(Scope::Rollback, Some("prod")), Ok(()), "no '=' means every env");
+        assert_eq!(
+            alice.require(Scope::Rollback, Some("prod")),
+            Ok(()),
+            "no '=' means every env"
+        );
         assert_eq!(alice.require(Scope::Run, Some("dev")), Ok(()));
         assert_eq!(
             alice.require(Scope::Run, None).unwrap_err().to_string(),
@@ -514,6 +545,19 @@ mod tests {
             assert_eq!(who(token).require(Scope::Read, None), Ok(()), "{token}");
         }
         assert!(who("u1").require(Scope::Versions, Some("latest")).is_err());
+    }
+
+    #[test]
+    fn a_variable_holds_scoped_entries_whose_scopes_are_separated_by_commas_too() {
+        assert_eq!(
+            env_entries("ci:x:versions=latest,locks=dev|pp,alice:y,ui:z:read"),
+            ["ci:x:versions=latest,locks=dev|pp", "alice:y", "ui:z:read"]
+        );
+        let joined = env_entries("ci:x:versions,locks");
+        let t = Tokens::parse("v", joined.iter().map(String::as_str)).unwrap();
+        let ci = t.principal_of("x").unwrap();
+        assert_eq!(ci.require(Scope::Locks, Some("prod")), Ok(()));
+        assert!(ci.require(Scope::Rollback, Some("prod")).is_err());
     }
 
     #[test]
@@ -573,7 +617,10 @@ mod tests {
     #[test]
     fn authorization_header_must_be_a_known_bearer_token() {
         let t = Tokens::parse("f", ["aggregator:s3cr3t"].into_iter()).unwrap();
-        assert_eq!(t.authenticate(Some(b"Bearer s3cr3t")), Ok(&Principal::all("aggregator")));
+        assert_eq!(
+            t.authenticate(Some(b"Bearer s3cr3t")),
+            Ok(&Principal::all("aggregator"))
+        );
         assert_eq!(
             t.authenticate(Some(b"bearer  s3cr3t ")).map(|p| p.name.as_str()),
             Ok("aggregator")

@@ -372,23 +372,34 @@ async fn a_run_needs_the_run_scope_for_the_transitions_target() {
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
     // The scope is checked against the transition's target as last read from the repo.
-    wait_until("the transitioner has read transitions.yaml", Duration::from_secs(10), || async {
-        let response = http.get(format!("{base}/status")).send().await.map_err(|e| e.to_string())?;
-        let status: TransitionerStatus = response.json().await.map_err(|e| e.to_string())?;
-        let names: Vec<&str> = status.transitions.iter().map(|t| t.name.as_str()).collect();
-        if names.contains(&"prod") {
-            Ok(())
-        } else {
-            Err(format!("transitions {names:?}"))
-        }
-    })
+    wait_until(
+        "the transitioner has read transitions.yaml",
+        Duration::from_secs(10),
+        || async {
+            let response = http
+                .get(format!("{base}/status"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status: TransitionerStatus = response.json().await.map_err(|e| e.to_string())?;
+            let names: Vec<&str> = status.transitions.iter().map(|t| t.name.as_str()).collect();
+            if names.contains(&"prod") {
+                Ok(())
+            } else {
+                Err(format!("transitions {names:?}"))
+            }
+        },
+    )
     .await;
     let head = repo.head();
     let (status, answer) = run_prod(&http, &base, Some("ci-token"), None).await;
     assert_eq!(status, 403, "{answer}");
     assert_eq!(answer["missing_scope"], "run=prod", "{answer}");
     assert!(
-        answer["error"].as_str().unwrap().starts_with("token ci lacks scope run=prod"),
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("token ci lacks scope run=prod"),
         "{answer}"
     );
     assert_eq!(repo.head(), head, "nothing promoted");
