@@ -2,8 +2,8 @@ import { useState } from 'react';
 import type { LockTarget } from '../api/client';
 import type { EnvSummary, State, TransitionStatus } from '../api/types';
 import { useNow } from '../context';
-import { formatTime, serviceHref, shortCommit, summarizeTransition } from '../model';
-import { LockDialog, RunTransitionDialog } from './Actions';
+import { formatTime, holdReasons, serviceHref, shortCommit, summarizeTransition } from '../model';
+import { Holds, LockDialog, RunTransitionDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { HistoryList, useHistory } from './History';
 import { Notice } from './Messages';
@@ -136,7 +136,15 @@ function KnownEnvPage({ state, env }: { state: State; env: EnvSummary }) {
                     <td>
                       <StatusBadge status={cell?.status} /> <PhaseBadge phase={cell?.phase} />
                     </td>
-                    <td>{cell?.error ?? cell?.reason}</td>
+                    <td>
+                      {cell?.error ?? cell?.reason}
+                      <Holds
+                        env={name}
+                        service={s.name}
+                        reasons={holdReasons(cell?.lock_reasons)}
+                        onReleased={setNotice}
+                      />
+                    </td>
                   </tr>
                 );
               })}
