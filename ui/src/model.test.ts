@@ -6,7 +6,6 @@ import {
   filterServices,
   formatRelative,
   formatTime,
-  holdReasons,
   overviewHref,
   pageTitle,
   parseRoute,
@@ -160,15 +159,5 @@ describe('overview data', () => {
       'Could not load the state: boom',
       'The aggregator reports stale data: deployer unreachable: connection refused.',
     ]);
-  });
-});
-
-describe('holdReasons', () => {
-  it('keeps the locks a rollback placed and leaves other locks out', () => {
-    expect(
-      holdReasons(['incident 4711', 'rolled back from 1.3.0 to 1.1.0 by alice', 'Rolled back to 2 by bob']),
-    ).toEqual(['rolled back from 1.3.0 to 1.1.0 by alice', 'Rolled back to 2 by bob']);
-    expect(holdReasons(undefined)).toEqual([]);
-    expect(holdReasons(['a rollback is planned'])).toEqual([]);
   });
 });

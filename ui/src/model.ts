@@ -201,11 +201,3 @@ export function pageTitle(route: Route, failed: number): string {
   const page = route.page === 'service' ? `${route.service} · ` : route.page === 'env' ? `${route.env} · ` : '';
   return `${failed > 0 ? `(${failed} failed) ` : ''}${page}Slipway`;
 }
-
-/**
- * The lock reasons of a service that are holds: the locks a rollback places
- * ("rolled back from 1.3.0 to 1.1.0 by alice"), released by unlocking them.
- */
-export function holdReasons(reasons: string[] | undefined): string[] {
-  return (reasons ?? []).filter((r) => /^rolled back\b/i.test(r));
-}

@@ -137,7 +137,8 @@ test('a rollback from the service page restores the earlier version and holds it
   let state = await api('GET', '/api/state');
   const web = state.services.find((s) => s.name === 'web').envs.latest;
   assert.equal(web.version, first);
-  assert.deepEqual(web.lock_reasons, [reason], 'the hold is in the state');
+  assert.deepEqual(web.lock_reasons, [reason], 'the hold is a lock');
+  assert.deepEqual(web.holds, [reason], 'the state says it is a hold');
   await latest.locator('.history-entry').first().locator('.version.new', { hasText: first }).waitFor();
 
   // Releasing the hold is an unlock: the hold goes, the restored version stays.

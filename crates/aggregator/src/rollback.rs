@@ -3,7 +3,7 @@
 //! (a service lock saying what happened), so that no promotion undoes the rollback
 //! until someone releases it by unlocking.
 
-use slipway_core::locks::LockTarget;
+use slipway_core::locks::{hold_reason, LockTarget};
 use slipway_core::merge::parse_vars;
 use slipway_core::model::{locks_path, version_label, version_path};
 use slipway_core::RepoSnapshot;
@@ -44,14 +44,6 @@ pub fn parse_request(body: &[u8]) -> Result<RollbackRequest, Refusal> {
         commit: commit.to_lowercase(),
         hold,
     })
-}
-
-/// The reason of the hold a rollback places: what happened and who did it.
-pub fn hold_reason(now: Option<&str>, restored: &str, author: &str) -> String {
-    match now {
-        Some(now) => format!("rolled back from {now} to {restored} by {author}"),
-        None => format!("rolled back to {restored} by {author}"),
-    }
 }
 
 /// The change that restores `old_file` (the version file at `from_commit`, `None` if it had none),
@@ -207,7 +199,6 @@ mod tests {
             parse_request(br#"{"env": "dev", "service": "s1", "commit": "abcdef1234", "hold": "no"}"#).unwrap_err(),
             Refusal::NotABool { field: "hold".into() }
         );
-        assert_eq!(hold_reason(None, "1.1.0", "bob"), "rolled back to 1.1.0 by bob");
     }
 
     #[test]

@@ -56,6 +56,12 @@ async fn a_rollback_places_a_hold_in_the_same_commit_and_unlocking_releases_it()
         service_locks(&h, "s1", "dev").await,
         json!(["rolled back from 3 to 2 by alice"])
     );
+    let state = h.state().await;
+    assert_eq!(
+        state["services"][0]["envs"]["dev"]["holds"],
+        json!(["rolled back from 3 to 2 by alice"]),
+        "{state}"
+    );
     // A held service takes no version, as any lock.
     assert_eq!(h.post_version("s1", "dev", "4").await.0, 423);
 

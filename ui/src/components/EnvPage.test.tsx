@@ -33,7 +33,10 @@ describe('EnvPage', () => {
   it('lists the holds of its services with a release action', async () => {
     const state = sampleState();
     const web = state.services[1]?.envs.dev;
-    if (web) web.lock_reasons = ['incident 4711', 'rolled back from 1.1.0 to 1.0.0 by alice'];
+    if (web) {
+      web.lock_reasons = ['incident 4711', 'rolled back from 1.1.0 to 1.0.0 by alice'];
+      web.holds = ['rolled back from 1.1.0 to 1.0.0 by alice'];
+    }
     const api = fakeApi();
     renderWith(<EnvPage state={state} env="dev" />, { api, token: 'tok' });
     const holds = screen.getByRole('group', { name: 'Holds on web in dev' });

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { LockTarget } from '../api/client';
 import type { EnvSummary, State, TransitionStatus } from '../api/types';
 import { useNow } from '../context';
-import { formatTime, holdReasons, serviceHref, shortCommit, summarizeTransition } from '../model';
+import { formatTime, serviceHref, shortCommit, summarizeTransition } from '../model';
 import { Holds, LockDialog, RunTransitionDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { HistoryList, useHistory } from './History';
@@ -138,12 +138,7 @@ function KnownEnvPage({ state, env }: { state: State; env: EnvSummary }) {
                     </td>
                     <td>
                       {cell?.error ?? cell?.reason}
-                      <Holds
-                        env={name}
-                        service={s.name}
-                        reasons={holdReasons(cell?.lock_reasons)}
-                        onReleased={setNotice}
-                      />
+                      <Holds env={name} service={s.name} reasons={cell?.holds ?? []} onReleased={setNotice} />
                     </td>
                   </tr>
                 );

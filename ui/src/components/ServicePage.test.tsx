@@ -90,7 +90,10 @@ describe('ServicePage', () => {
   it('shows a hold with its reason and releases it by unlocking that reason', async () => {
     const state = sampleState();
     const dev = state.services[0]?.envs.dev;
-    if (dev) dev.lock_reasons = ['rolled back from 2.1.0 to 2.0.0 by alice'];
+    if (dev) {
+      dev.lock_reasons = ['rolled back from 2.1.0 to 2.0.0 by alice'];
+      dev.holds = ['rolled back from 2.1.0 to 2.0.0 by alice'];
+    }
     const api = fakeApi({ history: historyOfProd });
     renderWith(<ServicePage state={state} service="api" />, { api, token: 'tok' });
     const holds = within(section('dev')).getByRole('group', { name: 'Holds on api in dev' });
@@ -104,7 +107,10 @@ describe('ServicePage', () => {
   it('shows a token without the scope to release a hold as an error and keeps the token', async () => {
     const state = sampleState();
     const dev = state.services[0]?.envs.dev;
-    if (dev) dev.lock_reasons = ['rolled back from 2.1.0 to 2.0.0 by alice'];
+    if (dev) {
+      dev.lock_reasons = ['rolled back from 2.1.0 to 2.0.0 by alice'];
+      dev.holds = ['rolled back from 2.1.0 to 2.0.0 by alice'];
+    }
     const api = fakeApi({
       history: historyOfProd,
       unlock: async () => {

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { LockTarget } from '../api/client';
 import type { EnvSummary, HistoryEntry, ServiceInEnv, State, TransitionStatus } from '../api/types';
 import { useNow } from '../context';
-import { envHref, holdReasons, summarizeTransition, transitionsInto, varText } from '../model';
+import { envHref, summarizeTransition, transitionsInto, varText } from '../model';
 import { Holds, LockDialog, RollbackDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { HistoryList, useHistory } from './History';
@@ -115,7 +115,7 @@ function EnvSection({
           {locks.length > 0 ? 'Locks…' : 'Lock…'}
         </button>
       </div>
-      <Holds env={env.name} service={service} reasons={holdReasons(locks)} onReleased={onNotice} />
+      <Holds env={env.name} service={service} reasons={cell.holds ?? []} onReleased={onNotice} />
       {cell.reason && <p className="reason">{cell.reason}</p>}
       {cell.error && <p className="cell-error">⚠ {cell.error}</p>}
       {cell.upstream && cell.upstream.version !== cell.version && (
