@@ -195,6 +195,55 @@ async fn rollback_restores_an_earlier_version() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_in_an_auto_promoted_env_holds_until_released() -> Result<()> {
+    let (_dir, stack, api) = start(None).await?;
+    wait_clean(&api, "web", "dev", "1.0.0").await?;
+    let first = stack.repo.head().unwrap_or_default();
+    api.post_version("latest", "web", "1.3.0", "new").await?;
+    wait_clean(&api, "web", "dev", "1.3.0").await?;
+    // latest → dev promotes on its own; only the hold keeps the rollback in place.
+    let (code, body) = api
+        .call(
+            "POST",
+            "/api/rollback",
+            Some(serde_json::json!({"env": "dev", "service": "web", "commit": first})),
+        )
+        .await?;
+    assert_eq!(code, 201, "{body}");
+    wait_clean(&api, "web", "dev", "1.0.0").await?;
+    let state = api.state().await?;
+    assert_eq!(
+        service_env(&state, "web", "dev").map(|s| s["lock_reasons"].clone()),
+        Some(serde_json::json!(["rolled back from 1.3.0 to 1.0.0 by playground"]))
+    );
+    // Once the transitioner has seen the hold, nothing moves web in dev for 10 s.
+    wait_for(WAIT, "the dev transition holds web back", || async {
+        let state = api.state().await?;
+        let dev = state["transitions"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == "dev"))
+            .cloned()
+            .unwrap_or_default();
+        let held = dev["skipped"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["service"] == "web"));
+        Ok(if held { Ok(()) } else { Err(dev.to_string()) })
+    })
+    .await?;
+    let watched_until = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < watched_until {
+        let state = api.state().await?;
+        assert_eq!(version_of(&state, "web", "dev").as_deref(), Some("1.0.0"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (code, body) = api.call("DELETE", "/api/locks/dev/web", None).await?;
+    assert_eq!(code, 200, "{body}");
+    wait_clean(&api, "web", "dev", "1.3.0").await?;
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn services_killed_mid_flow_converge_without_losing_commits() -> Result<()> {
     let (_dir, mut stack, api) = start(None).await?;
     wait_clean(&api, "web", "dev", "1.0.0").await?;

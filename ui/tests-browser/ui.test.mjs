@@ -105,7 +105,7 @@ test('a service lock set and removed from the UI shows in the matrix and in hist
   await finish('lock-unlock');
 });
 
-test('a rollback from the service page restores the earlier version', async () => {
+test('a rollback from the service page restores the earlier version and holds it until released', async () => {
   const first = freshVersion();
   const second = `${first}-b`;
   await postVersion('web', 'latest', first, `web ${first}`);
@@ -122,16 +122,32 @@ test('a rollback from the service page restores the earlier version', async () =
   const dialog = page.getByRole('dialog', { name: 'Roll back web in latest' });
   assert.equal(await dialog.locator('.version.old').innerText(), second);
   assert.equal(await dialog.locator('.version.new').innerText(), first);
+  const hold = dialog.getByRole('checkbox', { name: 'Hold web in latest after the rollback' });
+  assert.equal(await hold.isChecked(), true, 'a rollback holds by default');
+  await dialog.getByText('The rollback places a hold').waitFor();
   await dialog.getByRole('button', { name: `Roll back to ${first}` }).click();
   await page
     .getByRole('status')
     .filter({ hasText: `Rolled back web in latest to ${first}` })
     .waitFor();
   await latest.locator(`.env-section-head [data-version="${first}"]`).waitFor();
-  const state = await api('GET', '/api/state');
-  assert.equal(state.services.find((s) => s.name === 'web').envs.latest.version, first);
+  const reason = `rolled back from ${second} to ${first} by playground`;
+  const holds = latest.getByRole('group', { name: 'Holds on web in latest' });
+  await holds.getByText(`Held: ${reason}`).waitFor();
+  let state = await api('GET', '/api/state');
+  const web = state.services.find((s) => s.name === 'web').envs.latest;
+  assert.equal(web.version, first);
+  assert.deepEqual(web.lock_reasons, [reason], 'the hold is a lock');
+  assert.deepEqual(web.holds, [reason], 'the state says it is a hold');
   await latest.locator('.history-entry').first().locator('.version.new', { hasText: first }).waitFor();
-  await finish('rollback');
+
+  // Releasing the hold is an unlock: the hold goes, the restored version stays.
+  await holds.getByRole('button', { name: 'Release hold on web in latest' }).click();
+  await page.getByRole('status').filter({ hasText: 'Released the hold on web in latest' }).waitFor();
+  await holds.waitFor({ state: 'detached' });
+  state = await api('GET', '/api/state');
+  assert.deepEqual(state.services.find((s) => s.name === 'web').envs.latest.lock_reasons ?? [], []);
+  await finish('rollback-hold-release');
 });
 
 test('a changelog containing <script> is shown as text and never runs', async () => {

@@ -48,6 +48,9 @@ pub struct PostVersionArgs {
     /// File holding the changelog, '-' for standard input
     #[arg(long, value_name = "PATH")]
     pub changelog_file: Option<PathBuf>,
+    /// Post even when a deployed env downstream would miss a variable of the base (the pre-flight's 422)
+    #[arg(long)]
+    pub force: bool,
     /// Retries when the aggregator is unavailable (posting again is safe: the same vars are a no-op)
     #[arg(long, default_value_t = 3)]
     pub retries: u32,
@@ -112,9 +115,12 @@ pub async fn post_version(args: PostVersionArgs) -> u8 {
             }
         },
     };
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "service": args.service, "env": args.env, "vars": vars, "changelog": changelog,
     });
+    if args.force {
+        body["force"] = Value::Bool(true);
+    }
     let client = match reqwest::Client::builder().timeout(args.timeout).build() {
         Ok(c) => c,
         Err(e) => {

@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use slipway_core::tokens::MissingScope;
 use slipway_repo::GitError;
 
 use crate::app::WriteError;
@@ -18,12 +19,21 @@ pub struct ApiError {
     pub message: String,
     /// The input field at fault, when there is one.
     pub field: Option<String>,
+    /// The scope the caller's token lacks (`locks=prod`), on a 403.
+    pub missing_scope: Option<String>,
+    /// More fields of the answer (`env`, `file`, `line`, `variable`, `known_services`, ...).
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
     field: Option<&'a str>,
+    /// The scope the caller's token lacks (403 only), as a tokens file grants it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing_scope: Option<&'a str>,
+    #[serde(flatten)]
+    details: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -32,6 +42,19 @@ impl ApiError {
             status,
             message: message.into(),
             field: None,
+            missing_scope: None,
+            details: serde_json::Map::new(),
+        }
+    }
+
+    /// 403: the caller's token lacks a scope; the answer names it.
+    pub fn missing_scope(err: &MissingScope) -> Self {
+        ApiError {
+            missing_scope: Some(err.scope_text()),
+            ..ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("{err}; nothing was changed. Add the scope to the token's entry in api_tokens_file / api_tokens_env"),
+            )
         }
     }
 
@@ -80,18 +103,22 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
             EnvGiven::Body => StatusCode::BAD_REQUEST,
             EnvGiven::Path | EnvGiven::Query => StatusCode::NOT_FOUND,
         },
-        Refusal::NoCommits | Refusal::CommitNotOnBranch { .. } => StatusCode::NOT_FOUND,
+        Refusal::NoCommits | Refusal::CommitNotOnBranch { .. } | Refusal::UnknownService { .. } => {
+            StatusCode::NOT_FOUND
+        }
         Refusal::LocksUnreadable { .. }
         | Refusal::LocksUnrewritable { .. }
         | Refusal::NoVersionFileAt { .. }
         | Refusal::NotUtf8At { .. }
         | Refusal::UnrestorableAt { .. } => StatusCode::CONFLICT,
         Refusal::Locked { .. } | Refusal::ReasonNotHeld { .. } => StatusCode::LOCKED,
+        Refusal::UndefinedVariable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Refusal::NotJson { .. }
         | Refusal::NotAnObject { .. }
         | Refusal::UnknownField { .. }
         | Refusal::MissingField { .. }
         | Refusal::NotAString { .. }
+        | Refusal::NotABool { .. }
         | Refusal::ControlCharacter { .. }
         | Refusal::InvalidName { .. }
         | Refusal::VarsNotAnObject
@@ -115,6 +142,8 @@ impl From<Refusal> for ApiError {
             status: refusal_status(&refusal),
             message: refusal.to_string(),
             field: refusal.field(),
+            missing_scope: None,
+            details: refusal.details(),
         }
     }
 }
@@ -139,6 +168,8 @@ impl IntoResponse for ApiError {
         let body = Body {
             error: &self.message,
             field: self.field.as_deref(),
+            missing_scope: self.missing_scope.as_deref(),
+            details: &self.details,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {

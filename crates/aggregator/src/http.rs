@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt};
 use serde_json::json;
 use slipway_core::locks::LockTarget;
 use slipway_core::model::version_path;
-use slipway_core::tokens::AuthError;
+use slipway_core::tokens::{AuthError, Principal, Scope};
 use slipway_kit::admin::{self, Admin};
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -29,6 +29,9 @@ use crate::metrics::Metrics;
 use crate::refusal::EnvGiven;
 use crate::rollback;
 use crate::versions;
+
+/// The fields of `POST /api/transitions/{name}/run`; the run itself is the transitioner's.
+const RUN_FIELDS: &[&str] = &["override_windows", "reason"];
 
 /// Largest request body: 1 MiB.
 pub const MAX_BODY: usize = 1 << 20;
@@ -84,10 +87,10 @@ fn counted(app: &App, result: ApiResult) -> Response {
     }
 }
 
-/// The name of the caller's token: 401 without one, 403 with a wrong one.
-fn caller(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
+/// The caller's token: 401 without one, 403 with a wrong one.
+fn caller(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    app.tokens.authenticate(authorization).map(str::to_string).map_err(|e| {
+    app.tokens.authenticate(authorization).cloned().map_err(|e| {
         let status = match e {
             AuthError::Unknown => StatusCode::FORBIDDEN,
             AuthError::Missing | AuthError::Malformed => StatusCode::UNAUTHORIZED,
@@ -96,9 +99,23 @@ fn caller(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
     })
 }
 
+/// The name of the caller's token if it has `scope` for `env` (401/403 as
+/// [`caller`], and 403 naming the missing scope). Checked before the body is
+/// read, except where the env comes from the body.
+pub fn authorize(app: &App, headers: &HeaderMap, scope: Scope, env: Option<&str>) -> Result<String, ApiError> {
+    let principal = caller(app, headers)?;
+    allowed(&principal, scope, env)?;
+    Ok(principal.name)
+}
+
+/// 403 naming the missing scope, unless `principal` has `scope` for `env`.
+fn allowed(principal: &Principal, scope: Scope, env: Option<&str>) -> Result<(), ApiError> {
+    principal.require(scope, env).map_err(|e| ApiError::missing_scope(&e))
+}
+
 fn reader(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     if app.config.read_requires_token {
-        caller(app, headers)?;
+        authorize(app, headers, Scope::Read, None)?;
     }
     Ok(())
 }
@@ -176,9 +193,11 @@ fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode)
 
 async fn post_version(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let author = caller(&app, &headers)?;
+        let principal = caller(&app, &headers)?;
         let bytes = json_body(&headers, body).await?;
         let req = versions::parse_request(&bytes)?;
+        allowed(&principal, Scope::Versions, Some(&req.env))?;
+        let author = principal.name;
         let store = app.store.clone();
         let (env, service) = (req.env.clone(), req.service.clone());
         let w = app
@@ -262,7 +281,7 @@ async fn change_lock(
     target: LockTarget,
     lock: bool,
 ) -> ApiResult {
-    let author = caller(app, headers)?;
+    let author = authorize(app, headers, Scope::Locks, Some(&env))?;
     input::env_name(&env, "env")?;
     if let LockTarget::Service(s) = &target {
         input::service_name(s, "service")?;
@@ -311,9 +330,11 @@ async fn unlock_service(
 
 async fn post_rollback(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let author = caller(&app, &headers)?;
+        let principal = caller(&app, &headers)?;
         let bytes = json_body(&headers, body).await?;
         let req = rollback::parse_request(&bytes)?;
+        allowed(&principal, Scope::Rollback, Some(&req.env))?;
+        let author = principal.name;
         let store = app.store.clone();
         let w = app
             .repo
@@ -322,7 +343,7 @@ async fn post_rollback(State(app): State<Arc<App>>, headers: HeaderMap, body: Bo
                 let old = r.read_file(from, &version_path(&req.env, &req.service))?;
                 let from = from.to_string();
                 app::write(r, &store, &author, |snap| {
-                    rollback::plan(snap, &req, &from, old.as_deref())
+                    rollback::plan(snap, &req, &author, &from, old.as_deref())
                 })
             })
             .await?;
@@ -340,12 +361,28 @@ async fn run_transition(
     body: Body,
 ) -> Response {
     let result = async {
-        let author = caller(&app, &headers)?;
-        // No fields yet; a body, if sent, must still be a JSON object.
-        if let Some(bytes) = optional_json_body(&headers, body).await? {
-            input::object(&bytes, &[])?;
-        }
+        let principal = caller(&app, &headers)?;
         input::transition_name(&name)?;
+        let mut forwarded = serde_json::Map::new();
+        if let Some(bytes) = optional_json_body(&headers, body).await? {
+            forwarded = input::object(&bytes, RUN_FIELDS)?;
+        }
+        let override_windows = input::optional_bool(&forwarded, "override_windows", false)?;
+        // The scope is for the transition's target env; one the repo does not know
+        // needs the scope for every env (the transitioner then says it does not exist).
+        let target = app
+            .store
+            .snapshot()
+            .transitions()
+            .ok()
+            .and_then(|ts| ts.into_iter().find(|t| t.name == name))
+            .map(|t| t.target);
+        allowed(&principal, Scope::Run, target.as_deref())?;
+        if override_windows {
+            allowed(&principal, Scope::Override, target.as_deref())?;
+        }
+        let author = principal.name;
+        forwarded.insert("author".to_string(), json!(author));
         let Some(transitioner) = &app.transitioner else {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -354,7 +391,7 @@ async fn run_transition(
         };
         let path = format!("/transitions/{name}/run");
         let url = transitioner.url(&path);
-        let request = transitioner.post(&path).json(&json!({"author": author}));
+        let request = transitioner.post(&path).json(&forwarded);
         let response = request.send().await.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,

@@ -106,6 +106,17 @@ pub fn optional_str<'a>(map: &'a Map<String, Value>, field: &str) -> Result<Opti
     }
 }
 
+/// A boolean field; `default` when absent or null.
+pub fn optional_bool(map: &Map<String, Value>, field: &str, default: bool) -> Result<bool, Refusal> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(Refusal::NotABool {
+            field: field.to_string(),
+        }),
+    }
+}
+
 /// A valid service name, or a refusal naming `field`.
 pub fn service_name(name: &str, field: &str) -> Result<(), Refusal> {
     validate_service_name(name).map_err(|e| invalid_name(field, &e))

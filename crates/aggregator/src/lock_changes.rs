@@ -1,7 +1,7 @@
 //! `PUT`/`DELETE /api/locks/{env}[/{service}]`: lock changes as commits that
 //! rewrite `<env>/locks.yaml`.
 
-use slipway_core::locks::LockTarget;
+use slipway_core::locks::{LockTarget, Locks};
 use slipway_core::model::locks_path;
 use slipway_core::RepoSnapshot;
 use slipway_repo::Change;
@@ -45,6 +45,30 @@ pub fn target_label(env: &str, target: &LockTarget) -> String {
     }
 }
 
+/// Every service the repo knows: those with a version or base file in some env.
+pub fn known_services(snapshot: &RepoSnapshot) -> Vec<String> {
+    let mut known = std::collections::BTreeSet::new();
+    for env in snapshot.envs() {
+        known.extend(snapshot.env_files(&env).services());
+    }
+    known.into_iter().collect()
+}
+
+/// A service may be locked in an env once the repo knows it anywhere (so a lock
+/// can wait in prod for a service's first promotion), and one that still has a
+/// lock entry in the env may always be unlocked.
+fn known_service(snapshot: &RepoSnapshot, env: &str, service: &str, locks: &Locks) -> Result<(), Refusal> {
+    let known = known_services(snapshot);
+    if known.iter().any(|s| s == service) || locks.resource_locks.contains_key(service) {
+        return Ok(());
+    }
+    Err(Refusal::UnknownService {
+        env: env.to_string(),
+        service: service.to_string(),
+        known,
+    })
+}
+
 /// The change to `<env>/locks.yaml`; `None` when the lock already is as asked.
 pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp) -> Result<Option<Change>, Refusal> {
     input::known_env(snapshot, env, EnvGiven::Path)?;
@@ -53,6 +77,9 @@ pub fn plan(snapshot: &RepoSnapshot, env: &str, target: &LockTarget, op: &LockOp
         env: env.to_string(),
         reason: e.to_string(),
     })?;
+    if let LockTarget::Service(service) = target {
+        known_service(snapshot, env, service, &locks)?;
+    }
     let label = target_label(env, target);
     let current = match target {
         LockTarget::Env => locks.env_reasons().to_vec(),
@@ -128,7 +155,10 @@ mod tests {
 
     #[test]
     fn same_reason_twice_is_no_change_and_unknown_reason_conflicts() {
-        let s = snap(&[("dev/locks.yaml", "env_lock: {reasons: [freeze]}\n")]);
+        let s = snap(&[
+            ("dev/locks.yaml", "env_lock: {reasons: [freeze]}\n"),
+            ("dev/version/s1.yaml", "version: '1'\n"),
+        ]);
         assert!(plan(&s, "dev", &LockTarget::Env, &LockOp::Lock("freeze".into()))
             .unwrap()
             .is_none());
@@ -184,6 +214,39 @@ mod tests {
             Ok(LockOp::Unlock(Some("freeze".into())))
         );
         assert_eq!(parse_op(false, Some(br#"{"reason": " "}"#)), Err(Refusal::EmptyReason));
+    }
+
+    #[test]
+    fn unknown_service_is_refused_naming_the_known_ones_but_a_stale_lock_can_go() {
+        let s = snap(&[
+            ("dev/version/s1.yaml", "version: '1'\n"),
+            ("latest/version/s2.yaml", "version: '1'\n"),
+            ("dev/locks.yaml", "resource_locks:\n  gone: {reasons: [old]}\n"),
+        ]);
+        let lock = |service: &str| {
+            plan(
+                &s,
+                "dev",
+                &LockTarget::Service(service.into()),
+                &LockOp::Lock("x".into()),
+            )
+        };
+        let err = lock("nosuch").unwrap_err();
+        assert_eq!(
+            err,
+            Refusal::UnknownService {
+                env: "dev".into(),
+                service: "nosuch".into(),
+                known: vec!["s1".into(), "s2".into()],
+            }
+        );
+        assert!(err.to_string().contains("known are s1, s2"), "{err}");
+        assert!(lock("s2").unwrap().is_some(), "known in latest: may wait in dev");
+        let unlock = plan(&s, "dev", &LockTarget::Service("gone".into()), &LockOp::Unlock(None));
+        assert!(
+            unlock.unwrap().is_some(),
+            "a lock left on a removed service can be released"
+        );
     }
 
     #[test]

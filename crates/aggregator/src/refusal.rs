@@ -27,6 +27,8 @@ pub enum Refusal {
     MissingField { field: String },
     #[error("field {field:?} must be a string")]
     NotAString { field: String },
+    #[error("field {field:?} must be true or false")]
+    NotABool { field: String },
     #[error(
         "field {field:?} holds the control character U+{code:04X} at character {position}; only text, tabs and line breaks (\\n{}) are allowed",
         if *crlf { ", \\r\\n" } else { "" }
@@ -51,6 +53,26 @@ pub enum Refusal {
         /// The envs the repo knows.
         known: Vec<String>,
         given: EnvGiven,
+    },
+    #[error("unknown service {service:?} in {env}: {} (a service is known once some env has its version/ or base/ file); nothing was committed", known_service_list(known))]
+    UnknownService {
+        env: String,
+        service: String,
+        /// The services the repo knows.
+        known: Vec<String>,
+    },
+    #[error(
+        "{service} would not render in {env}: {file}{} uses variable {variable:?}, which the posted vars do not define (a promotion copies them as they are); nothing was committed. Add it to vars, or post with \"force\": true",
+        line.map(|l| format!(" line {l}")).unwrap_or_default()
+    )]
+    UndefinedVariable {
+        /// The deployed env whose base needs the variable.
+        env: String,
+        service: String,
+        /// The base file.
+        file: String,
+        line: Option<usize>,
+        variable: String,
     },
     #[error("field \"vars\" must be an object of strings, numbers and booleans")]
     VarsNotAnObject,
@@ -123,6 +145,34 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// What the JSON error carries besides `error` and `field`, for a client to act on.
+    pub fn details(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        match self {
+            Refusal::UndefinedVariable {
+                env,
+                service,
+                file,
+                line,
+                variable,
+            } => {
+                out.insert("env".into(), env.clone().into());
+                out.insert("service".into(), service.clone().into());
+                out.insert("file".into(), file.clone().into());
+                out.insert("line".into(), (*line).into());
+                out.insert("variable".into(), variable.clone().into());
+            }
+            Refusal::UnknownService { known, .. } => {
+                out.insert("known_services".into(), known.clone().into());
+            }
+            Refusal::UnknownEnv { known, .. } => {
+                out.insert("known_envs".into(), known.clone().into());
+            }
+            _ => {}
+        }
+        out
+    }
+
     /// The input field (or parameter) at fault, when there is one (`vars.<name>` for a variable).
     pub fn field(&self) -> Option<String> {
         let field = match self {
@@ -130,6 +180,7 @@ impl Refusal {
             Refusal::UnknownField { field, .. }
             | Refusal::MissingField { field }
             | Refusal::NotAString { field }
+            | Refusal::NotABool { field }
             | Refusal::ControlCharacter { field, .. }
             | Refusal::TooLong { field, .. }
             | Refusal::InvalidName { field, .. } => field,
@@ -137,13 +188,14 @@ impl Refusal {
                 EnvGiven::Body | EnvGiven::Query => "env",
                 EnvGiven::Path => return None,
             },
-            Refusal::VarsNotAnObject | Refusal::NoVars => "vars",
+            Refusal::VarsNotAnObject | Refusal::NoVars | Refusal::UndefinedVariable { .. } => "vars",
             Refusal::InvalidVarName { name } | Refusal::NullVar { name } | Refusal::NotAScalarVar { name } => {
                 return Some(format!("vars.{name}"))
             }
             Refusal::EmptyReason | Refusal::MultilineReason | Refusal::NoReason => "reason",
             Refusal::InvalidTransitionName { .. } => "name",
-            Refusal::LocksUnreadable { .. }
+            Refusal::UnknownService { .. }
+            | Refusal::LocksUnreadable { .. }
             | Refusal::LocksUnrewritable { .. }
             | Refusal::Locked { .. }
             | Refusal::ReasonNotHeld { .. }
@@ -161,6 +213,14 @@ impl Refusal {
 }
 
 fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        "the repo has none yet".to_string()
+    } else {
+        format!("known are {}", known.join(", "))
+    }
+}
+
+fn known_service_list(known: &[String]) -> String {
     if known.is_empty() {
         "the repo has none yet".to_string()
     } else {

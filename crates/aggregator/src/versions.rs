@@ -1,12 +1,17 @@
 //! `POST /api/versions`: a new version of a service in an env, from CI.
 //!
 //! Pure: the request is checked and turned into a [`Change`] against a snapshot
-//! of the repo; the shell commits and pushes it.
+//! of the repo; the shell commits and pushes it. Before that, the pre-flight
+//! renders the service's base in every deployed env the version would reach
+//! through transitions, so that a version missing a variable is refused at the
+//! post and not found broken in an env later.
 
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
-use slipway_core::merge::Vars;
-use slipway_core::model::{version_label, version_path};
+use std::collections::BTreeSet;
+
+use slipway_core::merge::{render_explained, Vars};
+use slipway_core::model::{base_path, version_label, version_path};
 use slipway_core::RepoSnapshot;
 use slipway_repo::Change;
 
@@ -21,9 +26,11 @@ pub struct VersionRequest {
     pub env: String,
     pub vars: Vars,
     pub changelog: String,
+    /// Post even when the pre-flight finds a variable missing downstream.
+    pub force: bool,
 }
 
-const FIELDS: &[&str] = &["service", "env", "vars", "changelog"];
+const FIELDS: &[&str] = &["service", "env", "vars", "changelog", "force"];
 
 fn is_var_name(name: &str) -> bool {
     !name.is_empty()
@@ -77,6 +84,7 @@ pub fn parse_request(body: &[u8]) -> Result<VersionRequest, Refusal> {
         }
         out.insert(name.clone(), to_yaml(name, value)?);
     }
+    let force = input::optional_bool(&map, "force", false)?;
     let changelog = input::optional_str(&map, "changelog")?.unwrap_or_default();
     if changelog.len() > input::MAX_CHANGELOG_BYTES {
         return Err(input::too_long("changelog", "64 KiB (65536 bytes)"));
@@ -87,6 +95,7 @@ pub fn parse_request(body: &[u8]) -> Result<VersionRequest, Refusal> {
         vars: out,
         // Commit messages use line feeds; a changelog written on Windows keeps its lines.
         changelog: changelog.replace("\r\n", "\n"),
+        force,
     })
 }
 
@@ -131,6 +140,9 @@ pub fn plan(snapshot: &RepoSnapshot, req: &VersionRequest) -> Result<Option<Chan
             reasons,
         });
     }
+    if !req.force {
+        preflight(snapshot, req)?;
+    }
     let mut change = Change {
         message: commit_message(req),
         ..Change::default()
@@ -140,6 +152,56 @@ pub fn plan(snapshot: &RepoSnapshot, req: &VersionRequest) -> Result<Option<Chan
         Some(version_file(&req.vars).into_bytes()),
     );
     Ok(Some(change))
+}
+
+/// `env` and every env it reaches through `transitions.yaml`, nearest first.
+pub fn reached_envs(snapshot: &RepoSnapshot, env: &str) -> Vec<String> {
+    let transitions = snapshot.transitions().unwrap_or_default();
+    let mut order = vec![env.to_string()];
+    let mut seen: BTreeSet<String> = order.iter().cloned().collect();
+    let mut i = 0;
+    while i < order.len() {
+        let from = order[i].clone();
+        for t in transitions.iter().filter(|t| t.source == from) {
+            if seen.insert(t.target.clone()) {
+                order.push(t.target.clone());
+            }
+        }
+        i += 1;
+    }
+    order
+}
+
+/// Renders the service's base in every deployed env the version would reach with
+/// the posted vars: a promotion copies the version file as is, so downstream the
+/// base sees exactly these vars. Refuses the first variable one of them uses and
+/// the vars do not define. A base that fails for another reason (bad YAML) is
+/// broken whatever is posted, and is left to the deployer to report.
+fn preflight(snapshot: &RepoSnapshot, req: &VersionRequest) -> Result<(), Refusal> {
+    // deployers.yaml decides which envs are deployed; unreadable, it is the deployer's to report.
+    let deployed = snapshot.deployers().map(|d| d.deployers).unwrap_or_default();
+    for env in reached_envs(snapshot, &req.env) {
+        if !deployed.contains_key(&env) {
+            continue;
+        }
+        let path = base_path(&env, &req.service);
+        let Ok(Some(text)) = snapshot.text(&path) else {
+            continue;
+        };
+        let vars_path = version_path(&env, &req.service);
+        if let Err(e) = render_explained(&path, text, &vars_path, &req.vars) {
+            if let Some(variable) = e.undefined {
+                return Err(Refusal::UndefinedVariable {
+                    env,
+                    service: req.service.clone(),
+                    file: e.error.path,
+                    line: e.error.line,
+                    variable,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -232,6 +294,69 @@ mod tests {
             change.files["latest/version/s1.yaml"].as_deref(),
             Some(&b"version: '42'\n"[..])
         );
+    }
+
+    const DOWNSTREAM: &[(&str, &str)] = &[
+        (
+            "transitions.yaml",
+            "transitions:\n  dev: {source: latest, target: dev}\n  pp: {source: dev, target: pp}\n",
+        ),
+        (
+            "deployers.yaml",
+            "deployers:\n  dev: {cluster: main, namespace: dev}\n  pp: {cluster: main, namespace: pp}\n",
+        ),
+        ("latest/version/s1.yaml", "version: '1'\n"),
+        (
+            "dev/base/s1.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s1}\ndata: {v: \"${version}\"}\n",
+        ),
+        ("dev/version/s1.yaml", "version: '1'\n"),
+        (
+            "pp/base/s1.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s1}\ndata:\n  v: \"${version}\"\n  r: \"${replicas}\"\n",
+        ),
+        ("pp/version/s1.yaml", "{version: '1', replicas: 2}\n"),
+    ];
+
+    #[test]
+    fn a_variable_missing_in_a_downstream_base_is_refused_unless_forced() {
+        let s = snap(DOWNSTREAM);
+        assert_eq!(reached_envs(&s, "latest"), ["latest", "dev", "pp"]);
+        let r = req(r#"{"service": "s1", "env": "latest", "vars": {"version": "2"}}"#).unwrap();
+        let err = plan(&s, &r).unwrap_err();
+        assert_eq!(
+            err,
+            Refusal::UndefinedVariable {
+                env: "pp".into(),
+                service: "s1".into(),
+                file: "pp/base/s1.yaml".into(),
+                line: Some(6),
+                variable: "replicas".into(),
+            }
+        );
+        assert!(
+            err.to_string().starts_with(
+                "s1 would not render in pp: pp/base/s1.yaml line 6 uses variable \"replicas\", which the posted vars do not define"
+            ),
+            "{err}"
+        );
+        let forced = req(r#"{"service": "s1", "env": "latest", "vars": {"version": "2"}, "force": true}"#).unwrap();
+        assert!(plan(&s, &forced).unwrap().is_some());
+        let complete = req(r#"{"service": "s1", "env": "latest", "vars": {"version": "2", "replicas": 3}}"#).unwrap();
+        assert!(plan(&s, &complete).unwrap().is_some());
+        // Posted into pp directly, only pp is checked; into dev, dev and pp.
+        let into_pp = req(r#"{"service": "s1", "env": "pp", "vars": {"version": "2"}}"#).unwrap();
+        assert!(matches!(plan(&s, &into_pp), Err(Refusal::UndefinedVariable { .. })));
+    }
+
+    #[test]
+    fn a_base_broken_anyway_does_not_block_a_post() {
+        let mut files = DOWNSTREAM.to_vec();
+        files.retain(|(p, _)| *p != "pp/base/s1.yaml");
+        files.push(("pp/base/s1.yaml", "data: [\n"));
+        let s = snap(&files);
+        let r = req(r#"{"service": "s1", "env": "latest", "vars": {"version": "2"}}"#).unwrap();
+        assert!(plan(&s, &r).unwrap().is_some());
     }
 
     #[test]

@@ -115,3 +115,52 @@ async fn ci_client_posts_and_reports_outcomes_through_exit_codes() {
     .await;
     assert_eq!(code, 4, "{stderr}");
 }
+
+/// `latest` feeds `dev`, whose base needs `replicas`.
+const NEEDS_REPLICAS: &str = r#"
+commits:
+  - message: initial
+    files:
+      transitions.yaml: |
+        transitions:
+          dev: {source: latest, target: dev}
+      deployers.yaml: |
+        deployers:
+          dev: {cluster: main, namespace: dev}
+      latest/version/s1.yaml: "version: '1'\nreplicas: 2\n"
+      dev/version/s1.yaml: "version: '1'\nreplicas: 2\n"
+      dev/base/s1.yaml: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: s1}
+        data: {replicas: "${replicas}"}
+"#;
+
+#[tokio::test]
+async fn ci_client_is_refused_for_a_variable_missing_downstream_unless_forced() {
+    let h = Harness::start(NEEDS_REPLICAS).await;
+    let base = h.base.clone();
+    let args = [
+        "--url",
+        &base,
+        "--service",
+        "s1",
+        "--env",
+        "latest",
+        "--var",
+        "version=2",
+    ];
+    let head = h.repo.head();
+    let (code, _, stderr) = post_version(&args, Some(CI_TOKEN), "").await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("dev/base/s1.yaml line 4 uses variable \"replicas\""),
+        "{stderr}"
+    );
+    assert_eq!(h.repo.head(), head);
+    let forced: Vec<&str> = args.iter().copied().chain(["--force"]).collect();
+    let (code, stdout, stderr) = post_version(&forced, Some(CI_TOKEN), "").await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(h.repo.head().as_deref(), Some(stdout.as_str()));
+    h.stop().await;
+}

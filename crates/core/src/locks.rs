@@ -1,6 +1,8 @@
 //! Locks on environments and services (`<env>/locks.yaml`, SPEC section 5).
 //!
-//! A lock is held while it has at least one reason.
+//! A lock is held while it has at least one reason. A *hold* is a service lock
+//! reason placed by a rollback ([`hold_reason`]), released by unlocking like any
+//! other; [`is_hold`] tells it from the rest.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,23 @@ pub struct Locks {
     pub env_lock: Option<Lock>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resource_locks: BTreeMap<String, Lock>,
+}
+
+/// How every hold's reason begins.
+pub const HOLD_PREFIX: &str = "rolled back ";
+
+/// The reason of the hold a rollback places: what happened and who did it,
+/// `rolled back from 1.3.0 to 1.1.0 by alice`.
+pub fn hold_reason(from: Option<&str>, to: &str, by: &str) -> String {
+    match from {
+        Some(from) => format!("{HOLD_PREFIX}from {from} to {to} by {by}"),
+        None => format!("{HOLD_PREFIX}to {to} by {by}"),
+    }
+}
+
+/// Whether a lock reason is a hold placed by a rollback.
+pub fn is_hold(reason: &str) -> bool {
+    reason.starts_with(HOLD_PREFIX)
 }
 
 /// What a lock applies to.
@@ -63,6 +82,15 @@ impl Locks {
             .get(service)
             .map(|l| l.reasons.as_slice())
             .unwrap_or(&[])
+    }
+
+    /// The reasons of a service lock that are holds (see [`is_hold`]).
+    pub fn service_holds(&self, service: &str) -> Vec<String> {
+        self.service_reasons(service)
+            .iter()
+            .filter(|r| is_hold(r))
+            .cloned()
+            .collect()
     }
 
     /// Whether the whole environment is locked.
@@ -134,6 +162,18 @@ mod tests {
         assert!(locks.service_locked("s1"));
         assert!(!locks.service_locked("s2"), "a lock without reasons is not held");
         assert_eq!(locks.blocking_reasons("s1"), vec!["release freeze", "incident 4711"]);
+    }
+
+    #[test]
+    fn holds_are_the_reasons_a_rollback_placed() {
+        let reason = hold_reason(Some("1.3.0"), "1.1.0", "alice");
+        assert_eq!(reason, "rolled back from 1.3.0 to 1.1.0 by alice");
+        assert_eq!(hold_reason(None, "2", "bob"), "rolled back to 2 by bob");
+        let mut locks = Locks::default();
+        locks.add_reason(&LockTarget::Service("s1".into()), "incident 4711");
+        locks.add_reason(&LockTarget::Service("s1".into()), &reason);
+        assert_eq!(locks.service_holds("s1"), [reason]);
+        assert!(!is_hold("a rollback is planned"));
     }
 
     #[test]

@@ -58,14 +58,39 @@ pub fn parse_documents(path: &str, text: &str) -> Result<Vec<Value>, FileError> 
 
 /// Renders a base file with a version's variables into its documents.
 pub fn render(base_path: &str, base_text: &str, vars_path: &str, vars: &Vars) -> Result<Vec<Value>, FileError> {
-    let docs = parse_documents(base_path, base_text)?;
+    render_explained(base_path, base_text, vars_path, vars).map_err(|e| e.error)
+}
+
+/// Why a base did not render, and the variable it uses without a definition when
+/// that was the cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError {
+    pub error: FileError,
+    /// The undefined variable, when one was the cause.
+    pub undefined: Option<String>,
+}
+
+/// [`render`], saying which variable was undefined when one was (the pre-flight
+/// of a posted version tells a missing variable from a base that is broken anyway).
+pub fn render_explained(
+    base_path: &str,
+    base_text: &str,
+    vars_path: &str,
+    vars: &Vars,
+) -> Result<Vec<Value>, RenderError> {
+    let docs = parse_documents(base_path, base_text).map_err(|error| RenderError { error, undefined: None })?;
     let ctx = Ctx {
         base_path,
         base_text,
         vars_path,
         vars,
+        undefined: std::cell::RefCell::new(None),
     };
-    docs.into_iter().map(|doc| ctx.substitute(doc)).collect()
+    let rendered: Result<Vec<Value>, FileError> = docs.into_iter().map(|doc| ctx.substitute(doc)).collect();
+    rendered.map_err(|error| RenderError {
+        error,
+        undefined: ctx.undefined.take(),
+    })
 }
 
 struct Ctx<'a> {
@@ -73,6 +98,8 @@ struct Ctx<'a> {
     base_text: &'a str,
     vars_path: &'a str,
     vars: &'a Vars,
+    /// The first variable looked up and not found (rendering stops at it).
+    undefined: std::cell::RefCell<Option<String>>,
 }
 
 impl Ctx<'_> {
@@ -150,6 +177,7 @@ impl Ctx<'_> {
 
     fn lookup(&self, name: &str) -> Result<&Value, FileError> {
         self.vars.get(name).ok_or_else(|| {
+            self.undefined.borrow_mut().get_or_insert_with(|| name.to_string());
             self.error(
                 find_line(self.base_text, &format!("${{{name}}}")),
                 format!("variable `{name}` is used but not defined in {}", self.vars_path),
@@ -263,6 +291,17 @@ mod tests {
         assert!(err.message.contains("`missing`"), "{}", err.message);
         assert!(err.message.contains("dev/version/s1.yaml"), "{}", err.message);
         assert!(err.to_string().starts_with("dev/base/s1.yaml:3: "));
+    }
+
+    #[test]
+    fn an_undefined_variable_is_named_apart_from_other_failures() {
+        let err = render_explained("b.yaml", "a: 1\nb: x-${missing}\n", "v.yaml", &vars("{v: 1}")).unwrap_err();
+        assert_eq!(err.undefined.as_deref(), Some("missing"));
+        assert_eq!(err.error.line, Some(2));
+        let err = render_explained("b.yaml", "a: [\n", "v.yaml", &vars("{v: 1}")).unwrap_err();
+        assert_eq!(err.undefined, None, "bad YAML is no missing variable");
+        let err = render_explained("b.yaml", "x: \"a-${envs}\"\n", "v.yaml", &vars("{envs: [1]}")).unwrap_err();
+        assert_eq!(err.undefined, None);
     }
 
     #[test]

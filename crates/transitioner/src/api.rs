@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use slipway_core::tokens::{check_name, Tokens};
+use slipway_core::tokens::{check_name, Principal, Scope, Tokens};
 use slipway_kit::admin::{self, Admin};
 use slipway_kit::refresh::RefreshGate;
 
@@ -63,8 +63,8 @@ async fn status(State(api): State<Api>) -> Response {
     Json(api.transitioner.status()).into_response()
 }
 
-/// The name of the caller's token; 401 without one, with a wrong one, or when none are configured.
-fn caller(api: &Api, headers: &HeaderMap) -> Result<String, Response> {
+/// The caller's token; 401 without one, with a wrong one, or when none are configured.
+fn caller(api: &Api, headers: &HeaderMap) -> Result<Principal, Response> {
     let Some(tokens) = &api.tokens else {
         return Err(error(
             StatusCode::UNAUTHORIZED,
@@ -75,7 +75,7 @@ fn caller(api: &Api, headers: &HeaderMap) -> Result<String, Response> {
     let authorization = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
     tokens
         .authenticate(authorization)
-        .map(str::to_string)
+        .cloned()
         .map_err(|e| error(StatusCode::UNAUTHORIZED, e, None))
 }
 
@@ -118,10 +118,28 @@ fn requested_author(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, 
 }
 
 async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let token_name = match caller(&api, &headers) {
-        Ok(name) => name,
+    let principal = match caller(&api, &headers) {
+        Ok(principal) => principal,
         Err(refused) => return refused,
     };
+    // The scope is for the transition's target, as last read from the repo; a
+    // transition not seen yet needs the scope for every env.
+    let target = api
+        .transitioner
+        .status()
+        .transitions
+        .into_iter()
+        .find(|t| t.name == name)
+        .map(|t| t.target);
+    if let Err(missing) = principal.require(Scope::Run, target.as_deref()) {
+        let body = json!({
+            "error": format!("{missing}; nothing was run"),
+            "field": null,
+            "missing_scope": missing.scope_text(),
+        });
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    }
+    let token_name = principal.name;
     let author = match requested_author(&headers, &body) {
         Ok(author) => author.unwrap_or(token_name),
         Err(refused) => return refused,

@@ -358,3 +358,54 @@ async fn wait_for(
     })
     .await
 }
+
+#[tokio::test]
+async fn a_run_needs_the_run_scope_for_the_transitions_target() {
+    let repo = repo(MANUAL_PROD);
+    let mut config = Config::new(repo.url(), repo.scratch("checkout"));
+    let file = repo.scratch("scoped-tokens");
+    std::fs::write(&file, "ci:ci-token:run=dev,versions\nops:ops-token:run=prod\n").unwrap();
+    config.api_tokens_file = Some(file);
+    let shutdown = CancellationToken::new();
+    let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
+    let running = start(&config, clock, shutdown.clone()).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    // The scope is checked against the transition's target as last read from the repo.
+    wait_until(
+        "the transitioner has read transitions.yaml",
+        Duration::from_secs(10),
+        || async {
+            let response = http
+                .get(format!("{base}/status"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status: TransitionerStatus = response.json().await.map_err(|e| e.to_string())?;
+            let names: Vec<&str> = status.transitions.iter().map(|t| t.name.as_str()).collect();
+            if names.contains(&"prod") {
+                Ok(())
+            } else {
+                Err(format!("transitions {names:?}"))
+            }
+        },
+    )
+    .await;
+    let head = repo.head();
+    let (status, answer) = run_prod(&http, &base, Some("ci-token"), None).await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["missing_scope"], "run=prod", "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("token ci lacks scope run=prod"),
+        "{answer}"
+    );
+    assert_eq!(repo.head(), head, "nothing promoted");
+    let (status, answer) = run_prod(&http, &base, Some("ops-token"), None).await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("Success")), "{answer}");
+    assert_eq!(repo.log()[0].1, "ops");
+    shutdown.cancel();
+    running.task.await.unwrap().unwrap();
+}

@@ -234,3 +234,29 @@ async fn removing_the_schedule_removes_its_state_and_the_transition_runs_freely(
     );
     assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '2'\n");
 }
+
+#[tokio::test]
+async fn a_held_service_is_not_promoted_at_its_scheduled_time_nor_by_a_run_on_request() {
+    let repo = repo(SCHEDULED);
+    repo.commit(
+        "Roll back s1 in prod",
+        &[(
+            "prod/locks.yaml",
+            Some("resource_locks:\n  s1: {reasons: [rolled back from 2 to 1 by alice]}\n"),
+        )],
+    )
+    .unwrap();
+    let clock = clock("2026-11-22T08:00:00Z");
+    let t = transitioner(&repo, "checkout", clock.clone(), None).await;
+    t.run_all().await.unwrap();
+    clock.set(at("2026-11-22T09:00:00Z"));
+    let outcome = t.run_all().await.unwrap().remove(0).1;
+    assert_eq!(outcome.decision.promotions, vec![], "{}", outcome.decision.reason);
+    assert_eq!(
+        outcome.decision.skipped[0].reason,
+        "locked in prod: rolled back from 2 to 1 by alice"
+    );
+    let outcome = t.run_now("prod").await.unwrap();
+    assert_eq!(outcome.decision.promotions, vec![], "{}", outcome.decision.reason);
+    assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '1'\n");
+}

@@ -95,4 +95,32 @@ describe('reads', () => {
     );
     expect(headers).toEqual(['Bearer tok', undefined]);
   });
+
+  it('names the scope a valid token lacks, and does not take the token for a wrong one', async () => {
+    const fetch = vi.fn(
+      async () =>
+        new Response(
+          JSON.stringify({
+            error: 'token ci lacks scope locks=prod; nothing was changed',
+            missing_scope: 'locks=prod',
+          }),
+          { status: 403 },
+        ),
+    );
+    const err = await httpApi({ token: () => 'tok', fetch })
+      .lock({ env: 'prod' }, 'x')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    const api = err as ApiError;
+    expect(api.missingScope).toBe('locks=prod');
+    expect(api.unauthorized).toBe(false);
+    expect(api.message).toContain('lacks the scope locks=prod');
+  });
+
+  it('sends the hold choice of a rollback', async () => {
+    const fetch = vi.fn(async () => new Response(JSON.stringify({ commit: 'c' }), { status: 201 }));
+    await httpApi({ token: () => 'tok', fetch }).rollback('dev', 'web', 'abc', false);
+    const init = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect(JSON.parse(String(init[1].body))).toEqual({ env: 'dev', service: 'web', commit: 'abc', hold: false });
+  });
 });

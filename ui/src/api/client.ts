@@ -6,17 +6,20 @@ export class ApiError extends Error {
   readonly status: number;
   /** The input field the server blamed, if any. */
   readonly field: string | null;
+  /** The scope the token lacks (`locks=prod`), on a 403 for a valid token. */
+  readonly missingScope: string | null;
 
-  constructor(message: string, status: number, field: string | null = null) {
+  constructor(message: string, status: number, field: string | null = null, missingScope: string | null = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.field = field;
+    this.missingScope = missingScope;
   }
 
-  /** True when the server refused the token (or there was none). */
+  /** True when the server refused the token (or there was none); a token that only lacks a scope is kept. */
   get unauthorized(): boolean {
-    return this.status === 401 || this.status === 403;
+    return this.status === 401 || (this.status === 403 && this.missingScope === null);
   }
 }
 
@@ -33,7 +36,8 @@ export interface Api {
   lock(target: LockTarget, reason: string): Promise<CommitAnswer>;
   /** Removes one reason, or every reason when `reason` is undefined. */
   unlock(target: LockTarget, reason?: string): Promise<CommitAnswer>;
-  rollback(env: string, service: string, commit: string): Promise<CommitAnswer>;
+  /** Restores the version as of `commit`; `hold` (default true) places a hold on the service in the env. */
+  rollback(env: string, service: string, commit: string, hold?: boolean): Promise<CommitAnswer>;
   runTransition(name: string): Promise<RunAnswer>;
 }
 
@@ -65,16 +69,22 @@ export async function errorFromResponse(res: Response): Promise<ApiError> {
   }
   let message = text.trim();
   let field: string | null = null;
+  let missingScope: string | null = null;
   try {
     const body: unknown = JSON.parse(text);
     if (body && typeof body === 'object' && 'error' in body && typeof body.error === 'string') {
       message = body.error;
       if ('field' in body && typeof body.field === 'string') field = body.field;
+      if ('missing_scope' in body && typeof body.missing_scope === 'string') missingScope = body.missing_scope;
     }
   } catch {
     // Not JSON (a proxy's error page, say): show its text as it is.
   }
   if (!message) message = res.statusText || 'no details given';
+  if (res.status === 403 && missingScope !== null) {
+    message = `Your token may not do this: it lacks the scope ${missingScope} (${message}). Use a token that has it.`;
+    return new ApiError(message, res.status, field, missingScope);
+  }
   if (res.status === 401 || res.status === 403) {
     message = `The token was refused (${res.status}): ${message}. Enter a valid API token.`;
   } else {
@@ -124,7 +134,8 @@ export function httpApi(options: HttpApiOptions): Api {
     lock: (target, reason) => call<CommitAnswer>('PUT', lockPath(target), { reason }, true),
     unlock: (target, reason) =>
       call<CommitAnswer>('DELETE', lockPath(target), reason === undefined ? undefined : { reason }, true),
-    rollback: (env, service, commit) => call<CommitAnswer>('POST', '/api/rollback', { env, service, commit }, true),
+    rollback: (env, service, commit, hold = true) =>
+      call<CommitAnswer>('POST', '/api/rollback', { env, service, commit, hold }, true),
     runTransition: (name) =>
       call<RunAnswer>('POST', `/api/transitions/${encodeURIComponent(name)}/run`, undefined, true),
   };

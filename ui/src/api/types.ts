@@ -47,6 +47,8 @@ export interface ServiceInEnv {
   resources?: ResourceStatus[];
   error?: string | null;
   lock_reasons?: string[];
+  /** The lock reasons placed by rollbacks: holds, released by unlocking. */
+  holds?: string[];
   upstream?: Upstream | null;
 }
 

@@ -166,13 +166,16 @@ export function RollbackDialog({
 }) {
   const api = useApi();
   const { run, busy, error, tokenField } = useAction();
+  const [hold, setHold] = useState(true);
+  const holdId = useId();
 
   async function confirm(e: FormEvent) {
     e.preventDefault();
-    const answer = await run(() => api.rollback(env, service, entry.commit));
+    const answer = await run(() => api.rollback(env, service, entry.commit, hold));
     if (answer) {
+      const held = hold ? `; ${service} is held in ${env} until you release the hold` : '';
       onClose(
-        `Rolled back ${service} in ${env} to ${entry.new ?? shortCommit(entry.commit)} (commit ${shortCommit(answer.commit)})`,
+        `Rolled back ${service} in ${env} to ${entry.new ?? shortCommit(entry.commit)} (commit ${shortCommit(answer.commit)})${held}`,
       );
     }
   }
@@ -197,6 +200,17 @@ export function RollbackDialog({
           Restores the version file of {service} in {env} as of commit <code>{shortCommit(entry.commit)}</code> (
           {entry.author}, {formatTime(entry.time)}), as a new commit. Promotions out of {env} follow as usual.
         </p>
+        <div className="field checkbox">
+          <input id={holdId} type="checkbox" checked={hold} onChange={(e) => setHold(e.target.checked)} />
+          <label htmlFor={holdId}>
+            Hold {service} in {env} after the rollback
+          </label>
+        </div>
+        <p className="help" id={`${holdId}-help`}>
+          {hold
+            ? `The rollback places a hold: a lock on ${service} in ${env} saying it was rolled back, in the same commit, so no promotion replaces the restored version. Release the hold (unlock) to let promotions in again.`
+            : `Without a hold, the next promotion into ${env} may replace the restored version at once.`}
+        </p>
         {tokenField}
         <ErrorMessage>{error}</ErrorMessage>
         <div className="buttons">
@@ -209,6 +223,51 @@ export function RollbackDialog({
         </div>
       </form>
     </Dialog>
+  );
+}
+
+/**
+ * The holds on a service in an env, each with its reason and a "Release hold"
+ * action (an unlock of that reason); errors (a missing scope, say) show next to it.
+ */
+export function Holds({
+  env,
+  service,
+  reasons,
+  onReleased,
+}: {
+  env: string;
+  service: string;
+  reasons: string[];
+  onReleased: (message: string) => void;
+}) {
+  const api = useApi();
+  const { run, busy, error, tokenField } = useAction();
+  if (reasons.length === 0) return null;
+
+  async function release(reason: string) {
+    const answer = await run(() => api.unlock({ env, service }, reason));
+    if (answer) onReleased(`Released the hold on ${service} in ${env} (commit ${shortCommit(answer.commit)})`);
+  }
+
+  return (
+    <div className="holds" role="group" aria-label={`Holds on ${service} in ${env}`}>
+      {reasons.map((r) => (
+        <p key={r} className="hold">
+          <LockGlyph /> <strong>Held:</strong> {r}.{' '}
+          <button
+            type="button"
+            disabled={busy}
+            onClick={() => void release(r)}
+            aria-label={`Release hold on ${service} in ${env}`}
+          >
+            Release hold
+          </button>
+        </p>
+      ))}
+      {error && tokenField}
+      <ErrorMessage>{error}</ErrorMessage>
+    </div>
   );
 }
 

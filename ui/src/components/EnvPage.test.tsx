@@ -30,6 +30,24 @@ describe('EnvPage', () => {
     await screen.findByText('No commits changed dev yet.');
   });
 
+  it('lists the holds of its services with a release action', async () => {
+    const state = sampleState();
+    const web = state.services[1]?.envs.dev;
+    if (web) {
+      web.lock_reasons = ['incident 4711', 'rolled back from 1.1.0 to 1.0.0 by alice'];
+      web.holds = ['rolled back from 1.1.0 to 1.0.0 by alice'];
+    }
+    const api = fakeApi();
+    renderWith(<EnvPage state={state} env="dev" />, { api, token: 'tok' });
+    const holds = screen.getByRole('group', { name: 'Holds on web in dev' });
+    expect(holds.textContent).toContain('Held: rolled back from 1.1.0 to 1.0.0 by alice');
+    expect(holds.textContent).not.toContain('incident 4711');
+    expect(screen.queryByRole('group', { name: 'Holds on api in dev' })).toBeNull();
+    await userEvent.click(within(holds).getByRole('button', { name: 'Release hold on web in dev' }));
+    expect(api.unlock).toHaveBeenCalledWith({ env: 'dev', service: 'web' }, 'rolled back from 1.1.0 to 1.0.0 by alice');
+    expect((await screen.findByRole('status')).textContent).toContain('Released the hold on web in dev');
+  });
+
   it('says when the env does not exist', () => {
     renderWith(<EnvPage state={sampleState()} env="qa" />);
     expect(screen.getByText(/There is no environment/)).toBeTruthy();

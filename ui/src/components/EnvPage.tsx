@@ -3,7 +3,7 @@ import type { LockTarget } from '../api/client';
 import type { EnvSummary, State, TransitionStatus } from '../api/types';
 import { useNow } from '../context';
 import { formatTime, serviceHref, shortCommit, summarizeTransition } from '../model';
-import { LockDialog, RunTransitionDialog } from './Actions';
+import { Holds, LockDialog, RunTransitionDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { HistoryList, useHistory } from './History';
 import { Notice } from './Messages';
@@ -136,7 +136,10 @@ function KnownEnvPage({ state, env }: { state: State; env: EnvSummary }) {
                     <td>
                       <StatusBadge status={cell?.status} /> <PhaseBadge phase={cell?.phase} />
                     </td>
-                    <td>{cell?.error ?? cell?.reason}</td>
+                    <td>
+                      {cell?.error ?? cell?.reason}
+                      <Holds env={name} service={s.name} reasons={cell?.holds ?? []} onReleased={setNotice} />
+                    </td>
                   </tr>
                 );
               })}

@@ -65,9 +65,78 @@ describe('ServicePage', () => {
     expect(change.querySelector('.old')?.textContent).toBe('1.9.0');
     expect(change.querySelector('.new')?.textContent).toBe('1.8.0');
     await userEvent.click(within(dialog).getByRole('button', { name: 'Roll back to 1.8.0' }));
-    expect(api.rollback).toHaveBeenCalledWith('prod', 'api', 'aaaa000000000000000000000000000000000000');
+    expect(api.rollback).toHaveBeenCalledWith('prod', 'api', 'aaaa000000000000000000000000000000000000', true);
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
     expect(screen.getByRole('status').textContent).toContain('Rolled back api in prod to 1.8.0');
+    expect(screen.getByRole('status').textContent).toContain('api is held in prod until you release the hold');
+  });
+
+  it('says that a rollback places a hold and lets the user roll back without one', async () => {
+    const api = fakeApi({ history: historyOfProd });
+    renderWith(<ServicePage state={sampleState()} service="api" />, { api, token: 'tok' });
+    await userEvent.click(await screen.findByRole('button', { name: /Roll back api in prod to 1\.8\.0/ }));
+    const dialog = screen.getByRole('dialog', { name: 'Roll back api in prod' });
+    const hold = within(dialog).getByRole('checkbox', { name: 'Hold api in prod after the rollback' });
+    expect((hold as HTMLInputElement).checked).toBe(true);
+    expect(dialog.textContent).toContain('The rollback places a hold');
+    await userEvent.click(hold);
+    expect(dialog.textContent).toContain('the next promotion into prod may replace the restored version');
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Roll back to 1.8.0' }));
+    expect(api.rollback).toHaveBeenCalledWith('prod', 'api', 'aaaa000000000000000000000000000000000000', false);
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(screen.getByRole('status').textContent).not.toContain('held');
+  });
+
+  it('shows a hold with its reason and releases it by unlocking that reason', async () => {
+    const state = sampleState();
+    const dev = state.services[0]?.envs.dev;
+    if (dev) {
+      dev.lock_reasons = ['rolled back from 2.1.0 to 2.0.0 by alice'];
+      dev.holds = ['rolled back from 2.1.0 to 2.0.0 by alice'];
+    }
+    const api = fakeApi({ history: historyOfProd });
+    renderWith(<ServicePage state={state} service="api" />, { api, token: 'tok' });
+    const holds = within(section('dev')).getByRole('group', { name: 'Holds on api in dev' });
+    expect(holds.textContent).toContain('Held: rolled back from 2.1.0 to 2.0.0 by alice');
+    expect(within(section('prod')).queryByRole('group', { name: /Holds/ })).toBeNull();
+    await userEvent.click(within(holds).getByRole('button', { name: 'Release hold on api in dev' }));
+    expect(api.unlock).toHaveBeenCalledWith({ env: 'dev', service: 'api' }, 'rolled back from 2.1.0 to 2.0.0 by alice');
+    expect((await screen.findByRole('status')).textContent).toContain('Released the hold on api in dev');
+  });
+
+  it('shows a token without the scope to release a hold as an error and keeps the token', async () => {
+    const state = sampleState();
+    const dev = state.services[0]?.envs.dev;
+    if (dev) {
+      dev.lock_reasons = ['rolled back from 2.1.0 to 2.0.0 by alice'];
+      dev.holds = ['rolled back from 2.1.0 to 2.0.0 by alice'];
+    }
+    const api = fakeApi({
+      history: historyOfProd,
+      unlock: async () => {
+        throw new ApiError('Your token may not do this: it lacks the scope locks=dev (...).', 403, null, 'locks=dev');
+      },
+    });
+    renderWith(<ServicePage state={state} service="api" />, { api, token: 'ci-token' });
+    const holds = within(section('dev')).getByRole('group', { name: 'Holds on api in dev' });
+    await userEvent.click(within(holds).getByRole('button', { name: 'Release hold on api in dev' }));
+    expect((await within(holds).findByRole('alert')).textContent).toContain('lacks the scope locks=dev');
+    expect(sessionStorage.getItem('slipway.token')).toBe('ci-token');
+  });
+
+  it('shows a lock on a service the repo does not know as the error the API gave', async () => {
+    const api = fakeApi({
+      history: historyOfProd,
+      lock: async () => {
+        throw new ApiError('unknown service "api" in dev: known are web (HTTP 404)', 404);
+      },
+    });
+    renderWith(<ServicePage state={sampleState()} service="api" />, { api, token: 'tok' });
+    await userEvent.click(screen.getByRole('button', { name: 'Lock or unlock api in dev' }));
+    const dialog = screen.getByRole('dialog');
+    await userEvent.type(within(dialog).getByLabelText('Reason'), 'incident');
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Lock' }));
+    expect((await within(dialog).findByRole('alert')).textContent).toContain('known are web (HTTP 404)');
   });
 
   it('offers no rollback to the version that runs now', async () => {

@@ -3,7 +3,7 @@ import type { LockTarget } from '../api/client';
 import type { EnvSummary, HistoryEntry, ServiceInEnv, State, TransitionStatus } from '../api/types';
 import { useNow } from '../context';
 import { envHref, summarizeTransition, transitionsInto, varText } from '../model';
-import { LockDialog, RollbackDialog } from './Actions';
+import { Holds, LockDialog, RollbackDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { HistoryList, useHistory } from './History';
 import { Notice } from './Messages';
@@ -56,6 +56,7 @@ export function ServicePage({ state, service }: { state: State; service: string 
               setOpen({ kind: 'lock', target: { env: env.name, service }, reasons: cell.lock_reasons ?? [] })
             }
             onRollback={(entry) => setOpen({ kind: 'rollback', env: env.name, current: cell.version || null, entry })}
+            onNotice={setNotice}
           />
         ) : (
           <section key={env.name} className="env-section absent" aria-label={`${service} in ${env.name}`}>
@@ -80,6 +81,7 @@ function EnvSection({
   transitions,
   onLock,
   onRollback,
+  onNotice,
 }: {
   env: EnvSummary;
   service: string;
@@ -88,6 +90,7 @@ function EnvSection({
   transitions: TransitionStatus[];
   onLock: () => void;
   onRollback: (entry: HistoryEntry) => void;
+  onNotice: (message: string) => void;
 }) {
   const vars = Object.entries(cell.vars ?? {});
   const resources = cell.resources ?? [];
@@ -112,6 +115,7 @@ function EnvSection({
           {locks.length > 0 ? 'Locks…' : 'Lock…'}
         </button>
       </div>
+      <Holds env={env.name} service={service} reasons={cell.holds ?? []} onReleased={onNotice} />
       {cell.reason && <p className="reason">{cell.reason}</p>}
       {cell.error && <p className="cell-error">⚠ {cell.error}</p>}
       {cell.upstream && cell.upstream.version !== cell.version && (

@@ -48,6 +48,8 @@ pub struct ServiceEnvView<'a> {
     pub resources: &'a [ResourceStatus],
     pub error: Option<String>,
     pub lock_reasons: Vec<String>,
+    /// The lock reasons that are holds placed by rollbacks (released by unlocking).
+    pub holds: Vec<String>,
     pub upstream: Option<Upstream>,
 }
 
@@ -197,6 +199,7 @@ pub(super) fn service_view<'a>(
                 .get(env)
                 .map(|l| l.service_reasons(service).to_vec())
                 .unwrap_or_default(),
+            holds: ctx.locks.get(env).map(|l| l.service_holds(service)).unwrap_or_default(),
             upstream: None,
         };
         if ctx.deployers.deployers.contains_key(env) {
