@@ -327,6 +327,17 @@ const BUILTINS: &[Builtin] = &[
         "7FuwZcIIItM=",
     ),
     b(
+        "coordination.k8s.io",
+        "leases",
+        "Lease",
+        true,
+        &[],
+        false,
+        false,
+        NoGen,
+        "gqkMMb/YqFM=",
+    ),
+    b(
         "apiextensions.k8s.io",
         "customresourcedefinitions",
         "CustomResourceDefinition",
@@ -415,6 +426,7 @@ impl Registry {
             "networking.k8s.io",
             "rbac.authorization.k8s.io",
             "apiextensions.k8s.io",
+            "coordination.k8s.io",
         ];
         let mut out: Vec<String> = order.iter().map(|s| s.to_string()).collect();
         for (g, _, _) in self.types.keys() {
