@@ -59,8 +59,14 @@ fn error(status: StatusCode, message: impl std::fmt::Display, field: Option<&str
     response
 }
 
+/// The status, with `leader` (who holds the Lease, and whether it is this
+/// replica) when leader election is configured.
 async fn status(State(api): State<Api>) -> Response {
-    Json(api.transitioner.status()).into_response()
+    let mut status = serde_json::to_value(api.transitioner.status()).unwrap_or_else(|_| json!({}));
+    if let (Some(leader), Some(map)) = (api.transitioner.leadership().leader(), status.as_object_mut()) {
+        map.insert("leader".into(), json!(leader));
+    }
+    Json(status).into_response()
 }
 
 /// The name of the caller's token; 401 without one, with a wrong one, or when none are configured.
@@ -126,6 +132,21 @@ async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: Head
         Ok(author) => author.unwrap_or(token_name),
         Err(refused) => return refused,
     };
+    let leadership = api.transitioner.leadership();
+    if let Err(not_leader) = leadership.check() {
+        // Another replica holds the Lease: a run here could not commit.
+        let leader = leadership.leader().and_then(|l| l.identity);
+        let message = match &leader {
+            Some(leader) => format!("{not_leader}; ask the leader, {leader}"),
+            None => format!("{not_leader}; try again once a leader is elected"),
+        };
+        let body = json!({"error": message, "field": null, "leader": leader});
+        let mut refused = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return refused;
+    }
     match api.transitioner.run_now_as(&name, &author).await {
         Ok(outcome) => Json(json!({
             "result": outcome.decision.result,

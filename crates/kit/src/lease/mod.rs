@@ -156,6 +156,36 @@ impl LeaseSettings {
     }
 }
 
+/// Joins the election configured by `settings` as [`identity()`]: the Lease
+/// `settings.lease_name` (else `default_name`) in `settings.namespace` (else
+/// `POD_NAMESPACE`, else the client's default namespace). The Lease is
+/// released once `shutdown` is cancelled; await the returned task before exiting.
+pub async fn join(
+    settings: &LeaseSettings,
+    default_name: &str,
+    clock: crate::clock::SharedClock,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<Election, LeaseError> {
+    settings.validate().map_err(LeaseError::Settings)?;
+    let client = settings.client().await?;
+    let namespace = settings
+        .namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|n| !n.trim().is_empty()))
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let name = settings.lease_name.clone().unwrap_or_else(|| default_name.to_string());
+    let me = identity();
+    tracing::info!(lease = %name, %namespace, identity = %me, "leader election configured");
+    elect(
+        kube::Api::namespaced(client, &namespace),
+        &name,
+        &me,
+        settings,
+        clock,
+        shutdown,
+    )
+}
+
 /// This replica's identity in the election: `POD_NAME` (set from the downward
 /// API in `deploy/`), else the host name plus a random suffix, so two processes
 /// on one host never share an identity.
