@@ -71,7 +71,7 @@ async fn deploy_manifests_apply_server_side_and_create_every_object() {
     let peer = config("aggregator.yaml")["peer_token_file"].clone();
     assert_eq!(file_name(&tokens), "transitioner-tokens");
     assert_eq!(file_name(&peer), "transitioner-tokens");
-    // Only the aggregator's pods may reach the transitioner.
+    // Only the aggregator's pods (and the other transitioner replica, passing runs on to the leader) may reach the transitioner.
     let (_, out) = kubectl(
         &kubeconfig,
         &[
@@ -87,7 +87,10 @@ async fn deploy_manifests_apply_server_side_and_create_every_object() {
     let policy: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         policy["spec"]["ingress"][0]["from"],
-        serde_json::json!([{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "slipway-aggregator"}}}])
+        serde_json::json!([
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "slipway-aggregator"}}},
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "slipway-transitioner"}}}
+        ])
     );
     high_availability(&kubeconfig, &config("transitioner.yaml"));
 
@@ -149,6 +152,7 @@ fn high_availability(kubeconfig: &Path, transitioner_config: &serde_yaml::Value)
     };
     assert_eq!(from_field("POD_NAME"), Some(json!("metadata.name")));
     assert_eq!(from_field("POD_NAMESPACE"), Some(json!("metadata.namespace")));
+    assert_eq!(from_field("POD_IP"), Some(json!("status.podIP")));
 
     // Leader election is on, with timings that can work, on a Lease the RBAC grants.
     let election: slipway_kit::lease::LeaseSettings =

@@ -21,10 +21,12 @@ fn settings() -> LeaseSettings {
 
 fn contender(api: &Api<Lease>, me: &str) -> (Election, CancellationToken) {
     let shutdown = CancellationToken::new();
+    let address = Some(format!("http://{me}.example:8080"));
     let election = elect(
         api.clone(),
         "leader",
         me,
+        address,
         &settings(),
         SystemClock::shared(),
         shutdown.clone(),
@@ -67,6 +69,12 @@ async fn one_of_two_contenders_leads_and_the_other_sees_who() {
     let seen = follower.leadership.leader().unwrap();
     assert_eq!(seen.identity.as_deref(), leader.leadership.identity());
     assert!(!seen.me && seen.since.is_some() && seen.renew_time.is_some());
+    let address = format!("http://{}.example:8080", leader.leadership.identity().unwrap());
+    assert_eq!(
+        seen.address.as_deref(),
+        Some(address.as_str()),
+        "the holder says where it answers"
+    );
     assert!(leader.leadership.leader().unwrap().me);
     assert_eq!(holder(&api).await.as_deref(), leader.leadership.identity());
     let err = follower.leadership.check().unwrap_err().to_string();
@@ -89,7 +97,14 @@ async fn a_released_lease_is_taken_over_at_once_and_a_dead_holders_after_it_expi
     stop_a.cancel();
     a.task.await.unwrap();
     assert!(!a.leadership.leads());
-    let released = api.get("leader").await.unwrap().spec.unwrap();
+    let released_lease = api.get("leader").await.unwrap();
+    let released = released_lease.spec.unwrap();
+    if released.holder_identity.is_none() {
+        assert_eq!(
+            released_lease.metadata.annotations, None,
+            "a released lease names no address"
+        );
+    }
     assert!(
         released.holder_identity.is_none() || released.holder_identity.as_deref() == Some("b"),
         "{released:?}"

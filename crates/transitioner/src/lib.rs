@@ -59,14 +59,20 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
     let deployer = deployer_client(config)?;
     // The Lease is released only after the run in flight has finished, so that
     // run can still push; the loop cancels this once the poller has stopped.
+    let (listener, addr) = slipway_kit::bind("slipway-transitioner", &config.api_bind).await?;
     let release = CancellationToken::new();
     let (leadership, election) = match &config.leader_election {
         None => (Leadership::alone(), None),
         Some(settings) => {
-            let election =
-                slipway_kit::lease::join(settings, config::DEFAULT_LEASE_NAME, clock.clone(), release.clone())
-                    .await
-                    .context("cannot start the leader election")?;
+            let election = slipway_kit::lease::join(
+                settings,
+                config::DEFAULT_LEASE_NAME,
+                slipway_kit::lease::advertised_address(addr),
+                clock.clone(),
+                release.clone(),
+            )
+            .await
+            .context("cannot start the leader election")?;
             (election.leadership, Some(election.task))
         }
     };
@@ -81,7 +87,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
             })?
             .with_leadership(leadership.clone()),
     );
-    let (listener, addr) = slipway_kit::bind("slipway-transitioner", &config.api_bind).await?;
     let refresh = Arc::new(Notify::new());
     let nudged = refresh.clone();
     let head_of = transitioner.clone();

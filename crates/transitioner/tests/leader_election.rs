@@ -1,6 +1,6 @@
 //! Two `slipway-transitioner` processes on one repo and one Lease in the
 //! simulated cluster: only the leader commits, the follower says who leads and
-//! refuses runs, and when the leader is SIGKILLed the follower takes over and
+//! passes runs on to it, and when the leader is SIGKILLed the follower takes over and
 //! promotes, with no promotion committed twice.
 
 mod support;
@@ -110,6 +110,13 @@ async fn only_the_leader_commits_and_the_follower_takes_over_after_a_sigkill() {
     let (mut leader, follower) = if leader == "transitioner-a" { (a, b) } else { (b, a) };
     let seen = leader_of(&follower).await.unwrap();
     assert_eq!(seen["me"], false);
+    let metrics = reqwest::get(format!("{}/metrics", follower.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("slipway_transitioner_leader 0"), "{metrics}");
     assert!(seen["since"].is_string() && seen["renew_time"].is_string(), "{seen}");
     wait_until(
         "the follower is ready once it has fetched",
@@ -126,16 +133,35 @@ async fn only_the_leader_commits_and_the_follower_takes_over_after_a_sigkill() {
     )
     .await;
 
-    // The follower refuses a run on request, naming the leader.
-    let refused = reqwest::Client::new()
+    // A run asked of the follower is passed on to the leader, which answers it.
+    let client = reqwest::Client::new();
+    let run = |url: &str| client.post(format!("{url}/transitions/dev/run")).bearer_auth("secret");
+    let answer = run(&follower.url).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["result"], "Skipped", "{body}");
+    // Without a token it is refused before anything is passed on.
+    let answer = client
         .post(format!("{}/transitions/dev/run", follower.url))
-        .bearer_auth("secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    // A run that was already passed on once is not passed on again: 503 naming the leader.
+    let refused = run(&follower.url)
+        .header("x-slipway-passed-on-by", "someone")
         .send()
         .await
         .unwrap();
     assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "2");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["leader"], leader_of(&leader).await.unwrap()["identity"]);
+    assert_eq!(
+        leader_of(&follower).await.unwrap()["address"],
+        Value::String(leader.url.clone()),
+        "the Lease says where the leader answers"
+    );
 
     repo.commit("s1 2", &[("latest/version/s1.yaml", Some("version: '2'\n"))])
         .unwrap();
@@ -183,6 +209,13 @@ async fn only_the_leader_commits_and_the_follower_takes_over_after_a_sigkill() {
         "the follower took over only once the dead leader's claim had expired"
     );
     assert_eq!(leader_of(&follower).await.unwrap()["me"], true);
+    let metrics = reqwest::get(format!("{}/metrics", follower.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("slipway_transitioner_leader 1"), "{metrics}");
 
     let commits = transitioner_commits(&repo);
     assert_eq!(commits.len(), 2, "one commit per promotion, none twice: {commits:#?}");
@@ -216,6 +249,7 @@ async fn a_replica_that_does_not_hold_the_lease_decides_but_does_not_commit() {
         leases.clone(),
         "slipway-transitioner",
         "me",
+        None,
         &LeaseSettings::default(),
         slipway_kit::clock::SystemClock::shared(),
         shutdown.clone(),

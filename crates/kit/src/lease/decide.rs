@@ -19,7 +19,13 @@ pub struct LeaseRecord {
     pub duration: Option<Duration>,
     /// `leaseTransitions`: how often the holder changed.
     pub transitions: i32,
+    /// Where the holder's API answers (annotation [`HOLDER_ADDRESS`]), so the
+    /// others can pass on requests only the leader may serve.
+    pub address: Option<String>,
 }
+
+/// The Lease annotation holding the holder's API address.
+pub const HOLDER_ADDRESS: &str = "slipway.dev/holder-address";
 
 impl LeaseRecord {
     /// The holder, if any (an empty `holderIdentity` is no holder).
@@ -81,6 +87,7 @@ pub fn decide(
         renew_time: Some(now),
         duration: Some(duration),
         transitions,
+        address: None,
     };
     let Some(lease) = observed else {
         return Decision::Create(mine(now, 0));
@@ -114,6 +121,7 @@ pub fn released(lease: &LeaseRecord, now: DateTime<Utc>) -> LeaseRecord {
         renew_time: Some(now),
         duration: Some(Duration::from_secs(1)),
         transitions: lease.transitions,
+        address: None,
     }
 }
 
@@ -135,6 +143,7 @@ mod tests {
             renew_time: Some(t(renewed)),
             duration: Some(D),
             transitions: 3,
+            address: None,
         }
     }
 
@@ -149,6 +158,7 @@ mod tests {
                 renew_time: Some(t(0)),
                 duration: Some(D),
                 transitions: 0,
+                address: None,
             })
         );
     }
@@ -240,6 +250,7 @@ mod tests {
             renew_time: None,
             duration: Some(D),
             transitions: 0,
+            address: None,
         };
         assert_eq!(lease.valid_until(), Some(t(15)));
         let never = LeaseRecord {

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::decide::{decide, released, Decision, LeaseRecord};
+use super::decide::{decide, released, Decision, LeaseRecord, HOLDER_ADDRESS};
 use super::standing::{LeaderInfo, Standing};
 use super::LeaseSettings;
 use crate::clock::SharedClock;
@@ -121,11 +121,13 @@ pub struct Election {
 }
 
 /// Starts taking part in the election for the Lease `name` in `api`'s namespace
-/// as `identity`.
+/// as `identity`; while it holds the Lease, its annotation [`HOLDER_ADDRESS`]
+/// says `address` (where this replica's API answers).
 pub fn elect(
     api: Api<Lease>,
     name: &str,
     identity: &str,
+    address: Option<String>,
     settings: &LeaseSettings,
     clock: SharedClock,
     shutdown: CancellationToken,
@@ -141,6 +143,7 @@ pub fn elect(
     let elector = Elector {
         api,
         name: name.to_string(),
+        address,
         duration: settings.duration,
         retry_period: settings.retry_period,
         params: PostParams {
@@ -159,6 +162,7 @@ pub fn elect(
 struct Elector {
     api: Api<Lease>,
     name: String,
+    address: Option<String>,
     duration: Duration,
     retry_period: Duration,
     params: PostParams,
@@ -204,19 +208,21 @@ impl Elector {
         );
         let written = match decision {
             Decision::Create(record) => {
-                let new = Lease {
+                let mut new = Lease {
                     metadata: ObjectMeta {
                         name: Some(self.name.clone()),
                         ..ObjectMeta::default()
                     },
                     spec: Some(spec_of(&record)),
                 };
+                set_address(&mut new, self.address.as_deref());
                 Some(self.api.create(&self.params, &new).await)
             }
             Decision::Acquire(record) | Decision::Renew(record) => {
                 // `lease` is Some: decide() answers Create when there is none.
                 let mut new = lease.clone().unwrap_or_default();
                 new.spec = Some(spec_of(&record));
+                set_address(&mut new, self.address.as_deref());
                 Some(self.api.replace(&self.name, &self.params, &new).await)
             }
             Decision::Wait(_) => {
@@ -298,6 +304,7 @@ impl Elector {
         }
         let mut new = lease;
         new.spec = Some(spec_of(&released(&record, self.now())));
+        set_address(&mut new, None);
         match self.api.replace(&self.name, &self.params, &new).await {
             Ok(_) => tracing::info!(lease = %self.name, "released the lease"),
             Err(e) => {
@@ -315,6 +322,22 @@ fn to_micro(t: DateTime<Utc>) -> Option<MicroTime> {
     Timestamp::from_microsecond(t.timestamp_micros()).ok().map(MicroTime)
 }
 
+/// Sets (or, with `None`, removes) the holder's address on a Lease.
+fn set_address(lease: &mut Lease, address: Option<&str>) {
+    let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+    match address {
+        Some(address) => {
+            annotations.insert(HOLDER_ADDRESS.to_string(), address.to_string());
+        }
+        None => {
+            annotations.remove(HOLDER_ADDRESS);
+        }
+    }
+    if annotations.is_empty() {
+        lease.metadata.annotations = None;
+    }
+}
+
 /// The plain view of a Lease.
 pub(super) fn record_of(lease: &Lease) -> LeaseRecord {
     let spec = lease.spec.clone().unwrap_or_default();
@@ -327,6 +350,13 @@ pub(super) fn record_of(lease: &Lease) -> LeaseRecord {
             .and_then(|s| u64::try_from(s).ok())
             .map(Duration::from_secs),
         transitions: spec.lease_transitions.unwrap_or(0),
+        address: lease
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(HOLDER_ADDRESS))
+            .filter(|a| !a.is_empty())
+            .cloned(),
     }
 }
 

@@ -25,7 +25,7 @@ mod decide;
 mod elector;
 mod standing;
 
-pub use decide::{decide, released, Decision, Holder, LeaseRecord};
+pub use decide::{decide, released, Decision, Holder, LeaseRecord, HOLDER_ADDRESS};
 pub use elector::{elect, Election, Leadership, LeaseError};
 pub use standing::{LeaderInfo, Standing};
 
@@ -158,11 +158,13 @@ impl LeaseSettings {
 
 /// Joins the election configured by `settings` as [`identity()`]: the Lease
 /// `settings.lease_name` (else `default_name`) in `settings.namespace` (else
-/// `POD_NAMESPACE`, else the client's default namespace). The Lease is
+/// `POD_NAMESPACE`, else the client's default namespace), announcing `address`
+/// (where this replica's API answers) while it holds the Lease. The Lease is
 /// released once `shutdown` is cancelled; await the returned task before exiting.
 pub async fn join(
     settings: &LeaseSettings,
     default_name: &str,
+    address: Option<String>,
     clock: crate::clock::SharedClock,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<Election, LeaseError> {
@@ -180,10 +182,27 @@ pub async fn join(
         kube::Api::namespaced(client, &namespace),
         &name,
         &me,
+        address,
         settings,
         clock,
         shutdown,
     )
+}
+
+/// Where this replica's API answers, for the others to pass requests on: the
+/// bound address, or for a wildcard bind (`0.0.0.0:8080`) the pod's `POD_IP`
+/// (from the downward API) with the bound port; `None` when neither is known.
+pub fn advertised_address(bound: std::net::SocketAddr) -> Option<String> {
+    advertised_address_from(bound, std::env::var("POD_IP").ok())
+}
+
+fn advertised_address_from(bound: std::net::SocketAddr, pod_ip: Option<String>) -> Option<String> {
+    let ip = if bound.ip().is_unspecified() {
+        pod_ip?.trim().parse::<std::net::IpAddr>().ok()?
+    } else {
+        bound.ip()
+    };
+    Some(format!("http://{}", std::net::SocketAddr::new(ip, bound.port())))
 }
 
 /// This replica's identity in the election: `POD_NAME` (set from the downward
@@ -232,6 +251,28 @@ mod tests {
             "{a}"
         );
         assert_ne!(a, b, "two processes on one host get different identities");
+    }
+
+    #[test]
+    fn the_advertised_address_is_the_bound_one_or_the_pod_ip() {
+        let bound = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert_eq!(
+            advertised_address_from(bound("127.0.0.1:4000"), Some("10.0.0.9".into())).as_deref(),
+            Some("http://127.0.0.1:4000")
+        );
+        assert_eq!(
+            advertised_address_from(bound("0.0.0.0:8080"), Some("10.0.0.9".into())).as_deref(),
+            Some("http://10.0.0.9:8080")
+        );
+        assert_eq!(
+            advertised_address_from(bound("[::]:8080"), Some("fd00::5".into())).as_deref(),
+            Some("http://[fd00::5]:8080")
+        );
+        assert_eq!(advertised_address_from(bound("0.0.0.0:8080"), None), None);
+        assert_eq!(
+            advertised_address_from(bound("0.0.0.0:8080"), Some("not-an-ip".into())),
+            None
+        );
     }
 
     #[test]

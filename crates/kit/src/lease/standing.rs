@@ -35,6 +35,8 @@ pub struct LeaderInfo {
     pub renew_time: Option<DateTime<Utc>>,
     /// Whether this replica is the holder (and within its renew deadline).
     pub me: bool,
+    /// Where the holder's API answers, when it says.
+    pub address: Option<String>,
 }
 
 impl Standing {
@@ -69,6 +71,9 @@ impl Standing {
             identity,
             since: observed.and_then(|l| l.acquire_time),
             renew_time: observed.and_then(|l| l.renew_time),
+            address: observed
+                .filter(|l| l.holder().is_some())
+                .and_then(|l| l.address.clone()),
         }
     }
 }
