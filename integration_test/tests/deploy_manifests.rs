@@ -35,6 +35,11 @@ async fn deploy_manifests_apply_server_side_and_create_every_object() {
         ("deployment", "slipway-transitioner", Some("slipway")),
         ("deployment", "slipway-aggregator", Some("slipway")),
         ("service", "slipway-aggregator", Some("slipway")),
+        ("serviceaccount", "slipway-transitioner", Some("slipway")),
+        ("role", "slipway-leases", Some("slipway")),
+        ("rolebinding", "slipway-transitioner-leases", Some("slipway")),
+        ("poddisruptionbudget", "slipway-transitioner", Some("slipway")),
+        ("poddisruptionbudget", "slipway-aggregator", Some("slipway")),
     ] {
         let mut args = vec!["get", kind, name, "-o", "json"];
         if let Some(ns) = ns {
@@ -66,7 +71,7 @@ async fn deploy_manifests_apply_server_side_and_create_every_object() {
     let peer = config("aggregator.yaml")["peer_token_file"].clone();
     assert_eq!(file_name(&tokens), "transitioner-tokens");
     assert_eq!(file_name(&peer), "transitioner-tokens");
-    // Only the aggregator's pods may reach the transitioner.
+    // Only the aggregator's pods (and the other transitioner replica, passing runs on to the leader) may reach the transitioner.
     let (_, out) = kubectl(
         &kubeconfig,
         &[
@@ -82,11 +87,112 @@ async fn deploy_manifests_apply_server_side_and_create_every_object() {
     let policy: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         policy["spec"]["ingress"][0]["from"],
-        serde_json::json!([{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "slipway-aggregator"}}}])
+        serde_json::json!([
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "slipway-aggregator"}}},
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "slipway-transitioner"}}}
+        ])
     );
+    high_availability(&kubeconfig, &config("transitioner.yaml"));
+
     // Applying again changes nothing.
     let (ok, out) = kubectl(&kubeconfig, &["apply", "--server-side", "-f", deploy]);
     assert!(ok, "{out}");
     assert!(!out.contains("created"), "{out}");
     sim.shutdown().await;
+}
+
+fn get_json(kubeconfig: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    all.extend(["-n", "slipway", "-o", "json"]);
+    let (ok, out) = kubectl(kubeconfig, &all);
+    assert!(ok, "kubectl {all:?}:\n{out}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Replicas, leader election, disruption budgets, anti-affinity and the Lease RBAC.
+fn high_availability(kubeconfig: &Path, transitioner_config: &serde_yaml::Value) {
+    use serde_json::json;
+    let deployment = |name: &str| get_json(kubeconfig, &["deployment", name]);
+    let (deployer, transitioner, aggregator) = (
+        deployment("slipway-deployer"),
+        deployment("slipway-transitioner"),
+        deployment("slipway-aggregator"),
+    );
+    assert_eq!(
+        deployer["spec"]["replicas"], 1,
+        "one deployer until environments are sharded"
+    );
+    assert_eq!(transitioner["spec"]["replicas"], 2);
+    assert_eq!(aggregator["spec"]["replicas"], 3);
+
+    for (name, d) in [
+        ("slipway-transitioner", &transitioner),
+        ("slipway-aggregator", &aggregator),
+    ] {
+        let pod = &d["spec"]["template"]["spec"];
+        let term = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+            ["podAffinityTerm"];
+        assert_eq!(term["topologyKey"], "kubernetes.io/hostname", "{name}");
+        assert_eq!(term["labelSelector"]["matchLabels"]["app.kubernetes.io/name"], name);
+        let container = &pod["containers"][0];
+        assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/ready", "{name}");
+        assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/live", "{name}");
+        assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0, "{name}");
+    }
+
+    // The replica's identity is its pod name, from the downward API.
+    let env = &transitioner["spec"]["template"]["spec"]["containers"][0]["env"];
+    let from_field = |var: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == var)
+            .map(|e| e["valueFrom"]["fieldRef"]["fieldPath"].clone())
+    };
+    assert_eq!(from_field("POD_NAME"), Some(json!("metadata.name")));
+    assert_eq!(from_field("POD_NAMESPACE"), Some(json!("metadata.namespace")));
+    assert_eq!(from_field("POD_IP"), Some(json!("status.podIP")));
+
+    // Leader election is on, with timings that can work, on a Lease the RBAC grants.
+    let election: slipway_kit::lease::LeaseSettings =
+        serde_yaml::from_value(transitioner_config["leader_election"].clone()).expect("leader_election parses");
+    election.validate().unwrap();
+    assert!(election.in_cluster);
+    assert_eq!(election.namespace.as_deref(), Some("slipway"));
+    let role = get_json(kubeconfig, &["role", "slipway-leases"]);
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch"]}])
+    );
+    let binding = get_json(kubeconfig, &["rolebinding", "slipway-transitioner-leases"]);
+    assert_eq!(binding["roleRef"]["name"], "slipway-leases");
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "slipway-transitioner", "namespace": "slipway"}])
+    );
+    let account = get_json(kubeconfig, &["serviceaccount", "slipway-transitioner"]);
+    assert_ne!(
+        account["automountServiceAccountToken"], false,
+        "the transitioner needs its token for the Lease"
+    );
+    assert_eq!(
+        transitioner["spec"]["template"]["spec"]["serviceAccountName"],
+        "slipway-transitioner"
+    );
+
+    // Disruption budgets: one transitioner and two aggregators stay up.
+    let pdb = |name: &str| get_json(kubeconfig, &["poddisruptionbudget", name]);
+    let (t, a) = (pdb("slipway-transitioner"), pdb("slipway-aggregator"));
+    assert_eq!(t["spec"]["minAvailable"], 1);
+    assert_eq!(a["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        t["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
+        "slipway-transitioner"
+    );
+    assert_eq!(
+        a["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
+        "slipway-aggregator"
+    );
 }

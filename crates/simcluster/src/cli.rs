@@ -74,10 +74,14 @@ impl Args {
                 .write_kubeconfig(path)
                 .with_context(|| format!("writing kubeconfig to {}", path.display()))?;
         }
+        // The handlers are in place before the URL is printed: a caller that
+        // signals as soon as it reads the URL must get a clean shutdown.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
         println!("{}", cluster.url());
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = term.recv() => {}
         }
         cluster.shutdown().await;

@@ -48,6 +48,7 @@ fn top_level_fields(rt: &ResourceType) -> &'static [&'static str] {
         ("rbac.authorization.k8s.io", "roles") => &["rules"],
         ("rbac.authorization.k8s.io", "clusterroles") => &["rules", "aggregationRule"],
         ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => &["subjects", "roleRef"],
+        ("coordination.k8s.io", "leases") => &["spec"],
         _ => &["spec", "status"],
     }
 }
@@ -144,6 +145,7 @@ fn default_template(obj: &mut Value, path: &[&str]) {
 /// Service cluster IP when one is needed.
 pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, ip: &mut dyn FnMut() -> String) {
     match (rt.group.as_str(), rt.plural.as_str()) {
+        ("coordination.k8s.io", "leases") => crate::lease::normalize(obj),
         ("apps", "deployments") => {
             if let Some(spec) = obj_at(obj, &["spec"]) {
                 set_default(spec, "replicas", json!(1));

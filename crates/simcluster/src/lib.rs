@@ -26,6 +26,7 @@ pub mod counters;
 pub mod defaults;
 pub mod discovery;
 pub mod fields;
+pub mod lease;
 pub mod merge;
 pub mod meta;
 pub mod protobuf;

@@ -283,6 +283,17 @@ const BUILTINS: &[Builtin] = &[
         "YpfwF18m1G8=",
     ),
     b(
+        "policy",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+        false,
+        true,
+        Spec,
+        "EVWiDmWqyJw=",
+    ),
+    b(
         "rbac.authorization.k8s.io",
         "clusterrolebindings",
         "ClusterRoleBinding",
@@ -325,6 +336,17 @@ const BUILTINS: &[Builtin] = &[
         false,
         NoGen,
         "7FuwZcIIItM=",
+    ),
+    b(
+        "coordination.k8s.io",
+        "leases",
+        "Lease",
+        true,
+        &[],
+        false,
+        false,
+        NoGen,
+        "gqkMMb/YqFM=",
     ),
     b(
         "apiextensions.k8s.io",
@@ -413,8 +435,10 @@ impl Registry {
             "apps",
             "batch",
             "networking.k8s.io",
+            "policy",
             "rbac.authorization.k8s.io",
             "apiextensions.k8s.io",
+            "coordination.k8s.io",
         ];
         let mut out: Vec<String> = order.iter().map(|s| s.to_string()).collect();
         for (g, _, _) in self.types.keys() {

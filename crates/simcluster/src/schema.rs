@@ -467,6 +467,19 @@ static CLUSTER_ROLE_BINDING: Struct = plain(
     ],
 );
 
+static LEASE_SPEC: Struct = plain(
+    "LeaseSpec",
+    &[
+        ptr("holderIdentity", 1, Ty::Str),
+        ptr("leaseDurationSeconds", 2, Ty::Int32),
+        ptr("acquireTime", 3, Ty::Time),
+        ptr("renewTime", 4, Ty::Time),
+        ptr("leaseTransitions", 5, Ty::Int32),
+    ],
+);
+
+static LEASE: Struct = plain("Lease", &[metadata(), f("spec", 2, Ty::Struct(&LEASE_SPEC))]);
+
 /// The table of a built-in kind, when it has one beyond `metadata`.
 pub fn of(group: &str, kind: &str) -> Option<&'static Struct> {
     Some(match (group, kind) {
@@ -486,6 +499,7 @@ pub fn of(group: &str, kind: &str) -> Option<&'static Struct> {
         ("rbac.authorization.k8s.io", "ClusterRole") => &CLUSTER_ROLE,
         ("rbac.authorization.k8s.io", "RoleBinding") => &ROLE_BINDING,
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => &CLUSTER_ROLE_BINDING,
+        ("coordination.k8s.io", "Lease") => &LEASE,
         _ => return None,
     })
 }

@@ -49,6 +49,11 @@ fn kind_columns(rt: &ResourceType) -> Vec<Value> {
         ],
         "Namespace" => vec![column("Status", "", "The status of the namespace")],
         "ConfigMap" | "Secret" => vec![column("Data", "", "Number of entries")],
+        "Lease" => vec![column(
+            "Holder",
+            "",
+            "holderIdentity contains the identity of the holder of a current lease.",
+        )],
         _ => Vec::new(),
     }
 }
@@ -77,6 +82,10 @@ fn kind_cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
                 .sum::<usize>();
             vec![json!(n)]
         }
+        "Lease" => vec![json!(obj
+            .pointer("/spec/holderIdentity")
+            .and_then(Value::as_str)
+            .unwrap_or_default())],
         _ => Vec::new(),
     }
 }

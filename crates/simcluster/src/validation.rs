@@ -303,6 +303,7 @@ pub fn validate_object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> V
             );
         }
         ("", "pods") => validate_pod_spec(spec, "spec", &mut causes),
+        ("coordination.k8s.io", "leases") => crate::lease::validate(obj, &mut causes),
         ("", "services") => {
             for (i, p) in spec
                 .and_then(|s| s.get("ports"))

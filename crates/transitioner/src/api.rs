@@ -3,6 +3,7 @@
 //! `POST /refresh` only nudges the poll loop and stays open, rate-limited.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,6 +14,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use slipway_core::tokens::{check_name, Principal, Scope, Tokens};
 use slipway_kit::admin::{self, Admin};
+use slipway_kit::lease::{Leadership, LeaseError};
 use slipway_kit::refresh::RefreshGate;
 
 use crate::transitioner::{Error, Transitioner};
@@ -34,7 +36,11 @@ pub fn router(transitioner: Arc<Transitioner>, refresh: RefreshGate, tokens: Opt
             Some(_) => Ok(()),
             None => Err("the resource repo has not been fetched yet".to_string()),
         }),
-        metrics: Arc::new(move || slipway_kit::metrics_response(&metrics_of.metrics().registry)),
+        metrics: Arc::new(move || {
+            let metrics = metrics_of.metrics();
+            metrics.set_leader(metrics_of.leadership().leads());
+            slipway_kit::metrics_response(&metrics.registry)
+        }),
         refresh,
     };
     Router::new()
@@ -45,6 +51,73 @@ pub fn router(transitioner: Arc<Transitioner>, refresh: RefreshGate, tokens: Opt
             tokens: tokens.map(Arc::new),
         })
         .merge(admin::router(admin))
+}
+
+/// Marks a run a follower passed on to the leader (the value names the
+/// follower), so it is never passed on again.
+pub const PASSED_ON_BY: &str = "x-slipway-passed-on-by";
+
+/// How long a run passed on to the leader may take (fetch, deployer, push).
+const PASS_ON_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A run asked of a replica that does not hold the Lease: passed on to the
+/// leader at the address its Lease names, with the caller's token and body, and
+/// the leader's answer returned as it is. When there is no leader, or it cannot
+/// be reached, or the request was already passed on: `503` naming the leader.
+async fn pass_on_to_leader(
+    leadership: &Leadership,
+    not_leader: LeaseError,
+    name: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let leader = leadership.leader();
+    let identity = leader.as_ref().and_then(|l| l.identity.clone());
+    let address = leader.and_then(|l| l.address);
+    if let (Some(address), false) = (&address, headers.contains_key(PASSED_ON_BY)) {
+        let me = leadership.identity().unwrap_or("a follower");
+        match pass_on(address, name, headers, body, me).await {
+            Ok(answer) => return answer,
+            Err(e) => tracing::warn!(transition = %name, "cannot pass the run on to the leader at {address}: {e}"),
+        }
+    }
+    let message = match &identity {
+        Some(leader) => format!("{not_leader}; ask the leader, {leader}"),
+        None => format!("{not_leader}; try again once a leader is elected"),
+    };
+    let body = json!({"error": message, "field": null, "leader": identity});
+    let mut refused = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    refused
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    refused
+}
+
+async fn pass_on(address: &str, name: &str, headers: &HeaderMap, body: Bytes, me: &str) -> Result<Response, String> {
+    let mut url = reqwest::Url::parse(address).map_err(|e| format!("invalid address: {e}"))?;
+    url.path_segments_mut()
+        .map_err(|()| "the address cannot take a path".to_string())?
+        .pop_if_empty()
+        .extend(["transitions", name, "run"]);
+    let client = reqwest::Client::builder()
+        .timeout(PASS_ON_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut request = client.post(url).header(PASSED_ON_BY, me).body(body);
+    for h in [header::AUTHORIZATION, header::CONTENT_TYPE] {
+        if let Some(value) = headers.get(&h) {
+            request = request.header(h, value.clone());
+        }
+    }
+    let answer = request.send().await.map_err(|e| e.to_string())?;
+    let status = answer.status();
+    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = answer.bytes().await.map_err(|e| e.to_string())?;
+    let mut response = (status, bytes).into_response();
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    }
+    Ok(response)
 }
 
 /// The JSON error every endpoint answers with.
@@ -59,8 +132,14 @@ fn error(status: StatusCode, message: impl std::fmt::Display, field: Option<&str
     response
 }
 
+/// The status, with `leader` (who holds the Lease, and whether it is this
+/// replica) when leader election is configured.
 async fn status(State(api): State<Api>) -> Response {
-    Json(api.transitioner.status()).into_response()
+    let mut status = serde_json::to_value(api.transitioner.status()).unwrap_or_else(|_| json!({}));
+    if let (Some(leader), Some(map)) = (api.transitioner.leadership().leader(), status.as_object_mut()) {
+        map.insert("leader".into(), json!(leader));
+    }
+    Json(status).into_response()
 }
 
 /// The caller's token; 401 without one, with a wrong one, or when none are configured.
@@ -144,6 +223,10 @@ async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: Head
         Ok(author) => author.unwrap_or(token_name),
         Err(refused) => return refused,
     };
+    let leadership = api.transitioner.leadership();
+    if let Err(not_leader) = leadership.check() {
+        return pass_on_to_leader(leadership, not_leader, &name, &headers, body).await;
+    }
     match api.transitioner.run_now_as(&name, &author).await {
         Ok(outcome) => Json(json!({
             "result": outcome.decision.result,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use slipway_kit::lease::LeaseSettings;
 use slipway_repo::RepoSettings;
 
 /// `slipway-transitioner` config (YAML). Every key is documented in the crate README;
@@ -31,7 +32,14 @@ pub struct Config {
     /// Environment variable holding `name:token` pairs, comma-separated.
     #[serde(default)]
     pub api_tokens_env: Option<String>,
+    /// Run several replicas of which only the holder of this Lease commits
+    /// (`slipway_kit::lease`); without it, this one runs alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_election: Option<LeaseSettings>,
 }
+
+/// The Lease's name when `leader_election.lease_name` is not set.
+pub const DEFAULT_LEASE_NAME: &str = "slipway-transitioner";
 
 /// The defaults of every optional key, in one place.
 pub mod defaults {
@@ -62,6 +70,7 @@ impl Config {
             deployer_timeout: defaults::deployer_timeout(),
             api_tokens_file: None,
             api_tokens_env: None,
+            leader_election: None,
         }
     }
 }
@@ -106,5 +115,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("poll_intervall"), "{err}");
+    }
+
+    #[test]
+    fn leader_election_section() {
+        let c: Config = parse_config(
+            "versions_url: x\nversions_checkout_path: y\nleader_election:\n  lease_name: t\n  namespace: slipway\n  duration: 20s\n  renew_deadline: 12s\n  in_cluster: true\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let le = c.leader_election.unwrap();
+        assert_eq!(
+            (le.lease_name.as_deref(), le.namespace.as_deref()),
+            (Some("t"), Some("slipway"))
+        );
+        assert_eq!(
+            (le.duration, le.renew_deadline),
+            (Duration::from_secs(20), Duration::from_secs(12))
+        );
+        assert_eq!(le.retry_period, Duration::from_secs(2));
+        assert!(le.in_cluster);
+        let c: Config = parse_config(
+            "versions_url: x\nversions_checkout_path: y\nleader_election: {}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.leader_election, Some(LeaseSettings::default()));
+        let err = parse_config::<Config>(
+            "versions_url: x\nversions_checkout_path: y\nleader_election: {lease: t}\n",
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("lease"), "{err}");
     }
 }

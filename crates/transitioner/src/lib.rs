@@ -25,6 +25,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use slipway_core::tokens::{TokenError, Tokens};
 use slipway_kit::fetch::{fetch_loop, FetchRecord, Wakeups};
+use slipway_kit::lease::Leadership;
 use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
 use tokio::sync::Notify;
@@ -56,6 +57,25 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
         Err(e) => return Err(e).context("cannot load the API tokens"),
     };
     let deployer = deployer_client(config)?;
+    // The Lease is released only after the run in flight has finished, so that
+    // run can still push; the loop cancels this once the poller has stopped.
+    let (listener, addr) = slipway_kit::bind("slipway-transitioner", &config.api_bind).await?;
+    let release = CancellationToken::new();
+    let (leadership, election) = match &config.leader_election {
+        None => (Leadership::alone(), None),
+        Some(settings) => {
+            let election = slipway_kit::lease::join(
+                settings,
+                config::DEFAULT_LEASE_NAME,
+                slipway_kit::lease::advertised_address(addr),
+                clock.clone(),
+                release.clone(),
+            )
+            .await
+            .context("cannot start the leader election")?;
+            (election.leadership, Some(election.task))
+        }
+    };
     let transitioner = Arc::new(
         Transitioner::new(&config.repo, deployer, clock.clone())
             .await
@@ -64,9 +84,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
                     "cannot open the checkout at {}",
                     config.repo.versions_checkout_path.display()
                 )
-            })?,
+            })?
+            .with_leadership(leadership.clone()),
     );
-    let (listener, addr) = slipway_kit::bind("slipway-transitioner", &config.api_bind).await?;
     let refresh = Arc::new(Notify::new());
     let nudged = refresh.clone();
     let head_of = transitioner.clone();
@@ -74,6 +94,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
         nudged.notify_one()
     });
     let app = api::router(transitioner.clone(), gate, tokens);
+    if let Some(changes) = leadership.changes() {
+        tokio::spawn(run_on_takeover(changes, refresh.clone(), shutdown.clone()));
+    }
     let wakeups = Wakeups {
         every: config.poll_interval,
         now: refresh,
@@ -91,6 +114,10 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
         let served = slipway_kit::serve(listener, app, shutdown.clone()).await;
         shutdown.cancel();
         let _ = poller.await;
+        release.cancel();
+        if let Some(election) = election {
+            let _ = election.await;
+        }
         served
     });
     Ok(Running {
@@ -98,6 +125,27 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
         transitioner,
         task,
     })
+}
+
+/// Wakes the poll loop when this replica becomes the leader, so a takeover
+/// promotes at once instead of at the next poll.
+async fn run_on_takeover(
+    mut changes: tokio::sync::watch::Receiver<bool>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut led = false;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        let leads = *changes.borrow_and_update();
+        if leads && !led {
+            wake.notify_one();
+        }
+        led = leads;
+    }
 }
 
 /// `slipway-transitioner serve`: runs until SIGINT or SIGTERM.

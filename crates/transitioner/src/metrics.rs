@@ -15,6 +15,7 @@ pub struct Metrics {
     promotions: Family<Labels, Counter>,
     pending: Family<Labels, Gauge>,
     errors: Counter,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -43,12 +44,19 @@ impl Metrics {
             "Runs that failed on the repo (fetch, push) or on transitions.yaml",
             errors.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica may commit (it holds the Lease, or runs without leader election), else 0",
+            leader.clone(),
+        );
         Metrics {
             registry,
             runs,
             promotions,
             pending,
             errors,
+            leader,
         }
     }
 
@@ -62,6 +70,11 @@ impl Metrics {
             .get_or_create(&vec![name.clone()])
             .inc_by(promoted as u64);
         self.pending.get_or_create(&vec![name]).set(pending as i64);
+    }
+
+    /// Records whether this replica may commit now (read at each scrape).
+    pub fn set_leader(&self, leads: bool) {
+        self.leader.set(i64::from(leads));
     }
 
     /// Records a failed run.

@@ -48,8 +48,15 @@ pub struct Outcome {
     pub commit: Option<String>,
 }
 
+/// Whether this replica may write now (leader election): `Err` says why not.
+/// Asked before the first fetch for a write and again right before each push.
+pub type Fence<'a> = &'a dyn Fn() -> Result<(), String>;
+
 /// Runs one transition. `source` is the snapshot the whole run reads source versions from;
-/// `author` writes the commit ([`AUTHOR`] on polls, the acting person on request).
+/// `author` writes the commit ([`AUTHOR`] on polls, the acting person on request);
+/// nothing is pushed unless `fence` allows it (the decision is then reported,
+/// with why it was not committed here).
+#[allow(clippy::too_many_arguments)]
 pub fn run_transition(
     repo: &ResourceRepo,
     transition: &Transition,
@@ -58,6 +65,7 @@ pub fn run_transition(
     now: DateTime<Utc>,
     trigger: Trigger,
     author: &str,
+    fence: Fence<'_>,
 ) -> Result<Outcome, GitError> {
     let span = tracing::info_span!("transition", name = %transition.name, source = %transition.source, target = %transition.target);
     let _enter = span.enter();
@@ -71,10 +79,19 @@ pub fn run_transition(
     if files_for(transition, &head, &decision).is_empty() {
         return Ok(Outcome { decision, commit: None });
     }
+    if let Err(why) = fence() {
+        return Ok(not_committed_here(decision, &why));
+    }
 
     let mut last = None;
+    let mut fenced = None;
     let pushed = repo
         .commit_and_push(&Author::named(author), |head| {
+            // Right before the push: a leader that lost its lease meanwhile writes nothing.
+            if let Err(why) = fence() {
+                fenced = Some(why);
+                return Ok(None);
+            }
             let decision = decide(head);
             let change = change_for(repo, transition, source, head, &decision)?;
             last = Some(decision);
@@ -85,11 +102,21 @@ pub fn run_transition(
         })?;
     // The closure ran at least once unless the fetch failed, which returned above.
     let decision = last.unwrap_or(decision);
+    if let Some(why) = fenced {
+        return Ok(not_committed_here(decision, &why));
+    }
     let commit = pushed.map(|c| c.to_string());
     if let Some(commit) = &commit {
         tracing::info!(%commit, "committed: {}", decision.reason);
     }
     Ok(Outcome { decision, commit })
+}
+
+/// The decision as a replica that may not write reports it: what it would do,
+/// and why it did not (the leader commits it).
+fn not_committed_here(mut decision: Decision, why: &str) -> Outcome {
+    decision.reason = format!("{}; not committed by this replica: {why}", decision.reason);
+    Outcome { decision, commit: None }
 }
 
 /// Decides what a run would do now, without writing anything (`slipway-transitioner check`).

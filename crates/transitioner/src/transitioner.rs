@@ -21,6 +21,7 @@ use crate::evaluate::{Decision, Trigger};
 use crate::metrics::Metrics;
 use crate::run::{self, DeployerView, Outcome};
 use slipway_kit::clock::Clock;
+use slipway_kit::lease::Leadership;
 use slipway_kit::peer::PeerClient as DeployerClient;
 
 /// How many successful runs the status keeps per transition.
@@ -45,6 +46,8 @@ pub struct Transitioner {
     board: Mutex<TransitionerStatus>,
     run_lock: tokio::sync::Mutex<()>,
     metrics: Metrics,
+    /// Asked before every push: only the lease holder commits.
+    leadership: Leadership,
 }
 
 impl Transitioner {
@@ -62,7 +65,20 @@ impl Transitioner {
             board: Mutex::new(TransitionerStatus::default()),
             run_lock: tokio::sync::Mutex::new(()),
             metrics: Metrics::new(),
+            leadership: Leadership::alone(),
         })
+    }
+
+    /// Commits only while `leadership` says this replica leads (leader election);
+    /// without it the transitioner runs alone and always commits.
+    pub fn with_leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = leadership;
+        self
+    }
+
+    /// Whether, and who, leads.
+    pub fn leadership(&self) -> &Leadership {
+        &self.leadership
     }
 
     /// The status for `GET /status`.
@@ -162,9 +178,11 @@ impl Transitioner {
         let mut failure = None;
         for t in selected {
             let (snapshot, view, name, author) = (snapshot.clone(), view.clone(), t.name.clone(), author.to_string());
+            let leadership = self.leadership.clone();
+            let fence = move || leadership.check().map_err(|e| e.to_string());
             let outcome = self
                 .repo
-                .with(move |r| run::run_transition(r, &t, &snapshot, &view, now, trigger, &author))
+                .with(move |r| run::run_transition(r, &t, &snapshot, &view, now, trigger, &author, &fence))
                 .await;
             match outcome {
                 Ok(outcome) => {

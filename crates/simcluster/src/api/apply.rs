@@ -65,6 +65,7 @@ impl Cluster {
             }
         }
         typecheck::check_apply(&t.rt, &applied, t.ns(), t.name())?;
+        crate::lease::check_times(&t.rt, &applied)?;
         drop_unknown_fields(&t.rt, &mut applied);
         if t.rt.status_subresource {
             let status_only = t.is_status();

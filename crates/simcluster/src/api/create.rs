@@ -22,6 +22,7 @@ impl Cluster {
         }
         self.check_kind(t, &body)?;
         typecheck::check_object(&t.rt, &body)?;
+        crate::lease::check_times(&t.rt, &body)?;
         if let Some(ns) = body.pointer("/metadata/namespace").and_then(Value::as_str) {
             if t.rt.namespaced && !ns.is_empty() && ns != t.ns() {
                 return Err(ApiError::bad_request(

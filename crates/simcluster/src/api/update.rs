@@ -98,6 +98,7 @@ impl Cluster {
         }
         self.check_kind(t, &body)?;
         typecheck::check_object(&t.rt, &body)?;
+        crate::lease::check_times(&t.rt, &body)?;
         let body_name = meta_str(&body, "name");
         if !body_name.is_empty() && body_name != t.name() {
             return Err(ApiError::bad_request(format!(
@@ -139,6 +140,7 @@ impl Cluster {
             PatchType::Apply => unreachable!("apply is handled above"),
         }
         typecheck::check_patched(&t.rt, &new)?;
+        crate::lease::check_times(&t.rt, &new)?;
         if meta_str(&new, "name") != t.name() {
             return Err(ApiError::bad_request(
                 "metadata.name: the name may not be changed by a patch",
