@@ -29,6 +29,7 @@ pub mod refresh;
 pub mod status;
 pub mod tokens;
 pub mod transitions;
+pub mod windows;
 
 pub use error::FileError;
 pub use model::{RepoSnapshot, Unit};
