@@ -79,10 +79,36 @@ fn caller(api: &Api, headers: &HeaderMap) -> Result<String, Response> {
         .map_err(|e| error(StatusCode::UNAUTHORIZED, e, None))
 }
 
-/// The optional body `{"author": NAME}`: who asked for the run (the aggregator passes its caller on).
-fn requested_author(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, Response> {
+/// What a token must be allowed to do. Tokens carry no scopes yet, so today every
+/// known token may do everything; [`authorize`] is where the scope check goes.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// Run a transition now.
+    Run,
+    /// Run a transition through closed windows (break-glass).
+    Override,
+}
+
+/// The authenticated token `name`, once it may act for `scope` (today every token may).
+fn authorize(name: String, scope: Scope) -> Result<String, Response> {
+    tracing::debug!(token = %name, ?scope, "authorized");
+    Ok(name)
+}
+
+/// The optional body of a run: `{"author": NAME, "override_windows": true, "reason": "..."}`.
+#[derive(Debug, Default)]
+struct RunBody {
+    /// Who asked for the run (the aggregator passes its caller on).
+    author: Option<String>,
+    /// Break-glass: the reason for running through closed windows.
+    override_reason: Option<String>,
+}
+
+const RUN_FIELDS: &str = "author, override_windows, reason";
+
+fn run_body(headers: &HeaderMap, body: &[u8]) -> Result<RunBody, Response> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+        return Ok(RunBody::default());
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     if !content_type.is_some_and(slipway_core::content_type::is_json) {
@@ -101,20 +127,59 @@ fn requested_author(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, 
             "body",
         ));
     };
-    if let Some(unknown) = map.keys().find(|k| k.as_str() != "author") {
+    if let Some(unknown) = map
+        .keys()
+        .find(|k| !["author", "override_windows", "reason"].contains(&k.as_str()))
+    {
         return Err(bad(
-            format!("unknown field {unknown:?}; the only field is author"),
+            format!("unknown field {unknown:?}; the fields are {RUN_FIELDS}"),
             unknown,
         ));
     }
-    match map.get("author") {
-        None | Some(Value::Null) => Ok(None),
+    let author = match map.get("author") {
+        None | Some(Value::Null) => None,
         Some(Value::String(name)) => {
             check_name(name).map_err(|problem| bad(format!("invalid author {name:?}: {problem}"), "author"))?;
-            Ok(Some(name.clone()))
+            Some(name.clone())
         }
-        Some(_) => Err(bad("field \"author\" must be a string".into(), "author")),
-    }
+        Some(_) => return Err(bad("field \"author\" must be a string".into(), "author")),
+    };
+    let override_windows = match map.get("override_windows") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(bad(
+                "field \"override_windows\" must be true or false".into(),
+                "override_windows",
+            ))
+        }
+    };
+    let reason = match map.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if r.trim().is_empty() => None,
+        Some(Value::String(r)) => Some(r.trim().to_string()),
+        Some(_) => return Err(bad("field \"reason\" must be a string".into(), "reason")),
+    };
+    let override_reason = match (override_windows, reason) {
+        (true, Some(reason)) => Some(reason),
+        (true, None) => {
+            return Err(bad(
+                "override_windows needs a reason: say why this promotion cannot wait for its window".into(),
+                "reason",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(bad(
+                "reason is recorded only with \"override_windows\": true; leave it out for a plain run".into(),
+                "reason",
+            ))
+        }
+        (false, None) => None,
+    };
+    Ok(RunBody {
+        author,
+        override_reason,
+    })
 }
 
 async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
@@ -122,13 +187,27 @@ async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: Head
         Ok(name) => name,
         Err(refused) => return refused,
     };
-    let author = match requested_author(&headers, &body) {
-        Ok(author) => author.unwrap_or(token_name),
+    let request = match run_body(&headers, &body) {
+        Ok(request) => request,
         Err(refused) => return refused,
     };
-    match api.transitioner.run_now_as(&name, &author).await {
+    let scope = match request.override_reason {
+        Some(_) => Scope::Override,
+        None => Scope::Run,
+    };
+    let token_name = match authorize(token_name, scope) {
+        Ok(name) => name,
+        Err(refused) => return refused,
+    };
+    let author = request.author.unwrap_or(token_name);
+    match api
+        .transitioner
+        .run_now_with(&name, &author, request.override_reason.as_deref())
+        .await
+    {
         Ok(outcome) => Json(json!({
             "result": outcome.decision.result,
+            "state": outcome.decision.state,
             "reason": outcome.decision.reason,
             "commit": outcome.commit,
         }))

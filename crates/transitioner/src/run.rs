@@ -48,21 +48,41 @@ pub struct Outcome {
     pub commit: Option<String>,
 }
 
-/// Runs one transition. `source` is the snapshot the whole run reads source versions from;
-/// `author` writes the commit ([`AUTHOR`] on polls, the acting person on request).
+/// Who asked for a run, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub trigger: Trigger,
+    /// The commit's author ([`AUTHOR`] on polls, the acting person on request).
+    pub author: &'a str,
+    /// Break-glass (manual runs only): go ahead through closed windows, for this reason.
+    pub override_windows: Option<&'a str>,
+}
+
+impl Request<'static> {
+    /// A run of the poll loop.
+    pub fn poll() -> Self {
+        Request {
+            trigger: Trigger::Poll,
+            author: AUTHOR,
+            override_windows: None,
+        }
+    }
+}
+
+/// Runs one transition. `source` is the snapshot the whole run reads source versions from.
 pub fn run_transition(
     repo: &ResourceRepo,
     transition: &Transition,
     source: &RepoSnapshot,
     deployer: &DeployerView,
     now: DateTime<Utc>,
-    trigger: Trigger,
-    author: &str,
+    request: Request<'_>,
 ) -> Result<Outcome, GitError> {
     let span = tracing::info_span!("transition", name = %transition.name, source = %transition.source, target = %transition.target);
     let _enter = span.enter();
+    let author = request.author;
     let observation = observe_source(repo, transition, source, deployer)?;
-    let decide = |head: &RepoSnapshot| decide_on(transition, source, head, &observation, now, trigger);
+    let decide = |head: &RepoSnapshot| decide_on(transition, source, head, &observation, now, request);
 
     // A first look at the last fetched head, so that a run with nothing to write
     // costs no second fetch.
@@ -76,7 +96,7 @@ pub fn run_transition(
     let pushed = repo
         .commit_and_push(&Author::named(author), |head| {
             let decision = decide(head);
-            let change = change_for(repo, transition, source, head, &decision)?;
+            let change = change_for(repo, transition, source, head, &decision, author)?;
             last = Some(decision);
             Ok::<_, GitError>(change)
         })
@@ -101,7 +121,14 @@ pub fn preview_transition(
     now: DateTime<Utc>,
 ) -> Result<Decision, GitError> {
     let observation = observe_source(repo, transition, source, deployer)?;
-    Ok(decide_on(transition, source, source, &observation, now, Trigger::Poll))
+    Ok(decide_on(
+        transition,
+        source,
+        source,
+        &observation,
+        now,
+        Request::poll(),
+    ))
 }
 
 /// Decides on `head`, with the state file read from there.
@@ -111,8 +138,9 @@ fn decide_on(
     head: &RepoSnapshot,
     observation: &SourceObservation,
     now: DateTime<Utc>,
-    trigger: Trigger,
+    request: Request<'_>,
 ) -> Decision {
+    let (trigger, override_windows) = (request.trigger, request.override_windows);
     let state = match head.transition_state() {
         Ok(state) => state,
         Err(e) => {
@@ -124,6 +152,7 @@ fn decide_on(
                 observation,
                 now,
                 trigger,
+                override_windows,
             });
             if transition.schedule.is_some() && !transition.manual {
                 // Without the state the next due time is unknown: guessing could skip or repeat a run.
@@ -144,6 +173,7 @@ fn decide_on(
         observation,
         now,
         trigger,
+        override_windows,
     })
 }
 
@@ -154,20 +184,25 @@ fn change_for(
     source: &RepoSnapshot,
     head: &RepoSnapshot,
     decision: &Decision,
+    author: &str,
 ) -> Result<Option<Change>, GitError> {
     let files = files_for(t, head, decision);
     if files.is_empty() {
         return Ok(None);
     }
     let message = if decision.promotions.is_empty() {
-        message::schedule_message(t, decision.next_scheduled(), &decision.reason)
+        message::schedule_message(t, decision.schedule.as_ref(), &decision.reason)
     } else {
         let changelogs: Vec<Changelog> = decision
             .promotions
             .iter()
             .map(|p| changelog(repo, t, source, p))
             .collect();
-        message::promotion_message(t, &decision.promotions, &changelogs)
+        let message = message::promotion_message(t, &decision.promotions, &changelogs);
+        match &decision.overridden {
+            Some(o) => message::with_window_override(message, o, author),
+            None => message,
+        }
     };
     Ok(Some(Change { message, files }))
 }

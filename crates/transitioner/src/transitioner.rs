@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use crate::evaluate::{Decision, Trigger};
 use crate::metrics::Metrics;
-use crate::run::{self, DeployerView, Outcome};
+use crate::run::{self, DeployerView, Outcome, Request};
 use slipway_kit::clock::Clock;
 use slipway_kit::peer::PeerClient as DeployerClient;
 
@@ -87,7 +87,7 @@ impl Transitioner {
 
     /// Evaluates every transition in file order, as the poll loop does.
     pub async fn run_all(&self) -> Result<Vec<(String, Outcome)>, Error> {
-        self.run(Trigger::Poll, None, run::AUTHOR).await
+        self.run(Trigger::Poll, None, run::AUTHOR, None).await
     }
 
     /// Runs one transition now: also a manual one, ignoring its schedule; locks
@@ -99,7 +99,19 @@ impl Transitioner {
     /// Like [`Transitioner::run_now`], with `author` as the commit's author
     /// (`POST /transitions/{name}/run`: the person who asked).
     pub async fn run_now_as(&self, name: &str, author: &str) -> Result<Outcome, Error> {
-        let mut outcomes = self.run(Trigger::Manual, Some(name), author).await?;
+        self.run_now_with(name, author, None).await
+    }
+
+    /// Like [`Transitioner::run_now_as`]; with `override_windows`, the run goes ahead
+    /// while the transition's windows are closed (break-glass), and the commit records
+    /// the reason.
+    pub async fn run_now_with(
+        &self,
+        name: &str,
+        author: &str,
+        override_windows: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        let mut outcomes = self.run(Trigger::Manual, Some(name), author, override_windows).await?;
         match outcomes.pop() {
             Some((_, outcome)) => Ok(outcome),
             // run() returns exactly the one named transition, or UnknownTransition.
@@ -110,10 +122,16 @@ impl Transitioner {
         }
     }
 
-    async fn run(&self, trigger: Trigger, only: Option<&str>, author: &str) -> Result<Vec<(String, Outcome)>, Error> {
+    async fn run(
+        &self,
+        trigger: Trigger,
+        only: Option<&str>,
+        author: &str,
+        override_windows: Option<&str>,
+    ) -> Result<Vec<(String, Outcome)>, Error> {
         let _one_at_a_time = self.run_lock.lock().await;
         let now = self.clock.now();
-        let result = self.run_locked(trigger, only, now, author).await;
+        let result = self.run_locked(trigger, only, now, author, override_windows).await;
         match &result {
             Err(Error::UnknownTransition { .. }) => {}
             Err(e) => {
@@ -134,6 +152,7 @@ impl Transitioner {
         only: Option<&str>,
         now: DateTime<Utc>,
         author: &str,
+        override_windows: Option<&str>,
     ) -> Result<Vec<(String, Outcome)>, Error> {
         let snapshot: Arc<RepoSnapshot> = self
             .repo
@@ -162,9 +181,17 @@ impl Transitioner {
         let mut failure = None;
         for t in selected {
             let (snapshot, view, name, author) = (snapshot.clone(), view.clone(), t.name.clone(), author.to_string());
+            let override_windows = override_windows.map(str::to_string);
             let outcome = self
                 .repo
-                .with(move |r| run::run_transition(r, &t, &snapshot, &view, now, trigger, &author))
+                .with(move |r| {
+                    let request = Request {
+                        trigger,
+                        author: &author,
+                        override_windows: override_windows.as_deref(),
+                    };
+                    run::run_transition(r, &t, &snapshot, &view, now, request)
+                })
                 .await;
             match outcome {
                 Ok(outcome) => {
@@ -256,17 +283,8 @@ impl Transitioner {
                 Some(i) => old.swap_remove(i),
                 None => TransitionStatus {
                     name: t.name.clone(),
-                    source: String::new(),
-                    target: String::new(),
-                    manual: false,
-                    schedule: None,
-                    last_run: None,
-                    result: None,
-                    reason: String::new(),
                     recent_runs: history.remove(&t.name).unwrap_or_default(),
-                    next_scheduled: None,
-                    pending: Vec::new(),
-                    skipped: Vec::new(),
+                    ..TransitionStatus::default()
                 },
             };
             status.source = t.source.clone();
@@ -300,6 +318,10 @@ impl Transitioner {
         status.next_scheduled = d.next_scheduled();
         status.pending = d.pending.clone();
         status.skipped = d.skipped.clone();
+        status.state = Some(d.state);
+        status.frozen_until = d.frozen_until;
+        status.would_ship = d.would_ship.clone();
+        status.holds = d.holds.clone();
         if let Some(commit) = &outcome.commit {
             if !d.promotions.is_empty() {
                 status.recent_runs.insert(
@@ -307,15 +329,7 @@ impl Transitioner {
                     TransitionRun {
                         at: now,
                         commit: commit.clone(),
-                        promotions: d
-                            .promotions
-                            .iter()
-                            .map(|p| slipway_core::status::Promotion {
-                                service: p.service.clone(),
-                                old: p.old.clone(),
-                                new: p.new.clone(),
-                            })
-                            .collect(),
+                        promotions: d.promotions.iter().map(|p| p.promotion()).collect(),
                     },
                 );
                 status.recent_runs.truncate(RECENT_RUNS);
