@@ -241,10 +241,7 @@ async fn manual_run_of_a_scheduled_transition_ignores_the_schedule() {
     assert_eq!(outcome.decision.result, TransitionResult::Success);
     assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '2'\n");
     assert_eq!(next_due(&repo), None, "nothing waits for the 09:00 run any more");
-    assert_eq!(
-        outcome.decision.next_scheduled(),
-        Some(at("2026-11-22T09:00:00Z"))
-    );
+    assert_eq!(outcome.decision.next_scheduled(), Some(at("2026-11-22T09:00:00Z")));
 }
 
 #[tokio::test]
