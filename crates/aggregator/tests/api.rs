@@ -677,6 +677,34 @@ async fn runs_are_forwarded_with_the_peer_token_naming_the_caller() {
         .await;
     assert_eq!((status, body["result"].as_str()), (200, Some("Success")), "{body}");
     assert_eq!(*bodies.lock().unwrap(), vec![json!({"author": "alice"})]);
+    // Break-glass fields are passed on; the caller's name still wins over any author.
+    let (status, body) = h
+        .send(
+            "POST",
+            "/api/transitions/dev/run",
+            Some(ALICE_TOKEN),
+            Some(json!({"override_windows": true, "reason": "incident 4711"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        bodies.lock().unwrap()[1],
+        json!({"override_windows": true, "reason": "incident 4711", "author": "alice"})
+    );
+    let (status, body) = h
+        .send(
+            "POST",
+            "/api/transitions/dev/run",
+            Some(ALICE_TOKEN),
+            Some(json!({"author": "mallory"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        bodies.lock().unwrap().len(),
+        2,
+        "refused before reaching the transitioner"
+    );
     h.stop().await;
 
     // Without the peer token the transitioner refuses; that is the aggregator's setup, not the caller's token.
@@ -686,6 +714,6 @@ async fn runs_are_forwarded_with_the_peer_token_naming_the_caller() {
         .await;
     assert_eq!(status, 502, "{body}");
     assert!(body["error"].as_str().unwrap().contains("peer_token_file"), "{body}");
-    assert_eq!(bodies.lock().unwrap().len(), 1, "nothing was run");
+    assert_eq!(bodies.lock().unwrap().len(), 2, "nothing was run");
     h.stop().await;
 }
