@@ -17,6 +17,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod approvals;
 pub mod content_type;
 pub mod deployers;
 pub mod duration;

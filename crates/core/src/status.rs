@@ -225,6 +225,15 @@ pub struct TransitionStatus {
     /// Every service lock in the target env (holds included), whether or not a change waits for it.
     #[serde(default)]
     pub holds: Vec<SkippedService>,
+    /// `approvals: N` of the transition (0: none needed).
+    #[serde(default)]
+    pub approvals_needed: u32,
+    /// Who approved the set it would ship now (only approvals that count).
+    #[serde(default)]
+    pub approved_by: Vec<String>,
+    /// The last rejection of that set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<crate::approvals::Verdict>,
 }
 
 /// `GET /status` of the transitioner.

@@ -15,6 +15,7 @@ use slipway_core::tokens::{check_name, Tokens};
 use slipway_kit::admin::{self, Admin};
 use slipway_kit::refresh::RefreshGate;
 
+use crate::approve::Kind;
 use crate::transitioner::{Error, Transitioner};
 
 #[derive(Clone)]
@@ -40,6 +41,8 @@ pub fn router(transitioner: Arc<Transitioner>, refresh: RefreshGate, tokens: Opt
     Router::new()
         .route("/status", get(status))
         .route("/transitions/{name}/run", post(run_now))
+        .route("/transitions/{name}/approve", post(approve))
+        .route("/transitions/{name}/reject", post(reject))
         .with_state(Api {
             transitioner,
             tokens: tokens.map(Arc::new),
@@ -81,18 +84,31 @@ fn caller(api: &Api, headers: &HeaderMap) -> Result<String, Response> {
 
 /// What a token must be allowed to do. Tokens carry no scopes yet, so today every
 /// known token may do everything; [`authorize`] is where the scope check goes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Scope {
     /// Run a transition now.
     Run,
     /// Run a transition through closed windows (break-glass).
     Override,
+    /// Approve or reject what a transition would ship into its target env.
+    Approve { target: String },
 }
 
 /// The authenticated token `name`, once it may act for `scope` (today every token may).
 fn authorize(name: String, scope: Scope) -> Result<String, Response> {
-    tracing::debug!(token = %name, ?scope, "authorized");
+    tracing::debug!(token = %name, scope = %scope.describe(), "authorized");
     Ok(name)
+}
+
+impl Scope {
+    /// The scope as a token line will name it: `run`, `override`, `approve=prod`.
+    fn describe(&self) -> String {
+        match self {
+            Scope::Run => "run".to_string(),
+            Scope::Override => "override".to_string(),
+            Scope::Approve { target } => format!("approve={target}"),
+        }
+    }
 }
 
 /// The optional body of a run: `{"author": NAME, "override_windows": true, "reason": "..."}`.
@@ -212,14 +228,142 @@ async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: Head
             "commit": outcome.commit,
         }))
         .into_response(),
-        Err(e) => {
-            let code = match &e {
-                Error::UnknownTransition { .. } => StatusCode::NOT_FOUND,
-                Error::Git(_) => StatusCode::BAD_GATEWAY,
-                Error::Rules(_) => StatusCode::CONFLICT,
-            };
-            let field = matches!(e, Error::UnknownTransition { .. }).then_some("name");
-            error(code, e, field)
+        Err(e) => refused(e),
+    }
+}
+
+/// The answer to an error of the transitioner.
+fn refused(e: Error) -> Response {
+    use crate::approve::ApprovalError as A;
+    let code = match &e {
+        Error::UnknownTransition { .. } => StatusCode::NOT_FOUND,
+        Error::Git(_) | Error::Approval(A::Git(_)) => StatusCode::BAD_GATEWAY,
+        Error::Rules(_) => StatusCode::CONFLICT,
+        Error::Approval(A::NotAnApprover { .. } | A::OwnChange { .. }) => StatusCode::FORBIDDEN,
+        Error::Approval(A::NotRequired { .. } | A::NothingPending { .. } | A::Changed { .. } | A::Unreadable(_)) => {
+            StatusCode::CONFLICT
         }
+    };
+    let field = matches!(e, Error::UnknownTransition { .. }).then_some("name");
+    error(code, e, field)
+}
+
+async fn approve(api: State<Api>, name: Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    verdict(api, name, headers, body, Kind::Approve).await
+}
+
+async fn reject(api: State<Api>, name: Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    verdict(api, name, headers, body, Kind::Reject).await
+}
+
+/// `POST /transitions/{name}/approve|reject` with `{"author", "reason"}` (reason required to reject).
+async fn verdict(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    kind: Kind,
+) -> Response {
+    let token_name = match caller(&api, &headers) {
+        Ok(name) => name,
+        Err(refused) => return refused,
+    };
+    let body = match verdict_body(&headers, &body, kind) {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    let target = api
+        .transitioner
+        .status()
+        .transitions
+        .iter()
+        .find(|t| t.name == name)
+        .map(|t| t.target.clone())
+        .unwrap_or_default();
+    let token_name = match authorize(token_name, Scope::Approve { target }) {
+        Ok(name) => name,
+        Err(refused) => return refused,
+    };
+    let who = body.author.unwrap_or(token_name);
+    match api
+        .transitioner
+        .verdict(&name, &who, kind, body.reason.as_deref())
+        .await
+    {
+        Ok(recorded) => {
+            let d = &recorded.decision;
+            Json(json!({
+                "commit": recorded.commit,
+                "state": d.state,
+                "reason": d.reason,
+                "would_ship": d.would_ship,
+                "approved_by": d.approved_by,
+                "rejected": d.rejected,
+            }))
+            .into_response()
+        }
+        Err(e) => refused(e),
+    }
+}
+
+struct VerdictBody {
+    author: Option<String>,
+    reason: Option<String>,
+}
+
+fn verdict_body(headers: &HeaderMap, body: &[u8], kind: Kind) -> Result<VerdictBody, Response> {
+    let bad = |message: String, field: &str| error(StatusCode::BAD_REQUEST, message, Some(field));
+    let map = json_object(headers, body, &["author", "reason"])?;
+    let author = string_field(&map, "author")?;
+    if let Some(name) = &author {
+        check_name(name).map_err(|problem| bad(format!("invalid author {name:?}: {problem}"), "author"))?;
+    }
+    let reason = string_field(&map, "reason")?.filter(|r| !r.trim().is_empty());
+    if kind == Kind::Reject && reason.is_none() {
+        return Err(bad(
+            "a rejection needs a reason: say what must change before it may ship".into(),
+            "reason",
+        ));
+    }
+    Ok(VerdictBody { author, reason })
+}
+
+/// The body as a JSON object with only `fields` (an empty body is an empty object).
+fn json_object(headers: &HeaderMap, body: &[u8], fields: &[&str]) -> Result<serde_json::Map<String, Value>, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if !content_type.is_some_and(slipway_core::content_type::is_json) {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON, sent with the header 'Content-Type: application/json'",
+            None,
+        ));
+    }
+    let bad = |message: String, field: &str| error(StatusCode::BAD_REQUEST, message, Some(field));
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not valid JSON: {e}"), "body"))?;
+    let Value::Object(map) = value else {
+        return Err(bad("the body must be a JSON object".into(), "body"));
+    };
+    if let Some(unknown) = map.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(bad(
+            format!("unknown field {unknown:?}; the fields are {}", fields.join(", ")),
+            unknown,
+        ));
+    }
+    Ok(map)
+}
+
+fn string_field(map: &serde_json::Map<String, Value>, field: &str) -> Result<Option<String>, Response> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("field {field:?} must be a string"),
+            Some(field),
+        )),
     }
 }

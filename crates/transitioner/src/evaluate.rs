@@ -3,6 +3,7 @@
 //! and carries out the decision as one commit.
 
 use chrono::{DateTime, Utc};
+use slipway_core::approvals::{self, approvals_path, Approvals, Verdict};
 use slipway_core::locks::Locks;
 use slipway_core::merge::parse_vars;
 use slipway_core::model::{version_label, version_path};
@@ -98,6 +99,12 @@ pub struct Decision {
     pub holds: Vec<SkippedService>,
     /// Set when this run went ahead through closed windows.
     pub overridden: Option<WindowOverride>,
+    /// Digest of what would ship ([`approvals::set_digest`]); `None` when nothing would.
+    pub pending_set: Option<String>,
+    /// The approvals of that set that count, in the order given.
+    pub approved_by: Vec<String>,
+    /// The last rejection of that set.
+    pub rejected: Option<Verdict>,
 }
 
 impl Decision {
@@ -152,6 +159,9 @@ pub fn evaluate(input: Input<'_>) -> Decision {
         would_ship: Vec::new(),
         holds: Vec::new(),
         overridden: None,
+        pending_set: None,
+        approved_by: Vec::new(),
+        rejected: None,
     };
     // The entry stays as it is unless this evaluation says otherwise.
     decision.schedule = input.state.transitions.get(&t.name).cloned();
@@ -164,6 +174,23 @@ pub fn evaluate(input: Input<'_>) -> Decision {
         }
     };
     decision.would_ship = plan.movable.iter().map(PlannedPromotion::promotion).collect();
+    if !plan.movable.is_empty() {
+        let digest = approvals::set_digest(plan.movable.iter().map(|p| (p.service.as_str(), p.content.as_slice())));
+        if t.approvals > 0 {
+            let approvals = match read_approvals(input.head, &t.target) {
+                Ok(approvals) => approvals,
+                Err(reason) => {
+                    decision.result = TransitionResult::CheckFailed;
+                    decision.reason = reason;
+                    return finish(decision);
+                }
+            };
+            let entry = approvals.for_set(&t.name, &digest);
+            decision.approved_by = approvals::counted(t, entry);
+            decision.rejected = entry.and_then(|e| e.rejected.clone());
+        }
+        decision.pending_set = Some(digest);
+    }
 
     if t.manual && input.trigger == Trigger::Poll {
         decision.reason = format!(
@@ -232,8 +259,11 @@ pub fn evaluate(input: Input<'_>) -> Decision {
 
 /// Sets the state from the result.
 fn finish(mut decision: Decision) -> Decision {
-    decision.state = if decision.state == PromotionState::Frozen {
-        PromotionState::Frozen
+    decision.state = if matches!(
+        decision.state,
+        PromotionState::Frozen | PromotionState::AwaitingApproval
+    ) {
+        decision.state
     } else if matches!(
         decision.result,
         TransitionResult::Blocked | TransitionResult::CheckFailed
@@ -380,6 +410,31 @@ fn decide(input: &Input<'_>, plan: Plan, decision: &mut Decision) -> (Transition
     if let Some(blocked) = source_check::check(t, input.observation, input.now) {
         return blocked;
     }
+    let have = decision.approved_by.len();
+    if have < t.approvals as usize {
+        decision.state = PromotionState::AwaitingApproval;
+        let so_far = match have {
+            0 => "none yet".to_string(),
+            _ => decision.approved_by.join(", "),
+        };
+        let rejected = match &decision.rejected {
+            Some(v) => format!(
+                "; rejected by {}: {}",
+                v.by,
+                v.reason.as_deref().unwrap_or("no reason given")
+            ),
+            None => String::new(),
+        };
+        return (
+            TransitionResult::Blocked,
+            format!(
+                "awaiting approval: {have} of {} ({so_far}) for {}{rejected}; approve with POST /api/transitions/{}/approve",
+                t.approvals,
+                summary(&plan.movable),
+                t.name
+            ),
+        );
+    }
     let movable = plan.movable;
     let mut reason = format!("promoted {}", summary(&movable));
     if !held.is_empty() {
@@ -391,6 +446,16 @@ fn decide(input: &Input<'_>, plan: Plan, decision: &mut Decision) -> (Transition
     decision.pending.retain(|s| !movable.iter().any(|p| &p.service == s));
     decision.promotions = movable;
     (TransitionResult::Success, reason)
+}
+
+/// `<target>/approvals.yaml` at `head`.
+pub fn read_approvals(head: &RepoSnapshot, target: &str) -> Result<Approvals, String> {
+    let path = approvals_path(target);
+    match head.files.get(&path) {
+        None => Ok(Approvals::default()),
+        Some(bytes) => Approvals::parse(&path, &String::from_utf8_lossy(bytes))
+            .map_err(|e| format!("cannot read the approvals: {e}; fix or delete the file")),
+    }
 }
 
 /// Services whose version file in the source differs from the target's, in name order.
@@ -787,6 +852,88 @@ mod tests {
         )
         .run();
         assert_eq!(manual.holds[0].reason, "held: held");
+    }
+
+    const APPROVED_PROD: &str = "prod: {source: pp, target: prod, approvals: 2}";
+
+    fn approvals_file(case: &Case, by: &[&str]) -> String {
+        let d = case.run();
+        let mut a = Approvals::default();
+        for who in by {
+            a.approve(
+                "prod",
+                d.pending_set.as_deref().unwrap(),
+                "",
+                Verdict {
+                    by: who.to_string(),
+                    at: at("2026-11-22T09:00:00Z"),
+                    reason: None,
+                },
+            );
+        }
+        a.to_yaml()
+    }
+
+    #[test]
+    fn approvals_wait_until_enough_distinct_people_approved_the_exact_set() {
+        let pp = ("pp/version/s1.yaml", "version: '2'\n");
+        let mut case = Case::new(APPROVED_PROD, &[pp]);
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::AwaitingApproval);
+        assert_eq!(d.result, TransitionResult::Blocked);
+        assert!(
+            d.reason
+                .starts_with("awaiting approval: 0 of 2 (none yet) for s1 (new) → 2"),
+            "{}",
+            d.reason
+        );
+        assert_eq!(d.would_ship[0].new, "2");
+
+        let one = approvals_file(&case, &["alice"]);
+        case.repo = snap(&[pp, ("prod/approvals.yaml", &one)]);
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::AwaitingApproval);
+        assert_eq!(d.approved_by, ["alice"]);
+
+        let two = approvals_file(&case, &["alice", "bob"]);
+        case.repo = snap(&[pp, ("prod/approvals.yaml", &two)]);
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::Success);
+        assert_eq!(d.approved_by, ["alice", "bob"]);
+
+        // A new version in the source: the two approvals were for another set.
+        case.repo = snap(&[("pp/version/s1.yaml", "version: '3'\n"), ("prod/approvals.yaml", &two)]);
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::AwaitingApproval);
+        assert!(d.approved_by.is_empty());
+    }
+
+    #[test]
+    fn a_rejection_is_shown_and_keeps_it_waiting() {
+        let pp = ("pp/version/s1.yaml", "version: '2'\n");
+        let mut case = Case::new(APPROVED_PROD, &[pp]);
+        let digest = case.run().pending_set.unwrap();
+        let mut a = Approvals::default();
+        a.reject(
+            "prod",
+            &digest,
+            "",
+            Verdict {
+                by: "bob".into(),
+                at: at("2026-11-22T09:00:00Z"),
+                reason: Some("waits for the schema change".into()),
+            },
+        );
+        let text = a.to_yaml();
+        case.repo = snap(&[pp, ("prod/approvals.yaml", &text)]);
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::AwaitingApproval);
+        assert!(
+            d.reason.contains("rejected by bob: waits for the schema change"),
+            "{}",
+            d.reason
+        );
+        assert_eq!(d.rejected.unwrap().by, "bob");
     }
 
     const FROZEN_PROD: &str =

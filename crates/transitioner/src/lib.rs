@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod approve;
 pub mod config;
 pub mod evaluate;
 pub mod message;

@@ -110,6 +110,22 @@ pub fn with_window_override(message: String, o: &WindowOverride, author: &str) -
     insert_before_trailers(message, &line, &trailers)
 }
 
+/// Trailer naming one person whose approval the promotion carries out.
+pub const APPROVED_BY_TRAILER: &str = "Approved-by";
+
+/// `message` with one `Approved-by` trailer per approver.
+pub fn with_approvals(message: String, approvers: &[String]) -> String {
+    if approvers.is_empty() {
+        return message;
+    }
+    let trailers: Vec<String> = approvers
+        .iter()
+        .map(|a| format!("{APPROVED_BY_TRAILER}: {a}"))
+        .collect();
+    let body = message.trim_end();
+    format!("{body}\n{}\n", trailers.join("\n"))
+}
+
 /// Puts `paragraph` before the last paragraph (the trailers) and `trailers` at its end.
 fn insert_before_trailers(message: String, paragraph: &str, trailers: &str) -> String {
     let body = message.trim_end();
@@ -181,6 +197,21 @@ mod tests {
             old_content: None,
             content: Vec::new(),
         }
+    }
+
+    #[test]
+    fn approvers_are_trailers_of_the_promotion() {
+        let t = parse_transitions("transitions:\n  prod: {source: pp, target: prod}\n")
+            .unwrap()
+            .remove(0);
+        let msg = promotion_message(&t, &[promo("s1", Some("1"), "2")], &[]);
+        let msg = with_approvals(msg, &["alice".into(), "bob".into()]);
+        assert!(
+            msg.ends_with("Slipway-Env: prod\nApproved-by: alice\nApproved-by: bob\n"),
+            "{msg}"
+        );
+        assert_eq!(trailer(&msg, APPROVED_BY_TRAILER), Some("alice"));
+        assert_eq!(parse_promotion(&msg, "prod").unwrap().len(), 1);
     }
 
     #[test]

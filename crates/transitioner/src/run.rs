@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeZone, Utc};
 use std::str::FromStr as _;
 
+use slipway_core::approvals::approvals_path;
 use slipway_core::model::version_path;
 use slipway_core::status::{DeployerStatus, TransitionResult, TransitionRun};
 use slipway_core::transitions::{Transition, TransitionState, TRANSITION_STATE_FILE};
@@ -199,6 +200,7 @@ fn change_for(
             .map(|p| changelog(repo, t, source, p))
             .collect();
         let message = message::promotion_message(t, &decision.promotions, &changelogs);
+        let message = message::with_approvals(message, &decision.approved_by);
         match &decision.overridden {
             Some(o) => message::with_window_override(message, o, author),
             None => message,
@@ -213,6 +215,15 @@ fn files_for(t: &Transition, head: &RepoSnapshot, decision: &Decision) -> BTreeM
     let mut files = BTreeMap::new();
     for p in &decision.promotions {
         files.insert(version_path(&t.target, &p.service), Some(p.content.clone()));
+    }
+    // The approvals were for the set this commit ships: they are done.
+    if !decision.promotions.is_empty() {
+        if let Ok(mut approvals) = crate::evaluate::read_approvals(head, &t.target) {
+            if approvals.transitions.remove(&t.name).is_some() {
+                let text = approvals.to_yaml().into_bytes();
+                files.insert(approvals_path(&t.target), Some(text));
+            }
+        }
     }
     // An unreadable state file is left as it is (the decision reports it).
     if let Ok(mut state) = head.transition_state() {

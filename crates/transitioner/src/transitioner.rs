@@ -17,6 +17,7 @@ use slipway_repo::GitError;
 use slipway_repo::{RepoSettings, SharedRepo};
 use thiserror::Error;
 
+use crate::approve::{self, ApprovalError, Kind, Recorded};
 use crate::evaluate::{Decision, Trigger};
 use crate::metrics::Metrics;
 use crate::run::{self, DeployerView, Outcome, Request};
@@ -35,6 +36,8 @@ pub enum Error {
     Rules(#[from] FileError),
     #[error("no transition named {name:?} in transitions.yaml (known: {known})")]
     UnknownTransition { name: String, known: String },
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
 }
 
 /// The transitioner: the repo, the deployer, the clock and the status.
@@ -120,6 +123,39 @@ impl Transitioner {
                 known: String::new(),
             }),
         }
+    }
+
+    /// Records `who`'s approval or rejection of what transition `name` would ship now,
+    /// as a commit by `who`; an approval that completes the count promotes right away
+    /// (as a poll would: schedule and windows still apply).
+    pub async fn verdict(&self, name: &str, who: &str, kind: Kind, reason: Option<&str>) -> Result<Recorded, Error> {
+        let recorded = {
+            let _one_at_a_time = self.run_lock.lock().await;
+            let now = self.clock.now();
+            let snapshot: Arc<RepoSnapshot> = self
+                .repo
+                .with(|r| {
+                    r.fetch()?;
+                    r.head_snapshot()
+                })
+                .await?;
+            let all = snapshot.transitions()?;
+            let Some(t) = all.iter().find(|t| t.name == name).cloned() else {
+                return Err(Error::UnknownTransition {
+                    name: name.to_string(),
+                    known: all.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+                });
+            };
+            let (who, reason) = (who.to_string(), reason.map(str::to_string));
+            self.repo
+                .with(move |r| approve::record(r, &t, &all, now, &who, kind, reason.as_deref()))
+                .await?
+        };
+        if recorded.commit.is_some() {
+            // Show the verdict in the status now, and promote if it was the last one needed.
+            self.run(Trigger::Poll, Some(name), run::AUTHOR, None).await?;
+        }
+        Ok(recorded)
     }
 
     async fn run(
@@ -291,6 +327,7 @@ impl Transitioner {
             status.target = t.target.clone();
             status.manual = t.manual;
             status.schedule = t.schedule_text.clone();
+            status.approvals_needed = t.approvals;
             board.transitions.push(status);
         }
         Ok(())
@@ -322,6 +359,8 @@ impl Transitioner {
         status.frozen_until = d.frozen_until;
         status.would_ship = d.would_ship.clone();
         status.holds = d.holds.clone();
+        status.approved_by = d.approved_by.clone();
+        status.rejected = d.rejected.clone();
         if let Some(commit) = &outcome.commit {
             if !d.promotions.is_empty() {
                 status.recent_runs.insert(
