@@ -19,6 +19,7 @@ pub mod run;
 pub mod schedule;
 pub mod source_check;
 pub mod transitioner;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use slipway_core::status::{ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus};
-use slipway_core::transitions::Transition;
+use slipway_core::transitions::{OnFailure, Transition};
 use slipway_core::{FileError, RepoSnapshot};
 use slipway_repo::GitError;
 use slipway_repo::{RepoSettings, SharedRepo};
@@ -21,6 +21,7 @@ use crate::approve::{self, ApprovalError, Kind, Recorded};
 use crate::evaluate::{Decision, Trigger};
 use crate::metrics::Metrics;
 use crate::run::{self, DeployerView, Outcome, Request};
+use crate::verify;
 use slipway_kit::clock::Clock;
 use slipway_kit::peer::PeerClient as DeployerClient;
 
@@ -221,18 +222,20 @@ impl Transitioner {
             let outcome = self
                 .repo
                 .with(move |r| {
+                    // A failed promotion is rolled back (and held) before anything else moves.
+                    let rolled_back = verify::roll_back_failures(r, &t, &view, now)?.is_some();
                     let request = Request {
                         trigger,
                         author: &author,
                         override_windows: override_windows.as_deref(),
                     };
-                    run::run_transition(r, &t, &snapshot, &view, now, request)
+                    run::run_transition(r, &t, &snapshot, &view, now, request).map(|o| (rolled_back, o))
                 })
                 .await;
             match outcome {
-                Ok(outcome) => {
+                Ok((rolled_back, outcome)) => {
                     self.record(&name, &outcome, now);
-                    if outcome.commit.is_some() {
+                    if outcome.commit.is_some() || rolled_back {
                         if let Some(deployer) = self.deployer.clone() {
                             tokio::spawn(async move { deployer.refresh().await });
                         }
@@ -290,7 +293,8 @@ impl Transitioner {
     }
 
     async fn deployer_view(&self, transitions: &[Transition]) -> DeployerView {
-        if !transitions.iter().any(Transition::requires_source_clean) {
+        let needs_deployer = |t: &Transition| t.requires_source_clean() || t.on_failure == OnFailure::Rollback;
+        if !transitions.iter().any(needs_deployer) {
             return DeployerView::NotAsked;
         }
         match &self.deployer {
