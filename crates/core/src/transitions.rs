@@ -279,6 +279,16 @@ pub struct ScheduleState {
 pub struct TransitionState {
     #[serde(default)]
     pub transitions: BTreeMap<String, ScheduleState>,
+    /// Per transition in `mode: pull_request`: the digest of the pending set last
+    /// pushed to its promotion branch, so that a branch deleted unmerged is told
+    /// apart from one never pushed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pushed: BTreeMap<String, String>,
+}
+
+/// The branch a transition in `mode: pull_request` pushes its promotion to.
+pub fn promotion_branch(transition: &str) -> String {
+    format!("slipway/promote/{transition}")
 }
 
 impl TransitionState {
@@ -293,7 +303,7 @@ impl TransitionState {
 
     /// Serializes for writing back to the repo.
     pub fn to_yaml(&self) -> String {
-        let header = "# Written by slipway-transitioner: the next due time of each scheduled transition.\n";
+        let header = "# Written by slipway-transitioner: the next due time of scheduled transitions with a change waiting, and what was pushed to promotion branches.\n";
         format!("{header}{}", serde_yaml::to_string(self).unwrap_or_default())
     }
 }

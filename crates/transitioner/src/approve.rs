@@ -159,6 +159,7 @@ fn pending(t: &Transition, head: &RepoSnapshot, now: DateTime<Utc>) -> Result<De
         now,
         trigger: Trigger::Manual,
         override_windows: None,
+        branch: crate::evaluate::Branch::NotAsked,
     });
     if decision.pending_set.is_some() {
         if let Err(e) = read_approvals(head, &t.target) {

@@ -8,7 +8,7 @@ use slipway_core::locks::Locks;
 use slipway_core::merge::parse_vars;
 use slipway_core::model::{version_label, version_path};
 use slipway_core::status::{Promotion, PromotionState, SkippedService, TransitionResult};
-use slipway_core::transitions::{ScheduleState, Transition, TransitionState};
+use slipway_core::transitions::{promotion_branch, Mode, ScheduleState, Transition, TransitionState};
 use slipway_core::windows::{self, Gate};
 use slipway_core::RepoSnapshot;
 
@@ -40,6 +40,19 @@ pub struct Input<'a> {
     pub trigger: Trigger,
     /// Break-glass: a manual run goes ahead while the windows are closed; the reason is recorded.
     pub override_windows: Option<&'a str>,
+    /// The promotion branch (`mode: pull_request`).
+    pub branch: Branch<'a>,
+}
+
+/// What the remote has of a transition's promotion branch.
+#[derive(Debug, Clone, Copy)]
+pub enum Branch<'a> {
+    /// Direct mode: not looked at.
+    NotAsked,
+    /// The remote has no such branch.
+    Missing,
+    /// The branch's files.
+    At(&'a RepoSnapshot),
 }
 
 /// One service to move.
@@ -105,6 +118,10 @@ pub struct Decision {
     pub approved_by: Vec<String>,
     /// The last rejection of that set.
     pub rejected: Option<Verdict>,
+    /// `mode: pull_request`: what to push to the promotion branch (instead of `promotions`).
+    pub branch_push: Vec<PlannedPromotion>,
+    /// The entry this transition should have in `pushed` of `transition_state.yaml`.
+    pub pushed: Option<String>,
 }
 
 impl Decision {
@@ -162,6 +179,8 @@ pub fn evaluate(input: Input<'_>) -> Decision {
         pending_set: None,
         approved_by: Vec::new(),
         rejected: None,
+        branch_push: Vec::new(),
+        pushed: input.state.pushed.get(&t.name).cloned(),
     };
     // The entry stays as it is unless this evaluation says otherwise.
     decision.schedule = input.state.transitions.get(&t.name).cloned();
@@ -174,7 +193,10 @@ pub fn evaluate(input: Input<'_>) -> Decision {
         }
     };
     decision.would_ship = plan.movable.iter().map(PlannedPromotion::promotion).collect();
-    if !plan.movable.is_empty() {
+    if plan.movable.is_empty() {
+        // Merged (or nothing to ship): nothing is on a promotion branch any more.
+        decision.pushed = None;
+    } else {
         let digest = approvals::set_digest(plan.movable.iter().map(|p| (p.service.as_str(), p.content.as_slice())));
         if t.approvals > 0 {
             let approvals = match read_approvals(input.head, &t.target) {
@@ -261,7 +283,7 @@ pub fn evaluate(input: Input<'_>) -> Decision {
 fn finish(mut decision: Decision) -> Decision {
     decision.state = if matches!(
         decision.state,
-        PromotionState::Frozen | PromotionState::AwaitingApproval
+        PromotionState::Frozen | PromotionState::AwaitingApproval | PromotionState::AwaitingMerge
     ) {
         decision.state
     } else if matches!(
@@ -436,6 +458,9 @@ fn decide(input: &Input<'_>, plan: Plan, decision: &mut Decision) -> (Transition
         );
     }
     let movable = plan.movable;
+    if t.mode == Mode::PullRequest {
+        return pull_request(input, movable, decision);
+    }
     let mut reason = format!("promoted {}", summary(&movable));
     if !held.is_empty() {
         reason.push_str(&format!("; held back: {held}"));
@@ -446,6 +471,52 @@ fn decide(input: &Input<'_>, plan: Plan, decision: &mut Decision) -> (Transition
     decision.pending.retain(|s| !movable.iter().any(|p| &p.service == s));
     decision.promotions = movable;
     (TransitionResult::Success, reason)
+}
+
+/// `mode: pull_request`: the promotion goes to its branch, and is done once a person
+/// merged it (then the target has the versions and nothing differs any more).
+fn pull_request(
+    input: &Input<'_>,
+    movable: Vec<PlannedPromotion>,
+    decision: &mut Decision,
+) -> (TransitionResult, String) {
+    let t = input.transition;
+    let branch = promotion_branch(&t.name);
+    let digest = decision.pending_set.clone().unwrap_or_default();
+    let ships = summary(&movable);
+    let on_branch = |snap: &RepoSnapshot| {
+        movable
+            .iter()
+            .all(|p| snap.files.get(&version_path(&t.target, &p.service)).map(|c| &c[..]) == Some(&p.content[..]))
+    };
+    decision.state = PromotionState::AwaitingMerge;
+    match input.branch {
+        Branch::At(snap) if on_branch(snap) => {
+            decision.pushed = Some(digest);
+            (
+                TransitionResult::Blocked,
+                format!("awaiting merge: {branch} ships {ships}; merge it into the main branch to promote"),
+            )
+        }
+        Branch::Missing if input.trigger == Trigger::Poll && input.state.pushed.get(&t.name) == Some(&digest) => {
+            decision.state = PromotionState::Pending;
+            (
+                TransitionResult::Skipped,
+                format!(
+                    "the promotion branch {branch} was deleted unmerged: {ships} waits; it is pushed again when what it would ship changes, or on POST /transitions/{}/run",
+                    t.name
+                ),
+            )
+        }
+        _ => {
+            decision.pushed = Some(digest);
+            decision.branch_push = movable;
+            (
+                TransitionResult::Blocked,
+                format!("awaiting merge: pushed {branch} with {ships}; merge it into the main branch to promote"),
+            )
+        }
+    }
 }
 
 /// `<target>/approvals.yaml` at `head`.
@@ -545,6 +616,7 @@ mod tests {
                 now: self.now,
                 trigger: self.trigger,
                 override_windows: self.override_windows,
+                branch: Branch::NotAsked,
             })
         }
     }

@@ -140,6 +140,24 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The message of the state commit that goes with pushing a promotion branch.
+pub fn branch_message(t: &Transition, ships: &str) -> String {
+    format!(
+        "Promotion branch {}: {ships}\n\nPushed to {}; merging it into the main branch promotes it.\n\n{ACTION_TRAILER}: promotion-branch\n{TRANSITION_TRAILER}: {}\n",
+        t.name,
+        slipway_core::transitions::promotion_branch(&t.name),
+        t.name
+    )
+}
+
+/// The message of the state commit once nothing waits on a promotion branch (merged).
+pub fn branch_done_message(t: &Transition, why: &str) -> String {
+    format!(
+        "Promotion branch {}: nothing waits on it any more\n\n{why}\n\n{ACTION_TRAILER}: promotion-branch\n{TRANSITION_TRAILER}: {}\n",
+        t.name, t.name
+    )
+}
+
 /// The message of a commit that only updates a transition's schedule state.
 pub fn schedule_message(t: &Transition, entry: Option<&ScheduleState>, why: &str) -> String {
     let subject = match entry.and_then(|e| e.next_due) {

@@ -16,12 +16,12 @@ use std::str::FromStr as _;
 use slipway_core::approvals::approvals_path;
 use slipway_core::model::version_path;
 use slipway_core::status::{DeployerStatus, TransitionResult, TransitionRun};
-use slipway_core::transitions::{Transition, TransitionState, TRANSITION_STATE_FILE};
+use slipway_core::transitions::{promotion_branch, Mode, Transition, TransitionState, TRANSITION_STATE_FILE};
 use slipway_core::RepoSnapshot;
 use slipway_repo::CommitId;
 use slipway_repo::{Author, Change, CommitError, GitError, ResourceRepo};
 
-use crate::evaluate::{evaluate, Decision, Input, PlannedPromotion, Trigger};
+use crate::evaluate::{evaluate, summary, Branch, Decision, Input, PlannedPromotion, Trigger};
 use crate::message::{self, Changelog};
 use crate::source_check::{Position, SourceEnv, SourceObservation};
 
@@ -83,12 +83,37 @@ pub fn run_transition(
     let _enter = span.enter();
     let author = request.author;
     let observation = observe_source(repo, transition, source, deployer)?;
-    let decide = |head: &RepoSnapshot| decide_on(transition, source, head, &observation, now, request);
+    let branch_name = promotion_branch(&transition.name);
+    let branch_snapshot = match transition.mode {
+        Mode::Direct => None,
+        Mode::PullRequest => Some(match repo.fetch_branch(&branch_name)? {
+            Some(at) => Some(repo.snapshot(at)?),
+            None => None,
+        }),
+    };
+    let branch = match &branch_snapshot {
+        None => Branch::NotAsked,
+        Some(None) => Branch::Missing,
+        Some(Some(snap)) => Branch::At(snap),
+    };
+    let decide = |head: &RepoSnapshot| decide_on(transition, source, head, &observation, now, request, branch);
 
     // A first look at the last fetched head, so that a run with nothing to write
     // costs no second fetch.
     let head = repo.head_snapshot()?;
     let decision = decide(&head);
+    if !decision.branch_push.is_empty() {
+        push_promotion_branch(repo, transition, source, &head, &decision, author)?;
+    }
+    // Merged: the branch it pushed has done its work.
+    let had_pushed = head
+        .transition_state()
+        .is_ok_and(|s| s.pushed.contains_key(&transition.name));
+    if had_pushed && decision.pushed.is_none() && matches!(branch, Branch::At(_)) {
+        if let Err(e) = repo.delete_branch(&branch_name) {
+            tracing::warn!("cannot delete the merged promotion branch {branch_name}: {e}");
+        }
+    }
     if files_for(transition, &head, &decision).is_empty() {
         return Ok(Outcome { decision, commit: None });
     }
@@ -129,7 +154,39 @@ pub fn preview_transition(
         &observation,
         now,
         Request::poll(),
+        Branch::NotAsked,
     ))
+}
+
+/// `mode: pull_request`: the promotion commit, built on the main branch's head,
+/// force-pushed to the transition's promotion branch.
+fn push_promotion_branch(
+    repo: &ResourceRepo,
+    t: &Transition,
+    source: &RepoSnapshot,
+    head: &RepoSnapshot,
+    decision: &Decision,
+    author: &str,
+) -> Result<(), GitError> {
+    let Some(base) = CommitId::from_str(&head.commit).ok() else {
+        return Ok(());
+    };
+    let changelogs: Vec<Changelog> = decision
+        .branch_push
+        .iter()
+        .map(|p| changelog(repo, t, source, p))
+        .collect();
+    let message = message::promotion_message(t, &decision.branch_push, &changelogs);
+    let message = message::with_approvals(message, &decision.approved_by);
+    let files = decision
+        .branch_push
+        .iter()
+        .map(|p| (version_path(&t.target, &p.service), Some(p.content.clone())))
+        .collect();
+    let branch = promotion_branch(&t.name);
+    let pushed = repo.push_branch(&branch, base, &Author::named(author), &Change { message, files })?;
+    tracing::info!(commit = %pushed, "pushed {branch}: {}", summary(&decision.branch_push));
+    Ok(())
 }
 
 /// Decides on `head`, with the state file read from there.
@@ -140,6 +197,7 @@ fn decide_on(
     observation: &SourceObservation,
     now: DateTime<Utc>,
     request: Request<'_>,
+    branch: Branch<'_>,
 ) -> Decision {
     let (trigger, override_windows) = (request.trigger, request.override_windows);
     let state = match head.transition_state() {
@@ -154,6 +212,7 @@ fn decide_on(
                 now,
                 trigger,
                 override_windows,
+                branch,
             });
             if transition.schedule.is_some() && !transition.manual {
                 // Without the state the next due time is unknown: guessing could skip or repeat a run.
@@ -175,6 +234,7 @@ fn decide_on(
         now,
         trigger,
         override_windows,
+        branch,
     })
 }
 
@@ -191,7 +251,11 @@ fn change_for(
     if files.is_empty() {
         return Ok(None);
     }
-    let message = if decision.promotions.is_empty() {
+    let message = if !decision.branch_push.is_empty() {
+        message::branch_message(t, &summary(&decision.branch_push))
+    } else if decision.promotions.is_empty() && t.mode == Mode::PullRequest && decision.schedule.is_none() {
+        message::branch_done_message(t, &decision.reason)
+    } else if decision.promotions.is_empty() {
         message::schedule_message(t, decision.schedule.as_ref(), &decision.reason)
     } else {
         let changelogs: Vec<Changelog> = decision
@@ -228,10 +292,15 @@ fn files_for(t: &Transition, head: &RepoSnapshot, decision: &Decision) -> BTreeM
     // An unreadable state file is left as it is (the decision reports it).
     if let Ok(mut state) = head.transition_state() {
         let current = state.transitions.get(&t.name).cloned();
-        if current != decision.schedule {
+        let current_pushed = state.pushed.get(&t.name).cloned();
+        if current != decision.schedule || current_pushed != decision.pushed {
             match &decision.schedule {
                 Some(entry) => state.transitions.insert(t.name.clone(), entry.clone()),
                 None => state.transitions.remove(&t.name),
+            };
+            match &decision.pushed {
+                Some(digest) => state.pushed.insert(t.name.clone(), digest.clone()),
+                None => state.pushed.remove(&t.name),
             };
             files.insert(TRANSITION_STATE_FILE.to_string(), Some(state.to_yaml().into_bytes()));
         }
