@@ -291,16 +291,28 @@ async fn verdict(
         .await
     {
         Ok(recorded) => {
+            // The status after the run that followed the verdict (it may have promoted).
+            let status = api.transitioner.status();
             let d = &recorded.decision;
-            Json(json!({
-                "commit": recorded.commit,
-                "state": d.state,
-                "reason": d.reason,
-                "would_ship": d.would_ship,
-                "approved_by": d.approved_by,
-                "rejected": d.rejected,
-            }))
-            .into_response()
+            let answer = match status.transitions.iter().find(|t| t.name == name) {
+                Some(t) => json!({
+                    "commit": recorded.commit,
+                    "state": t.state,
+                    "reason": t.reason,
+                    "would_ship": t.would_ship,
+                    "approved_by": t.approved_by,
+                    "rejected": t.rejected,
+                }),
+                None => json!({
+                    "commit": recorded.commit,
+                    "state": d.state,
+                    "reason": d.reason,
+                    "would_ship": d.would_ship,
+                    "approved_by": d.approved_by,
+                    "rejected": d.rejected,
+                }),
+            };
+            Json(answer).into_response()
         }
         Err(e) => refused(e),
     }

@@ -154,7 +154,10 @@ impl Transitioner {
         };
         if recorded.commit.is_some() {
             // Show the verdict in the status now, and promote if it was the last one needed.
-            self.run(Trigger::Poll, Some(name), run::AUTHOR, None).await?;
+            // The verdict is committed whatever this run does: its failure is the run's.
+            if let Err(e) = self.run(Trigger::Poll, Some(name), run::AUTHOR, None).await {
+                tracing::warn!(transition = %name, "the run after a verdict failed: {e}");
+            }
         }
         Ok(recorded)
     }
