@@ -20,7 +20,6 @@ use thiserror::Error;
 
 use crate::evaluate::{evaluate, read_approvals, Decision, Input, Trigger};
 use crate::message::{ACTION_TRAILER, ENV_TRAILER, TRANSITION_TRAILER};
-use crate::run::AUTHOR;
 use crate::source_check::{short, SourceObservation};
 
 /// How many commits of one version file are looked at to find who posted a version.
@@ -222,8 +221,8 @@ fn may_approve(
 }
 
 /// Who posted this version of `service`: the author of the commit that first gave
-/// `env`'s version file this content, followed upstream through the transitioner's
-/// promotions (whose author is the transitioner, not the person).
+/// `env`'s version file this content, followed upstream through promotions (whose
+/// author is the transitioner or whoever ran it, not who posted the version).
 fn origin(
     repo: &ResourceRepo,
     all: &[Transition],
@@ -246,7 +245,9 @@ fn origin(
             first = Some(commit);
         }
         let Some(commit) = first else { return Ok(None) };
-        let by_transition = (commit.author == AUTHOR)
+        // A promotion (by the transitioner, or run by a person) only moved the version.
+        let promoted = crate::message::trailer(&commit.message, ACTION_TRAILER) == Some("promotion");
+        let by_transition = promoted
             .then(|| crate::message::trailer(&commit.message, TRANSITION_TRAILER))
             .flatten()
             .and_then(|name| all.iter().find(|t| t.name == name));
