@@ -22,6 +22,61 @@ function transition(over: Partial<TransitionStatus>): TransitionStatus {
 }
 
 describe('summarizeTransition', () => {
+  it('says a frozen transition is frozen until its windows open, and what it would ship', () => {
+    const s = summarizeTransition(
+      transition({
+        result: 'Blocked',
+        state: 'Frozen',
+        frozen_until: '2026-11-30T09:00:00Z',
+        reason: 'frozen: inside deny window "0 0 18 * * Fri" for 2days 16h (Europe/Berlin): weekend freeze',
+        pending: ['web'],
+        would_ship: [{ service: 'web', old: '1.1.0', new: '1.2.0' }],
+      }),
+      NOW,
+    );
+    expect(s.tone).toBe('blocked');
+    expect(s.headline).toBe('Frozen until 2026-11-30 09:00 UTC');
+    expect(s.details.some((d) => d.includes('weekend freeze'))).toBe(true);
+    expect(s.details).toContain('Would ship: web 1.1.0 → 1.2.0');
+  });
+
+  it('counts approvals and shows a rejection', () => {
+    const s = summarizeTransition(
+      transition({
+        result: 'Blocked',
+        state: 'AwaitingApproval',
+        approvals_needed: 2,
+        approved_by: ['alice'],
+        rejected: { by: 'bob', at: '2026-11-22T07:00:00Z', reason: 'waits for the schema change' },
+        would_ship: [{ service: 'web', old: null, new: '1.0.0' }],
+      }),
+      NOW,
+    );
+    expect(s.tone).toBe('waiting');
+    expect(s.headline).toBe('Awaiting approval: 1 of 2');
+    expect(s.details).toContain('Would ship: web (new) → 1.0.0');
+    expect(s.details).toContain('Approved by: alice');
+    expect(s.details).toContain('Rejected by bob: waits for the schema change');
+  });
+
+  it('shows holds in the target even when nothing waits for them', () => {
+    const s = summarizeTransition(
+      transition({
+        result: 'Skipped',
+        state: 'UpToDate',
+        holds: [{ service: 'api', reason: 'held: rolled back from 2 to 1 by alice' }],
+      }),
+      NOW,
+    );
+    expect(s.details).toContain('Hold on api: rolled back from 2 to 1 by alice');
+  });
+
+  it('says a pull-request promotion waits for its merge', () => {
+    expect(summarizeTransition(transition({ state: 'AwaitingMerge' }), NOW).headline).toBe(
+      'Awaiting merge of its promotion branch',
+    );
+  });
+
   it('says a blocked transition is blocked, with the reason', () => {
     const s = summarizeTransition(transition({ result: 'Blocked', reason: 'source pp is InProgress' }), NOW);
     expect(s.tone).toBe('blocked');

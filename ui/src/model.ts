@@ -54,7 +54,18 @@ export function summarizeTransition(t: TransitionStatus, now: Date): TransitionS
   let tone: Tone = t.result ? RESULT_TONE[t.result] : 'idle';
   let headline: string;
 
-  if (t.result === 'Blocked') {
+  const approved = t.approved_by ?? [];
+  if (t.state === 'Frozen') {
+    tone = 'blocked';
+    headline = t.frozen_until ? `Frozen until ${formatTime(t.frozen_until)}` : 'Frozen: no window opens ahead';
+    if (t.reason) details.push(t.reason);
+  } else if (t.state === 'AwaitingApproval') {
+    tone = 'waiting';
+    headline = `Awaiting approval: ${approved.length} of ${t.approvals_needed ?? '?'}`;
+  } else if (t.state === 'AwaitingMerge') {
+    tone = 'waiting';
+    headline = 'Awaiting merge of its promotion branch';
+  } else if (t.result === 'Blocked') {
     headline = `Blocked: ${t.reason || 'a precondition is not met yet'}`;
   } else if (t.result === 'CheckFailed') {
     headline = `Check failed: ${t.reason || 'no reason given'}`;
@@ -78,8 +89,17 @@ export function summarizeTransition(t: TransitionStatus, now: Date): TransitionS
     headline = 'Up to date';
   }
 
+  const ships = t.would_ship ?? [];
+  if (ships.length > 0) details.push(`Would ship: ${ships.map(describePromotion).join(', ')}`);
+  if ((t.approvals_needed ?? 0) > 0 && approved.length > 0) details.push(`Approved by: ${approved.join(', ')}`);
+  if (t.rejected) details.push(`Rejected by ${t.rejected.by}: ${t.rejected.reason ?? 'no reason given'}`);
   if (pending.length > 0) details.push(`Waiting: ${pending.join(', ')}`);
   for (const s of skipped) details.push(`Held: ${s.service} (${s.reason})`);
+  // Holds on services with no change waiting are shown too: a hold matters before the next version comes.
+  for (const h of t.holds ?? []) {
+    if (!skipped.some((s) => s.service === h.service))
+      details.push(`Hold on ${h.service}: ${h.reason.replace(/^held: /, '')}`);
+  }
   const last = t.recent_runs?.[0];
   if (last) {
     const moves = last.promotions.map((p) => `${p.service} ${p.old ?? '∅'} → ${p.new}`).join(', ');
@@ -88,6 +108,11 @@ export function summarizeTransition(t: TransitionStatus, now: Date): TransitionS
   if (t.result === 'Skipped' && t.reason && tone === 'idle' && pending.length === 0) details.push(t.reason);
   if (t.schedule) details.push(`Schedule: ${t.schedule}`);
   return { tone, headline, details };
+}
+
+/** `web 1.2 → 1.3`, `web (new) → 1.3`. */
+export function describePromotion(p: { service: string; old?: string | null; new: string }): string {
+  return `${p.service} ${p.old ?? '(new)'} → ${p.new}`;
 }
 
 /** "3 min ago", "in 2 h": coarse on purpose, the exact time is in the tooltip. */

@@ -122,6 +122,12 @@ export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType
     unlock: vi.fn(async () => ({ commit: 'un10ck0000' })),
     rollback: vi.fn(async () => ({ commit: 'r0llback00' })),
     runTransition: vi.fn(async () => ({ result: 'Success' as const, reason: '', commit: 'run0000000' })),
+    approveTransition: vi.fn(async () => ({
+      commit: 'appr000000',
+      state: 'AwaitingApproval' as const,
+      approved_by: ['tok'],
+    })),
+    rejectTransition: vi.fn(async () => ({ commit: 'rej0000000', state: 'AwaitingApproval' as const })),
     ...over,
   };
   return api as never;

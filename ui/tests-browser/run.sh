@@ -62,7 +62,9 @@ field() { node -e 'const v = JSON.parse(process.argv[1])[process.argv[2]]; if (!
 SLIPWAY_UI_URL=$(field ui_url) || fail "ready line without ui_url: $ready"
 SLIPWAY_API_URL=$(field api_url) || fail "ready line without api_url: $ready"
 SLIPWAY_TOKEN=$(field token) || fail "ready line without token: $ready"
-export SLIPWAY_UI_URL SLIPWAY_API_URL SLIPWAY_TOKEN
+# The example repo's path: tests that change its rules commit to it with plain git.
+SLIPWAY_REPO=$(field repo) || fail "ready line without repo: $ready"
+export SLIPWAY_UI_URL SLIPWAY_API_URL SLIPWAY_TOKEN SLIPWAY_REPO
 echo "ui browser tests against $SLIPWAY_UI_URL (screenshots in $root/target/ui-screenshots/)"
 
 cd "$ui"

@@ -59,6 +59,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/locks/{env}/{*service}", put(lock_service).delete(unlock_service))
         .route("/api/rollback", post(post_rollback))
         .route("/api/transitions/{name}/run", post(run_transition))
+        .route("/api/transitions/{name}/approve", post(approve_transition))
+        .route("/api/transitions/{name}/reject", post(reject_transition))
         .route("/api/events", get(events))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
@@ -365,66 +367,113 @@ async fn run_transition(
         input::transition_name(&name)?;
         let mut forwarded = serde_json::Map::new();
         if let Some(bytes) = optional_json_body(&headers, body).await? {
+            // The transitioner checks the values (a reason is required with override_windows).
             forwarded = input::object(&bytes, RUN_FIELDS)?;
         }
         let override_windows = input::optional_bool(&forwarded, "override_windows", false)?;
-        // The scope is for the transition's target env; one the repo does not know
-        // needs the scope for every env (the transitioner then says it does not exist).
-        let target = app
-            .store
-            .snapshot()
-            .transitions()
-            .ok()
-            .and_then(|ts| ts.into_iter().find(|t| t.name == name))
-            .map(|t| t.target);
+        let target = transition_target(&app, &name);
         allowed(&principal, Scope::Run, target.as_deref())?;
         if override_windows {
             allowed(&principal, Scope::Override, target.as_deref())?;
         }
-        let author = principal.name;
-        forwarded.insert("author".to_string(), json!(author));
-        let Some(transitioner) = &app.transitioner else {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no transitioner_url is configured, so transitions cannot be run from here",
-            ));
-        };
-        let path = format!("/transitions/{name}/run");
-        let url = transitioner.url(&path);
-        let request = transitioner.post(&path).json(&forwarded);
-        let response = request.send().await.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                format!("the transitioner is unreachable at {url}: {e}"),
-            )
-        })?;
-        let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-            // The caller's own token was fine: passing the 401 on would send them looking at the wrong token.
-            let configured = if transitioner.has_token() {
-                "the configured peer token is not in the transitioner's api_tokens_file / api_tokens_env"
-            } else {
-                "no peer_token_file / peer_token_env is configured"
-            };
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                format!("the transitioner refused the aggregator's token ({status}): {configured}; nothing was run"),
-            ));
-        }
-        let body = response.bytes().await.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                format!("the transitioner's answer was cut off: {e}"),
-            )
-        })?;
-        if status.is_success() {
-            // The run may have committed: look at the repo now rather than at the next poll.
-            app.fetch_now.notify_one();
-        }
-        Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+        forwarded.insert("author".to_string(), json!(principal.name));
+        to_transitioner(&app, &format!("/transitions/{name}/run"), forwarded).await
     }
     .await;
     counted(&app, result)
+}
+
+async fn approve_transition(app: State<Arc<App>>, name: Path<String>, headers: HeaderMap, body: Body) -> Response {
+    verdict(app, name, headers, body, "approve").await
+}
+
+async fn reject_transition(app: State<Arc<App>>, name: Path<String>, headers: HeaderMap, body: Body) -> Response {
+    verdict(app, name, headers, body, "reject").await
+}
+
+/// `POST /api/transitions/{name}/approve|reject` `{"reason"}`: passed on to the
+/// transitioner, which records the verdict as a commit by the caller.
+async fn verdict(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+    action: &str,
+) -> Response {
+    let result = async {
+        let principal = caller(&app, &headers)?;
+        let mut forwarded = serde_json::Map::new();
+        if let Some(bytes) = optional_json_body(&headers, body).await? {
+            // The transitioner checks the values (a rejection needs a reason).
+            forwarded = input::object(&bytes, &["reason"])?;
+        }
+        input::transition_name(&name)?;
+        allowed(&principal, Scope::Approve, transition_target(&app, &name).as_deref())?;
+        forwarded.insert("author".to_string(), json!(principal.name));
+        to_transitioner(&app, &format!("/transitions/{name}/{action}"), forwarded).await
+    }
+    .await;
+    counted(&app, result)
+}
+
+/// Posts `body` to the transitioner's `path` with the peer token and passes its answer on.
+/// The target env of transition `name` in the repo as last fetched. The scopes
+/// of a transition endpoint are for its target; a transition the repo does not
+/// know needs them for every env (the transitioner then says it does not exist).
+fn transition_target(app: &App, name: &str) -> Option<String> {
+    app.store
+        .snapshot()
+        .transitions()
+        .ok()
+        .and_then(|ts| ts.into_iter().find(|t| t.name == name))
+        .map(|t| t.target)
+}
+
+async fn to_transitioner(
+    app: &App,
+    path: &str,
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let Some(transitioner) = &app.transitioner else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no transitioner_url is configured, so transitions cannot be run or approved from here",
+        ));
+    };
+    let url = transitioner.url(path);
+    let request = transitioner.post(path).json(&body);
+    let response = request.send().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the transitioner is unreachable at {url}: {e}"),
+        )
+    })?;
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let text = response.bytes().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the transitioner's answer was cut off: {e}"),
+        )
+    })?;
+    // The transitioner answers 401 only for the aggregator's own token; its 403s are
+    // about the caller (four eyes, not an approver) and are passed on.
+    if status == StatusCode::UNAUTHORIZED {
+        // The caller's own token was fine: passing the 401 on would send them looking at the wrong token.
+        let configured = if transitioner.has_token() {
+            "the configured peer token is not in the transitioner's api_tokens_file / api_tokens_env"
+        } else {
+            "no peer_token_file / peer_token_env is configured"
+        };
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the transitioner refused the aggregator's token ({status}): {configured}; nothing was run"),
+        ));
+    }
+    if status.is_success() {
+        // The call may have committed: look at the repo now rather than at the next poll.
+        app.fetch_now.notify_one();
+    }
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
 async fn events(

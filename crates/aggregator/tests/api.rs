@@ -653,12 +653,91 @@ async fn guarded_transitioner(token: &'static str) -> (String, Arc<std::sync::Mu
             },
         ),
     );
+    // Verdicts: approve is refused as the transitioner refuses a person (four eyes), reject recorded.
+    let (approvals, rejections) = (bodies.clone(), bodies.clone());
+    let router = router
+        .route(
+            "/transitions/{name}/approve",
+            post(move |body: axum::body::Bytes| async move {
+                approvals
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                (
+                    axum::http::StatusCode::FORBIDDEN,
+                    Json(json!({"error": "alice posted s1 2 and may not approve its promotion (four eyes)", "field": null})),
+                )
+            }),
+        )
+        .route(
+            "/transitions/{name}/reject",
+            post(move |body: axum::body::Bytes| async move {
+                rejections
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                (
+                    axum::http::StatusCode::OK,
+                    Json(json!({"state": "AwaitingApproval", "commit": "def"})),
+                )
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
     (format!("http://{addr}"), bodies)
+}
+
+#[tokio::test]
+async fn verdicts_are_forwarded_naming_the_caller_and_refusals_about_the_person_are_passed_on() {
+    let (url, bodies) = guarded_transitioner("peer-secret").await;
+    let h = Harness::start_with(REPO, |c| {
+        let file = c.repo.versions_checkout_path.with_file_name("peer-token");
+        std::fs::write(&file, "aggregator:peer-secret\n").unwrap();
+        c.peer_token_file = Some(file);
+        c.transitioner_url = Some(url.clone());
+    })
+    .await;
+    let (status, body) = h
+        .send(
+            "POST",
+            "/api/transitions/dev/approve",
+            Some(ALICE_TOKEN),
+            Some(json!({"reason": "ok"})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("four eyes"), "{body}");
+    let (status, body) = h
+        .send(
+            "POST",
+            "/api/transitions/dev/reject",
+            Some(ALICE_TOKEN),
+            Some(json!({"reason": "not yet"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        *bodies.lock().unwrap(),
+        vec![
+            json!({"reason": "ok", "author": "alice"}),
+            json!({"reason": "not yet", "author": "alice"})
+        ]
+    );
+    let (status, _) = h
+        .send(
+            "POST",
+            "/api/transitions/dev/reject",
+            Some(ALICE_TOKEN),
+            Some(json!({"author": "mallory", "reason": "x"})),
+        )
+        .await;
+    assert_eq!(status, 400, "the author is always the caller");
+    assert_eq!(h.send("POST", "/api/transitions/dev/approve", None, None).await.0, 401);
+    assert_eq!(bodies.lock().unwrap().len(), 2);
+    h.stop().await;
 }
 
 #[tokio::test]
@@ -677,6 +756,34 @@ async fn runs_are_forwarded_with_the_peer_token_naming_the_caller() {
         .await;
     assert_eq!((status, body["result"].as_str()), (200, Some("Success")), "{body}");
     assert_eq!(*bodies.lock().unwrap(), vec![json!({"author": "alice"})]);
+    // Break-glass fields are passed on; the caller's name still wins over any author.
+    let (status, body) = h
+        .send(
+            "POST",
+            "/api/transitions/dev/run",
+            Some(ALICE_TOKEN),
+            Some(json!({"override_windows": true, "reason": "incident 4711"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        bodies.lock().unwrap()[1],
+        json!({"override_windows": true, "reason": "incident 4711", "author": "alice"})
+    );
+    let (status, body) = h
+        .send(
+            "POST",
+            "/api/transitions/dev/run",
+            Some(ALICE_TOKEN),
+            Some(json!({"author": "mallory"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        bodies.lock().unwrap().len(),
+        2,
+        "refused before reaching the transitioner"
+    );
     h.stop().await;
 
     // Without the peer token the transitioner refuses; that is the aggregator's setup, not the caller's token.
@@ -686,6 +793,6 @@ async fn runs_are_forwarded_with_the_peer_token_naming_the_caller() {
         .await;
     assert_eq!(status, 502, "{body}");
     assert!(body["error"].as_str().unwrap().contains("peer_token_file"), "{body}");
-    assert_eq!(bodies.lock().unwrap().len(), 1, "nothing was run");
+    assert_eq!(bodies.lock().unwrap().len(), 2, "nothing was run");
     h.stop().await;
 }

@@ -17,6 +17,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod approvals;
 pub mod content_type;
 pub mod deployers;
 pub mod duration;
@@ -29,6 +30,7 @@ pub mod refresh;
 pub mod status;
 pub mod tokens;
 pub mod transitions;
+pub mod windows;
 
 pub use error::FileError;
 pub use model::{RepoSnapshot, Unit};

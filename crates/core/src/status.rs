@@ -144,6 +144,23 @@ pub enum TransitionResult {
     CheckFailed,
 }
 
+/// Where a transition stands, in the words the UI shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PromotionState {
+    /// The target has every version of the source that can move.
+    UpToDate,
+    /// Something waits to move: not due yet, a manual transition, or held back by locks.
+    Pending,
+    /// Ready, waiting for approvals (`approvals: N`).
+    AwaitingApproval,
+    /// Pushed to its promotion branch, waiting for a person to merge it (`mode: pull_request`).
+    AwaitingMerge,
+    /// A window keeps it back (`windows:`); `frozen_until` says until when.
+    Frozen,
+    /// A precondition is not met or failed; the reason says which.
+    Blocked,
+}
+
 /// One service moved by a transition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Promotion {
@@ -170,7 +187,7 @@ pub struct SkippedService {
 }
 
 /// Status of one transition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransitionStatus {
     pub name: String,
     pub source: String,
@@ -196,6 +213,27 @@ pub struct TransitionStatus {
     /// Services held back by locks, with the lock reasons.
     #[serde(default)]
     pub skipped: Vec<SkippedService>,
+    /// Where the transition stands (`None` before its first evaluation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<PromotionState>,
+    /// While `Frozen`: when its windows open next (`None`: not in the foreseeable future).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen_until: Option<DateTime<Utc>>,
+    /// What a run would promote now if nothing kept it back (empty when up to date).
+    #[serde(default)]
+    pub would_ship: Vec<Promotion>,
+    /// Every service lock in the target env (holds included), whether or not a change waits for it.
+    #[serde(default)]
+    pub holds: Vec<SkippedService>,
+    /// `approvals: N` of the transition (0: none needed).
+    #[serde(default)]
+    pub approvals_needed: u32,
+    /// Who approved the set it would ship now (only approvals that count).
+    #[serde(default)]
+    pub approved_by: Vec<String>,
+    /// The last rejection of that set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<crate::approvals::Verdict>,
 }
 
 /// `GET /status` of the transitioner.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::FileError;
 use crate::model::line_of_key;
 use crate::names::validate_env_name;
+use crate::windows::{Window, WindowKind};
 
 /// Path of the rules file in the repo.
 pub const TRANSITIONS_FILE: &str = "transitions.yaml";
@@ -36,7 +37,59 @@ struct RawTransition {
     min_clean: Option<Duration>,
     #[serde(default)]
     manual: bool,
+    #[serde(default)]
+    approvals: u32,
+    #[serde(default)]
+    approvers: Vec<String>,
+    #[serde(default)]
+    windows: Vec<RawWindow>,
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default)]
+    on_failure: OnFailure,
+    #[serde(default, with = "humantime_serde")]
+    verify_for: Option<Duration>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    #[serde(default)]
+    deny: Option<String>,
+    #[serde(default)]
+    allow: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    duration: Option<Duration>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// How a promotion reaches the target's branch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The transitioner commits to the branch.
+    #[default]
+    Direct,
+    /// The transitioner pushes `slipway/promote/<transition>`; a person merges it.
+    PullRequest,
+}
+
+/// What happens when a promoted service fails to deploy in the target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// The failure is reported in the status only.
+    #[default]
+    Report,
+    /// The previous version is committed back and the service is held.
+    Rollback,
+}
+
+/// How long after a promotion a failure in the target counts as caused by it.
+pub const DEFAULT_VERIFY_FOR: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +113,16 @@ pub struct Transition {
     pub min_clean: Option<Duration>,
     /// Runs only when asked (`POST /transitions/{name}/run`).
     pub manual: bool,
+    /// How many distinct people must approve a pending set before it is promoted (0: none).
+    pub approvals: u32,
+    /// Who may approve (empty: anyone with a token).
+    pub approvers: Vec<String>,
+    /// When promotions may run; empty: always.
+    pub windows: Vec<Window>,
+    pub mode: Mode,
+    pub on_failure: OnFailure,
+    /// How long after a promotion a failure of a promoted service counts (`on_failure`).
+    pub verify_for: Duration,
 }
 
 impl Transition {
@@ -102,6 +165,34 @@ pub fn parse_transitions(text: &str) -> Result<Vec<Transition>, FileError> {
         if t.source == t.target {
             return Err(err("source and target are the same environment".into()));
         }
+        if t.approvals == 0 && !t.approvers.is_empty() {
+            return Err(err(
+                "approvers are listed but approvals is 0: set approvals: N (how many of them must approve)".into(),
+            ));
+        }
+        for (i, approver) in t.approvers.iter().enumerate() {
+            crate::tokens::check_name(approver)
+                .map_err(|problem| err(format!("invalid approver {approver:?}: {problem} (a token name)")))?;
+            if t.approvers[..i].contains(approver) {
+                return Err(err(format!("approver {approver:?} is listed twice")));
+            }
+        }
+        if !t.approvers.is_empty() && t.approvers.len() < t.approvals as usize {
+            return Err(err(format!(
+                "approvals: {} can never be reached with {} approvers listed",
+                t.approvals,
+                t.approvers.len()
+            )));
+        }
+        if t.verify_for == Some(Duration::ZERO) {
+            return Err(err("verify_for must be longer than 0s, e.g. 10m".into()));
+        }
+        let windows = t
+            .windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| parse_window(w).map_err(|msg| err(format!("windows[{i}]: {msg}"))))
+            .collect::<Result<Vec<_>, _>>()?;
         let schedule = match &t.schedule {
             Some(expr) => Some(cron::Schedule::from_str(expr).map_err(|e| {
                 FileError::new(
@@ -123,9 +214,51 @@ pub fn parse_transitions(text: &str) -> Result<Vec<Transition>, FileError> {
             schedule,
             min_clean: t.min_clean,
             manual: t.manual,
+            approvals: t.approvals,
+            approvers: t.approvers,
+            windows,
+            mode: t.mode,
+            on_failure: t.on_failure,
+            verify_for: t.verify_for.unwrap_or(DEFAULT_VERIFY_FOR),
         });
     }
     Ok(out)
+}
+
+/// Checks one entry of `windows:`.
+fn parse_window(w: &RawWindow) -> Result<Window, String> {
+    let (kind, cron_text) = match (&w.deny, &w.allow) {
+        (Some(_), Some(_)) => {
+            return Err("has both deny and allow: write one window per entry".into());
+        }
+        (None, None) => {
+            return Err("needs deny: CRON or allow: CRON, e.g. {deny: \"0 0 18 * * Fri\", duration: 64h}".into());
+        }
+        (Some(c), None) => (WindowKind::Deny, c.clone()),
+        (None, Some(c)) => (WindowKind::Allow, c.clone()),
+    };
+    let schedule = cron::Schedule::from_str(&cron_text).map_err(|e| {
+        format!("invalid cron {cron_text:?}: {e} (cron with seconds: \"sec min hour day month weekday\")")
+    })?;
+    let duration = match w.duration {
+        None => return Err("needs a duration, e.g. duration: 8h".into()),
+        Some(d) if d.is_zero() => return Err("duration must be longer than 0s".into()),
+        Some(d) => d,
+    };
+    let timezone = match &w.timezone {
+        None => chrono_tz::UTC,
+        Some(name) => name.parse().map_err(|_| {
+            format!("unknown time zone {name:?}: use an IANA name such as Europe/Berlin, America/New_York or UTC")
+        })?,
+    };
+    Ok(Window {
+        kind,
+        cron_text,
+        schedule,
+        duration,
+        timezone,
+        reason: w.reason.clone(),
+    })
 }
 
 /// What the transitioner remembers of one scheduled transition.
@@ -146,6 +279,16 @@ pub struct ScheduleState {
 pub struct TransitionState {
     #[serde(default)]
     pub transitions: BTreeMap<String, ScheduleState>,
+    /// Per transition in `mode: pull_request`: the digest of the pending set last
+    /// pushed to its promotion branch, so that a branch deleted unmerged is told
+    /// apart from one never pushed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pushed: BTreeMap<String, String>,
+}
+
+/// The branch a transition in `mode: pull_request` pushes its promotion to.
+pub fn promotion_branch(transition: &str) -> String {
+    format!("slipway/promote/{transition}")
 }
 
 impl TransitionState {
@@ -160,7 +303,7 @@ impl TransitionState {
 
     /// Serializes for writing back to the repo.
     pub fn to_yaml(&self) -> String {
-        let header = "# Written by slipway-transitioner: the next due time of each scheduled transition.\n";
+        let header = "# Written by slipway-transitioner: the next due time of scheduled transitions with a change waiting, and what was pushed to promotion branches.\n";
         format!("{header}{}", serde_yaml::to_string(self).unwrap_or_default())
     }
 }
@@ -211,6 +354,83 @@ mod tests {
         assert!(err.message.contains("invalid schedule"));
         let err = parse_transitions("transitions:\n  dev: {source: Latest, target: dev}\n").unwrap_err();
         assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn control_keys_default_to_no_control() {
+        let t = parse_transitions("transitions:\n  dev: {source: latest, target: dev}\n")
+            .unwrap()
+            .remove(0);
+        assert_eq!(t.approvals, 0);
+        assert!(t.approvers.is_empty());
+        assert!(t.windows.is_empty());
+        assert_eq!(t.mode, Mode::Direct);
+        assert_eq!(t.on_failure, OnFailure::Report);
+        assert_eq!(t.verify_for, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn control_keys_are_read() {
+        let t = parse_transitions(
+            "transitions:\n  prod:\n    source: pp\n    target: prod\n    approvals: 2\n    approvers: [alice, bob, carol]\n    mode: pull_request\n    on_failure: rollback\n    verify_for: 5m\n    windows:\n      - {deny: \"0 0 18 * * Fri\", duration: 64h, timezone: Europe/Berlin, reason: weekend freeze}\n      - {allow: \"0 0 9 * * Mon-Thu\", duration: 8h}\n",
+        )
+        .unwrap()
+        .remove(0);
+        assert_eq!(t.approvals, 2);
+        assert_eq!(t.approvers, ["alice", "bob", "carol"]);
+        assert_eq!(t.mode, Mode::PullRequest);
+        assert_eq!(t.on_failure, OnFailure::Rollback);
+        assert_eq!(t.verify_for, Duration::from_secs(300));
+        assert_eq!(t.windows.len(), 2);
+        assert_eq!(t.windows[0].kind, WindowKind::Deny);
+        assert_eq!(t.windows[0].timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(t.windows[0].duration, Duration::from_secs(64 * 3600));
+        assert_eq!(t.windows[0].reason.as_deref(), Some("weekend freeze"));
+        assert_eq!(t.windows[1].kind, WindowKind::Allow);
+        assert_eq!(t.windows[1].timezone, chrono_tz::UTC);
+    }
+
+    #[test]
+    fn invalid_control_keys_are_explained() {
+        let bad = |rule: &str| {
+            parse_transitions(&format!("transitions:\n  prod: {{source: pp, target: prod, {rule}}}\n"))
+                .unwrap_err()
+                .to_string()
+        };
+        let cases = [
+            (
+                "windows: [{deny: \"never\", duration: 1h}]",
+                "windows[0]: invalid cron \"never\"",
+            ),
+            (
+                "windows: [{deny: \"0 0 18 * * Fri\", duration: 1h, timezone: Mars/Olympus}]",
+                "unknown time zone \"Mars/Olympus\"",
+            ),
+            (
+                "windows: [{deny: \"0 0 18 * * Fri\", allow: \"0 0 9 * * *\", duration: 1h}]",
+                "has both deny and allow",
+            ),
+            ("windows: [{duration: 1h}]", "needs deny: CRON or allow: CRON"),
+            ("windows: [{allow: \"0 0 9 * * *\"}]", "needs a duration"),
+            (
+                "windows: [{allow: \"0 0 9 * * *\", duration: 1h, when: now}]",
+                "unknown field `when`",
+            ),
+            ("approvers: [alice]", "approvals is 0"),
+            (
+                "approvals: 3, approvers: [alice, bob]",
+                "approvals: 3 can never be reached",
+            ),
+            ("approvals: 1, approvers: [alice, alice]", "listed twice"),
+            ("mode: fast", "unknown variant `fast`"),
+            ("on_failure: panic", "unknown variant `panic`"),
+            ("verify_for: 0s", "verify_for must be longer"),
+        ];
+        for (rule, expected) in cases {
+            let message = bad(rule);
+            assert!(message.contains(expected), "{rule}: {message}");
+            assert!(message.starts_with("transitions.yaml:2"), "{rule}: {message}");
+        }
     }
 
     #[test]

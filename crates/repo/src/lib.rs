@@ -12,11 +12,13 @@
 //!   snapshot   commit → RepoSnapshot (cached)      checkout_locks  stale *.lock files
 //!   history    resolve, ancestry, history, log
 //!   push       commit_and_push (retries through backon)
+//!   branches   fetch, force-push and delete a promotion branch
 //!   shared     SharedRepo: writes one at a time, reads beside them
 //! ```
 #![deny(unsafe_code)]
 
 pub mod auth;
+pub mod branches;
 pub mod checkout;
 pub mod checkout_locks;
 pub mod commit_id;

@@ -179,7 +179,12 @@ impl ResourceRepo {
         }
     }
 
-    fn build_commit(&self, head: Option<Oid>, author: &Author, change: &Change) -> Result<Option<Oid>, GitError> {
+    pub(crate) fn build_commit(
+        &self,
+        head: Option<Oid>,
+        author: &Author,
+        change: &Change,
+    ) -> Result<Option<Oid>, GitError> {
         let repo = &self.repo;
         let parent = match head {
             Some(h) => Some(repo.find_commit(h).map_err(self.err("read head"))?),
@@ -306,37 +311,7 @@ impl ResourceRepo {
     fn push_local(&self, path: &Path, commit: Oid, expected_head: Option<Oid>) -> Result<(), PushError> {
         let git = |e| PushError::Git(self.err("push")(e));
         let target = Repository::open(path).map_err(git)?;
-        let src_odb = self.repo.odb().map_err(git)?;
-        let dst_odb = target.odb().map_err(git)?;
-        // Objects are written children first, so an object that exists in the
-        // target always has everything it points to: a concurrent reader (or a
-        // writer that skips what exists) never meets a half-copied closure.
-        let mut missing = Vec::new();
-        let mut seen = HashSet::new();
-        let mut pending = vec![commit];
-        while let Some(oid) = pending.pop() {
-            if !seen.insert(oid) || dst_odb.exists(oid) {
-                continue;
-            }
-            let obj = src_odb.read(oid).map_err(git)?;
-            match obj.kind() {
-                git2::ObjectType::Commit => {
-                    let c = self.repo.find_commit(oid).map_err(git)?;
-                    pending.push(c.tree_id());
-                    pending.extend(c.parent_ids());
-                }
-                git2::ObjectType::Tree => {
-                    let t = self.repo.find_tree(oid).map_err(git)?;
-                    pending.extend(t.iter().map(|e| e.id()));
-                }
-                _ => {}
-            }
-            missing.push(obj);
-        }
-        // Every object was found after the object pointing to it.
-        for obj in missing.iter().rev() {
-            dst_odb.write(obj.kind(), obj.data()).map_err(git)?;
-        }
+        self.copy_objects(&target, commit).map_err(PushError::Git)?;
         let name = format!("refs/heads/{}", self.location.branch);
         let result = match expected_head {
             Some(old) => target.reference_matching(&name, commit, true, old, "slipway: push"),
@@ -366,6 +341,43 @@ impl ResourceRepo {
             Err(e) => Err(git(e)),
         }
     }
+
+    /// Copies `commit` and everything it reaches that `target` lacks into `target`.
+    pub(crate) fn copy_objects(&self, target: &Repository, commit: Oid) -> Result<(), GitError> {
+        let git = self.err("push");
+        let src_odb = self.repo.odb().map_err(&git)?;
+        let dst_odb = target.odb().map_err(&git)?;
+        // Objects are written children first, so an object that exists in the
+        // target always has everything it points to: a concurrent reader (or a
+        // writer that skips what exists) never meets a half-copied closure.
+        let mut missing = Vec::new();
+        let mut seen = HashSet::new();
+        let mut pending = vec![commit];
+        while let Some(oid) = pending.pop() {
+            if !seen.insert(oid) || dst_odb.exists(oid) {
+                continue;
+            }
+            let obj = src_odb.read(oid).map_err(&git)?;
+            match obj.kind() {
+                git2::ObjectType::Commit => {
+                    let c = self.repo.find_commit(oid).map_err(&git)?;
+                    pending.push(c.tree_id());
+                    pending.extend(c.parent_ids());
+                }
+                git2::ObjectType::Tree => {
+                    let t = self.repo.find_tree(oid).map_err(&git)?;
+                    pending.extend(t.iter().map(|e| e.id()));
+                }
+                _ => {}
+            }
+            missing.push(obj);
+        }
+        // Every object was found after the object pointing to it.
+        for obj in missing.iter().rev() {
+            dst_odb.write(obj.kind(), obj.data()).map_err(&git)?;
+        }
+        Ok(())
+    }
 }
 
 enum PushError {
@@ -394,7 +406,7 @@ fn is_rejection(e: &git2::Error) -> bool {
         || e.message().contains("fastforward")
 }
 
-fn local_path(url: &str) -> Option<PathBuf> {
+pub(crate) fn local_path(url: &str) -> Option<PathBuf> {
     if let Some(rest) = url.strip_prefix("file://") {
         return Some(PathBuf::from(rest));
     }

@@ -17,6 +17,7 @@ use slipway_kit::admin::{self, Admin};
 use slipway_kit::lease::{Leadership, LeaseError};
 use slipway_kit::refresh::RefreshGate;
 
+use crate::approve::Kind;
 use crate::transitioner::{Error, Transitioner};
 
 #[derive(Clone)]
@@ -46,6 +47,8 @@ pub fn router(transitioner: Arc<Transitioner>, refresh: RefreshGate, tokens: Opt
     Router::new()
         .route("/status", get(status))
         .route("/transitions/{name}/run", post(run_now))
+        .route("/transitions/{name}/approve", post(approve))
+        .route("/transitions/{name}/reject", post(reject))
         .with_state(Api {
             transitioner,
             tokens: tokens.map(Arc::new),
@@ -158,10 +161,43 @@ fn caller(api: &Api, headers: &HeaderMap) -> Result<Principal, Response> {
         .map_err(|e| error(StatusCode::UNAUTHORIZED, e, None))
 }
 
-/// The optional body `{"author": NAME}`: who asked for the run (the aggregator passes its caller on).
-fn requested_author(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, Response> {
+/// The transition's target env, as last read from the repo; `None` for a
+/// transition not seen yet, which then needs the scope for every env.
+fn target_of(api: &Api, name: &str) -> Option<String> {
+    api.transitioner
+        .status()
+        .transitions
+        .into_iter()
+        .find(|t| t.name == name)
+        .map(|t| t.target)
+}
+
+/// `403` naming the missing scope unless `principal` may act for `scope` in `target`.
+fn authorize(principal: &Principal, scope: Scope, target: Option<&str>, nothing: &str) -> Result<(), Response> {
+    principal.require(scope, target).map_err(|missing| {
+        let body = json!({
+            "error": format!("{missing}; {nothing}"),
+            "field": null,
+            "missing_scope": missing.scope_text(),
+        });
+        (StatusCode::FORBIDDEN, Json(body)).into_response()
+    })
+}
+
+/// The optional body of a run: `{"author": NAME, "override_windows": true, "reason": "..."}`.
+#[derive(Debug, Default)]
+struct RunBody {
+    /// Who asked for the run (the aggregator passes its caller on).
+    author: Option<String>,
+    /// Break-glass: the reason for running through closed windows.
+    override_reason: Option<String>,
+}
+
+const RUN_FIELDS: &str = "author, override_windows, reason";
+
+fn run_body(headers: &HeaderMap, body: &[u8]) -> Result<RunBody, Response> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+        return Ok(RunBody::default());
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     if !content_type.is_some_and(slipway_core::content_type::is_json) {
@@ -180,20 +216,59 @@ fn requested_author(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, 
             "body",
         ));
     };
-    if let Some(unknown) = map.keys().find(|k| k.as_str() != "author") {
+    if let Some(unknown) = map
+        .keys()
+        .find(|k| !["author", "override_windows", "reason"].contains(&k.as_str()))
+    {
         return Err(bad(
-            format!("unknown field {unknown:?}; the only field is author"),
+            format!("unknown field {unknown:?}; the fields are {RUN_FIELDS}"),
             unknown,
         ));
     }
-    match map.get("author") {
-        None | Some(Value::Null) => Ok(None),
+    let author = match map.get("author") {
+        None | Some(Value::Null) => None,
         Some(Value::String(name)) => {
             check_name(name).map_err(|problem| bad(format!("invalid author {name:?}: {problem}"), "author"))?;
-            Ok(Some(name.clone()))
+            Some(name.clone())
         }
-        Some(_) => Err(bad("field \"author\" must be a string".into(), "author")),
-    }
+        Some(_) => return Err(bad("field \"author\" must be a string".into(), "author")),
+    };
+    let override_windows = match map.get("override_windows") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(bad(
+                "field \"override_windows\" must be true or false".into(),
+                "override_windows",
+            ))
+        }
+    };
+    let reason = match map.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if r.trim().is_empty() => None,
+        Some(Value::String(r)) => Some(r.trim().to_string()),
+        Some(_) => return Err(bad("field \"reason\" must be a string".into(), "reason")),
+    };
+    let override_reason = match (override_windows, reason) {
+        (true, Some(reason)) => Some(reason),
+        (true, None) => {
+            return Err(bad(
+                "override_windows needs a reason: say why this promotion cannot wait for its window".into(),
+                "reason",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(bad(
+                "reason is recorded only with \"override_windows\": true; leave it out for a plain run".into(),
+                "reason",
+            ))
+        }
+        (false, None) => None,
+    };
+    Ok(RunBody {
+        author,
+        override_reason,
+    })
 }
 
 async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
@@ -201,47 +276,176 @@ async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: Head
         Ok(principal) => principal,
         Err(refused) => return refused,
     };
-    // The scope is for the transition's target, as last read from the repo; a
-    // transition not seen yet needs the scope for every env.
-    let target = api
-        .transitioner
-        .status()
-        .transitions
-        .into_iter()
-        .find(|t| t.name == name)
-        .map(|t| t.target);
-    if let Err(missing) = principal.require(Scope::Run, target.as_deref()) {
-        let body = json!({
-            "error": format!("{missing}; nothing was run"),
-            "field": null,
-            "missing_scope": missing.scope_text(),
-        });
-        return (StatusCode::FORBIDDEN, Json(body)).into_response();
-    }
-    let token_name = principal.name;
-    let author = match requested_author(&headers, &body) {
-        Ok(author) => author.unwrap_or(token_name),
+    let request = match run_body(&headers, &body) {
+        Ok(request) => request,
         Err(refused) => return refused,
     };
+    let target = target_of(&api, &name);
+    if let Err(refused) = authorize(&principal, Scope::Run, target.as_deref(), "nothing was run") {
+        return refused;
+    }
+    if request.override_reason.is_some() {
+        if let Err(refused) = authorize(&principal, Scope::Override, target.as_deref(), "nothing was run") {
+            return refused;
+        }
+    }
+    let author = request.author.unwrap_or(principal.name);
     let leadership = api.transitioner.leadership();
     if let Err(not_leader) = leadership.check() {
         return pass_on_to_leader(leadership, not_leader, &name, &headers, body).await;
     }
-    match api.transitioner.run_now_as(&name, &author).await {
+    match api
+        .transitioner
+        .run_now_with(&name, &author, request.override_reason.as_deref())
+        .await
+    {
         Ok(outcome) => Json(json!({
             "result": outcome.decision.result,
+            "state": outcome.decision.state,
             "reason": outcome.decision.reason,
             "commit": outcome.commit,
         }))
         .into_response(),
-        Err(e) => {
-            let code = match &e {
-                Error::UnknownTransition { .. } => StatusCode::NOT_FOUND,
-                Error::Git(_) => StatusCode::BAD_GATEWAY,
-                Error::Rules(_) => StatusCode::CONFLICT,
-            };
-            let field = matches!(e, Error::UnknownTransition { .. }).then_some("name");
-            error(code, e, field)
+        Err(e) => refused(e),
+    }
+}
+
+/// The answer to an error of the transitioner.
+fn refused(e: Error) -> Response {
+    use crate::approve::ApprovalError as A;
+    let code = match &e {
+        Error::UnknownTransition { .. } => StatusCode::NOT_FOUND,
+        Error::Git(_) | Error::Approval(A::Git(_)) => StatusCode::BAD_GATEWAY,
+        Error::Rules(_) => StatusCode::CONFLICT,
+        Error::Approval(A::NotAnApprover { .. } | A::OwnChange { .. }) => StatusCode::FORBIDDEN,
+        Error::Approval(A::NotRequired { .. } | A::NothingPending { .. } | A::Changed { .. } | A::Unreadable(_)) => {
+            StatusCode::CONFLICT
         }
+    };
+    let field = matches!(e, Error::UnknownTransition { .. }).then_some("name");
+    error(code, e, field)
+}
+
+async fn approve(api: State<Api>, name: Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    verdict(api, name, headers, body, Kind::Approve).await
+}
+
+async fn reject(api: State<Api>, name: Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    verdict(api, name, headers, body, Kind::Reject).await
+}
+
+/// `POST /transitions/{name}/approve|reject` with `{"author", "reason"}` (reason required to reject).
+async fn verdict(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    kind: Kind,
+) -> Response {
+    let principal = match caller(&api, &headers) {
+        Ok(principal) => principal,
+        Err(refused) => return refused,
+    };
+    let body = match verdict_body(&headers, &body, kind) {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    let target = target_of(&api, &name);
+    if let Err(refused) = authorize(&principal, Scope::Approve, target.as_deref(), "nothing was recorded") {
+        return refused;
+    }
+    let who = body.author.unwrap_or(principal.name);
+    match api
+        .transitioner
+        .verdict(&name, &who, kind, body.reason.as_deref())
+        .await
+    {
+        Ok(recorded) => {
+            // The status after the run that followed the verdict (it may have promoted).
+            let status = api.transitioner.status();
+            let d = &recorded.decision;
+            let answer = match status.transitions.iter().find(|t| t.name == name) {
+                Some(t) => json!({
+                    "commit": recorded.commit,
+                    "state": t.state,
+                    "reason": t.reason,
+                    "would_ship": t.would_ship,
+                    "approved_by": t.approved_by,
+                    "rejected": t.rejected,
+                }),
+                None => json!({
+                    "commit": recorded.commit,
+                    "state": d.state,
+                    "reason": d.reason,
+                    "would_ship": d.would_ship,
+                    "approved_by": d.approved_by,
+                    "rejected": d.rejected,
+                }),
+            };
+            Json(answer).into_response()
+        }
+        Err(e) => refused(e),
+    }
+}
+
+struct VerdictBody {
+    author: Option<String>,
+    reason: Option<String>,
+}
+
+fn verdict_body(headers: &HeaderMap, body: &[u8], kind: Kind) -> Result<VerdictBody, Response> {
+    let bad = |message: String, field: &str| error(StatusCode::BAD_REQUEST, message, Some(field));
+    let map = json_object(headers, body, &["author", "reason"])?;
+    let author = string_field(&map, "author")?;
+    if let Some(name) = &author {
+        check_name(name).map_err(|problem| bad(format!("invalid author {name:?}: {problem}"), "author"))?;
+    }
+    let reason = string_field(&map, "reason")?.filter(|r| !r.trim().is_empty());
+    if kind == Kind::Reject && reason.is_none() {
+        return Err(bad(
+            "a rejection needs a reason: say what must change before it may ship".into(),
+            "reason",
+        ));
+    }
+    Ok(VerdictBody { author, reason })
+}
+
+/// The body as a JSON object with only `fields` (an empty body is an empty object).
+fn json_object(headers: &HeaderMap, body: &[u8], fields: &[&str]) -> Result<serde_json::Map<String, Value>, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if !content_type.is_some_and(slipway_core::content_type::is_json) {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON, sent with the header 'Content-Type: application/json'",
+            None,
+        ));
+    }
+    let bad = |message: String, field: &str| error(StatusCode::BAD_REQUEST, message, Some(field));
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not valid JSON: {e}"), "body"))?;
+    let Value::Object(map) = value else {
+        return Err(bad("the body must be a JSON object".into(), "body"));
+    };
+    if let Some(unknown) = map.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(bad(
+            format!("unknown field {unknown:?}; the fields are {}", fields.join(", ")),
+            unknown,
+        ));
+    }
+    Ok(map)
+}
+
+fn string_field(map: &serde_json::Map<String, Value>, field: &str) -> Result<Option<String>, Response> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("field {field:?} must be a string"),
+            Some(field),
+        )),
     }
 }

@@ -3,10 +3,13 @@
 //! and carries out the decision as one commit.
 
 use chrono::{DateTime, Utc};
+use slipway_core::approvals::{self, approvals_path, Approvals, Verdict};
+use slipway_core::locks::Locks;
 use slipway_core::merge::parse_vars;
 use slipway_core::model::{version_label, version_path};
-use slipway_core::status::{SkippedService, TransitionResult};
-use slipway_core::transitions::{ScheduleState, Transition, TransitionState};
+use slipway_core::status::{Promotion, PromotionState, SkippedService, TransitionResult};
+use slipway_core::transitions::{promotion_branch, Mode, ScheduleState, Transition, TransitionState};
+use slipway_core::windows::{self, Gate};
 use slipway_core::RepoSnapshot;
 
 use crate::schedule::{self, Due};
@@ -35,6 +38,21 @@ pub struct Input<'a> {
     pub observation: &'a SourceObservation,
     pub now: DateTime<Utc>,
     pub trigger: Trigger,
+    /// Break-glass: a manual run goes ahead while the windows are closed; the reason is recorded.
+    pub override_windows: Option<&'a str>,
+    /// The promotion branch (`mode: pull_request`).
+    pub branch: Branch<'a>,
+}
+
+/// What the remote has of a transition's promotion branch.
+#[derive(Debug, Clone, Copy)]
+pub enum Branch<'a> {
+    /// Direct mode: not looked at.
+    NotAsked,
+    /// The remote has no such branch.
+    Missing,
+    /// The branch's files.
+    At(&'a RepoSnapshot),
 }
 
 /// One service to move.
@@ -50,6 +68,26 @@ pub struct PlannedPromotion {
     pub content: Vec<u8>,
 }
 
+impl PlannedPromotion {
+    /// The service and its versions, as the status shows them.
+    pub fn promotion(&self) -> Promotion {
+        Promotion {
+            service: self.service.clone(),
+            old: self.old.clone(),
+            new: self.new.clone(),
+        }
+    }
+}
+
+/// A run that went ahead while the windows were closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowOverride {
+    /// Why the windows were closed.
+    pub closed: String,
+    /// Why the person ran it anyway.
+    pub reason: String,
+}
+
 /// The outcome of evaluating one transition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -63,12 +101,33 @@ pub struct Decision {
     pub skipped: Vec<SkippedService>,
     /// The entry this transition should have in `transition_state.yaml` (`None`: no entry).
     pub schedule: Option<ScheduleState>,
+    /// The next scheduled run, for the status (also when no entry is stored).
+    pub next_run: Option<DateTime<Utc>>,
+    pub state: PromotionState,
+    /// While `Frozen`: when the windows open next.
+    pub frozen_until: Option<DateTime<Utc>>,
+    /// What would move if nothing kept it back (empty after a promotion).
+    pub would_ship: Vec<Promotion>,
+    /// Every service lock in the target env, as `held: <reasons>`.
+    pub holds: Vec<SkippedService>,
+    /// Set when this run went ahead through closed windows.
+    pub overridden: Option<WindowOverride>,
+    /// Digest of what would ship ([`approvals::set_digest`]); `None` when nothing would.
+    pub pending_set: Option<String>,
+    /// The approvals of that set that count, in the order given.
+    pub approved_by: Vec<String>,
+    /// The last rejection of that set.
+    pub rejected: Option<Verdict>,
+    /// `mode: pull_request`: what to push to the promotion branch (instead of `promotions`).
+    pub branch_push: Vec<PlannedPromotion>,
+    /// The entry this transition should have in `pushed` of `transition_state.yaml`.
+    pub pushed: Option<String>,
 }
 
 impl Decision {
     /// The next scheduled run, for the status.
     pub fn next_scheduled(&self) -> Option<DateTime<Utc>> {
-        self.schedule.as_ref().and_then(|s| s.next_due)
+        self.next_run
     }
 
     /// The label of each promotion, `s1 41 → 42`, joined by `, `.
@@ -92,19 +151,68 @@ struct Candidate {
     old_content: Option<Vec<u8>>,
 }
 
+/// What could move, before the gates (manual, schedule, windows, source) are asked.
+struct Plan {
+    /// No candidates at all: the target has every version of the source.
+    nothing_differs: bool,
+    movable: Vec<PlannedPromotion>,
+    locks: Locks,
+}
+
 /// Decides one run of a transition.
 pub fn evaluate(input: Input<'_>) -> Decision {
     let t = input.transition;
     let candidates = candidates(&input);
-    let pending: Vec<String> = candidates.iter().map(|c| c.service.clone()).collect();
     let mut decision = Decision {
         result: TransitionResult::Skipped,
         reason: String::new(),
         promotions: Vec::new(),
-        pending,
+        pending: candidates.iter().map(|c| c.service.clone()).collect(),
         skipped: Vec::new(),
         schedule: None,
+        next_run: None,
+        state: PromotionState::UpToDate,
+        frozen_until: None,
+        would_ship: Vec::new(),
+        holds: Vec::new(),
+        overridden: None,
+        pending_set: None,
+        approved_by: Vec::new(),
+        rejected: None,
+        branch_push: Vec::new(),
+        pushed: input.state.pushed.get(&t.name).cloned(),
     };
+    // The entry stays as it is unless this evaluation says otherwise.
+    decision.schedule = input.state.transitions.get(&t.name).cloned();
+    let plan = match plan(&input, candidates, &mut decision) {
+        Ok(plan) => plan,
+        Err(reason) => {
+            decision.result = TransitionResult::CheckFailed;
+            decision.reason = reason;
+            return finish(decision);
+        }
+    };
+    decision.would_ship = plan.movable.iter().map(PlannedPromotion::promotion).collect();
+    if plan.movable.is_empty() {
+        // Merged (or nothing to ship): nothing is on a promotion branch any more.
+        decision.pushed = None;
+    } else {
+        let digest = approvals::set_digest(plan.movable.iter().map(|p| (p.service.as_str(), p.content.as_slice())));
+        if t.approvals > 0 {
+            let approvals = match read_approvals(input.head, &t.target) {
+                Ok(approvals) => approvals,
+                Err(reason) => {
+                    decision.result = TransitionResult::CheckFailed;
+                    decision.reason = reason;
+                    return finish(decision);
+                }
+            };
+            let entry = approvals.for_set(&t.name, &digest);
+            decision.approved_by = approvals::counted(t, entry);
+            decision.rejected = entry.and_then(|e| e.rejected.clone());
+        }
+        decision.pending_set = Some(digest);
+    }
 
     if t.manual && input.trigger == Trigger::Poll {
         decision.reason = format!(
@@ -112,20 +220,23 @@ pub fn evaluate(input: Input<'_>) -> Decision {
             t.name,
             waiting(&decision.pending)
         );
-        return decision;
+        return finish(decision);
     }
 
+    let waiting_to_move = !plan.movable.is_empty();
     let entry = match input.trigger {
-        Trigger::Poll => schedule::current_entry(t, input.state, input.now),
-        // A manual run ignores the schedule and leaves its state as it is.
-        Trigger::Manual => input
-            .state
-            .transitions
-            .get(&t.name)
-            .cloned()
-            .filter(|_| t.schedule.is_some()),
+        Trigger::Poll => schedule::current_entry(t, input.state, input.now, waiting_to_move),
+        // A manual run ignores the schedule.
+        Trigger::Manual => decision.schedule.clone().filter(|_| t.schedule.is_some()),
     };
-    decision.schedule = entry.clone();
+    if input.trigger == Trigger::Poll {
+        decision.schedule = entry.clone();
+    }
+    decision.next_run = match &entry {
+        Some(entry) => entry.next_due,
+        None if !t.manual => t.next_after(input.now),
+        None => None,
+    };
     let due_since = match input.trigger {
         Trigger::Manual => None,
         Trigger::Poll => match schedule::due(entry.as_ref(), input.now) {
@@ -133,7 +244,7 @@ pub fn evaluate(input: Input<'_>) -> Decision {
             Due::Due { since } => Some(since),
             Due::NotDue { next } => {
                 decision.reason = format!("not due: next run at {}{}", rfc3339(next), waiting(&decision.pending));
-                return decision;
+                return finish(decision);
             }
             Due::Never => {
                 decision.result = TransitionResult::CheckFailed;
@@ -141,12 +252,12 @@ pub fn evaluate(input: Input<'_>) -> Decision {
                     "schedule {:?} has no future times: fix it in transitions.yaml",
                     t.schedule_text.as_deref().unwrap_or_default()
                 );
-                return decision;
+                return finish(decision);
             }
         },
     };
 
-    let (result, reason) = decide(&input, candidates, &mut decision);
+    let (result, reason) = decide(&input, plan, &mut decision);
     decision.result = result;
     decision.reason = match (due_since, result) {
         (Some(since), TransitionResult::Blocked | TransitionResult::CheckFailed) => {
@@ -154,32 +265,64 @@ pub fn evaluate(input: Input<'_>) -> Decision {
         }
         _ => reason,
     };
-    if let (Some(_), Some(entry)) = (due_since, entry) {
-        decision.schedule = Some(schedule::after_due_run(t, entry, result, input.now));
+    if t.schedule.is_some() && !t.manual {
+        match (due_since, input.trigger, result) {
+            (Some(_), _, _) => decision.schedule = entry.and_then(|e| schedule::after_due_run(e, result)),
+            // The pending set moved: nothing waits for the schedule any more.
+            (None, Trigger::Manual, TransitionResult::Success) => decision.schedule = None,
+            _ => {}
+        }
+        if decision.schedule.is_none() {
+            decision.next_run = t.next_after(input.now);
+        }
+    }
+    finish(decision)
+}
+
+/// Sets the state from the result.
+fn finish(mut decision: Decision) -> Decision {
+    decision.state = if matches!(
+        decision.state,
+        PromotionState::Frozen | PromotionState::AwaitingApproval | PromotionState::AwaitingMerge
+    ) {
+        decision.state
+    } else if matches!(
+        decision.result,
+        TransitionResult::Blocked | TransitionResult::CheckFailed
+    ) {
+        PromotionState::Blocked
+    } else if decision.pending.is_empty() {
+        PromotionState::UpToDate
+    } else {
+        PromotionState::Pending
+    };
+    if decision.result == TransitionResult::Success {
+        decision.would_ship.clear();
     }
     decision
 }
 
-/// Locks, preconditions and the promotions, once the run may happen.
-fn decide(input: &Input<'_>, candidates: Vec<Candidate>, decision: &mut Decision) -> (TransitionResult, String) {
+/// The word that starts the reason of a run kept back by its windows.
+const FROZEN: &str = "frozen: ";
+
+/// Reads the target's locks, records the holds and the held-back services, and
+/// finds what could move.
+fn plan(input: &Input<'_>, candidates: Vec<Candidate>, decision: &mut Decision) -> Result<Plan, String> {
     let t = input.transition;
-    if candidates.is_empty() {
-        let reason = if input.source.env_files(&t.source).versions.is_empty() {
-            format!("nothing to promote: source {} has no version files", t.source)
-        } else {
-            format!("nothing to promote: {} has every version of {}", t.target, t.source)
-        };
-        return (TransitionResult::Skipped, reason);
-    }
-    let locks = match input.head.locks(&t.target) {
-        Ok(locks) => locks,
-        Err(e) => {
-            return (
-                TransitionResult::CheckFailed,
-                format!("cannot read the target's locks: {e}"),
-            )
-        }
-    };
+    let locks = input
+        .head
+        .locks(&t.target)
+        .map_err(|e| format!("cannot read the target's locks: {e}"))?;
+    decision.holds = locks
+        .resource_locks
+        .iter()
+        .filter(|(_, lock)| !lock.reasons.is_empty())
+        .map(|(service, lock)| SkippedService {
+            service: service.clone(),
+            reason: format!("held: {}", lock.reasons.join("; ")),
+        })
+        .collect();
+    let nothing_differs = candidates.is_empty();
     let mut movable = Vec::new();
     for c in candidates {
         let reasons = locks.blocking_reasons(&c.service);
@@ -220,31 +363,170 @@ fn decide(input: &Input<'_>, candidates: Vec<Candidate>, decision: &mut Decision
             content: c.content,
         });
     }
+    Ok(Plan {
+        nothing_differs,
+        movable,
+        locks,
+    })
+}
+
+/// Locks, windows, preconditions and the promotions, once the run may happen.
+fn decide(input: &Input<'_>, plan: Plan, decision: &mut Decision) -> (TransitionResult, String) {
+    let t = input.transition;
+    if plan.nothing_differs {
+        let reason = if input.source.env_files(&t.source).versions.is_empty() {
+            format!("nothing to promote: source {} has no version files", t.source)
+        } else {
+            format!("nothing to promote: {} has every version of {}", t.target, t.source)
+        };
+        return (TransitionResult::Skipped, reason);
+    }
     let held = decision
         .skipped
         .iter()
         .map(|s| format!("{} ({})", s.service, s.reason))
         .collect::<Vec<_>>()
         .join("; ");
-    if movable.is_empty() {
-        if locks.env_locked() {
+    if plan.movable.is_empty() {
+        if plan.locks.env_locked() {
             return (
                 TransitionResult::Skipped,
-                format!("target env {} is locked: {}", t.target, locks.env_reasons().join("; ")),
+                format!(
+                    "target env {} is locked: {}",
+                    t.target,
+                    plan.locks.env_reasons().join("; ")
+                ),
             );
         }
         return (TransitionResult::Skipped, format!("every change is held back: {held}"));
     }
+    if let Gate::Closed { why, until } = windows::gate(&t.windows, input.now) {
+        match (input.trigger, input.override_windows) {
+            (Trigger::Manual, Some(reason)) => {
+                decision.overridden = Some(WindowOverride {
+                    closed: why,
+                    reason: reason.to_string(),
+                });
+            }
+            (trigger, _) => {
+                decision.state = PromotionState::Frozen;
+                decision.frozen_until = until;
+                let opens = match until {
+                    Some(at) => format!("until {}", rfc3339(at)),
+                    None => "with no opening ahead".to_string(),
+                };
+                let hint = match trigger {
+                    Trigger::Manual => format!(
+                        "; to run it anyway, POST /transitions/{}/run with {{\"override_windows\": true, \"reason\": \"...\"}}",
+                        t.name
+                    ),
+                    Trigger::Poll => String::new(),
+                };
+                return (
+                    TransitionResult::Blocked,
+                    format!("{FROZEN}{why}, {opens}{}{hint}", waiting(&decision.pending)),
+                );
+            }
+        }
+    }
     if let Some(blocked) = source_check::check(t, input.observation, input.now) {
         return blocked;
+    }
+    let have = decision.approved_by.len();
+    if have < t.approvals as usize {
+        decision.state = PromotionState::AwaitingApproval;
+        let so_far = match have {
+            0 => "none yet".to_string(),
+            _ => decision.approved_by.join(", "),
+        };
+        let rejected = match &decision.rejected {
+            Some(v) => format!(
+                "; rejected by {}: {}",
+                v.by,
+                v.reason.as_deref().unwrap_or("no reason given")
+            ),
+            None => String::new(),
+        };
+        return (
+            TransitionResult::Blocked,
+            format!(
+                "awaiting approval: {have} of {} ({so_far}) for {}{rejected}; approve with POST /api/transitions/{}/approve",
+                t.approvals,
+                summary(&plan.movable),
+                t.name
+            ),
+        );
+    }
+    let movable = plan.movable;
+    if t.mode == Mode::PullRequest {
+        return pull_request(input, movable, decision);
     }
     let mut reason = format!("promoted {}", summary(&movable));
     if !held.is_empty() {
         reason.push_str(&format!("; held back: {held}"));
     }
+    if let Some(o) = &decision.overridden {
+        reason.push_str(&format!("; windows overridden ({}): {}", o.closed, o.reason));
+    }
     decision.pending.retain(|s| !movable.iter().any(|p| &p.service == s));
     decision.promotions = movable;
     (TransitionResult::Success, reason)
+}
+
+/// `mode: pull_request`: the promotion goes to its branch, and is done once a person
+/// merged it (then the target has the versions and nothing differs any more).
+fn pull_request(
+    input: &Input<'_>,
+    movable: Vec<PlannedPromotion>,
+    decision: &mut Decision,
+) -> (TransitionResult, String) {
+    let t = input.transition;
+    let branch = promotion_branch(&t.name);
+    let digest = decision.pending_set.clone().unwrap_or_default();
+    let ships = summary(&movable);
+    let on_branch = |snap: &RepoSnapshot| {
+        movable
+            .iter()
+            .all(|p| snap.files.get(&version_path(&t.target, &p.service)).map(|c| &c[..]) == Some(&p.content[..]))
+    };
+    decision.state = PromotionState::AwaitingMerge;
+    match input.branch {
+        Branch::At(snap) if on_branch(snap) => {
+            decision.pushed = Some(digest);
+            (
+                TransitionResult::Blocked,
+                format!("awaiting merge: {branch} ships {ships}; merge it into the main branch to promote"),
+            )
+        }
+        Branch::Missing if input.trigger == Trigger::Poll && input.state.pushed.get(&t.name) == Some(&digest) => {
+            decision.state = PromotionState::Pending;
+            (
+                TransitionResult::Skipped,
+                format!(
+                    "the promotion branch {branch} was deleted unmerged: {ships} waits; it is pushed again when what it would ship changes, or on POST /transitions/{}/run",
+                    t.name
+                ),
+            )
+        }
+        _ => {
+            decision.pushed = Some(digest);
+            decision.branch_push = movable;
+            (
+                TransitionResult::Blocked,
+                format!("awaiting merge: pushed {branch} with {ships}; merge it into the main branch to promote"),
+            )
+        }
+    }
+}
+
+/// `<target>/approvals.yaml` at `head`.
+pub fn read_approvals(head: &RepoSnapshot, target: &str) -> Result<Approvals, String> {
+    let path = approvals_path(target);
+    match head.files.get(&path) {
+        None => Ok(Approvals::default()),
+        Some(bytes) => Approvals::parse(&path, &String::from_utf8_lossy(bytes))
+            .map_err(|e| format!("cannot read the approvals: {e}; fix or delete the file")),
+    }
 }
 
 /// Services whose version file in the source differs from the target's, in name order.
@@ -308,6 +590,7 @@ mod tests {
         observation: SourceObservation,
         now: DateTime<Utc>,
         trigger: Trigger,
+        override_windows: Option<&'static str>,
     }
 
     impl Case {
@@ -319,6 +602,7 @@ mod tests {
                 observation: SourceObservation::NotRequired,
                 now: at("2026-11-22T10:00:00Z"),
                 trigger: Trigger::Poll,
+                override_windows: None,
             }
         }
 
@@ -331,6 +615,8 @@ mod tests {
                 observation: &self.observation,
                 now: self.now,
                 trigger: self.trigger,
+                override_windows: self.override_windows,
+                branch: Branch::NotAsked,
             })
         }
     }
@@ -528,10 +814,289 @@ mod tests {
             next_due: Some(at("2026-11-23T09:00:00Z")),
             schedule: Some("0 0 9 * * *".into()),
         };
-        case.state.transitions.insert("prod".into(), entry.clone());
+        case.state.transitions.insert("prod".into(), entry);
         case.trigger = Trigger::Manual;
         let d = case.run();
         assert_eq!(d.result, TransitionResult::Success);
+        assert_eq!(d.schedule, None, "nothing waits for the schedule after the promotion");
+        assert_eq!(d.next_scheduled(), Some(at("2026-11-23T09:00:00Z")));
+    }
+
+    #[test]
+    fn manual_run_that_is_blocked_keeps_the_schedule_state() {
+        let mut case = Case::new(
+            "prod: {source: pp, target: prod, preconditions: [SourceClean], schedule: \"0 0 9 * * *\"}",
+            &[("pp/version/s1.yaml", "version: '2'\n")],
+        );
+        let entry = ScheduleState {
+            next_due: Some(at("2026-11-23T09:00:00Z")),
+            schedule: Some("0 0 9 * * *".into()),
+        };
+        case.state.transitions.insert("prod".into(), entry.clone());
+        case.observation = SourceObservation::Unavailable("connection refused".into());
+        case.trigger = Trigger::Manual;
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::CheckFailed);
         assert_eq!(d.schedule, Some(entry));
+    }
+
+    #[test]
+    fn scheduled_transition_with_nothing_to_move_keeps_no_state() {
+        let mut case = Case::new(
+            "prod: {source: pp, target: prod, schedule: \"0 0 9 * * *\"}",
+            &[
+                ("pp/version/s1.yaml", "version: '2'\n"),
+                ("prod/version/s1.yaml", "version: '2'\n"),
+            ],
+        );
+        for now in ["2026-11-22T08:00:00Z", "2026-11-22T09:00:00Z", "2026-11-22T09:00:30Z"] {
+            case.now = at(now);
+            let d = case.run();
+            assert_eq!(d.result, TransitionResult::Skipped, "{now}");
+            assert_eq!(d.schedule, None, "{now}: nothing waits, so nothing is stored");
+            assert_eq!(d.state, PromotionState::UpToDate);
+        }
+        assert_eq!(case.run().next_scheduled(), Some(at("2026-11-23T09:00:00Z")));
+        // A stored entry whose change is gone (promoted by hand) is dropped.
+        case.state.transitions.insert(
+            "prod".into(),
+            ScheduleState {
+                next_due: Some(at("2026-11-23T09:00:00Z")),
+                schedule: Some("0 0 9 * * *".into()),
+            },
+        );
+        assert_eq!(case.run().schedule, None);
+    }
+
+    #[test]
+    fn a_held_service_is_no_reason_to_keep_schedule_state() {
+        let mut case = Case::new(
+            "prod: {source: pp, target: prod, schedule: \"0 0 9 * * *\"}",
+            &[
+                ("pp/version/s1.yaml", "version: '2'\n"),
+                ("prod/locks.yaml", "resource_locks:\n  s1: {reasons: [rolled back]}\n"),
+            ],
+        );
+        case.now = at("2026-11-22T09:00:00Z");
+        let d = case.run();
+        assert_eq!(d.schedule, None);
+        assert_eq!(d.state, PromotionState::Pending);
+    }
+
+    #[test]
+    fn holds_in_the_target_show_whatever_the_schedule_says() {
+        let mut case = Case::new(
+            "prod: {source: pp, target: prod, schedule: \"0 0 9 * * *\"}",
+            &[
+                ("pp/version/s1.yaml", "version: '2'\n"),
+                ("pp/version/s2.yaml", "version: '2'\n"),
+                ("prod/version/s2.yaml", "version: '1'\n"),
+                (
+                    "prod/locks.yaml",
+                    "resource_locks:\n  s1: {reasons: [rolled back from 2 to 1 by alice]}\n  quiet: {reasons: [incident 4711]}\n",
+                ),
+            ],
+        );
+        case.now = at("2026-11-22T08:00:00Z");
+        let d = case.run();
+        assert!(d.reason.starts_with("not due"), "{}", d.reason);
+        let holds: Vec<(&str, &str)> = d
+            .holds
+            .iter()
+            .map(|h| (h.service.as_str(), h.reason.as_str()))
+            .collect();
+        assert_eq!(
+            holds,
+            [
+                ("quiet", "held: incident 4711"),
+                ("s1", "held: rolled back from 2 to 1 by alice")
+            ]
+        );
+        assert_eq!(d.skipped[0].service, "s1");
+        assert_eq!(d.would_ship.len(), 1);
+        assert_eq!(d.would_ship[0].service, "s2");
+        let manual = Case::new(
+            "prod: {source: pp, target: prod, manual: true}",
+            &[
+                ("pp/version/s1.yaml", "version: '2'\n"),
+                ("prod/locks.yaml", "resource_locks:\n  s1: {reasons: [held]}\n"),
+            ],
+        )
+        .run();
+        assert_eq!(manual.holds[0].reason, "held: held");
+    }
+
+    const APPROVED_PROD: &str = "prod: {source: pp, target: prod, approvals: 2}";
+
+    fn approvals_file(case: &Case, by: &[&str]) -> String {
+        let d = case.run();
+        let mut a = Approvals::default();
+        for who in by {
+            a.approve(
+                "prod",
+                d.pending_set.as_deref().unwrap(),
+                "",
+                Verdict {
+                    by: who.to_string(),
+                    at: at("2026-11-22T09:00:00Z"),
+                    reason: None,
+                },
+            );
+        }
+        a.to_yaml()
+    }
+
+    #[test]
+    fn approvals_wait_until_enough_distinct_people_approved_the_exact_set() {
+        let pp = ("pp/version/s1.yaml", "version: '2'\n");
+        let mut case = Case::new(APPROVED_PROD, &[pp]);
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::AwaitingApproval);
+        assert_eq!(d.result, TransitionResult::Blocked);
+        assert!(
+            d.reason
+                .starts_with("awaiting approval: 0 of 2 (none yet) for s1 (new) → 2"),
+            "{}",
+            d.reason
+        );
+        assert_eq!(d.would_ship[0].new, "2");
+
+        let one = approvals_file(&case, &["alice"]);
+        case.repo = snap(&[pp, ("prod/approvals.yaml", &one)]);
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::AwaitingApproval);
+        assert_eq!(d.approved_by, ["alice"]);
+
+        let two = approvals_file(&case, &["alice", "bob"]);
+        case.repo = snap(&[pp, ("prod/approvals.yaml", &two)]);
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::Success);
+        assert_eq!(d.approved_by, ["alice", "bob"]);
+
+        // A new version in the source: the two approvals were for another set.
+        case.repo = snap(&[("pp/version/s1.yaml", "version: '3'\n"), ("prod/approvals.yaml", &two)]);
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::AwaitingApproval);
+        assert!(d.approved_by.is_empty());
+    }
+
+    #[test]
+    fn a_rejection_is_shown_and_keeps_it_waiting() {
+        let pp = ("pp/version/s1.yaml", "version: '2'\n");
+        let mut case = Case::new(APPROVED_PROD, &[pp]);
+        let digest = case.run().pending_set.unwrap();
+        let mut a = Approvals::default();
+        a.reject(
+            "prod",
+            &digest,
+            "",
+            Verdict {
+                by: "bob".into(),
+                at: at("2026-11-22T09:00:00Z"),
+                reason: Some("waits for the schema change".into()),
+            },
+        );
+        let text = a.to_yaml();
+        case.repo = snap(&[pp, ("prod/approvals.yaml", &text)]);
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::AwaitingApproval);
+        assert!(
+            d.reason.contains("rejected by bob: waits for the schema change"),
+            "{}",
+            d.reason
+        );
+        assert_eq!(d.rejected.unwrap().by, "bob");
+    }
+
+    const FROZEN_PROD: &str =
+        "prod: {source: pp, target: prod, windows: [{deny: \"0 0 18 * * Fri\", duration: 64h, reason: weekend freeze}]}";
+
+    #[test]
+    fn deny_window_freezes_until_its_end_and_then_promotes_the_newest() {
+        let mut case = Case::new(FROZEN_PROD, &[("pp/version/s1.yaml", "version: '2'\n")]);
+        case.now = at("2026-11-28T12:00:00Z"); // Saturday
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::Blocked);
+        assert_eq!(d.state, PromotionState::Frozen);
+        assert_eq!(d.frozen_until, Some(at("2026-11-30T10:00:00Z")));
+        assert!(d.reason.starts_with("frozen: inside deny window"), "{}", d.reason);
+        assert!(d.reason.contains("weekend freeze"), "{}", d.reason);
+        assert!(d.reason.contains("until 2026-11-30T10:00:00Z"), "{}", d.reason);
+        assert!(d.promotions.is_empty());
+        assert_eq!(d.would_ship[0].new, "2");
+        // More versions queue up; when the window ends, the newest moves in one run.
+        case.repo = snap(&[("pp/version/s1.yaml", "version: '4'\n")]);
+        case.now = at("2026-11-30T10:00:00Z");
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::Success);
+        assert_eq!(d.summary(), "s1 (new) → 4");
+        assert_eq!(d.state, PromotionState::UpToDate);
+    }
+
+    #[test]
+    fn manual_run_is_frozen_too_unless_it_overrides_with_a_reason() {
+        let mut case = Case::new(FROZEN_PROD, &[("pp/version/s1.yaml", "version: '2'\n")]);
+        case.now = at("2026-11-28T12:00:00Z");
+        case.trigger = Trigger::Manual;
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::Frozen);
+        assert!(d.reason.contains("override_windows"), "{}", d.reason);
+        case.override_windows = Some("incident 4711 hotfix");
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::Success);
+        let o = d.overridden.clone().unwrap();
+        assert_eq!(o.reason, "incident 4711 hotfix");
+        assert!(o.closed.contains("weekend freeze"), "{}", o.closed);
+        assert!(d.reason.contains("windows overridden"), "{}", d.reason);
+        // A poll never overrides.
+        case.trigger = Trigger::Poll;
+        assert_eq!(case.run().state, PromotionState::Frozen);
+    }
+
+    #[test]
+    fn an_override_while_the_windows_are_open_records_nothing() {
+        let mut case = Case::new(FROZEN_PROD, &[("pp/version/s1.yaml", "version: '2'\n")]);
+        case.now = at("2026-11-26T12:00:00Z"); // Thursday
+        case.trigger = Trigger::Manual;
+        case.override_windows = Some("just in case");
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::Success);
+        assert_eq!(d.overridden, None);
+    }
+
+    #[test]
+    fn allow_windows_in_a_named_zone_follow_its_clock_across_dst() {
+        let mut case = Case::new(
+            "prod: {source: pp, target: prod, windows: [{allow: \"0 0 9 * * *\", duration: 2h, timezone: Europe/Berlin}]}",
+            &[("pp/version/s1.yaml", "version: '2'\n")],
+        );
+        // Summer time: 09:00 in Berlin is 07:00 UTC.
+        case.now = at("2026-10-24T07:30:00Z");
+        assert_eq!(case.run().result, TransitionResult::Success);
+        case.now = at("2026-10-24T06:30:00Z");
+        assert_eq!(case.run().frozen_until, Some(at("2026-10-24T07:00:00Z")));
+        // Winter time from 2026-10-25: 09:00 in Berlin is 08:00 UTC.
+        case.now = at("2026-10-26T07:30:00Z");
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::Frozen);
+        assert!(d.reason.contains("outside every allow window"), "{}", d.reason);
+        assert_eq!(d.frozen_until, Some(at("2026-10-26T08:00:00Z")));
+        case.now = at("2026-10-26T08:30:00Z");
+        assert_eq!(case.run().result, TransitionResult::Success);
+    }
+
+    #[test]
+    fn windows_do_not_matter_when_nothing_would_move() {
+        let mut case = Case::new(
+            FROZEN_PROD,
+            &[
+                ("pp/version/s1.yaml", "version: '2'\n"),
+                ("prod/version/s1.yaml", "version: '2'\n"),
+            ],
+        );
+        case.now = at("2026-11-28T12:00:00Z");
+        let d = case.run();
+        assert_eq!(d.state, PromotionState::UpToDate);
+        assert_eq!(d.frozen_until, None);
     }
 }

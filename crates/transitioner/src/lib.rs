@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod approve;
 pub mod config;
 pub mod evaluate;
 pub mod message;
@@ -18,6 +19,7 @@ pub mod run;
 pub mod schedule;
 pub mod source_check;
 pub mod transitioner;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

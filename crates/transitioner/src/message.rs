@@ -17,10 +17,10 @@
 //! ```
 
 use slipway_core::status::Promotion;
-use slipway_core::transitions::Transition;
+use slipway_core::transitions::{ScheduleState, Transition};
 use slipway_repo::CommitInfo;
 
-use crate::evaluate::{rfc3339, summary, PlannedPromotion};
+use crate::evaluate::{rfc3339, summary, PlannedPromotion, WindowOverride};
 use crate::source_check::short;
 
 /// Trailer naming what kind of change a commit is.
@@ -90,10 +90,79 @@ pub fn promotion_message(t: &Transition, promotions: &[PlannedPromotion], change
     msg
 }
 
+/// Trailer saying that a promotion went ahead through closed windows.
+pub const OVERRIDE_TRAILER: &str = "Slipway-Override";
+/// Trailer with the reason the person gave for overriding the windows.
+pub const OVERRIDE_REASON_TRAILER: &str = "Slipway-Override-Reason";
+
+/// `message` with a break-glass override recorded: a line before the trailers, and
+/// trailers of its own.
+pub fn with_window_override(message: String, o: &WindowOverride, author: &str) -> String {
+    let line = format!(
+        "Windows overridden by {author}: {}\n(closed: {})",
+        one_line(&o.reason),
+        o.closed
+    );
+    let trailers = format!(
+        "{OVERRIDE_TRAILER}: windows\n{OVERRIDE_REASON_TRAILER}: {}",
+        one_line(&o.reason)
+    );
+    insert_before_trailers(message, &line, &trailers)
+}
+
+/// Trailer naming one person whose approval the promotion carries out.
+pub const APPROVED_BY_TRAILER: &str = "Approved-by";
+
+/// `message` with one `Approved-by` trailer per approver.
+pub fn with_approvals(message: String, approvers: &[String]) -> String {
+    if approvers.is_empty() {
+        return message;
+    }
+    let trailers: Vec<String> = approvers
+        .iter()
+        .map(|a| format!("{APPROVED_BY_TRAILER}: {a}"))
+        .collect();
+    let body = message.trim_end();
+    format!("{body}\n{}\n", trailers.join("\n"))
+}
+
+/// Puts `paragraph` before the last paragraph (the trailers) and `trailers` at its end.
+fn insert_before_trailers(message: String, paragraph: &str, trailers: &str) -> String {
+    let body = message.trim_end();
+    match body.rsplit_once("\n\n") {
+        Some((head, last)) => format!("{head}\n\n{paragraph}\n\n{last}\n{trailers}\n"),
+        None => format!("{body}\n\n{paragraph}\n\n{trailers}\n"),
+    }
+}
+
+/// Text as one line: a trailer value or a line of its own ends at a newline.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The message of the state commit that goes with pushing a promotion branch.
+pub fn branch_message(t: &Transition, ships: &str) -> String {
+    format!(
+        "Promotion branch {}: {ships}\n\nPushed to {}; merging it into the main branch promotes it.\n\n{ACTION_TRAILER}: promotion-branch\n{TRANSITION_TRAILER}: {}\n",
+        t.name,
+        slipway_core::transitions::promotion_branch(&t.name),
+        t.name
+    )
+}
+
+/// The message of the state commit once nothing waits on a promotion branch (merged).
+pub fn branch_done_message(t: &Transition, why: &str) -> String {
+    format!(
+        "Promotion branch {}: nothing waits on it any more\n\n{why}\n\n{ACTION_TRAILER}: promotion-branch\n{TRANSITION_TRAILER}: {}\n",
+        t.name, t.name
+    )
+}
+
 /// The message of a commit that only updates a transition's schedule state.
-pub fn schedule_message(t: &Transition, next: Option<chrono::DateTime<chrono::Utc>>, why: &str) -> String {
-    let subject = match next {
+pub fn schedule_message(t: &Transition, entry: Option<&ScheduleState>, why: &str) -> String {
+    let subject = match entry.and_then(|e| e.next_due) {
         Some(next) => format!("Schedule {}: next run at {}", t.name, rfc3339(next)),
+        None if t.schedule.is_some() => format!("Schedule {}: nothing waits for a scheduled run", t.name),
         None => format!("Unschedule {}: it runs without a schedule now", t.name),
     };
     format!(
@@ -146,6 +215,42 @@ mod tests {
             old_content: None,
             content: Vec::new(),
         }
+    }
+
+    #[test]
+    fn approvers_are_trailers_of_the_promotion() {
+        let t = parse_transitions("transitions:\n  prod: {source: pp, target: prod}\n")
+            .unwrap()
+            .remove(0);
+        let msg = promotion_message(&t, &[promo("s1", Some("1"), "2")], &[]);
+        let msg = with_approvals(msg, &["alice".into(), "bob".into()]);
+        assert!(
+            msg.ends_with("Slipway-Env: prod\nApproved-by: alice\nApproved-by: bob\n"),
+            "{msg}"
+        );
+        assert_eq!(trailer(&msg, APPROVED_BY_TRAILER), Some("alice"));
+        assert_eq!(parse_promotion(&msg, "prod").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn window_override_is_a_line_and_trailers_and_the_promotion_still_parses() {
+        let t = parse_transitions("transitions:\n  prod: {source: pp, target: prod}\n")
+            .unwrap()
+            .remove(0);
+        let msg = promotion_message(&t, &[promo("s1", Some("1"), "2")], &[]);
+        let o = WindowOverride {
+            closed: "inside deny window \"0 0 18 * * Fri\" for 64h (UTC): weekend freeze".into(),
+            reason: "hotfix for\nincident 4711".into(),
+        };
+        let msg = with_window_override(msg, &o, "alice");
+        assert!(
+            msg.contains("\n\nWindows overridden by alice: hotfix for incident 4711\n(closed: inside deny window"),
+            "{msg}"
+        );
+        assert_eq!(trailer(&msg, OVERRIDE_TRAILER), Some("windows"));
+        assert_eq!(trailer(&msg, OVERRIDE_REASON_TRAILER), Some("hotfix for incident 4711"));
+        assert_eq!(trailer(&msg, TRANSITION_TRAILER), Some("prod"));
+        assert_eq!(parse_promotion(&msg, "prod").unwrap().len(), 1);
     }
 
     #[test]

@@ -13,14 +13,15 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeZone, Utc};
 use std::str::FromStr as _;
 
+use slipway_core::approvals::approvals_path;
 use slipway_core::model::version_path;
 use slipway_core::status::{DeployerStatus, TransitionResult, TransitionRun};
-use slipway_core::transitions::{Transition, TransitionState, TRANSITION_STATE_FILE};
+use slipway_core::transitions::{promotion_branch, Mode, Transition, TransitionState, TRANSITION_STATE_FILE};
 use slipway_core::RepoSnapshot;
 use slipway_repo::CommitId;
 use slipway_repo::{Author, Change, CommitError, GitError, ResourceRepo};
 
-use crate::evaluate::{evaluate, Decision, Input, PlannedPromotion, Trigger};
+use crate::evaluate::{evaluate, summary, Branch, Decision, Input, PlannedPromotion, Trigger};
 use crate::message::{self, Changelog};
 use crate::source_check::{Position, SourceEnv, SourceObservation};
 
@@ -48,34 +49,80 @@ pub struct Outcome {
     pub commit: Option<String>,
 }
 
+/// Who asked for a run, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub trigger: Trigger,
+    /// The commit's author ([`AUTHOR`] on polls, the acting person on request).
+    pub author: &'a str,
+    /// Break-glass (manual runs only): go ahead through closed windows, for this reason.
+    pub override_windows: Option<&'a str>,
+}
+
+impl Request<'static> {
+    /// A run of the poll loop.
+    pub fn poll() -> Self {
+        Request {
+            trigger: Trigger::Poll,
+            author: AUTHOR,
+            override_windows: None,
+        }
+    }
+}
+
 /// Whether this replica may write now (leader election): `Err` says why not.
 /// Asked before the first fetch for a write and again right before each push.
 pub type Fence<'a> = &'a dyn Fn() -> Result<(), String>;
 
 /// Runs one transition. `source` is the snapshot the whole run reads source versions from;
-/// `author` writes the commit ([`AUTHOR`] on polls, the acting person on request);
 /// nothing is pushed unless `fence` allows it (the decision is then reported,
 /// with why it was not committed here).
-#[allow(clippy::too_many_arguments)]
 pub fn run_transition(
     repo: &ResourceRepo,
     transition: &Transition,
     source: &RepoSnapshot,
     deployer: &DeployerView,
     now: DateTime<Utc>,
-    trigger: Trigger,
-    author: &str,
+    request: Request<'_>,
     fence: Fence<'_>,
 ) -> Result<Outcome, GitError> {
     let span = tracing::info_span!("transition", name = %transition.name, source = %transition.source, target = %transition.target);
     let _enter = span.enter();
+    let author = request.author;
     let observation = observe_source(repo, transition, source, deployer)?;
-    let decide = |head: &RepoSnapshot| decide_on(transition, source, head, &observation, now, trigger);
+    let branch_name = promotion_branch(&transition.name);
+    let branch_snapshot = match transition.mode {
+        Mode::Direct => None,
+        Mode::PullRequest => Some(match repo.fetch_branch(&branch_name)? {
+            Some(at) => Some(repo.snapshot(at)?),
+            None => None,
+        }),
+    };
+    let branch = match &branch_snapshot {
+        None => Branch::NotAsked,
+        Some(None) => Branch::Missing,
+        Some(Some(snap)) => Branch::At(snap),
+    };
+    let decide = |head: &RepoSnapshot| decide_on(transition, source, head, &observation, now, request, branch);
 
     // A first look at the last fetched head, so that a run with nothing to write
     // costs no second fetch.
     let head = repo.head_snapshot()?;
     let decision = decide(&head);
+    // Branch writes are writes too: only the replica allowed to write makes them.
+    let may_write = fence().is_ok();
+    if may_write && !decision.branch_push.is_empty() {
+        push_promotion_branch(repo, transition, source, &head, &decision, author)?;
+    }
+    // Merged: the branch it pushed has done its work.
+    let had_pushed = head
+        .transition_state()
+        .is_ok_and(|s| s.pushed.contains_key(&transition.name));
+    if may_write && had_pushed && decision.pushed.is_none() && matches!(branch, Branch::At(_)) {
+        if let Err(e) = repo.delete_branch(&branch_name) {
+            tracing::warn!("cannot delete the merged promotion branch {branch_name}: {e}");
+        }
+    }
     if files_for(transition, &head, &decision).is_empty() {
         return Ok(Outcome { decision, commit: None });
     }
@@ -93,7 +140,7 @@ pub fn run_transition(
                 return Ok(None);
             }
             let decision = decide(head);
-            let change = change_for(repo, transition, source, head, &decision)?;
+            let change = change_for(repo, transition, source, head, &decision, author)?;
             last = Some(decision);
             Ok::<_, GitError>(change)
         })
@@ -128,7 +175,46 @@ pub fn preview_transition(
     now: DateTime<Utc>,
 ) -> Result<Decision, GitError> {
     let observation = observe_source(repo, transition, source, deployer)?;
-    Ok(decide_on(transition, source, source, &observation, now, Trigger::Poll))
+    Ok(decide_on(
+        transition,
+        source,
+        source,
+        &observation,
+        now,
+        Request::poll(),
+        Branch::NotAsked,
+    ))
+}
+
+/// `mode: pull_request`: the promotion commit, built on the main branch's head,
+/// force-pushed to the transition's promotion branch.
+fn push_promotion_branch(
+    repo: &ResourceRepo,
+    t: &Transition,
+    source: &RepoSnapshot,
+    head: &RepoSnapshot,
+    decision: &Decision,
+    author: &str,
+) -> Result<(), GitError> {
+    let Some(base) = CommitId::from_str(&head.commit).ok() else {
+        return Ok(());
+    };
+    let changelogs: Vec<Changelog> = decision
+        .branch_push
+        .iter()
+        .map(|p| changelog(repo, t, source, p))
+        .collect();
+    let message = message::promotion_message(t, &decision.branch_push, &changelogs);
+    let message = message::with_approvals(message, &decision.approved_by);
+    let files = decision
+        .branch_push
+        .iter()
+        .map(|p| (version_path(&t.target, &p.service), Some(p.content.clone())))
+        .collect();
+    let branch = promotion_branch(&t.name);
+    let pushed = repo.push_branch(&branch, base, &Author::named(author), &Change { message, files })?;
+    tracing::info!(commit = %pushed, "pushed {branch}: {}", summary(&decision.branch_push));
+    Ok(())
 }
 
 /// Decides on `head`, with the state file read from there.
@@ -138,8 +224,10 @@ fn decide_on(
     head: &RepoSnapshot,
     observation: &SourceObservation,
     now: DateTime<Utc>,
-    trigger: Trigger,
+    request: Request<'_>,
+    branch: Branch<'_>,
 ) -> Decision {
+    let (trigger, override_windows) = (request.trigger, request.override_windows);
     let state = match head.transition_state() {
         Ok(state) => state,
         Err(e) => {
@@ -151,6 +239,8 @@ fn decide_on(
                 observation,
                 now,
                 trigger,
+                override_windows,
+                branch,
             });
             if transition.schedule.is_some() && !transition.manual {
                 // Without the state the next due time is unknown: guessing could skip or repeat a run.
@@ -171,6 +261,8 @@ fn decide_on(
         observation,
         now,
         trigger,
+        override_windows,
+        branch,
     })
 }
 
@@ -181,20 +273,30 @@ fn change_for(
     source: &RepoSnapshot,
     head: &RepoSnapshot,
     decision: &Decision,
+    author: &str,
 ) -> Result<Option<Change>, GitError> {
     let files = files_for(t, head, decision);
     if files.is_empty() {
         return Ok(None);
     }
-    let message = if decision.promotions.is_empty() {
-        message::schedule_message(t, decision.next_scheduled(), &decision.reason)
+    let message = if !decision.branch_push.is_empty() {
+        message::branch_message(t, &summary(&decision.branch_push))
+    } else if decision.promotions.is_empty() && t.mode == Mode::PullRequest && decision.schedule.is_none() {
+        message::branch_done_message(t, &decision.reason)
+    } else if decision.promotions.is_empty() {
+        message::schedule_message(t, decision.schedule.as_ref(), &decision.reason)
     } else {
         let changelogs: Vec<Changelog> = decision
             .promotions
             .iter()
             .map(|p| changelog(repo, t, source, p))
             .collect();
-        message::promotion_message(t, &decision.promotions, &changelogs)
+        let message = message::promotion_message(t, &decision.promotions, &changelogs);
+        let message = message::with_approvals(message, &decision.approved_by);
+        match &decision.overridden {
+            Some(o) => message::with_window_override(message, o, author),
+            None => message,
+        }
     };
     Ok(Some(Change { message, files }))
 }
@@ -206,13 +308,27 @@ fn files_for(t: &Transition, head: &RepoSnapshot, decision: &Decision) -> BTreeM
     for p in &decision.promotions {
         files.insert(version_path(&t.target, &p.service), Some(p.content.clone()));
     }
+    // The approvals were for the set this commit ships: they are done.
+    if !decision.promotions.is_empty() {
+        if let Ok(mut approvals) = crate::evaluate::read_approvals(head, &t.target) {
+            if approvals.transitions.remove(&t.name).is_some() {
+                let text = approvals.to_yaml().into_bytes();
+                files.insert(approvals_path(&t.target), Some(text));
+            }
+        }
+    }
     // An unreadable state file is left as it is (the decision reports it).
     if let Ok(mut state) = head.transition_state() {
         let current = state.transitions.get(&t.name).cloned();
-        if current != decision.schedule {
+        let current_pushed = state.pushed.get(&t.name).cloned();
+        if current != decision.schedule || current_pushed != decision.pushed {
             match &decision.schedule {
                 Some(entry) => state.transitions.insert(t.name.clone(), entry.clone()),
                 None => state.transitions.remove(&t.name),
+            };
+            match &decision.pushed {
+                Some(digest) => state.pushed.insert(t.name.clone(), digest.clone()),
+                None => state.pushed.remove(&t.name),
             };
             files.insert(TRANSITION_STATE_FILE.to_string(), Some(state.to_yaml().into_bytes()));
         }

@@ -1,10 +1,15 @@
 //! When a scheduled transition is due, kept in `transition_state.yaml` so that a
 //! restart neither skips nor repeats a scheduled promotion.
 //!
+//! An entry exists only while a change waits for its scheduled time, so a tick
+//! with nothing to promote writes nothing:
+//!
 //! ```text
-//!   no entry / schedule changed ──▶ next_due = first time after now   (not due)
+//!   nothing waits to move        ──▶ no entry (none is written)
+//!   a change waits, no entry     ──▶ next_due = first time after now   (written once, so a
+//!                                    restart past that time still runs it)
 //!   now <  next_due              ──▶ not due: "next run at ..."
-//!   now >= next_due              ──▶ due: runs; Success or Skipped ──▶ next_due = first time after now
+//!   now >= next_due              ──▶ due: runs; Success or Skipped ──▶ entry removed (in the promotion's commit)
 //!                                         Blocked or CheckFailed ──▶ keeps next_due (pending)
 //! ```
 
@@ -25,12 +30,18 @@ pub enum Due {
     Never,
 }
 
-/// The state entry this transition should have before its run: the stored one when it
-/// belongs to the current schedule text, else a fresh one due at the first time after `now`.
-/// `None` for a transition without schedule (or a manual one, whose schedule is ignored).
-pub fn current_entry(transition: &Transition, state: &TransitionState, now: DateTime<Utc>) -> Option<ScheduleState> {
+/// The state entry this transition should have before its run: none while nothing
+/// `waiting` to move; else the stored one when it belongs to the current schedule text,
+/// else a fresh one due at the first time after `now`. `None` for a transition without
+/// schedule (or a manual one, whose schedule is ignored).
+pub fn current_entry(
+    transition: &Transition,
+    state: &TransitionState,
+    now: DateTime<Utc>,
+    waiting: bool,
+) -> Option<ScheduleState> {
     let text = transition.schedule_text.as_ref()?;
-    if transition.manual {
+    if transition.manual || !waiting {
         return None;
     }
     if let Some(entry) = state.transitions.get(&transition.name) {
@@ -59,19 +70,11 @@ pub fn due(entry: Option<&ScheduleState>, now: DateTime<Utc>) -> Due {
 }
 
 /// The entry after a run that was due: a run that happened (Success, or Skipped
-/// because there was nothing to do) moves on to the next time; a blocked one stays pending.
-pub fn after_due_run(
-    transition: &Transition,
-    entry: ScheduleState,
-    result: TransitionResult,
-    now: DateTime<Utc>,
-) -> ScheduleState {
+/// because there was nothing to do) needs none any more; a blocked one stays pending.
+pub fn after_due_run(entry: ScheduleState, result: TransitionResult) -> Option<ScheduleState> {
     match result {
-        TransitionResult::Success | TransitionResult::Skipped => ScheduleState {
-            next_due: transition.next_after(now),
-            ..entry
-        },
-        TransitionResult::Blocked | TransitionResult::CheckFailed => entry,
+        TransitionResult::Success | TransitionResult::Skipped => None,
+        TransitionResult::Blocked | TransitionResult::CheckFailed => Some(entry),
     }
 }
 
@@ -92,7 +95,7 @@ mod tests {
     #[test]
     fn without_entry_the_first_time_after_now_is_due_next() {
         let t = prod("0 0 9 * * *");
-        let entry = current_entry(&t, &TransitionState::default(), at("2026-11-22T10:00:00Z")).unwrap();
+        let entry = current_entry(&t, &TransitionState::default(), at("2026-11-22T10:00:00Z"), true).unwrap();
         assert_eq!(entry.next_due, Some(at("2026-11-23T09:00:00Z")));
         assert_eq!(entry.schedule.as_deref(), Some("0 0 9 * * *"));
         assert_eq!(
@@ -112,7 +115,7 @@ mod tests {
             schedule: Some("0 0 9 * * *".into()),
         };
         state.transitions.insert("prod".into(), stored.clone());
-        let entry = current_entry(&t, &state, at("2026-11-22T08:59:59Z")).unwrap();
+        let entry = current_entry(&t, &state, at("2026-11-22T08:59:59Z"), true).unwrap();
         assert_eq!(entry, stored);
         assert!(matches!(
             due(Some(&entry), at("2026-11-22T08:59:59Z")),
@@ -138,36 +141,57 @@ mod tests {
                 schedule: Some("0 0 9 * * *".into()),
             },
         );
-        let entry = current_entry(&t, &state, at("2026-11-22T10:00:00Z")).unwrap();
+        let entry = current_entry(&t, &state, at("2026-11-22T10:00:00Z"), true).unwrap();
         assert_eq!(entry.next_due, Some(at("2026-11-22T18:00:00Z")));
     }
 
     #[test]
-    fn runs_that_happened_move_on_and_blocked_ones_stay_pending() {
-        let t = prod("0 0 9 * * *");
+    fn runs_that_happened_drop_the_entry_and_blocked_ones_stay_pending() {
         let entry = ScheduleState {
             next_due: Some(at("2026-11-22T09:00:00Z")),
             schedule: Some("0 0 9 * * *".into()),
         };
-        let now = at("2026-11-22T09:00:05Z");
         for result in [TransitionResult::Success, TransitionResult::Skipped] {
-            let next = after_due_run(&t, entry.clone(), result, now);
-            assert_eq!(next.next_due, Some(at("2026-11-23T09:00:00Z")));
+            assert_eq!(after_due_run(entry.clone(), result), None);
         }
         for result in [TransitionResult::Blocked, TransitionResult::CheckFailed] {
-            assert_eq!(after_due_run(&t, entry.clone(), result, now), entry);
+            assert_eq!(after_due_run(entry.clone(), result), Some(entry.clone()));
         }
+    }
+
+    #[test]
+    fn no_entry_while_nothing_waits() {
+        let t = prod("0 0 9 * * *");
+        let mut state = TransitionState::default();
+        state.transitions.insert(
+            "prod".into(),
+            ScheduleState {
+                next_due: Some(at("2026-11-22T09:00:00Z")),
+                schedule: Some("0 0 9 * * *".into()),
+            },
+        );
+        assert_eq!(current_entry(&t, &state, at("2026-11-22T10:00:00Z"), false), None);
+        assert_eq!(
+            current_entry(&t, &TransitionState::default(), at("2026-11-22T10:00:00Z"), false),
+            None
+        );
     }
 
     #[test]
     fn unscheduled_and_manual_transitions_have_no_entry() {
         let plain = parse_transitions("transitions:\n  dev: {source: latest, target: dev}\n").unwrap();
-        assert_eq!(current_entry(&plain[0], &TransitionState::default(), Utc::now()), None);
+        assert_eq!(
+            current_entry(&plain[0], &TransitionState::default(), Utc::now(), true),
+            None
+        );
         let manual = parse_transitions(
             "transitions:\n  prod: {source: pp, target: prod, manual: true, schedule: \"0 0 9 * * *\"}\n",
         )
         .unwrap();
-        assert_eq!(current_entry(&manual[0], &TransitionState::default(), Utc::now()), None);
+        assert_eq!(
+            current_entry(&manual[0], &TransitionState::default(), Utc::now(), true),
+            None
+        );
         assert_eq!(due(None, Utc::now()), Due::Unscheduled);
     }
 }

@@ -11,15 +11,17 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use slipway_core::status::{ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus};
-use slipway_core::transitions::Transition;
+use slipway_core::transitions::{OnFailure, Transition};
 use slipway_core::{FileError, RepoSnapshot};
 use slipway_repo::GitError;
 use slipway_repo::{RepoSettings, SharedRepo};
 use thiserror::Error;
 
+use crate::approve::{self, ApprovalError, Kind, Recorded};
 use crate::evaluate::{Decision, Trigger};
 use crate::metrics::Metrics;
-use crate::run::{self, DeployerView, Outcome};
+use crate::run::{self, DeployerView, Outcome, Request};
+use crate::verify;
 use slipway_kit::clock::Clock;
 use slipway_kit::lease::Leadership;
 use slipway_kit::peer::PeerClient as DeployerClient;
@@ -36,6 +38,8 @@ pub enum Error {
     Rules(#[from] FileError),
     #[error("no transition named {name:?} in transitions.yaml (known: {known})")]
     UnknownTransition { name: String, known: String },
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
 }
 
 /// The transitioner: the repo, the deployer, the clock and the status.
@@ -103,7 +107,7 @@ impl Transitioner {
 
     /// Evaluates every transition in file order, as the poll loop does.
     pub async fn run_all(&self) -> Result<Vec<(String, Outcome)>, Error> {
-        self.run(Trigger::Poll, None, run::AUTHOR).await
+        self.run(Trigger::Poll, None, run::AUTHOR, None).await
     }
 
     /// Runs one transition now: also a manual one, ignoring its schedule; locks
@@ -115,7 +119,19 @@ impl Transitioner {
     /// Like [`Transitioner::run_now`], with `author` as the commit's author
     /// (`POST /transitions/{name}/run`: the person who asked).
     pub async fn run_now_as(&self, name: &str, author: &str) -> Result<Outcome, Error> {
-        let mut outcomes = self.run(Trigger::Manual, Some(name), author).await?;
+        self.run_now_with(name, author, None).await
+    }
+
+    /// Like [`Transitioner::run_now_as`]; with `override_windows`, the run goes ahead
+    /// while the transition's windows are closed (break-glass), and the commit records
+    /// the reason.
+    pub async fn run_now_with(
+        &self,
+        name: &str,
+        author: &str,
+        override_windows: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        let mut outcomes = self.run(Trigger::Manual, Some(name), author, override_windows).await?;
         match outcomes.pop() {
             Some((_, outcome)) => Ok(outcome),
             // run() returns exactly the one named transition, or UnknownTransition.
@@ -126,10 +142,52 @@ impl Transitioner {
         }
     }
 
-    async fn run(&self, trigger: Trigger, only: Option<&str>, author: &str) -> Result<Vec<(String, Outcome)>, Error> {
+    /// Records `who`'s approval or rejection of what transition `name` would ship now,
+    /// as a commit by `who`; an approval that completes the count promotes right away
+    /// (as a poll would: schedule and windows still apply).
+    pub async fn verdict(&self, name: &str, who: &str, kind: Kind, reason: Option<&str>) -> Result<Recorded, Error> {
+        let recorded = {
+            let _one_at_a_time = self.run_lock.lock().await;
+            let now = self.clock.now();
+            let snapshot: Arc<RepoSnapshot> = self
+                .repo
+                .with(|r| {
+                    r.fetch()?;
+                    r.head_snapshot()
+                })
+                .await?;
+            let all = snapshot.transitions()?;
+            let Some(t) = all.iter().find(|t| t.name == name).cloned() else {
+                return Err(Error::UnknownTransition {
+                    name: name.to_string(),
+                    known: all.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+                });
+            };
+            let (who, reason) = (who.to_string(), reason.map(str::to_string));
+            self.repo
+                .with(move |r| approve::record(r, &t, &all, now, &who, kind, reason.as_deref()))
+                .await?
+        };
+        if recorded.commit.is_some() {
+            // Show the verdict in the status now, and promote if it was the last one needed.
+            // The verdict is committed whatever this run does: its failure is the run's.
+            if let Err(e) = self.run(Trigger::Poll, Some(name), run::AUTHOR, None).await {
+                tracing::warn!(transition = %name, "the run after a verdict failed: {e}");
+            }
+        }
+        Ok(recorded)
+    }
+
+    async fn run(
+        &self,
+        trigger: Trigger,
+        only: Option<&str>,
+        author: &str,
+        override_windows: Option<&str>,
+    ) -> Result<Vec<(String, Outcome)>, Error> {
         let _one_at_a_time = self.run_lock.lock().await;
         let now = self.clock.now();
-        let result = self.run_locked(trigger, only, now, author).await;
+        let result = self.run_locked(trigger, only, now, author, override_windows).await;
         match &result {
             Err(Error::UnknownTransition { .. }) => {}
             Err(e) => {
@@ -150,6 +208,7 @@ impl Transitioner {
         only: Option<&str>,
         now: DateTime<Utc>,
         author: &str,
+        override_windows: Option<&str>,
     ) -> Result<Vec<(String, Outcome)>, Error> {
         let snapshot: Arc<RepoSnapshot> = self
             .repo
@@ -178,16 +237,30 @@ impl Transitioner {
         let mut failure = None;
         for t in selected {
             let (snapshot, view, name, author) = (snapshot.clone(), view.clone(), t.name.clone(), author.to_string());
+            let override_windows = override_windows.map(str::to_string);
             let leadership = self.leadership.clone();
             let fence = move || leadership.check().map_err(|e| e.to_string());
             let outcome = self
                 .repo
-                .with(move |r| run::run_transition(r, &t, &snapshot, &view, now, trigger, &author, &fence))
+                .with(move |r| {
+                    // A failed promotion is rolled back (and held) before anything
+                    // else moves, by the replica allowed to write.
+                    let rolled_back = match fence() {
+                        Ok(()) => verify::roll_back_failures(r, &t, &view, now)?.is_some(),
+                        Err(_) => false,
+                    };
+                    let request = Request {
+                        trigger,
+                        author: &author,
+                        override_windows: override_windows.as_deref(),
+                    };
+                    run::run_transition(r, &t, &snapshot, &view, now, request, &fence).map(|o| (rolled_back, o))
+                })
                 .await;
             match outcome {
-                Ok(outcome) => {
+                Ok((rolled_back, outcome)) => {
                     self.record(&name, &outcome, now);
-                    if outcome.commit.is_some() {
+                    if outcome.commit.is_some() || rolled_back {
                         if let Some(deployer) = self.deployer.clone() {
                             tokio::spawn(async move { deployer.refresh().await });
                         }
@@ -245,7 +318,8 @@ impl Transitioner {
     }
 
     async fn deployer_view(&self, transitions: &[Transition]) -> DeployerView {
-        if !transitions.iter().any(Transition::requires_source_clean) {
+        let needs_deployer = |t: &Transition| t.requires_source_clean() || t.on_failure == OnFailure::Rollback;
+        if !transitions.iter().any(needs_deployer) {
             return DeployerView::NotAsked;
         }
         match &self.deployer {
@@ -274,23 +348,15 @@ impl Transitioner {
                 Some(i) => old.swap_remove(i),
                 None => TransitionStatus {
                     name: t.name.clone(),
-                    source: String::new(),
-                    target: String::new(),
-                    manual: false,
-                    schedule: None,
-                    last_run: None,
-                    result: None,
-                    reason: String::new(),
                     recent_runs: history.remove(&t.name).unwrap_or_default(),
-                    next_scheduled: None,
-                    pending: Vec::new(),
-                    skipped: Vec::new(),
+                    ..TransitionStatus::default()
                 },
             };
             status.source = t.source.clone();
             status.target = t.target.clone();
             status.manual = t.manual;
             status.schedule = t.schedule_text.clone();
+            status.approvals_needed = t.approvals;
             board.transitions.push(status);
         }
         Ok(())
@@ -318,6 +384,12 @@ impl Transitioner {
         status.next_scheduled = d.next_scheduled();
         status.pending = d.pending.clone();
         status.skipped = d.skipped.clone();
+        status.state = Some(d.state);
+        status.frozen_until = d.frozen_until;
+        status.would_ship = d.would_ship.clone();
+        status.holds = d.holds.clone();
+        status.approved_by = d.approved_by.clone();
+        status.rejected = d.rejected.clone();
         if let Some(commit) = &outcome.commit {
             if !d.promotions.is_empty() {
                 status.recent_runs.insert(
@@ -325,15 +397,7 @@ impl Transitioner {
                     TransitionRun {
                         at: now,
                         commit: commit.clone(),
-                        promotions: d
-                            .promotions
-                            .iter()
-                            .map(|p| slipway_core::status::Promotion {
-                                service: p.service.clone(),
-                                old: p.old.clone(),
-                                new: p.new.clone(),
-                            })
-                            .collect(),
+                        promotions: d.promotions.iter().map(|p| p.promotion()).collect(),
                     },
                 );
                 status.recent_runs.truncate(RECENT_RUNS);

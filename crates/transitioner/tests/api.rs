@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use slipway_core::status::{TransitionResult, TransitionerStatus};
+use slipway_core::status::{PromotionState, TransitionResult, TransitionerStatus};
 use slipway_transitioner::{start, Config, ManualClock};
 use support::*;
 use tokio_util::sync::CancellationToken;
@@ -332,6 +332,115 @@ async fn refresh_burst_is_acted_on_once_now_and_once_after_the_interval() {
     wait_for(&http, &base, |s| s.repo_commit.as_deref() == Some(c2.as_str())).await;
     assert_eq!(nudge().await, "scheduled", "that fetch brought c2");
     assert_eq!(nudge().await, "coalesced", "this one brought nothing new");
+    shutdown.cancel();
+    running.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn deny_window_open_now_freezes_until_its_end_and_an_override_with_a_reason_promotes() {
+    let repo = repo(
+        r#"
+commits:
+  - message: setup
+    files:
+      transitions.yaml: "transitions:\n  prod:\n    source: pp\n    target: prod\n    windows:\n      - {deny: \"0 0 18 * * Fri\", duration: 64h, timezone: Europe/Berlin, reason: weekend freeze}\n"
+      pp/version/s1.yaml: "version: '2'\n"
+      prod/version/s1.yaml: "version: '1'\n"
+"#,
+    );
+    let config = with_tokens(Config::new(repo.url(), repo.scratch("checkout")), &repo);
+    let shutdown = CancellationToken::new();
+    // Saturday noon in Berlin; the freeze began Friday 18:00 (17:00 UTC) and lasts 64 hours.
+    let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-28T11:00:00Z")));
+    let running = start(&config, clock, shutdown.clone()).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let setup = repo.head().unwrap();
+
+    let status = wait_for(&http, &base, |s| s.transitions.iter().any(|t| t.result.is_some())).await;
+    let prod = &status.transitions[0];
+    assert_eq!(prod.state, Some(PromotionState::Frozen));
+    assert_eq!(prod.frozen_until, Some(at("2026-11-30T09:00:00Z")));
+    assert!(prod.reason.contains("weekend freeze"), "{}", prod.reason);
+    assert_eq!(prod.would_ship[0].new, "2");
+    assert_eq!(repo.head().unwrap(), setup, "nothing committed while frozen");
+
+    // A plain run is frozen too, and says how to break the glass.
+    let (code, answer) = run_prod(&http, &base, Some(AGGREGATOR_TOKEN), None).await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["state"], "Frozen");
+    assert!(
+        answer["reason"].as_str().unwrap().contains("override_windows"),
+        "{answer}"
+    );
+    // An override needs a reason.
+    let (code, answer) = run_prod(
+        &http,
+        &base,
+        Some(AGGREGATOR_TOKEN),
+        Some(("application/json", r#"{"override_windows": true}"#)),
+    )
+    .await;
+    assert_eq!(code, 400, "{answer}");
+    assert_eq!(answer["field"], "reason");
+    assert_eq!(repo.head().unwrap(), setup);
+
+    let (code, answer) = run_prod(
+        &http,
+        &base,
+        Some(AGGREGATOR_TOKEN),
+        Some((
+            "application/json",
+            r#"{"override_windows": true, "reason": "incident 4711 hotfix", "author": "alice"}"#,
+        )),
+    )
+    .await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["result"], "Success");
+    assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '2'\n");
+    let (_, author, message) = repo.log().remove(0);
+    assert_eq!(author, "alice");
+    assert!(
+        message.contains("Windows overridden by alice: incident 4711 hotfix"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Slipway-Override-Reason: incident 4711 hotfix"),
+        "{message}"
+    );
+    assert!(message.contains("weekend freeze"), "{message}");
+
+    shutdown.cancel();
+    running.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_hold_in_the_target_shows_in_the_status_while_the_schedule_is_not_due() {
+    let repo = repo(
+        r#"
+commits:
+  - message: setup
+    files:
+      transitions.yaml: "transitions:\n  prod: {source: pp, target: prod, schedule: \"0 0 9 * * *\"}\n"
+      pp/version/s1.yaml: "version: '2'\n"
+      prod/version/s1.yaml: "version: '1'\n"
+      prod/locks.yaml: "resource_locks:\n  s1: {reasons: [rolled back from 2 to 1 by alice]}\n"
+"#,
+    );
+    let config = with_tokens(Config::new(repo.url(), repo.scratch("checkout")), &repo);
+    let shutdown = CancellationToken::new();
+    let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T08:00:00Z")));
+    let running = start(&config, clock, shutdown.clone()).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+
+    let status = wait_for(&http, &base, |s| s.transitions.iter().any(|t| t.result.is_some())).await;
+    let prod = &status.transitions[0];
+    assert_eq!(prod.holds.len(), 1, "{prod:?}");
+    assert_eq!(prod.holds[0].service, "s1");
+    assert_eq!(prod.holds[0].reason, "held: rolled back from 2 to 1 by alice");
+    assert_eq!(prod.state, Some(PromotionState::Pending));
+
     shutdown.cancel();
     running.task.await.unwrap().unwrap();
 }

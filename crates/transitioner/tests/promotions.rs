@@ -478,3 +478,39 @@ commits:
     assert_eq!(t.run_all().await.unwrap()[0].1.commit, None);
     assert_eq!(transitioner_commits(&repo).len(), 1, "promoted exactly once");
 }
+
+#[tokio::test]
+async fn three_versions_posted_during_a_freeze_are_one_promotion_with_the_newest_when_it_opens() {
+    let repo = repo(
+        r#"
+commits:
+  - message: setup
+    files:
+      transitions.yaml: "transitions:\n  prod:\n    source: pp\n    target: prod\n    windows: [{deny: \"0 0 18 * * Fri\", duration: 64h, reason: weekend freeze}]\n"
+      pp/version/s1.yaml: "version: '1'\n"
+      prod/version/s1.yaml: "version: '1'\n"
+"#,
+    );
+    // Saturday: inside the freeze.
+    let clock = clock("2026-11-28T12:00:00Z");
+    let t = transitioner(&repo, "checkout", clock.clone(), None).await;
+    for v in ["2", "3", "4"] {
+        repo.commit(
+            &format!("s1 {v}"),
+            &[("pp/version/s1.yaml", Some(&format!("version: '{v}'\n")))],
+        )
+        .unwrap();
+        let outcome = t.run_all().await.unwrap().remove(0).1;
+        assert_eq!(outcome.decision.state, slipway_core::status::PromotionState::Frozen);
+        assert_eq!(outcome.commit, None);
+    }
+    assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '1'\n");
+
+    // Monday 10:00 UTC the freeze ends.
+    clock.set(at("2026-11-30T10:00:00Z"));
+    let outcome = t.run_all().await.unwrap().remove(0).1;
+    assert_eq!(outcome.decision.result, TransitionResult::Success);
+    assert_eq!(outcome.decision.summary(), "s1 1 → 4");
+    assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '4'\n");
+    assert_eq!(transitioner_commits(&repo).len(), 1, "one promotion commit");
+}

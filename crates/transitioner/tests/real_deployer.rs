@@ -126,3 +126,94 @@ commits:
     let _ = deployer.task.await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_version_promoted_into_pp_is_rolled_back_within_verify_for_and_held() {
+    let sim = SimCluster::start(SimConfig {
+        rollout_delay: Duration::from_millis(200),
+        fail_image_pattern: "*:broken".into(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let repo = repo(&format!(
+        r#"
+commits:
+  - message: setup
+    files:
+      deployers.yaml: "deployers:\n  pp: {{cluster: main, namespace: pp}}\n"
+      transitions.yaml: "transitions:\n  pp: {{source: dev, target: pp, on_failure: rollback, verify_for: 10m}}\n"
+      pp/base/s1.yaml: {base}
+      dev/version/s1.yaml: "version: '1'\nimage: reg/s1:1\n"
+      pp/version/s1.yaml: "version: '1'\nimage: reg/s1:1\n"
+"#,
+        base = serde_json::to_string(BASE).unwrap()
+    ));
+    let kubeconfig = repo.scratch("main.kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let mut config = DeployerConfig::new(repo.url(), repo.scratch("deployer"));
+    config.clusters.insert(
+        "main".into(),
+        ClusterConfig {
+            kubeconfig: Some(kubeconfig),
+            context: None,
+            in_cluster: false,
+        },
+    );
+    config.poll_interval = Duration::from_millis(100);
+    let shutdown = CancellationToken::new();
+    let deployer = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
+    // Promotion commits carry the real time: the clock must agree for verify_for.
+    let now = chrono::Utc::now().to_rfc3339();
+    let t = transitioner_with_deployer_at(
+        &repo,
+        "transitioner",
+        clock(&now),
+        Some(format!("http://{}", deployer.addr)),
+    )
+    .await;
+
+    repo.commit(
+        "s1 2",
+        &[("dev/version/s1.yaml", Some("version: '2'\nimage: reg/s1:broken\n"))],
+    )
+    .unwrap();
+    assert_eq!(
+        t.run_all().await.unwrap()[0].1.decision.result,
+        TransitionResult::Success
+    );
+    assert_eq!(
+        repo.read("pp/version/s1.yaml").unwrap(),
+        "version: '2'\nimage: reg/s1:broken\n"
+    );
+
+    let locks = wait_until("the rollback", Duration::from_secs(30), || async {
+        t.run_all().await.unwrap();
+        match repo.read("pp/locks.yaml") {
+            Some(locks) if repo.read("pp/version/s1.yaml").as_deref() == Some("version: '1'\nimage: reg/s1:1\n") => {
+                Ok(locks)
+            }
+            other => Err(format!("locks {other:?}, pp at {:?}", repo.read("pp/version/s1.yaml"))),
+        }
+    })
+    .await;
+    assert!(locks.contains("rolled back from 2 to 1"), "{locks}");
+    assert!(locks.contains("ProgressDeadlineExceeded"), "{locks}");
+    let (_, author, message) = repo.log().remove(0);
+    assert_eq!(author, "slipway-transitioner");
+    assert!(message.starts_with("Roll back pp: s1 2 → 1"), "{message}");
+    assert!(message.contains("Slipway-Action: rollback"), "{message}");
+
+    // The hold keeps the broken version out.
+    let outcome = t.run_all().await.unwrap().remove(0).1;
+    assert_eq!(outcome.commit, None);
+    assert!(outcome.decision.holds[0].reason.contains("ProgressDeadlineExceeded"));
+    assert_eq!(
+        repo.read("pp/version/s1.yaml").unwrap(),
+        "version: '1'\nimage: reg/s1:1\n"
+    );
+
+    shutdown.cancel();
+    let _ = deployer.task.await;
+    sim.shutdown().await;
+}

@@ -29,7 +29,8 @@ async fn timed_transition_without_state_waits_for_its_time_then_runs_once() {
     let clock = clock("2026-11-22T08:00:00Z");
     let t = transitioner(&repo, "checkout", clock.clone(), None).await;
 
-    // No state yet: the next due time is computed and committed, nothing is promoted.
+    // No state yet and a change waits: the next due time is computed and committed
+    // (so a restart past it still runs it), nothing is promoted.
     let outcome = t.run_all().await.unwrap().remove(0).1;
     assert_eq!(outcome.decision.result, TransitionResult::Skipped);
     assert!(outcome.commit.is_some(), "the schedule state is committed");
@@ -49,14 +50,18 @@ async fn timed_transition_without_state_waits_for_its_time_then_runs_once() {
     assert_eq!(outcome.decision.result, TransitionResult::Skipped);
     assert_eq!(outcome.commit, None);
 
-    // At its time: promotes, and the next due time moves on in the same commit.
+    // At its time: promotes, and the entry goes in the same commit (nothing waits now).
     clock.set(at("2026-11-22T09:00:00Z"));
     let outcome = t.run_all().await.unwrap().remove(0).1;
     assert_eq!(outcome.decision.result, TransitionResult::Success);
     let commit = outcome.commit.unwrap();
     assert_eq!(repo.read_at(&commit, "prod/version/s1.yaml").unwrap(), "version: '2'\n");
-    assert_eq!(next_due(&repo), Some(at("2026-11-23T09:00:00Z")));
+    assert_eq!(next_due(&repo), None);
     assert_eq!(repo.head().unwrap(), commit, "promotion and state are one commit");
+    assert_eq!(
+        t.status().transitions[0].next_scheduled,
+        Some(at("2026-11-23T09:00:00Z"))
+    );
 
     // After its time, with a new version waiting: not due again until tomorrow.
     repo.commit("s1 3", &[("pp/version/s1.yaml", Some("version: '3'\n"))])
@@ -87,14 +92,36 @@ async fn timed_transition_with_state_runs_a_missed_time_once() {
     clock.set(at("2026-11-22T15:00:00Z"));
     let outcome = t.run_all().await.unwrap().remove(0).1;
     assert_eq!(outcome.decision.result, TransitionResult::Success);
-    assert_eq!(next_due(&repo), Some(at("2026-11-23T09:00:00Z")));
+    assert_eq!(next_due(&repo), None);
     clock.set(at("2026-11-22T15:01:00Z"));
     assert_eq!(t.run_all().await.unwrap()[0].1.commit, None);
     assert_eq!(transitioner_commits(&repo).len(), 1);
 }
 
 #[tokio::test]
-async fn due_time_with_nothing_to_promote_moves_on() {
+async fn ten_ticks_with_nothing_to_promote_make_no_commit() {
+    let repo = repo(SCHEDULED);
+    repo.commit("same", &[("prod/version/s1.yaml", Some("version: '2'\n"))])
+        .unwrap();
+    let head = repo.head().unwrap();
+    let clock = clock("2026-11-22T08:55:00Z");
+    let t = transitioner(&repo, "checkout", clock.clone(), None).await;
+    // Ten ticks two minutes apart, across the 09:00 run.
+    for tick in 0..10 {
+        clock.set(at("2026-11-22T08:55:00Z") + chrono::Duration::minutes(2 * tick));
+        let outcome = t.run_all().await.unwrap().remove(0).1;
+        assert_eq!(outcome.decision.result, TransitionResult::Skipped);
+        assert_eq!(outcome.commit, None, "tick {tick}");
+    }
+    assert_eq!(repo.head().unwrap(), head, "0 commits");
+    assert_eq!(
+        t.status().transitions[0].next_scheduled,
+        Some(at("2026-11-23T09:00:00Z"))
+    );
+}
+
+#[tokio::test]
+async fn a_stored_due_time_with_nothing_left_to_promote_is_dropped_once() {
     let repo = repo(SCHEDULED);
     repo.commit("same", &[("prod/version/s1.yaml", Some("version: '2'\n"))])
         .unwrap();
@@ -106,16 +133,20 @@ async fn due_time_with_nothing_to_promote_moves_on() {
         )],
     )
     .unwrap();
-    let t = transitioner(&repo, "checkout", clock("2026-11-22T09:00:01Z"), None).await;
+    let clock = clock("2026-11-22T09:00:01Z");
+    let t = transitioner(&repo, "checkout", clock.clone(), None).await;
     let outcome = t.run_all().await.unwrap().remove(0).1;
     assert_eq!(outcome.decision.result, TransitionResult::Skipped);
-    assert_eq!(next_due(&repo), Some(at("2026-11-23T09:00:00Z")));
+    assert_eq!(next_due(&repo), None);
     let msg = &transitioner_commits(&repo)[0].1;
     assert!(
-        msg.starts_with("Schedule prod: next run at 2026-11-23T09:00:00Z"),
+        msg.starts_with("Schedule prod: nothing waits for a scheduled run"),
         "{msg}"
     );
     assert!(msg.contains("Slipway-Action: schedule"), "{msg}");
+    clock.set(at("2026-11-22T09:02:00Z"));
+    assert_eq!(t.run_all().await.unwrap()[0].1.commit, None);
+    assert_eq!(transitioner_commits(&repo).len(), 1);
 }
 
 #[tokio::test]
@@ -164,7 +195,7 @@ commits:
     let outcome = t.run_all().await.unwrap().remove(0).1;
     assert_eq!(outcome.decision.result, TransitionResult::Success);
     assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '2'\n");
-    assert_eq!(next_due(&repo), Some(at("2026-11-23T09:00:00Z")));
+    assert_eq!(next_due(&repo), None, "nothing waits any more");
 }
 
 #[tokio::test]
@@ -190,9 +221,14 @@ async fn restart_in_a_scheduled_window_does_not_run_twice() {
     let restarted = transitioner(&repo, "checkout", clock("2026-11-22T09:00:20Z"), None).await;
     let outcome = restarted.run_all().await.unwrap().remove(0).1;
     assert_eq!(outcome.decision.result, TransitionResult::Skipped);
-    assert_eq!(outcome.commit, None);
     assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '2'\n");
-    assert_eq!(transitioner_commits(&repo).len(), 1);
+    // The new version waits for tomorrow's run; that is all the restart writes.
+    assert_eq!(next_due(&repo), Some(at("2026-11-23T09:00:00Z")));
+    let promotions = transitioner_commits(&repo)
+        .into_iter()
+        .filter(|(_, msg)| msg.contains("Slipway-Action: promotion"))
+        .count();
+    assert_eq!(promotions, 1);
     assert_eq!(restarted.status().transitions[0].recent_runs.len(), 1);
 }
 
@@ -204,11 +240,8 @@ async fn manual_run_of_a_scheduled_transition_ignores_the_schedule() {
     let outcome = t.run_now("prod").await.unwrap();
     assert_eq!(outcome.decision.result, TransitionResult::Success);
     assert_eq!(repo.read("prod/version/s1.yaml").unwrap(), "version: '2'\n");
-    assert_eq!(
-        next_due(&repo),
-        Some(at("2026-11-22T09:00:00Z")),
-        "the schedule is left as it was"
-    );
+    assert_eq!(next_due(&repo), None, "nothing waits for the 09:00 run any more");
+    assert_eq!(outcome.decision.next_scheduled(), Some(at("2026-11-22T09:00:00Z")));
 }
 
 #[tokio::test]

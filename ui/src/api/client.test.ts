@@ -54,6 +54,20 @@ describe('httpApi', () => {
     expect((err as ApiError).field).toBe('service');
   });
 
+  it('sends break-glass runs, approvals and rejections with their reasons', async () => {
+    const fetch = vi.fn(async () => answer(200, { result: 'Success' }));
+    const api = httpApi({ token: () => 'tok', fetch });
+    await api.runTransition('prod', 'incident 4711');
+    await api.approveTransition('prod');
+    await api.rejectTransition('prod', 'not yet');
+    const calls = fetch.mock.calls as unknown as [string, RequestInit][];
+    expect(calls.map(([url, init]) => [url, init.method, init.body])).toEqual([
+      ['/api/transitions/prod/run', 'POST', JSON.stringify({ override_windows: true, reason: 'incident 4711' })],
+      ['/api/transitions/prod/approve', 'POST', undefined],
+      ['/api/transitions/prod/reject', 'POST', JSON.stringify({ reason: 'not yet' })],
+    ]);
+  });
+
   it('says when the token was refused', async () => {
     const fetch = vi.fn(async () => answer(401, { error: 'unknown token', field: null }));
     const err = (await httpApi({ token: () => 'bad', fetch })

@@ -1,4 +1,4 @@
-import type { CommitAnswer, HistoryEntry, RunAnswer, State } from './types';
+import type { CommitAnswer, HistoryEntry, RunAnswer, State, VerdictAnswer } from './types';
 
 /** An error answered by the API (or the network), with the message to show to a person. */
 export class ApiError extends Error {
@@ -38,7 +38,10 @@ export interface Api {
   unlock(target: LockTarget, reason?: string): Promise<CommitAnswer>;
   /** Restores the version as of `commit`; `hold` (default true) places a hold on the service in the env. */
   rollback(env: string, service: string, commit: string, hold?: boolean): Promise<CommitAnswer>;
-  runTransition(name: string): Promise<RunAnswer>;
+  /** Runs it now; with `overrideReason`, through closed windows (break-glass). */
+  runTransition(name: string, overrideReason?: string): Promise<RunAnswer>;
+  approveTransition(name: string, reason?: string): Promise<VerdictAnswer>;
+  rejectTransition(name: string, reason: string): Promise<VerdictAnswer>;
 }
 
 export interface HttpApiOptions {
@@ -136,7 +139,21 @@ export function httpApi(options: HttpApiOptions): Api {
       call<CommitAnswer>('DELETE', lockPath(target), reason === undefined ? undefined : { reason }, true),
     rollback: (env, service, commit, hold = true) =>
       call<CommitAnswer>('POST', '/api/rollback', { env, service, commit, hold }, true),
-    runTransition: (name) =>
-      call<RunAnswer>('POST', `/api/transitions/${encodeURIComponent(name)}/run`, undefined, true),
+    runTransition: (name, overrideReason) =>
+      call<RunAnswer>(
+        'POST',
+        `/api/transitions/${encodeURIComponent(name)}/run`,
+        overrideReason === undefined ? undefined : { override_windows: true, reason: overrideReason },
+        true,
+      ),
+    approveTransition: (name, reason) =>
+      call<VerdictAnswer>(
+        'POST',
+        `/api/transitions/${encodeURIComponent(name)}/approve`,
+        reason ? { reason } : undefined,
+        true,
+      ),
+    rejectTransition: (name, reason) =>
+      call<VerdictAnswer>('POST', `/api/transitions/${encodeURIComponent(name)}/reject`, { reason }, true),
   };
 }

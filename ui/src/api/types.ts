@@ -4,6 +4,8 @@
 export type RolloutStatus = 'Clean' | 'InProgress' | 'Outdated' | 'Failed';
 export type Phase = 'Received' | 'Deploying' | 'Deployed' | 'DeployFailed';
 export type TransitionResult = 'Success' | 'Skipped' | 'Blocked' | 'CheckFailed';
+/** Where a transition stands, as the transitioner says it. */
+export type PromotionState = 'UpToDate' | 'Pending' | 'AwaitingApproval' | 'AwaitingMerge' | 'Frozen' | 'Blocked';
 export type Scalar = string | number | boolean | null;
 
 export interface ErrorRecord {
@@ -87,6 +89,23 @@ export interface TransitionStatus {
   next_scheduled?: string | null;
   pending?: string[];
   skipped?: SkippedService[];
+  state?: PromotionState | null;
+  /** While Frozen: when its windows open next. */
+  frozen_until?: string | null;
+  /** What a run would promote now if nothing kept it back. */
+  would_ship?: Promotion[];
+  /** Every service lock in the target env (`held: <reasons>`). */
+  holds?: SkippedService[];
+  approvals_needed?: number;
+  approved_by?: string[];
+  rejected?: Verdict | null;
+}
+
+/** One person's approval or rejection. */
+export interface Verdict {
+  by: string;
+  at: string;
+  reason?: string | null;
 }
 
 export interface State {
@@ -123,6 +142,14 @@ export interface CommitAnswer {
 
 export interface RunAnswer {
   result: TransitionResult;
+  state?: PromotionState;
   reason?: string;
   commit?: string | null;
+}
+
+export interface VerdictAnswer {
+  commit?: string | null;
+  state?: PromotionState;
+  reason?: string;
+  approved_by?: string[];
 }

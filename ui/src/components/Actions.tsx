@@ -1,8 +1,8 @@
 import { useId, useState, type FormEvent } from 'react';
 import { ApiError, type LockTarget } from '../api/client';
-import type { HistoryEntry, RunAnswer, TransitionStatus } from '../api/types';
+import type { HistoryEntry, RunAnswer, TransitionStatus, VerdictAnswer } from '../api/types';
 import { useApi, useReload, useToken } from '../context';
-import { formatTime, shortCommit } from '../model';
+import { describePromotion, formatTime, shortCommit } from '../model';
 import { LockGlyph } from './Badges';
 import { Dialog } from './Dialog';
 import { ErrorMessage, Notice, errorText } from './Messages';
@@ -271,16 +271,30 @@ export function Holds({
   );
 }
 
-/** Starts a transition by hand and shows what the transitioner answered. */
+/**
+ * Starts a transition by hand and shows what the transitioner answered. While its
+ * windows keep it frozen, the run needs a reason and is recorded as a break-glass override.
+ */
 export function RunTransitionDialog({ transition, onClose }: { transition: TransitionStatus; onClose: () => void }) {
   const api = useApi();
   const { run, busy, error, tokenField } = useAction();
   const [answer, setAnswer] = useState<RunAnswer | null>(null);
+  const [reason, setReason] = useState('');
+  const [localError, setLocalError] = useState<string | null>(null);
+  const reasonId = useId();
   const pending = transition.pending ?? [];
+  const frozen = transition.state === 'Frozen';
 
   async function start(e: FormEvent) {
     e.preventDefault();
-    const result = await run(() => api.runTransition(transition.name));
+    setLocalError(null);
+    if (frozen && !reason.trim()) {
+      setLocalError('Say why this promotion cannot wait for its window.');
+      return;
+    }
+    const result = await run(() =>
+      frozen ? api.runTransition(transition.name, reason.trim()) : api.runTransition(transition.name),
+    );
     if (result) setAnswer(result);
   }
 
@@ -291,10 +305,23 @@ export function RunTransitionDialog({ transition, onClose }: { transition: Trans
           {pending.length > 0
             ? `Promotes what waits in ${transition.source}: ${pending.join(', ')}.`
             : `Nothing is known to wait in ${transition.source}; the run checks again.`}{' '}
-          Preconditions and locks still apply; the schedule is ignored.
+          Preconditions, approvals and locks still apply; the schedule is ignored.
         </p>
+        {frozen && (
+          <>
+            <p className="warning">
+              Frozen
+              {transition.frozen_until ? ` until ${formatTime(transition.frozen_until)}` : ''}: {transition.reason}.
+              Running it now overrides the windows (break-glass); the commit records you and your reason.
+            </p>
+            <div className="field">
+              <label htmlFor={reasonId}>Reason for overriding the windows</label>
+              <textarea id={reasonId} value={reason} onChange={(e) => setReason(e.target.value)} required />
+            </div>
+          </>
+        )}
         {tokenField}
-        <ErrorMessage>{error}</ErrorMessage>
+        <ErrorMessage>{localError ?? error}</ErrorMessage>
         {answer && (
           <Notice>
             Result: <strong>{answer.result}</strong>
@@ -308,7 +335,97 @@ export function RunTransitionDialog({ transition, onClose }: { transition: Trans
           </button>
           {!answer && (
             <button type="submit" className="primary" disabled={busy}>
-              Run now
+              {frozen ? 'Run through the freeze' : 'Run now'}
+            </button>
+          )}
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/**
+ * Approves or rejects exactly what a transition would ship now. A rejection needs a
+ * reason; an approval may have one.
+ */
+export function VerdictDialog({
+  transition,
+  kind,
+  onClose,
+}: {
+  transition: TransitionStatus;
+  kind: 'approve' | 'reject';
+  onClose: () => void;
+}) {
+  const api = useApi();
+  const { run, busy, error, tokenField } = useAction();
+  const [answer, setAnswer] = useState<VerdictAnswer | null>(null);
+  const [reason, setReason] = useState('');
+  const [localError, setLocalError] = useState<string | null>(null);
+  const reasonId = useId();
+  const ships = transition.would_ship ?? [];
+  const approved = transition.approved_by ?? [];
+  const verb = kind === 'approve' ? 'Approve' : 'Reject';
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setLocalError(null);
+    if (kind === 'reject' && !reason.trim()) {
+      setLocalError('Say what must change before it may ship.');
+      return;
+    }
+    const result = await run(() =>
+      kind === 'approve'
+        ? api.approveTransition(transition.name, reason.trim() || undefined)
+        : api.rejectTransition(transition.name, reason.trim()),
+    );
+    if (result) setAnswer(result);
+  }
+
+  return (
+    <Dialog
+      title={`${verb} promotion ${transition.name} (${transition.source} → ${transition.target})`}
+      onClose={onClose}
+    >
+      <form onSubmit={(e) => void submit(e)}>
+        <p>{ships.length > 0 ? 'It would ship:' : 'Nothing is known to wait; the transitioner checks again.'}</p>
+        {ships.length > 0 && (
+          <ul className="ships">
+            {ships.map((p) => (
+              <li key={p.service}>{describePromotion(p)}</li>
+            ))}
+          </ul>
+        )}
+        <p className="small muted">
+          Approvals so far: {approved.length} of {transition.approvals_needed ?? '?'}
+          {approved.length > 0 ? ` (${approved.join(', ')})` : ''}. A new version in {transition.source} needs fresh
+          approvals.
+        </p>
+        <div className="field">
+          <label htmlFor={reasonId}>{kind === 'approve' ? 'Reason (optional)' : 'Reason'}</label>
+          <textarea
+            id={reasonId}
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+            required={kind === 'reject'}
+          />
+        </div>
+        {tokenField}
+        <ErrorMessage>{localError ?? error}</ErrorMessage>
+        {answer && (
+          <Notice>
+            {kind === 'approve' ? 'Approved' : 'Rejected'}
+            {answer.state ? `; now ${answer.state}` : ''}
+            {answer.reason ? `: ${answer.reason}` : ''}
+          </Notice>
+        )}
+        <div className="buttons">
+          <button type="button" onClick={onClose}>
+            {answer ? 'Close' : 'Cancel'}
+          </button>
+          {!answer && (
+            <button type="submit" className="primary" disabled={busy}>
+              {verb}
             </button>
           )}
         </div>

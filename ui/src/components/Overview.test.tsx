@@ -144,6 +144,85 @@ describe('Overview', () => {
   });
 });
 
+describe('promotion control', () => {
+  function awaiting() {
+    const state = sampleState();
+    state.transitions = [
+      {
+        name: 'prod',
+        source: 'dev',
+        target: 'prod',
+        result: 'Blocked',
+        state: 'AwaitingApproval',
+        reason: 'awaiting approval: 1 of 2 (alice) for api 1.0 → 1.1',
+        pending: ['api'],
+        would_ship: [{ service: 'api', old: '1.0', new: '1.1' }],
+        approvals_needed: 2,
+        approved_by: ['alice'],
+      },
+    ];
+    return state;
+  }
+
+  it('approves what a transition would ship, showing it first', async () => {
+    const api = fakeApi();
+    renderWith(<Overview state={awaiting()} />, { api, token: 'tok' });
+    expect(document.querySelector('[data-transition="prod"]')?.textContent).toContain('Awaiting approval: 1 of 2');
+    await userEvent.click(screen.getByRole('button', { name: 'Approve promotion prod' }));
+    const dialog = screen.getByRole('dialog', { name: 'Approve promotion prod (dev → prod)' });
+    expect(within(dialog).getByText('api 1.0 → 1.1')).toBeTruthy();
+    expect(dialog.textContent).toContain('Approvals so far: 1 of 2 (alice)');
+    await userEvent.type(within(dialog).getByLabelText('Reason (optional)'), 'looks good');
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Approve' }));
+    expect(api.approveTransition).toHaveBeenCalledWith('prod', 'looks good');
+    expect((await within(dialog).findByRole('status')).textContent).toContain('Approved; now AwaitingApproval');
+  });
+
+  it('rejects only with a reason', async () => {
+    const api = fakeApi();
+    renderWith(<Overview state={awaiting()} />, { api, token: 'tok' });
+    await userEvent.click(screen.getByRole('button', { name: 'Reject promotion prod' }));
+    const dialog = screen.getByRole('dialog', { name: 'Reject promotion prod (dev → prod)' });
+    fireEvent.submit(within(dialog).getByRole('button', { name: 'Reject' }).closest('form')!);
+    expect((await within(dialog).findByRole('alert')).textContent).toContain('Say what must change');
+    expect(api.rejectTransition).not.toHaveBeenCalled();
+    await userEvent.type(within(dialog).getByLabelText('Reason'), 'waits for the schema change');
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Reject' }));
+    expect(api.rejectTransition).toHaveBeenCalledWith('prod', 'waits for the schema change');
+  });
+
+  it('breaks the glass of a frozen transition with a reason', async () => {
+    const api = fakeApi();
+    const state = sampleState();
+    state.transitions = [
+      {
+        name: 'prod',
+        source: 'dev',
+        target: 'prod',
+        result: 'Blocked',
+        state: 'Frozen',
+        frozen_until: '2026-11-30T09:00:00Z',
+        reason: 'frozen: inside deny window (UTC): weekend freeze',
+        pending: ['api'],
+      },
+    ];
+    renderWith(<Overview state={state} />, { api, token: 'tok' });
+    expect(document.querySelector('[data-transition="prod"]')?.textContent).toContain(
+      'Frozen until 2026-11-30 09:00 UTC',
+    );
+    expect(screen.queryByRole('button', { name: 'Approve promotion prod' })).toBeNull();
+    await userEvent.click(screen.getByRole('button', { name: 'Run transition prod through the freeze' }));
+    const dialog = screen.getByRole('dialog');
+    expect(dialog.textContent).toContain('weekend freeze');
+    fireEvent.submit(within(dialog).getByRole('button', { name: 'Run through the freeze' }).closest('form')!);
+    expect((await within(dialog).findByRole('alert')).textContent).toContain('cannot wait for its window');
+    expect(api.runTransition).not.toHaveBeenCalled();
+    await userEvent.type(within(dialog).getByLabelText('Reason for overriding the windows'), 'incident 4711');
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Run through the freeze' }));
+    expect(api.runTransition).toHaveBeenCalledWith('prod', 'incident 4711');
+  });
+});
+
 describe('promotion strip', () => {
   it('shows every transition into an env, each with its own verdict', () => {
     const state = sampleState();

@@ -14,11 +14,14 @@ import {
   transitionsInto,
   type Tone,
 } from '../model';
-import { LockDialog, RunTransitionDialog } from './Actions';
+import { LockDialog, RunTransitionDialog, VerdictDialog } from './Actions';
 import { LockGlyph, LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { Notice } from './Messages';
 
-type Open = { kind: 'lock'; target: LockTarget; reasons: string[] } | { kind: 'run'; transition: TransitionStatus };
+type Open =
+  | { kind: 'lock'; target: LockTarget; reasons: string[] }
+  | { kind: 'run'; transition: TransitionStatus }
+  | { kind: 'approve' | 'reject'; transition: TransitionStatus };
 
 /** The env × service matrix with the promotion strip between the envs. */
 export function Overview({ state, initialFilter = '' }: { state: State; initialFilter?: string }) {
@@ -106,6 +109,7 @@ export function Overview({ state, initialFilter = '' }: { state: State; initialF
                   key={env.name}
                   transitions={transitionsInto(state, env.name)}
                   onRun={(transition) => setOpen({ kind: 'run', transition })}
+                  onVerdict={(transition, kind) => setOpen({ kind, transition })}
                 />
               ))}
             </tr>
@@ -140,6 +144,9 @@ export function Overview({ state, initialFilter = '' }: { state: State; initialF
         />
       )}
       {open?.kind === 'run' && <RunTransitionDialog transition={open.transition} onClose={() => setOpen(null)} />}
+      {(open?.kind === 'approve' || open?.kind === 'reject') && (
+        <VerdictDialog transition={open.transition} kind={open.kind} onClose={() => setOpen(null)} />
+      )}
     </section>
   );
 }
@@ -265,9 +272,11 @@ const TONE_ORDER: Tone[] = ['failed', 'blocked', 'waiting', 'ok', 'idle'];
 function TransitionStrip({
   transitions,
   onRun,
+  onVerdict,
 }: {
   transitions: TransitionStatus[];
   onRun: (t: TransitionStatus) => void;
+  onVerdict: (t: TransitionStatus, kind: 'approve' | 'reject') => void;
 }) {
   const now = useNow();
   if (transitions.length === 0) {
@@ -292,10 +301,32 @@ function TransitionStrip({
               type="button"
               className="link small"
               onClick={() => onRun(t)}
-              aria-label={`Run transition ${t.name} now`}
+              aria-label={
+                t.state === 'Frozen' ? `Run transition ${t.name} through the freeze` : `Run transition ${t.name} now`
+              }
             >
-              run…
+              {t.state === 'Frozen' ? 'break glass…' : 'run…'}
             </button>
+            {t.state === 'AwaitingApproval' && (
+              <>
+                <button
+                  type="button"
+                  className="link small"
+                  onClick={() => onVerdict(t, 'approve')}
+                  aria-label={`Approve promotion ${t.name}`}
+                >
+                  approve…
+                </button>
+                <button
+                  type="button"
+                  className="link small"
+                  onClick={() => onVerdict(t, 'reject')}
+                  aria-label={`Reject promotion ${t.name}`}
+                >
+                  reject…
+                </button>
+              </>
+            )}
           </div>
           <div className="strip-headline">{summary.headline}</div>
           {summary.details.length > 0 && (

@@ -236,13 +236,7 @@ pub(super) fn transition_views(ctx: &Context, transitioner: Option<&Transitioner
                 target: t.target.clone(),
                 manual: t.manual,
                 schedule: t.schedule_text.clone(),
-                last_run: None,
-                result: None,
-                reason: String::new(),
-                recent_runs: Vec::new(),
-                next_scheduled: None,
-                pending: Vec::new(),
-                skipped: Vec::new(),
+                ..TransitionStatus::default()
             })
             .collect(),
     }
