@@ -215,8 +215,17 @@ pub fn evaluate(input: Input<'_>) -> Decision {
     }
 
     if t.manual && input.trigger == Trigger::Poll {
+        let have = decision.approved_by.len();
+        let awaiting = if !plan.movable.is_empty() && have < t.approvals as usize {
+            // The run on request would wait for approvals: say so now, so that
+            // people see what to approve before anyone asks for the run.
+            decision.state = PromotionState::AwaitingApproval;
+            format!("; awaiting approval: {have} of {}", t.approvals)
+        } else {
+            String::new()
+        };
         decision.reason = format!(
-            "manual: runs only when asked (POST /transitions/{}/run){}",
+            "manual: runs only when asked (POST /transitions/{}/run){awaiting}{}",
             t.name,
             waiting(&decision.pending)
         );
@@ -728,6 +737,21 @@ mod tests {
         assert_eq!(d.pending, vec!["s1"]);
         case.trigger = Trigger::Manual;
         assert_eq!(case.run().result, TransitionResult::Success);
+    }
+
+    #[test]
+    fn manual_transition_with_approvals_shows_it_awaits_them_between_runs() {
+        let case = Case::new(
+            "prod: {source: pp, target: prod, manual: true, approvals: 1}",
+            &[("pp/version/s1.yaml", "version: '2'\n")],
+        );
+        let d = case.run();
+        assert_eq!(d.result, TransitionResult::Skipped);
+        assert_eq!(d.state, PromotionState::AwaitingApproval);
+        assert!(d.reason.contains("awaiting approval: 0 of 1"), "{}", d.reason);
+        assert_eq!(d.would_ship.len(), 1);
+        let up_to_date = Case::new("prod: {source: pp, target: prod, manual: true, approvals: 1}", &[]);
+        assert_eq!(up_to_date.run().state, PromotionState::UpToDate);
     }
 
     #[test]
