@@ -1,6 +1,6 @@
 // Pure functions over the API's data: what the components show, decided without React or the network.
 
-import type { Phase, RolloutStatus, ServiceRow, State, TransitionResult, TransitionStatus } from './api/types';
+import type { DeployableRow, Phase, RolloutStatus, ServiceRow, State, TransitionResult, TransitionStatus } from './api/types';
 
 /** Words and glyph for each rollout status; the colour comes from CSS, so it is never the only signal. */
 export const STATUS_LABEL: Record<RolloutStatus, { text: string; glyph: string; help: string }> = {
@@ -22,6 +22,13 @@ export function filterServices(services: ServiceRow[], filter: string): ServiceR
   const needle = filter.trim().toLowerCase();
   if (!needle) return services;
   return services.filter((s) => s.name.toLowerCase().includes(needle));
+}
+
+/** Deployable files whose path contains the filter text, like {@link filterServices}. */
+export function filterDeployables(rows: DeployableRow[], filter: string): DeployableRow[] {
+  const needle = filter.trim().toLowerCase();
+  if (!needle) return rows;
+  return rows.filter((d) => d.file.toLowerCase().includes(needle));
 }
 
 /** The transitions that promote into `env` (usually one), in file order. */

@@ -55,6 +55,23 @@ export interface ServiceRow {
   envs: Record<string, ServiceInEnv>;
 }
 
+/** One file under `<env>/deployable/` in one deployed env. */
+export interface DeployableInEnv {
+  /** The repo path (`dev/deployable/redis.yaml`); null when only the deployer still reports it. */
+  path?: string | null;
+  status?: RolloutStatus | null;
+  phase?: Phase | null;
+  reason?: string;
+  resources?: ResourceStatus[];
+  error?: string | null;
+}
+
+/** One `deployable/` file, by its path below `deployable/`, across envs. */
+export interface DeployableRow {
+  file: string;
+  envs: Record<string, DeployableInEnv>;
+}
+
 export interface Promotion {
   service: string;
   old?: string | null;
@@ -96,6 +113,8 @@ export interface State {
   repo_errors?: string[];
   envs: EnvSummary[];
   services: ServiceRow[];
+  /** The files under `<env>/deployable/` of the deployed envs. */
+  deployables?: DeployableRow[];
   transitions?: TransitionStatus[];
 }
 
