@@ -67,9 +67,15 @@ async fn redis_deployable_is_in_state_per_env_and_env_summaries_count_it() -> Re
     assert!(redis["envs"].get("latest").is_none(), "latest is not deployed");
 
     // What the deployer counts in an env is what the state shows in it.
-    let status: Value = reqwest::get(format!("{}/status", stack.deployer.url)).await?.json().await?;
+    let status: Value = reqwest::get(format!("{}/status", stack.deployer.url))
+        .await?
+        .json()
+        .await?;
     for env in ["dev", "pp", "prod"] {
-        let counted = status["envs"][env]["services"].as_object().map(|m| m.len()).unwrap_or(0);
+        let counted = status["envs"][env]["services"]
+            .as_object()
+            .map(|m| m.len())
+            .unwrap_or(0);
         assert_eq!(counted, 3, "web, api and redis in {env}");
         assert_eq!(units_shown(&state, env), counted, "{env}");
     }

@@ -173,7 +173,10 @@ mod tests {
                     env(
                         "dev",
                         &[
-                            ("deployable/redis.yaml", deployable(RolloutStatus::Failed, "redis: ImagePullBackOff")),
+                            (
+                                "deployable/redis.yaml",
+                                deployable(RolloutStatus::Failed, "redis: ImagePullBackOff"),
+                            ),
                             ("deployable/gone.yaml", deployable(RolloutStatus::Clean, "")),
                             (
                                 "s1",
@@ -191,7 +194,10 @@ mod tests {
         };
         let rows = deployable_views(&ctx.order, &ctx.deployers, &s, Some(&d));
         let by_file: BTreeMap<&str, &DeployableView<'_>> = rows.iter().map(|r| (r.file.as_str(), r)).collect();
-        assert_eq!(by_file.keys().copied().collect::<Vec<_>>(), ["gone.yaml", "rbac/roles.yaml", "redis.yaml"]);
+        assert_eq!(
+            by_file.keys().copied().collect::<Vec<_>>(),
+            ["gone.yaml", "rbac/roles.yaml", "redis.yaml"]
+        );
         let redis_dev = &by_file["redis.yaml"].envs["dev"];
         assert_eq!(redis_dev.status, Some(RolloutStatus::Failed));
         assert_eq!(redis_dev.phase, Some(Phase::DeployFailed));

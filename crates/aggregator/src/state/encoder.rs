@@ -10,8 +10,8 @@ use serde_json::value::RawValue;
 use slipway_core::status::{DeployerStatus, TransitionStatus, TransitionerStatus};
 use slipway_core::RepoSnapshot;
 
-use super::version_index::{ParsedVars, VersionCache};
 use super::deployables::{deployable_views, DeployableView};
+use super::version_index::{ParsedVars, VersionCache};
 use super::view::{context, env_views, service_names, service_view, transition_views, EnvView};
 
 /// The state as JSON, like [`build`], reusing the encoded view of every service whose
