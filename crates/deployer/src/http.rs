@@ -36,6 +36,9 @@ pub fn router(deployer: Arc<Deployer>) -> Router {
     };
     Router::new()
         .route("/status", get(status))
+        // What runs: the live view of a service or a deployable file.
+        .route("/envs/{env}/services/{*rest}", get(crate::inspect_http::service))
+        .route("/envs/{env}/deployables/{*rest}", get(crate::inspect_http::deployable))
         .with_state(deployer)
         .merge(admin::router(admin))
 }

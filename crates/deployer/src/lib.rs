@@ -8,8 +8,9 @@
 //! ```
 //!
 //! The decisions are pure ([`object`], [`live`], [`plan`], [`diff`], [`rollout`],
-//! [`report`], [`inventory`], [`outcome`], [`error`], the watch index of [`watch`]);
-//! [`cluster`], [`watch`] and [`reconcile`] carry them out.
+//! [`report`], [`inventory`], [`outcome`], [`error`], the watch index of [`watch`],
+//! the live view's [`workload_tree`]); [`cluster`], [`watch`], [`reconcile`] and
+//! [`inspect`] carry them out.
 #![forbid(unsafe_code)]
 
 pub mod check;
@@ -20,6 +21,8 @@ pub mod deployer;
 pub mod diff;
 pub mod error;
 pub mod http;
+pub mod inspect;
+pub mod inspect_http;
 pub mod inventory;
 pub mod live;
 pub mod metrics;
@@ -31,6 +34,7 @@ pub mod report;
 pub mod rollout;
 pub mod scheduler;
 pub mod watch;
+pub mod workload_tree;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
