@@ -82,3 +82,37 @@ async fn redis_deployable_is_in_state_per_env_and_env_summaries_count_it() -> Re
     stack.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_aggregator_serves_the_deployers_live_view_of_a_service_and_a_deployable() -> Result<()> {
+    let (_dir, stack, api) = start().await?;
+    let view = wait_for(WAIT, "web in dev: Deployment → ReplicaSet → 2 ready Pods", || async {
+        let (status, view) = api.call("GET", "/api/envs/dev/services/web/live", None).await?;
+        let deployment = view["objects"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["kind"] == "Deployment"))
+            .cloned()
+            .unwrap_or_default();
+        let pods = deployment["children"][0]["pods"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if status == 200 && pods.len() == 2 && pods.iter().all(|p| p["ready"] == true) {
+            Ok(Ok(view))
+        } else {
+            Ok(Err(format!("{status}: {view}")))
+        }
+    })
+    .await?;
+    assert_eq!(view["namespace"], "slipway-dev");
+    let (status, redis) = api
+        .call("GET", "/api/envs/dev/deployables/redis.yaml/live", None)
+        .await?;
+    assert_eq!(status, 200, "{redis}");
+    assert_eq!(redis["unit"], "deployable/redis.yaml");
+    let (status, body) = api.call("GET", "/api/envs/dev/services/nope/live", None).await?;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap_or_default().contains("nope"), "{body}");
+    stack.stop().await;
+    Ok(())
+}

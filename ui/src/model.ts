@@ -1,6 +1,14 @@
 // Pure functions over the API's data: what the components show, decided without React or the network.
 
-import type { DeployableRow, Phase, RolloutStatus, ServiceRow, State, TransitionResult, TransitionStatus } from './api/types';
+import type {
+  DeployableRow,
+  Phase,
+  RolloutStatus,
+  ServiceRow,
+  State,
+  TransitionResult,
+  TransitionStatus,
+} from './api/types';
 
 /** Words and glyph for each rollout status; the colour comes from CSS, so it is never the only signal. */
 export const STATUS_LABEL: Record<RolloutStatus, { text: string; glyph: string; help: string }> = {

@@ -57,6 +57,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/rollback", post(post_rollback))
         .route("/api/transitions/{name}/run", post(run_transition))
         .route("/api/events", get(events))
+        // What runs, from the deployer: live views (and, by the same path, logs and diffs).
+        .route("/api/envs/{env}/services/{*rest}", get(crate::inspect::service))
+        .route("/api/envs/{env}/deployables/{*rest}", get(crate::inspect::deployable))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
         .merge(admin::router(admin))
@@ -64,9 +67,9 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// An answer or a refusal, counted in the metrics.
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
-fn counted(app: &App, result: ApiResult) -> Response {
+pub(crate) fn counted(app: &App, result: ApiResult) -> Response {
     match result {
         Ok(r) => r,
         Err(e) => {
@@ -96,7 +99,7 @@ fn caller(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
     })
 }
 
-fn reader(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn reader(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     if app.config.read_requires_token {
         caller(app, headers)?;
     }

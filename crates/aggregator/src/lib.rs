@@ -17,6 +17,7 @@ pub mod error;
 pub mod history;
 pub mod http;
 pub mod input;
+pub mod inspect;
 pub mod lock_changes;
 pub mod message;
 pub mod metrics;

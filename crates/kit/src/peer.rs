@@ -120,6 +120,11 @@ impl PeerClient {
         }
     }
 
+    /// A `GET` of `path` (with its query), for reads the caller forwards.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path))
+    }
+
     /// A `POST` to `path` with the peer token as bearer token, for writes.
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         let request = self.http.post(self.url(path));

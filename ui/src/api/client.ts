@@ -1,4 +1,4 @@
-import type { CommitAnswer, HistoryEntry, RunAnswer, State } from './types';
+import type { CommitAnswer, HistoryEntry, LiveView, RunAnswer, State } from './types';
 
 /** An error answered by the API (or the network), with the message to show to a person. */
 export class ApiError extends Error {
@@ -35,6 +35,8 @@ export interface Api {
   unlock(target: LockTarget, reason?: string): Promise<CommitAnswer>;
   rollback(env: string, service: string, commit: string): Promise<CommitAnswer>;
   runTransition(name: string): Promise<RunAnswer>;
+  /** What runs of a service in an env, read from the cluster by the deployer. */
+  live(env: string, service: string): Promise<LiveView>;
 }
 
 export interface HttpApiOptions {
@@ -127,5 +129,7 @@ export function httpApi(options: HttpApiOptions): Api {
     rollback: (env, service, commit) => call<CommitAnswer>('POST', '/api/rollback', { env, service, commit }, true),
     runTransition: (name) =>
       call<RunAnswer>('POST', `/api/transitions/${encodeURIComponent(name)}/run`, undefined, true),
+    live: (env, service) =>
+      call<LiveView>('GET', `/api/envs/${encodeURIComponent(env)}/services/${servicePath(service)}/live`),
   };
 }

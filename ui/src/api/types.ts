@@ -143,3 +143,68 @@ export interface RunAnswer {
   reason?: string;
   commit?: string | null;
 }
+
+/** One condition of an object's status, as the cluster reports it. */
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  last_transition_time?: string | null;
+}
+
+export interface ContainerView {
+  name: string;
+  image: string;
+  ready: boolean;
+  restart_count: number;
+  /** `running`, `waiting`, `terminated` or `unknown`. */
+  state: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface PodView {
+  name: string;
+  phase: string;
+  ready: boolean;
+  restarts: number;
+  node?: string | null;
+  created?: string | null;
+  containers: ContainerView[];
+  conditions: Condition[];
+}
+
+export interface LiveObject {
+  api_version: string;
+  kind: string;
+  name: string;
+  namespace?: string | null;
+  status?: RolloutStatus | null;
+  reason?: string;
+  missing?: boolean;
+  replicas?: string | null;
+  conditions?: Condition[];
+  children?: LiveObject[];
+  pods?: PodView[];
+}
+
+export interface EventView {
+  type: string;
+  reason: string;
+  message: string;
+  object: string;
+  time?: string | null;
+  count: number;
+}
+
+/** The deployer's live view of a service (or deployable file) in one env. */
+export interface LiveView {
+  env: string;
+  unit: string;
+  cluster: string;
+  namespace: string;
+  observed_at: string;
+  objects: LiveObject[];
+  events: EventView[];
+}

@@ -43,7 +43,9 @@ function DeployableCell({ env, cell }: { env: string; cell: DeployableInEnv }) {
   return (
     <td className={`cell${cell.status ? ` cell-${cell.status}` : ''}`} data-env={env}>
       <div className="cell-top small muted">
-        {objects.length > 0 ? objects.map((r) => `${r.kind}/${r.name}`).join(', ') : (cell.path ?? 'removed from the repo')}
+        {objects.length > 0
+          ? objects.map((r) => `${r.kind}/${r.name}`).join(', ')
+          : (cell.path ?? 'removed from the repo')}
       </div>
       {!cell.status && !cell.phase && <div className="small muted">not reported by the deployer yet</div>}
       {(cell.status || cell.phase) && (
