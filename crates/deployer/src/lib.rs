@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod object;
 pub mod outcome;
 pub mod plan;
+pub mod pod_logs;
 pub mod reconcile;
 pub mod report;
 pub mod rollout;

@@ -254,3 +254,109 @@ async fn a_deployable_file_has_a_live_view_and_unknown_units_are_404() {
     assert_eq!(status, 404);
     r.stop().await;
 }
+
+/// The `line` events of an SSE body.
+fn sse_lines(body: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut event = "";
+    for l in body.lines() {
+        if let Some(e) = l.strip_prefix("event: ") {
+            event = if e == "line" { "line" } else { "other" };
+        } else if let Some(d) = l.strip_prefix("data: ") {
+            if event == "line" {
+                out.push(d.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// `slipway_deployer_log_streams` as `/metrics` says it.
+async fn open_log_streams(base: &str) -> i64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("slipway_deployer_log_streams "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_tail_exactly_n_lines_follow_new_ones_and_close_when_the_client_goes() {
+    let r = start().await;
+    let live = format!("{}/envs/dev/services/web/live", r.base);
+    let view = wait_for(&live, "two ready pods", |v| {
+        let p = pods(v);
+        p.len() == 2 && p.iter().all(|p| p["ready"] == true)
+    })
+    .await;
+    let pod = pods(&view)[1]["name"].as_str().unwrap().to_string();
+    // Enough lines written for a tail of 5 to be a true tail.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+
+    let url = format!("{}/envs/dev/services/web/logs?pod={pod}&tail=5", r.base);
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let body = response.text().await.unwrap();
+    let lines = sse_lines(&body);
+    assert_eq!(lines.len(), 5, "{body}");
+    assert!(lines.iter().all(|l| l.contains(&pod)), "{lines:?}");
+    assert!(body.contains("event: end\ndata: end of the log"), "{body}");
+
+    // Follow: new lines arrive as they are written.
+    assert_eq!(open_log_streams(&r.base).await, 0);
+    let url = format!("{}/envs/dev/services/web/logs?pod={pod}&tail=1&follow=true", r.base);
+    let mut response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut seen = String::new();
+    let mut gaps = Vec::new();
+    let mut last = tokio::time::Instant::now();
+    while sse_lines(&seen).len() < 4 {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .expect("a followed log sends its next line within 5 s")
+            .unwrap()
+            .expect("the stream stays open");
+        let before = sse_lines(&seen).len();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if sse_lines(&seen).len() > before {
+            gaps.push(last.elapsed());
+            last = tokio::time::Instant::now();
+        }
+    }
+    assert!(
+        gaps[1..].iter().all(|g| *g < Duration::from_secs(1)),
+        "each new line within 1 s: {gaps:?}"
+    );
+    assert_eq!(open_log_streams(&r.base).await, 1);
+    // The client goes away: the stream is closed.
+    drop(response);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while open_log_streams(&r.base).await != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the stream stayed open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A pod that is not the service's, and a waiting container, are refused.
+    let (status, body) = get(&format!("{}/envs/dev/services/web/logs?pod=other-1", r.base)).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not one of web's"), "{body}");
+    let bad = wait_for(&format!("{}/envs/dev/services/bad/live", r.base), "a bad pod", |v| {
+        !pods(v).is_empty()
+    })
+    .await;
+    let bad_pod = pods(&bad)[0]["name"].as_str().unwrap().to_string();
+    let (status, body) = get(&format!("{}/envs/dev/services/bad/logs?pod={bad_pod}", r.base)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("waiting to start"), "{body}");
+    r.stop().await;
+}
