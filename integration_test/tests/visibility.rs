@@ -116,3 +116,32 @@ async fn the_aggregator_serves_the_deployers_live_view_of_a_service_and_a_deploy
     stack.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_aggregator_streams_a_pods_log_from_the_deployer() -> Result<()> {
+    let (_dir, stack, api) = start().await?;
+    wait_for(WAIT, "a ready pod of web in dev", || async {
+        let (status, view) = api.call("GET", "/api/envs/dev/services/web/live", None).await?;
+        let ready = view["objects"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["kind"] == "Deployment"))
+            .map(|d| d["children"][0]["pods"][0]["ready"] == true)
+            .unwrap_or(false);
+        Ok(if status == 200 && ready {
+            Ok(())
+        } else {
+            Err(format!("{status}: {view}"))
+        })
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let url = format!("{}/api/envs/dev/services/web/logs?tail=3", stack.aggregator.url);
+    let response = reqwest::get(&url).await?;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let body = response.text().await?;
+    assert_eq!(body.matches("event: line").count(), 3, "{body}");
+    assert!(body.contains("event: end"), "{body}");
+    stack.stop().await;
+    Ok(())
+}

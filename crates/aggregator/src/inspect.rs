@@ -1,12 +1,17 @@
 //! What runs, as the deployer sees it through its own cluster access:
-//! `GET /api/envs/{env}/services/{service}/live` and
-//! `GET /api/envs/{env}/deployables/{file}/live`, forwarded to the deployer's
-//! `/envs/...` endpoints with the query, answered with the deployer's status and
-//! JSON body. Reads: open, or with a token when `read_requires_token` is set.
+//! `GET /api/envs/{env}/services/{service}/live|logs` and
+//! `GET /api/envs/{env}/deployables/{file}/live|logs`, forwarded to the
+//! deployer's `/envs/...` endpoints with the query, answered with the
+//! deployer's status and body (JSON; for logs, the Server-Sent Events stream as
+//! it comes, closed towards the deployer when the client goes away). Reads:
+//! open, or with a token when `read_requires_token` is set (for `EventSource`,
+//! which sends no headers, also as `?access_token=`).
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use slipway_core::names::validate_env_name;
@@ -16,7 +21,7 @@ use crate::error::ApiError;
 use crate::http::{counted, reader, ApiResult};
 
 /// The last segments the deployer answers under a unit's path.
-const ENDPOINTS: &[&str] = &["live"];
+const ENDPOINTS: &[&str] = &["live", "logs"];
 
 /// The deployer path for `/api/envs/{env}/{group}/{rest}`, after checking the names.
 fn deployer_path(env: &str, group: &str, rest: &str, query: Option<&str>) -> Result<String, ApiError> {
@@ -50,7 +55,7 @@ fn deployer_path(env: &str, group: &str, rest: &str, query: Option<&str>) -> Res
     Ok(path)
 }
 
-async fn forward(app: &App, path: &str) -> ApiResult {
+async fn forward(app: &App, path: &str, streaming: bool) -> ApiResult {
     let Some(deployer) = &app.deployer else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -67,8 +72,29 @@ async fn forward(app: &App, path: &str) -> ApiResult {
             ),
         )
     };
-    let answer = deployer.get(path).send().await.map_err(unreachable)?;
+    let request = if streaming {
+        deployer.get_streaming(path)
+    } else {
+        deployer.get(path)
+    };
+    let answer = request.send().await.map_err(unreachable)?;
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if streaming && status.is_success() {
+        // Chunk by chunk as the deployer sends them; dropping the body (the client
+        // went away) drops the answer, which closes the deployer's stream.
+        let chunks = futures::stream::unfold(answer, |mut answer| async move {
+            match answer.chunk().await {
+                Ok(Some(bytes)) => Some((Ok::<_, reqwest::Error>(bytes), answer)),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), answer)),
+            }
+        });
+        let mut response = Response::new(axum::body::Body::from_stream(chunks));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return Ok(response);
+    }
     let body = answer.bytes().await.map_err(unreachable)?;
     let mut response = (status, body).into_response();
     response
@@ -77,41 +103,62 @@ async fn forward(app: &App, path: &str) -> ApiResult {
     Ok(response)
 }
 
+/// The query without `access_token` (the caller's token goes no further).
+fn without_access_token(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|p| !p.starts_with("access_token="))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 async fn unit(
     app: Arc<App>,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
+    params: BTreeMap<String, String>,
     env: String,
     group: &str,
     rest: String,
     query: Option<String>,
 ) -> Response {
+    // EventSource cannot send headers: the token may come as `?access_token=`, as for /api/events.
+    if let Some(token) = params.get("access_token") {
+        if !headers.contains_key(header::AUTHORIZATION) {
+            if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+                headers.insert(header::AUTHORIZATION, value);
+            }
+        }
+    }
     let result = async {
         reader(&app, &headers)?;
+        let query = query.map(|q| without_access_token(&q));
         let path = deployer_path(&env, group, &rest, query.as_deref())?;
-        forward(&app, &path).await
+        forward(&app, &path, path.contains("/logs")).await
     }
     .await;
     counted(&app, result)
 }
 
-/// `GET /api/envs/{env}/services/{service}/live`.
+/// `GET /api/envs/{env}/services/{service}/live|logs`.
 pub async fn service(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path((env, rest)): Path<(String, String)>,
+    Query(params): Query<BTreeMap<String, String>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    unit(app, headers, env, "services", rest, query).await
+    unit(app, headers, params, env, "services", rest, query).await
 }
 
-/// `GET /api/envs/{env}/deployables/{file}/live`.
+/// `GET /api/envs/{env}/deployables/{file}/live|logs`.
 pub async fn deployable(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path((env, rest)): Path<(String, String)>,
+    Query(params): Query<BTreeMap<String, String>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    unit(app, headers, env, "deployables", rest, query).await
+    unit(app, headers, params, env, "deployables", rest, query).await
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ import type { Condition, LiveObject, LiveView, PodView } from '../api/types';
 import { useApi } from '../context';
 import { formatTime } from '../model';
 import { StatusBadge } from './Badges';
+import { LogPanel } from './LogPanel';
 
 /** How often an open live view is read again. */
 export const LIVE_POLL_MS = 3000;
@@ -77,10 +78,19 @@ function LiveBody({ env, service }: { env: string; service: string }) {
             ))}
           </div>
           <Events view={view} />
+          <details className="logs">
+            <summary className="small-heading">Logs</summary>
+            <LogPanel env={env} service={service} pods={podsOf(view)} />
+          </details>
         </>
       )}
     </div>
   );
+}
+
+/** Every pod of the view, in tree order. */
+function podsOf(view: LiveView): PodView[] {
+  return view.objects.flatMap((o) => [...(o.pods ?? []), ...(o.children ?? []).flatMap((c) => c.pods ?? [])]);
 }
 
 function ObjectNode({ obj }: { obj: LiveObject }) {
