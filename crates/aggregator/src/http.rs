@@ -57,9 +57,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/rollback", post(post_rollback))
         .route("/api/transitions/{name}/run", post(run_transition))
         .route("/api/events", get(events))
-        // What runs, from the deployer: live views (and, by the same path, logs and diffs).
+        // What runs, from the deployer: live views, logs and diffs.
         .route("/api/envs/{env}/services/{*rest}", get(crate::inspect::service))
         .route("/api/envs/{env}/deployables/{*rest}", get(crate::inspect::deployable))
+        .route("/api/envs/{env}/diff", get(crate::inspect::env_diff))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
         .merge(admin::router(admin))

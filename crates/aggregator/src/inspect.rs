@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::http::{counted, reader, ApiResult};
 
 /// The last segments the deployer answers under a unit's path.
-const ENDPOINTS: &[&str] = &["live", "logs"];
+const ENDPOINTS: &[&str] = &["live", "logs", "diff"];
 
 /// The deployer path for `/api/envs/{env}/{group}/{rest}`, after checking the names.
 fn deployer_path(env: &str, group: &str, rest: &str, query: Option<&str>) -> Result<String, ApiError> {
@@ -139,7 +139,18 @@ async fn unit(
     counted(&app, result)
 }
 
-/// `GET /api/envs/{env}/services/{service}/live|logs`.
+/// `GET /api/envs/{env}/diff`: the deployer's diff of the whole env.
+pub async fn env_diff(State(app): State<Arc<App>>, headers: HeaderMap, Path(env): Path<String>) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        validate_env_name(&env).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        forward(&app, &format!("/envs/{env}/diff"), false).await
+    }
+    .await;
+    counted(&app, result)
+}
+
+/// `GET /api/envs/{env}/services/{service}/live|logs|diff`.
 pub async fn service(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -150,7 +161,7 @@ pub async fn service(
     unit(app, headers, params, env, "services", rest, query).await
 }
 
-/// `GET /api/envs/{env}/deployables/{file}/live|logs`.
+/// `GET /api/envs/{env}/deployables/{file}/live|logs|diff`.
 pub async fn deployable(
     State(app): State<Arc<App>>,
     headers: HeaderMap,

@@ -120,3 +120,71 @@ pub struct LiveView {
     /// Events of the objects, their ReplicaSets and Pods, newest first (at most 50).
     pub events: Vec<EventView>,
 }
+
+/// One field Slipway manages whose live value differs from the desired one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDiff {
+    /// `spec.replicas`, `spec.template.spec.containers[0].image`.
+    pub path: String,
+    /// The value in the cluster (JSON text), `None` when the field is absent there.
+    pub live: Option<String>,
+    /// The value in the repo (JSON text).
+    pub desired: String,
+}
+
+/// How an object in the cluster compares with the repo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffState {
+    /// Every field Slipway manages has the desired value.
+    InSync,
+    /// Not in the cluster: the next reconcile creates it.
+    Missing,
+    /// The repo changed: the next reconcile applies the new fields.
+    Changed,
+    /// Someone changed fields Slipway manages in the cluster: the next reconcile restores them.
+    Drifted,
+    /// In sync, but the next reconcile takes ownership or adopts it.
+    Unowned,
+    /// Not applied (someone else's object, or a kind that cannot be read).
+    Blocked,
+    /// No longer in the repo: the next reconcile deletes (or releases) it.
+    Extra,
+}
+
+/// One object: what the repo wants against what runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectDiff {
+    /// The service, or `deployable/<file>`.
+    pub unit: String,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub state: DiffState,
+    /// The fields that differ (`changed`, `drifted`).
+    #[serde(default)]
+    pub fields: Vec<FieldDiff>,
+    /// Why, for `blocked`, `unowned` and `extra`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// The body of the deployer's `GET /envs/{env}/diff`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvDiff {
+    pub env: String,
+    pub cluster: String,
+    pub namespace: String,
+    /// The commit whose desired state is compared.
+    pub commit: String,
+    pub observed_at: DateTime<Utc>,
+    /// Why the whole env would be refused (then nothing is applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    pub objects: Vec<ObjectDiff>,
+    /// Units whose files are broken, with the message.
+    #[serde(default)]
+    pub failed: Vec<(String, String)>,
+}

@@ -85,7 +85,7 @@ fn selector_of(obj: &Value) -> String {
 /// unit and what is asked of it; `None` without a known endpoint at the end.
 pub fn split_unit_path(rest: &str) -> Option<(&str, &str)> {
     let (unit, what) = rest.trim_end_matches('/').rsplit_once('/')?;
-    (!unit.is_empty() && matches!(what, "live" | "logs")).then_some((unit, what))
+    (!unit.is_empty() && matches!(what, "live" | "logs" | "diff")).then_some((unit, what))
 }
 
 impl Deployer {

@@ -52,11 +52,23 @@ async fn unit(
                 Err(e) => e.into_response(),
             }
         }
+        "diff" => match d.diff(env, Some(unit)).await {
+            Ok(diff) => Json(diff).into_response(),
+            Err(e) => e.into_response(),
+        },
         _ => no_such_endpoint(path),
     }
 }
 
-/// `GET /envs/{env}/services/{service}/{live|logs}`.
+/// `GET /envs/{env}/diff`: live against desired for every object of the env.
+pub async fn env_diff(State(d): State<Arc<Deployer>>, Path(env): Path<String>) -> Response {
+    match d.diff(&env, None).await {
+        Ok(diff) => Json(diff).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /envs/{env}/services/{service}/{live|logs|diff}`.
 pub async fn service(
     State(d): State<Arc<Deployer>>,
     Path((env, rest)): Path<(String, String)>,
@@ -69,7 +81,7 @@ pub async fn service(
     }
 }
 
-/// `GET /envs/{env}/deployables/{file}/{live|logs}` (`file` below `deployable/`, e.g. `redis.yaml`).
+/// `GET /envs/{env}/deployables/{file}/{live|logs|diff}` (`file` below `deployable/`, e.g. `redis.yaml`).
 pub async fn deployable(
     State(d): State<Arc<Deployer>>,
     Path((env, rest)): Path<(String, String)>,

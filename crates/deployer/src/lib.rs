@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod config;
 pub mod deployer;
 pub mod diff;
+pub mod env_diff;
 pub mod error;
 pub mod http;
 pub mod inspect;

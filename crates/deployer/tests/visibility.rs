@@ -360,3 +360,97 @@ async fn logs_tail_exactly_n_lines_follow_new_ones_and_close_when_the_client_goe
     assert!(body["error"].as_str().unwrap().contains("waiting to start"), "{body}");
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_another_manager_scales_the_diff_shows_live_5_desired_2_until_the_next_reconcile() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, Patch, PatchParams};
+
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let repo = git_fixture::temp(&repo_yaml()).unwrap();
+    let mut config = DeployerConfig::new(repo.url(), repo.scratch("checkout"));
+    let kubeconfig = repo.scratch("sim.kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    config.clusters.insert(
+        "sim".into(),
+        ClusterConfig {
+            kubeconfig: Some(kubeconfig),
+            context: None,
+            in_cluster: false,
+        },
+    );
+    // No loop runs: each reconcile is one `deploy`, so nothing restores the field in between.
+    let d = slipway_deployer::Deployer::new(config).await.unwrap();
+    d.deploy("dev").await.unwrap();
+    let web = |diff: &slipway_core::live::EnvDiff| {
+        diff.objects
+            .iter()
+            .find(|o| o.kind == "Deployment" && o.name == "web")
+            .cloned()
+            .expect("the web Deployment is in the diff")
+    };
+    let diff = d.diff("dev", None).await.unwrap();
+    assert!(
+        diff.objects
+            .iter()
+            .all(|o| o.state == slipway_core::live::DiffState::InSync),
+        "{diff:?}"
+    );
+    assert!(diff.objects.iter().any(|o| o.unit == "deployable/cache/redis.yaml"));
+
+    let deployments: Api<Deployment> = Api::namespaced(sim.client().await, "dev");
+    deployments
+        .patch(
+            "web",
+            &PatchParams {
+                field_manager: Some("autoscaler".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    let only_web = d.diff("dev", Some("web")).await.unwrap();
+    assert!(only_web.objects.iter().all(|o| o.unit == "web"), "{only_web:?}");
+    let drifted = web(&only_web);
+    assert_eq!(drifted.state, slipway_core::live::DiffState::Drifted);
+    let replicas = drifted
+        .fields
+        .iter()
+        .find(|f| f.path == "spec.replicas")
+        .expect("spec.replicas differs");
+    assert_eq!((replicas.live.as_deref(), replicas.desired.as_str()), (Some("5"), "2"));
+
+    d.deploy("dev").await.unwrap();
+    let restored = web(&d.diff("dev", Some("web")).await.unwrap());
+    assert_eq!(restored.state, slipway_core::live::DiffState::InSync, "{restored:?}");
+    assert!(matches!(
+        d.diff("dev", Some("nope")).await,
+        Err(slipway_deployer::inspect::InspectError::UnknownUnit { .. })
+    ));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_diff_of_an_env_and_of_a_service_are_served_over_http() {
+    let r = start().await;
+    let env = wait_for(&format!("{}/envs/dev/diff", r.base), "every object in sync", |v| {
+        v["objects"]
+            .as_array()
+            .is_some_and(|o| !o.is_empty() && o.iter().all(|o| o["state"] == "in_sync"))
+    })
+    .await;
+    assert_eq!(env["env"], "dev");
+    let (status, web) = get(&format!("{}/envs/dev/services/web/diff", r.base)).await;
+    assert_eq!(status, 200, "{web}");
+    let units: Vec<&str> = web["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["unit"].as_str().unwrap())
+        .collect();
+    assert_eq!(units, ["web", "web"], "the Deployment and the Service of web");
+    let (status, _) = get(&format!("{}/envs/prod/diff", r.base)).await;
+    assert_eq!(status, 404);
+    r.stop().await;
+}

@@ -8,6 +8,7 @@
 //! ```
 
 mod env_state;
+mod live_diff;
 mod run;
 
 pub use run::{FIRST_ROLLOUT_CHECK, WATCH_MIN_GAP, WATCH_SETTLE};
