@@ -3,7 +3,7 @@ import { render } from '@testing-library/react';
 import type { ReactElement } from 'react';
 import { vi } from 'vitest';
 import type { Api } from './api/client';
-import type { HistoryEntry, LiveView, State } from './api/types';
+import type { EnvDiff, HistoryEntry, LiveView, State } from './api/types';
 import { ApiProvider, NowProvider, TOKEN_KEY, TokenProvider } from './context';
 
 export const NOW = new Date('2026-11-22T08:00:00Z');
@@ -196,6 +196,37 @@ export function sampleLive(env: string, service: string): LiveView {
   };
 }
 
+/** A diff: the Deployment drifted (replicas 5 in the cluster, 2 in the repo), the Service in sync. */
+export function sampleDiff(env: string, service: string): EnvDiff {
+  return {
+    env,
+    cluster: 'main',
+    namespace: env,
+    commit: 'c0ffee0000000000000000000000000000000000',
+    observed_at: '2026-11-22T07:59:30Z',
+    objects: [
+      {
+        unit: service,
+        api_version: 'apps/v1',
+        kind: 'Deployment',
+        name: service,
+        namespace: env,
+        state: 'drifted',
+        fields: [{ path: 'spec.replicas', live: '5', desired: '2' }],
+      },
+      {
+        unit: service,
+        api_version: 'v1',
+        kind: 'Service',
+        name: service,
+        namespace: env,
+        state: 'in_sync',
+        fields: [],
+      },
+    ],
+  };
+}
+
 /** An Api whose every method is a vi.fn(); pass overrides for the answers a test needs. */
 export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType<typeof vi.fn> & Api[K] } {
   const api = {
@@ -206,6 +237,7 @@ export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType
     rollback: vi.fn(async () => ({ commit: 'r0llback00' })),
     runTransition: vi.fn(async () => ({ result: 'Success' as const, reason: '', commit: 'run0000000' })),
     live: vi.fn(async (env: string, service: string) => sampleLive(env, service)),
+    diff: vi.fn(async (env: string, service: string) => sampleDiff(env, service)),
     ...over,
   };
   return api as never;

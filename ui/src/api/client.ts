@@ -1,4 +1,4 @@
-import type { CommitAnswer, HistoryEntry, LiveView, RunAnswer, State } from './types';
+import type { CommitAnswer, EnvDiff, HistoryEntry, LiveView, RunAnswer, State } from './types';
 
 /** An error answered by the API (or the network), with the message to show to a person. */
 export class ApiError extends Error {
@@ -37,6 +37,8 @@ export interface Api {
   runTransition(name: string): Promise<RunAnswer>;
   /** What runs of a service in an env, read from the cluster by the deployer. */
   live(env: string, service: string): Promise<LiveView>;
+  /** Live against desired for the objects of a service in an env. */
+  diff(env: string, service: string): Promise<EnvDiff>;
 }
 
 export interface HttpApiOptions {
@@ -131,5 +133,7 @@ export function httpApi(options: HttpApiOptions): Api {
       call<RunAnswer>('POST', `/api/transitions/${encodeURIComponent(name)}/run`, undefined, true),
     live: (env, service) =>
       call<LiveView>('GET', `/api/envs/${encodeURIComponent(env)}/services/${servicePath(service)}/live`),
+    diff: (env, service) =>
+      call<EnvDiff>('GET', `/api/envs/${encodeURIComponent(env)}/services/${servicePath(service)}/diff`),
   };
 }

@@ -208,3 +208,35 @@ export interface LiveView {
   objects: LiveObject[];
   events: EventView[];
 }
+
+export type DiffState = 'in_sync' | 'missing' | 'changed' | 'drifted' | 'unowned' | 'blocked' | 'extra';
+
+export interface FieldDiff {
+  path: string;
+  /** JSON text; null when the field is absent in the cluster. */
+  live?: string | null;
+  desired: string;
+}
+
+export interface ObjectDiff {
+  unit: string;
+  api_version: string;
+  kind: string;
+  name: string;
+  namespace?: string | null;
+  state: DiffState;
+  fields?: FieldDiff[];
+  reason?: string;
+}
+
+/** Live against desired for the fields Slipway manages, per object. */
+export interface EnvDiff {
+  env: string;
+  cluster: string;
+  namespace: string;
+  commit: string;
+  observed_at: string;
+  refused?: string | null;
+  objects: ObjectDiff[];
+  failed?: [string, string][];
+}

@@ -4,6 +4,7 @@ import type { Condition, LiveObject, LiveView, PodView } from '../api/types';
 import { useApi } from '../context';
 import { formatTime } from '../model';
 import { StatusBadge } from './Badges';
+import { DiffPanel } from './DiffPanel';
 import { LogPanel } from './LogPanel';
 
 /** How often an open live view is read again. */
@@ -78,6 +79,10 @@ function LiveBody({ env, service }: { env: string; service: string }) {
             ))}
           </div>
           <Events view={view} />
+          <details className="diff">
+            <summary className="small-heading">Live against the repo</summary>
+            <DiffPanel env={env} service={service} />
+          </details>
           <details className="logs">
             <summary className="small-heading">Logs</summary>
             <LogPanel env={env} service={service} pods={podsOf(view)} />
