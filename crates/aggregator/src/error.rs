@@ -105,7 +105,8 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         | Refusal::InvalidTransitionName { .. }
         | Refusal::NotACommitId { .. }
         | Refusal::UnknownParameter { .. }
-        | Refusal::InvalidLimit { .. } => StatusCode::BAD_REQUEST,
+        | Refusal::InvalidLimit { .. }
+        | Refusal::InvalidKind { .. } => StatusCode::BAD_REQUEST,
     }
 }
 

@@ -247,11 +247,16 @@ async fn get_history(
             let snapshot = app.store.snapshot();
             input::known_env(&snapshot, env, EnvGiven::Query)?;
         }
-        let entries = app
+        let mut entries = app
             .repo
             .read(move |r| history::list(r, head, &query))
             .await
             .map_err(|e| ApiError::repo(&e))?;
+        if let Some(template) = &app.config.commit_url_template {
+            for e in &mut entries {
+                e.commit_url = Some(crate::history_filter::commit_url(template, &e.commit));
+            }
+        }
         Ok(Json(json!({"entries": entries})).into_response())
     }
     .await;
