@@ -140,12 +140,14 @@ export type Route =
   | { page: 'overview'; filter: string }
   | { page: 'service'; service: string }
   | { page: 'env'; env: string }
+  | { page: 'history' }
   | { page: 'not-found'; hash: string };
 
 /** `#/` is the overview, `#/services/<name>` a service (names may contain `/`), `#/envs/<name>` an env. */
 export function parseRoute(hash: string): Route {
   const [path = '', query = ''] = hash.replace(/^#/, '').split('?', 2);
   if (path === '' || path === '/') return { page: 'overview', filter: new URLSearchParams(query).get('filter') ?? '' };
+  if (path === '/history') return { page: 'history' };
   const env = /^\/envs\/([^/]+)$/.exec(path);
   if (env && env[1]) {
     try {

@@ -26,10 +26,22 @@ export interface LockTarget {
   service?: string;
 }
 
+/** What `/api/history` lists: every filter is optional. */
+export interface HistoryQuery {
+  env?: string;
+  service?: string;
+  limit?: number;
+  author?: string;
+  /** One kind, or several comma-separated. */
+  kind?: string;
+  /** Free text: every word must appear in the message, author or commit id. */
+  q?: string;
+}
+
 /** Everything the UI asks of the aggregator. Components get it from context, so tests can fake it. */
 export interface Api {
   state(): Promise<State>;
-  history(query: { env: string; service?: string; limit?: number }): Promise<HistoryEntry[]>;
+  history(query: HistoryQuery): Promise<HistoryEntry[]>;
   lock(target: LockTarget, reason: string): Promise<CommitAnswer>;
   /** Removes one reason, or every reason when `reason` is undefined. */
   unlock(target: LockTarget, reason?: string): Promise<CommitAnswer>;
@@ -119,9 +131,14 @@ export function httpApi(options: HttpApiOptions): Api {
 
   return {
     state: () => call<State>('GET', '/api/state'),
-    async history({ env, service, limit = 50 }) {
-      const q = new URLSearchParams({ env, limit: String(limit) });
+    async history({ env, service, limit = 50, author, kind, q: text }) {
+      const q = new URLSearchParams();
+      if (env) q.set('env', env);
+      q.set('limit', String(limit));
       if (service !== undefined) q.set('service', service);
+      if (author) q.set('author', author);
+      if (kind) q.set('kind', kind);
+      if (text) q.set('q', text);
       const answer = await call<{ entries?: HistoryEntry[] }>('GET', `/api/history?${q.toString()}`);
       return answer.entries ?? [];
     },

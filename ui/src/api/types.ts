@@ -131,6 +131,8 @@ export interface HistoryEntry {
   old?: string | null;
   new?: string | null;
   kind: HistoryKind;
+  /** The commit on the git host, when the aggregator has `commit_url_template`. */
+  commit_url?: string | null;
 }
 
 export interface CommitAnswer {

@@ -63,7 +63,7 @@ function LiveBody({ env, service }: { env: string; service: string }) {
   return (
     <div className="live-body">
       {error && (
-        <p className="message error small" role="status">
+        <p className="message error small" aria-live="polite">
           {view ? 'Could not refresh the live view (showing the last one): ' : 'No live view: '}
           {error}
         </p>

@@ -134,7 +134,7 @@ export function LogPanel({
             Show log
           </button>
         )}
-        <span className="muted" role="status">
+        <span className="muted log-status" aria-live="polite">
           {status}
         </span>
       </div>
