@@ -321,7 +321,12 @@ mod tests {
             (
                 Refusal::UnknownParameter { name: "page".into() },
                 "page",
-                "unknown parameter \"page\"; use env, service and limit",
+                "unknown parameter \"page\"; use env, service, limit, author, kind and q",
+            ),
+            (
+                Refusal::InvalidKind { value: "deploy".into() },
+                "kind",
+                "unknown kind \"deploy\"; use version, promotion, lock, rollback or other (comma-separated for several)",
             ),
             (
                 Refusal::InvalidLimit { max: 1000 },
