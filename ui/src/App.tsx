@@ -4,6 +4,7 @@ import { useLiveState, type EventSourceFactory, type LiveOptions } from './live'
 import { countFailed, pageTitle, parseRoute, stalenessReasons, type Route } from './model';
 import { EnvPage } from './components/EnvPage';
 import { Header } from './components/Header';
+import { HistoryPage } from './components/HistoryPage';
 import { ErrorMessage } from './components/Messages';
 import { Overview } from './components/Overview';
 import { ServicePage } from './components/ServicePage';
@@ -52,6 +53,7 @@ export function App({ openEvents, live: liveOptions }: { openEvents: EventSource
         )}
         {state && route.page === 'service' && <ServicePage state={state} service={route.service} />}
         {state && route.page === 'env' && <EnvPage state={state} env={route.env} />}
+        {state && route.page === 'history' && <HistoryPage state={state} />}
         {route.page === 'not-found' && (
           <section className="empty">
             <h1>Page not found</h1>

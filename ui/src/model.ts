@@ -1,6 +1,14 @@
 // Pure functions over the API's data: what the components show, decided without React or the network.
 
-import type { Phase, RolloutStatus, ServiceRow, State, TransitionResult, TransitionStatus } from './api/types';
+import type {
+  DeployableRow,
+  Phase,
+  RolloutStatus,
+  ServiceRow,
+  State,
+  TransitionResult,
+  TransitionStatus,
+} from './api/types';
 
 /** Words and glyph for each rollout status; the colour comes from CSS, so it is never the only signal. */
 export const STATUS_LABEL: Record<RolloutStatus, { text: string; glyph: string; help: string }> = {
@@ -22,6 +30,13 @@ export function filterServices(services: ServiceRow[], filter: string): ServiceR
   const needle = filter.trim().toLowerCase();
   if (!needle) return services;
   return services.filter((s) => s.name.toLowerCase().includes(needle));
+}
+
+/** Deployable files whose path contains the filter text, like {@link filterServices}. */
+export function filterDeployables(rows: DeployableRow[], filter: string): DeployableRow[] {
+  const needle = filter.trim().toLowerCase();
+  if (!needle) return rows;
+  return rows.filter((d) => d.file.toLowerCase().includes(needle));
 }
 
 /** The transitions that promote into `env` (usually one), in file order. */
@@ -150,12 +165,14 @@ export type Route =
   | { page: 'overview'; filter: string }
   | { page: 'service'; service: string }
   | { page: 'env'; env: string }
+  | { page: 'history' }
   | { page: 'not-found'; hash: string };
 
 /** `#/` is the overview, `#/services/<name>` a service (names may contain `/`), `#/envs/<name>` an env. */
 export function parseRoute(hash: string): Route {
   const [path = '', query = ''] = hash.replace(/^#/, '').split('?', 2);
   if (path === '' || path === '/') return { page: 'overview', filter: new URLSearchParams(query).get('filter') ?? '' };
+  if (path === '/history') return { page: 'history' };
   const env = /^\/envs\/([^/]+)$/.exec(path);
   if (env && env[1]) {
     try {

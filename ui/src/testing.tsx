@@ -3,7 +3,7 @@ import { render } from '@testing-library/react';
 import type { ReactElement } from 'react';
 import { vi } from 'vitest';
 import type { Api } from './api/client';
-import type { HistoryEntry, State } from './api/types';
+import type { EnvDiff, HistoryEntry, LiveView, State } from './api/types';
 import { ApiProvider, NowProvider, TOKEN_KEY, TokenProvider } from './context';
 
 export const NOW = new Date('2026-11-22T08:00:00Z');
@@ -113,6 +113,120 @@ export function sampleHistory(): HistoryEntry[] {
   ];
 }
 
+/** A live view: a Deployment with one ReplicaSet of two ready pods, or (for `bad`) one pod in ImagePullBackOff. */
+export function sampleLive(env: string, service: string): LiveView {
+  const broken = service === 'bad';
+  const rs = `${service}-5d4f8c7b9x`;
+  const pod = (suffix: string) => ({
+    name: `${rs}-${suffix}`,
+    phase: broken ? 'Pending' : 'Running',
+    ready: !broken,
+    restarts: 0,
+    node: 'node-1',
+    containers: [
+      broken
+        ? {
+            name: 'app',
+            image: 'reg/bad:broken',
+            ready: false,
+            restart_count: 0,
+            state: 'waiting',
+            reason: 'ImagePullBackOff',
+            message: 'Back-off pulling image "reg/bad:broken"',
+          }
+        : { name: 'app', image: `reg/${service}:1`, ready: true, restart_count: 0, state: 'running' },
+    ],
+    conditions: [{ type: 'Ready', status: broken ? 'False' : 'True' }],
+  });
+  return {
+    env,
+    unit: service,
+    cluster: 'main',
+    namespace: env,
+    observed_at: '2026-11-22T07:59:30Z',
+    objects: [
+      {
+        api_version: 'apps/v1',
+        kind: 'Deployment',
+        name: service,
+        namespace: env,
+        status: broken ? 'InProgress' : 'Clean',
+        reason: broken ? '0 of 1 updated replicas available' : '',
+        replicas: broken ? '0/1' : '2/2',
+        conditions: [
+          {
+            type: 'Available',
+            status: broken ? 'False' : 'True',
+            reason: broken ? 'MinimumReplicasUnavailable' : 'MinimumReplicasAvailable',
+          },
+        ],
+        children: [
+          {
+            api_version: 'apps/v1',
+            kind: 'ReplicaSet',
+            name: rs,
+            replicas: broken ? '0/1' : '2/2',
+            pods: broken ? [pod('abcde')] : [pod('abcde'), pod('fghjk')],
+          },
+        ],
+      },
+      { api_version: 'v1', kind: 'Service', name: service, namespace: env, status: 'Clean', replicas: null },
+    ],
+    events: broken
+      ? [
+          {
+            type: 'Warning',
+            reason: 'Failed',
+            message: 'Error: ImagePullBackOff',
+            object: `Pod/${rs}-abcde`,
+            time: '2026-11-22T07:59:00Z',
+            count: 3,
+          },
+        ]
+      : [
+          {
+            type: 'Normal',
+            reason: 'ScalingReplicaSet',
+            message: `Scaled up replica set ${rs} to 2`,
+            object: `Deployment/${service}`,
+            time: '2026-11-22T07:58:00Z',
+            count: 1,
+          },
+        ],
+  };
+}
+
+/** A diff: the Deployment drifted (replicas 5 in the cluster, 2 in the repo), the Service in sync. */
+export function sampleDiff(env: string, service: string): EnvDiff {
+  return {
+    env,
+    cluster: 'main',
+    namespace: env,
+    commit: 'c0ffee0000000000000000000000000000000000',
+    observed_at: '2026-11-22T07:59:30Z',
+    objects: [
+      {
+        unit: service,
+        api_version: 'apps/v1',
+        kind: 'Deployment',
+        name: service,
+        namespace: env,
+        state: 'drifted',
+        fields: [{ path: 'spec.replicas', live: '5', desired: '2' }],
+      },
+      {
+        unit: service,
+        api_version: 'v1',
+        kind: 'Service',
+        name: service,
+        namespace: env,
+        state: 'in_sync',
+        fields: [],
+      },
+    ],
+  };
+}
+
 /** An Api whose every method is a vi.fn(); pass overrides for the answers a test needs. */
 export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType<typeof vi.fn> & Api[K] } {
   const api = {
@@ -128,6 +242,8 @@ export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType
       approved_by: ['tok'],
     })),
     rejectTransition: vi.fn(async () => ({ commit: 'rej0000000', state: 'AwaitingApproval' as const })),
+    live: vi.fn(async (env: string, service: string) => sampleLive(env, service)),
+    diff: vi.fn(async (env: string, service: string) => sampleDiff(env, service)),
     ...over,
   };
   return api as never;

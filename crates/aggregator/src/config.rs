@@ -72,6 +72,10 @@ pub struct AggregatorConfig {
     /// Whether reads (`/api/state`, `/api/history`, `/api/events`) need a token too.
     #[serde(default)]
     pub read_requires_token: bool,
+    /// Link of a commit on the git host, `{sha}` standing for the commit id
+    /// (`https://github.com/org/repo/commit/{sha}`); none: history has no links.
+    #[serde(default)]
+    pub commit_url_template: Option<String>,
 }
 
 impl AggregatorConfig {
@@ -91,6 +95,7 @@ impl AggregatorConfig {
             peer_token_file: None,
             peer_token_env: None,
             read_requires_token: false,
+            commit_url_template: None,
         }
     }
 }

@@ -132,7 +132,8 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         | Refusal::InvalidTransitionName { .. }
         | Refusal::NotACommitId { .. }
         | Refusal::UnknownParameter { .. }
-        | Refusal::InvalidLimit { .. } => StatusCode::BAD_REQUEST,
+        | Refusal::InvalidLimit { .. }
+        | Refusal::InvalidKind { .. } => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -351,7 +352,12 @@ mod tests {
             (
                 Refusal::UnknownParameter { name: "page".into() },
                 "page",
-                "unknown parameter \"page\"; use env, service and limit",
+                "unknown parameter \"page\"; use env, service, limit, author, kind and q",
+            ),
+            (
+                Refusal::InvalidKind { value: "deploy".into() },
+                "kind",
+                "unknown kind \"deploy\"; use version, promotion, lock, rollback or other (comma-separated for several)",
             ),
             (
                 Refusal::InvalidLimit { max: 1000 },

@@ -12,6 +12,7 @@ use slipway_core::model::{locks_path, version_label, version_path};
 use slipway_repo::CommitId;
 use slipway_repo::{CommitInfo, GitError, ResourceRepo};
 
+use crate::history_filter::{HistoryFilter, MAX_SCAN};
 use crate::input;
 use crate::message;
 use crate::refusal::Refusal;
@@ -33,6 +34,9 @@ pub struct HistoryEntry {
     pub old: Option<String>,
     pub new: Option<String>,
     pub kind: &'static str,
+    /// The commit on the git host, when `commit_url_template` is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_url: Option<String>,
 }
 
 /// What history to list.
@@ -41,11 +45,13 @@ pub struct HistoryQuery {
     pub env: Option<String>,
     pub service: Option<String>,
     pub limit: usize,
+    /// Author, kind and free text.
+    pub filter: HistoryFilter,
 }
 
-/// Parses `?env=&service=&limit=`.
+/// Parses `?env=&service=&limit=&author=&kind=&q=`.
 pub fn parse_query(params: &BTreeMap<String, String>) -> Result<HistoryQuery, Refusal> {
-    const PARAMETERS: [&str; 3] = ["env", "service", "limit"];
+    const PARAMETERS: [&str; 6] = ["env", "service", "limit", "author", "kind", "q"];
     if let Some(unknown) = params.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
         return Err(Refusal::UnknownParameter { name: unknown.clone() });
     }
@@ -65,7 +71,13 @@ pub fn parse_query(params: &BTreeMap<String, String>) -> Result<HistoryQuery, Re
             _ => return Err(Refusal::InvalidLimit { max: MAX_LIMIT }),
         },
     };
-    Ok(HistoryQuery { env, service, limit })
+    let filter = HistoryFilter::parse(params).map_err(|e| Refusal::InvalidKind { value: e.value })?;
+    Ok(HistoryQuery {
+        env,
+        service,
+        limit,
+        filter,
+    })
 }
 
 /// Merges lists that are each newest first into one, newest first, without duplicates.
@@ -109,7 +121,12 @@ fn parent_of(c: &CommitInfo) -> Option<CommitId> {
 
 /// Lists history from `head` (blocking: runs git).
 pub fn list(repo: &ResourceRepo, head: CommitId, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, GitError> {
-    let limit = query.limit;
+    // With a filter, more commits are read so that `limit` of them can pass it.
+    let limit = if query.filter.is_active() {
+        MAX_SCAN
+    } else {
+        query.limit
+    };
     let commits = match (&query.env, &query.service) {
         (Some(env), Some(service)) => {
             let versions = repo.history(head, &version_path(env, service), limit)?;
@@ -136,7 +153,13 @@ pub fn list(repo: &ResourceRepo, head: CommitId, query: &HistoryQuery) -> Result
         }
         (None, None) => repo.log(head, limit)?,
     };
-    Ok(commits.into_iter().map(|c| entry(repo, c, query)).collect())
+    let f = &query.filter;
+    Ok(commits
+        .into_iter()
+        .filter(|c| f.keeps(&c.id, &c.author, &c.message, message::parse(&c.message).kind()))
+        .take(query.limit)
+        .map(|c| entry(repo, c, query))
+        .collect())
 }
 
 fn entry(repo: &ResourceRepo, c: CommitInfo, query: &HistoryQuery) -> HistoryEntry {
@@ -173,6 +196,7 @@ fn entry(repo: &ResourceRepo, c: CommitInfo, query: &HistoryQuery) -> HistoryEnt
         service,
         old,
         new,
+        commit_url: None,
     }
 }
 

@@ -62,6 +62,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/transitions/{name}/approve", post(approve_transition))
         .route("/api/transitions/{name}/reject", post(reject_transition))
         .route("/api/events", get(events))
+        // What runs, from the deployer: live views, logs and diffs.
+        .route("/api/envs/{env}/services/{*rest}", get(crate::inspect::service))
+        .route("/api/envs/{env}/deployables/{*rest}", get(crate::inspect::deployable))
+        .route("/api/envs/{env}/diff", get(crate::inspect::env_diff))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
         .merge(admin::router(admin))
@@ -69,9 +73,9 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// An answer or a refusal, counted in the metrics.
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
-fn counted(app: &App, result: ApiResult) -> Response {
+pub(crate) fn counted(app: &App, result: ApiResult) -> Response {
     match result {
         Ok(r) => r,
         Err(e) => {
@@ -115,7 +119,7 @@ fn allowed(principal: &Principal, scope: Scope, env: Option<&str>) -> Result<(),
     principal.require(scope, env).map_err(|e| ApiError::missing_scope(&e))
 }
 
-fn reader(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn reader(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     if app.config.read_requires_token {
         authorize(app, headers, Scope::Read, None)?;
     }
@@ -264,11 +268,16 @@ async fn get_history(
             let snapshot = app.store.snapshot();
             input::known_env(&snapshot, env, EnvGiven::Query)?;
         }
-        let entries = app
+        let mut entries = app
             .repo
             .read(move |r| history::list(r, head, &query))
             .await
             .map_err(|e| ApiError::repo(&e))?;
+        if let Some(template) = &app.config.commit_url_template {
+            for e in &mut entries {
+                e.commit_url = Some(crate::history_filter::commit_url(template, &e.commit));
+            }
+        }
         Ok(Json(json!({"entries": entries})).into_response())
     }
     .await;

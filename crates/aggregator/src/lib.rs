@@ -15,8 +15,10 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod history;
+pub mod history_filter;
 pub mod http;
 pub mod input;
+pub mod inspect;
 pub mod lock_changes;
 pub mod message;
 pub mod metrics;
@@ -60,6 +62,9 @@ pub struct Running {
 /// Starts the aggregator: fetches the repo once, binds `api_bind` (printing the
 /// `listening on` line), and runs until `shutdown` is cancelled.
 pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    if let Some(template) = &config.commit_url_template {
+        history_filter::check_template(template).map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
+    }
     let tokens = Tokens::load(config.api_tokens_file.as_deref(), config.api_tokens_env.as_deref())?;
     let peer_token = peer_token(config.peer_token_file.as_deref(), config.peer_token_env.as_deref())?;
     if peer_token.is_none() && config.transitioner_url.is_some() {

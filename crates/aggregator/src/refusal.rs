@@ -138,8 +138,10 @@ pub enum Refusal {
         commit: String,
         reason: String,
     },
-    #[error("unknown parameter {name:?}; use env, service and limit")]
+    #[error("unknown parameter {name:?}; use env, service, limit, author, kind and q")]
     UnknownParameter { name: String },
+    #[error("unknown kind {value:?}; use version, promotion, lock, rollback or other (comma-separated for several)")]
+    InvalidKind { value: String },
     #[error("limit must be a number from 1 to {max}")]
     InvalidLimit { max: usize },
 }
@@ -207,6 +209,7 @@ impl Refusal {
             | Refusal::UnrestorableAt { .. } => "commit",
             Refusal::UnknownParameter { name, .. } => name,
             Refusal::InvalidLimit { .. } => "limit",
+            Refusal::InvalidKind { .. } => "kind",
         };
         Some(field.to_string())
     }

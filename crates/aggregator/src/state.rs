@@ -9,15 +9,18 @@
 //! ```
 //!
 //! - [`view`]: the pure view ([`build`]),
+//! - [`deployables`]: the `deployable/` files, one row per file,
 //! - [`order`]: the order envs are shown in,
 //! - [`version_index`]: parsed version files, reused while unchanged,
 //! - [`encoder`]: the JSON, re-encoding only the services that changed.
 
+pub mod deployables;
 pub mod encoder;
 pub mod order;
 pub mod version_index;
 pub mod view;
 
+pub use deployables::{DeployableEnvView, DeployableView};
 pub use encoder::StateEncoder;
 pub use order::env_order;
 pub use version_index::{ParsedVars, VersionCache, VersionIndex};

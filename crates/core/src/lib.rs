@@ -22,6 +22,7 @@ pub mod content_type;
 pub mod deployers;
 pub mod duration;
 pub mod error;
+pub mod live;
 pub mod locks;
 pub mod merge;
 pub mod model;

@@ -361,6 +361,18 @@ impl Cluster {
         }
     }
 
+    /// A pod's log as it is written (`follow`) or up to now, on the client
+    /// without a read timeout (a followed log is quiet while the container is).
+    pub async fn log_stream(
+        &self,
+        namespace: &str,
+        pod: &str,
+        params: &kube::api::LogParams,
+    ) -> Result<impl futures::AsyncBufRead + use<>, ClusterError> {
+        let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.watch_client.clone(), namespace);
+        api.log_stream(pod, params).await.map_err(ClusterError::from)
+    }
+
     /// The API of a kind for watches (on the client without a read timeout).
     pub fn watch_api(&self, kind: &Kind, namespace: Option<&str>) -> Api<DynamicObject> {
         match (kind.scope, namespace) {

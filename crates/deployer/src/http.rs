@@ -36,6 +36,10 @@ pub fn router(deployer: Arc<Deployer>) -> Router {
     };
     Router::new()
         .route("/status", get(status))
+        // What runs: live view, logs and diff of a service or a deployable file, diff of an env.
+        .route("/envs/{env}/services/{*rest}", get(crate::inspect_http::service))
+        .route("/envs/{env}/deployables/{*rest}", get(crate::inspect_http::deployable))
+        .route("/envs/{env}/diff", get(crate::inspect_http::env_diff))
         .with_state(deployer)
         .merge(admin::router(admin))
 }

@@ -8,8 +8,9 @@
 //! ```
 //!
 //! The decisions are pure ([`object`], [`live`], [`plan`], [`diff`], [`rollout`],
-//! [`report`], [`inventory`], [`outcome`], [`error`], the watch index of [`watch`]);
-//! [`cluster`], [`watch`] and [`reconcile`] carry them out.
+//! [`report`], [`inventory`], [`outcome`], [`error`], the watch index of [`watch`],
+//! the live view's [`workload_tree`]); [`cluster`], [`watch`], [`reconcile`] and
+//! [`inspect`] carry them out.
 #![forbid(unsafe_code)]
 
 pub mod check;
@@ -18,19 +19,24 @@ pub mod cluster;
 pub mod config;
 pub mod deployer;
 pub mod diff;
+pub mod env_diff;
 pub mod error;
 pub mod http;
+pub mod inspect;
+pub mod inspect_http;
 pub mod inventory;
 pub mod live;
 pub mod metrics;
 pub mod object;
 pub mod outcome;
 pub mod plan;
+pub mod pod_logs;
 pub mod reconcile;
 pub mod report;
 pub mod rollout;
 pub mod scheduler;
 pub mod watch;
+pub mod workload_tree;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub failed: Family<FailureLabels, Counter>,
     pub last_success: Family<EnvLabel, Gauge>,
     pub fetch_errors: Counter,
+    /// Pod log streams open now (`GET /envs/{env}/services/{service}/logs`).
+    pub log_streams: Gauge,
 }
 
 impl Default for Metrics {
@@ -43,6 +45,7 @@ impl Default for Metrics {
         let failed = Family::<FailureLabels, Counter>::default();
         let last_success = Family::<EnvLabel, Gauge>::default();
         let fetch_errors = Counter::default();
+        let log_streams = Gauge::default();
         registry.register(
             "reconcile_duration_seconds",
             "Duration of one reconcile of an env",
@@ -73,6 +76,11 @@ impl Default for Metrics {
             "Failed fetches of the resource repo",
             fetch_errors.clone(),
         );
+        registry.register(
+            "log_streams",
+            "Pod log streams open now, through the deployer's cluster access",
+            log_streams.clone(),
+        );
         Metrics {
             registry,
             reconcile_seconds,
@@ -81,6 +89,7 @@ impl Default for Metrics {
             failed,
             last_success,
             fetch_errors,
+            log_streams,
         }
     }
 }

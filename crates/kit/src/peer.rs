@@ -45,6 +45,9 @@ pub struct PeerClient {
     peer: &'static str,
     base: String,
     http: reqwest::Client,
+    /// Like `http` with the timeout on connecting only, for answers that stream
+    /// for as long as the caller reads (followed logs).
+    streaming: reqwest::Client,
     token: Option<String>,
 }
 
@@ -67,10 +70,19 @@ impl PeerClient {
                 url: base.clone(),
                 reason: error_chain(&e),
             })?;
+        let streaming = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| PeerError::Setup {
+                peer,
+                url: base.clone(),
+                reason: error_chain(&e),
+            })?;
         Ok(PeerClient {
             peer,
             base,
             http,
+            streaming,
             token,
         })
     }
@@ -118,6 +130,17 @@ impl PeerClient {
                 error_chain(&e)
             );
         }
+    }
+
+    /// A `GET` of `path` (with its query), for reads the caller forwards.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path))
+    }
+
+    /// A `GET` of `path` whose answer may stream for long: only connecting is
+    /// bounded by the timeout; the caller ends it by dropping the response.
+    pub fn get_streaming(&self, path: &str) -> reqwest::RequestBuilder {
+        self.streaming.get(self.url(path))
     }
 
     /// A `POST` to `path` with the peer token as bearer token, for writes.

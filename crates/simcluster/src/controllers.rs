@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Cluster;
+use crate::kubelet::PodsOf;
 use crate::meta::now_rfc3339;
 use crate::tasks::{Task, Track};
 
@@ -330,9 +331,26 @@ impl Cluster {
             was_available: track.was_available,
             rs_name: format!("{name}-{hash}"),
         };
-        let (status, available, next) = deployment_status(&input, obj.get("status"), &now_rfc3339());
+        let (status, available, mut next) = deployment_status(&input, obj.get("status"), &now_rfc3339());
         self.set_track(&uid, |t| t.available = available);
-        self.ensure_replicaset(obj, &input, &track, available);
+        let replicaset = self.ensure_replicaset(obj, &input, &track, available);
+        if self.kubelet_running() {
+            let is_broken = |image: &str| glob_match(&self.behaviour.fail_image_pattern, image);
+            self.sync_pods(&PodsOf {
+                deployment: obj,
+                replicaset: &replicaset,
+                template: &template,
+                replicas: input.replicas,
+                broken: input.broken,
+                elapsed: input.elapsed,
+                delay: input.delay,
+                is_broken: &is_broken,
+            });
+            // Pods of a failing image go from ErrImagePull to ImagePullBackOff after the delay.
+            if input.broken && input.elapsed < input.delay {
+                next = Some(next.map_or(input.delay, |n| n.min(input.delay)));
+            }
+        }
         let revision = track.revision.to_string();
         self.controller_write("apps/deployments", &ns, &name, |d| {
             d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(revision);
@@ -341,8 +359,9 @@ impl Cluster {
         next.map(|n| track.started + n)
     }
 
-    /// Keeps one ReplicaSet per Deployment (the current template's) for garbage-collection semantics.
-    fn ensure_replicaset(&self, d: &Value, input: &RolloutInput, track: &Track, ready: bool) {
+    /// Keeps one ReplicaSet per Deployment (the current template's) for garbage-collection
+    /// semantics; returns it as written.
+    fn ensure_replicaset(&self, d: &Value, input: &RolloutInput, track: &Track, ready: bool) -> Value {
         let (ns, name) = crate::store::object_key(d);
         let hash = &track.template_hash;
         let key = "apps/replicasets";
@@ -393,11 +412,12 @@ impl Cluster {
             rs["metadata"]["resourceVersion"] =
                 old.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
         }
-        self.controller_put(key, rs);
+        self.controller_put(key, rs.clone());
         // The previous template's ReplicaSet is dropped (the simulator keeps no history).
         if let Some(prev) = &track.previous_hash {
             self.controller_remove(key, &ns, &format!("{name}-{prev}"));
         }
+        rs
     }
 
     fn sync_set(&self, resource: &str, obj: &Arc<Value>, now: Instant) -> Option<Instant> {
@@ -493,6 +513,28 @@ impl Cluster {
         self.set_track(&uid, |t| t.finished = done);
         self.controller_write("batch/jobs", &ns, &name, |o| o["status"] = status);
         (!done).then(|| track.started + finish_after)
+    }
+
+    /// Starts the kubelet if it does not run yet (see `kubelet.rs`): every
+    /// Deployment gets its pods now, so the request that asked sees them.
+    pub fn start_kubelet(&self) {
+        {
+            let mut st = self.controller_state.lock().unwrap_or_else(|e| e.into_inner());
+            if st.kubelet {
+                return;
+            }
+            st.kubelet = true;
+        }
+        let now = Instant::now();
+        let deployments = self.lock().keys("apps/deployments");
+        for (ns, name) in deployments {
+            if let Some(at) = self.sync("apps/deployments", &ns, &name, now) {
+                self.schedule(
+                    at.max(now + Duration::from_millis(5)),
+                    Task::Sync("apps/deployments".into(), ns, name),
+                );
+            }
+        }
     }
 
     fn run_task(&self, task: Task, now: Instant) {

@@ -261,6 +261,17 @@ const BUILTINS: &[Builtin] = &[
     ),
     b("batch", "jobs", "Job", true, &[], true, true, Spec, "mudhfqk/qZY="),
     b(
+        "events.k8s.io",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+        NoGen,
+        "r2yiGXH7wu8=",
+    ),
+    b(
         "networking.k8s.io",
         "ingresses",
         "Ingress",

@@ -136,6 +136,33 @@ impl LabelSelector {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
+/// Fields of objects a real server lets Events and Pods be selected by (besides
+/// `metadata.name` and `metadata.namespace`, which every kind has).
+const OBJECT_FIELDS: &[&str] = &[
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+    "regarding.apiVersion",
+    "reason",
+    "type",
+    "reportingComponent",
+    "reportingController",
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "status.phase",
+    "status.podIP",
+];
+
 impl FieldSelector {
     /// Parses the `fieldSelector` query parameter.
     pub fn parse(s: &str) -> Result<FieldSelector, String> {
@@ -151,7 +178,7 @@ impl FieldSelector {
                 return Err(format!("invalid selector: '{part}'; can't understand '{part}'"));
             };
             let field = field.trim();
-            if field != "metadata.name" && field != "metadata.namespace" {
+            if field != "metadata.name" && field != "metadata.namespace" && !OBJECT_FIELDS.contains(&field) {
                 return Err(format!(
                     "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
                 ));
@@ -161,24 +188,33 @@ impl FieldSelector {
         Ok(FieldSelector(out))
     }
 
-    /// Whether an object at (namespace, name) satisfies the selector.
+    /// Whether an object at (namespace, name) satisfies the metadata part of the
+    /// selector (fields of the object itself are checked by [`FieldSelector::matches`]).
     pub fn matches_key(&self, ns: &str, name: &str) -> bool {
-        self.0.iter().all(|(field, eq, want)| {
-            let got = if field == "metadata.name" { name } else { ns };
-            (got == want) == *eq
+        self.0.iter().all(|(field, eq, want)| match field.as_str() {
+            "metadata.name" => (name == want) == *eq,
+            "metadata.namespace" => (ns == want) == *eq,
+            _ => true,
         })
+    }
+
+    /// Whether the selector names fields beyond the object's key.
+    pub fn needs_object(&self) -> bool {
+        self.0
+            .iter()
+            .any(|(f, _, _)| f != "metadata.name" && f != "metadata.namespace")
     }
 
     /// Whether an object satisfies the selector.
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(field, eq, want)| {
-            let ptr = if field == "metadata.name" {
-                "/metadata/name"
-            } else {
-                "/metadata/namespace"
+            let ptr = format!("/{}", field.replace('.', "/"));
+            let got = match obj.pointer(&ptr) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
             };
-            let got = obj.pointer(ptr).and_then(Value::as_str).unwrap_or_default();
-            (got == want) == *eq
+            (got == *want) == *eq
         })
     }
 }

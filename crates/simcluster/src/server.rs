@@ -335,8 +335,14 @@ async fn resource(
     if let Some(e) = refused {
         return error_response(&e);
     }
+    if rt.plural == "pods" || rt.plural == "events" {
+        st.cluster.start_kubelet();
+    }
     match rp.subresource.as_deref() {
         None => {}
+        Some("log") if rt.plural == "pods" && rt.group.is_empty() && verb == "get" => {
+            return pod_log(st, &target_of(&rt, &rp), query);
+        }
         Some("status") if rt.status_subresource => {}
         Some("finalize") if rt.plural == "namespaces" => {}
         Some("scale") if crate::api::has_scale(&rt) => {
@@ -665,7 +671,7 @@ fn watch(
                 let objects = inner.list_where(&resource, t.namespace.as_deref(), |(ns, name), labels| {
                     lo.labels.matches_labels(labels) && lo.fields.matches_key(ns, name)
                 });
-                for o in objects {
+                for o in objects.into_iter().filter(|o| lo.fields.matches(o)) {
                     pending.push_back(event_line(EventKind::Added, &o));
                 }
                 if initial_bookmark {
@@ -722,6 +728,88 @@ fn watch(
     let mut r = Response::new(Body::from_stream(stream));
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// `GET pods/{name}/log`: the container's synthetic lines (see `logs.rs`); with
+/// `follow=true` the stream stays open and sends each new line as it is written,
+/// until the pod goes, the server stops or the client hangs up.
+fn pod_log(st: &AppState, t: &Target, query: &Query) -> Response {
+    let pod = match st.cluster.get(t) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let opts = crate::logs::LogOptions {
+        container: query.get("container").filter(|c| !c.is_empty()).map(str::to_string),
+        tail_lines: query.get("tailLines").and_then(|n| n.parse().ok()),
+        follow: query.flag("follow"),
+        timestamps: query.flag("timestamps"),
+        limit_bytes: query.get("limitBytes").and_then(|n| n.parse().ok()),
+        since_seconds: query.get("sinceSeconds").and_then(|n| n.parse().ok()),
+    };
+    let source = match crate::logs::source(&pod, opts.container.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return error_response(&e),
+    };
+    let now = chrono::Utc::now();
+    let first = source.first_line(&opts, now);
+    let written = source.written_by(now);
+    struct Follow {
+        source: crate::logs::LogSource,
+        next: u64,
+        written: u64,
+        sent: usize,
+        opts: crate::logs::LogOptions,
+        cluster: Arc<crate::api::Cluster>,
+        target: Target,
+        cancel: tokio_util::sync::CancellationToken,
+    }
+    let state = Follow {
+        source,
+        next: first,
+        written,
+        sent: 0,
+        opts,
+        cluster: st.cluster.clone(),
+        target: t.clone(),
+        cancel: st.cancel.clone(),
+    };
+    let stream = futures::stream::unfold(state, |mut s| async move {
+        if s.opts.limit_bytes.is_some_and(|limit| s.sent >= limit) {
+            return None;
+        }
+        if s.next >= s.written {
+            if !s.opts.follow {
+                return None;
+            }
+            let at = s.source.time_of(s.next);
+            let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+            tokio::select! {
+                _ = s.cancel.cancelled() => return None,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            // The log ends with its container: a pod that is gone, or was replaced, writes no more.
+            let same = s.cluster.get(&s.target).ok().and_then(|p| {
+                crate::logs::source(&p, Some(&s.source.container))
+                    .ok()
+                    .map(|n| n.started == s.source.started)
+            });
+            if same != Some(true) {
+                return None;
+            }
+            s.written = s.source.written_by(chrono::Utc::now());
+        }
+        let mut line = s.source.line(s.next, s.opts.timestamps).into_bytes();
+        if let Some(limit) = s.opts.limit_bytes {
+            line.truncate(limit - s.sent);
+        }
+        s.sent += line.len();
+        s.next += 1;
+        Some((Ok::<Bytes, std::io::Error>(Bytes::from(line)), s))
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     r
 }
 

@@ -168,6 +168,14 @@ impl Inner {
             .collect()
     }
 
+    /// The (namespace, name) of every object of a resource.
+    pub fn keys(&self, resource: &str) -> Vec<ObjectKey> {
+        self.objects
+            .get(resource)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Resource keys that hold objects.
     pub fn resource_keys(&self) -> Vec<String> {
         self.objects.keys().cloned().collect()

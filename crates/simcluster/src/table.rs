@@ -48,6 +48,38 @@ fn kind_columns(rt: &ResourceType) -> Vec<Value> {
             ),
         ],
         "Namespace" => vec![column("Status", "", "The status of the namespace")],
+        "Pod" => vec![
+            column(
+                "Ready",
+                "",
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            column("Status", "", "The aggregate status of the containers in this pod."),
+            column(
+                "Restarts",
+                "",
+                "The number of times the containers in this pod have been restarted.",
+            ),
+        ],
+        "ReplicaSet" => vec![
+            column("Desired", "", "Number of desired pods."),
+            column("Current", "", "Number of actual replicas."),
+            column("Ready", "", "Number of ready replicas."),
+        ],
+        "Event" => vec![
+            column("Type", "", "Type of this event (Normal, Warning)."),
+            column(
+                "Reason",
+                "",
+                "Short, machine understandable string that gives the reason for the transition.",
+            ),
+            column("Object", "", "The object this event is about."),
+            column(
+                "Message",
+                "",
+                "A human-readable description of the status of this operation.",
+            ),
+        ],
         "ConfigMap" | "Secret" => vec![column("Data", "", "Number of entries")],
         "Lease" => vec![column(
             "Holder",
@@ -69,6 +101,55 @@ fn kind_cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
             json!(int(obj, "/status/updatedReplicas")),
             json!(int(obj, "/status/availableReplicas")),
         ],
+        "Pod" => {
+            let statuses = obj
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let total = obj
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let ready = statuses.iter().filter(|s| s["ready"] == json!(true)).count();
+            let restarts: i64 = statuses.iter().filter_map(|s| s["restartCount"].as_i64()).sum();
+            // kubectl shows a waiting container's reason instead of the phase.
+            let waiting = statuses
+                .iter()
+                .find_map(|s| s.pointer("/state/waiting/reason").and_then(Value::as_str));
+            let phase = obj
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("Pending");
+            vec![
+                json!(format!("{ready}/{total}")),
+                json!(waiting.unwrap_or(phase)),
+                json!(restarts),
+            ]
+        }
+        "ReplicaSet" => vec![
+            json!(int(obj, "/spec/replicas")),
+            json!(int(obj, "/status/replicas")),
+            json!(int(obj, "/status/readyReplicas")),
+        ],
+        "Event" => {
+            let (regarding, message) = if obj.get("regarding").is_some() {
+                ("/regarding", "/note")
+            } else {
+                ("/involvedObject", "/message")
+            };
+            let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+            vec![
+                json!(s("/type")),
+                json!(s("/reason")),
+                json!(format!(
+                    "{}/{}",
+                    s(&format!("{regarding}/kind")).to_lowercase(),
+                    s(&format!("{regarding}/name"))
+                )),
+                json!(s(message)),
+            ]
+        }
         "Namespace" => vec![json!(obj
             .pointer("/status/phase")
             .and_then(Value::as_str)

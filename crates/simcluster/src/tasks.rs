@@ -37,6 +37,8 @@ pub struct Track {
 #[derive(Debug, Default)]
 pub struct ControllerState {
     pub tracks: HashMap<String, Track>,
+    /// The kubelet runs: Deployments have pods (see `kubelet.rs`).
+    pub kubelet: bool,
 }
 
 impl ControllerState {

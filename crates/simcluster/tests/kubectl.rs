@@ -430,3 +430,178 @@ async fn kubectl_create_serviceaccount_role_and_rolebinding_store_rules_and_subj
     );
     sim.shutdown().await;
 }
+
+/// Waits (up to 20 s) until `kubectl args` prints something containing every one of `wanted`.
+async fn eventually_prints(k: &Kubectl, args: &[&str], wanted: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (ok, out, err) = k.run(args).await;
+        if ok && wanted.iter().all(|w| out.contains(w)) {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kubectl {args:?} never printed {wanted:?}; last:\n{out}{err}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_pods_shows_the_deployments_pods_owned_by_its_replicaset_and_ready() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    create_deployment(&k).await;
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]).await;
+    let table = eventually_prints(&k, &["get", "pods"], &["1/1", "Running"]).await;
+    assert_eq!(table.lines().filter(|l| l.starts_with("web-")).count(), 2, "{table}");
+    let pods: serde_json::Value = serde_json::from_str(&k.ok(&["get", "pods", "-o", "json"]).await).unwrap();
+    let rs: serde_json::Value = serde_json::from_str(&k.ok(&["get", "rs", "-o", "json"]).await).unwrap();
+    let rs = &rs["items"][0];
+    let rs_name = rs["metadata"]["name"].as_str().unwrap();
+    let hash = rs["metadata"]["labels"]["pod-template-hash"].as_str().unwrap();
+    assert_eq!(rs_name, format!("web-{hash}"));
+    let items = pods["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for pod in items {
+        let name = pod["metadata"]["name"].as_str().unwrap();
+        let suffix = name
+            .strip_prefix(&format!("{rs_name}-"))
+            .expect("named after its ReplicaSet");
+        assert_eq!(suffix.len(), 5, "{name}");
+        assert_eq!(pod["metadata"]["labels"]["pod-template-hash"], hash);
+        assert_eq!(pod["metadata"]["labels"]["app"], "web");
+        let owner = &pod["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "ReplicaSet");
+        assert_eq!(owner["name"], rs_name);
+        assert_eq!(owner["uid"], rs["metadata"]["uid"]);
+        assert_eq!(owner["controller"], true);
+        assert_eq!(pod["status"]["phase"], "Running");
+        let ready = pod["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap();
+        assert_eq!(ready["status"], "True");
+        assert_eq!(pod["status"]["containerStatuses"][0]["ready"], true);
+        assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
+        assert_eq!(pod["spec"]["nodeName"], "simcluster-node");
+    }
+    // Scaling down removes pods, and deleting the Deployment removes them all.
+    k.ok(&["scale", "deployment/web", "--replicas=1"]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = k.ok(&["get", "pods", "-o", "name"]).await;
+        if out.lines().count() == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {out}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_shows_image_pull_back_off_for_a_broken_image_with_its_events() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    k.ok(&["create", "deployment", "bad", "--image=nginx:broken"]).await;
+    let table = eventually_prints(&k, &["get", "pods"], &["0/1", "ImagePullBackOff"]).await;
+    assert!(table.contains("bad-"), "{table}");
+    let pods: serde_json::Value = serde_json::from_str(&k.ok(&["get", "pods", "-o", "json"]).await).unwrap();
+    let waiting = &pods["items"][0]["status"]["containerStatuses"][0]["state"]["waiting"];
+    assert_eq!(waiting["reason"], "ImagePullBackOff");
+    assert_eq!(waiting["message"], "Back-off pulling image \"nginx:broken\"");
+    assert_eq!(pods["items"][0]["status"]["phase"], "Pending");
+    let events = k.ok(&["get", "events", "--field-selector", "type=Warning"]).await;
+    assert!(events.contains("Error: ErrImagePull"), "{events}");
+    assert!(events.contains("Error: ImagePullBackOff"), "{events}");
+    assert!(!events.contains("Scheduled"), "only warnings: {events}");
+    let out = k.run(&["logs", "deployment/bad"]).await;
+    assert!(!out.0);
+    assert!(
+        out.2.contains("is waiting to start: trying and failing to pull image"),
+        "{}",
+        out.2
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_events_in_both_apis_and_describe_deploy_shows_replicaset_and_scaling() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    create_deployment(&k).await;
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]).await;
+    let core = eventually_prints(
+        &k,
+        &["get", "events"],
+        &["ScalingReplicaSet", "SuccessfulCreate", "Scheduled", "Started"],
+    )
+    .await;
+    assert!(core.contains("deployment/web"), "{core}");
+    assert!(core.contains("Scaled up replica set web-"), "{core}");
+    let modern: serde_json::Value =
+        serde_json::from_str(&k.ok(&["get", "events.v1.events.k8s.io", "-o", "json"]).await).unwrap();
+    let scaling = modern["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reason"] == "ScalingReplicaSet")
+        .expect("the scaling event in events.k8s.io/v1");
+    assert_eq!(scaling["regarding"]["kind"], "Deployment");
+    assert_eq!(scaling["reportingController"], "deployment-controller");
+    let described = k.ok(&["describe", "deploy", "web"]).await;
+    assert!(described.contains("NewReplicaSet:"), "{described}");
+    assert!(described.contains("(2/2 replicas created)"), "{described}");
+    assert!(described.contains("ScalingReplicaSet"), "{described}");
+    assert!(described.contains("Scaled up replica set web-"), "{described}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_logs_tails_exactly_n_lines_and_follows_new_ones() {
+    let (sim, k, _tmp) = kubectl_against_a_cluster().await;
+    create_deployment(&k).await;
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]).await;
+    let pod = eventually_prints(&k, &["get", "pods", "-o", "name"], &["pod/web-"]).await;
+    let pod = pod.lines().next().unwrap().to_string();
+    // Wait until the container has written more than 3 lines.
+    eventually_prints(&k, &["logs", &pod], &["request=4"]).await;
+    let tail = k.ok(&["logs", &pod, "--tail=3"]).await;
+    assert_eq!(tail.lines().count(), 3, "{tail}");
+    assert!(tail.lines().all(|l| l.contains(" INFO web-")), "{tail}");
+
+    let mut follow = tokio::process::Command::new(&k.bin)
+        .arg("--kubeconfig")
+        .arg(&k.kubeconfig)
+        .arg("--cache-dir")
+        .arg(&k.cache)
+        .args(["logs", "-f", "--tail=1", &pod])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while seen.len() < 4 {
+            match lines.next_line().await.unwrap() {
+                Some(l) => seen.push(l),
+                None => break,
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "follow printed only {seen:?}");
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    let numbers: Vec<u64> = seen
+        .iter()
+        .map(|l| l.rsplit("request=").next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive new lines: {numbers:?}"
+    );
+    follow.kill().await.unwrap();
+    sim.shutdown().await;
+}

@@ -1,4 +1,4 @@
-import type { CommitAnswer, HistoryEntry, RunAnswer, State, VerdictAnswer } from './types';
+import type { CommitAnswer, EnvDiff, HistoryEntry, LiveView, RunAnswer, State, VerdictAnswer } from './types';
 
 /** An error answered by the API (or the network), with the message to show to a person. */
 export class ApiError extends Error {
@@ -29,10 +29,22 @@ export interface LockTarget {
   service?: string;
 }
 
+/** What `/api/history` lists: every filter is optional. */
+export interface HistoryQuery {
+  env?: string;
+  service?: string;
+  limit?: number;
+  author?: string;
+  /** One kind, or several comma-separated. */
+  kind?: string;
+  /** Free text: every word must appear in the message, author or commit id. */
+  q?: string;
+}
+
 /** Everything the UI asks of the aggregator. Components get it from context, so tests can fake it. */
 export interface Api {
   state(): Promise<State>;
-  history(query: { env: string; service?: string; limit?: number }): Promise<HistoryEntry[]>;
+  history(query: HistoryQuery): Promise<HistoryEntry[]>;
   lock(target: LockTarget, reason: string): Promise<CommitAnswer>;
   /** Removes one reason, or every reason when `reason` is undefined. */
   unlock(target: LockTarget, reason?: string): Promise<CommitAnswer>;
@@ -42,6 +54,10 @@ export interface Api {
   runTransition(name: string, overrideReason?: string): Promise<RunAnswer>;
   approveTransition(name: string, reason?: string): Promise<VerdictAnswer>;
   rejectTransition(name: string, reason: string): Promise<VerdictAnswer>;
+  /** What runs of a service in an env, read from the cluster by the deployer. */
+  live(env: string, service: string): Promise<LiveView>;
+  /** Live against desired for the objects of a service in an env. */
+  diff(env: string, service: string): Promise<EnvDiff>;
 }
 
 export interface HttpApiOptions {
@@ -128,9 +144,14 @@ export function httpApi(options: HttpApiOptions): Api {
 
   return {
     state: () => call<State>('GET', '/api/state'),
-    async history({ env, service, limit = 50 }) {
-      const q = new URLSearchParams({ env, limit: String(limit) });
+    async history({ env, service, limit = 50, author, kind, q: text }) {
+      const q = new URLSearchParams();
+      if (env) q.set('env', env);
+      q.set('limit', String(limit));
       if (service !== undefined) q.set('service', service);
+      if (author) q.set('author', author);
+      if (kind) q.set('kind', kind);
+      if (text) q.set('q', text);
       const answer = await call<{ entries?: HistoryEntry[] }>('GET', `/api/history?${q.toString()}`);
       return answer.entries ?? [];
     },
@@ -155,5 +176,9 @@ export function httpApi(options: HttpApiOptions): Api {
       ),
     rejectTransition: (name, reason) =>
       call<VerdictAnswer>('POST', `/api/transitions/${encodeURIComponent(name)}/reject`, { reason }, true),
+    live: (env, service) =>
+      call<LiveView>('GET', `/api/envs/${encodeURIComponent(env)}/services/${servicePath(service)}/live`),
+    diff: (env, service) =>
+      call<EnvDiff>('GET', `/api/envs/${encodeURIComponent(env)}/services/${servicePath(service)}/diff`),
   };
 }

@@ -59,6 +59,23 @@ export interface ServiceRow {
   envs: Record<string, ServiceInEnv>;
 }
 
+/** One file under `<env>/deployable/` in one deployed env. */
+export interface DeployableInEnv {
+  /** The repo path (`dev/deployable/redis.yaml`); null when only the deployer still reports it. */
+  path?: string | null;
+  status?: RolloutStatus | null;
+  phase?: Phase | null;
+  reason?: string;
+  resources?: ResourceStatus[];
+  error?: string | null;
+}
+
+/** One `deployable/` file, by its path below `deployable/`, across envs. */
+export interface DeployableRow {
+  file: string;
+  envs: Record<string, DeployableInEnv>;
+}
+
 export interface Promotion {
   service: string;
   old?: string | null;
@@ -117,6 +134,8 @@ export interface State {
   repo_errors?: string[];
   envs: EnvSummary[];
   services: ServiceRow[];
+  /** The files under `<env>/deployable/` of the deployed envs. */
+  deployables?: DeployableRow[];
   transitions?: TransitionStatus[];
 }
 
@@ -133,6 +152,8 @@ export interface HistoryEntry {
   old?: string | null;
   new?: string | null;
   kind: HistoryKind;
+  /** The commit on the git host, when the aggregator has `commit_url_template`. */
+  commit_url?: string | null;
 }
 
 export interface CommitAnswer {
@@ -152,4 +173,101 @@ export interface VerdictAnswer {
   state?: PromotionState;
   reason?: string;
   approved_by?: string[];
+}
+
+/** One condition of an object's status, as the cluster reports it. */
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  last_transition_time?: string | null;
+}
+
+export interface ContainerView {
+  name: string;
+  image: string;
+  ready: boolean;
+  restart_count: number;
+  /** `running`, `waiting`, `terminated` or `unknown`. */
+  state: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface PodView {
+  name: string;
+  phase: string;
+  ready: boolean;
+  restarts: number;
+  node?: string | null;
+  created?: string | null;
+  containers: ContainerView[];
+  conditions: Condition[];
+}
+
+export interface LiveObject {
+  api_version: string;
+  kind: string;
+  name: string;
+  namespace?: string | null;
+  status?: RolloutStatus | null;
+  reason?: string;
+  missing?: boolean;
+  replicas?: string | null;
+  conditions?: Condition[];
+  children?: LiveObject[];
+  pods?: PodView[];
+}
+
+export interface EventView {
+  type: string;
+  reason: string;
+  message: string;
+  object: string;
+  time?: string | null;
+  count: number;
+}
+
+/** The deployer's live view of a service (or deployable file) in one env. */
+export interface LiveView {
+  env: string;
+  unit: string;
+  cluster: string;
+  namespace: string;
+  observed_at: string;
+  objects: LiveObject[];
+  events: EventView[];
+}
+
+export type DiffState = 'in_sync' | 'missing' | 'changed' | 'drifted' | 'unowned' | 'blocked' | 'extra';
+
+export interface FieldDiff {
+  path: string;
+  /** JSON text; null when the field is absent in the cluster. */
+  live?: string | null;
+  desired: string;
+}
+
+export interface ObjectDiff {
+  unit: string;
+  api_version: string;
+  kind: string;
+  name: string;
+  namespace?: string | null;
+  state: DiffState;
+  fields?: FieldDiff[];
+  reason?: string;
+}
+
+/** Live against desired for the fields Slipway manages, per object. */
+export interface EnvDiff {
+  env: string;
+  cluster: string;
+  namespace: string;
+  commit: string;
+  observed_at: string;
+  refused?: string | null;
+  objects: ObjectDiff[];
+  failed?: [string, string][];
 }

@@ -9,6 +9,9 @@ export function Header({ commit }: { commit: string | null | undefined }) {
       <a href="#/" className="brand">
         Slipway
       </a>
+      <a href="#/history" className="small">
+        History
+      </a>
       <span className="muted small" title={commit ?? undefined}>
         repo at <code>{shortCommit(commit)}</code>
       </span>

@@ -88,7 +88,14 @@ export function HistoryList({
                     <time dateTime={entry.time}>
                       {formatRelative(entry.time, now)} ({formatTime(entry.time)})
                     </time>
-                    , <code title={entry.commit}>{shortCommit(entry.commit)}</code>
+                    ,{' '}
+                    {entry.commit_url ? (
+                      <a href={entry.commit_url} title={`${entry.commit} on the git host`} rel="noreferrer">
+                        <code>{shortCommit(entry.commit)}</code>
+                      </a>
+                    ) : (
+                      <code title={entry.commit}>{shortCommit(entry.commit)}</code>
+                    )}
                   </span>
                   {canRollBack && (
                     <button

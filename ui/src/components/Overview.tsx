@@ -4,6 +4,7 @@ import type { EnvSummary, Phase, RolloutStatus, ServiceInEnv, ServiceRow, State,
 import { useNow } from '../context';
 import {
   envHref,
+  filterDeployables,
   filterServices,
   formatTime,
   overviewHref,
@@ -16,6 +17,7 @@ import {
 } from '../model';
 import { LockDialog, RunTransitionDialog, VerdictDialog } from './Actions';
 import { LockGlyph, LockIcon, PhaseBadge, StatusBadge } from './Badges';
+import { DeployableRows } from './DeployableRows';
 import { Notice } from './Messages';
 
 type Open =
@@ -124,6 +126,7 @@ export function Overview({ state, initialFilter = '' }: { state: State; initialF
               />
             ))}
           </tbody>
+          <DeployableRows deployables={filterDeployables(state.deployables ?? [], filter)} envs={state.envs} />
         </table>
       </div>
       <Legend />

@@ -6,6 +6,7 @@ import { envHref, summarizeTransition, transitionsInto, varText } from '../model
 import { Holds, LockDialog, RollbackDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { HistoryList, useHistory } from './History';
+import { LivePanel } from './LivePanel';
 import { Notice } from './Messages';
 
 type Open =
@@ -180,6 +181,7 @@ function EnvSection({
           )}
         </div>
       </div>
+      {env.deployed && <LivePanel env={env.name} service={service} />}
       <History
         env={env.name}
         service={service}

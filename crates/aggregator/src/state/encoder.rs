@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use slipway_core::status::{DeployerStatus, TransitionStatus, TransitionerStatus};
 use slipway_core::RepoSnapshot;
 
+use super::deployables::{deployable_views, DeployableView};
 use super::version_index::{ParsedVars, VersionCache};
 use super::view::{context, env_views, service_names, service_view, transition_views, EnvView};
 
@@ -64,6 +65,8 @@ struct Encoded<'a> {
     repo_errors: &'a [String],
     envs: Vec<EnvView>,
     services: Vec<&'a RawValue>,
+    /// Few and small: encoded every time.
+    deployables: Vec<DeployableView<'a>>,
     transitions: Vec<TransitionStatus>,
 }
 
@@ -119,6 +122,7 @@ impl StateEncoder {
             repo_errors: &ctx.repo_errors,
             envs: env_views(&ctx, deployer.map(|d| d.as_ref())),
             services: names.into_iter().map(|n| self.fragments[n].1.as_ref()).collect(),
+            deployables: deployable_views(&ctx.order, &ctx.deployers, snapshot, deployer.map(|d| d.as_ref())),
             transitions: transition_views(&ctx, transitioner),
         };
         serde_json::to_vec(&encoded)

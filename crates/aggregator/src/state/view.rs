@@ -12,6 +12,7 @@ use slipway_core::status::{
 };
 use slipway_core::RepoSnapshot;
 
+use super::deployables::{deployable_views, DeployableView};
 use super::order::env_order;
 use super::version_index::VersionIndex;
 
@@ -71,6 +72,8 @@ pub struct StateView<'a> {
     pub repo_errors: Vec<String>,
     pub envs: Vec<EnvView>,
     pub services: Vec<ServiceView<'a>>,
+    /// The files under `<env>/deployable/` of the deployed envs, by path below `deployable/`.
+    pub deployables: Vec<DeployableView<'a>>,
     pub transitions: Vec<TransitionStatus>,
 }
 
@@ -259,6 +262,7 @@ pub fn build<'a>(inputs: &Inputs<'a>) -> StateView<'a> {
             .into_iter()
             .map(|s| service_view(&ctx, inputs.versions, inputs.deployer, s))
             .collect(),
+        deployables: deployable_views(&ctx.order, &ctx.deployers, inputs.snapshot, inputs.deployer),
         transitions: transition_views(&ctx, inputs.transitioner),
         repo_errors: ctx.repo_errors,
     }

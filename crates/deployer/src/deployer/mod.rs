@@ -8,6 +8,7 @@
 //! ```
 
 mod env_state;
+mod live_diff;
 mod run;
 
 pub use run::{FIRST_ROLLOUT_CHECK, WATCH_MIN_GAP, WATCH_SETTLE};
@@ -209,7 +210,18 @@ impl Deployer {
         }
     }
 
-    async fn cluster(&self, env: &str, name: &str) -> Result<Arc<Cluster>, EnvError> {
+    /// Now, by the deployer's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// The snapshot of the last successful fetch.
+    pub fn last_snapshot(&self) -> Option<Arc<RepoSnapshot>> {
+        lock(&self.snapshot).clone()
+    }
+
+    /// The connection to a cluster of the config, made on first use.
+    pub(crate) async fn cluster(&self, env: &str, name: &str) -> Result<Arc<Cluster>, EnvError> {
         let mut clusters = self.clusters.lock().await;
         if let Some(c) = clusters.get(name) {
             return Ok(c.clone());

@@ -26,6 +26,10 @@ impl Cluster {
             opts.labels.matches_labels(labels) && opts.fields.matches_key(ns, name)
         });
         let mut rv = inner.rv;
+        let mut all = all;
+        if opts.fields.needs_object() {
+            all.retain(|o| opts.fields.matches(o));
+        }
         // Parsing is done; the lock is not needed to shape the answer.
         drop(inner);
         let mut items: Vec<Arc<Value>> = all;
