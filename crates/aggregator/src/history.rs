@@ -23,6 +23,7 @@ pub const MAX_LIMIT: usize = 1000;
 
 /// One commit as history shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HistoryEntry {
     pub commit: String,
     pub author: String,
@@ -33,9 +34,11 @@ pub struct HistoryEntry {
     pub service: Option<String>,
     pub old: Option<String>,
     pub new: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "\"version\" | \"promotion\" | \"rollback\" | \"lock\" | \"other\""))]
     pub kind: &'static str,
     /// The commit on the git host, when `commit_url_template` is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub commit_url: Option<String>,
 }
 

@@ -184,6 +184,18 @@ async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> 
     })
 }
 
+/// The answer to a write of the resource repo (versions, locks, rollbacks).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CommitAnswer {
+    /// The new commit, or the current one when nothing changed.
+    pub commit: String,
+    /// The repo already said so: nothing was committed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
+    pub unchanged: bool,
+}
+
 fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode) -> Response {
     if w.created {
         app.metrics
@@ -191,9 +203,17 @@ fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode)
             .get_or_create(&Metrics::label("action", action))
             .inc();
         app.nudge_peers();
-        (created_status, Json(json!({"commit": w.commit}))).into_response()
+        let answer = CommitAnswer {
+            commit: w.commit,
+            unchanged: false,
+        };
+        (created_status, Json(answer)).into_response()
     } else {
-        (StatusCode::OK, Json(json!({"commit": w.commit, "unchanged": true}))).into_response()
+        let answer = CommitAnswer {
+            commit: w.commit,
+            unchanged: true,
+        };
+        (StatusCode::OK, Json(answer)).into_response()
     }
 }
 

@@ -27,6 +27,8 @@ pub mod rollback;
 pub mod state;
 pub mod store;
 pub mod ui;
+#[cfg(feature = "ts")]
+pub mod ui_types;
 pub mod versions;
 
 use std::net::SocketAddr;

@@ -16,21 +16,26 @@ use crate::status::RolloutStatus;
 
 /// One condition of an object's status, as the cluster reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Condition {
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
     pub status: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>", optional))]
     pub reason: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>", optional))]
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub last_transition_time: Option<String>,
 }
 
 /// One container of a pod.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ContainerView {
     pub name: String,
     pub image: String,
@@ -40,13 +45,16 @@ pub struct ContainerView {
     pub state: String,
     /// Why it waits or ended: `ContainerCreating`, `ImagePullBackOff`, `CrashLoopBackOff`, `Completed`, ...
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>", optional))]
     pub reason: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>", optional))]
     pub message: String,
 }
 
 /// One pod of a workload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PodView {
     pub name: String,
     /// `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
@@ -56,8 +64,10 @@ pub struct PodView {
     /// Restarts of all its containers.
     pub restarts: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub node: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub created: Option<String>,
     pub containers: Vec<ContainerView>,
     pub conditions: Vec<Condition>,
@@ -65,14 +75,17 @@ pub struct PodView {
 
 /// One object in the cluster, with what it owns (a Deployment's ReplicaSets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LiveObject {
     pub api_version: String,
     pub kind: String,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub namespace: Option<String>,
     /// The deployer's rollout status of it (objects Slipway applied), else `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub status: Option<RolloutStatus>,
     #[serde(default)]
     pub reason: String,
@@ -81,6 +94,7 @@ pub struct LiveObject {
     pub missing: bool,
     /// `ready/desired` replicas of a workload or ReplicaSet (`2/2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub replicas: Option<String>,
     #[serde(default)]
     pub conditions: Vec<Condition>,
@@ -94,6 +108,7 @@ pub struct LiveObject {
 
 /// One Event about an object of the view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EventView {
     /// `Normal` or `Warning`.
     #[serde(rename = "type")]
@@ -103,12 +118,14 @@ pub struct EventView {
     /// `Kind/name` of the object it is about.
     pub object: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub time: Option<String>,
     pub count: i64,
 }
 
 /// The body of the deployer's live view of one unit in one env.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LiveView {
     pub env: String,
     /// The service, or `deployable/<file>`.
@@ -123,6 +140,7 @@ pub struct LiveView {
 
 /// One field Slipway manages whose live value differs from the desired one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FieldDiff {
     /// `spec.replicas`, `spec.template.spec.containers[0].image`.
     pub path: String,
@@ -134,6 +152,7 @@ pub struct FieldDiff {
 
 /// How an object in the cluster compares with the repo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum DiffState {
     /// Every field Slipway manages has the desired value.
@@ -154,6 +173,7 @@ pub enum DiffState {
 
 /// One object: what the repo wants against what runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ObjectDiff {
     /// The service, or `deployable/<file>`.
     pub unit: String,
@@ -161,6 +181,7 @@ pub struct ObjectDiff {
     pub kind: String,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub namespace: Option<String>,
     pub state: DiffState,
     /// The fields that differ (`changed`, `drifted`).
@@ -168,11 +189,13 @@ pub struct ObjectDiff {
     pub fields: Vec<FieldDiff>,
     /// Why, for `blocked`, `unowned` and `extra`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>", optional))]
     pub reason: String,
 }
 
 /// The body of the deployer's `GET /envs/{env}/diff`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EnvDiff {
     pub env: String,
     pub cluster: String,
@@ -182,6 +205,7 @@ pub struct EnvDiff {
     pub observed_at: DateTime<Utc>,
     /// Why the whole env would be refused (then nothing is applied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub refused: Option<String>,
     pub objects: Vec<ObjectDiff>,
     /// Units whose files are broken, with the message.

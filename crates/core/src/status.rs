@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Rollout status of a resource, a service or an env. Ordered from best to worst,
 /// so the status of a group is the maximum of its members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum RolloutStatus {
     /// Applied and ready.
     Clean,
@@ -29,6 +30,7 @@ impl RolloutStatus {
 
 /// Where a service version is on its way into an env (like a revision's phase).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Phase {
     /// In the repo, not applied yet.
     Received,
@@ -54,6 +56,7 @@ impl Phase {
 
 /// An error with the time it was seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ErrorRecord {
     pub message: String,
     pub at: DateTime<Utc>,
@@ -61,11 +64,13 @@ pub struct ErrorRecord {
 
 /// Status of one Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ResourceStatus {
     pub api_version: String,
     pub kind: String,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub namespace: Option<String>,
     pub status: RolloutStatus,
     /// Why, in words: "2 of 3 updated replicas available", "ProgressDeadlineExceeded: ...".
@@ -133,6 +138,7 @@ pub struct DeployerStatus {
 
 /// Outcome of one transition run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum TransitionResult {
     /// Promoted at least one service (one commit).
     Success,
@@ -146,6 +152,7 @@ pub enum TransitionResult {
 
 /// Where a transition stands, in the words the UI shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum PromotionState {
     /// The target has every version of the source that can move.
     UpToDate,
@@ -163,6 +170,7 @@ pub enum PromotionState {
 
 /// One service moved by a transition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Promotion {
     pub service: String,
     /// Version label before (`None` for a new service in the target).
@@ -173,6 +181,7 @@ pub struct Promotion {
 
 /// A successful run: the commit it made and what it promoted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TransitionRun {
     pub at: DateTime<Utc>,
     pub commit: String,
@@ -181,6 +190,7 @@ pub struct TransitionRun {
 
 /// A service a run left alone, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SkippedService {
     pub service: String,
     pub reason: String,
@@ -188,6 +198,7 @@ pub struct SkippedService {
 
 /// Status of one transition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TransitionStatus {
     pub name: String,
     pub source: String,
@@ -195,10 +206,13 @@ pub struct TransitionStatus {
     #[serde(default)]
     pub manual: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub schedule: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub last_run: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub result: Option<TransitionResult>,
     #[serde(default)]
     pub reason: String,
@@ -206,6 +220,7 @@ pub struct TransitionStatus {
     #[serde(default)]
     pub recent_runs: Vec<TransitionRun>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub next_scheduled: Option<DateTime<Utc>>,
     /// Services whose source version differs from the target and that wait to move.
     #[serde(default)]
@@ -215,9 +230,11 @@ pub struct TransitionStatus {
     pub skipped: Vec<SkippedService>,
     /// Where the transition stands (`None` before its first evaluation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub state: Option<PromotionState>,
     /// While `Frozen`: when its windows open next (`None`: not in the foreseeable future).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub frozen_until: Option<DateTime<Utc>>,
     /// What a run would promote now if nothing kept it back (empty when up to date).
     #[serde(default)]
@@ -233,6 +250,40 @@ pub struct TransitionStatus {
     pub approved_by: Vec<String>,
     /// The last rejection of that set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub rejected: Option<crate::approvals::Verdict>,
+}
+
+/// The answer of `POST /transitions/{name}/run` (passed on by the aggregator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RunAnswer {
+    pub result: TransitionResult,
+    pub state: PromotionState,
+    #[serde(default)]
+    pub reason: String,
+    /// The promotion commit, `None` when nothing was committed.
+    #[serde(default)]
+    pub commit: Option<String>,
+}
+
+/// The answer of `POST /transitions/{name}/approve|reject` (passed on by the
+/// aggregator): where the transition stands after the run that followed the verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct VerdictAnswer {
+    /// The commit recording the verdict, `None` when nothing new was recorded.
+    #[serde(default)]
+    pub commit: Option<String>,
+    #[serde(default)]
+    pub state: Option<PromotionState>,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub would_ship: Vec<Promotion>,
+    #[serde(default)]
+    pub approved_by: Vec<String>,
+    #[serde(default)]
     pub rejected: Option<crate::approvals::Verdict>,
 }
 

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use slipway_core::status::{RunAnswer, VerdictAnswer};
 use slipway_core::tokens::{check_name, Principal, Scope, Tokens};
 use slipway_kit::admin::{self, Admin};
 use slipway_kit::lease::{Leadership, LeaseError};
@@ -299,12 +300,12 @@ async fn run_now(State(api): State<Api>, Path(name): Path<String>, headers: Head
         .run_now_with(&name, &author, request.override_reason.as_deref())
         .await
     {
-        Ok(outcome) => Json(json!({
-            "result": outcome.decision.result,
-            "state": outcome.decision.state,
-            "reason": outcome.decision.reason,
-            "commit": outcome.commit,
-        }))
+        Ok(outcome) => Json(RunAnswer {
+            result: outcome.decision.result,
+            state: outcome.decision.state,
+            reason: outcome.decision.reason,
+            commit: outcome.commit,
+        })
         .into_response(),
         Err(e) => refused(e),
     }
@@ -365,22 +366,22 @@ async fn verdict(
             let status = api.transitioner.status();
             let d = &recorded.decision;
             let answer = match status.transitions.iter().find(|t| t.name == name) {
-                Some(t) => json!({
-                    "commit": recorded.commit,
-                    "state": t.state,
-                    "reason": t.reason,
-                    "would_ship": t.would_ship,
-                    "approved_by": t.approved_by,
-                    "rejected": t.rejected,
-                }),
-                None => json!({
-                    "commit": recorded.commit,
-                    "state": d.state,
-                    "reason": d.reason,
-                    "would_ship": d.would_ship,
-                    "approved_by": d.approved_by,
-                    "rejected": d.rejected,
-                }),
+                Some(t) => VerdictAnswer {
+                    commit: recorded.commit,
+                    state: t.state,
+                    reason: t.reason.clone(),
+                    would_ship: t.would_ship.clone(),
+                    approved_by: t.approved_by.clone(),
+                    rejected: t.rejected.clone(),
+                },
+                None => VerdictAnswer {
+                    commit: recorded.commit,
+                    state: Some(d.state),
+                    reason: d.reason.clone(),
+                    would_ship: d.would_ship.clone(),
+                    approved_by: d.approved_by.clone(),
+                    rejected: d.rejected.clone(),
+                },
             };
             Json(answer).into_response()
         }

@@ -17,6 +17,8 @@ const UNIT_PREFIX: &str = "deployable/";
 
 /// One `deployable/` file in one env.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "DeployableInEnv"))]
 pub struct DeployableEnvView<'a> {
     /// The repo path of the file in this env (`dev/deployable/redis.yaml`); `None`
     /// when only the deployer still reports it (the file was removed since).
@@ -30,6 +32,8 @@ pub struct DeployableEnvView<'a> {
 
 /// One `deployable/` file (by its path below `deployable/`) across envs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "DeployableRow"))]
 pub struct DeployableView<'a> {
     /// Path below `<env>/deployable/`, e.g. `redis.yaml` or `rbac/roles.yaml`.
     pub file: String,

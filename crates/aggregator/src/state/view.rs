@@ -18,6 +18,8 @@ use super::version_index::VersionIndex;
 
 /// One env in the state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "EnvSummary"))]
 pub struct EnvView {
     pub name: String,
     pub deployed: bool,
@@ -32,6 +34,7 @@ pub struct EnvView {
 
 /// The version in the source env of the transition into an env, when it differs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Upstream {
     pub env: String,
     pub version: String,
@@ -40,8 +43,11 @@ pub struct Upstream {
 /// One service in one env (borrowing the big parts from the inputs, so a state
 /// of thousands of services is cheap to build).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "ServiceInEnv"))]
 pub struct ServiceEnvView<'a> {
     pub version: String,
+    #[cfg_attr(feature = "ts", ts(type = "Record<string, string | number | boolean | null>"))]
     pub vars: &'a Vars,
     pub status: Option<RolloutStatus>,
     pub phase: Option<Phase>,
@@ -56,6 +62,8 @@ pub struct ServiceEnvView<'a> {
 
 /// One service across envs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "ServiceRow"))]
 pub struct ServiceView<'a> {
     pub name: String,
     pub envs: BTreeMap<String, ServiceEnvView<'a>>,
@@ -63,6 +71,8 @@ pub struct ServiceView<'a> {
 
 /// The body of `GET /api/state`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "State"))]
 pub struct StateView<'a> {
     pub commit: String,
     pub updated_at: DateTime<Utc>,

@@ -1,0 +1,252 @@
+// Generated from the Rust types the servers serialize (crates/aggregator/src/ui_types.rs).
+// Do not edit: regenerate with
+//   SLIPWAY_WRITE_UI_TYPES=1 cargo test -p slipway-aggregator --test ui_types
+
+export type RolloutStatus = "Clean" | "InProgress" | "Outdated" | "Failed";
+
+export type Phase = "Received" | "Deploying" | "Deployed" | "DeployFailed";
+
+export type TransitionResult = "Success" | "Skipped" | "Blocked" | "CheckFailed";
+
+export type PromotionState = "UpToDate" | "Pending" | "AwaitingApproval" | "AwaitingMerge" | "Frozen" | "Blocked";
+
+export type ErrorRecord = { message: string, at: string, };
+
+export type ResourceStatus = { api_version: string, kind: string, name: string, namespace?: string, status: RolloutStatus, 
+/**
+ * Why, in words: "2 of 3 updated replicas available", "ProgressDeadlineExceeded: ...".
+ */
+reason: string, };
+
+export type Promotion = { service: string, 
+/**
+ * Version label before (`None` for a new service in the target).
+ */
+old: string | null, new: string, };
+
+export type TransitionRun = { at: string, commit: string, promotions: Array<Promotion>, };
+
+export type SkippedService = { service: string, reason: string, };
+
+export type Verdict = { by: string, at: string, reason?: string, };
+
+export type TransitionStatus = { name: string, source: string, target: string, manual: boolean, schedule?: string, last_run?: string, result?: TransitionResult, reason: string, 
+/**
+ * Newest first, at most 100.
+ */
+recent_runs: Array<TransitionRun>, next_scheduled?: string, 
+/**
+ * Services whose source version differs from the target and that wait to move.
+ */
+pending: Array<string>, 
+/**
+ * Services held back by locks, with the lock reasons.
+ */
+skipped: Array<SkippedService>, 
+/**
+ * Where the transition stands (`None` before its first evaluation).
+ */
+state?: PromotionState, 
+/**
+ * While `Frozen`: when its windows open next (`None`: not in the foreseeable future).
+ */
+frozen_until?: string, 
+/**
+ * What a run would promote now if nothing kept it back (empty when up to date).
+ */
+would_ship: Array<Promotion>, 
+/**
+ * Every service lock in the target env (holds included), whether or not a change waits for it.
+ */
+holds: Array<SkippedService>, 
+/**
+ * `approvals: N` of the transition (0: none needed).
+ */
+approvals_needed: number, 
+/**
+ * Who approved the set it would ship now (only approvals that count).
+ */
+approved_by: Array<string>, 
+/**
+ * The last rejection of that set.
+ */
+rejected?: Verdict, };
+
+export type Condition = { type: string, 
+/**
+ * `True`, `False` or `Unknown`.
+ */
+status: string, reason?: string, message?: string, last_transition_time?: string, };
+
+export type ContainerView = { name: string, image: string, ready: boolean, restart_count: number, 
+/**
+ * `running`, `waiting` or `terminated` (`unknown` before the kubelet reports it).
+ */
+state: string, 
+/**
+ * Why it waits or ended: `ContainerCreating`, `ImagePullBackOff`, `CrashLoopBackOff`, `Completed`, ...
+ */
+reason?: string, message?: string, };
+
+export type PodView = { name: string, 
+/**
+ * `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
+ */
+phase: string, 
+/**
+ * The pod's `Ready` condition is `True`.
+ */
+ready: boolean, 
+/**
+ * Restarts of all its containers.
+ */
+restarts: number, node?: string, created?: string, containers: Array<ContainerView>, conditions: Array<Condition>, };
+
+export type LiveObject = { api_version: string, kind: string, name: string, namespace?: string, 
+/**
+ * The deployer's rollout status of it (objects Slipway applied), else `None`.
+ */
+status?: RolloutStatus, reason: string, 
+/**
+ * The object is not in the cluster (deleted by hand, or not applied yet).
+ */
+missing: boolean, 
+/**
+ * `ready/desired` replicas of a workload or ReplicaSet (`2/2`).
+ */
+replicas?: string, conditions: Array<Condition>, 
+/**
+ * Objects it owns: a Deployment's ReplicaSets.
+ */
+children: Array<LiveObject>, 
+/**
+ * Pods it owns directly: a ReplicaSet's, StatefulSet's, DaemonSet's or Job's.
+ */
+pods: Array<PodView>, };
+
+export type EventView = { 
+/**
+ * `Normal` or `Warning`.
+ */
+type: string, reason: string, message: string, 
+/**
+ * `Kind/name` of the object it is about.
+ */
+object: string, time?: string, count: number, };
+
+export type LiveView = { env: string, 
+/**
+ * The service, or `deployable/<file>`.
+ */
+unit: string, cluster: string, namespace: string, observed_at: string, objects: Array<LiveObject>, 
+/**
+ * Events of the objects, their ReplicaSets and Pods, newest first (at most 50).
+ */
+events: Array<EventView>, };
+
+export type DiffState = "in_sync" | "missing" | "changed" | "drifted" | "unowned" | "blocked" | "extra";
+
+export type FieldDiff = { 
+/**
+ * `spec.replicas`, `spec.template.spec.containers[0].image`.
+ */
+path: string, 
+/**
+ * The value in the cluster (JSON text), `None` when the field is absent there.
+ */
+live: string | null, 
+/**
+ * The value in the repo (JSON text).
+ */
+desired: string, };
+
+export type ObjectDiff = { 
+/**
+ * The service, or `deployable/<file>`.
+ */
+unit: string, api_version: string, kind: string, name: string, namespace?: string, state: DiffState, 
+/**
+ * The fields that differ (`changed`, `drifted`).
+ */
+fields: Array<FieldDiff>, 
+/**
+ * Why, for `blocked`, `unowned` and `extra`.
+ */
+reason?: string, };
+
+export type EnvDiff = { env: string, cluster: string, namespace: string, 
+/**
+ * The commit whose desired state is compared.
+ */
+commit: string, observed_at: string, 
+/**
+ * Why the whole env would be refused (then nothing is applied).
+ */
+refused?: string, objects: Array<ObjectDiff>, 
+/**
+ * Units whose files are broken, with the message.
+ */
+failed: Array<[string, string]>, };
+
+export type EnvSummary = { name: string, deployed: boolean, cluster: string | null, namespace: string | null, status: RolloutStatus | null, commit: string | null, reason: string, lock_reasons: Array<string>, last_error: ErrorRecord | null, };
+
+export type Upstream = { env: string, version: string, };
+
+export type ServiceInEnv = { version: string, vars: Record<string, string | number | boolean | null>, status: RolloutStatus | null, phase: Phase | null, reason: string, resources: Array<ResourceStatus>, error: string | null, lock_reasons: Array<string>, 
+/**
+ * The lock reasons that are holds placed by rollbacks (released by unlocking).
+ */
+holds: Array<string>, upstream: Upstream | null, };
+
+export type ServiceRow = { name: string, envs: { [key in string]: ServiceInEnv }, };
+
+export type DeployableInEnv = { 
+/**
+ * The repo path of the file in this env (`dev/deployable/redis.yaml`); `None`
+ * when only the deployer still reports it (the file was removed since).
+ */
+path: string | null, status: RolloutStatus | null, phase: Phase | null, reason: string, resources: Array<ResourceStatus>, error: string | null, };
+
+export type DeployableRow = { 
+/**
+ * Path below `<env>/deployable/`, e.g. `redis.yaml` or `rbac/roles.yaml`.
+ */
+file: string, envs: { [key in string]: DeployableInEnv }, };
+
+export type State = { commit: string, updated_at: string, stale: boolean, stale_reasons: Array<string>, 
+/**
+ * Problems in repo files that are not one service's (locks, deployers.yaml, transitions.yaml).
+ */
+repo_errors: Array<string>, envs: Array<EnvSummary>, services: Array<ServiceRow>, 
+/**
+ * The files under `<env>/deployable/` of the deployed envs, by path below `deployable/`.
+ */
+deployables: Array<DeployableRow>, transitions: Array<TransitionStatus>, };
+
+export type HistoryEntry = { commit: string, author: string, time: string, message: string, changelog: string, env: string | null, service: string | null, old: string | null, new: string | null, kind: "version" | "promotion" | "rollback" | "lock" | "other", 
+/**
+ * The commit on the git host, when `commit_url_template` is configured.
+ */
+commit_url?: string, };
+
+export type CommitAnswer = { 
+/**
+ * The new commit, or the current one when nothing changed.
+ */
+commit: string, 
+/**
+ * The repo already said so: nothing was committed.
+ */
+unchanged?: boolean, };
+
+export type RunAnswer = { result: TransitionResult, state: PromotionState, reason: string, 
+/**
+ * The promotion commit, `None` when nothing was committed.
+ */
+commit: string | null, };
+
+export type VerdictAnswer = { 
+/**
+ * The commit recording the verdict, `None` when nothing new was recorded.
+ */
+commit: string | null, state: PromotionState | null, reason: string, would_ship: Array<Promotion>, approved_by: Array<string>, rejected: Verdict | null, };
