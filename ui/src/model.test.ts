@@ -14,11 +14,12 @@ import {
   summarizeTransition,
   transitionsInto,
 } from './model';
+import { serviceInEnv, state as fullState, transition as complete } from './testing';
 
 const NOW = new Date('2026-11-22T08:00:00Z');
 
 function transition(over: Partial<TransitionStatus>): TransitionStatus {
-  return { name: 'prod', source: 'pp', target: 'prod', ...over };
+  return complete({ name: 'prod', source: 'pp', target: 'prod', ...over });
 }
 
 describe('summarizeTransition', () => {
@@ -155,10 +156,14 @@ describe('formatting', () => {
 
 describe('title', () => {
   it('names the page and counts failed services first', () => {
-    const state: State = {
-      envs: [],
-      services: [{ name: 'web', envs: { dev: { status: 'Failed' }, prod: { status: 'Clean' } } }],
-    };
+    const state = fullState({
+      services: [
+        {
+          name: 'web',
+          envs: { dev: serviceInEnv({ status: 'Failed' }), prod: serviceInEnv({ status: 'Clean' }) },
+        },
+      ],
+    });
     expect(countFailed(state)).toBe(1);
     expect(pageTitle({ page: 'service', service: 'web' }, countFailed(state))).toBe('(1 failed) web · Slipway');
     expect(pageTitle({ page: 'overview', filter: '' }, 0)).toBe('Slipway');
@@ -180,15 +185,14 @@ describe('routes', () => {
 });
 
 describe('overview data', () => {
-  const state: State = {
-    envs: [],
+  const state: State = fullState({
     services: [
       { name: 'web', envs: {} },
       { name: 'api', envs: {} },
       { name: 'team-a/worker', envs: {} },
     ],
     transitions: [transition({ name: 'dev', source: 'latest', target: 'dev' })],
-  };
+  });
 
   it('filters services by a case-insensitive part of the name', () => {
     expect(filterServices(state.services, ' WE ').map((s) => s.name)).toEqual(['web']);

@@ -3,21 +3,107 @@ import { render } from '@testing-library/react';
 import type { ReactElement } from 'react';
 import { vi } from 'vitest';
 import type { Api } from './api/client';
-import type { EnvDiff, HistoryEntry, LiveView, State } from './api/types';
+import type {
+  DeployableInEnv,
+  EnvDiff,
+  EnvSummary,
+  HistoryEntry,
+  LiveObject,
+  LiveView,
+  ResourceStatus,
+  ServiceInEnv,
+  State,
+  TransitionStatus,
+} from './api/types';
 import { ApiProvider, NowProvider, TOKEN_KEY, TokenProvider } from './context';
 
 export const NOW = new Date('2026-11-22T08:00:00Z');
 
-export function sampleState(): State {
+// Complete values of the generated types from the fields a test cares about; the
+// rest is what the servers send when there is nothing to say.
+
+export function envSummary(over: Partial<EnvSummary> & Pick<EnvSummary, 'name'>): EnvSummary {
+  return {
+    deployed: false,
+    cluster: null,
+    namespace: null,
+    status: null,
+    commit: null,
+    reason: '',
+    lock_reasons: [],
+    last_error: null,
+    ...over,
+  };
+}
+
+export function serviceInEnv(over: Partial<ServiceInEnv>): ServiceInEnv {
+  return {
+    version: '',
+    vars: {},
+    status: null,
+    phase: null,
+    reason: '',
+    resources: [],
+    error: null,
+    lock_reasons: [],
+    holds: [],
+    upstream: null,
+    ...over,
+  };
+}
+
+export function deployableInEnv(over: Partial<DeployableInEnv>): DeployableInEnv {
+  return { path: null, status: null, phase: null, reason: '', resources: [], error: null, ...over };
+}
+
+export function resource(
+  over: Partial<ResourceStatus> & Pick<ResourceStatus, 'api_version' | 'kind' | 'name' | 'status'>,
+): ResourceStatus {
+  return { reason: '', ...over };
+}
+
+export function transition(
+  over: Partial<TransitionStatus> & Pick<TransitionStatus, 'name' | 'source' | 'target'>,
+): TransitionStatus {
+  return {
+    manual: false,
+    reason: '',
+    recent_runs: [],
+    pending: [],
+    skipped: [],
+    would_ship: [],
+    holds: [],
+    approvals_needed: 0,
+    approved_by: [],
+    ...over,
+  };
+}
+
+export function liveObject(over: Partial<LiveObject> & Pick<LiveObject, 'api_version' | 'kind' | 'name'>): LiveObject {
+  return { reason: '', missing: false, conditions: [], children: [], pods: [], ...over };
+}
+
+export function state(over: Partial<State>): State {
   return {
     commit: 'c0ffee0000000000000000000000000000000000',
     updated_at: '2026-11-22T07:59:00Z',
     stale: false,
     stale_reasons: [],
+    repo_errors: [],
+    envs: [],
+    services: [],
+    deployables: [],
+    transitions: [],
+    ...over,
+  };
+}
+
+export function sampleState(): State {
+  return state({
     envs: [
-      { name: 'latest', deployed: false, cluster: null, namespace: null, status: null, reason: '', lock_reasons: [] },
-      { name: 'dev', deployed: true, cluster: 'main', namespace: 'dev', status: 'Clean', reason: '', lock_reasons: [] },
-      {
+      envSummary({ name: 'latest' }),
+      envSummary({ name: 'dev', deployed: true, cluster: 'main', namespace: 'dev', status: 'Clean' }),
+      envSummary({
         name: 'prod',
         deployed: true,
         cluster: 'main',
@@ -25,14 +111,14 @@ export function sampleState(): State {
         status: 'Failed',
         reason: '1 of 2 services failed',
         lock_reasons: ['release freeze'],
-      },
+      }),
     ],
     services: [
       {
         name: 'api',
         envs: {
-          dev: { version: '2.0.0', vars: { version: '2.0.0' }, status: 'Clean', phase: 'Deployed', lock_reasons: [] },
-          prod: {
+          dev: serviceInEnv({ version: '2.0.0', vars: { version: '2.0.0' }, status: 'Clean', phase: 'Deployed' }),
+          prod: serviceInEnv({
             version: '1.9.0',
             vars: { version: '1.9.0', replicas: 3 },
             status: 'Failed',
@@ -50,27 +136,27 @@ export function sampleState(): State {
             ],
             lock_reasons: ['incident 4711'],
             upstream: { env: 'dev', version: '2.0.0' },
-          },
+          }),
         },
       },
       {
         name: 'web',
         envs: {
-          latest: { version: '1.1.0', vars: { version: '1.1.0' }, status: null, phase: null },
-          dev: {
+          latest: serviceInEnv({ version: '1.1.0', vars: { version: '1.1.0' } }),
+          dev: serviceInEnv({
             version: '1.0.0',
             vars: { version: '1.0.0', image: 'reg/web:1.0.0' },
             status: 'InProgress',
             phase: 'Deploying',
             reason: '1 of 2 updated replicas available',
             upstream: { env: 'latest', version: '1.1.0' },
-          },
+          }),
         },
       },
     ],
     transitions: [
-      { name: 'dev', source: 'latest', target: 'dev', result: 'Success', pending: ['web'] },
-      {
+      transition({ name: 'dev', source: 'latest', target: 'dev', result: 'Success', pending: ['web'] }),
+      transition({
         name: 'prod',
         source: 'dev',
         target: 'prod',
@@ -79,9 +165,9 @@ export function sampleState(): State {
         reason: 'source dev is InProgress',
         pending: ['api'],
         next_scheduled: '2026-11-22T09:00:00Z',
-      },
+      }),
     ],
-  };
+  });
 }
 
 export function sampleHistory(): HistoryEntry[] {
@@ -145,7 +231,7 @@ export function sampleLive(env: string, service: string): LiveView {
     namespace: env,
     observed_at: '2026-11-22T07:59:30Z',
     objects: [
-      {
+      liveObject({
         api_version: 'apps/v1',
         kind: 'Deployment',
         name: service,
@@ -161,16 +247,16 @@ export function sampleLive(env: string, service: string): LiveView {
           },
         ],
         children: [
-          {
+          liveObject({
             api_version: 'apps/v1',
             kind: 'ReplicaSet',
             name: rs,
             replicas: broken ? '0/1' : '2/2',
             pods: broken ? [pod('abcde')] : [pod('abcde'), pod('fghjk')],
-          },
+          }),
         ],
-      },
-      { api_version: 'v1', kind: 'Service', name: service, namespace: env, status: 'Clean', replicas: null },
+      }),
+      liveObject({ api_version: 'v1', kind: 'Service', name: service, namespace: env, status: 'Clean' }),
     ],
     events: broken
       ? [
@@ -224,24 +310,40 @@ export function sampleDiff(env: string, service: string): EnvDiff {
         fields: [],
       },
     ],
+    failed: [],
   };
 }
 
 /** An Api whose every method is a vi.fn(); pass overrides for the answers a test needs. */
 export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType<typeof vi.fn> & Api[K] } {
-  const api = {
+  const api: Api = {
     state: vi.fn(async () => sampleState()),
     history: vi.fn(async () => [] as HistoryEntry[]),
     lock: vi.fn(async () => ({ commit: 'l0ck000000' })),
     unlock: vi.fn(async () => ({ commit: 'un10ck0000' })),
     rollback: vi.fn(async () => ({ commit: 'r0llback00' })),
-    runTransition: vi.fn(async () => ({ result: 'Success' as const, reason: '', commit: 'run0000000' })),
+    runTransition: vi.fn(async () => ({
+      result: 'Success' as const,
+      state: 'UpToDate' as const,
+      reason: '',
+      commit: 'run0000000',
+    })),
     approveTransition: vi.fn(async () => ({
       commit: 'appr000000',
       state: 'AwaitingApproval' as const,
+      reason: '',
+      would_ship: [],
       approved_by: ['tok'],
+      rejected: null,
     })),
-    rejectTransition: vi.fn(async () => ({ commit: 'rej0000000', state: 'AwaitingApproval' as const })),
+    rejectTransition: vi.fn(async () => ({
+      commit: 'rej0000000',
+      state: 'AwaitingApproval' as const,
+      reason: '',
+      would_ship: [],
+      approved_by: [],
+      rejected: null,
+    })),
     live: vi.fn(async (env: string, service: string) => sampleLive(env, service)),
     diff: vi.fn(async (env: string, service: string) => sampleDiff(env, service)),
     ...over,

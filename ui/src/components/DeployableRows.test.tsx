@@ -1,7 +1,7 @@
 import { screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import type { State } from '../api/types';
-import { renderWith, sampleState } from '../testing';
+import { deployableInEnv, renderWith, resource, sampleState } from '../testing';
 import { Overview } from './Overview';
 
 function withRedis(): State {
@@ -10,22 +10,22 @@ function withRedis(): State {
     {
       file: 'redis.yaml',
       envs: {
-        dev: {
+        dev: deployableInEnv({
           path: 'dev/deployable/redis.yaml',
           status: 'Clean',
           phase: 'Deployed',
           reason: '',
           resources: [
-            { api_version: 'apps/v1', kind: 'Deployment', name: 'redis', status: 'Clean' },
-            { api_version: 'v1', kind: 'Service', name: 'redis', status: 'Clean' },
+            resource({ api_version: 'apps/v1', kind: 'Deployment', name: 'redis', status: 'Clean' }),
+            resource({ api_version: 'v1', kind: 'Service', name: 'redis', status: 'Clean' }),
           ],
-        },
-        prod: {
+        }),
+        prod: deployableInEnv({
           path: 'prod/deployable/redis.yaml',
           status: 'Failed',
           phase: 'DeployFailed',
           reason: 'ProgressDeadlineExceeded: redis timed out',
-        },
+        }),
       },
     },
   ];

@@ -1,7 +1,7 @@
 import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { fakeApi, renderWith, sampleState } from '../testing';
+import { fakeApi, renderWith, sampleState, transition } from '../testing';
 import { Overview } from './Overview';
 
 function cell(service: string, env: string): HTMLElement {
@@ -133,7 +133,12 @@ describe('Overview', () => {
 
   it('runs a transition by hand and shows the result', async () => {
     const api = fakeApi({
-      runTransition: async () => ({ result: 'Blocked', reason: 'source dev is InProgress', commit: null }),
+      runTransition: async () => ({
+        result: 'Blocked',
+        state: 'Blocked',
+        reason: 'source dev is InProgress',
+        commit: null,
+      }),
     });
     renderWith(<Overview state={sampleState()} />, { api, token: 'tok' });
     await userEvent.click(screen.getByRole('button', { name: 'Run transition prod now' }));
@@ -148,7 +153,7 @@ describe('promotion control', () => {
   function awaiting() {
     const state = sampleState();
     state.transitions = [
-      {
+      transition({
         name: 'prod',
         source: 'dev',
         target: 'prod',
@@ -159,7 +164,7 @@ describe('promotion control', () => {
         would_ship: [{ service: 'api', old: '1.0', new: '1.1' }],
         approvals_needed: 2,
         approved_by: ['alice'],
-      },
+      }),
     ];
     return state;
   }
@@ -195,7 +200,7 @@ describe('promotion control', () => {
     const api = fakeApi();
     const state = sampleState();
     state.transitions = [
-      {
+      transition({
         name: 'prod',
         source: 'dev',
         target: 'prod',
@@ -204,7 +209,7 @@ describe('promotion control', () => {
         frozen_until: '2026-11-30T09:00:00Z',
         reason: 'frozen: inside deny window (UTC): weekend freeze',
         pending: ['api'],
-      },
+      }),
     ];
     renderWith(<Overview state={state} />, { api, token: 'tok' });
     expect(document.querySelector('[data-transition="prod"]')?.textContent).toContain(
@@ -228,7 +233,7 @@ describe('promotion strip', () => {
     const state = sampleState();
     state.transitions = [
       ...(state.transitions ?? []),
-      { name: 'hotfix', source: 'latest', target: 'prod', manual: true, pending: ['web'] },
+      transition({ name: 'hotfix', source: 'latest', target: 'prod', manual: true, pending: ['web'] }),
     ];
     renderWith(<Overview state={state} />);
     expect(document.querySelector('[data-transition="prod"]')?.textContent).toContain('Blocked');
