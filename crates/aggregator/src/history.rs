@@ -34,7 +34,10 @@ pub struct HistoryEntry {
     pub service: Option<String>,
     pub old: Option<String>,
     pub new: Option<String>,
-    #[cfg_attr(feature = "ts", ts(type = "\"version\" | \"promotion\" | \"rollback\" | \"lock\" | \"other\""))]
+    #[cfg_attr(
+        feature = "ts",
+        ts(type = "\"version\" | \"promotion\" | \"rollback\" | \"lock\" | \"other\"")
+    )]
     pub kind: &'static str,
     /// The commit on the git host, when `commit_url_template` is configured.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -95,9 +95,229 @@ fn declarations_follow_the_serde_attributes() {
     let env = declaration::<slipway_aggregator::state::EnvView>();
     assert!(env.contains("cluster: string | null"), "{env}");
     // The names the UI uses.
-    for name in ["export type State = ", "export type EnvSummary = ", "export type ServiceInEnv = "] {
+    for name in [
+        "export type State = ",
+        "export type EnvSummary = ",
+        "export type ServiceInEnv = ",
+    ] {
         assert!(generated.contains(name), "{name} in\n{generated}");
     }
     // Counts are numbers in the browser, not bigint.
     assert!(!generated.contains("bigint"), "{generated}");
+}
+
+/// The fields of a declared object type: name and whether it is optional (`?`).
+fn declared_fields(decl: &str) -> Vec<(String, bool)> {
+    let mut text = decl.to_string();
+    while let Some(start) = text.find("/**") {
+        let end = text[start..].find("*/").map(|e| start + e + 2).expect("closed comment");
+        text.replace_range(start..end, "");
+    }
+    let body = &text[text.find("= {").expect("an object type") + 3..];
+    let (mut depth, mut fields, mut segment) = (0, Vec::new(), String::new());
+    for c in body.chars() {
+        match c {
+            '{' | '[' | '<' | '(' => depth += 1,
+            '}' | ']' | '>' | ')' if depth == 0 => break,
+            '}' | ']' | '>' | ')' => depth -= 1,
+            ',' if depth == 0 => {
+                let name = segment.split(':').next().unwrap().trim().to_string();
+                if !name.is_empty() {
+                    let optional = name.ends_with('?');
+                    fields.push((name.trim_end_matches('?').to_string(), optional));
+                }
+                segment.clear();
+                continue;
+            }
+            _ => {}
+        }
+        segment.push(c);
+    }
+    fields
+}
+
+/// Every key of the JSON is declared, and every field declared without `?` is in
+/// the JSON of `minimal` (a value with nothing optional set).
+fn sent_as_declared<T: serde::Serialize + ts_rs::TS>(minimal: &T, full: &T) {
+    let decl = declaration::<T>();
+    let fields = declared_fields(&decl);
+    let keys = |v: &T| -> Vec<String> {
+        match serde_json::to_value(v).unwrap() {
+            serde_json::Value::Object(map) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    };
+    for key in keys(full) {
+        assert!(
+            fields.iter().any(|(n, _)| *n == key),
+            "{key} is sent but not declared in {decl}"
+        );
+    }
+    let sent = keys(minimal);
+    for (name, optional) in &fields {
+        assert!(
+            *optional || sent.contains(name),
+            "{name} is declared as always sent but left out: {decl}"
+        );
+    }
+}
+
+#[test]
+fn the_json_has_the_declared_fields() {
+    use chrono::{DateTime, Utc};
+    use slipway_core::approvals::Verdict;
+    use slipway_core::live::{Condition, DiffState, EnvDiff, FieldDiff, LiveObject, ObjectDiff};
+    use slipway_core::status::{PromotionState, ResourceStatus, RolloutStatus, RunAnswer, TransitionStatus};
+
+    let at = DateTime::<Utc>::UNIX_EPOCH;
+    let text = || "x".to_string();
+    sent_as_declared(
+        &TransitionStatus::default(),
+        &TransitionStatus {
+            schedule: Some(text()),
+            last_run: Some(at),
+            next_scheduled: Some(at),
+            state: Some(PromotionState::Pending),
+            frozen_until: Some(at),
+            rejected: Some(Verdict {
+                by: text(),
+                at,
+                reason: Some(text()),
+            }),
+            ..Default::default()
+        },
+    );
+    let condition = Condition {
+        type_: text(),
+        status: text(),
+        reason: String::new(),
+        message: String::new(),
+        last_transition_time: None,
+    };
+    sent_as_declared(
+        &condition,
+        &Condition {
+            reason: text(),
+            message: text(),
+            last_transition_time: Some(text()),
+            ..condition.clone()
+        },
+    );
+    let object = LiveObject {
+        api_version: text(),
+        kind: text(),
+        name: text(),
+        namespace: None,
+        status: None,
+        reason: String::new(),
+        missing: false,
+        replicas: None,
+        conditions: vec![],
+        children: vec![],
+        pods: vec![],
+    };
+    sent_as_declared(
+        &object,
+        &LiveObject {
+            namespace: Some(text()),
+            status: Some(RolloutStatus::Clean),
+            replicas: Some(text()),
+            ..object.clone()
+        },
+    );
+    let diff = ObjectDiff {
+        unit: text(),
+        api_version: text(),
+        kind: text(),
+        name: text(),
+        namespace: None,
+        state: DiffState::InSync,
+        fields: vec![],
+        reason: String::new(),
+    };
+    sent_as_declared(
+        &diff,
+        &ObjectDiff {
+            namespace: Some(text()),
+            reason: text(),
+            fields: vec![FieldDiff {
+                path: text(),
+                live: None,
+                desired: text(),
+            }],
+            ..diff.clone()
+        },
+    );
+    let env_diff = EnvDiff {
+        env: text(),
+        cluster: text(),
+        namespace: text(),
+        commit: text(),
+        observed_at: at,
+        refused: None,
+        objects: vec![],
+        failed: vec![],
+    };
+    sent_as_declared(
+        &env_diff,
+        &EnvDiff {
+            refused: Some(text()),
+            ..env_diff.clone()
+        },
+    );
+    let resource = ResourceStatus {
+        api_version: text(),
+        kind: text(),
+        name: text(),
+        namespace: None,
+        status: RolloutStatus::Failed,
+        reason: String::new(),
+    };
+    sent_as_declared(
+        &resource,
+        &ResourceStatus {
+            namespace: Some(text()),
+            ..resource.clone()
+        },
+    );
+    let run = RunAnswer {
+        result: slipway_core::status::TransitionResult::Skipped,
+        state: PromotionState::UpToDate,
+        reason: String::new(),
+        commit: None,
+    };
+    sent_as_declared(&run, &run);
+    let written = slipway_aggregator::http::CommitAnswer {
+        commit: text(),
+        unchanged: false,
+    };
+    sent_as_declared(
+        &written,
+        &slipway_aggregator::http::CommitAnswer {
+            unchanged: true,
+            ..written.clone()
+        },
+    );
+}
+
+#[test]
+fn the_field_check_sees_a_missing_ts_attribute() {
+    // As if `skip_serializing_if` had been added without `ts(optional)`.
+    #[derive(serde::Serialize, ts_rs::TS)]
+    struct Sample {
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    }
+    let minimal = Sample {
+        name: "a".into(),
+        note: None,
+    };
+    let full = Sample {
+        name: "a".into(),
+        note: Some("b".into()),
+    };
+    let caught = std::panic::catch_unwind(|| sent_as_declared(&minimal, &full)).unwrap_err();
+    let message = caught.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("note is declared as always sent"), "{message}");
 }
