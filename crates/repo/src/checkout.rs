@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use git2::Repository;
 use slipway_core::duration::format_duration;
 
-use crate::auth::{callbacks, GitAuth};
+use crate::auth::{callbacks, GitAuth, Refusals};
 use crate::checkout_locks;
 use crate::push::Sleeper;
 use crate::snapshot::SnapshotCache;
@@ -138,6 +138,23 @@ impl ResourceRepo {
         &self.location.url
     }
 
+    /// Like [`ResourceRepo::err`] for a network call with callbacks that may have
+    /// refused the host key or run out of credentials: that refusal is the error.
+    pub(crate) fn remote_err<'a>(
+        &'a self,
+        action: &'static str,
+        refusals: &'a Refusals,
+    ) -> impl Fn(git2::Error) -> GitError + 'a {
+        move |source| match refusals.take() {
+            Some(reason) => GitError::Refused {
+                action,
+                url: self.location.url.clone(),
+                reason,
+            },
+            None => self.err(action)(source),
+        }
+    }
+
     pub(crate) fn err(&self, action: &'static str) -> impl Fn(git2::Error) -> GitError + '_ {
         move |source| {
             let url = self.location.url.clone();
@@ -207,11 +224,12 @@ impl ResourceRepo {
         self.clear_stale_locks();
         let mut remote = self.repo.find_remote("origin").map_err(self.err("fetch"))?;
         let mut opts = git2::FetchOptions::new();
-        opts.remote_callbacks(callbacks(&self.location.auth));
+        let (cb, refusals) = callbacks(&self.location.auth, &self.location.url);
+        opts.remote_callbacks(cb);
         let refspec = format!("+refs/heads/{0}:refs/remotes/origin/{0}", self.location.branch);
         remote
             .fetch(&[refspec.as_str()], Some(&mut opts), None)
-            .map_err(self.err("fetch"))?;
+            .map_err(self.remote_err("fetch", &refusals))?;
         Ok(self.head())
     }
 

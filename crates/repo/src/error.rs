@@ -18,6 +18,14 @@ pub enum GitError {
         #[source]
         source: git2::Error,
     },
+    /// The remote, or Slipway on its behalf, refused the connection: an ssh host
+    /// key not in `known_hosts`, or credentials the host did not accept.
+    #[error("git {action} of {url} refused: {reason}")]
+    Refused {
+        action: &'static str,
+        url: String,
+        reason: String,
+    },
     #[error("cannot prepare checkout at {path}: {source}")]
     Io {
         path: PathBuf,

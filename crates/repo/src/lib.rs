@@ -8,7 +8,8 @@
 //! [`SharedRepo`]).
 //!
 //! ```text
-//!   checkout   open, fetch, head, time-outs        auth  credentials
+//!   checkout   open, fetch, head, time-outs        auth  credentials, host key check
+//!   known_hosts  OpenSSH known_hosts lookup
 //!   snapshot   commit → RepoSnapshot (cached)      checkout_locks  stale *.lock files
 //!   history    resolve, ancestry, history, log
 //!   push       commit_and_push (retries through backon)
@@ -22,6 +23,7 @@ pub mod checkout_locks;
 pub mod commit_id;
 pub mod error;
 pub mod history;
+pub mod known_hosts;
 pub mod push;
 pub mod settings;
 pub mod shared;

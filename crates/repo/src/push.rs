@@ -239,7 +239,7 @@ impl ResourceRepo {
             .find_remote("origin")
             .map_err(|e| PushError::Git(self.err("push")(e)))?;
         let rejected: Arc<Mutex<Option<String>>> = Arc::default();
-        let mut cb = callbacks(&self.location.auth);
+        let (mut cb, refusals) = callbacks(&self.location.auth, &self.location.url);
         let rejected_cb = rejected.clone();
         cb.push_update_reference(move |_refname, status| {
             if let Some(msg) = status {
@@ -273,7 +273,7 @@ impl ResourceRepo {
             Ok(()) => {}
             Err(e) if e.code() == git2::ErrorCode::Locked => return Err(remote_lock(e.message().to_string())),
             Err(e) if is_rejection(&e) => return Err(PushError::Rejected(Rejection::Moved)),
-            Err(e) => return Err(PushError::Git(self.err("push")(e))),
+            Err(e) => return Err(PushError::Git(self.remote_err("push", &refusals)(e))),
         }
         let status = rejected.lock().ok().and_then(|r| r.clone());
         let said = said.lock().map(|s| s.clone()).unwrap_or_default();
