@@ -158,8 +158,10 @@ impl ResourceRepo {
     pub(crate) fn err(&self, action: &'static str) -> impl Fn(git2::Error) -> GitError + '_ {
         move |source| {
             let url = self.location.url.clone();
-            // libgit2 reports its socket time-outs as GIT_TIMEOUT; some transports only say so in words.
-            if source.code() == git2::ErrorCode::Timeout || source.message().contains("timed out") {
+            // libgit2 reports its socket time-outs as GIT_TIMEOUT; some transports only say so
+            // in words (libssh2: "Timed out waiting on socket").
+            if source.code() == git2::ErrorCode::Timeout || source.message().to_ascii_lowercase().contains("timed out")
+            {
                 if let Ok(mut last) = self.last_timeout.lock() {
                     *last = Some((Instant::now(), source.message().to_string()));
                 }
