@@ -36,6 +36,8 @@ pub struct App {
     /// Rate limit of `POST /refresh`, which asks for `fetch_now`.
     pub refresh: RefreshGate,
     pub repo: SharedRepo,
+    /// Posted versions, committed in batches (group commit).
+    pub versions: crate::batch::VersionQueue,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     /// The deployer's API (`deployer_url`), if configured.

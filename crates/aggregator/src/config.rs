@@ -26,6 +26,9 @@ pub mod defaults {
     pub fn peer_timeout() -> Duration {
         Duration::from_secs(5)
     }
+    pub fn version_batch_max() -> usize {
+        64
+    }
 }
 
 /// `slipway-aggregator serve --config FILE`.
@@ -72,6 +75,9 @@ pub struct AggregatorConfig {
     /// Whether reads (`/api/state`, `/api/history`, `/api/events`) need a token too.
     #[serde(default)]
     pub read_requires_token: bool,
+    /// Most posted versions committed together and pushed once (group commit); 1: each alone.
+    #[serde(default = "defaults::version_batch_max")]
+    pub version_batch_max: usize,
 }
 
 impl AggregatorConfig {
@@ -91,6 +97,7 @@ impl AggregatorConfig {
             peer_token_file: None,
             peer_token_env: None,
             read_requires_token: false,
+            version_batch_max: defaults::version_batch_max(),
         }
     }
 }
@@ -113,6 +120,7 @@ mod tests {
         assert_eq!(c.peer_poll_interval, Duration::from_secs(1));
         assert_eq!(c.repo.versions_branch, "main");
         assert!(!c.read_requires_token);
+        assert_eq!(c.version_batch_max, 64);
         assert_eq!(c.repo.location().timeout, Duration::from_secs(30));
         assert_eq!(c.repo.git_stale_lock_after, Duration::from_secs(120));
     }

@@ -179,12 +179,8 @@ async fn post_version(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
         let author = caller(&app, &headers)?;
         let bytes = json_body(&headers, body).await?;
         let req = versions::parse_request(&bytes)?;
-        let store = app.store.clone();
         let (env, service) = (req.env.clone(), req.service.clone());
-        let w = app
-            .repo
-            .with(move |r| app::write(r, &store, &author, |snap| versions::plan(snap, &req)))
-            .await?;
+        let w = app.versions.post(author, req).await?;
         tracing::info!(%env, %service, commit = %w.commit, created = w.created, "version posted");
         Ok(written(&app, "version", w, StatusCode::CREATED))
     }

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod batch;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -84,6 +85,13 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
     let nudged = fetch_now.clone();
     let clock = SystemClock::shared();
     let store = Arc::new(Store::new(clock.clone()));
+    let metrics = Metrics::new();
+    let versions = batch::VersionQueue::start(
+        repo.clone(),
+        store.clone(),
+        config.version_batch_max,
+        metrics.version_pushes.clone(),
+    );
     let head_of = store.clone();
     let head = Arc::new(move || Some(head_of.snapshot().commit.clone()).filter(|c| !c.is_empty()));
     let app = Arc::new(App {
@@ -91,7 +99,8 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         refresh: RefreshGate::new(clock, head, move || nudged.notify_one()),
         repo,
         store,
-        metrics: Metrics::new(),
+        metrics,
+        versions,
         deployer,
         transitioner,
         fetches: FetchRecord::default(),

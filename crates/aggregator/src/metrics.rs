@@ -16,6 +16,8 @@ pub struct Metrics {
     pub rejected: Family<Labels, Counter>,
     /// Failed fetches of the resource repo.
     pub fetch_errors: Counter,
+    /// Pushes (tried) of batches of posted versions (group commit).
+    pub version_pushes: Counter,
     /// Failed status reads of peers, by peer.
     pub peer_errors: Family<Labels, Counter>,
     /// 1 while the state is stale.
@@ -45,6 +47,12 @@ impl Metrics {
             "Failed fetches of the resource repo",
             fetch_errors.clone(),
         );
+        let version_pushes = Counter::default();
+        registry.register(
+            "version_pushes",
+            "Batches of posted versions committed together and pushed once (tried)",
+            version_pushes.clone(),
+        );
         let peer_errors = Family::<Labels, Counter>::default();
         registry.register(
             "peer_errors",
@@ -60,6 +68,7 @@ impl Metrics {
             commits,
             rejected,
             fetch_errors,
+            version_pushes,
             peer_errors,
             stale,
             subscribers,

@@ -34,6 +34,6 @@ pub use checkout::{RepoLocation, ResourceRepo, DEFAULT_GIT_TIMEOUT, DEFAULT_STAL
 pub use commit_id::{CommitId, InvalidCommitId};
 pub use error::{CommitError, GitError};
 pub use history::CommitInfo;
-pub use push::{Author, Change};
+pub use push::{Author, BatchItem, Change, Committed};
 pub use settings::{default_git_timeout, default_stale_lock_after, RepoSettings};
 pub use shared::SharedRepo;
