@@ -32,6 +32,8 @@ pub struct StackOptions {
     pub transport: Transport,
     /// `git_timeout` of the three services (their default when `None`).
     pub git_timeout: Option<Duration>,
+    /// More lines for the aggregator's config file (YAML keys).
+    pub aggregator_config: String,
 }
 
 /// How the services reach the resource repo.
@@ -98,6 +100,7 @@ impl StackOptions {
             poll_interval: Duration::from_secs(2),
             transport: Transport::Local,
             git_timeout: None,
+            aggregator_config: String::new(),
         }
     }
 }
@@ -209,10 +212,11 @@ impl Stack {
         std::fs::write(
             &aggregator_cfg,
             format!(
-                "versions_url: {url}\nversions_checkout_path: {}\n{git_keys}{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\npeer_token_file: {}\n{ui}",
+                "versions_url: {url}\nversions_checkout_path: {}\n{git_keys}{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\npeer_token_file: {}\n{ui}{}",
                 dir.join("checkouts/aggregator").display(),
                 dir.join("api-tokens").display(),
                 peer_tokens.display(),
+                opts.aggregator_config,
             ),
         )?;
         let aggregator = ServiceProcess::start("slipway-aggregator", &aggregator_cfg, &logs.join("aggregator.log"))?;

@@ -38,6 +38,10 @@ pub struct App {
     pub repo: SharedRepo,
     /// Posted versions, committed in batches (group commit).
     pub versions: crate::batch::VersionQueue,
+    /// The secrets of the configured push webhooks.
+    pub webhook_secrets: crate::webhooks::Secrets,
+    /// Rate limit of `POST /api/webhooks/{host}`.
+    pub webhook_limit: crate::webhooks::RateLimit,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     /// The deployer's API (`deployer_url`), if configured.
@@ -155,6 +159,7 @@ impl App {
 
     /// Fetches the repo and publishes its head.
     pub async fn fetch(&self) {
+        self.metrics.fetches.inc();
         let result = self.repo.with(|r| r.fetch().and_then(|_| r.head_snapshot())).await;
         match result {
             Ok(snapshot) => {

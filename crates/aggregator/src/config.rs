@@ -78,6 +78,9 @@ pub struct AggregatorConfig {
     /// Most posted versions committed together and pushed once (group commit); 1: each alone.
     #[serde(default = "defaults::version_batch_max")]
     pub version_batch_max: usize,
+    /// Push webhooks of git hosts and where their secrets come from.
+    #[serde(default)]
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 impl AggregatorConfig {
@@ -98,6 +101,7 @@ impl AggregatorConfig {
             peer_token_env: None,
             read_requires_token: false,
             version_batch_max: defaults::version_batch_max(),
+            webhooks: Default::default(),
         }
     }
 }

@@ -57,6 +57,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/rollback", post(post_rollback))
         .route("/api/transitions/{name}/run", post(run_transition))
         .route("/api/events", get(events))
+        // Push webhooks of git hosts (webhooks.rs).
+        .route("/api/webhooks/{host}", post(crate::webhooks::receive))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
         .merge(admin::router(admin))

@@ -27,6 +27,7 @@ pub mod state;
 pub mod store;
 pub mod ui;
 pub mod versions;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,6 +85,8 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
     let fetch_now = Arc::new(Notify::new());
     let nudged = fetch_now.clone();
     let clock = SystemClock::shared();
+    let webhook_secrets =
+        webhooks::Secrets::load(&config.webhooks).map_err(|e| anyhow::anyhow!("aggregator config: {e}"))?;
     let store = Arc::new(Store::new(clock.clone()));
     let metrics = Metrics::new();
     let versions = batch::VersionQueue::start(
@@ -101,6 +104,8 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         store,
         metrics,
         versions,
+        webhook_secrets,
+        webhook_limit: webhooks::RateLimit::new(webhooks::RATE_PER_SECOND),
         deployer,
         transitioner,
         fetches: FetchRecord::default(),
