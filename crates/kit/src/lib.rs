@@ -2,7 +2,8 @@
 //! ([`config`]), tracing, the HTTP listener, shutdown on SIGINT/SIGTERM, the
 //! clock ([`clock`]), the admin endpoints and the JSON error shape ([`admin`]),
 //! the record of the resource repo's fetches that `/ready` reads ([`fetch`]),
-//! and the rate-limited `POST /refresh` gate ([`refresh`]).
+//! the rate-limited `POST /refresh` gate ([`refresh`]), and notifications to
+//! webhooks and Slack ([`notify`]).
 //!
 //! It sits above `slipway-core` (and beside `slipway-repo`, whose config keys
 //! the services embed); nothing below it may depend on it.
@@ -12,6 +13,7 @@ pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod fetch;
+pub mod notify;
 pub mod peer;
 pub mod refresh;
 
