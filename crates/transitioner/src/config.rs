@@ -31,6 +31,9 @@ pub struct Config {
     /// Environment variable holding `name:token` pairs, comma-separated.
     #[serde(default)]
     pub api_tokens_env: Option<String>,
+    /// Where to send notifications (`promoted`, `promotion_blocked`).
+    #[serde(default)]
+    pub notifications: Vec<slipway_kit::notify::TargetConfig>,
 }
 
 /// The defaults of every optional key, in one place.
@@ -62,6 +65,7 @@ impl Config {
             deployer_timeout: defaults::deployer_timeout(),
             api_tokens_file: None,
             api_tokens_env: None,
+            notifications: Vec::new(),
         }
     }
 }

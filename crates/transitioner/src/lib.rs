@@ -14,6 +14,7 @@ pub mod config;
 pub mod evaluate;
 pub mod message;
 pub mod metrics;
+pub mod notifications;
 pub mod run;
 pub mod schedule;
 pub mod source_check;
@@ -64,7 +65,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
                     "cannot open the checkout at {}",
                     config.repo.versions_checkout_path.display()
                 )
-            })?,
+            })?
+            .with_notifications(&config.notifications)
+            .map_err(|e| anyhow::anyhow!("transitioner config: {e}"))?,
     );
     let (listener, addr) = slipway_kit::bind("slipway-transitioner", &config.api_bind).await?;
     let refresh = Arc::new(Notify::new());

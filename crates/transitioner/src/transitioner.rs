@@ -45,6 +45,7 @@ pub struct Transitioner {
     board: Mutex<TransitionerStatus>,
     run_lock: tokio::sync::Mutex<()>,
     metrics: Metrics,
+    notifications: crate::notifications::Notifications,
 }
 
 impl Transitioner {
@@ -62,7 +63,18 @@ impl Transitioner {
             board: Mutex::new(TransitionerStatus::default()),
             run_lock: tokio::sync::Mutex::new(()),
             metrics: Metrics::new(),
+            notifications: Default::default(),
         })
+    }
+
+    /// Sends notifications (`promoted`, `promotion_blocked`) to `targets`;
+    /// their delivery metrics join this transitioner's.
+    pub fn with_notifications(mut self, targets: &[slipway_kit::notify::TargetConfig]) -> Result<Self, String> {
+        let metrics = slipway_kit::notify::NotifyMetrics::default();
+        metrics.register(&mut self.metrics.registry);
+        let notifier = slipway_kit::notify::Notifier::start("slipway-transitioner", targets, metrics)?;
+        self.notifications = crate::notifications::Notifications::new(notifier);
+        Ok(self)
     }
 
     /// The status for `GET /status`.
@@ -162,6 +174,7 @@ impl Transitioner {
         let mut failure = None;
         for t in selected {
             let (snapshot, view, name, author) = (snapshot.clone(), view.clone(), t.name.clone(), author.to_string());
+            let (source, target) = (t.source.clone(), t.target.clone());
             let outcome = self
                 .repo
                 .with(move |r| run::run_transition(r, &t, &snapshot, &view, now, trigger, &author))
@@ -169,6 +182,7 @@ impl Transitioner {
             match outcome {
                 Ok(outcome) => {
                     self.record(&name, &outcome, now);
+                    self.notifications.after_run(&name, &source, &target, &outcome);
                     if outcome.commit.is_some() {
                         if let Some(deployer) = self.deployer.clone() {
                             tokio::spawn(async move { deployer.refresh().await });
