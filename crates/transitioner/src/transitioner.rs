@@ -170,6 +170,9 @@ impl Transitioner {
             },
         };
         let view = Arc::new(self.deployer_view(&selected).await);
+        if let DeployerView::Status(status) = &*view {
+            self.notifications.after_deployer_status(status);
+        }
         let mut outcomes = Vec::new();
         let mut failure = None;
         for t in selected {

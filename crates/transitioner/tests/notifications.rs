@@ -6,8 +6,9 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use axum::routing::post;
-use slipway_core::status::TransitionResult;
+use slipway_core::status::{RolloutStatus, TransitionResult};
 use slipway_kit::notify::{TargetConfig, TargetKind};
+use slipway_kit::peer::PeerClient;
 use slipway_transitioner::config::Config;
 use slipway_transitioner::transitioner::Transitioner;
 use support::*;
@@ -131,4 +132,52 @@ async fn a_target_that_never_answers_does_not_hold_up_the_promotion() {
     )
     .await;
     drop(hanging);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_failed_and_deploy_recovered_follow_the_deployer_status() {
+    let repo = repo(REPO);
+    let (url, got) = receiver().await;
+    let deployer = FakeDeployer::start().await;
+    let head = repo.head().unwrap();
+    deployer.set_env(
+        "dev",
+        &head,
+        RolloutStatus::Failed,
+        "s1: ProgressDeadlineExceeded",
+        None,
+    );
+    let config = Config::new(repo.url(), repo.scratch("checkout"));
+    let client = PeerClient::new("deployer", &deployer.url(), std::time::Duration::from_secs(2), None).unwrap();
+    let t = Transitioner::new(&config.repo, Some(client), clock(NOW))
+        .await
+        .unwrap()
+        .with_notifications(&[webhook(&url)])
+        .unwrap();
+    t.run_all().await.unwrap();
+    deployer.set_env("dev", &head, RolloutStatus::Clean, "", Some(NOW));
+    t.run_all().await.unwrap();
+    let kinds = || -> Vec<String> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .map(|b| b["event"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    wait_until("failed and recovered", std::time::Duration::from_secs(10), || async {
+        let k = kinds();
+        if k.contains(&"deploy_failed".to_string()) && k.contains(&"deploy_recovered".to_string()) {
+            Ok(())
+        } else {
+            Err(format!("{k:?}"))
+        }
+    })
+    .await;
+    let got = got.lock().unwrap().clone();
+    let failed = got.iter().find(|b| b["event"] == "deploy_failed").unwrap();
+    assert_eq!(failed["env"], "dev");
+    assert_eq!(failed["reason"], "s1: ProgressDeadlineExceeded");
+    assert_eq!(failed["commit"], head.as_str());
+    let recovered = got.iter().find(|b| b["event"] == "deploy_recovered").unwrap();
+    assert_eq!(recovered["env"], "dev");
 }
