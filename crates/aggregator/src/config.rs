@@ -81,6 +81,9 @@ pub struct AggregatorConfig {
     /// Push webhooks of git hosts and where their secrets come from.
     #[serde(default)]
     pub webhooks: crate::webhooks::WebhooksConfig,
+    /// Where to send notifications (`lock_changed`, `rolled_back`).
+    #[serde(default)]
+    pub notifications: Vec<slipway_kit::notify::TargetConfig>,
 }
 
 impl AggregatorConfig {
@@ -102,6 +105,7 @@ impl AggregatorConfig {
             read_requires_token: false,
             version_batch_max: defaults::version_batch_max(),
             webhooks: Default::default(),
+            notifications: Vec::new(),
         }
     }
 }

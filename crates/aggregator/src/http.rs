@@ -165,6 +165,7 @@ async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> 
 
 fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode) -> Response {
     if w.created {
+        crate::notifications::after_write(app, action, &w);
         app.metrics
             .commits
             .get_or_create(&Metrics::label("action", action))

@@ -21,6 +21,7 @@ pub mod input;
 pub mod lock_changes;
 pub mod message;
 pub mod metrics;
+pub mod notifications;
 pub mod refusal;
 pub mod rollback;
 pub mod state;
@@ -88,7 +89,11 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
     let webhook_secrets =
         webhooks::Secrets::load(&config.webhooks).map_err(|e| anyhow::anyhow!("aggregator config: {e}"))?;
     let store = Arc::new(Store::new(clock.clone()));
-    let metrics = Metrics::new();
+    let mut metrics = Metrics::new();
+    let notify_metrics = slipway_kit::notify::NotifyMetrics::default();
+    notify_metrics.register(&mut metrics.registry);
+    let notifier = slipway_kit::notify::Notifier::start("slipway-aggregator", &config.notifications, notify_metrics)
+        .map_err(|e| anyhow::anyhow!("aggregator config: {e}"))?;
     let versions = batch::VersionQueue::start(
         repo.clone(),
         store.clone(),
@@ -105,6 +110,8 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         metrics,
         versions,
         webhook_secrets,
+        notifier,
+        notifies: !config.notifications.is_empty(),
         webhook_limit: webhooks::RateLimit::new(webhooks::RATE_PER_SECOND),
         deployer,
         transitioner,
