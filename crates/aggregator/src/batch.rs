@@ -45,10 +45,18 @@ pub struct VersionQueue {
 
 impl VersionQueue {
     /// Starts the batching task: up to `max_batch` posts per push (1: each post
-    /// its own fetch, commit and push). `pushes` counts the pushes it makes.
-    pub fn start(repo: SharedRepo, store: Arc<Store>, max_batch: usize, pushes: Counter) -> Self {
+    /// its own fetch, commit and push). `pushes` counts the pushes it makes;
+    /// `pushed` runs once after each push that carried a new commit (to ask the
+    /// deployer and transitioner to refresh once per batch, not once per post).
+    pub fn start(
+        repo: SharedRepo,
+        store: Arc<Store>,
+        max_batch: usize,
+        pushes: Counter,
+        pushed: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
         let (queue, posts) = mpsc::channel(QUEUE_LEN);
-        tokio::spawn(run(posts, repo, store, max_batch.max(1), pushes));
+        tokio::spawn(run(posts, repo, store, max_batch.max(1), pushes, pushed));
         VersionQueue { queue }
     }
 
@@ -73,6 +81,7 @@ async fn run(
     store: Arc<Store>,
     max_batch: usize,
     pushes: Counter,
+    pushed: Arc<dyn Fn() + Send + Sync>,
 ) {
     while let Some(first) = posts.recv().await {
         let mut batch = vec![first];
@@ -91,6 +100,9 @@ async fn run(
         tracing::debug!(size, "version batch written");
         match outcomes {
             Ok(outcomes) => {
+                if outcomes.iter().any(|o| matches!(o, Ok(w) if w.created)) {
+                    pushed();
+                }
                 for (pending, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = pending.reply.send(outcome.map_err(WriteError::Refused));
                 }

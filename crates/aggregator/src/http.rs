@@ -170,7 +170,10 @@ fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode)
             .commits
             .get_or_create(&Metrics::label("action", action))
             .inc();
-        app.nudge_peers();
+        // Posted versions ask the peers once per batch (batch.rs), not once per post.
+        if action != "version" {
+            app.nudge_peers();
+        }
         (created_status, Json(json!({"commit": w.commit}))).into_response()
     } else {
         (StatusCode::OK, Json(json!({"commit": w.commit, "unchanged": true}))).into_response()

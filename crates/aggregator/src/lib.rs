@@ -94,11 +94,18 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
     notify_metrics.register(&mut metrics.registry);
     let notifier = slipway_kit::notify::Notifier::start("slipway-aggregator", &config.notifications, notify_metrics)
         .map_err(|e| anyhow::anyhow!("aggregator config: {e}"))?;
+    let peers: Vec<PeerClient> = [&deployer, &transitioner].into_iter().flatten().cloned().collect();
     let versions = batch::VersionQueue::start(
         repo.clone(),
         store.clone(),
         config.version_batch_max,
         metrics.version_pushes.clone(),
+        Arc::new(move || {
+            for peer in &peers {
+                let peer = peer.clone();
+                tokio::spawn(async move { peer.refresh().await });
+            }
+        }),
     );
     let head_of = store.clone();
     let head = Arc::new(move || Some(head_of.snapshot().commit.clone()).filter(|c| !c.is_empty()));
