@@ -14,10 +14,13 @@
 //!     delete: [old/file.yaml]
 //! ```
 //!
-//! [`http::HttpRemote`] serves such a repo over smart HTTP, and can play a remote that hangs.
+//! [`http::HttpRemote`] serves such a repo over smart HTTP (optionally with a token),
+//! [`ssh::SshRemote`] over ssh (OpenSSH's sshd with `git-shell`); both can play a
+//! remote that refuses connections or hangs.
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod ssh;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

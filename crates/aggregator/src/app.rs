@@ -36,6 +36,16 @@ pub struct App {
     /// Rate limit of `POST /refresh`, which asks for `fetch_now`.
     pub refresh: RefreshGate,
     pub repo: SharedRepo,
+    /// Posted versions, committed in batches (group commit).
+    pub versions: crate::batch::VersionQueue,
+    /// Where `lock_changed` and `rolled_back` go (`notifications:`).
+    pub notifier: slipway_kit::notify::Notifier,
+    /// Whether any notification target is configured.
+    pub notifies: bool,
+    /// The secrets of the configured push webhooks.
+    pub webhook_secrets: crate::webhooks::Secrets,
+    /// Rate limit of `POST /api/webhooks/{host}`.
+    pub webhook_limit: crate::webhooks::RateLimit,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     /// The deployer's API (`deployer_url`), if configured.
@@ -143,6 +153,11 @@ pub fn commit_on_branch(repo: &ResourceRepo, spec: &str) -> Result<CommitId, Wri
 }
 
 impl App {
+    /// True when no notification target is configured (nothing to read back).
+    pub fn notifier_is_idle(&self) -> bool {
+        !self.notifies
+    }
+
     /// Asks the deployer and transitioner to look at the repo now (fire and forget).
     pub fn nudge_peers(self: &Arc<Self>) {
         for peer in [&self.deployer, &self.transitioner].into_iter().flatten() {
@@ -153,6 +168,7 @@ impl App {
 
     /// Fetches the repo and publishes its head.
     pub async fn fetch(&self) {
+        self.metrics.fetches.inc();
         let result = self.repo.with(|r| r.fetch().and_then(|_| r.head_snapshot())).await;
         match result {
             Ok(snapshot) => {

@@ -66,6 +66,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/envs/{env}/services/{*rest}", get(crate::inspect::service))
         .route("/api/envs/{env}/deployables/{*rest}", get(crate::inspect::deployable))
         .route("/api/envs/{env}/diff", get(crate::inspect::env_diff))
+        // Push webhooks of git hosts (webhooks.rs).
+        .route("/api/webhooks/{host}", post(crate::webhooks::receive))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
         .merge(admin::router(admin))
@@ -186,11 +188,15 @@ async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> 
 
 fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode) -> Response {
     if w.created {
+        crate::notifications::after_write(app, action, &w);
         app.metrics
             .commits
             .get_or_create(&Metrics::label("action", action))
             .inc();
-        app.nudge_peers();
+        // Posted versions ask the peers once per batch (batch.rs), not once per post.
+        if action != "version" {
+            app.nudge_peers();
+        }
         (created_status, Json(json!({"commit": w.commit}))).into_response()
     } else {
         (StatusCode::OK, Json(json!({"commit": w.commit, "unchanged": true}))).into_response()
@@ -204,12 +210,8 @@ async fn post_version(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
         let req = versions::parse_request(&bytes)?;
         allowed(&principal, Scope::Versions, Some(&req.env))?;
         let author = principal.name;
-        let store = app.store.clone();
         let (env, service) = (req.env.clone(), req.service.clone());
-        let w = app
-            .repo
-            .with(move |r| app::write(r, &store, &author, |snap| versions::plan(snap, &req)))
-            .await?;
+        let w = app.versions.post(author, req).await?;
         tracing::info!(%env, %service, commit = %w.commit, created = w.created, "version posted");
         Ok(written(&app, "version", w, StatusCode::CREATED))
     }

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod batch;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -22,12 +23,14 @@ pub mod inspect;
 pub mod lock_changes;
 pub mod message;
 pub mod metrics;
+pub mod notifications;
 pub mod refusal;
 pub mod rollback;
 pub mod state;
 pub mod store;
 pub mod ui;
 pub mod versions;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,7 +91,27 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
     let fetch_now = Arc::new(Notify::new());
     let nudged = fetch_now.clone();
     let clock = SystemClock::shared();
+    let webhook_secrets =
+        webhooks::Secrets::load(&config.webhooks).map_err(|e| anyhow::anyhow!("aggregator config: {e}"))?;
     let store = Arc::new(Store::new(clock.clone()));
+    let mut metrics = Metrics::new();
+    let notify_metrics = slipway_kit::notify::NotifyMetrics::default();
+    notify_metrics.register(&mut metrics.registry);
+    let notifier = slipway_kit::notify::Notifier::start("slipway-aggregator", &config.notifications, notify_metrics)
+        .map_err(|e| anyhow::anyhow!("aggregator config: {e}"))?;
+    let peers: Vec<PeerClient> = [&deployer, &transitioner].into_iter().flatten().cloned().collect();
+    let versions = batch::VersionQueue::start(
+        repo.clone(),
+        store.clone(),
+        config.version_batch_max,
+        metrics.version_pushes.clone(),
+        Arc::new(move || {
+            for peer in &peers {
+                let peer = peer.clone();
+                tokio::spawn(async move { peer.refresh().await });
+            }
+        }),
+    );
     let head_of = store.clone();
     let head = Arc::new(move || Some(head_of.snapshot().commit.clone()).filter(|c| !c.is_empty()));
     let app = Arc::new(App {
@@ -96,7 +119,12 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         refresh: RefreshGate::new(clock, head, move || nudged.notify_one()),
         repo,
         store,
-        metrics: Metrics::new(),
+        metrics,
+        versions,
+        webhook_secrets,
+        notifier,
+        notifies: !config.notifications.is_empty(),
+        webhook_limit: webhooks::RateLimit::new(webhooks::RATE_PER_SECOND),
         deployer,
         transitioner,
         fetches: FetchRecord::default(),

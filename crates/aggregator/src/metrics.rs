@@ -16,6 +16,12 @@ pub struct Metrics {
     pub rejected: Family<Labels, Counter>,
     /// Failed fetches of the resource repo.
     pub fetch_errors: Counter,
+    /// Fetches of the resource repo (tried).
+    pub fetches: Counter,
+    /// Push webhook requests, by host and outcome.
+    pub webhooks: Family<Labels, Counter>,
+    /// Pushes (tried) of batches of posted versions (group commit).
+    pub version_pushes: Counter,
     /// Failed status reads of peers, by peer.
     pub peer_errors: Family<Labels, Counter>,
     /// 1 while the state is stale.
@@ -45,6 +51,20 @@ impl Metrics {
             "Failed fetches of the resource repo",
             fetch_errors.clone(),
         );
+        let fetches = Counter::default();
+        registry.register("repo_fetches", "Fetches of the resource repo (tried)", fetches.clone());
+        let webhooks = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhooks",
+            "Push webhook requests, by host and outcome (refreshing, ignored, refused, rate_limited, not_configured)",
+            webhooks.clone(),
+        );
+        let version_pushes = Counter::default();
+        registry.register(
+            "version_pushes",
+            "Batches of posted versions committed together and pushed once (tried)",
+            version_pushes.clone(),
+        );
         let peer_errors = Family::<Labels, Counter>::default();
         registry.register(
             "peer_errors",
@@ -60,6 +80,9 @@ impl Metrics {
             commits,
             rejected,
             fetch_errors,
+            version_pushes,
+            fetches,
+            webhooks,
             peer_errors,
             stale,
             subscribers,

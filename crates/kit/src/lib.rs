@@ -2,8 +2,9 @@
 //! ([`config`]), tracing, the HTTP listener, shutdown on SIGINT/SIGTERM, the
 //! clock ([`clock`]), the admin endpoints and the JSON error shape ([`admin`]),
 //! the record of the resource repo's fetches that `/ready` reads ([`fetch`]),
-//! the rate-limited `POST /refresh` gate ([`refresh`]), and leader election on a
-//! Kubernetes Lease ([`lease`]).
+//! the rate-limited `POST /refresh` gate ([`refresh`]), leader election on a
+//! Kubernetes Lease ([`lease`]), and notifications to webhooks and Slack
+//! ([`notify`]).
 //!
 //! It sits above `slipway-core` (and beside `slipway-repo`, whose config keys
 //! the services embed); nothing below it may depend on it.
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod fetch;
 pub mod lease;
+pub mod notify;
 pub mod peer;
 pub mod refresh;
 

@@ -18,6 +18,14 @@ pub enum GitError {
         #[source]
         source: git2::Error,
     },
+    /// The remote, or Slipway on its behalf, refused the connection: an ssh host
+    /// key not in `known_hosts`, or credentials the host did not accept.
+    #[error("git {action} of {url} refused: {reason}")]
+    Refused {
+        action: &'static str,
+        url: String,
+        reason: String,
+    },
     #[error("cannot prepare checkout at {path}: {source}")]
     Io {
         path: PathBuf,
@@ -58,6 +66,58 @@ impl GitError {
             action,
             url: url.into(),
             source: git2::Error::from_str(message),
+        }
+    }
+}
+
+/// A copy of a git error, for a failure shared by several callers (every post of
+/// a group commit gets the push's error); `git2::Error` and `std::io::Error` are
+/// rebuilt from their code, class or kind and message.
+impl Clone for GitError {
+    fn clone(&self) -> Self {
+        let git = |e: &git2::Error| git2::Error::new(e.code(), e.class(), e.message());
+        match self {
+            GitError::Git { action, url, source } => GitError::Git {
+                action,
+                url: url.clone(),
+                source: git(source),
+            },
+            GitError::Refused { action, url, reason } => GitError::Refused {
+                action,
+                url: url.clone(),
+                reason: reason.clone(),
+            },
+            GitError::Io { path, source } => GitError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            GitError::TooManyRetries { url, attempts } => GitError::TooManyRetries {
+                url: url.clone(),
+                attempts: *attempts,
+            },
+            GitError::Timeout {
+                action,
+                url,
+                timeout,
+                source,
+            } => GitError::Timeout {
+                action,
+                url: url.clone(),
+                timeout: *timeout,
+                source: git(source),
+            },
+            GitError::RemoteLocked {
+                url,
+                reference,
+                lock_file,
+                detail,
+            } => GitError::RemoteLocked {
+                url: url.clone(),
+                reference: reference.clone(),
+                lock_file: lock_file.clone(),
+                detail: detail.clone(),
+            },
+            GitError::Change(message) => GitError::Change(message.clone()),
         }
     }
 }

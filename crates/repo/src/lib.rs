@@ -8,7 +8,8 @@
 //! [`SharedRepo`]).
 //!
 //! ```text
-//!   checkout   open, fetch, head, time-outs        auth  credentials
+//!   checkout   open, fetch, head, time-outs        auth  credentials, host key check
+//!   known_hosts  OpenSSH known_hosts lookup
 //!   snapshot   commit → RepoSnapshot (cached)      checkout_locks  stale *.lock files
 //!   history    resolve, ancestry, history, log
 //!   push       commit_and_push (retries through backon)
@@ -24,6 +25,7 @@ pub mod checkout_locks;
 pub mod commit_id;
 pub mod error;
 pub mod history;
+pub mod known_hosts;
 pub mod push;
 pub mod settings;
 pub mod shared;
@@ -34,6 +36,6 @@ pub use checkout::{RepoLocation, ResourceRepo, DEFAULT_GIT_TIMEOUT, DEFAULT_STAL
 pub use commit_id::{CommitId, InvalidCommitId};
 pub use error::{CommitError, GitError};
 pub use history::CommitInfo;
-pub use push::{Author, Change};
+pub use push::{Author, BatchItem, Change, Committed};
 pub use settings::{default_git_timeout, default_stale_lock_after, RepoSettings};
 pub use shared::SharedRepo;

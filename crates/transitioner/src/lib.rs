@@ -15,6 +15,7 @@ pub mod config;
 pub mod evaluate;
 pub mod message;
 pub mod metrics;
+pub mod notifications;
 pub mod run;
 pub mod schedule;
 pub mod source_check;
@@ -87,7 +88,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
                     config.repo.versions_checkout_path.display()
                 )
             })?
-            .with_leadership(leadership.clone()),
+            .with_leadership(leadership.clone())
+            .with_notifications(&config.notifications)
+            .map_err(|e| anyhow::anyhow!("transitioner config: {e}"))?,
     );
     let refresh = Arc::new(Notify::new());
     let nudged = refresh.clone();

@@ -52,6 +52,7 @@ pub struct Transitioner {
     metrics: Metrics,
     /// Asked before every push: only the lease holder commits.
     leadership: Leadership,
+    notifications: crate::notifications::Notifications,
 }
 
 impl Transitioner {
@@ -69,8 +70,19 @@ impl Transitioner {
             board: Mutex::new(TransitionerStatus::default()),
             run_lock: tokio::sync::Mutex::new(()),
             metrics: Metrics::new(),
+            notifications: Default::default(),
             leadership: Leadership::alone(),
         })
+    }
+
+    /// Sends notifications (`promoted`, `promotion_blocked`) to `targets`;
+    /// their delivery metrics join this transitioner's.
+    pub fn with_notifications(mut self, targets: &[slipway_kit::notify::TargetConfig]) -> Result<Self, String> {
+        let metrics = slipway_kit::notify::NotifyMetrics::default();
+        metrics.register(&mut self.metrics.registry);
+        let notifier = slipway_kit::notify::Notifier::start("slipway-transitioner", targets, metrics)?;
+        self.notifications = crate::notifications::Notifications::new(notifier);
+        Ok(self)
     }
 
     /// Commits only while `leadership` says this replica leads (leader election);
@@ -233,6 +245,9 @@ impl Transitioner {
             },
         };
         let view = Arc::new(self.deployer_view(&selected).await);
+        if let DeployerView::Status(status) = &*view {
+            self.notifications.after_deployer_status(status);
+        }
         let mut outcomes = Vec::new();
         let mut failure = None;
         for t in selected {
@@ -240,6 +255,7 @@ impl Transitioner {
             let override_windows = override_windows.map(str::to_string);
             let leadership = self.leadership.clone();
             let fence = move || leadership.check().map_err(|e| e.to_string());
+            let (source, target) = (t.source.clone(), t.target.clone());
             let outcome = self
                 .repo
                 .with(move |r| {
@@ -260,6 +276,7 @@ impl Transitioner {
             match outcome {
                 Ok((rolled_back, outcome)) => {
                     self.record(&name, &outcome, now);
+                    self.notifications.after_run(&name, &source, &target, &outcome);
                     if outcome.commit.is_some() || rolled_back {
                         if let Some(deployer) = self.deployer.clone() {
                             tokio::spawn(async move { deployer.refresh().await });
