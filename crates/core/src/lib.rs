@@ -21,6 +21,7 @@ pub mod content_type;
 pub mod deployers;
 pub mod duration;
 pub mod error;
+pub mod lineage;
 pub mod locks;
 pub mod merge;
 pub mod model;

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use git2::Oid;
 use serde::{Deserialize, Serialize};
+use slipway_core::lineage::{is_promotion, versions_between, Lineage, Origin, VersionChange};
+use slipway_core::model::version_path;
 
 use crate::{CommitId, GitError, ResourceRepo};
 
@@ -100,5 +102,64 @@ fn to_info(c: &git2::Commit<'_>) -> CommitInfo {
         time: author.when().seconds(),
         message: c.message().unwrap_or_default().to_string(),
         parents: c.parent_ids().map(|p| p.to_string()).collect(),
+    }
+}
+
+impl ResourceRepo {
+    /// Commits reachable from `from` (newest first) that changed the file at
+    /// `path`, each with the file's content after it, at most `limit`; the flag
+    /// says the whole history was walked (no older change exists).
+    pub fn file_changes(
+        &self,
+        from: CommitId,
+        path: &str,
+        limit: usize,
+    ) -> Result<(Vec<VersionChange>, bool), GitError> {
+        let commits = self.history(from, path, limit + 1)?;
+        let complete = commits.len() <= limit;
+        let mut out = Vec::with_capacity(commits.len().min(limit));
+        for info in commits.into_iter().take(limit) {
+            let id = CommitId::from_oid(Oid::from_str(&info.id).map_err(self.err("read commit"))?);
+            let content = self.read_file(id, path)?;
+            out.push(VersionChange {
+                commit: info.id,
+                author: info.author,
+                time: info.time,
+                message: info.message,
+                content,
+            });
+        }
+        Ok((out, complete))
+    }
+
+    /// The origins a promotion of `service` from `old` to `new` carries, looked
+    /// up in the envs of `chain` (root first, as [`slipway_core::lineage::origin_chain`] gives it) from
+    /// commit `from`: the first env `new` entered by a commit of its own is
+    /// where the versions come from. Promotions found in a later env of the
+    /// chain are left out: their text only repeats what came before. At most
+    /// `limit` versions per env are read.
+    pub fn lineage(
+        &self,
+        from: CommitId,
+        chain: &[String],
+        service: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+        limit: usize,
+    ) -> Result<Lineage, GitError> {
+        for (i, env) in chain.iter().enumerate() {
+            let (changes, complete) = self.file_changes(from, &version_path(env, service), limit)?;
+            if let Some((picked, truncated)) = versions_between(&changes, old, new, complete) {
+                return Ok(Lineage {
+                    origins: picked
+                        .into_iter()
+                        .filter(|c| i == 0 || !is_promotion(&c.message))
+                        .map(|c| Origin::of(service, env, c))
+                        .collect(),
+                    truncated,
+                });
+            }
+        }
+        Ok(Lineage::default())
     }
 }
