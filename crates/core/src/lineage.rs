@@ -184,7 +184,8 @@ mod tests {
         .unwrap();
         assert_eq!(origin_chain(&t, "pp"), ["latest", "dev", "pp"]);
         assert_eq!(origin_chain(&t, "latest"), ["latest"]);
-        let cycle = parse_transitions("transitions:\n  a: {source: x, target: y}\n  b: {source: y, target: x}\n").unwrap();
+        let cycle =
+            parse_transitions("transitions:\n  a: {source: x, target: y}\n  b: {source: y, target: x}\n").unwrap();
         assert_eq!(origin_chain(&cycle, "y"), ["x", "y"]);
     }
 
@@ -212,7 +213,11 @@ mod tests {
 
     #[test]
     fn a_step_back_carries_only_the_new_version_and_a_capped_walk_says_so() {
-        let h = [change("c3", Some("v: 3")), change("c2", Some("v: 2")), change("c1", Some("v: 1"))];
+        let h = [
+            change("c3", Some("v: 3")),
+            change("c2", Some("v: 2")),
+            change("c1", Some("v: 1")),
+        ];
         let (picked, _) = versions_between(&h, Some(b"v: 3"), b"v: 1", true).unwrap();
         assert_eq!(ids(&picked), ["c1"]);
         let (picked, truncated) = versions_between(&h, Some(b"v: 0"), b"v: 3", false).unwrap();
@@ -224,14 +229,22 @@ mod tests {
 
     #[test]
     fn messages_split_into_subject_and_changelog_without_trailers() {
-        let (s, c) = split_message("s1 42 in latest\n\nFix login\n\nmore\n\nSlipway-Action: version\nSlipway-Env: latest\n");
+        let (s, c) =
+            split_message("s1 42 in latest\n\nFix login\n\nmore\n\nSlipway-Action: version\nSlipway-Env: latest\n");
         assert_eq!((s.as_str(), c.as_str()), ("s1 42 in latest", "Fix login\n\nmore"));
         let (s, c) = split_message("tweak replicas\n\nbecause: load is high today\n");
-        assert_eq!((s.as_str(), c.as_str()), ("tweak replicas", "because: load is high today"));
+        assert_eq!(
+            (s.as_str(), c.as_str()),
+            ("tweak replicas", "because: load is high today")
+        );
         let (s, c) = split_message("just a subject");
         assert_eq!((s.as_str(), c.as_str()), ("just a subject", ""));
-        assert!(is_promotion("Promote a → b: s1 1 → 2\n\ns1: 1 → 2\n\nSlipway-Action: promotion\n"));
-        assert!(!is_promotion("s1 2 in latest\n\nSlipway-Action: promotion is in the body\n\nSlipway-Action: version\n"));
+        assert!(is_promotion(
+            "Promote a → b: s1 1 → 2\n\ns1: 1 → 2\n\nSlipway-Action: promotion\n"
+        ));
+        assert!(!is_promotion(
+            "s1 2 in latest\n\nSlipway-Action: promotion is in the body\n\nSlipway-Action: version\n"
+        ));
         let o = Origin::of("s1", "latest", &change("c1", Some("v: 1")));
         assert_eq!((o.subject.as_str(), o.changelog.as_str()), ("s1 c1", "changelog c1"));
     }

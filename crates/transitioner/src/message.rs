@@ -17,9 +17,9 @@
 //! Slipway-Env: dev
 //! ```
 
+use slipway_core::lineage::Lineage;
 use slipway_core::status::Promotion;
 use slipway_core::transitions::Transition;
-use slipway_core::lineage::Lineage;
 
 use crate::evaluate::{rfc3339, summary, PlannedPromotion};
 use crate::source_check::short;

@@ -205,9 +205,18 @@ fn changelog(repo: &ResourceRepo, t: &Transition, source: &RepoSnapshot, p: &Pla
     };
     let transitions = source.transitions().unwrap_or_default();
     let chain = origin_chain(&transitions, &t.source);
-    match repo.lineage(from, &chain, &p.service, p.old_content.as_deref(), &p.content, CHANGELOG_CAP) {
+    match repo.lineage(
+        from,
+        &chain,
+        &p.service,
+        p.old_content.as_deref(),
+        &p.content,
+        CHANGELOG_CAP,
+    ) {
         Ok(lineage) => log.lineage = lineage,
-        Err(e) => tracing::warn!(service = %p.service, "cannot read the history of {} for the changelog: {e}", p.service),
+        Err(e) => {
+            tracing::warn!(service = %p.service, "cannot read the history of {} for the changelog: {e}", p.service)
+        }
     }
     log
 }

@@ -45,14 +45,19 @@ async fn prod_promotion_carries_the_original_changelog_once_and_no_earlier_promo
     // One step per run: dev, then pp, then prod.
     for _ in 0..3 {
         let outcomes = t.run_all().await.unwrap();
-        assert!(outcomes.iter().any(|(_, o)| o.decision.result == TransitionResult::Success));
+        assert!(outcomes
+            .iter()
+            .any(|(_, o)| o.decision.result == TransitionResult::Success));
     }
     assert_eq!(repo.read("prod/version/web.yaml").unwrap(), "version: '2'\n");
 
     let prod = last_promotion(&repo, "prod");
     assert!(prod.starts_with("Promote pp → prod: web 1 → 2\n"), "{prod}");
     assert_eq!(prod.matches("Faster start-up").count(), 1, "{prod}");
-    assert!(prod.contains(&format!("  {} web 2 in latest\n", &origin[..10])), "{prod}");
+    assert!(
+        prod.contains(&format!("  {} web 2 in latest\n", &origin[..10])),
+        "{prod}"
+    );
     for earlier in ["Promote latest → dev", "Promote dev → pp"] {
         assert!(!prod.contains(earlier), "{earlier} is not repeated: {prod}");
     }
@@ -76,7 +81,10 @@ async fn versions_posted_between_two_promotions_all_appear_in_order() {
     assert_eq!(repo.read("dev/version/web.yaml").unwrap(), "version: '5'\n");
 
     let dev = last_promotion(&repo, "dev");
-    assert!(!dev.contains("Change two"), "the version dev had is not carried again: {dev}");
+    assert!(
+        !dev.contains("Change two"),
+        "the version dev had is not carried again: {dev}"
+    );
     let positions: Vec<usize> = ["Change three", "Change four", "Change five"]
         .iter()
         .map(|text| {

@@ -112,6 +112,20 @@ export interface HistoryEntry {
   old?: string | null;
   new?: string | null;
   kind: HistoryKind;
+  /** The original changelogs this commit brought: for a promotion, those of every version it carried, oldest first. */
+  changelogs?: Origin[];
+}
+
+/** Where a version came from: the commit that brought it into the first env of its chain. */
+export interface Origin {
+  service: string;
+  env: string;
+  commit: string;
+  author: string;
+  /** Seconds since the epoch. */
+  time: number;
+  subject: string;
+  changelog: string;
 }
 
 export interface CommitAnswer {
