@@ -57,6 +57,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/rollback", post(post_rollback))
         .route("/api/transitions/{name}/run", post(run_transition))
         .route("/api/events", get(events))
+        // Promotion insight: what the next promotion ships, env diffs.
+        .route("/api/transitions/{name}/preview", get(get_preview))
+        .route("/api/diff", get(get_diff))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
         .merge(admin::router(admin))
@@ -249,6 +252,39 @@ async fn get_history(
             .await
             .map_err(|e| ApiError::repo(&e))?;
         Ok(Json(json!({"entries": entries})).into_response())
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn get_preview(State(app): State<Arc<App>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        input::transition_name(&name)?;
+        let snapshot = app.store.snapshot();
+        let preview = app
+            .repo
+            .read(move |r| crate::preview::transition_preview(r, &snapshot, &name))
+            .await?;
+        Ok(Json(preview).into_response())
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn get_diff(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        let snapshot = app.store.snapshot();
+        // Rendering every object of two envs is CPU work: off the executor's threads.
+        let answer = tokio::task::spawn_blocking(move || crate::preview::env_diff(&snapshot, &params))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the diff failed: {e}")))??;
+        Ok(Json(answer).into_response())
     }
     .await;
     counted(&app, result)

@@ -20,6 +20,7 @@ pub mod input;
 pub mod lock_changes;
 pub mod message;
 pub mod metrics;
+pub mod preview;
 pub mod refusal;
 pub mod rollback;
 pub mod state;

@@ -20,12 +20,14 @@
 pub mod content_type;
 pub mod deployers;
 pub mod duration;
+pub mod env_diff;
 pub mod error;
 pub mod lineage;
 pub mod locks;
 pub mod merge;
 pub mod model;
 pub mod names;
+pub mod preview;
 pub mod refresh;
 pub mod status;
 pub mod tokens;

@@ -5,8 +5,11 @@ use std::path::Path;
 
 use git2::Oid;
 use serde::{Deserialize, Serialize};
-use slipway_core::lineage::{is_promotion, versions_between, Lineage, Origin, VersionChange};
+use slipway_core::lineage::{is_promotion, origin_chain, versions_between, Lineage, Origin, VersionChange};
 use slipway_core::model::version_path;
+use slipway_core::preview::{preview, PromotionPreview};
+use slipway_core::transitions::Transition;
+use slipway_core::RepoSnapshot;
 
 use crate::{CommitId, GitError, ResourceRepo};
 
@@ -161,5 +164,29 @@ impl ResourceRepo {
             }
         }
         Ok(Lineage::default())
+    }
+}
+
+impl ResourceRepo {
+    /// What the next promotion of `t` ships from `snapshot` (see
+    /// [`slipway_core::preview`]), with each move's changelogs read from this repo.
+    pub fn promotion_preview(
+        &self,
+        snapshot: &RepoSnapshot,
+        t: &Transition,
+        transitions: &[Transition],
+    ) -> PromotionPreview {
+        /// How many changes of a version file the changelogs walk per env.
+        const WALK: usize = 200;
+        let chain = origin_chain(transitions, &t.source);
+        let from = snapshot.commit.parse::<CommitId>().ok();
+        preview(snapshot, t, |m| {
+            let Some(from) = from else { return Lineage::default() };
+            self.lineage(from, &chain, &m.service, m.old_content.as_deref(), &m.new_content, WALK)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(service = %m.service, "cannot read the changelogs for the preview: {e}");
+                    Lineage::default()
+                })
+        })
     }
 }

@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use slipway_core::preview::PromotionPreview;
 use slipway_core::status::{ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus};
 use slipway_core::transitions::Transition;
 use slipway_core::{FileError, RepoSnapshot};
@@ -224,6 +225,28 @@ impl Transitioner {
             out.push((name, decision));
         }
         Ok(out)
+    }
+
+    /// What the next promotion of transition `name` ships, on a freshly fetched
+    /// head (`slipway-transitioner preview`); `None` for an unknown name.
+    pub async fn promotion_preview(&self, name: &str) -> Result<Option<PromotionPreview>, Error> {
+        let name = name.to_string();
+        let snapshot: Arc<RepoSnapshot> = self
+            .repo
+            .with(|r| {
+                r.fetch()?;
+                r.head_snapshot()
+            })
+            .await?;
+        let transitions = snapshot.transitions()?;
+        let Some(t) = transitions.iter().find(|t| t.name == name).cloned() else {
+            return Ok(None);
+        };
+        let preview = self
+            .repo
+            .with(move |r| Ok::<_, GitError>(r.promotion_preview(&snapshot, &t, &transitions)))
+            .await?;
+        Ok(Some(preview))
     }
 
     async fn deployer_view(&self, transitions: &[Transition]) -> DeployerView {
