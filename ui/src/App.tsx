@@ -6,6 +6,7 @@ import { EnvPage } from './components/EnvPage';
 import { Header } from './components/Header';
 import { ErrorMessage } from './components/Messages';
 import { Overview } from './components/Overview';
+import { PreviewPage } from './components/PreviewPage';
 import { ServicePage } from './components/ServicePage';
 import { StaleBanner } from './components/StaleBanner';
 
@@ -52,6 +53,9 @@ export function App({ openEvents, live: liveOptions }: { openEvents: EventSource
         )}
         {state && route.page === 'service' && <ServicePage state={state} service={route.service} />}
         {state && route.page === 'env' && <EnvPage state={state} env={route.env} />}
+        {state && route.page === 'preview' && (
+          <PreviewPage transition={route.transition} refreshKey={state.commit ?? ''} />
+        )}
         {route.page === 'not-found' && (
           <section className="empty">
             <h1>Page not found</h1>

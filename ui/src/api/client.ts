@@ -1,4 +1,4 @@
-import type { CommitAnswer, HistoryEntry, RunAnswer, State } from './types';
+import type { CommitAnswer, HistoryEntry, PromotionPreview, RunAnswer, State } from './types';
 
 /** An error answered by the API (or the network), with the message to show to a person. */
 export class ApiError extends Error {
@@ -30,6 +30,7 @@ export interface LockTarget {
 export interface Api {
   state(): Promise<State>;
   history(query: { env: string; service?: string; limit?: number }): Promise<HistoryEntry[]>;
+  preview(transition: string): Promise<PromotionPreview>;
   lock(target: LockTarget, reason: string): Promise<CommitAnswer>;
   /** Removes one reason, or every reason when `reason` is undefined. */
   unlock(target: LockTarget, reason?: string): Promise<CommitAnswer>;
@@ -121,6 +122,7 @@ export function httpApi(options: HttpApiOptions): Api {
       const answer = await call<{ entries?: HistoryEntry[] }>('GET', `/api/history?${q.toString()}`);
       return answer.entries ?? [];
     },
+    preview: (name) => call<PromotionPreview>('GET', `/api/transitions/${encodeURIComponent(name)}/preview`),
     lock: (target, reason) => call<CommitAnswer>('PUT', lockPath(target), { reason }, true),
     unlock: (target, reason) =>
       call<CommitAnswer>('DELETE', lockPath(target), reason === undefined ? undefined : { reason }, true),

@@ -138,3 +138,47 @@ export interface RunAnswer {
   reason?: string;
   commit?: string | null;
 }
+
+/** One field that differs between two renderings; `null` where absent. */
+export interface FieldDiff {
+  path: string;
+  before: unknown;
+  after: unknown;
+}
+
+export interface ObjectDiff {
+  unit: string;
+  api_version: string;
+  kind: string;
+  namespace?: string | null;
+  name: string;
+  change: 'added' | 'removed' | 'changed';
+  fields: FieldDiff[];
+}
+
+export interface EnvDiff {
+  objects: ObjectDiff[];
+  problems: { side: 'before' | 'after'; unit: string; error: string }[];
+}
+
+export interface MovePreview {
+  service: string;
+  old?: string | null;
+  new: string;
+  old_vars?: Record<string, unknown> | null;
+  new_vars?: Record<string, unknown> | null;
+  changelogs: { origins: Origin[]; truncated: boolean };
+}
+
+/** `GET /api/transitions/{name}/preview`: what the next promotion ships. */
+export interface PromotionPreview {
+  transition: string;
+  source: string;
+  target: string;
+  commit: string;
+  moves_anything: boolean;
+  summary: string;
+  services: MovePreview[];
+  held: { service: string; reasons: string[] }[];
+  diff: EnvDiff;
+}

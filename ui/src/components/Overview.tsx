@@ -8,6 +8,7 @@ import {
   formatTime,
   overviewHref,
   PHASE_LABEL,
+  previewHref,
   serviceHref,
   STATUS_LABEL,
   summarizeTransition,
@@ -296,6 +297,9 @@ function TransitionStrip({
             >
               run…
             </button>
+            <a href={previewHref(t.name)} className="small" aria-label={`What the next promotion of ${t.name} ships`}>
+              next…
+            </a>
           </div>
           <div className="strip-headline">{summary.headline}</div>
           {summary.details.length > 0 && (
