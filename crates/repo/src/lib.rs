@@ -12,6 +12,7 @@
 //!   snapshot   commit → RepoSnapshot (cached)      checkout_locks  stale *.lock files
 //!   history    resolve, ancestry, history, log
 //!   push       commit_and_push (retries through backon)
+//!   notes      git notes under their own ref, fetched and pushed with the same retry
 //!   shared     SharedRepo: writes one at a time, reads beside them
 //! ```
 #![deny(unsafe_code)]
@@ -22,6 +23,7 @@ pub mod checkout_locks;
 pub mod commit_id;
 pub mod error;
 pub mod history;
+pub mod notes;
 pub mod push;
 pub mod settings;
 pub mod shared;

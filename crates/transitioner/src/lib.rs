@@ -84,7 +84,14 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
     let poller = tokio::spawn(async move {
         fetch_loop("transition run", wakeups, FetchRecord::default(), clock, move || {
             let runs = runs.clone();
-            async move { runs.run_all().await.map(drop).map_err(|e| e.to_string()) }
+            async move {
+                let ran = runs.run_all().await.map(drop).map_err(|e| e.to_string());
+                // Outcomes are recorded even when a transition failed: they are another concern.
+                if let Err(e) = runs.record_deploy_outcomes().await {
+                    tracing::warn!("cannot record deploy outcomes in git notes: {e}");
+                }
+                ran
+            }
         })
         .await
     });
