@@ -13,6 +13,7 @@
 pub mod app;
 pub mod client;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod history;
 pub mod http;

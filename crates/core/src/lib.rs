@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod content_type;
+pub mod delivery;
 pub mod deploy_outcome;
 pub mod deployers;
 pub mod duration;

@@ -131,14 +131,20 @@ pub fn split_message(message: &str) -> (String, String) {
     (subject, body.to_string())
 }
 
-/// Whether a commit message is a promotion's (its `Slipway-Action: promotion` trailer).
-pub fn is_promotion(message: &str) -> bool {
+/// The value of a commit message's `Slipway-Action` trailer (in its last paragraph).
+pub fn action(message: &str) -> Option<String> {
     let message = message.replace("\r\n", "\n");
     let last = message.trim_end().rsplit("\n\n").next().unwrap_or_default();
-    last.lines().any(|l| {
+    last.lines().find_map(|l| {
         l.split_once(':')
-            .is_some_and(|(k, v)| k.trim() == "Slipway-Action" && v.trim() == "promotion")
+            .filter(|(k, _)| k.trim() == "Slipway-Action")
+            .map(|(_, v)| v.trim().to_string())
     })
+}
+
+/// Whether a commit message is a promotion's (its `Slipway-Action: promotion` trailer).
+pub fn is_promotion(message: &str) -> bool {
+    action(message).as_deref() == Some("promotion")
 }
 
 impl Origin {

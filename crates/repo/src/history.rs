@@ -1,6 +1,7 @@
 //! What the history of the resource repo says: resolving ids, ancestry, and
 //! the commits that changed a path.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use git2::Oid;
@@ -188,5 +189,121 @@ impl ResourceRepo {
                     Lineage::default()
                 })
         })
+    }
+}
+
+/// One commit's change of one version file, as [`ResourceRepo::version_changes`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionFileChange {
+    pub commit: String,
+    /// Seconds since the epoch.
+    pub time: i64,
+    pub message: String,
+    pub env: String,
+    pub service: String,
+    /// The file after the commit (`None`: deleted).
+    pub content: Option<Vec<u8>>,
+}
+
+impl ResourceRepo {
+    /// In one walk of the history up to `from` (oldest first, at most `limit`
+    /// commits): every change of a `<env>/version/<service>.yaml` file, and the
+    /// walked commits in order. Only the `version` folders a commit changed are
+    /// looked into, so a long history is read quickly.
+    pub fn version_changes(
+        &self,
+        from: CommitId,
+        limit: usize,
+    ) -> Result<(Vec<VersionFileChange>, Vec<String>), GitError> {
+        let mut walk = self.repo.revwalk().map_err(self.err("walk history"))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(self.err("walk history"))?;
+        walk.push(from.oid()).map_err(self.err("walk history"))?;
+        let mut oids = Vec::new();
+        for oid in walk.take(limit) {
+            oids.push(oid.map_err(self.err("walk history"))?);
+        }
+        oids.reverse();
+        let version_dirs = |tree: Option<&git2::Tree<'_>>| -> BTreeMap<String, Oid> {
+            let mut out = BTreeMap::new();
+            let Some(tree) = tree else { return out };
+            for entry in tree.iter() {
+                if entry.kind() != Some(git2::ObjectType::Tree) {
+                    continue;
+                }
+                let (Ok(name), Ok(env)) = (entry.name(), entry.to_object(&self.repo).and_then(|o| o.peel_to_tree()))
+                else {
+                    continue;
+                };
+                let version = env.get_name("version").map(|v| v.id());
+                if let Some(version) = version {
+                    out.insert(name.to_string(), version);
+                }
+            }
+            out
+        };
+        let mut changes = Vec::new();
+        let mut order = Vec::with_capacity(oids.len());
+        for oid in oids {
+            let commit = self.repo.find_commit(oid).map_err(self.err("read commit"))?;
+            order.push(oid.to_string());
+            let tree = commit.tree().map_err(self.err("read tree"))?;
+            let parent_tree = commit.parent(0).ok().and_then(|p| p.tree().ok());
+            let (now, before) = (version_dirs(Some(&tree)), version_dirs(parent_tree.as_ref()));
+            if now == before {
+                continue;
+            }
+            let envs: std::collections::BTreeSet<&String> = now.keys().chain(before.keys()).collect();
+            for env in envs {
+                let (a, b) = (before.get(env), now.get(env));
+                if a == b {
+                    continue;
+                }
+                let files_a = a.map(|t| self.yaml_files(*t)).transpose()?.unwrap_or_default();
+                let files_b = b.map(|t| self.yaml_files(*t)).transpose()?.unwrap_or_default();
+                let services: std::collections::BTreeSet<&String> = files_a.keys().chain(files_b.keys()).collect();
+                for service in services {
+                    let (old, new) = (files_a.get(service), files_b.get(service));
+                    if old == new {
+                        continue;
+                    }
+                    let content = match new {
+                        Some(id) => Some(
+                            self.repo
+                                .find_blob(*id)
+                                .map_err(self.err("read file"))?
+                                .content()
+                                .to_vec(),
+                        ),
+                        None => None,
+                    };
+                    changes.push(VersionFileChange {
+                        commit: oid.to_string(),
+                        time: commit.author().when().seconds(),
+                        message: commit.message().unwrap_or_default().to_string(),
+                        env: env.clone(),
+                        service: service.clone(),
+                        content,
+                    });
+                }
+            }
+        }
+        Ok((changes, order))
+    }
+
+    /// The `.yaml` files under a tree, by path without `.yaml` (`team-a/api`).
+    fn yaml_files(&self, tree: Oid) -> Result<BTreeMap<String, Oid>, GitError> {
+        let tree = self.repo.find_tree(tree).map_err(self.err("read tree"))?;
+        let mut out = BTreeMap::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob) {
+                if let Some(name) = entry.name().ok().and_then(|n| n.strip_suffix(".yaml")) {
+                    out.insert(format!("{dir}{name}"), entry.id());
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(self.err("read tree"))?;
+        Ok(out)
     }
 }
