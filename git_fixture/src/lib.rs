@@ -53,6 +53,9 @@ pub struct CommitSpec {
     pub files: BTreeMap<String, serde_yaml::Value>,
     #[serde(default)]
     pub delete: Vec<String>,
+    /// The commit's time in seconds since the epoch, for histories with known times; now by default.
+    #[serde(default)]
+    pub time: Option<i64>,
 }
 
 /// A whole definition: the branch and its commits, oldest first.
@@ -103,7 +106,7 @@ impl Fixture {
                 files.push((p.clone(), None));
             }
             let author = spec.author.as_deref().unwrap_or("fixture");
-            let oid = built.commit_as(author, &spec.message, &files)?;
+            let oid = built.commit_at(author, &spec.message, &files, spec.time)?;
             if let Some(name) = &spec.name {
                 built.names.insert(name.clone(), oid);
             }
@@ -160,6 +163,17 @@ impl BuiltRepo {
         message: &str,
         files: &[(String, Option<String>)],
     ) -> Result<String, FixtureError> {
+        self.commit_at(author, message, files, None)
+    }
+
+    /// Like [`BuiltRepo::commit_as`], at `time` (seconds since the epoch; `None`: now).
+    pub fn commit_at(
+        &self,
+        author: &str,
+        message: &str,
+        files: &[(String, Option<String>)],
+        time: Option<i64>,
+    ) -> Result<String, FixtureError> {
         let repo = self.open()?;
         let refname = format!("refs/heads/{}", self.branch);
         loop {
@@ -185,7 +199,11 @@ impl BuiltRepo {
                 }
             }
             let tree = repo.find_tree(update.create_updated(&repo, &base)?)?;
-            let sig = Signature::now(author, &format!("{author}@example.com"))?;
+            let email = format!("{author}@example.com");
+            let sig = match time {
+                Some(t) => Signature::new(author, &email, &git2::Time::new(t, 0))?,
+                None => Signature::now(author, &email)?,
+            };
             let parents: Vec<&git2::Commit<'_>> = parent_commit.iter().collect();
             let oid = repo.commit(None, &sig, &sig, message, &tree, &parents)?;
             let moved = match parent {

@@ -232,6 +232,9 @@ export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType
   const api = {
     state: vi.fn(async () => sampleState()),
     history: vi.fn(async () => [] as HistoryEntry[]),
+    preview: vi.fn(async () => {
+      throw new Error('no preview in this test');
+    }),
     lock: vi.fn(async () => ({ commit: 'l0ck000000' })),
     unlock: vi.fn(async () => ({ commit: 'un10ck0000' })),
     rollback: vi.fn(async () => ({ commit: 'r0llback00' })),

@@ -68,6 +68,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/envs/{env}/diff", get(crate::inspect::env_diff))
         // Push webhooks of git hosts (webhooks.rs).
         .route("/api/webhooks/{host}", post(crate::webhooks::receive))
+        // Promotion insight: what the next promotion ships, env diffs.
+        .route("/api/transitions/{name}/preview", get(get_preview))
+        .route("/api/diff", get(get_diff))
+        .route("/api/timeline", get(get_timeline))
+        .route("/api/dora", get(get_dora))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
         .merge(admin::router(admin))
@@ -281,6 +286,92 @@ async fn get_history(
             }
         }
         Ok(Json(json!({"entries": entries})).into_response())
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn get_preview(State(app): State<Arc<App>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        input::transition_name(&name)?;
+        let snapshot = app.store.snapshot();
+        let preview = app
+            .repo
+            .read(move |r| crate::preview::transition_preview(r, &snapshot, &name))
+            .await?;
+        Ok(Json(preview).into_response())
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn get_diff(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        let snapshot = app.store.snapshot();
+        // Rendering every object of two envs is CPU work: off the executor's threads.
+        let answer = tokio::task::spawn_blocking(move || crate::preview::env_diff(&snapshot, &params))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the diff failed: {e}")))??;
+        Ok(Json(answer).into_response())
+    }
+    .await;
+    counted(&app, result)
+}
+
+/// The delivery record (version-file history and deploy notes) at the last fetched head.
+async fn delivery_record(app: &App) -> Result<slipway_core::delivery::Record, ApiError> {
+    let head = app.store.snapshot().commit.clone();
+    let Ok(head) = head.parse::<slipway_repo::CommitId>() else {
+        return Ok(slipway_core::delivery::Record::default());
+    };
+    app.repo
+        .read(move |r| crate::delivery::record(r, head))
+        .await
+        .map_err(|e| ApiError::repo(&e))
+}
+
+async fn get_timeline(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        let query = crate::delivery::parse_timeline_query(&params)?;
+        let record = delivery_record(&app).await?;
+        match crate::delivery::find_timeline(&record, &query) {
+            Some(t) => Ok(Json(t).into_response()),
+            None => Err(ApiError::not_found(match query {
+                crate::delivery::TimelineQuery::Version { service, version } => {
+                    format!("no commit brought version {version:?} of {service} into any env")
+                }
+                crate::delivery::TimelineQuery::Commit(c) => format!("commit {c:?} changed no version file"),
+            })),
+        }
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn get_dora(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        let query = crate::delivery::parse_dora_query(&params)?;
+        input::known_env(&app.store.snapshot(), &query.env, EnvGiven::Query)?;
+        let record = delivery_record(&app).await?;
+        let keys = crate::delivery::four_keys(&record, &query, chrono::Utc::now());
+        app.metrics.dora(&keys);
+        Ok(Json(keys).into_response())
     }
     .await;
     counted(&app, result)

@@ -14,6 +14,7 @@
 //!   history    resolve, ancestry, history, log
 //!   push       commit_and_push (retries through backon)
 //!   branches   fetch, force-push and delete a promotion branch
+//!   notes      git notes under their own ref, fetched and pushed with the same retry
 //!   shared     SharedRepo: writes one at a time, reads beside them
 //! ```
 #![deny(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod commit_id;
 pub mod error;
 pub mod history;
 pub mod known_hosts;
+pub mod notes;
 pub mod push;
 pub mod settings;
 pub mod shared;
@@ -35,7 +37,7 @@ pub use auth::GitAuth;
 pub use checkout::{RepoLocation, ResourceRepo, DEFAULT_GIT_TIMEOUT, DEFAULT_STALE_LOCK_AFTER};
 pub use commit_id::{CommitId, InvalidCommitId};
 pub use error::{CommitError, GitError};
-pub use history::CommitInfo;
+pub use history::{CommitInfo, VersionFileChange};
 pub use push::{Author, BatchItem, Change, Committed};
 pub use settings::{default_git_timeout, default_stale_lock_after, RepoSettings};
 pub use shared::SharedRepo;

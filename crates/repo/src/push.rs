@@ -96,7 +96,7 @@ pub enum Committed {
 /// (capped at 250 ms), so that writers that keep colliding spread out instead of
 /// retrying in lockstep. Endless: the push loop itself knows when to stop.
 #[derive(Debug, Default)]
-struct PushBackoff {
+pub(crate) struct PushBackoff {
     /// The attempt that just failed (1-based).
     attempt: usize,
 }
@@ -299,7 +299,8 @@ impl ResourceRepo {
         }
         self.clear_stale_locks();
         if let Some(path) = local_path(&self.location.url) {
-            return self.push_local(&path, commit, expected_head);
+            let name = format!("refs/heads/{}", self.location.branch);
+            return self.push_local(&path, &name, commit, expected_head);
         }
         let local_ref = format!("refs/slipway/push/{}", self.location.branch);
         self.repo
@@ -372,28 +373,33 @@ impl ResourceRepo {
     }
 
     /// Pushes to a repository on this machine: copies the new objects, then moves the
-    /// branch only if it still points where the change was built (compare-and-swap
+    /// ref `name` only if it still points where the change was built (compare-and-swap
     /// under the ref lock), which makes concurrent writers safe.
-    fn push_local(&self, path: &Path, commit: Oid, expected_head: Option<Oid>) -> Result<(), PushError> {
+    pub(crate) fn push_local(
+        &self,
+        path: &Path,
+        name: &str,
+        commit: Oid,
+        expected_head: Option<Oid>,
+    ) -> Result<(), PushError> {
         let git = |e| PushError::Git(self.err("push")(e));
         let target = Repository::open(path).map_err(git)?;
         self.copy_objects(&target, commit).map_err(PushError::Git)?;
-        let name = format!("refs/heads/{}", self.location.branch);
         let result = match expected_head {
-            Some(old) => target.reference_matching(&name, commit, true, old, "slipway: push"),
-            None => target.reference(&name, commit, false, "slipway: push"),
+            Some(old) => target.reference_matching(name, commit, true, old, "slipway: push"),
+            None => target.reference(name, commit, false, "slipway: push"),
         };
         match result {
             Ok(_) => {
                 // A repo created empty may still point HEAD at another branch name.
-                if expected_head.is_none() {
-                    let _ = target.set_head(&name);
+                if expected_head.is_none() && name.starts_with("refs/heads/") {
+                    let _ = target.set_head(name);
                 }
                 Ok(())
             }
             Err(e) if e.code() == git2::ErrorCode::Locked => Err(PushError::Rejected(Rejection::Locked {
                 lock_file: target.path().join(format!("{name}.lock")).display().to_string(),
-                reference: name,
+                reference: name.to_string(),
                 detail: e.message().to_string(),
             })),
             Err(e)
@@ -446,14 +452,14 @@ impl ResourceRepo {
     }
 }
 
-enum PushError {
+pub(crate) enum PushError {
     Rejected(Rejection),
     Git(GitError),
 }
 
 /// Why the remote refused to move the branch.
 #[derive(Debug)]
-enum Rejection {
+pub(crate) enum Rejection {
     /// Someone else pushed first.
     Moved,
     /// The branch ref is locked on the remote.
@@ -464,7 +470,7 @@ enum Rejection {
     },
 }
 
-fn is_rejection(e: &git2::Error) -> bool {
+pub(crate) fn is_rejection(e: &git2::Error) -> bool {
     matches!(
         e.code(),
         git2::ErrorCode::NotFastForward | git2::ErrorCode::Locked | git2::ErrorCode::Modified

@@ -16,6 +16,7 @@ pub mod evaluate;
 pub mod message;
 pub mod metrics;
 pub mod notifications;
+pub mod preview_text;
 pub mod run;
 pub mod schedule;
 pub mod source_check;
@@ -111,7 +112,14 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
     let poller = tokio::spawn(async move {
         fetch_loop("transition run", wakeups, FetchRecord::default(), clock, move || {
             let runs = runs.clone();
-            async move { runs.run_all().await.map(drop).map_err(|e| e.to_string()) }
+            async move {
+                let ran = runs.run_all().await.map(drop).map_err(|e| e.to_string());
+                // Outcomes are recorded even when a transition failed: they are another concern.
+                if let Err(e) = runs.record_deploy_outcomes().await {
+                    tracing::warn!("cannot record deploy outcomes in git notes: {e}");
+                }
+                ran
+            }
         })
         .await
     });
@@ -183,6 +191,28 @@ pub async fn check(config: Config, out: &mut impl std::io::Write) -> anyhow::Res
         if let Some(next) = d.next_scheduled() {
             writeln!(out, "  next scheduled run: {}", evaluate::rfc3339(next))?;
         }
+    }
+    Ok(())
+}
+
+/// `slipway-transitioner preview NAME`: prints what the next promotion of that
+/// transition ships (as text, or as JSON with `json`) and writes nothing.
+pub async fn preview(config: Config, name: &str, json: bool, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let transitioner = Transitioner::new(&config.repo, None, Arc::new(SystemClock))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the checkout at {}",
+                config.repo.versions_checkout_path.display()
+            )
+        })?;
+    let Some(preview) = transitioner.promotion_preview(name).await? else {
+        anyhow::bail!("no transition named {name:?} in transitions.yaml");
+    };
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&preview)?)?;
+    } else {
+        write!(out, "{}", preview_text::render(&preview))?;
     }
     Ok(())
 }

@@ -7,14 +7,21 @@
 //!                                        ┘  blocking thread: run::run_transition ─▶ record status
 //! ```
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use slipway_core::status::{ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus};
+use slipway_core::deploy_outcome::{
+    add_to_note, outcomes_in, parse_note, DeployOutcome, OutcomeStatus, DEPLOY_NOTES_REF,
+};
+use slipway_core::preview::PromotionPreview;
+use slipway_core::status::{
+    DeployerStatus, ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus,
+};
 use slipway_core::transitions::{OnFailure, Transition};
 use slipway_core::{FileError, RepoSnapshot};
 use slipway_repo::GitError;
-use slipway_repo::{RepoSettings, SharedRepo};
+use slipway_repo::{Author, RepoSettings, SharedRepo};
 use thiserror::Error;
 
 use crate::approve::{self, ApprovalError, Kind, Recorded};
@@ -53,7 +60,11 @@ pub struct Transitioner {
     /// Asked before every push: only the lease holder commits.
     leadership: Leadership,
     notifications: crate::notifications::Notifications,
+    /// Deploy outcomes already in the notes (read from them once, then kept up to date).
+    recorded: tokio::sync::Mutex<Option<HashSet<OutcomeKey>>>,
 }
+
+type OutcomeKey = (String, String, OutcomeStatus);
 
 impl Transitioner {
     /// Opens (creating if needed) the local copy of the repo. Does not fetch: the
@@ -72,6 +83,7 @@ impl Transitioner {
             metrics: Metrics::new(),
             notifications: Default::default(),
             leadership: Leadership::alone(),
+            recorded: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -332,6 +344,107 @@ impl Transitioner {
             out.push((name, decision));
         }
         Ok(out)
+    }
+
+    /// What the next promotion of transition `name` ships, on a freshly fetched
+    /// head (`slipway-transitioner preview`); `None` for an unknown name.
+    pub async fn promotion_preview(&self, name: &str) -> Result<Option<PromotionPreview>, Error> {
+        let name = name.to_string();
+        let snapshot: Arc<RepoSnapshot> = self
+            .repo
+            .with(|r| {
+                r.fetch()?;
+                r.head_snapshot()
+            })
+            .await?;
+        let transitions = snapshot.transitions()?;
+        let Some(t) = transitions.iter().find(|t| t.name == name).cloned() else {
+            return Ok(None);
+        };
+        let preview = self
+            .repo
+            .with(move |r| Ok::<_, GitError>(r.promotion_preview(&snapshot, &t, &transitions)))
+            .await?;
+        Ok(Some(preview))
+    }
+
+    /// Records, as git notes under [`DEPLOY_NOTES_REF`], every env the deployer
+    /// reports at a commit with rollout `Clean` or `Failed` that is not recorded
+    /// yet (see [`slipway_core::deploy_outcome`]). The transitioner does it because
+    /// it already reads the deployer's status and writes the repo; the deployer
+    /// stays read-only on the repo. Returns how many outcomes were added; without
+    /// a deployer, or while it is unreachable, none.
+    pub async fn record_deploy_outcomes(&self) -> Result<usize, Error> {
+        let Some(deployer) = &self.deployer else { return Ok(0) };
+        // Only the replica that commits promotions writes notes (leader election).
+        if self.leadership.check().is_err() {
+            return Ok(0);
+        }
+        let status: DeployerStatus = match deployer.status().await {
+            Ok(status) => status,
+            Err(e) => {
+                tracing::debug!("no deploy outcomes to record: {e}");
+                return Ok(0);
+            }
+        };
+        let now = self.clock.now();
+        let mut recorded = self.recorded.lock().await;
+        if recorded.is_none() {
+            let notes = self
+                .repo
+                .with(|r| {
+                    r.fetch_notes(DEPLOY_NOTES_REF)?;
+                    r.notes(DEPLOY_NOTES_REF)
+                })
+                .await?;
+            let keys = notes.iter().flat_map(|(_, text)| parse_note(text)).map(|o| o.key());
+            *recorded = Some(keys.collect());
+        }
+        let known = recorded.get_or_insert_with(HashSet::new);
+        let new: Vec<DeployOutcome> = outcomes_in(&status, now)
+            .into_iter()
+            .filter(|o| !known.contains(&o.key()))
+            .collect();
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let written = self
+            .repo
+            .with(move |r| -> Result<Vec<DeployOutcome>, GitError> {
+                // Only commits this checkout has can carry a note: fetch once if one is
+                // missing (the deployer may be ahead); the others wait for a later poll.
+                let mut missing = false;
+                for o in &new {
+                    missing |= r.resolve_commit(&o.commit)?.is_none();
+                }
+                if missing {
+                    r.fetch()?;
+                }
+                let mut additions = Vec::new();
+                let mut kept = Vec::new();
+                for o in new {
+                    if let Some(id) = r.resolve_commit(&o.commit)? {
+                        additions.push((id, o.to_line()));
+                        kept.push(o);
+                    }
+                }
+                r.add_notes(
+                    &Author::named(run::AUTHOR),
+                    DEPLOY_NOTES_REF,
+                    &additions,
+                    |existing, line| {
+                        let outcome = parse_note(line).pop()?;
+                        add_to_note(existing, &outcome)
+                    },
+                )?;
+                Ok(kept)
+            })
+            .await?;
+        for o in &written {
+            tracing::info!(env = %o.env, commit = %o.commit, status = ?o.status, "recorded the deploy outcome in git notes");
+            known.insert(o.key());
+        }
+        Ok(written.len())
     }
 
     async fn deployer_view(&self, transitions: &[Transition]) -> DeployerView {

@@ -154,6 +154,20 @@ export interface HistoryEntry {
   kind: HistoryKind;
   /** The commit on the git host, when the aggregator has `commit_url_template`. */
   commit_url?: string | null;
+  /** The original changelogs this commit brought: for a promotion, those of every version it carried, oldest first. */
+  changelogs?: Origin[];
+}
+
+/** Where a version came from: the commit that brought it into the first env of its chain. */
+export interface Origin {
+  service: string;
+  env: string;
+  commit: string;
+  author: string;
+  /** Seconds since the epoch. */
+  time: number;
+  subject: string;
+  changelog: string;
 }
 
 export interface CommitAnswer {
@@ -270,4 +284,50 @@ export interface EnvDiff {
   refused?: string | null;
   objects: ObjectDiff[];
   failed?: [string, string][];
+}
+
+/** One field that differs between two renderings; `null` where absent. */
+export interface RenderedFieldDiff {
+  path: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** One object that differs between two renderings of an env's manifests. */
+export interface RenderedObjectDiff {
+  unit: string;
+  api_version: string;
+  kind: string;
+  namespace?: string | null;
+  name: string;
+  change: 'added' | 'removed' | 'changed';
+  fields: RenderedFieldDiff[];
+}
+
+/** The field-level difference of two renderings (`GET /api/diff`, a preview's `diff`). */
+export interface RenderedDiff {
+  objects: RenderedObjectDiff[];
+  problems: { side: 'before' | 'after'; unit: string; error: string }[];
+}
+
+export interface MovePreview {
+  service: string;
+  old?: string | null;
+  new: string;
+  old_vars?: Record<string, unknown> | null;
+  new_vars?: Record<string, unknown> | null;
+  changelogs: { origins: Origin[]; truncated: boolean };
+}
+
+/** `GET /api/transitions/{name}/preview`: what the next promotion ships. */
+export interface PromotionPreview {
+  transition: string;
+  source: string;
+  target: string;
+  commit: string;
+  moves_anything: boolean;
+  summary: string;
+  services: MovePreview[];
+  held: { service: string; reasons: string[] }[];
+  diff: RenderedDiff;
 }
