@@ -2,12 +2,14 @@
 //! commits, `promotion_blocked` when a transition with something to promote is
 //! blocked or its check failed — once per new reason, not on every poll;
 //! `deploy_failed` / `deploy_recovered` when the deployer's status of an env,
-//! as the transitioner reads it for `SourceClean`, turns `Failed` / back to `Clean`.
+//! as the transitioner reads it for `SourceClean`, turns `Failed` / back to `Clean`;
+//! `approval_requested` once per pending set that waits for approvals;
+//! `window_override` for a promotion committed through closed windows.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use slipway_core::status::{DeployerStatus, RolloutStatus, TransitionResult};
+use slipway_core::status::{DeployerStatus, PromotionState, RolloutStatus, TransitionResult};
 use slipway_kit::notify::{Event, EventKind, Notifier};
 
 use crate::run::Outcome;
@@ -38,12 +40,10 @@ impl Notifications {
         }
     }
 
-    /// Notifies what the run of transition `name` (`source → target`) did.
-    pub fn after_run(&self, name: &str, source: &str, target: &str, outcome: &Outcome) {
+    /// Notifies what `run` did.
+    pub fn after_run(&self, run: &Run<'_>, outcome: &Outcome) {
         for event in events(
-            name,
-            source,
-            target,
+            run,
             outcome,
             &mut self.blocked.lock().unwrap_or_else(|p| p.into_inner()),
         ) {
@@ -52,24 +52,70 @@ impl Notifications {
     }
 }
 
-/// The events of one run (pure); `blocked` remembers the reasons already told.
-pub fn events(
-    name: &str,
-    source: &str,
-    target: &str,
-    outcome: &Outcome,
-    blocked: &mut HashMap<String, String>,
-) -> Vec<Event> {
+/// The run of one transition, as notifications name it.
+pub struct Run<'a> {
+    pub name: &'a str,
+    pub source: &'a str,
+    pub target: &'a str,
+    /// `approvers` of the transition (empty: anyone with the scope).
+    pub approvers: &'a [String],
+    /// Who ran it (the poll loop's name, or the person who asked).
+    pub author: &'a str,
+}
+
+/// The events of one run (pure); `blocked` remembers what was already told
+/// per transition (a blocked reason, or the pending set awaiting approval).
+pub fn events(run: &Run<'_>, outcome: &Outcome, blocked: &mut HashMap<String, String>) -> Vec<Event> {
+    let Run {
+        name, source, target, ..
+    } = *run;
     let d = &outcome.decision;
+    if d.state == PromotionState::AwaitingApproval && !d.pending.is_empty() {
+        let told = format!("approval:{}", d.pending_set.as_deref().unwrap_or_default());
+        if blocked.get(name) == Some(&told) {
+            return Vec::new();
+        }
+        blocked.insert(name.to_string(), told);
+        let ships: Vec<String> = d
+            .would_ship
+            .iter()
+            .map(|p| format!("{} {} → {}", p.service, p.old.as_deref().unwrap_or("(new)"), p.new))
+            .collect();
+        return vec![Event::new(
+            EventKind::ApprovalRequested,
+            format!("Promotion {source} → {target} awaits approval: {}", ships.join(", ")),
+        )
+        .with("transition", name)
+        .with("source_env", source)
+        .with("target_env", target)
+        .with("approvers", run.approvers.to_vec())
+        .with("approved_by", d.approved_by.clone())
+        .with("would_ship", ships)
+        .with("reason", d.reason.as_str())];
+    }
     match (d.result, &outcome.commit) {
         (TransitionResult::Success, Some(commit)) => {
             blocked.remove(name);
+            let overridden = d.overridden.as_ref().map(|o| {
+                Event::new(
+                    EventKind::WindowOverride,
+                    format!(
+                        "{} promoted {source} → {target} through closed windows: {}",
+                        run.author, o.reason
+                    ),
+                )
+                .with("transition", name)
+                .with("reason", o.reason.as_str())
+                .with("closed", o.closed.as_str())
+                .with("author", run.author)
+                .with("commit", commit.as_str())
+            });
             let services: Vec<serde_json::Value> = d
                 .promotions
                 .iter()
                 .map(|p| serde_json::json!({"service": p.service, "from": p.old, "to": p.new}))
                 .collect();
-            vec![Event::new(
+            let promoted = Event::new(
                 EventKind::Promoted,
                 format!("Promote {source} → {target}: {}", d.summary()),
             )
@@ -77,7 +123,8 @@ pub fn events(
             .with("source_env", source)
             .with("target_env", target)
             .with("commit", commit.as_str())
-            .with("services", services)]
+            .with("services", services);
+            std::iter::once(promoted).chain(overridden).collect()
         }
         (TransitionResult::Blocked | TransitionResult::CheckFailed, _) if !d.pending.is_empty() => {
             if blocked.get(name) == Some(&d.reason) {
@@ -164,5 +211,88 @@ mod tests {
         assert_eq!(recovered.len(), 1);
         assert_eq!(recovered[0].kind, EventKind::DeployRecovered);
         assert_eq!(recovered[0].details["env"], "dev");
+    }
+
+    fn decision(result: TransitionResult, state: PromotionState) -> crate::evaluate::Decision {
+        crate::evaluate::Decision {
+            result,
+            reason: "awaiting approval: 0 of 2 (none yet) for web 1 → 2".to_string(),
+            promotions: Vec::new(),
+            pending: vec!["web".to_string()],
+            skipped: Vec::new(),
+            schedule: None,
+            next_run: None,
+            state,
+            frozen_until: None,
+            would_ship: vec![slipway_core::status::Promotion {
+                service: "web".to_string(),
+                old: Some("1".to_string()),
+                new: "2".to_string(),
+            }],
+            holds: Vec::new(),
+            overridden: None,
+            pending_set: Some("set-a".to_string()),
+            approved_by: Vec::new(),
+            rejected: None,
+            branch_push: Vec::new(),
+            pushed: None,
+        }
+    }
+
+    const APPROVERS: &[String] = &[];
+
+    fn run() -> Run<'static> {
+        Run {
+            name: "prod",
+            source: "pp",
+            target: "prod",
+            approvers: APPROVERS,
+            author: "alice",
+        }
+    }
+
+    #[test]
+    fn approval_is_requested_once_per_pending_set() {
+        let mut told = HashMap::new();
+        let waiting = Outcome {
+            decision: decision(TransitionResult::Blocked, PromotionState::AwaitingApproval),
+            commit: None,
+        };
+        let first = events(&run(), &waiting, &mut told);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].kind, EventKind::ApprovalRequested);
+        assert_eq!(first[0].details["transition"], "prod");
+        assert_eq!(first[0].details["would_ship"][0], "web 1 → 2");
+        assert!(
+            events(&run(), &waiting, &mut told).is_empty(),
+            "the same set is told once"
+        );
+        let mut changed = waiting.clone();
+        changed.decision.pending_set = Some("set-b".to_string());
+        let again = events(&run(), &changed, &mut told);
+        assert_eq!(again.len(), 1, "a new pending set asks again");
+        assert_eq!(again[0].kind, EventKind::ApprovalRequested);
+    }
+
+    #[test]
+    fn a_promotion_through_closed_windows_is_told_as_an_override_too() {
+        let mut d = decision(TransitionResult::Success, PromotionState::UpToDate);
+        d.overridden = Some(crate::evaluate::WindowOverride {
+            closed: "weekend freeze".to_string(),
+            reason: "incident 4711".to_string(),
+        });
+        let done = Outcome {
+            decision: d,
+            commit: Some("abc".to_string()),
+        };
+        let sent = events(&run(), &done, &mut HashMap::new());
+        let kinds: Vec<EventKind> = sent.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EventKind::Promoted, EventKind::WindowOverride]);
+        assert_eq!(sent[1].details["reason"], "incident 4711");
+        assert_eq!(sent[1].details["author"], "alice");
+        assert_eq!(sent[1].details["closed"], "weekend freeze");
+        let mut plain = done.clone();
+        plain.decision.overridden = None;
+        assert_eq!(events(&run(), &plain, &mut HashMap::new()).len(), 1);
     }
 }

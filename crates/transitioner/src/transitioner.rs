@@ -257,7 +257,7 @@ impl Transitioner {
             },
         };
         let view = Arc::new(self.deployer_view(&selected).await);
-        if let DeployerView::Status(status) = &*view {
+        if let (DeployerView::Status(status), Ok(())) = (&*view, self.leadership.check()) {
             self.notifications.after_deployer_status(status);
         }
         let mut outcomes = Vec::new();
@@ -268,6 +268,7 @@ impl Transitioner {
             let leadership = self.leadership.clone();
             let fence = move || leadership.check().map_err(|e| e.to_string());
             let (source, target) = (t.source.clone(), t.target.clone());
+            let (approvers, run_author) = (t.approvers.clone(), author.clone());
             let outcome = self
                 .repo
                 .with(move |r| {
@@ -288,7 +289,17 @@ impl Transitioner {
             match outcome {
                 Ok((rolled_back, outcome)) => {
                     self.record(&name, &outcome, now);
-                    self.notifications.after_run(&name, &source, &target, &outcome);
+                    // Followers decide too, but only the replica that commits tells anyone.
+                    if self.leadership.check().is_ok() {
+                        let run = crate::notifications::Run {
+                            name: &name,
+                            source: &source,
+                            target: &target,
+                            approvers: &approvers,
+                            author: &run_author,
+                        };
+                        self.notifications.after_run(&run, &outcome);
+                    }
                     if outcome.commit.is_some() || rolled_back {
                         if let Some(deployer) = self.deployer.clone() {
                             tokio::spawn(async move { deployer.refresh().await });
