@@ -18,6 +18,7 @@ use crate::auth::{callbacks, GitAuth};
 use crate::checkout_locks;
 use crate::push::Sleeper;
 use crate::snapshot::SnapshotCache;
+use crate::error::GitCause;
 use crate::{CommitId, GitError};
 
 /// Default of `git_timeout`: how long a fetch or push may wait to connect, or for
@@ -73,7 +74,11 @@ impl ResourceRepo {
         let url = location.url.clone();
         let git = |action: &'static str| {
             let url = url.clone();
-            move |source| GitError::Git { action, url, source }
+            move |e: git2::Error| GitError::Git {
+                action,
+                url,
+                source: GitCause::of(&e),
+            }
         };
         let repo = match Repository::open_bare(path) {
             Ok(repo) => repo,
@@ -150,10 +155,14 @@ impl ResourceRepo {
                     action,
                     url,
                     timeout: self.location.timeout,
-                    source,
+                    source: GitCause::of(&source),
                 }
             } else {
-                GitError::Git { action, url, source }
+                GitError::Git {
+                    action,
+                    url,
+                    source: GitCause::of(&source),
+                }
             }
         }
     }
@@ -177,7 +186,7 @@ impl ResourceRepo {
             action,
             url: self.location.url.clone(),
             timeout: self.location.timeout,
-            source: git2::Error::from_str(&format!("{message}, in the call this one waited for")),
+            source: GitCause::said(format!("{message}, in the call this one waited for")),
         })
     }
 

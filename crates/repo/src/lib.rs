@@ -30,7 +30,7 @@ pub mod snapshot;
 pub use auth::GitAuth;
 pub use checkout::{RepoLocation, ResourceRepo, DEFAULT_GIT_TIMEOUT, DEFAULT_STALE_LOCK_AFTER};
 pub use commit_id::{CommitId, InvalidCommitId};
-pub use error::{CommitError, GitError};
+pub use error::{CommitError, GitCause, GitClass, GitCode, GitError};
 pub use history::CommitInfo;
 pub use push::{Author, Change};
 pub use settings::{default_git_timeout, default_stale_lock_after, RepoSettings};
