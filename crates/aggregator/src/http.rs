@@ -181,9 +181,14 @@ async fn post_version(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
         let req = versions::parse_request(&bytes)?;
         let store = app.store.clone();
         let (env, service) = (req.env.clone(), req.service.clone());
+        // Held by the git work itself: shutdown waits for the push even when the client went away.
+        let in_flight = app.drain.guard();
         let w = app
             .repo
-            .with(move |r| app::write(r, &store, &author, |snap| versions::plan(snap, &req)))
+            .with(move |r| {
+                let _in_flight = in_flight;
+                app::write(r, &store, &author, |snap| versions::plan(snap, &req))
+            })
             .await?;
         tracing::info!(%env, %service, commit = %w.commit, created = w.created, "version posted");
         Ok(written(&app, "version", w, StatusCode::CREATED))
@@ -271,9 +276,13 @@ async fn change_lock(
     let op = lock_changes::parse_op(lock, body.as_deref())?;
     let store = app.store.clone();
     let label = lock_changes::target_label(&env, &target);
+    let in_flight = app.drain.guard();
     let w = app
         .repo
-        .with(move |r| app::write(r, &store, &author, |snap| lock_changes::plan(snap, &env, &target, &op)))
+        .with(move |r| {
+            let _in_flight = in_flight;
+            app::write(r, &store, &author, |snap| lock_changes::plan(snap, &env, &target, &op))
+        })
         .await?;
     tracing::info!(target = %label, lock, commit = %w.commit, created = w.created, "lock changed");
     Ok(written(app, "lock", w, StatusCode::OK))
@@ -315,9 +324,11 @@ async fn post_rollback(State(app): State<Arc<App>>, headers: HeaderMap, body: Bo
         let bytes = json_body(&headers, body).await?;
         let req = rollback::parse_request(&bytes)?;
         let store = app.store.clone();
+        let in_flight = app.drain.guard();
         let w = app
             .repo
             .with(move |r| {
+                let _in_flight = in_flight;
                 let from = app::commit_on_branch(r, &req.commit)?;
                 let old = r.read_file(from, &version_path(&req.env, &req.service))?;
                 let from = from.to_string();
@@ -415,7 +426,7 @@ fn event_stream(app: &Arc<App>) -> impl Stream<Item = Result<Event, Infallible>>
     let rx = app.store.subscribe();
     app.metrics.subscribers.set(app.store.subscribers() as i64);
     let app2 = app.clone();
-    let shutdown = app.shutdown.clone().cancelled_owned();
+    let shutdown = app.drain.draining();
     BroadcastStream::new(rx)
         .filter_map(|item| async move {
             let event = match item {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use slipway_deployer::DeployerConfig;
-use tokio_util::sync::CancellationToken;
+use slipway_kit::Drain;
 
 const REPO: &str = "commits:\n  - message: initial\n    files:\n      deployers.yaml: \"deployers: {}\\n\"\n";
 
@@ -22,7 +22,7 @@ async fn ready_is_503_until_the_first_fetch_succeeds_and_live_is_200_throughout(
     let origin = dir.path().join("origin.git");
     let mut config = DeployerConfig::new(origin.display().to_string(), dir.path().join("checkout"));
     config.poll_interval = Duration::from_millis(50);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let running = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
@@ -46,7 +46,7 @@ async fn ready_is_503_until_the_first_fetch_succeeds_and_live_is_200_throughout(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(get(&http, format!("{base}/live")).await.0, 200);
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -54,7 +54,7 @@ async fn ready_is_503_until_the_first_fetch_succeeds_and_live_is_200_throughout(
 async fn every_error_answer_is_the_json_error_shape_including_404_and_405() {
     let repo = git_fixture::temp(REPO).unwrap();
     let config = DeployerConfig::new(repo.url(), repo.scratch("checkout"));
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let running = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
@@ -69,6 +69,6 @@ async fn every_error_answer_is_the_json_error_shape_including_404_and_405() {
     let response = http.post(format!("{base}/status")).send().await.unwrap();
     assert_eq!(response.status(), 405);
     assert!(response.json::<Value>().await.unwrap()["error"].is_string());
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }

@@ -16,9 +16,9 @@ use slipway_core::duration::format_duration;
 
 use crate::auth::{callbacks, GitAuth};
 use crate::checkout_locks;
+use crate::error::GitCause;
 use crate::push::Sleeper;
 use crate::snapshot::SnapshotCache;
-use crate::error::GitCause;
 use crate::{CommitId, GitError};
 
 /// Default of `git_timeout`: how long a fetch or push may wait to connect, or for

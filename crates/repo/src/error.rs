@@ -278,7 +278,10 @@ mod tests {
             "bad data",
         ));
         assert_eq!(other.to_string(), "bad data; class=Zlib; code=Peel");
-        assert_eq!(GitCause::said("remote rejected the update").to_string(), "remote rejected the update");
+        assert_eq!(
+            GitCause::said("remote rejected the update").to_string(),
+            "remote rejected the update"
+        );
     }
 
     #[test]

@@ -24,12 +24,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use slipway_core::tokens::{TokenError, Tokens};
+use slipway_kit::drain::Drain;
 use slipway_kit::fetch::{fetch_loop, FetchRecord, Wakeups};
 use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 pub use evaluate::{evaluate, Decision, Trigger};
@@ -43,8 +43,9 @@ pub struct Running {
     pub task: JoinHandle<anyhow::Result<()>>,
 }
 
-/// Starts the API and the poll loop; they stop when `shutdown` is cancelled.
-pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: CancellationToken) -> anyhow::Result<Running> {
+/// Starts the API and the poll loop; they stop when the drain begins, and the
+/// task ends once the runs in flight have committed and pushed.
+pub async fn start(config: &Config, clock: Arc<dyn Clock>, drain: Drain) -> anyhow::Result<Running> {
     let tokens = match Tokens::load(config.api_tokens_file.as_deref(), config.api_tokens_env.as_deref()) {
         Ok(tokens) => Some(tokens),
         Err(TokenError::NotConfigured) => {
@@ -64,7 +65,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
                     "cannot open the checkout at {}",
                     config.repo.versions_checkout_path.display()
                 )
-            })?,
+            })?
+            .with_drain(drain.clone()),
     );
     let (listener, addr) = slipway_kit::bind("slipway-transitioner", &config.api_bind).await?;
     let refresh = Arc::new(Notify::new());
@@ -77,7 +79,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
     let wakeups = Wakeups {
         every: config.poll_interval,
         now: refresh,
-        shutdown: shutdown.clone(),
+        drain: drain.clone(),
     };
     let runs = transitioner.clone();
     let poller = tokio::spawn(async move {
@@ -88,9 +90,10 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
         .await
     });
     let task = tokio::spawn(async move {
-        let served = slipway_kit::serve(listener, app, shutdown.clone()).await;
-        shutdown.cancel();
+        let served = slipway_kit::serve(listener, app, &drain).await;
+        drain.begin();
         let _ = poller.await;
+        drain.drained().await;
         served
     });
     Ok(Running {
@@ -102,8 +105,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
 
 /// `slipway-transitioner serve`: runs until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let shutdown = slipway_kit::shutdown_on_signals();
-    let running = start(&config, Arc::new(SystemClock), shutdown).await?;
+    let running = start(&config, Arc::new(SystemClock), Drain::on_signals()).await?;
     running.task.await.context("the transitioner task failed")?
 }
 

@@ -21,6 +21,7 @@ use crate::evaluate::{Decision, Trigger};
 use crate::metrics::Metrics;
 use crate::run::{self, DeployerView, Outcome};
 use slipway_kit::clock::Clock;
+use slipway_kit::drain::Drain;
 use slipway_kit::peer::PeerClient as DeployerClient;
 
 /// How many successful runs the status keeps per transition.
@@ -45,6 +46,8 @@ pub struct Transitioner {
     board: Mutex<TransitionerStatus>,
     run_lock: tokio::sync::Mutex<()>,
     metrics: Metrics,
+    /// Every run's commit and push holds a guard of it, so shutdown waits for them.
+    drain: Drain,
 }
 
 impl Transitioner {
@@ -62,7 +65,14 @@ impl Transitioner {
             board: Mutex::new(TransitionerStatus::default()),
             run_lock: tokio::sync::Mutex::new(()),
             metrics: Metrics::new(),
+            drain: Drain::new(),
         })
+    }
+
+    /// The same transitioner, its pushes held in flight by `drain` at shutdown.
+    pub fn with_drain(mut self, drain: Drain) -> Self {
+        self.drain = drain;
+        self
     }
 
     /// The status for `GET /status`.
@@ -162,9 +172,14 @@ impl Transitioner {
         let mut failure = None;
         for t in selected {
             let (snapshot, view, name, author) = (snapshot.clone(), view.clone(), t.name.clone(), author.to_string());
+            // Held by the git work itself: a caller that goes away does not cut a push short.
+            let in_flight = self.drain.guard();
             let outcome = self
                 .repo
-                .with(move |r| run::run_transition(r, &t, &snapshot, &view, now, trigger, &author))
+                .with(move |r| {
+                    let _in_flight = in_flight;
+                    run::run_transition(r, &t, &snapshot, &view, now, trigger, &author)
+                })
                 .await;
             match outcome {
                 Ok(outcome) => {

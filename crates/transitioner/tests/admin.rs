@@ -6,9 +6,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
+use slipway_kit::Drain;
 use slipway_transitioner::{start, Config, ManualClock};
 use support::*;
-use tokio_util::sync::CancellationToken;
 
 const REPO: &str = r#"
 commits:
@@ -31,7 +31,7 @@ async fn ready_is_503_until_the_first_fetch_succeeds_and_live_is_200_throughout(
     let origin = dir.path().join("origin.git");
     let mut config = Config::new(origin.display().to_string(), dir.path().join("checkout"));
     config.poll_interval = Duration::from_millis(50);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
@@ -51,7 +51,7 @@ async fn ready_is_503_until_the_first_fetch_succeeds_and_live_is_200_throughout(
     })
     .await;
     assert_eq!(get(&http, format!("{base}/live")).await.0, 200);
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -59,7 +59,7 @@ async fn ready_is_503_until_the_first_fetch_succeeds_and_live_is_200_throughout(
 async fn every_error_answer_is_the_json_error_shape_including_404_and_405() {
     let repo = repo(REPO);
     let config = Config::new(repo.url(), repo.scratch("checkout"));
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
@@ -83,6 +83,6 @@ async fn every_error_answer_is_the_json_error_shape_including_404_and_405() {
     assert_eq!(response.status(), 401);
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("api_tokens_file"), "{body}");
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
