@@ -15,6 +15,8 @@ pub mod drain;
 pub mod fetch;
 pub mod peer;
 pub mod refresh;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::load_config;
 pub use drain::{Drain, DrainGuard};
