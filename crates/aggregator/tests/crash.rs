@@ -96,17 +96,11 @@ async fn start(config: &std::path::Path, rust_log: &str) -> Started {
 #[tokio::test]
 async fn every_post_answered_201_survives_a_sigkill() {
     let repo = git_fixture::temp(REPO).unwrap();
-    let config = repo.scratch("aggregator.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "versions_url: {}\nversions_checkout_path: {}\napi_tokens_env: CRASH_TEST_TOKENS\nui_path: {}\npoll_interval: 1s\n",
-            repo.url(),
-            repo.scratch("checkout").display(),
-            repo.scratch("ui").display()
-        ),
-    )
-    .unwrap();
+    let more = format!(
+        "api_tokens_env: CRASH_TEST_TOKENS\nui_path: {}\npoll_interval: 1s\n",
+        repo.scratch("ui").display()
+    );
+    let config = repo.service_config("aggregator.yaml", &repo.url(), &more).unwrap();
     let Started { mut child, url, .. } = start(&config, "warn").await;
 
     let accepted: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
@@ -198,16 +192,9 @@ async fn every_post_answered_201_survives_a_sigkill() {
 #[tokio::test]
 async fn sigterm_ends_the_process_cleanly_even_with_an_open_event_stream() {
     let repo = git_fixture::temp(REPO).unwrap();
-    let config = repo.scratch("aggregator.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "versions_url: {}\nversions_checkout_path: {}\napi_tokens_env: CRASH_TEST_TOKENS\n",
-            repo.url(),
-            repo.scratch("checkout").display(),
-        ),
-    )
-    .unwrap();
+    let config = repo
+        .service_config("aggregator.yaml", &repo.url(), "api_tokens_env: CRASH_TEST_TOKENS\n")
+        .unwrap();
     let mut started = start(&config, "warn").await;
     let events = reqwest::get(format!("{}/api/events", started.url)).await.unwrap();
     assert_eq!(events.status().as_u16(), 200);
@@ -254,16 +241,8 @@ impl HeldPush {
         hold_pushes(&repo, &arrived, &release);
         // Over smart HTTP, so the push runs the remote's hooks.
         let remote = git_fixture::http::HttpRemote::serve(&repo.path).unwrap();
-        let config = repo.scratch("aggregator.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "versions_url: {}\nversions_checkout_path: {}\napi_tokens_env: CRASH_TEST_TOKENS\npoll_interval: 1h\n",
-                remote.url(),
-                repo.scratch("checkout").display(),
-            ),
-        )
-        .unwrap();
+        let more = "api_tokens_env: CRASH_TEST_TOKENS\npoll_interval: 1h\n";
+        let config = repo.service_config("aggregator.yaml", &remote.url(), more).unwrap();
         let started = start(&config, "info").await;
         let post = tokio::spawn(
             reqwest::Client::new()
