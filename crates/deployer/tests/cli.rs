@@ -26,8 +26,7 @@ fn write_config(repo: &git_fixture::TempRepo, sim: &SimCluster) -> std::path::Pa
         "retry_min_delay: 5ms\nretry_max_delay: 20ms\nclusters:\n  main: {{kubeconfig: {}, context: simcluster}}\n",
         kubeconfig.display()
     );
-    let path = repo.service_config("deployer.yaml", &repo.url(), &more).unwrap();
-    path
+    repo.service_config("deployer.yaml", &repo.url(), &more).unwrap()
 }
 
 async fn run(cmd: &mut Command) -> std::process::Output {
