@@ -294,6 +294,21 @@ impl TempRepo {
     pub fn scratch(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// Writes the config file `name` of a service that reads this repo at
+    /// `versions_url` (its own URL, or a server's in front of it), with a
+    /// checkout of its own in the scratch folder, followed by `more` (further
+    /// YAML lines, each ending in a newline); returns the file's path.
+    pub fn service_config(&self, name: &str, versions_url: &str, more: &str) -> std::io::Result<PathBuf> {
+        let path = self.scratch(name);
+        let checkout = self.scratch(&format!("{name}.checkout"));
+        let repo_keys = format!(
+            "versions_url: {versions_url}\nversions_checkout_path: {}\n",
+            checkout.display()
+        );
+        std::fs::write(&path, repo_keys + more)?;
+        Ok(path)
+    }
 }
 
 impl std::ops::Deref for TempRepo {

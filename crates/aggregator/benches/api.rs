@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use slipway_aggregator::AggregatorConfig;
-use tokio_util::sync::CancellationToken;
+use slipway_kit::Drain;
 
 const SERVICES: usize = 500;
 const ENVS: [&str; 4] = ["latest", "dev", "pp", "prod"];
@@ -224,7 +224,7 @@ async fn dora_row(http: &reqwest::Client) -> Duration {
     std::fs::write(&tokens, format!("bench:{TOKEN}\n")).expect("tokens file");
     config.api_tokens_file = Some(tokens);
     config.ui_path = repo.scratch("ui");
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let running = slipway_aggregator::start(config, shutdown.clone())
         .await
         .expect("aggregator starts");
@@ -247,7 +247,7 @@ async fn dora_row(http: &reqwest::Client) -> Duration {
             break;
         }
     }
-    shutdown.cancel();
+    shutdown.begin();
     let _ = running.task.await;
     samples.sort();
     if samples.is_empty() {
@@ -283,7 +283,7 @@ async fn main() {
     config.api_tokens_file = Some(tokens);
     config.deployer_url = Some(deployer_url);
     config.ui_path = repo.scratch("ui");
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let running = slipway_aggregator::start(config, shutdown.clone())
         .await
         .expect("aggregator starts");
@@ -412,7 +412,8 @@ async fn main() {
     );
     println!("| POST /api/versions, 1 client ({ok1} × 201) | {rate1:.1} posts/s | ≥ 20/s |");
     println!("| POST /api/versions, 8 concurrent clients ({ok8} × 201) | {rate8:.1} posts/s | ≥ 20/s |");
-    shutdown.cancel();
+    println!();
+    shutdown.begin();
     let _ = running.task.await;
     let dora = dora_row(&http).await;
     println!();

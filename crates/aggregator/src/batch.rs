@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 use slipway_core::RepoSnapshot;
+use slipway_kit::drain::DrainGuard;
 use slipway_repo::{Author, BatchItem, Change, Committed, GitError, ResourceRepo, SharedRepo};
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,6 +36,8 @@ struct Pending {
     author: String,
     request: VersionRequest,
     reply: oneshot::Sender<Result<Written, WriteError>>,
+    /// Held until the post is answered: shutdown waits for the push that carries it.
+    _in_flight: DrainGuard,
 }
 
 /// The queue of posted versions and the task that commits them in batches.
@@ -61,12 +64,23 @@ impl VersionQueue {
     }
 
     /// Commits `request` as `author` with the next batch; answers once the push
-    /// that carries it succeeded.
-    pub async fn post(&self, author: String, request: VersionRequest) -> Result<Written, WriteError> {
+    /// that carries it succeeded. `in_flight` is held until then, also when the
+    /// caller goes away meanwhile.
+    pub async fn post(
+        &self,
+        author: String,
+        request: VersionRequest,
+        in_flight: DrainGuard,
+    ) -> Result<Written, WriteError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || WriteError::Repo(GitError::Change("the aggregator is shutting down".to_string()));
         self.queue
-            .send(Pending { author, request, reply })
+            .send(Pending {
+                author,
+                request,
+                reply,
+                _in_flight: in_flight,
+            })
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?

@@ -216,7 +216,9 @@ async fn post_version(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
         allowed(&principal, Scope::Versions, Some(&req.env))?;
         let author = principal.name;
         let (env, service) = (req.env.clone(), req.service.clone());
-        let w = app.versions.post(author, req).await?;
+        // The guard travels with the post into its batch: shutdown waits for the
+        // push that carries it, even when the client went away.
+        let w = app.versions.post(author, req, app.drain.guard()).await?;
         tracing::info!(%env, %service, commit = %w.commit, created = w.created, "version posted");
         Ok(written(&app, "version", w, StatusCode::CREATED))
     }
@@ -394,9 +396,13 @@ async fn change_lock(
     let op = lock_changes::parse_op(lock, body.as_deref())?;
     let store = app.store.clone();
     let label = lock_changes::target_label(&env, &target);
+    let in_flight = app.drain.guard();
     let w = app
         .repo
-        .with(move |r| app::write(r, &store, &author, |snap| lock_changes::plan(snap, &env, &target, &op)))
+        .with(move |r| {
+            let _in_flight = in_flight;
+            app::write(r, &store, &author, |snap| lock_changes::plan(snap, &env, &target, &op))
+        })
         .await?;
     tracing::info!(target = %label, lock, commit = %w.commit, created = w.created, "lock changed");
     Ok(written(app, "lock", w, StatusCode::OK))
@@ -440,9 +446,11 @@ async fn post_rollback(State(app): State<Arc<App>>, headers: HeaderMap, body: Bo
         allowed(&principal, Scope::Rollback, Some(&req.env))?;
         let author = principal.name;
         let store = app.store.clone();
+        let in_flight = app.drain.guard();
         let w = app
             .repo
             .with(move |r| {
+                let _in_flight = in_flight;
                 let from = app::commit_on_branch(r, &req.commit)?;
                 let old = r.read_file(from, &version_path(&req.env, &req.service))?;
                 let from = from.to_string();
@@ -603,7 +611,7 @@ fn event_stream(app: &Arc<App>) -> impl Stream<Item = Result<Event, Infallible>>
     let rx = app.store.subscribe();
     app.metrics.subscribers.set(app.store.subscribers() as i64);
     let app2 = app.clone();
-    let shutdown = app.shutdown.clone().cancelled_owned();
+    let shutdown = app.drain.draining();
     BroadcastStream::new(rx)
         .filter_map(|item| async move {
             let event = match item {

@@ -40,7 +40,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use slipway_repo::SharedRepo;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 pub use config::AggregatorConfig;
 
@@ -48,6 +47,7 @@ use app::App;
 use metrics::Metrics;
 use slipway_core::tokens::{peer_token, Tokens};
 use slipway_kit::clock::SystemClock;
+use slipway_kit::drain::Drain;
 use slipway_kit::fetch::FetchRecord;
 use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
@@ -65,8 +65,9 @@ pub struct Running {
 }
 
 /// Starts the aggregator: fetches the repo once, binds `api_bind` (printing the
-/// `listening on` line), and runs until `shutdown` is cancelled.
-pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
+/// `listening on` line), and runs until the drain begins; its task ends once
+/// the writes in flight have been pushed and answered.
+pub async fn start(config: AggregatorConfig, drain: Drain) -> anyhow::Result<Running> {
     if let Some(template) = &config.commit_url_template {
         history_filter::check_template(template).map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
     }
@@ -132,37 +133,40 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         fetches: FetchRecord::default(),
         fetch_now,
         last_hint: Default::default(),
-        shutdown: shutdown.clone(),
+        drain: drain.clone(),
         config,
     });
     // Serve the first state from the repo; a remote that hangs must not keep the API down.
-    if tokio::time::timeout(FIRST_FETCH_LIMIT, app.fetch()).await.is_err() {
+    let repo_loop = tokio::spawn(app.clone().repo_loop());
+    if tokio::time::timeout(FIRST_FETCH_LIMIT, app.fetches.settled())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "the first fetch of {} takes longer than {FIRST_FETCH_LIMIT:?}; serving meanwhile, state marked stale",
             app.config.repo.versions_url
         );
         app.store
             .set_repo_error("the first fetch has not finished yet".to_string());
-        app.fetch_now.notify_one();
     }
     let router = http::router(app.clone());
     let (listener, addr) = slipway_kit::bind("slipway-aggregator", &app.config.api_bind).await?;
-    let publisher = tokio::spawn(app.store.clone().publisher(shutdown.clone()));
-    let repo_loop = tokio::spawn(app.clone().repo_loop());
+    let publisher = tokio::spawn(app.store.clone().publisher(drain.clone()));
     let peer_loop = tokio::spawn(app.clone().peer_loop());
     let task = tokio::spawn(async move {
-        let served = slipway_kit::serve(listener, router, shutdown.clone()).await;
-        shutdown.cancel();
+        let served = slipway_kit::serve(listener, router, &drain).await;
+        drain.begin();
         let _ = repo_loop.await;
         let _ = peer_loop.await;
         let _ = publisher.await;
+        drain.drained().await;
         served
     });
     Ok(Running { addr, task })
 }
 
-/// Runs the aggregator until `shutdown` is cancelled.
-pub async fn serve(config: AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let running = start(config, shutdown).await?;
+/// Runs the aggregator until the drain begins and the writes in flight are done.
+pub async fn serve(config: AggregatorConfig, drain: Drain) -> anyhow::Result<()> {
+    let running = start(config, drain).await?;
     running.task.await.context("the server task failed")?
 }

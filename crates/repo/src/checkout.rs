@@ -16,6 +16,7 @@ use slipway_core::duration::format_duration;
 
 use crate::auth::{callbacks, GitAuth, Refusals};
 use crate::checkout_locks;
+use crate::error::GitCause;
 use crate::push::Sleeper;
 use crate::snapshot::SnapshotCache;
 use crate::{CommitId, GitError};
@@ -73,7 +74,11 @@ impl ResourceRepo {
         let url = location.url.clone();
         let git = |action: &'static str| {
             let url = url.clone();
-            move |source| GitError::Git { action, url, source }
+            move |e: git2::Error| GitError::Git {
+                action,
+                url,
+                source: GitCause::of(&e),
+            }
         };
         let repo = match Repository::open_bare(path) {
             Ok(repo) => repo,
@@ -169,10 +174,14 @@ impl ResourceRepo {
                     action,
                     url,
                     timeout: self.location.timeout,
-                    source,
+                    source: GitCause::of(&source),
                 }
             } else {
-                GitError::Git { action, url, source }
+                GitError::Git {
+                    action,
+                    url,
+                    source: GitCause::of(&source),
+                }
             }
         }
     }
@@ -196,7 +205,7 @@ impl ResourceRepo {
             action,
             url: self.location.url.clone(),
             timeout: self.location.timeout,
-            source: git2::Error::from_str(&format!("{message}, in the call this one waited for")),
+            source: GitCause::said(format!("{message}, in the call this one waited for")),
         })
     }
 

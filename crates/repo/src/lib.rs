@@ -36,7 +36,7 @@ pub mod snapshot;
 pub use auth::GitAuth;
 pub use checkout::{RepoLocation, ResourceRepo, DEFAULT_GIT_TIMEOUT, DEFAULT_STALE_LOCK_AFTER};
 pub use commit_id::{CommitId, InvalidCommitId};
-pub use error::{CommitError, GitError};
+pub use error::{CommitError, GitCause, GitClass, GitCode, GitError};
 pub use history::{CommitInfo, VersionFileChange};
 pub use push::{Author, BatchItem, Change, Committed};
 pub use settings::{default_git_timeout, default_stale_lock_after, RepoSettings};

@@ -30,6 +30,7 @@ use crate::metrics::Metrics;
 use crate::run::{self, DeployerView, Outcome, Request};
 use crate::verify;
 use slipway_kit::clock::Clock;
+use slipway_kit::drain::Drain;
 use slipway_kit::lease::Leadership;
 use slipway_kit::peer::PeerClient as DeployerClient;
 
@@ -62,6 +63,8 @@ pub struct Transitioner {
     notifications: crate::notifications::Notifications,
     /// Deploy outcomes already in the notes (read from them once, then kept up to date).
     recorded: tokio::sync::Mutex<Option<HashSet<OutcomeKey>>>,
+    /// Every run's commit and push holds a guard of it, so shutdown waits for them.
+    drain: Drain,
 }
 
 type OutcomeKey = (String, String, OutcomeStatus);
@@ -84,6 +87,7 @@ impl Transitioner {
             notifications: Default::default(),
             leadership: Leadership::alone(),
             recorded: tokio::sync::Mutex::new(None),
+            drain: Drain::new(),
         })
     }
 
@@ -107,6 +111,12 @@ impl Transitioner {
     /// Whether, and who, leads.
     pub fn leadership(&self) -> &Leadership {
         &self.leadership
+    }
+
+    /// The same transitioner, its pushes held in flight by `drain` at shutdown.
+    pub fn with_drain(mut self, drain: Drain) -> Self {
+        self.drain = drain;
+        self
     }
 
     /// The status for `GET /status`.
@@ -269,9 +279,12 @@ impl Transitioner {
             let fence = move || leadership.check().map_err(|e| e.to_string());
             let (source, target) = (t.source.clone(), t.target.clone());
             let (approvers, run_author) = (t.approvers.clone(), author.clone());
+            // Held by the git work itself: a caller that goes away does not cut a push short.
+            let in_flight = self.drain.guard();
             let outcome = self
                 .repo
                 .with(move |r| {
+                    let _in_flight = in_flight;
                     // A failed promotion is rolled back (and held) before anything
                     // else moves, by the replica allowed to write.
                     let rolled_back = match fence() {
