@@ -2,43 +2,77 @@
 //! through the `git http-backend` CGI program of the installed git, with a switch
 //! that makes the server accept connections and never answer, as a hung remote does.
 //!
+//! Optionally it requires a token (HTTP basic auth, as git hosts take access
+//! tokens), and it can close its port and open it again.
+//!
 //! Deliberately small: one thread per connection, one request per connection
 //! (`Connection: close`), bodies by `Content-Length` or chunked.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A smart-HTTP server for one bare repo; stops accepting when dropped.
 pub struct HttpRemote {
     addr: SocketAddr,
     name: String,
+    root: PathBuf,
+    token: Option<String>,
     hanging: Arc<AtomicBool>,
+    /// Set to stop the current accept loop (one flag per loop started).
     stop: Arc<AtomicBool>,
     /// Connections accepted while hanging, kept open and unanswered.
     held: Arc<Mutex<Vec<TcpStream>>>,
+    /// Requests answered with something else than 401.
+    served: Arc<AtomicUsize>,
 }
 
 impl HttpRemote {
-    /// Serves the bare repo at `repo` as `http://127.0.0.1:PORT/<its folder name>`.
+    /// Serves the bare repo at `repo` as `http://127.0.0.1:PORT/<its folder name>`,
+    /// to anyone.
     pub fn serve(repo: &Path) -> std::io::Result<Self> {
+        Self::start_serving(repo, None)
+    }
+
+    /// Like [`HttpRemote::serve`], but every request must carry `token` as the
+    /// password of HTTP basic auth (any user name), as git hosts take access
+    /// tokens; others are answered `401`.
+    pub fn serve_with_token(repo: &Path, token: &str) -> std::io::Result<Self> {
+        Self::start_serving(repo, Some(token.to_string()))
+    }
+
+    fn start_serving(repo: &Path, token: Option<String>) -> std::io::Result<Self> {
         let root = repo.parent().unwrap_or(Path::new("/")).to_path_buf();
         let name = repo
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let hanging = Arc::new(AtomicBool::new(false));
+        let mut remote = HttpRemote {
+            addr: listener.local_addr()?,
+            name,
+            root,
+            token,
+            hanging: Arc::default(),
+            stop: Arc::default(),
+            held: Arc::default(),
+            served: Arc::default(),
+        };
+        remote.accept_on(listener);
+        Ok(remote)
+    }
+
+    fn accept_on(&mut self, listener: TcpListener) {
         let stop = Arc::new(AtomicBool::new(false));
-        let held = Arc::new(Mutex::new(Vec::new()));
-        let (h, s, kept) = (hanging.clone(), stop.clone(), held.clone());
+        self.stop = stop.clone();
+        let (h, kept, served) = (self.hanging.clone(), self.held.clone(), self.served.clone());
+        let (root, token) = (self.root.clone(), self.token.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                if s.load(Ordering::Acquire) {
+                if stop.load(Ordering::Acquire) {
                     return;
                 }
                 let Ok(stream) = stream else { continue };
@@ -46,19 +80,12 @@ impl HttpRemote {
                     kept.lock().unwrap_or_else(|p| p.into_inner()).push(stream);
                     continue;
                 }
-                let root = root.clone();
+                let (root, token, served) = (root.clone(), token.clone(), served.clone());
                 std::thread::spawn(move || {
-                    let _ = answer(stream, &root);
+                    let _ = answer(stream, &root, token.as_deref(), &served);
                 });
             }
         });
-        Ok(HttpRemote {
-            addr,
-            name,
-            hanging,
-            stop,
-            held,
-        })
     }
 
     /// The URL a client clones, fetches and pushes.
@@ -79,18 +106,45 @@ impl HttpRemote {
     pub fn held_connections(&self) -> usize {
         self.held.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
+
+    /// How many requests were let through to git (not refused for their credentials).
+    pub fn served_requests(&self) -> usize {
+        self.served.load(Ordering::Acquire)
+    }
+
+    /// Closes the port: connections are refused until [`HttpRemote::start`].
+    pub fn stop(&mut self) {
+        if self.stop.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Wakes the accept loop so that it sees `stop` and drops the listener.
+        let _ = TcpStream::connect(self.addr);
+        // The port is closed once connecting is refused.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while TcpStream::connect(self.addr).is_ok() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Serves again on the same port after [`HttpRemote::stop`].
+    pub fn start(&mut self) -> std::io::Result<()> {
+        if !self.stop.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let listener = TcpListener::bind(self.addr)?;
+        self.accept_on(listener);
+        Ok(())
+    }
 }
 
 impl Drop for HttpRemote {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        // Wakes the accept loop so that it sees `stop`.
-        let _ = TcpStream::connect(self.addr);
+        self.stop();
     }
 }
 
 /// Reads one request, runs `git http-backend` for it, writes its answer.
-fn answer(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+fn answer(stream: TcpStream, root: &Path, token: Option<&str>, served: &AtomicUsize) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -109,6 +163,16 @@ fn answer(stream: TcpStream, root: &Path) -> std::io::Result<()> {
         }
     }
     let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    if let Some(token) = token {
+        if basic_auth_password(header("authorization").as_deref()).as_deref() != Some(token) {
+            let mut stream = stream;
+            stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return stream.flush();
+        }
+    }
+    served.fetch_add(1, Ordering::AcqRel);
     let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         read_chunked(&mut reader)?
     } else {
@@ -137,6 +201,15 @@ fn answer(stream: TcpStream, root: &Path) -> std::io::Result<()> {
     }
     let output = cgi.wait_with_output()?;
     write_cgi_answer(stream, &output.stdout)
+}
+
+/// The password of an `Authorization: Basic ...` header.
+fn basic_auth_password(header: Option<&str>) -> Option<String> {
+    use base64::Engine as _;
+    let encoded = header?.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, password)| password.to_string())
 }
 
 fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {

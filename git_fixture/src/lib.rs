@@ -14,10 +14,13 @@
 //!     delete: [old/file.yaml]
 //! ```
 //!
-//! [`http::HttpRemote`] serves such a repo over smart HTTP, and can play a remote that hangs.
+//! [`http::HttpRemote`] serves such a repo over smart HTTP (optionally with a token),
+//! [`ssh::SshRemote`] over ssh (OpenSSH's sshd with `git-shell`); both can play a
+//! remote that refuses connections or hangs.
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod ssh;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +53,9 @@ pub struct CommitSpec {
     pub files: BTreeMap<String, serde_yaml::Value>,
     #[serde(default)]
     pub delete: Vec<String>,
+    /// The commit's time in seconds since the epoch, for histories with known times; now by default.
+    #[serde(default)]
+    pub time: Option<i64>,
 }
 
 /// A whole definition: the branch and its commits, oldest first.
@@ -100,7 +106,7 @@ impl Fixture {
                 files.push((p.clone(), None));
             }
             let author = spec.author.as_deref().unwrap_or("fixture");
-            let oid = built.commit_as(author, &spec.message, &files)?;
+            let oid = built.commit_at(author, &spec.message, &files, spec.time)?;
             if let Some(name) = &spec.name {
                 built.names.insert(name.clone(), oid);
             }
@@ -157,6 +163,17 @@ impl BuiltRepo {
         message: &str,
         files: &[(String, Option<String>)],
     ) -> Result<String, FixtureError> {
+        self.commit_at(author, message, files, None)
+    }
+
+    /// Like [`BuiltRepo::commit_as`], at `time` (seconds since the epoch; `None`: now).
+    pub fn commit_at(
+        &self,
+        author: &str,
+        message: &str,
+        files: &[(String, Option<String>)],
+        time: Option<i64>,
+    ) -> Result<String, FixtureError> {
         let repo = self.open()?;
         let refname = format!("refs/heads/{}", self.branch);
         loop {
@@ -182,7 +199,11 @@ impl BuiltRepo {
                 }
             }
             let tree = repo.find_tree(update.create_updated(&repo, &base)?)?;
-            let sig = Signature::now(author, &format!("{author}@example.com"))?;
+            let email = format!("{author}@example.com");
+            let sig = match time {
+                Some(t) => Signature::new(author, &email, &git2::Time::new(t, 0))?,
+                None => Signature::now(author, &email)?,
+            };
             let parents: Vec<&git2::Commit<'_>> = parent_commit.iter().collect();
             let oid = repo.commit(None, &sig, &sig, message, &tree, &parents)?;
             let moved = match parent {
@@ -272,6 +293,21 @@ impl TempRepo {
     /// A fresh, empty folder inside the temporary one (e.g. for a service's checkout).
     pub fn scratch(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// Writes the config file `name` of a service that reads this repo at
+    /// `versions_url` (its own URL, or a server's in front of it), with a
+    /// checkout of its own in the scratch folder, followed by `more` (further
+    /// YAML lines, each ending in a newline); returns the file's path.
+    pub fn service_config(&self, name: &str, versions_url: &str, more: &str) -> std::io::Result<PathBuf> {
+        let path = self.scratch(name);
+        let checkout = self.scratch(&format!("{name}.checkout"));
+        let repo_keys = format!(
+            "versions_url: {versions_url}\nversions_checkout_path: {}\n",
+            checkout.display()
+        );
+        std::fs::write(&path, repo_keys + more)?;
+        Ok(path)
     }
 }
 

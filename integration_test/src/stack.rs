@@ -28,6 +28,63 @@ pub struct StackOptions {
     pub rollout_delay: Duration,
     /// Poll interval of the three services.
     pub poll_interval: Duration,
+    /// How the services reach the resource repo.
+    pub transport: Transport,
+    /// `git_timeout` of the three services (their default when `None`).
+    pub git_timeout: Option<Duration>,
+    /// More lines for the aggregator's config file (YAML keys).
+    pub aggregator_config: String,
+}
+
+/// How the services reach the resource repo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Its path on this machine.
+    Local,
+    /// Smart HTTP (`git http-backend`) on loopback, with a token.
+    SmartHttp,
+    /// ssh (OpenSSH's sshd with `git-shell`) on loopback, with a key and a known host key.
+    Ssh,
+}
+
+/// The server in front of the resource repo, for transports other than [`Transport::Local`].
+pub enum RepoServer {
+    Http(git_fixture::http::HttpRemote),
+    Ssh(git_fixture::ssh::SshRemote),
+}
+
+impl RepoServer {
+    /// The URL the services use.
+    pub fn url(&self) -> String {
+        match self {
+            RepoServer::Http(r) => r.url(),
+            RepoServer::Ssh(r) => r.url(),
+        }
+    }
+
+    /// Closes the port: connections are refused.
+    pub fn stop(&mut self) {
+        match self {
+            RepoServer::Http(r) => r.stop(),
+            RepoServer::Ssh(r) => r.stop(),
+        }
+    }
+
+    /// Serves again on the same port.
+    pub fn start(&mut self) -> std::io::Result<()> {
+        match self {
+            RepoServer::Http(r) => r.start(),
+            RepoServer::Ssh(r) => r.start(),
+        }
+    }
+
+    /// Accepts connections and never answers (`true`), or answers again.
+    pub fn set_hanging(&self, hanging: bool) {
+        match self {
+            RepoServer::Http(r) => r.set_hanging(hanging),
+            RepoServer::Ssh(r) => r.set_hanging(hanging),
+        }
+    }
 }
 
 impl StackOptions {
@@ -41,6 +98,9 @@ impl StackOptions {
             context: None,
             rollout_delay: Duration::from_secs(2),
             poll_interval: Duration::from_secs(2),
+            transport: Transport::Local,
+            git_timeout: None,
+            aggregator_config: String::new(),
         }
     }
 }
@@ -48,6 +108,8 @@ impl StackOptions {
 /// A running installation. Dropping it stops every process.
 pub struct Stack {
     pub repo: git_fixture::BuiltRepo,
+    /// The server in front of `repo`, when the services reach it over the network.
+    pub server: Option<RepoServer>,
     pub token: String,
     pub sim: Option<SimCluster>,
     pub kubeconfig: PathBuf,
@@ -99,7 +161,12 @@ impl Stack {
         let peer_tokens = dir.join("transitioner-tokens");
         std::fs::write(&peer_tokens, format!("aggregator:{}\n", random_name(32)))?;
         let poll = duration_text(opts.poll_interval);
-        let url = repo.url();
+        let (server, git_keys) = serve_repo(&repo.path, dir, opts.transport)?;
+        let url = server.as_ref().map_or_else(|| repo.url(), RepoServer::url);
+        let git_keys = match opts.git_timeout {
+            Some(t) => format!("{git_keys}git_timeout: {}\n", duration_text(t)),
+            None => git_keys,
+        };
         let context_line = context.map(|c| format!(", context: {c}")).unwrap_or_default();
         let logs = dir.join("logs");
         std::fs::create_dir_all(&logs)?;
@@ -111,7 +178,7 @@ impl Stack {
         std::fs::write(
             &deployer_cfg,
             format!(
-                "versions_url: {url}\nversions_checkout_path: {}\n{bind}\npoll_interval: {poll}\nclusters:\n  {}: {{kubeconfig: {}{context_line}}}\n",
+                "versions_url: {url}\nversions_checkout_path: {}\n{git_keys}{bind}\npoll_interval: {poll}\nclusters:\n  {}: {{kubeconfig: {}{context_line}}}\n",
                 dir.join("checkouts/deployer").display(),
                 opts.example.cluster,
                 kubeconfig.display(),
@@ -124,7 +191,7 @@ impl Stack {
         std::fs::write(
             &transitioner_cfg,
             format!(
-                "versions_url: {url}\nversions_checkout_path: {}\n{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\napi_tokens_file: {}\n",
+                "versions_url: {url}\nversions_checkout_path: {}\n{git_keys}{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\napi_tokens_file: {}\n",
                 dir.join("checkouts/transitioner").display(),
                 peer_tokens.display(),
             ),
@@ -145,15 +212,17 @@ impl Stack {
         std::fs::write(
             &aggregator_cfg,
             format!(
-                "versions_url: {url}\nversions_checkout_path: {}\n{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\npeer_token_file: {}\n{ui}",
+                "versions_url: {url}\nversions_checkout_path: {}\n{git_keys}{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\npeer_token_file: {}\n{ui}{}",
                 dir.join("checkouts/aggregator").display(),
                 dir.join("api-tokens").display(),
                 peer_tokens.display(),
+                opts.aggregator_config,
             ),
         )?;
         let aggregator = ServiceProcess::start("slipway-aggregator", &aggregator_cfg, &logs.join("aggregator.log"))?;
         Ok(Stack {
             repo,
+            server,
             token,
             sim,
             kubeconfig,
@@ -173,6 +242,34 @@ impl Stack {
             sim.shutdown().await;
         }
     }
+}
+
+/// Starts the server `transport` needs in front of the repo at `repo`, and the
+/// `git:` config lines that reach it (credentials written under `dir`).
+fn serve_repo(repo: &Path, dir: &Path, transport: Transport) -> anyhow::Result<(Option<RepoServer>, String)> {
+    Ok(match transport {
+        Transport::Local => (None, String::new()),
+        Transport::SmartHttp => {
+            let token = random_name(24);
+            let token_file = dir.join("git-token");
+            std::fs::write(&token_file, format!("{token}\n"))?;
+            let server = git_fixture::http::HttpRemote::serve_with_token(repo, &token)
+                .context("cannot serve the resource repo over smart HTTP")?;
+            let keys = format!("git: {{token_file: {}}}\n", token_file.display());
+            (Some(RepoServer::Http(server)), keys)
+        }
+        Transport::Ssh => {
+            let server = git_fixture::ssh::SshRemote::serve(repo).context("cannot serve the resource repo over ssh")?;
+            let known_hosts = dir.join("known_hosts");
+            std::fs::write(&known_hosts, server.known_hosts_line())?;
+            let keys = format!(
+                "git: {{ssh_key: {}, known_hosts: {}}}\n",
+                server.client_key().display(),
+                known_hosts.display()
+            );
+            (Some(RepoServer::Ssh(server)), keys)
+        }
+    })
 }
 
 /// `len` random lower-case letters and digits (tokens, names that must not collide).

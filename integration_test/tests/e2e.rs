@@ -1,19 +1,27 @@
 //! End-to-end: the three services as real processes against a simulated cluster.
+//! The journey (post → dev → pp with SourceClean, a broken version stops, a lock
+//! holds) runs with the resource repo as a local path, over smart HTTP with a
+//! token and over ssh with a key and a checked host key.
 
 use std::time::Duration;
 
 use anyhow::Result;
 use integration_test::client::{service_env, wait_for, Api};
-use integration_test::stack::{Stack, StackOptions};
+use integration_test::stack::{Stack, StackOptions, Transport};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(90);
 
 async fn start(schedule: Option<&str>) -> Result<(tempfile::TempDir, Stack, Api)> {
+    start_over(schedule, Transport::Local).await
+}
+
+async fn start_over(schedule: Option<&str>, transport: Transport) -> Result<(tempfile::TempDir, Stack, Api)> {
     let dir = tempfile::Builder::new().prefix("slipway-e2e-").tempdir()?;
     let mut opts = StackOptions::new(&dir.path().join("stack"));
     opts.rollout_delay = Duration::from_millis(300);
     opts.poll_interval = Duration::from_millis(500);
+    opts.transport = transport;
     opts.example.progress_deadline_secs = 3;
     opts.example.last_schedule = schedule.map(str::to_string);
     let stack = Stack::start(opts).await?;
@@ -47,9 +55,33 @@ async fn wait_clean(api: &Api, service: &str, env: &str, version: &str) -> Resul
     .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn posted_version_moves_through_dev_pp_and_prod_at_schedule() -> Result<()> {
-    let (_dir, stack, api) = start(Some("*/5 * * * * *")).await?;
+/// Runs a journey once per transport, as three tests named after it.
+macro_rules! over_each_transport {
+    ($journey:ident: $local:ident, $http:ident, $ssh:ident) => {
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $local() -> Result<()> {
+            $journey(Transport::Local).await
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $http() -> Result<()> {
+            $journey(Transport::SmartHttp).await
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $ssh() -> Result<()> {
+            $journey(Transport::Ssh).await
+        }
+    };
+}
+
+over_each_transport!(moves_through_dev_pp_and_prod:
+    posted_version_moves_through_dev_pp_and_prod_at_schedule,
+    posted_version_moves_through_dev_pp_and_prod_over_smart_http,
+    posted_version_moves_through_dev_pp_and_prod_over_ssh);
+
+async fn moves_through_dev_pp_and_prod(transport: Transport) -> Result<()> {
+    let (_dir, stack, api) = start_over(Some("*/5 * * * * *"), transport).await?;
     wait_clean(&api, "web", "pp", "1.0.0").await?;
     let (code, body) = api.post_version("latest", "web", "1.1.0", "Faster start-up").await?;
     assert_eq!(code, 201, "{body}");
@@ -68,9 +100,13 @@ async fn posted_version_moves_through_dev_pp_and_prod_at_schedule() -> Result<()
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn broken_version_stops_at_dev_and_the_fix_goes_through() -> Result<()> {
-    let (_dir, stack, api) = start(None).await?;
+over_each_transport!(broken_version_stops:
+    broken_version_stops_at_dev_and_the_fix_goes_through,
+    broken_version_stops_at_dev_over_smart_http,
+    broken_version_stops_at_dev_over_ssh);
+
+async fn broken_version_stops(transport: Transport) -> Result<()> {
+    let (_dir, stack, api) = start_over(None, transport).await?;
     wait_clean(&api, "api", "pp", "1.0.0").await?;
     // The image tag `:broken` never becomes ready.
     let (code, _) = api
@@ -137,9 +173,13 @@ async fn broken_version_stops_at_dev_and_the_fix_goes_through() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn locked_service_is_held_back_while_others_move() -> Result<()> {
-    let (_dir, stack, api) = start(None).await?;
+over_each_transport!(lock_holds:
+    locked_service_is_held_back_while_others_move,
+    locked_service_is_held_back_over_smart_http,
+    locked_service_is_held_back_over_ssh);
+
+async fn lock_holds(transport: Transport) -> Result<()> {
+    let (_dir, stack, api) = start_over(None, transport).await?;
     wait_clean(&api, "web", "dev", "1.0.0").await?;
     let (code, body) = api
         .call(
@@ -314,6 +354,117 @@ async fn run_transition_from_the_aggregator_promotes_as_the_acting_person() -> R
     assert_eq!(author, "playground", "{message}");
     assert!(message.starts_with("Promote pp → prod"), "{message}");
     wait_clean(&api, "web", "prod", "1.5.0").await?;
+    stack.stop().await;
+    Ok(())
+}
+
+/// Runs an outage test once per network transport.
+macro_rules! over_each_remote {
+    ($test:ident: $http:ident, $ssh:ident) => {
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $http() -> Result<()> {
+            $test(Transport::SmartHttp).await
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $ssh() -> Result<()> {
+            $test(Transport::Ssh).await
+        }
+    };
+}
+
+over_each_remote!(remote_outage_is_reported_and_recovered:
+    an_unreachable_smart_http_remote_is_reported_by_every_service_and_they_recover,
+    an_unreachable_ssh_remote_is_reported_by_every_service_and_they_recover);
+
+/// Every place a service reports the repo's state, as one text: the deployer's
+/// and transitioner's `/status`, the aggregator's `/api/state`.
+async fn reports(stack: &Stack, api: &Api) -> Result<String> {
+    let client = reqwest::Client::new();
+    let mut all = String::new();
+    for url in [&stack.deployer.url, &stack.transitioner.url] {
+        let status: Value = client.get(format!("{url}/status")).send().await?.json().await?;
+        all.push_str(&status.to_string());
+        all.push('\n');
+    }
+    all.push_str(&api.state().await?.to_string());
+    Ok(all)
+}
+
+/// Whether a commit carrying `changelog` is on the branch.
+fn posted(stack: &Stack, changelog: &str) -> bool {
+    stack
+        .repo
+        .log()
+        .iter()
+        .any(|(_, _, message)| message.contains(changelog))
+}
+
+/// The remote refuses connections, then hangs: each service reports it within
+/// `git_timeout` + 5 s, a post is answered with an error and nothing is pushed,
+/// and everything works again within a poll once the remote is back.
+async fn remote_outage_is_reported_and_recovered(transport: Transport) -> Result<()> {
+    let git_timeout = Duration::from_secs(3);
+    let dir = tempfile::Builder::new().prefix("slipway-e2e-").tempdir()?;
+    let mut opts = StackOptions::new(&dir.path().join("stack"));
+    opts.rollout_delay = Duration::from_millis(300);
+    opts.poll_interval = Duration::from_millis(500);
+    opts.transport = transport;
+    opts.git_timeout = Some(git_timeout);
+    let mut stack = Stack::start(opts).await?;
+    let api = Api::new(&stack.aggregator.url, &stack.token);
+    wait_clean(&api, "web", "dev", "1.0.0").await?;
+    let reported = git_timeout + Duration::from_secs(5);
+    let recovered = Duration::from_millis(500) + Duration::from_secs(5);
+
+    let server = stack.server.as_mut().expect("a network transport");
+    server.stop();
+    let (code, body) = api.post_version("latest", "web", "1.7.0", "while down").await?;
+    assert!(code >= 500, "{code} {body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("connect")), "{body}");
+    wait_for(reported, "every service reports the refused connection", || async {
+        let text = reports(&stack, &api).await?;
+        let count = text.matches("onnect").count();
+        Ok(if text.lines().all(|l| l.contains("onnect")) {
+            Ok(())
+        } else {
+            Err(format!("{count}: {text}"))
+        })
+    })
+    .await?;
+    assert!(!posted(&stack, "while down"), "nothing was pushed");
+
+    let server = stack.server.as_mut().expect("a network transport");
+    server.start()?;
+    wait_for(recovered, "every service works again", || async {
+        let text = reports(&stack, &api).await?;
+        Ok(if text.contains("onnect") { Err(text) } else { Ok(()) })
+    })
+    .await?;
+
+    let server = stack.server.as_ref().expect("a network transport");
+    server.set_hanging(true);
+    let (code, body) = api.post_version("latest", "web", "1.7.1", "while hanging").await?;
+    assert!(code >= 500, "{code} {body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("git_timeout")),
+        "{body}"
+    );
+    wait_for(reported, "every service reports the hanging remote", || async {
+        let text = reports(&stack, &api).await?;
+        Ok(if text.lines().all(|l| l.contains("git_timeout")) {
+            Ok(())
+        } else {
+            Err(text)
+        })
+    })
+    .await?;
+    server.set_hanging(false);
+    assert!(!posted(&stack, "while hanging"), "nothing was pushed");
+
+    let (code, body) = api.post_version("latest", "web", "1.7.2", "back").await?;
+    assert_eq!(code, 201, "{body}");
+    wait_clean(&api, "web", "dev", "1.7.2").await?;
     stack.stop().await;
     Ok(())
 }

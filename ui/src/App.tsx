@@ -7,6 +7,7 @@ import { Header } from './components/Header';
 import { HistoryPage } from './components/HistoryPage';
 import { ErrorMessage } from './components/Messages';
 import { Overview } from './components/Overview';
+import { PreviewPage } from './components/PreviewPage';
 import { ServicePage } from './components/ServicePage';
 import { StaleBanner } from './components/StaleBanner';
 
@@ -54,6 +55,9 @@ export function App({ openEvents, live: liveOptions }: { openEvents: EventSource
         {state && route.page === 'service' && <ServicePage state={state} service={route.service} />}
         {state && route.page === 'env' && <EnvPage state={state} env={route.env} />}
         {state && route.page === 'history' && <HistoryPage state={state} />}
+        {state && route.page === 'preview' && (
+          <PreviewPage transition={route.transition} refreshKey={state.commit ?? ''} />
+        )}
         {route.page === 'not-found' && (
           <section className="empty">
             <h1>Page not found</h1>

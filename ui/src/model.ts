@@ -166,6 +166,7 @@ export type Route =
   | { page: 'service'; service: string }
   | { page: 'env'; env: string }
   | { page: 'history' }
+  | { page: 'preview'; transition: string }
   | { page: 'not-found'; hash: string };
 
 /** `#/` is the overview, `#/services/<name>` a service (names may contain `/`), `#/envs/<name>` an env. */
@@ -177,6 +178,14 @@ export function parseRoute(hash: string): Route {
   if (env && env[1]) {
     try {
       return { page: 'env', env: decodeURIComponent(env[1]) };
+    } catch {
+      return { page: 'not-found', hash };
+    }
+  }
+  const preview = /^\/transitions\/([^/]+)\/preview$/.exec(path);
+  if (preview && preview[1]) {
+    try {
+      return { page: 'preview', transition: decodeURIComponent(preview[1]) };
     } catch {
       return { page: 'not-found', hash };
     }
@@ -200,6 +209,11 @@ export function overviewHref(filter: string): string {
 
 export function envHref(env: string): string {
   return `#/envs/${encodeURIComponent(env)}`;
+}
+
+/** The page "What the next promotion ships" of a transition. */
+export function previewHref(transition: string): string {
+  return `#/transitions/${encodeURIComponent(transition)}/preview`;
 }
 
 export function serviceHref(service: string): string {
@@ -240,6 +254,13 @@ export function countFailed(state: State | null): number {
 
 /** The document title for a route. */
 export function pageTitle(route: Route, failed: number): string {
-  const page = route.page === 'service' ? `${route.service} · ` : route.page === 'env' ? `${route.env} · ` : '';
+  const page =
+    route.page === 'service'
+      ? `${route.service} · `
+      : route.page === 'env'
+        ? `${route.env} · `
+        : route.page === 'preview'
+          ? `next ${route.transition} promotion · `
+          : '';
   return `${failed > 0 ? `(${failed} failed) ` : ''}${page}Slipway`;
 }

@@ -183,6 +183,7 @@ export function sampleHistory(): HistoryEntry[] {
       old: '1.8.0',
       new: '1.9.0',
       kind: 'promotion',
+      changelogs: [],
     },
     {
       commit: 'aaaa000000000000000000000000000000000000',
@@ -195,6 +196,7 @@ export function sampleHistory(): HistoryEntry[] {
       old: null,
       new: '1.8.0',
       kind: 'version',
+      changelogs: [],
     },
   ];
 }
@@ -319,6 +321,9 @@ export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType
   const api: Api = {
     state: vi.fn(async () => sampleState()),
     history: vi.fn(async () => [] as HistoryEntry[]),
+    preview: vi.fn(async () => {
+      throw new Error('no preview in this test');
+    }),
     lock: vi.fn(async () => ({ commit: 'l0ck000000' })),
     unlock: vi.fn(async () => ({ commit: 'un10ck0000' })),
     rollback: vi.fn(async () => ({ commit: 'r0llback00' })),

@@ -79,9 +79,16 @@ async function promotionOf(version) {
 async function webWaitsForProd(promotionState) {
   const version = freshVersion();
   await postVersion('web', 'latest', version, `browser test ${version}`);
-  await waitForState(`web ${version} waiting for prod as ${promotionState}`, (s) => {
+  // pp must also have finished rolling out: prod's rule needs its source clean,
+  // and a run asked for before that would be blocked on it, not on this test's rule.
+  await waitForState(`web ${version} waiting for prod as ${promotionState}, pp clean`, (s) => {
     const prod = prodOf(s);
-    return prod?.state === promotionState && prod.would_ship?.some((p) => p.service === 'web' && p.new === version);
+    const pp = s.envs.find((e) => e.name === 'pp');
+    return (
+      prod?.state === promotionState &&
+      prod.would_ship?.some((p) => p.service === 'web' && p.new === version) &&
+      pp?.status === 'Clean'
+    );
   });
   return version;
 }

@@ -4,6 +4,7 @@
 //!
 //! - `GET /api/state` with 500 services × 4 envs (target: median under 20 ms)
 //! - `POST /api/versions` sustained, one client and eight concurrent clients (target: ≥ 20/s)
+//! - `GET /api/dora` over a history of 10,000 commits with deploy notes (target: median under 200 ms)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use slipway_aggregator::AggregatorConfig;
-use tokio_util::sync::CancellationToken;
+use slipway_kit::Drain;
 
 const SERVICES: usize = 500;
 const ENVS: [&str; 4] = ["latest", "dev", "pp", "prod"];
@@ -153,6 +154,119 @@ async fn posts(http: &reqwest::Client, base: &str, clients: usize, per_client: u
     (ok, start.elapsed())
 }
 
+/// Commits in the history of the `GET /api/dora` row.
+const DORA_COMMITS: usize = 10_000;
+
+/// Prints the `GET /api/dora` row: a history of [`DORA_COMMITS`] commits (posts into
+/// `latest` and promotions through dev, pp and prod, five services, one commit a
+/// minute up to now) with a `Clean` deploy note on every promotion. Returns the median.
+async fn dora_row(http: &reqwest::Client) -> Duration {
+    use slipway_core::deploy_outcome::{add_to_note, parse_note, DeployOutcome, OutcomeStatus, DEPLOY_NOTES_REF};
+    eprintln!("building a history of {DORA_COMMITS} commits with deploy notes ...");
+    let repo = git_fixture::temp(
+        "commits:\n  - message: setup\n    files:\n      transitions.yaml: \"transitions:\\n  dev: {source: latest, target: dev}\\n  pp: {source: dev, target: pp}\\n  prod: {source: pp, target: prod}\\n\"\n",
+    )
+    .expect("fixture repo");
+    let now = chrono::Utc::now().timestamp();
+    let envs = ["latest", "dev", "pp", "prod"];
+    let mut promotions = Vec::new();
+    for i in 1..DORA_COMMITS {
+        let env = envs[i % 4];
+        let service = format!("svc-{}", (i / 4) % 5);
+        let version = i / 4;
+        let action = if env == "latest" { "version" } else { "promotion" };
+        let message = format!(
+            "{service} {version} in {env}\n\nchange {version}\n\nSlipway-Action: {action}\nSlipway-Env: {env}\n"
+        );
+        let at = now - (DORA_COMMITS - i) as i64 * 60;
+        let files = [(
+            format!("{env}/version/{service}.yaml"),
+            Some(format!("version: '{version}'\n")),
+        )];
+        let id = repo.commit_at("bench", &message, &files, Some(at)).expect("commit");
+        if env != "latest" {
+            promotions.push((id, env, service, at + 30));
+        }
+    }
+    let writer = slipway_repo::ResourceRepo::open_and_fetch(slipway_repo::RepoLocation {
+        url: repo.url(),
+        checkout_path: repo.scratch("notes-writer"),
+        branch: "main".into(),
+        auth: slipway_repo::GitAuth::default(),
+        timeout: slipway_repo::DEFAULT_GIT_TIMEOUT,
+        stale_lock_after: slipway_repo::DEFAULT_STALE_LOCK_AFTER,
+    })
+    .expect("writer checkout");
+    let additions: Vec<(slipway_repo::CommitId, String)> = promotions
+        .iter()
+        .map(|(id, env, service, at)| {
+            let outcome = DeployOutcome {
+                env: env.to_string(),
+                commit: id.clone(),
+                status: OutcomeStatus::Clean,
+                at: chrono::DateTime::from_timestamp(*at, 0).expect("time"),
+                services: [(service.clone(), OutcomeStatus::Clean)].into(),
+                reason: String::new(),
+            };
+            (id.parse().expect("commit id"), outcome.to_line())
+        })
+        .collect();
+    writer
+        .add_notes(
+            &slipway_repo::Author::named("bench"),
+            DEPLOY_NOTES_REF,
+            &additions,
+            |existing, line| add_to_note(existing, &parse_note(line).pop()?),
+        )
+        .expect("notes");
+    let mut config = AggregatorConfig::new(repo.url(), repo.scratch("dora-checkout"));
+    let tokens = repo.scratch("tokens");
+    std::fs::write(&tokens, format!("bench:{TOKEN}\n")).expect("tokens file");
+    config.api_tokens_file = Some(tokens);
+    config.ui_path = repo.scratch("ui");
+    let shutdown = Drain::new();
+    let running = slipway_aggregator::start(config, shutdown.clone())
+        .await
+        .expect("aggregator starts");
+    let url = format!("http://{}/api/dora?env=prod&since=30d", running.addr);
+    let mut samples = Vec::new();
+    let mut deploys = 0;
+    for _ in 0..40 {
+        let t = Instant::now();
+        let r = http.get(&url).send().await.expect("dora");
+        let ok = r.status().is_success();
+        let body: Value = r.json().await.expect("json");
+        if !ok || body["deploys"].as_u64().unwrap_or(0) == 0 {
+            // The first fetch has not finished yet.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        samples.push(t.elapsed());
+        deploys = body["deploys"].as_u64().unwrap_or(0);
+        if samples.len() == 15 {
+            break;
+        }
+    }
+    shutdown.begin();
+    let _ = running.task.await;
+    samples.sort();
+    if samples.is_empty() {
+        println!(
+            "| GET /api/dora?env=prod&since=30d, {DORA_COMMITS} commits | no answer with deploys | median < 200 ms |"
+        );
+        return Duration::MAX;
+    }
+    let median = percentile(&samples, 0.5);
+    println!(
+        "| GET /api/dora?env=prod&since=30d, {DORA_COMMITS} commits, {} notes ({} requests, {deploys} deploys) | median {}, max {} | median < 200 ms |",
+        promotions.len(),
+        samples.len(),
+        ms(median),
+        ms(samples.last().copied().unwrap_or_default())
+    );
+    median
+}
+
 #[tokio::main]
 async fn main() {
     eprintln!("building a repo with {SERVICES} services × {} envs ...", ENVS.len());
@@ -169,7 +283,7 @@ async fn main() {
     config.api_tokens_file = Some(tokens);
     config.deployer_url = Some(deployer_url);
     config.ui_path = repo.scratch("ui");
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let running = slipway_aggregator::start(config, shutdown.clone())
         .await
         .expect("aggregator starts");
@@ -299,9 +413,12 @@ async fn main() {
     println!("| POST /api/versions, 1 client ({ok1} × 201) | {rate1:.1} posts/s | ≥ 20/s |");
     println!("| POST /api/versions, 8 concurrent clients ({ok8} × 201) | {rate8:.1} posts/s | ≥ 20/s |");
     println!();
-    shutdown.cancel();
+    shutdown.begin();
     let _ = running.task.await;
-    let failed = median > Duration::from_millis(20)
+    let dora = dora_row(&http).await;
+    println!();
+    let failed = dora > Duration::from_millis(200)
+        || median > Duration::from_millis(20)
         || percentile(&after_change, 0.5) > Duration::from_millis(20)
         || rate1 < 20.0
         || rate8 < 20.0;

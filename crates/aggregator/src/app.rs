@@ -14,14 +14,14 @@ use std::str::FromStr as _;
 
 use slipway_core::status::{DeployerStatus, TransitionerStatus};
 use slipway_core::RepoSnapshot;
-use slipway_kit::fetch::{FetchRecord, Wakeups};
+use slipway_kit::drain::Drain;
+use slipway_kit::fetch::{fetch_loop, FetchRecord, Wakeups};
 use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
 use slipway_repo::CommitId;
 use slipway_repo::SharedRepo;
 use slipway_repo::{Author, Change, CommitError, GitError, ResourceRepo};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::AggregatorConfig;
 use crate::metrics::Metrics;
@@ -36,6 +36,16 @@ pub struct App {
     /// Rate limit of `POST /refresh`, which asks for `fetch_now`.
     pub refresh: RefreshGate,
     pub repo: SharedRepo,
+    /// Posted versions, committed in batches (group commit).
+    pub versions: crate::batch::VersionQueue,
+    /// Where `lock_changed` and `rolled_back` go (`notifications:`).
+    pub notifier: slipway_kit::notify::Notifier,
+    /// Whether any notification target is configured.
+    pub notifies: bool,
+    /// The secrets of the configured push webhooks.
+    pub webhook_secrets: crate::webhooks::Secrets,
+    /// Rate limit of `POST /api/webhooks/{host}`.
+    pub webhook_limit: crate::webhooks::RateLimit,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     /// The deployer's API (`deployer_url`), if configured.
@@ -48,7 +58,8 @@ pub struct App {
     pub fetch_now: Arc<Notify>,
     /// The last head a peer reported that we did not have (to ask for one fetch per new head only).
     pub last_hint: std::sync::Mutex<Option<String>>,
-    pub shutdown: CancellationToken,
+    /// Shutdown: the loops stop when it begins, and waits for the writes in flight.
+    pub drain: Drain,
 }
 
 /// The outcome of a write.
@@ -143,6 +154,11 @@ pub fn commit_on_branch(repo: &ResourceRepo, spec: &str) -> Result<CommitId, Wri
 }
 
 impl App {
+    /// True when no notification target is configured (nothing to read back).
+    pub fn notifier_is_idle(&self) -> bool {
+        !self.notifies
+    }
+
     /// Asks the deployer and transitioner to look at the repo now (fire and forget).
     pub fn nudge_peers(self: &Arc<Self>) {
         for peer in [&self.deployer, &self.transitioner].into_iter().flatten() {
@@ -151,22 +167,23 @@ impl App {
         }
     }
 
-    /// Fetches the repo and publishes its head.
-    pub async fn fetch(&self) {
+    /// Fetches the repo and publishes its head; on failure, marks the state stale.
+    pub async fn fetch(&self) -> Result<(), String> {
+        self.metrics.fetches.inc();
         let result = self.repo.with(|r| r.fetch().and_then(|_| r.head_snapshot())).await;
-        match result {
+        let outcome = match result {
             Ok(snapshot) => {
-                self.fetches.succeeded(chrono::Utc::now());
-                self.store.set_snapshot(snapshot)
+                self.store.set_snapshot(snapshot);
+                Ok(())
             }
             Err(e) => {
-                self.fetches.failed(e.to_string());
-                tracing::warn!("cannot fetch the resource repo, serving the last known state: {e}");
                 self.metrics.fetch_errors.inc();
                 self.store.set_repo_error(e.to_string());
+                Err(e.to_string())
             }
-        }
+        };
         self.update_stale_gauge();
+        outcome
     }
 
     fn update_stale_gauge(&self) {
@@ -174,17 +191,16 @@ impl App {
         self.metrics.stale.set(i64::from(stale));
     }
 
-    /// Fetches every `poll_interval`, or at once when asked.
+    /// Fetches now, then every `poll_interval` or at once when asked, each
+    /// outcome recorded in `fetches`.
     pub async fn repo_loop(self: Arc<Self>) {
-        // The first fetch ran at start (bounded, so the API comes up): wait first.
         let wakeups = Wakeups {
             every: self.config.poll_interval,
             now: self.fetch_now.clone(),
-            shutdown: self.shutdown.clone(),
+            drain: self.drain.clone(),
         };
-        while wakeups.next().await {
-            self.fetch().await;
-        }
+        let what = "fetching the resource repo (the last known state is served meanwhile)";
+        fetch_loop(what, wakeups, self.fetches.clone(), self.store.clock(), || self.fetch()).await;
     }
 
     /// Reads one peer's status into the store; asks for a fetch when the peer has seen a newer head.
@@ -262,7 +278,7 @@ impl App {
         loop {
             tokio::join!(self.poll_peer(Peer::Deployer), self.poll_peer(Peer::Transitioner));
             tokio::select! {
-                _ = self.shutdown.cancelled() => return,
+                _ = self.drain.draining() => return,
                 _ = tokio::time::sleep(self.config.peer_poll_interval.max(Duration::from_millis(50))) => {}
             }
         }

@@ -26,6 +26,9 @@ pub mod defaults {
     pub fn peer_timeout() -> Duration {
         Duration::from_secs(5)
     }
+    pub fn version_batch_max() -> usize {
+        64
+    }
 }
 
 /// `slipway-aggregator serve --config FILE`.
@@ -76,6 +79,15 @@ pub struct AggregatorConfig {
     /// (`https://github.com/org/repo/commit/{sha}`); none: history has no links.
     #[serde(default)]
     pub commit_url_template: Option<String>,
+    /// Most posted versions committed together and pushed once (group commit); 1: each alone.
+    #[serde(default = "defaults::version_batch_max")]
+    pub version_batch_max: usize,
+    /// Push webhooks of git hosts and where their secrets come from.
+    #[serde(default)]
+    pub webhooks: crate::webhooks::WebhooksConfig,
+    /// Where to send notifications (`lock_changed`, `rolled_back`).
+    #[serde(default)]
+    pub notifications: Vec<slipway_kit::notify::TargetConfig>,
 }
 
 impl AggregatorConfig {
@@ -96,6 +108,9 @@ impl AggregatorConfig {
             peer_token_env: None,
             read_requires_token: false,
             commit_url_template: None,
+            version_batch_max: defaults::version_batch_max(),
+            webhooks: Default::default(),
+            notifications: Vec::new(),
         }
     }
 }
@@ -118,6 +133,7 @@ mod tests {
         assert_eq!(c.peer_poll_interval, Duration::from_secs(1));
         assert_eq!(c.repo.versions_branch, "main");
         assert!(!c.read_requires_token);
+        assert_eq!(c.version_batch_max, 64);
         assert_eq!(c.repo.location().timeout, Duration::from_secs(30));
         assert_eq!(c.repo.git_stale_lock_after, Duration::from_secs(120));
     }

@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use std::str::FromStr as _;
 
 use serde::Serialize;
+use slipway_core::lineage::{origin_chain, same_version, Origin, VersionChange};
 use slipway_core::locks::Locks;
 use slipway_core::merge::parse_vars;
 use slipway_core::model::{locks_path, version_label, version_path};
+use slipway_core::transitions::{parse_transitions, TRANSITIONS_FILE};
 use slipway_repo::CommitId;
 use slipway_repo::{CommitInfo, GitError, ResourceRepo};
 
@@ -43,6 +45,10 @@ pub struct HistoryEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub commit_url: Option<String>,
+    /// The original changelogs this commit brought (see [`slipway_core::lineage`]):
+    /// for a promotion, the origin of every version it carried, oldest first; for
+    /// a commit that changed a version itself, that commit.
+    pub changelogs: Vec<Origin>,
 }
 
 /// What history to list.
@@ -168,6 +174,84 @@ pub fn list(repo: &ResourceRepo, head: CommitId, query: &HistoryQuery) -> Result
         .collect())
 }
 
+/// How many changes of a version file one entry's lineage walks per env.
+const LINEAGE_WALK: usize = 200;
+
+/// The services a commit changed the version of in `env`: the queried one, or for
+/// a promotion the `service: old → new` lines of its body.
+fn services_of(parsed: &message::ParsedMessage, query: &HistoryQuery) -> Vec<String> {
+    if let Some(service) = &query.service {
+        return vec![service.clone()];
+    }
+    if let Some(service) = parsed.trailer(message::SERVICE) {
+        return vec![service.to_string()];
+    }
+    if parsed.kind() != "promotion" {
+        return Vec::new();
+    }
+    let first = parsed.body.split("\n\n").next().unwrap_or_default();
+    first
+        .lines()
+        .filter_map(|l| {
+            l.split_once(": ")
+                .filter(|(_, c)| c.contains(" → "))
+                .map(|(s, _)| s.to_string())
+        })
+        .filter(|s| input::service_name(s, "service").is_ok())
+        .collect()
+}
+
+/// The original changelogs of commit `c` for `service` in `env`.
+fn origins(
+    repo: &ResourceRepo,
+    c: &CommitInfo,
+    parsed: &message::ParsedMessage,
+    env: &str,
+    service: &str,
+) -> Vec<Origin> {
+    let path = version_path(env, service);
+    let Ok(id) = CommitId::from_str(&c.id) else {
+        return Vec::new();
+    };
+    let new = repo.read_file(id, &path).ok().flatten();
+    let old = parent_of(c).and_then(|p| repo.read_file(p, &path).ok().flatten());
+    let Some(new) = new else { return Vec::new() };
+    if old.as_deref().is_some_and(|old| same_version(old, &new)) {
+        return Vec::new();
+    }
+    let change = |c: &CommitInfo| VersionChange {
+        commit: c.id.clone(),
+        author: c.author.clone(),
+        time: c.time,
+        message: c.message.clone(),
+        content: Some(new.clone()),
+    };
+    if parsed.kind() != "promotion" {
+        return vec![Origin::of(service, env, &change(c))];
+    }
+    let transitions = repo
+        .read_file(id, TRANSITIONS_FILE)
+        .ok()
+        .flatten()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| parse_transitions(&t).ok())
+        .unwrap_or_default();
+    let source = parsed
+        .trailer("Slipway-Transition")
+        .and_then(|name| transitions.iter().find(|t| t.name == name))
+        .or_else(|| transitions.iter().find(|t| t.target == env))
+        .map(|t| t.source.clone());
+    let Some(source) = source else { return Vec::new() };
+    let chain = origin_chain(&transitions, &source);
+    match repo.lineage(id, &chain, service, old.as_deref(), &new, LINEAGE_WALK) {
+        Ok(lineage) => lineage.origins,
+        Err(e) => {
+            tracing::warn!(commit = %c.id, %service, "cannot read the lineage of {path}: {e}");
+            Vec::new()
+        }
+    }
+}
+
 fn entry(repo: &ResourceRepo, c: CommitInfo, query: &HistoryQuery) -> HistoryEntry {
     let parsed = message::parse(&c.message);
     let env = query
@@ -191,7 +275,15 @@ fn entry(repo: &ResourceRepo, c: CommitInfo, query: &HistoryQuery) -> HistoryEnt
         }
         _ => (None, None),
     };
+    let changelogs = match &env {
+        Some(env) => services_of(&parsed, query)
+            .iter()
+            .flat_map(|service| origins(repo, &c, &parsed, env, service))
+            .collect(),
+        None => Vec::new(),
+    };
     HistoryEntry {
+        changelogs,
         time: DateTime::from_timestamp(c.time, 0).unwrap_or_default(),
         kind: parsed.kind(),
         changelog: parsed.body,

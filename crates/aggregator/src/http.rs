@@ -66,6 +66,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/envs/{env}/services/{*rest}", get(crate::inspect::service))
         .route("/api/envs/{env}/deployables/{*rest}", get(crate::inspect::deployable))
         .route("/api/envs/{env}/diff", get(crate::inspect::env_diff))
+        // Push webhooks of git hosts (webhooks.rs).
+        .route("/api/webhooks/{host}", post(crate::webhooks::receive))
+        // Promotion insight: what the next promotion ships, env diffs.
+        .route("/api/transitions/{name}/preview", get(get_preview))
+        .route("/api/diff", get(get_diff))
+        .route("/api/timeline", get(get_timeline))
+        .route("/api/dora", get(get_dora))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
         .merge(admin::router(admin))
@@ -198,11 +205,15 @@ pub struct CommitAnswer {
 
 fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode) -> Response {
     if w.created {
+        crate::notifications::after_write(app, action, &w);
         app.metrics
             .commits
             .get_or_create(&Metrics::label("action", action))
             .inc();
-        app.nudge_peers();
+        // Posted versions ask the peers once per batch (batch.rs), not once per post.
+        if action != "version" {
+            app.nudge_peers();
+        }
         let answer = CommitAnswer {
             commit: w.commit,
             unchanged: false,
@@ -224,12 +235,10 @@ async fn post_version(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
         let req = versions::parse_request(&bytes)?;
         allowed(&principal, Scope::Versions, Some(&req.env))?;
         let author = principal.name;
-        let store = app.store.clone();
         let (env, service) = (req.env.clone(), req.service.clone());
-        let w = app
-            .repo
-            .with(move |r| app::write(r, &store, &author, |snap| versions::plan(snap, &req)))
-            .await?;
+        // The guard travels with the post into its batch: shutdown waits for the
+        // push that carries it, even when the client went away.
+        let w = app.versions.post(author, req, app.drain.guard()).await?;
         tracing::info!(%env, %service, commit = %w.commit, created = w.created, "version posted");
         Ok(written(&app, "version", w, StatusCode::CREATED))
     }
@@ -304,6 +313,92 @@ async fn get_history(
     counted(&app, result)
 }
 
+async fn get_preview(State(app): State<Arc<App>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        input::transition_name(&name)?;
+        let snapshot = app.store.snapshot();
+        let preview = app
+            .repo
+            .read(move |r| crate::preview::transition_preview(r, &snapshot, &name))
+            .await?;
+        Ok(Json(preview).into_response())
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn get_diff(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        let snapshot = app.store.snapshot();
+        // Rendering every object of two envs is CPU work: off the executor's threads.
+        let answer = tokio::task::spawn_blocking(move || crate::preview::env_diff(&snapshot, &params))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the diff failed: {e}")))??;
+        Ok(Json(answer).into_response())
+    }
+    .await;
+    counted(&app, result)
+}
+
+/// The delivery record (version-file history and deploy notes) at the last fetched head.
+async fn delivery_record(app: &App) -> Result<slipway_core::delivery::Record, ApiError> {
+    let head = app.store.snapshot().commit.clone();
+    let Ok(head) = head.parse::<slipway_repo::CommitId>() else {
+        return Ok(slipway_core::delivery::Record::default());
+    };
+    app.repo
+        .read(move |r| crate::delivery::record(r, head))
+        .await
+        .map_err(|e| ApiError::repo(&e))
+}
+
+async fn get_timeline(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        let query = crate::delivery::parse_timeline_query(&params)?;
+        let record = delivery_record(&app).await?;
+        match crate::delivery::find_timeline(&record, &query) {
+            Some(t) => Ok(Json(t).into_response()),
+            None => Err(ApiError::not_found(match query {
+                crate::delivery::TimelineQuery::Version { service, version } => {
+                    format!("no commit brought version {version:?} of {service} into any env")
+                }
+                crate::delivery::TimelineQuery::Commit(c) => format!("commit {c:?} changed no version file"),
+            })),
+        }
+    }
+    .await;
+    counted(&app, result)
+}
+
+async fn get_dora(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let result = async {
+        reader(&app, &headers)?;
+        let query = crate::delivery::parse_dora_query(&params)?;
+        input::known_env(&app.store.snapshot(), &query.env, EnvGiven::Query)?;
+        let record = delivery_record(&app).await?;
+        let keys = crate::delivery::four_keys(&record, &query, chrono::Utc::now());
+        app.metrics.dora(&keys);
+        Ok(Json(keys).into_response())
+    }
+    .await;
+    counted(&app, result)
+}
+
 async fn change_lock(
     app: &Arc<App>,
     headers: &HeaderMap,
@@ -321,9 +416,13 @@ async fn change_lock(
     let op = lock_changes::parse_op(lock, body.as_deref())?;
     let store = app.store.clone();
     let label = lock_changes::target_label(&env, &target);
+    let in_flight = app.drain.guard();
     let w = app
         .repo
-        .with(move |r| app::write(r, &store, &author, |snap| lock_changes::plan(snap, &env, &target, &op)))
+        .with(move |r| {
+            let _in_flight = in_flight;
+            app::write(r, &store, &author, |snap| lock_changes::plan(snap, &env, &target, &op))
+        })
         .await?;
     tracing::info!(target = %label, lock, commit = %w.commit, created = w.created, "lock changed");
     Ok(written(app, "lock", w, StatusCode::OK))
@@ -367,9 +466,11 @@ async fn post_rollback(State(app): State<Arc<App>>, headers: HeaderMap, body: Bo
         allowed(&principal, Scope::Rollback, Some(&req.env))?;
         let author = principal.name;
         let store = app.store.clone();
+        let in_flight = app.drain.guard();
         let w = app
             .repo
             .with(move |r| {
+                let _in_flight = in_flight;
                 let from = app::commit_on_branch(r, &req.commit)?;
                 let old = r.read_file(from, &version_path(&req.env, &req.service))?;
                 let from = from.to_string();
@@ -530,7 +631,7 @@ fn event_stream(app: &Arc<App>) -> impl Stream<Item = Result<Event, Infallible>>
     let rx = app.store.subscribe();
     app.metrics.subscribers.set(app.store.subscribers() as i64);
     let app2 = app.clone();
-    let shutdown = app.shutdown.clone().cancelled_owned();
+    let shutdown = app.drain.draining();
     BroadcastStream::new(rx)
         .filter_map(|item| async move {
             let event = match item {

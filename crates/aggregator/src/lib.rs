@@ -11,8 +11,10 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod batch;
 pub mod client;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod history;
 pub mod history_filter;
@@ -22,6 +24,8 @@ pub mod inspect;
 pub mod lock_changes;
 pub mod message;
 pub mod metrics;
+pub mod notifications;
+pub mod preview;
 pub mod refusal;
 pub mod rollback;
 pub mod state;
@@ -30,6 +34,7 @@ pub mod ui;
 #[cfg(feature = "ts")]
 pub mod ui_types;
 pub mod versions;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,7 +42,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use slipway_repo::SharedRepo;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 pub use config::AggregatorConfig;
 
@@ -45,6 +49,7 @@ use app::App;
 use metrics::Metrics;
 use slipway_core::tokens::{peer_token, Tokens};
 use slipway_kit::clock::SystemClock;
+use slipway_kit::drain::Drain;
 use slipway_kit::fetch::FetchRecord;
 use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
@@ -62,8 +67,9 @@ pub struct Running {
 }
 
 /// Starts the aggregator: fetches the repo once, binds `api_bind` (printing the
-/// `listening on` line), and runs until `shutdown` is cancelled.
-pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
+/// `listening on` line), and runs until the drain begins; its task ends once
+/// the writes in flight have been pushed and answered.
+pub async fn start(config: AggregatorConfig, drain: Drain) -> anyhow::Result<Running> {
     if let Some(template) = &config.commit_url_template {
         history_filter::check_template(template).map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
     }
@@ -90,7 +96,27 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
     let fetch_now = Arc::new(Notify::new());
     let nudged = fetch_now.clone();
     let clock = SystemClock::shared();
+    let webhook_secrets =
+        webhooks::Secrets::load(&config.webhooks).map_err(|e| anyhow::anyhow!("aggregator config: {e}"))?;
     let store = Arc::new(Store::new(clock.clone()));
+    let mut metrics = Metrics::new();
+    let notify_metrics = slipway_kit::notify::NotifyMetrics::default();
+    notify_metrics.register(&mut metrics.registry);
+    let notifier = slipway_kit::notify::Notifier::start("slipway-aggregator", &config.notifications, notify_metrics)
+        .map_err(|e| anyhow::anyhow!("aggregator config: {e}"))?;
+    let peers: Vec<PeerClient> = [&deployer, &transitioner].into_iter().flatten().cloned().collect();
+    let versions = batch::VersionQueue::start(
+        repo.clone(),
+        store.clone(),
+        config.version_batch_max,
+        metrics.version_pushes.clone(),
+        Arc::new(move || {
+            for peer in &peers {
+                let peer = peer.clone();
+                tokio::spawn(async move { peer.refresh().await });
+            }
+        }),
+    );
     let head_of = store.clone();
     let head = Arc::new(move || Some(head_of.snapshot().commit.clone()).filter(|c| !c.is_empty()));
     let app = Arc::new(App {
@@ -98,43 +124,51 @@ pub async fn start(config: AggregatorConfig, shutdown: CancellationToken) -> any
         refresh: RefreshGate::new(clock, head, move || nudged.notify_one()),
         repo,
         store,
-        metrics: Metrics::new(),
+        metrics,
+        versions,
+        webhook_secrets,
+        notifier,
+        notifies: !config.notifications.is_empty(),
+        webhook_limit: webhooks::RateLimit::new(webhooks::RATE_PER_SECOND),
         deployer,
         transitioner,
         fetches: FetchRecord::default(),
         fetch_now,
         last_hint: Default::default(),
-        shutdown: shutdown.clone(),
+        drain: drain.clone(),
         config,
     });
     // Serve the first state from the repo; a remote that hangs must not keep the API down.
-    if tokio::time::timeout(FIRST_FETCH_LIMIT, app.fetch()).await.is_err() {
+    let repo_loop = tokio::spawn(app.clone().repo_loop());
+    if tokio::time::timeout(FIRST_FETCH_LIMIT, app.fetches.settled())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "the first fetch of {} takes longer than {FIRST_FETCH_LIMIT:?}; serving meanwhile, state marked stale",
             app.config.repo.versions_url
         );
         app.store
             .set_repo_error("the first fetch has not finished yet".to_string());
-        app.fetch_now.notify_one();
     }
     let router = http::router(app.clone());
     let (listener, addr) = slipway_kit::bind("slipway-aggregator", &app.config.api_bind).await?;
-    let publisher = tokio::spawn(app.store.clone().publisher(shutdown.clone()));
-    let repo_loop = tokio::spawn(app.clone().repo_loop());
+    let publisher = tokio::spawn(app.store.clone().publisher(drain.clone()));
     let peer_loop = tokio::spawn(app.clone().peer_loop());
     let task = tokio::spawn(async move {
-        let served = slipway_kit::serve(listener, router, shutdown.clone()).await;
-        shutdown.cancel();
+        let served = slipway_kit::serve(listener, router, &drain).await;
+        drain.begin();
         let _ = repo_loop.await;
         let _ = peer_loop.await;
         let _ = publisher.await;
+        drain.drained().await;
         served
     });
     Ok(Running { addr, task })
 }
 
-/// Runs the aggregator until `shutdown` is cancelled.
-pub async fn serve(config: AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let running = start(config, shutdown).await?;
+/// Runs the aggregator until the drain begins and the writes in flight are done.
+pub async fn serve(config: AggregatorConfig, drain: Drain) -> anyhow::Result<()> {
+    let running = start(config, drain).await?;
     running.task.await.context("the server task failed")?
 }

@@ -36,8 +36,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::Serve { config } => {
             slipway_kit::init_tracing();
             let config: AggregatorConfig = slipway_kit::load_config(&config)?;
-            let shutdown = slipway_kit::shutdown_on_signals();
-            slipway_aggregator::serve(config, shutdown).await?;
+            slipway_aggregator::serve(config, slipway_kit::Drain::on_signals()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::PostVersion(args) => Ok(ExitCode::from(post_version(args).await)),

@@ -4,6 +4,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 type Labels = Vec<(String, String)>;
 
@@ -16,12 +17,20 @@ pub struct Metrics {
     pub rejected: Family<Labels, Counter>,
     /// Failed fetches of the resource repo.
     pub fetch_errors: Counter,
+    /// Fetches of the resource repo (tried).
+    pub fetches: Counter,
+    /// Push webhook requests, by host and outcome.
+    pub webhooks: Family<Labels, Counter>,
+    /// Pushes (tried) of batches of posted versions (group commit).
+    pub version_pushes: Counter,
     /// Failed status reads of peers, by peer.
     pub peer_errors: Family<Labels, Counter>,
     /// 1 while the state is stale.
     pub stale: Gauge,
     /// Open `/api/events` streams.
     pub subscribers: Gauge,
+    /// The DORA four keys of an env, by `env` and `key`, as the last `GET /api/dora` of that env computed them.
+    pub dora: Family<Labels, Gauge<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -45,6 +54,20 @@ impl Metrics {
             "Failed fetches of the resource repo",
             fetch_errors.clone(),
         );
+        let fetches = Counter::default();
+        registry.register("repo_fetches", "Fetches of the resource repo (tried)", fetches.clone());
+        let webhooks = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhooks",
+            "Push webhook requests, by host and outcome (refreshing, ignored, refused, rate_limited, not_configured)",
+            webhooks.clone(),
+        );
+        let version_pushes = Counter::default();
+        registry.register(
+            "version_pushes",
+            "Batches of posted versions committed together and pushed once (tried)",
+            version_pushes.clone(),
+        );
         let peer_errors = Family::<Labels, Counter>::default();
         registry.register(
             "peer_errors",
@@ -55,14 +78,53 @@ impl Metrics {
         registry.register("state_stale", "1 while the state may be out of date", stale.clone());
         let subscribers = Gauge::default();
         registry.register("event_subscribers", "Open /api/events streams", subscribers.clone());
+        let dora = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "dora",
+            "DORA four keys per env (key: deploys_per_day, deploys_per_week, lead_time_median_seconds, lead_time_p90_seconds, change_failure_rate, time_to_restore_median_seconds) over the period of the last GET /api/dora of that env",
+            dora.clone(),
+        );
         Metrics {
+            dora,
             registry,
             commits,
             rejected,
             fetch_errors,
+            version_pushes,
+            fetches,
+            webhooks,
             peer_errors,
             stale,
             subscribers,
+        }
+    }
+
+    /// Sets the DORA gauges of an env from the four keys computed for all its services.
+    pub fn dora(&self, keys: &slipway_core::delivery::Dora) {
+        if keys.service.is_some() {
+            return;
+        }
+        let values = [
+            ("deploys_per_day", Some(keys.deploys_per_day)),
+            ("deploys_per_week", Some(keys.deploys_per_week)),
+            ("lead_time_median_seconds", keys.lead_time.median_seconds),
+            ("lead_time_p90_seconds", keys.lead_time.p90_seconds),
+            ("change_failure_rate", keys.change_failure_rate),
+            ("time_to_restore_median_seconds", keys.time_to_restore.median_seconds),
+        ];
+        for (key, value) in values {
+            let labels = vec![
+                ("env".to_string(), keys.env.clone()),
+                ("key".to_string(), key.to_string()),
+            ];
+            match value {
+                Some(v) => {
+                    self.dora.get_or_create(&labels).set(v);
+                }
+                None => {
+                    self.dora.remove(&labels);
+                }
+            }
         }
     }
 

@@ -87,6 +87,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The clock that stamps `updated_at`.
+    pub fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+
     /// An empty store; `clock` stamps `updated_at`.
     pub fn new(clock: SharedClock) -> Self {
         let (events, _) = broadcast::channel(256);
@@ -184,10 +189,10 @@ impl Store {
     }
 
     /// Computes the state after every change, so that readers find it ready.
-    pub async fn publisher(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+    pub async fn publisher(self: Arc<Self>, drain: slipway_kit::Drain) {
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = drain.draining() => return,
                 _ = self.recompute.notified() => {}
             }
             let store = self.clone();

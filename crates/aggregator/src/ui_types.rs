@@ -6,6 +6,7 @@
 //! `SLIPWAY_WRITE_UI_TYPES=1 cargo test -p slipway-aggregator --test ui_types`.
 
 use slipway_core::approvals::Verdict;
+use slipway_core::lineage::Origin;
 use slipway_core::live::{
     Condition, ContainerView, DiffState, EnvDiff, EventView, FieldDiff, LiveObject, LiveView, ObjectDiff, PodView,
 };
@@ -64,6 +65,7 @@ pub fn generated_file() -> String {
         declaration::<DeployableEnvView<'static>>(),
         declaration::<DeployableView<'static>>(),
         declaration::<StateView<'static>>(),
+        declaration::<Origin>(),
         declaration::<HistoryEntry>(),
         // Answers to writes.
         declaration::<CommitAnswer>(),

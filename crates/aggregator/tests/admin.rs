@@ -3,6 +3,7 @@
 
 mod support;
 
+use slipway_kit::testing::{assert_json_errors_for_unknown_paths_and_methods, assert_ready_only_after_the_first_fetch};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,39 +14,24 @@ async fn ready_is_503_until_the_first_fetch_succeeds_and_live_is_200_throughout(
     let mut c = config(&fixture);
     c.repo.versions_url = later.display().to_string();
     let h = Harness::start_on(fixture, c).await;
-
-    assert_eq!(h.send("GET", "/live", None, None).await.0, 200);
-    let (status, body) = h.send("GET", "/ready", None, None).await;
-    assert_eq!(status, 503, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("not been fetched"), "{body}");
-
-    git_fixture::Fixture::from_yaml(REPO).unwrap().build(&later).unwrap();
-    eventually("/ready answers 200", || async {
-        h.send("GET", "/ready", None, None).await.0 == 200
+    assert_ready_only_after_the_first_fetch(&h.base, || {
+        git_fixture::Fixture::from_yaml(REPO).unwrap().build(&later).unwrap();
     })
     .await;
-    assert_eq!(h.send("GET", "/live", None, None).await.0, 200);
     h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_answer_is_the_json_error_shape_including_404_and_405() {
     let h = Harness::start(REPO).await;
+    assert_json_errors_for_unknown_paths_and_methods(&h.base, "/api/nope").await;
     let (status, body) = h.send("GET", "/api/versions", None, None).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (405, Some("method GET is not allowed on /api/versions"))
     );
-    let (status, body) = h.send("GET", "/refresh", None, None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (405, Some("method GET is not allowed on /refresh"))
-    );
     let (status, body) = h.send("DELETE", "/api/state", None, None).await;
     assert_eq!(status, 405);
-    assert!(body["error"].is_string(), "{body}");
-    let (status, body) = h.send("GET", "/api/nope", None, None).await;
-    assert_eq!(status, 404);
     assert!(body["error"].is_string(), "{body}");
     // A refusal of the API itself keeps its own message.
     let (status, body) = h.send("POST", "/api/versions", None, None).await;

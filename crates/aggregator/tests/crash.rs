@@ -1,5 +1,6 @@
 //! The real binary, killed with SIGKILL in the middle of a stream of posts:
-//! every post it answered `201` is in the repo after a restart.
+//! every post it answered `201` is in the repo after a restart; and stopped
+//! with SIGTERM: it finishes the push in flight and answers it, then exits 0.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,17 +21,55 @@ commits:
 
 const TOKEN: &str = "crash-test-token";
 
-/// Starts the binary and waits for its `listening on` line.
-async fn start(config: &std::path::Path) -> (Child, String) {
+/// The binary, started: the process, its URL, and its log (stderr) so far.
+struct Started {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Started {
+    /// Sends the process SIGTERM.
+    async fn terminate(&self) {
+        let pid = self.child.id().expect("the process runs").to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits up to 20 s for its log to have a line with `text`.
+    async fn logged(&self, text: &str) {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while !self.log.lock().unwrap().contains(text) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {text:?} in the log: {}", self.log.lock().unwrap()));
+    }
+}
+
+/// Starts the binary (logging at `rust_log`) and waits for its `listening on` line.
+async fn start(config: &std::path::Path, rust_log: &str) -> Started {
     let mut child = Command::new(env!("CARGO_BIN_EXE_slipway-aggregator"))
         .args(["serve", "--config"])
         .arg(config)
         .env("CRASH_TEST_TOKENS", format!("ci:{TOKEN}"))
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("the aggregator binary starts");
+    let log: Arc<Mutex<String>> = Arc::default();
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let kept = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            let mut log = kept.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
     let line = tokio::time::timeout(Duration::from_secs(30), async {
@@ -51,24 +90,18 @@ async fn start(config: &std::path::Path) -> (Child, String) {
         .to_string();
     // Keep reading stdout so the process never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
+    Started { child, url, log }
 }
 
 #[tokio::test]
 async fn every_post_answered_201_survives_a_sigkill() {
     let repo = git_fixture::temp(REPO).unwrap();
-    let config = repo.scratch("aggregator.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "versions_url: {}\nversions_checkout_path: {}\napi_tokens_env: CRASH_TEST_TOKENS\nui_path: {}\npoll_interval: 1s\n",
-            repo.url(),
-            repo.scratch("checkout").display(),
-            repo.scratch("ui").display()
-        ),
-    )
-    .unwrap();
-    let (mut child, url) = start(&config).await;
+    let more = format!(
+        "api_tokens_env: CRASH_TEST_TOKENS\nui_path: {}\npoll_interval: 1s\n",
+        repo.scratch("ui").display()
+    );
+    let config = repo.service_config("aggregator.yaml", &repo.url(), &more).unwrap();
+    let Started { mut child, url, .. } = start(&config, "warn").await;
 
     let accepted: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
     // Told after every accepted post, so the kill waits on the count, not on a clock.
@@ -129,7 +162,7 @@ async fn every_post_answered_201_survives_a_sigkill() {
         c.await.unwrap();
     }
 
-    let (mut child, url) = start(&config).await;
+    let Started { mut child, url, .. } = start(&config, "warn").await;
     let accepted = accepted.lock().unwrap().clone();
     let log = repo.log();
     for (service, version, commit) in &accepted {
@@ -159,26 +192,121 @@ async fn every_post_answered_201_survives_a_sigkill() {
 #[tokio::test]
 async fn sigterm_ends_the_process_cleanly_even_with_an_open_event_stream() {
     let repo = git_fixture::temp(REPO).unwrap();
-    let config = repo.scratch("aggregator.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "versions_url: {}\nversions_checkout_path: {}\napi_tokens_env: CRASH_TEST_TOKENS\n",
-            repo.url(),
-            repo.scratch("checkout").display(),
-        ),
-    )
-    .unwrap();
-    let (mut child, url) = start(&config).await;
-    let events = reqwest::get(format!("{url}/api/events")).await.unwrap();
+    let config = repo
+        .service_config("aggregator.yaml", &repo.url(), "api_tokens_env: CRASH_TEST_TOKENS\n")
+        .unwrap();
+    let mut started = start(&config, "warn").await;
+    let events = reqwest::get(format!("{}/api/events", started.url)).await.unwrap();
     assert_eq!(events.status().as_u16(), 200);
-    let pid = child.id().expect("the process runs").to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+    started.terminate().await;
+    let status = tokio::time::timeout(Duration::from_secs(10), started.child.wait())
         .await
         .expect("the aggregator stops within 10 s of SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
     drop(events);
+}
+
+/// A `pre-receive` hook that says a push arrived (creates `arrived`) and holds
+/// it until `release` exists, so a test can act while a push is in flight.
+fn hold_pushes(repo: &git_fixture::TempRepo, arrived: &std::path::Path, release: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let hook = repo.path.join("hooks/pre-receive");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n: > '{}'\nwhile [ ! -e '{}' ]; do sleep 0.02; done\n",
+            arrived.display(),
+            release.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// An aggregator whose remote holds pushes, and a post whose push is held there.
+struct HeldPush {
+    repo: git_fixture::TempRepo,
+    _remote: git_fixture::http::HttpRemote,
+    release: std::path::PathBuf,
+    started: Started,
+    post: tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+}
+
+impl HeldPush {
+    async fn start() -> HeldPush {
+        let repo = git_fixture::temp(REPO).unwrap();
+        let (arrived, release) = (repo.scratch("push-arrived"), repo.scratch("push-release"));
+        hold_pushes(&repo, &arrived, &release);
+        // Over smart HTTP, so the push runs the remote's hooks.
+        let remote = git_fixture::http::HttpRemote::serve(&repo.path).unwrap();
+        let more = "api_tokens_env: CRASH_TEST_TOKENS\npoll_interval: 1h\n";
+        let config = repo.service_config("aggregator.yaml", &remote.url(), more).unwrap();
+        let started = start(&config, "info").await;
+        let post = tokio::spawn(
+            reqwest::Client::new()
+                .post(format!("{}/api/versions", started.url))
+                .bearer_auth(TOKEN)
+                .json(&json!({"service": "s1", "env": "latest", "vars": {"version": "2"}}))
+                .send(),
+        );
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while !arrived.exists() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the push reaches the remote");
+        HeldPush {
+            repo,
+            _remote: remote,
+            release,
+            started,
+            post,
+        }
+    }
+
+    /// Sends SIGTERM, checks that the process waits (its log says `waiting`),
+    /// lets the push go on, and returns once the process exited 0 with the version pushed.
+    async fn terminate_then_release(&mut self, waiting: &str) {
+        self.started.terminate().await;
+        self.started.logged(waiting).await;
+        assert!(
+            self.started.child.try_wait().unwrap().is_none(),
+            "the process waits for the push in flight"
+        );
+        std::fs::write(&self.release, "").unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(20), self.started.child.wait())
+            .await
+            .expect("the aggregator exits after the push")
+            .unwrap();
+        assert!(status.success(), "{status}");
+        assert_eq!(
+            self.repo.read("latest/version/s1.yaml").as_deref(),
+            Some("version: '2'\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_during_a_push_lets_it_finish_answers_the_post_and_exits_0() {
+    let mut held = HeldPush::start().await;
+    held.terminate_then_release("shutting down").await;
+    let answer = tokio::time::timeout(Duration::from_secs(20), &mut held.post)
+        .await
+        .expect("the post is answered")
+        .unwrap()
+        .expect("the post is answered, not cut off");
+    assert_eq!(answer.status().as_u16(), 201);
+}
+
+#[tokio::test]
+async fn sigterm_waits_for_a_push_whose_client_went_away() {
+    let mut held = HeldPush::start().await;
+    // The client gives up: its connection closes while the push is held.
+    held.post.abort();
+    let _ = (&mut held.post).await;
+    held.terminate_then_release("waiting for the work in flight to finish")
+        .await;
 }

@@ -19,14 +19,19 @@
 
 pub mod approvals;
 pub mod content_type;
+pub mod delivery;
+pub mod deploy_outcome;
 pub mod deployers;
 pub mod duration;
+pub mod env_diff;
 pub mod error;
+pub mod lineage;
 pub mod live;
 pub mod locks;
 pub mod merge;
 pub mod model;
 pub mod names;
+pub mod preview;
 pub mod refresh;
 pub mod status;
 pub mod tokens;

@@ -124,16 +124,11 @@ async fn main() -> anyhow::Result<()> {
 
     let kubeconfig = repo.scratch("sim.kubeconfig");
     sim.write_kubeconfig(&kubeconfig)?;
-    let config_path = repo.scratch("deployer.yaml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "versions_url: {}\nversions_checkout_path: {}\npoll_interval: 1h\nclusters:\n  sim: {{kubeconfig: {}}}\n",
-            repo.url(),
-            repo.scratch("checkout").display(),
-            kubeconfig.display()
-        ),
-    )?;
+    let more = format!(
+        "poll_interval: 1h\nclusters:\n  sim: {{kubeconfig: {}}}\n",
+        kubeconfig.display()
+    );
+    let config_path = repo.service_config("deployer.yaml", &repo.url(), &more)?;
 
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_slipway-deployer"))

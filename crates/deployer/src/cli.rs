@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use slipway_kit::{load_config, shutdown_on_signals};
+use slipway_kit::{load_config, Drain};
 
 use crate::check::Verdict;
 use crate::DeployerConfig;
@@ -63,7 +63,7 @@ impl Cli {
         slipway_kit::init_tracing();
         match self.command {
             Command::Serve { config: path } => {
-                crate::serve(config(&path)?, shutdown_on_signals()).await?;
+                crate::serve(config(&path)?, Drain::on_signals()).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Check {

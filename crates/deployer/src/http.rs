@@ -8,29 +8,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use slipway_kit::admin::{self, Admin};
-use slipway_kit::clock::SystemClock;
 use slipway_kit::refresh::RefreshGate;
 
 use crate::deployer::Deployer;
 
 /// The router of the deployer's API. `POST /refresh` stays open (it only asks for a
 /// reconcile now, and a git host's webhook points at it) and is rate-limited.
-/// Ready once a fetch of the resource repo has succeeded (the status has its head).
+/// Ready once the run loop's first fetch of the resource repo has succeeded.
 pub fn router(deployer: Arc<Deployer>) -> Router {
     let (d, head_of, ready_of, metrics_of) = (deployer.clone(), deployer.clone(), deployer.clone(), deployer.clone());
-    let gate = RefreshGate::new(
-        SystemClock::shared(),
-        Arc::new(move || head_of.repo_commit()),
-        move || d.request_refresh(),
-    );
+    let gate = RefreshGate::new(deployer.clock(), Arc::new(move || head_of.repo_commit()), move || {
+        d.request_refresh()
+    });
     let admin = Admin {
-        ready: Arc::new(move || match ready_of.repo_commit() {
-            Some(_) => Ok(()),
-            None => Err(match ready_of.status().last_fetch_error {
-                Some(e) => format!("the resource repo has not been fetched yet: {}", e.message),
-                None => "the resource repo has not been fetched yet".to_string(),
-            }),
-        }),
+        ready: Arc::new(move || ready_of.fetches().readiness()),
         metrics: Arc::new(move || slipway_kit::metrics_response(&metrics_of.metrics.registry)),
         refresh: gate,
     };

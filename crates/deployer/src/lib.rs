@@ -42,7 +42,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
+use slipway_kit::Drain;
 
 pub use crate::config::DeployerConfig;
 pub use crate::deployer::{Deployer, EnvRun};
@@ -58,22 +58,25 @@ pub struct Running {
 }
 
 /// Starts the deployer (HTTP API and reconcile loop) and returns once it listens.
-/// Cancelling `shutdown` stops both; await `task` for a clean end.
-pub async fn start(config: DeployerConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
+/// Once `drain` begins both stop; `task` ends when the reconciles in flight are done.
+pub async fn start(config: DeployerConfig, drain: Drain) -> anyhow::Result<Running> {
     let deployer = Deployer::new(config).await.context("cannot start the deployer")?;
     let (listener, addr) = slipway_kit::bind(SERVICE, &deployer.config().api_bind).await?;
     let app = http::router(deployer.clone());
-    let looping = tokio::spawn(deployer.clone().run(shutdown.clone()));
+    let looping = tokio::spawn(deployer.clone().run(drain.clone()));
     let task = tokio::spawn(async move {
-        let served = slipway_kit::serve(listener, app, shutdown).await;
+        let served = slipway_kit::serve(listener, app, &drain).await;
+        drain.begin();
         let _ = looping.await;
+        drain.drained().await;
         served
     });
     Ok(Running { deployer, addr, task })
 }
 
-/// Runs the deployer until `shutdown` is cancelled (`slipway-deployer serve`).
-pub async fn serve(config: DeployerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let running = start(config, shutdown).await?;
+/// Runs the deployer until `drain` begins and its reconciles in flight are done
+/// (`slipway-deployer serve`).
+pub async fn serve(config: DeployerConfig, drain: Drain) -> anyhow::Result<()> {
+    let running = start(config, drain).await?;
     running.task.await.context("deployer task failed")?
 }

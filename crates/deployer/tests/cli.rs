@@ -22,18 +22,11 @@ fn bin() -> Command {
 fn write_config(repo: &git_fixture::TempRepo, sim: &SimCluster) -> std::path::PathBuf {
     let kubeconfig = repo.scratch("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).unwrap();
-    let path = repo.scratch("deployer.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "versions_url: {}\nversions_checkout_path: {}\nretry_min_delay: 5ms\nretry_max_delay: 20ms\nclusters:\n  main: {{kubeconfig: {}, context: simcluster}}\n",
-            repo.url(),
-            repo.scratch("checkout").display(),
-            kubeconfig.display()
-        ),
-    )
-    .unwrap();
-    path
+    let more = format!(
+        "retry_min_delay: 5ms\nretry_max_delay: 20ms\nclusters:\n  main: {{kubeconfig: {}, context: simcluster}}\n",
+        kubeconfig.display()
+    );
+    repo.service_config("deployer.yaml", &repo.url(), &more).unwrap()
 }
 
 async fn run(cmd: &mut Command) -> std::process::Output {

@@ -377,7 +377,7 @@ async fn converges_to_clean_despite_api_errors_and_reports_them_meanwhile() {
     let mut config = deployer_config(&repo, &[("main", &sim)]);
     // Few attempts per request, so that some reconciles do fail and say why.
     config.api_retries = 2;
-    let shutdown = tokio_util::sync::CancellationToken::new();
+    let shutdown = slipway_kit::Drain::new();
     let running = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
     let url = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
@@ -431,7 +431,7 @@ async fn converges_to_clean_despite_api_errors_and_reports_them_meanwhile() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert!(failed >= 1.0, "no failure counted for dev: {metrics}");
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
     sim.shutdown().await;
 }
@@ -656,7 +656,7 @@ async fn serve_reports_clean_soon_after_a_rollout_ends_without_waiting_for_the_n
     // Only the first poll happens during this test: Clean must come from the rollout checks.
     config.poll_interval = Duration::from_secs(3600);
     config.rollout_check_interval = Duration::from_millis(100);
-    let shutdown = tokio_util::sync::CancellationToken::new();
+    let shutdown = slipway_kit::Drain::new();
     let running = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let mut seen_in_progress = false;
@@ -675,7 +675,7 @@ async fn serve_reports_clean_soon_after_a_rollout_ends_without_waiting_for_the_n
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(seen_in_progress, "the rollout was observed in progress first");
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
     sim.shutdown().await;
 }
@@ -688,13 +688,13 @@ async fn shutdown_during_a_reconcile_lets_it_finish_and_starts_no_other() {
     config.api_bind = "127.0.0.1:0".into();
     // Every request is slow, so the first reconcile is still applying when the signal comes.
     sim.set_latency(Duration::from_millis(100));
-    let shutdown = tokio_util::sync::CancellationToken::new();
+    let shutdown = slipway_kit::Drain::new();
     let running = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
     wait_until(Duration::from_secs(15), "the first object is applied", || {
         sim.counters().writes() > 0
     })
     .await;
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
     // Every object of the env was applied, and the reconcile reported what it did.
     let status = running.deployer.status();

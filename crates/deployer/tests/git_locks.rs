@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use slipway_core::status::DeployerStatus;
 use slipway_deployer::DeployerConfig;
-use tokio_util::sync::CancellationToken;
+use slipway_kit::Drain;
 
 /// A repo with no env to deploy: only fetching is under test, no cluster is needed.
 const REPO: &str = "commits:\n  - message: initial\n    files:\n      deployers.yaml: \"deployers: {}\\n\"\n";
@@ -47,7 +47,7 @@ async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_the_first_fetch
     let lock = config.repo.versions_checkout_path.join("refs/remotes/origin/main.lock");
     std::fs::write(&lock, "").unwrap();
     let head = bump(&repo);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let running = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
     // The first poll's fetch decides: it brings the new head, without an error.
     let status = status_until(&running.deployer, |s| {
@@ -57,7 +57,7 @@ async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_the_first_fetch
     assert_eq!(status.repo_commit, Some(head), "{status:?}");
     assert!(status.last_fetch_error.is_none(), "{status:?}");
     assert!(!lock.exists());
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -66,7 +66,7 @@ async fn a_lock_file_appearing_while_running_is_cleared_after_the_bound_and_fetc
     let repo = git_fixture::temp(REPO).unwrap();
     let config = config(&repo);
     let lock = config.repo.versions_checkout_path.join("refs/remotes/origin/main.lock");
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let running = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
     status_until(&running.deployer, |s| s.repo_commit == repo.head()).await;
     std::fs::write(&lock, "").unwrap();
@@ -78,6 +78,6 @@ async fn a_lock_file_appearing_while_running_is_cleared_after_the_bound_and_fetc
     })
     .await;
     assert!(!lock.exists());
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::Value;
 use slipway_deployer::config::ClusterConfig;
 use slipway_deployer::DeployerConfig;
+use slipway_kit::Drain;
 use slipway_simcluster::{SimCluster, SimConfig};
-use tokio_util::sync::CancellationToken;
 
 fn base(name: &str, replicas: u32) -> String {
     format!(
@@ -72,7 +72,7 @@ struct Running {
     _repo: git_fixture::TempRepo,
     sim: SimCluster,
     base: String,
-    shutdown: CancellationToken,
+    shutdown: Drain,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -96,7 +96,7 @@ async fn start() -> Running {
         },
     );
     config.poll_interval = Duration::from_millis(200);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let running = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
     Running {
         _repo: repo,
@@ -109,7 +109,7 @@ async fn start() -> Running {
 
 impl Running {
     async fn stop(self) {
-        self.shutdown.cancel();
+        self.shutdown.begin();
         self.task.await.unwrap().unwrap();
         self.sim.shutdown().await;
     }

@@ -8,24 +8,27 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
+use crate::drain::Drain;
 
 /// When a fetch loop wakes: every `every`, when `now` is notified (the refresh
-/// gate), and never again once `shutdown` is cancelled.
+/// gate), and never again once the drain has begun.
 #[derive(Clone)]
 pub struct Wakeups {
     pub every: Duration,
     pub now: Arc<Notify>,
-    pub shutdown: CancellationToken,
+    pub drain: Drain,
 }
 
 impl Wakeups {
     /// Waits for the next poll or nudge; false once shutting down.
     pub async fn next(&self) -> bool {
+        if self.drain.is_draining() {
+            return false;
+        }
         tokio::select! {
-            _ = self.shutdown.cancelled() => false,
+            _ = self.drain.draining() => false,
             _ = tokio::time::sleep(self.every) => true,
             _ = self.now.notified() => true,
         }
@@ -35,15 +38,19 @@ impl Wakeups {
 /// Runs `step` (a fetch and what the service does with it) now and on every
 /// wakeup until shutdown, recording each outcome in `record`. A new error is
 /// logged once as a warning, its repeats only at debug level: the same failure
-/// every poll would hide new ones. Shutdown only ends the wait between steps,
-/// so a step in flight (a push, a transition run) always finishes.
+/// every poll would hide new ones. Each step holds a guard of the drain, and
+/// the drain only ends the wait between steps, so a step in flight (a fetch and
+/// what follows it: a push, a transition run) always finishes.
 pub async fn fetch_loop<F, Fut>(what: &str, wakeups: Wakeups, record: FetchRecord, clock: SharedClock, mut step: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
     loop {
-        match step().await {
+        let guard = wakeups.drain.guard();
+        let outcome = step().await;
+        drop(guard);
+        match outcome {
             Ok(()) => {
                 if record.last_error().is_some() {
                     tracing::info!("{what} works again");
@@ -61,35 +68,63 @@ where
 
 /// The record of one service's fetches, shared by its fetch loop and `/ready`.
 #[derive(Debug, Clone, Default)]
-pub struct FetchRecord(Arc<Mutex<Record>>);
+pub struct FetchRecord {
+    record: Arc<Mutex<Record>>,
+    /// Notified on every outcome.
+    outcome: Arc<Notify>,
+}
 
 #[derive(Debug, Default)]
 struct Record {
     first_success: Option<DateTime<Utc>>,
     last_error: Option<String>,
+    /// Whether any fetch has ended, well or not.
+    settled: bool,
 }
 
 impl FetchRecord {
     fn record(&self) -> std::sync::MutexGuard<'_, Record> {
-        // Two plain fields, consistent after any panic.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        // Plain fields, consistent after any panic.
+        self.record.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A fetch succeeded at `at`; clears the last error.
     pub fn succeeded(&self, at: DateTime<Utc>) {
-        let mut record = self.record();
-        record.first_success.get_or_insert(at);
-        record.last_error = None;
+        {
+            let mut record = self.record();
+            record.first_success.get_or_insert(at);
+            record.last_error = None;
+            record.settled = true;
+        }
+        self.outcome.notify_waiters();
     }
 
     /// A fetch failed; returns whether the error is new (worth a log line: the
     /// same failure every poll would only hide new ones).
     pub fn failed(&self, error: impl Into<String>) -> bool {
         let error = error.into();
-        let mut record = self.record();
-        let new = record.last_error.as_deref() != Some(error.as_str());
-        record.last_error = Some(error);
+        let new = {
+            let mut record = self.record();
+            let new = record.last_error.as_deref() != Some(error.as_str());
+            record.last_error = Some(error);
+            record.settled = true;
+            new
+        };
+        self.outcome.notify_waiters();
         new
+    }
+
+    /// Waits until a fetch has ended, well or not (at once if one has): a
+    /// service that serves its first state from the repo waits for it.
+    pub async fn settled(&self) {
+        loop {
+            // Made before the check, so an outcome recorded in between still wakes it.
+            let outcome = self.outcome.notified();
+            if self.record().settled {
+                return;
+            }
+            outcome.await;
+        }
     }
 
     /// When the first fetch succeeded, if one has.
@@ -123,7 +158,7 @@ mod tests {
         let wakeups = Wakeups {
             every: Duration::from_secs(30),
             now: Arc::new(Notify::new()),
-            shutdown: CancellationToken::new(),
+            drain: Drain::new(),
         };
         let record = FetchRecord::default();
         let steps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -145,7 +180,9 @@ mod tests {
             },
         ));
         let seen = || steps.load(std::sync::atomic::Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::timeout(Duration::from_secs(1), record.settled())
+            .await
+            .expect("the first step settles the record");
         assert_eq!((seen(), record.last_error().as_deref()), (1, Some("down")));
         wakeups.now.notify_one();
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -153,8 +190,48 @@ mod tests {
         assert_eq!(record.readiness(), Ok(()));
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert_eq!(seen(), 3, "and so does the interval");
-        wakeups.shutdown.cancel();
+        wakeups.drain.begin();
         task.await.unwrap();
+        assert_eq!(seen(), 3, "no step after the drain began");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_in_flight_holds_the_drain_until_it_ends() {
+        let drain = Drain::new();
+        let wakeups = Wakeups {
+            every: Duration::from_secs(30),
+            now: Arc::new(Notify::new()),
+            drain: drain.clone(),
+        };
+        let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+        let mut started_tx = Some(started_tx);
+        let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = finished.clone();
+        tokio::spawn(fetch_loop(
+            "fetch",
+            wakeups,
+            FetchRecord::default(),
+            Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH)),
+            move || {
+                let started_tx = started_tx.take();
+                let done = done.clone();
+                async move {
+                    if let Some(tx) = started_tx {
+                        let _ = tx.send(());
+                    }
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    done.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                }
+            },
+        ));
+        started.await.unwrap();
+        drain.begin();
+        drain.drained().await;
+        assert!(
+            finished.load(std::sync::atomic::Ordering::SeqCst),
+            "the drain waited for the step in flight"
+        );
     }
 
     #[test]

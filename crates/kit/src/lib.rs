@@ -1,9 +1,10 @@
 //! What the three services share around their domain: config files
-//! ([`config`]), tracing, the HTTP listener, shutdown on SIGINT/SIGTERM, the
+//! ([`config`]), tracing, the HTTP listener, graceful shutdown ([`drain`]), the
 //! clock ([`clock`]), the admin endpoints and the JSON error shape ([`admin`]),
 //! the record of the resource repo's fetches that `/ready` reads ([`fetch`]),
-//! the rate-limited `POST /refresh` gate ([`refresh`]), and leader election on a
-//! Kubernetes Lease ([`lease`]).
+//! the rate-limited `POST /refresh` gate ([`refresh`]), leader election on a
+//! Kubernetes Lease ([`lease`]), and notifications to webhooks and Slack
+//! ([`notify`]).
 //!
 //! It sits above `slipway-core` (and beside `slipway-repo`, whose config keys
 //! the services embed); nothing below it may depend on it.
@@ -12,17 +13,21 @@
 pub mod admin;
 pub mod clock;
 pub mod config;
+pub mod drain;
 pub mod fetch;
 pub mod lease;
+pub mod notify;
 pub mod peer;
 pub mod refresh;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::load_config;
+pub use drain::{Drain, DrainGuard};
 
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
 
 /// Sets up logging to stderr at the `info` level; `RUST_LOG` overrides it.
 pub fn init_tracing() {
@@ -54,69 +59,12 @@ pub async fn bind(service: &str, addr: &str) -> anyhow::Result<(tokio::net::TcpL
     Ok((listener, local))
 }
 
-/// A token cancelled on the first SIGINT or SIGTERM: the service then stops
-/// taking new work and lets what is in flight finish. A second signal exits at
-/// once with status 130, for an operator who does not want to wait.
-pub fn shutdown_on_signals() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("cannot listen for SIGTERM: {e}");
-                    let _ = ctrl_c.await;
-                    t.cancel();
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        tracing::info!("shutting down: finishing the work in flight (a second signal aborts)");
-        t.cancel();
-        if wait_for_signal().await {
-            tracing::warn!("second signal: aborting");
-            std::process::exit(130);
-        }
-    });
-    token
-}
-
-/// Waits for the next SIGINT or SIGTERM; false when signals cannot be listened for.
-async fn wait_for_signal() -> bool {
-    #[cfg(unix)]
-    {
-        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-            return tokio::signal::ctrl_c().await.is_ok();
-        };
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.is_ok(),
-            r = term.recv() => r.is_some(),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.is_ok()
-    }
-}
-
-/// Serves an axum router until `shutdown` is cancelled, with the JSON error
-/// shape ([`admin::json_errors`]) on every answer that has no body of its own.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// Serves an axum router until the drain begins, then finishes the requests in
+/// flight; with the JSON error shape ([`admin::json_errors`]) on every answer
+/// that has no body of its own.
+pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router, drain: &Drain) -> anyhow::Result<()> {
     axum::serve(listener, admin::json_errors(app))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .with_graceful_shutdown(drain.draining())
         .await
         .context("HTTP server failed")
 }

@@ -20,9 +20,10 @@ impl ResourceRepo {
         let reference = format!("refs/heads/{name}");
         let tracking = Self::branch_tracking_ref(name);
         let mut remote = self.repo.find_remote("origin").map_err(self.err("fetch"))?;
+        let (cb, refusals) = callbacks(&self.location.auth, &self.location.url);
         remote
-            .connect_auth(Direction::Fetch, Some(callbacks(&self.location.auth)), None)
-            .map_err(self.err("fetch"))?;
+            .connect_auth(Direction::Fetch, Some(cb), None)
+            .map_err(self.remote_err("fetch", &refusals))?;
         let exists = remote
             .list()
             .map_err(self.err("fetch"))?
@@ -36,11 +37,12 @@ impl ResourceRepo {
             return Ok(None);
         }
         let mut opts = git2::FetchOptions::new();
-        opts.remote_callbacks(callbacks(&self.location.auth));
+        let (cb, refusals) = callbacks(&self.location.auth, &self.location.url);
+        opts.remote_callbacks(cb);
         let refspec = format!("+{reference}:{tracking}");
         remote
             .fetch(&[refspec.as_str()], Some(&mut opts), None)
-            .map_err(self.err("fetch"))?;
+            .map_err(self.remote_err("fetch", &refusals))?;
         Ok(self.repo.refname_to_id(&tracking).ok().map(CommitId::from_oid))
     }
 
@@ -128,7 +130,7 @@ impl ResourceRepo {
         let mut opts = git2::PushOptions::new();
         let refused: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
         let seen = refused.clone();
-        let mut cb = callbacks(&self.location.auth);
+        let (mut cb, refusals) = callbacks(&self.location.auth, &self.location.url);
         cb.push_update_reference(move |_refname, status| {
             if let (Some(msg), Ok(mut r)) = (status, seen.lock()) {
                 *r = Some(msg.to_string());
@@ -136,7 +138,9 @@ impl ResourceRepo {
             Ok(())
         });
         opts.remote_callbacks(cb);
-        remote.push(&[spec], Some(&mut opts)).map_err(self.err("push"))?;
+        remote
+            .push(&[spec], Some(&mut opts))
+            .map_err(self.remote_err("push", &refusals))?;
         match refused.lock().ok().and_then(|r| r.clone()) {
             None => Ok(()),
             Some(msg) => Err(GitError::failed(

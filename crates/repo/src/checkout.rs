@@ -14,8 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 use git2::Repository;
 use slipway_core::duration::format_duration;
 
-use crate::auth::{callbacks, GitAuth};
+use crate::auth::{callbacks, GitAuth, Refusals};
 use crate::checkout_locks;
+use crate::error::GitCause;
 use crate::push::Sleeper;
 use crate::snapshot::SnapshotCache;
 use crate::{CommitId, GitError};
@@ -73,7 +74,11 @@ impl ResourceRepo {
         let url = location.url.clone();
         let git = |action: &'static str| {
             let url = url.clone();
-            move |source| GitError::Git { action, url, source }
+            move |e: git2::Error| GitError::Git {
+                action,
+                url,
+                source: GitCause::of(&e),
+            }
         };
         let repo = match Repository::open_bare(path) {
             Ok(repo) => repo,
@@ -138,11 +143,30 @@ impl ResourceRepo {
         &self.location.url
     }
 
+    /// Like [`ResourceRepo::err`] for a network call with callbacks that may have
+    /// refused the host key or run out of credentials: that refusal is the error.
+    pub(crate) fn remote_err<'a>(
+        &'a self,
+        action: &'static str,
+        refusals: &'a Refusals,
+    ) -> impl Fn(git2::Error) -> GitError + 'a {
+        move |source| match refusals.take() {
+            Some(reason) => GitError::Refused {
+                action,
+                url: self.location.url.clone(),
+                reason,
+            },
+            None => self.err(action)(source),
+        }
+    }
+
     pub(crate) fn err(&self, action: &'static str) -> impl Fn(git2::Error) -> GitError + '_ {
         move |source| {
             let url = self.location.url.clone();
-            // libgit2 reports its socket time-outs as GIT_TIMEOUT; some transports only say so in words.
-            if source.code() == git2::ErrorCode::Timeout || source.message().contains("timed out") {
+            // libgit2 reports its socket time-outs as GIT_TIMEOUT; some transports only say so
+            // in words (libssh2: "Timed out waiting on socket").
+            if source.code() == git2::ErrorCode::Timeout || source.message().to_ascii_lowercase().contains("timed out")
+            {
                 if let Ok(mut last) = self.last_timeout.lock() {
                     *last = Some((Instant::now(), source.message().to_string()));
                 }
@@ -150,10 +174,14 @@ impl ResourceRepo {
                     action,
                     url,
                     timeout: self.location.timeout,
-                    source,
+                    source: GitCause::of(&source),
                 }
             } else {
-                GitError::Git { action, url, source }
+                GitError::Git {
+                    action,
+                    url,
+                    source: GitCause::of(&source),
+                }
             }
         }
     }
@@ -177,7 +205,7 @@ impl ResourceRepo {
             action,
             url: self.location.url.clone(),
             timeout: self.location.timeout,
-            source: git2::Error::from_str(&format!("{message}, in the call this one waited for")),
+            source: GitCause::said(format!("{message}, in the call this one waited for")),
         })
     }
 
@@ -207,11 +235,12 @@ impl ResourceRepo {
         self.clear_stale_locks();
         let mut remote = self.repo.find_remote("origin").map_err(self.err("fetch"))?;
         let mut opts = git2::FetchOptions::new();
-        opts.remote_callbacks(callbacks(&self.location.auth));
+        let (cb, refusals) = callbacks(&self.location.auth, &self.location.url);
+        opts.remote_callbacks(cb);
         let refspec = format!("+refs/heads/{0}:refs/remotes/origin/{0}", self.location.branch);
         remote
             .fetch(&[refspec.as_str()], Some(&mut opts), None)
-            .map_err(self.err("fetch"))?;
+            .map_err(self.remote_err("fetch", &refusals))?;
         Ok(self.head())
     }
 

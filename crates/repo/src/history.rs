@@ -1,10 +1,16 @@
 //! What the history of the resource repo says: resolving ids, ancestry, and
 //! the commits that changed a path.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use git2::Oid;
 use serde::{Deserialize, Serialize};
+use slipway_core::lineage::{is_promotion, origin_chain, versions_between, Lineage, Origin, VersionChange};
+use slipway_core::model::version_path;
+use slipway_core::preview::{preview, PromotionPreview};
+use slipway_core::transitions::Transition;
+use slipway_core::RepoSnapshot;
 
 use crate::{CommitId, GitError, ResourceRepo};
 
@@ -100,5 +106,204 @@ fn to_info(c: &git2::Commit<'_>) -> CommitInfo {
         time: author.when().seconds(),
         message: c.message().unwrap_or_default().to_string(),
         parents: c.parent_ids().map(|p| p.to_string()).collect(),
+    }
+}
+
+impl ResourceRepo {
+    /// Commits reachable from `from` (newest first) that changed the file at
+    /// `path`, each with the file's content after it, at most `limit`; the flag
+    /// says the whole history was walked (no older change exists).
+    pub fn file_changes(
+        &self,
+        from: CommitId,
+        path: &str,
+        limit: usize,
+    ) -> Result<(Vec<VersionChange>, bool), GitError> {
+        let commits = self.history(from, path, limit + 1)?;
+        let complete = commits.len() <= limit;
+        let mut out = Vec::with_capacity(commits.len().min(limit));
+        for info in commits.into_iter().take(limit) {
+            let id = CommitId::from_oid(Oid::from_str(&info.id).map_err(self.err("read commit"))?);
+            let content = self.read_file(id, path)?;
+            out.push(VersionChange {
+                commit: info.id,
+                author: info.author,
+                time: info.time,
+                message: info.message,
+                content,
+            });
+        }
+        Ok((out, complete))
+    }
+
+    /// The origins a promotion of `service` from `old` to `new` carries, looked
+    /// up in the envs of `chain` (root first, as [`slipway_core::lineage::origin_chain`] gives it) from
+    /// commit `from`: the first env `new` entered by a commit of its own is
+    /// where the versions come from. Promotions found in a later env of the
+    /// chain are left out: their text only repeats what came before. At most
+    /// `limit` versions per env are read.
+    pub fn lineage(
+        &self,
+        from: CommitId,
+        chain: &[String],
+        service: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+        limit: usize,
+    ) -> Result<Lineage, GitError> {
+        for (i, env) in chain.iter().enumerate() {
+            let (changes, complete) = self.file_changes(from, &version_path(env, service), limit)?;
+            if let Some((picked, truncated)) = versions_between(&changes, old, new, complete) {
+                return Ok(Lineage {
+                    origins: picked
+                        .into_iter()
+                        .filter(|c| i == 0 || !is_promotion(&c.message))
+                        .map(|c| Origin::of(service, env, c))
+                        .collect(),
+                    truncated,
+                });
+            }
+        }
+        Ok(Lineage::default())
+    }
+}
+
+impl ResourceRepo {
+    /// What the next promotion of `t` ships from `snapshot` (see
+    /// [`slipway_core::preview`]), with each move's changelogs read from this repo.
+    pub fn promotion_preview(
+        &self,
+        snapshot: &RepoSnapshot,
+        t: &Transition,
+        transitions: &[Transition],
+    ) -> PromotionPreview {
+        /// How many changes of a version file the changelogs walk per env.
+        const WALK: usize = 200;
+        let chain = origin_chain(transitions, &t.source);
+        let from = snapshot.commit.parse::<CommitId>().ok();
+        preview(snapshot, t, |m| {
+            let Some(from) = from else { return Lineage::default() };
+            self.lineage(from, &chain, &m.service, m.old_content.as_deref(), &m.new_content, WALK)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(service = %m.service, "cannot read the changelogs for the preview: {e}");
+                    Lineage::default()
+                })
+        })
+    }
+}
+
+/// One commit's change of one version file, as [`ResourceRepo::version_changes`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionFileChange {
+    pub commit: String,
+    /// Seconds since the epoch.
+    pub time: i64,
+    pub message: String,
+    pub env: String,
+    pub service: String,
+    /// The file after the commit (`None`: deleted).
+    pub content: Option<Vec<u8>>,
+}
+
+impl ResourceRepo {
+    /// In one walk of the history up to `from` (oldest first, at most `limit`
+    /// commits): every change of a `<env>/version/<service>.yaml` file, and the
+    /// walked commits in order. Only the `version` folders a commit changed are
+    /// looked into, so a long history is read quickly.
+    pub fn version_changes(
+        &self,
+        from: CommitId,
+        limit: usize,
+    ) -> Result<(Vec<VersionFileChange>, Vec<String>), GitError> {
+        let mut walk = self.repo.revwalk().map_err(self.err("walk history"))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(self.err("walk history"))?;
+        walk.push(from.oid()).map_err(self.err("walk history"))?;
+        let mut oids = Vec::new();
+        for oid in walk.take(limit) {
+            oids.push(oid.map_err(self.err("walk history"))?);
+        }
+        oids.reverse();
+        let version_dirs = |tree: Option<&git2::Tree<'_>>| -> BTreeMap<String, Oid> {
+            let mut out = BTreeMap::new();
+            let Some(tree) = tree else { return out };
+            for entry in tree.iter() {
+                if entry.kind() != Some(git2::ObjectType::Tree) {
+                    continue;
+                }
+                let (Ok(name), Ok(env)) = (entry.name(), entry.to_object(&self.repo).and_then(|o| o.peel_to_tree()))
+                else {
+                    continue;
+                };
+                let version = env.get_name("version").map(|v| v.id());
+                if let Some(version) = version {
+                    out.insert(name.to_string(), version);
+                }
+            }
+            out
+        };
+        let mut changes = Vec::new();
+        let mut order = Vec::with_capacity(oids.len());
+        for oid in oids {
+            let commit = self.repo.find_commit(oid).map_err(self.err("read commit"))?;
+            order.push(oid.to_string());
+            let tree = commit.tree().map_err(self.err("read tree"))?;
+            let parent_tree = commit.parent(0).ok().and_then(|p| p.tree().ok());
+            let (now, before) = (version_dirs(Some(&tree)), version_dirs(parent_tree.as_ref()));
+            if now == before {
+                continue;
+            }
+            let envs: std::collections::BTreeSet<&String> = now.keys().chain(before.keys()).collect();
+            for env in envs {
+                let (a, b) = (before.get(env), now.get(env));
+                if a == b {
+                    continue;
+                }
+                let files_a = a.map(|t| self.yaml_files(*t)).transpose()?.unwrap_or_default();
+                let files_b = b.map(|t| self.yaml_files(*t)).transpose()?.unwrap_or_default();
+                let services: std::collections::BTreeSet<&String> = files_a.keys().chain(files_b.keys()).collect();
+                for service in services {
+                    let (old, new) = (files_a.get(service), files_b.get(service));
+                    if old == new {
+                        continue;
+                    }
+                    let content = match new {
+                        Some(id) => Some(
+                            self.repo
+                                .find_blob(*id)
+                                .map_err(self.err("read file"))?
+                                .content()
+                                .to_vec(),
+                        ),
+                        None => None,
+                    };
+                    changes.push(VersionFileChange {
+                        commit: oid.to_string(),
+                        time: commit.author().when().seconds(),
+                        message: commit.message().unwrap_or_default().to_string(),
+                        env: env.clone(),
+                        service: service.clone(),
+                        content,
+                    });
+                }
+            }
+        }
+        Ok((changes, order))
+    }
+
+    /// The `.yaml` files under a tree, by path without `.yaml` (`team-a/api`).
+    fn yaml_files(&self, tree: Oid) -> Result<BTreeMap<String, Oid>, GitError> {
+        let tree = self.repo.find_tree(tree).map_err(self.err("read tree"))?;
+        let mut out = BTreeMap::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob) {
+                if let Some(name) = entry.name().ok().and_then(|n| n.strip_suffix(".yaml")) {
+                    out.insert(format!("{dir}{name}"), entry.id());
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(self.err("read tree"))?;
+        Ok(out)
     }
 }

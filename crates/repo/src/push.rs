@@ -65,20 +65,38 @@ pub(crate) const MAX_STUCK_TIME: Duration = Duration::from_secs(5);
 pub(crate) type Sleeper = Arc<dyn Fn(Duration) + Send + Sync>;
 
 /// How one attempt of the push loop ended, when it did not push.
-enum Attempt<E> {
+enum Attempt {
     /// The remote refused to move the branch ([`Rejection`] kept aside): try again.
     Rejected,
     /// The attempt and time bounds are spent.
     GaveUp,
     /// A failure retrying will not cure.
-    Failed(CommitError<E>),
+    Failed(GitError),
+}
+
+/// One change of a group commit ([`ResourceRepo::commit_and_push_all`]).
+pub struct BatchItem<F> {
+    /// Author of its commit.
+    pub author: Author,
+    /// Sees the repo as the items before left it; the change to make, `None` for
+    /// nothing to do, or why it is refused.
+    pub make_change: F,
+}
+
+/// What became of one item of a group commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// Its commit, pushed.
+    Made(CommitId),
+    /// Nothing to do: the repo already had it at `head` (the commit its change was asked on).
+    Unchanged { head: String },
 }
 
 /// The waits between push attempts: exponential backoff with full jitter
 /// (capped at 250 ms), so that writers that keep colliding spread out instead of
 /// retrying in lockstep. Endless: the push loop itself knows when to stop.
 #[derive(Debug, Default)]
-struct PushBackoff {
+pub(crate) struct PushBackoff {
     /// The attempt that just failed (1-based).
     attempt: usize,
 }
@@ -102,7 +120,31 @@ impl ResourceRepo {
     /// repo is fetched again and `make_change` is asked again on the new head, so
     /// a change always reflects what it is applied to. Returns the pushed commit,
     /// or `None` when there was nothing to commit.
-    pub fn commit_and_push<F, E>(&self, author: &Author, mut make_change: F) -> Result<Option<CommitId>, CommitError<E>>
+    pub fn commit_and_push<F, E>(&self, author: &Author, make_change: F) -> Result<Option<CommitId>, CommitError<E>>
+    where
+        F: FnMut(&RepoSnapshot) -> Result<Option<Change>, E>,
+    {
+        let mut items = [BatchItem {
+            author: author.clone(),
+            make_change,
+        }];
+        let mut outcomes = self.commit_and_push_all(&mut items).map_err(CommitError::Git)?;
+        match outcomes.pop() {
+            Some(Ok(Committed::Made(commit))) => Ok(Some(commit)),
+            Some(Ok(Committed::Unchanged { .. })) | None => Ok(None),
+            Some(Err(e)) => Err(CommitError::Change(e)),
+        }
+    }
+
+    /// Group commit: builds one commit per item, each on the one before (the
+    /// first on the freshly fetched head), and pushes them all at once, without
+    /// force. Each item's `make_change` sees the repo with the changes of the
+    /// items before it; an item that refuses (`Err`) or has nothing to do is
+    /// skipped and the others still go. When another writer pushed first, every
+    /// item is asked again on the new head. The outcome of each item, in order,
+    /// once the push that carries them succeeded; a git failure fails them all
+    /// (nothing of them was pushed, or the caller cannot know: a time-out).
+    pub fn commit_and_push_all<F, E>(&self, items: &mut [BatchItem<F>]) -> Result<Vec<Result<Committed, E>>, GitError>
     where
         F: FnMut(&RepoSnapshot) -> Result<Option<Change>, E>,
     {
@@ -111,26 +153,50 @@ impl ResourceRepo {
         let mut last_head = None;
         let mut head_moved_at = started;
         let mut last_rejection = Rejection::Moved;
-        let once = || -> Result<Option<CommitId>, Attempt<E>> {
+        let mut once = || -> Result<Vec<Result<Committed, E>>, Attempt> {
             let within_bounds = head_moved_at.elapsed() < MAX_STUCK_TIME
                 && (attempt < MIN_PUSH_ATTEMPTS || started.elapsed() < MAX_PUSH_TIME);
             if !within_bounds {
                 return Err(Attempt::GaveUp);
             }
-            let git = |e| Attempt::Failed(CommitError::Git(e));
+            let git = Attempt::Failed;
             attempt += 1;
             let head = self.fetch().map_err(git)?;
             if head != last_head {
                 head_moved_at = Instant::now();
                 last_head = head;
             }
-            let snapshot = self.head_snapshot().map_err(git)?;
-            let Some(change) = make_change(&snapshot).map_err(|e| Attempt::Failed(CommitError::Change(e)))? else {
-                return Ok(None);
-            };
             let head = head.map(CommitId::oid);
-            let Some(commit) = self.build_commit(head, author, &change).map_err(git)? else {
-                return Ok(None);
+            let mut tip = head;
+            let mut snapshot = self.head_snapshot().map_err(git)?;
+            let mut outcomes = Vec::with_capacity(items.len());
+            for item in items.iter_mut() {
+                let change = match (item.make_change)(&snapshot) {
+                    Ok(Some(change)) => change,
+                    Ok(None) => {
+                        outcomes.push(Ok(Committed::Unchanged {
+                            head: snapshot.commit.clone(),
+                        }));
+                        continue;
+                    }
+                    Err(e) => {
+                        outcomes.push(Err(e));
+                        continue;
+                    }
+                };
+                match self.build_commit(tip, &item.author, &change).map_err(git)? {
+                    Some(commit) => {
+                        tip = Some(commit);
+                        snapshot = self.snapshot(CommitId::from_oid(commit)).map_err(git)?;
+                        outcomes.push(Ok(Committed::Made(CommitId::from_oid(commit))));
+                    }
+                    None => outcomes.push(Ok(Committed::Unchanged {
+                        head: snapshot.commit.clone(),
+                    })),
+                }
+            }
+            let Some(commit) = tip.filter(|t| Some(*t) != head) else {
+                return Ok(outcomes);
             };
             match self.push(commit, head) {
                 Ok(()) => {
@@ -138,7 +204,7 @@ impl ResourceRepo {
                     let _ = self
                         .repo
                         .reference(&self.tracking_ref(), commit, true, "slipway: pushed");
-                    Ok(Some(CommitId::from_oid(commit)))
+                    Ok(outcomes)
                 }
                 Err(PushError::Rejected(why)) => {
                     tracing::debug!(attempt, ?why, "push rejected, fetching and retrying");
@@ -149,18 +215,18 @@ impl ResourceRepo {
             }
         };
         let sleeper = self.push_sleeper.clone();
-        let outcome = once
+        let outcome = (&mut once)
             .retry(PushBackoff::default())
             // Spread out writers that keep colliding.
             .sleep(move |wait| sleeper(wait))
             .when(|e| matches!(e, Attempt::Rejected))
             .call();
         match outcome {
-            Ok(pushed) => Ok(pushed),
+            Ok(outcomes) => Ok(outcomes),
             Err(Attempt::Failed(e)) => Err(e),
             // A lock held by a concurrent push lasts milliseconds; one that outlasts the
             // stuck bound is left over, and retrying will not help.
-            Err(Attempt::GaveUp | Attempt::Rejected) => Err(CommitError::Git(match last_rejection {
+            Err(Attempt::GaveUp | Attempt::Rejected) => Err(match last_rejection {
                 Rejection::Locked {
                     reference,
                     lock_file,
@@ -175,7 +241,7 @@ impl ResourceRepo {
                     url: self.location.url.clone(),
                     attempts: attempt,
                 },
-            })),
+            }),
         }
     }
 
@@ -233,7 +299,8 @@ impl ResourceRepo {
         }
         self.clear_stale_locks();
         if let Some(path) = local_path(&self.location.url) {
-            return self.push_local(&path, commit, expected_head);
+            let name = format!("refs/heads/{}", self.location.branch);
+            return self.push_local(&path, &name, commit, expected_head);
         }
         let local_ref = format!("refs/slipway/push/{}", self.location.branch);
         self.repo
@@ -244,7 +311,7 @@ impl ResourceRepo {
             .find_remote("origin")
             .map_err(|e| PushError::Git(self.err("push")(e)))?;
         let rejected: Arc<Mutex<Option<String>>> = Arc::default();
-        let mut cb = callbacks(&self.location.auth);
+        let (mut cb, refusals) = callbacks(&self.location.auth, &self.location.url);
         let rejected_cb = rejected.clone();
         cb.push_update_reference(move |_refname, status| {
             if let Some(msg) = status {
@@ -278,7 +345,7 @@ impl ResourceRepo {
             Ok(()) => {}
             Err(e) if e.code() == git2::ErrorCode::Locked => return Err(remote_lock(e.message().to_string())),
             Err(e) if is_rejection(&e) => return Err(PushError::Rejected(Rejection::Moved)),
-            Err(e) => return Err(PushError::Git(self.err("push")(e))),
+            Err(e) => return Err(PushError::Git(self.remote_err("push", &refusals)(e))),
         }
         let status = rejected.lock().ok().and_then(|r| r.clone());
         let said = said.lock().map(|s| s.clone()).unwrap_or_default();
@@ -306,28 +373,33 @@ impl ResourceRepo {
     }
 
     /// Pushes to a repository on this machine: copies the new objects, then moves the
-    /// branch only if it still points where the change was built (compare-and-swap
+    /// ref `name` only if it still points where the change was built (compare-and-swap
     /// under the ref lock), which makes concurrent writers safe.
-    fn push_local(&self, path: &Path, commit: Oid, expected_head: Option<Oid>) -> Result<(), PushError> {
+    pub(crate) fn push_local(
+        &self,
+        path: &Path,
+        name: &str,
+        commit: Oid,
+        expected_head: Option<Oid>,
+    ) -> Result<(), PushError> {
         let git = |e| PushError::Git(self.err("push")(e));
         let target = Repository::open(path).map_err(git)?;
         self.copy_objects(&target, commit).map_err(PushError::Git)?;
-        let name = format!("refs/heads/{}", self.location.branch);
         let result = match expected_head {
-            Some(old) => target.reference_matching(&name, commit, true, old, "slipway: push"),
-            None => target.reference(&name, commit, false, "slipway: push"),
+            Some(old) => target.reference_matching(name, commit, true, old, "slipway: push"),
+            None => target.reference(name, commit, false, "slipway: push"),
         };
         match result {
             Ok(_) => {
                 // A repo created empty may still point HEAD at another branch name.
-                if expected_head.is_none() {
-                    let _ = target.set_head(&name);
+                if expected_head.is_none() && name.starts_with("refs/heads/") {
+                    let _ = target.set_head(name);
                 }
                 Ok(())
             }
             Err(e) if e.code() == git2::ErrorCode::Locked => Err(PushError::Rejected(Rejection::Locked {
                 lock_file: target.path().join(format!("{name}.lock")).display().to_string(),
-                reference: name,
+                reference: name.to_string(),
                 detail: e.message().to_string(),
             })),
             Err(e)
@@ -380,14 +452,14 @@ impl ResourceRepo {
     }
 }
 
-enum PushError {
+pub(crate) enum PushError {
     Rejected(Rejection),
     Git(GitError),
 }
 
 /// Why the remote refused to move the branch.
 #[derive(Debug)]
-enum Rejection {
+pub(crate) enum Rejection {
     /// Someone else pushed first.
     Moved,
     /// The branch ref is locked on the remote.
@@ -398,7 +470,7 @@ enum Rejection {
     },
 }
 
-fn is_rejection(e: &git2::Error) -> bool {
+pub(crate) fn is_rejection(e: &git2::Error) -> bool {
     matches!(
         e.code(),
         git2::ErrorCode::NotFastForward | git2::ErrorCode::Locked | git2::ErrorCode::Modified

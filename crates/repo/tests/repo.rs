@@ -212,3 +212,59 @@ fn snapshots_copy_untouched_folders_and_read_changed_ones_afresh() {
     assert!(shared(1, 2, "latest/version/s1.yaml"));
     assert!(!shared(1, 2, "dev/version/s1.yaml"));
 }
+
+#[test]
+fn a_group_commit_is_one_commit_per_item_on_the_one_before_and_refusals_skip_only_their_item() {
+    use slipway_repo::{BatchItem, Committed};
+    let t = git_fixture::temp(REPO).unwrap();
+    let repo = open(&t, "checkout");
+    let before = t.head().unwrap();
+    type Plan = Box<dyn FnMut(&slipway_core::RepoSnapshot) -> Result<Option<Change>, String>>;
+    let write = |version: &'static str| -> Plan {
+        Box::new(move |snap: &slipway_core::RepoSnapshot| {
+            // Each item sees the item before it.
+            let current = snap.version_vars("latest", "s1").and_then(Result::ok);
+            let previous = current.map(|v| format!("{:?}", v["version"])).unwrap_or_default();
+            Ok(Some(Change {
+                message: format!("s1 {version} after {previous}"),
+                files: [(
+                    "latest/version/s1.yaml".to_string(),
+                    Some(format!("version: '{version}'\n").into_bytes()),
+                )]
+                .into(),
+            }))
+        })
+    };
+    let refuse: Plan = Box::new(|_| Err("locked".to_string()));
+    let same: Plan = Box::new(|_| Ok(None));
+    let mut items: Vec<BatchItem<Plan>> = vec![write("3"), refuse, write("4"), same]
+        .into_iter()
+        .enumerate()
+        .map(|(i, make_change)| BatchItem {
+            author: Author::named(&format!("ci-{i}")),
+            make_change,
+        })
+        .collect();
+    let outcomes = repo.commit_and_push_all(&mut items).unwrap();
+    assert_eq!(outcomes.len(), 4);
+    let Ok(Committed::Made(first)) = &outcomes[0] else {
+        panic!("{outcomes:?}")
+    };
+    assert_eq!(outcomes[1], Err("locked".to_string()));
+    let Ok(Committed::Made(second)) = &outcomes[2] else {
+        panic!("{outcomes:?}")
+    };
+    assert_eq!(
+        outcomes[3],
+        Ok(Committed::Unchanged {
+            head: second.to_string()
+        })
+    );
+    assert_eq!(t.head(), Some(second.to_string()));
+    let log = t.log();
+    assert_eq!(log[0].0, second.to_string());
+    assert_eq!(log[1].0, first.to_string());
+    assert_eq!(log[2].0, before);
+    assert!(log[0].2.contains("s1 4 after String(\"3\")"), "{:?}", log[0]);
+    assert_eq!((log[0].1.as_str(), log[1].1.as_str()), ("ci-2", "ci-0"));
+}

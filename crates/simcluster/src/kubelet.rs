@@ -324,6 +324,16 @@ impl Cluster {
                     },
                 );
             }
+            // A pod first seen late (pods are made when first read) still went
+            // through the earlier state, as a real kubelet's events show.
+            let earlier = match state {
+                PodState::Running => Some(PodState::Creating),
+                PodState::ImagePullBackOff => Some(PodState::ErrImagePull),
+                PodState::Creating | PodState::ErrImagePull => None,
+            };
+            if let Some(earlier) = earlier.filter(|e| old_state.flatten() != Some(*e)) {
+                self.record_pod_events(&pod_ref, pods.template, earlier, broken_image);
+            }
             self.record_pod_events(&pod_ref, pods.template, state, broken_image);
         }
         // Scaled down: the pods past the wanted count go, newest index first.

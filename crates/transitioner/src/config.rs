@@ -36,6 +36,9 @@ pub struct Config {
     /// (`slipway_kit::lease`); without it, this one runs alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_election: Option<LeaseSettings>,
+    /// Where to send notifications (`promoted`, `promotion_blocked`).
+    #[serde(default)]
+    pub notifications: Vec<slipway_kit::notify::TargetConfig>,
 }
 
 /// The Lease's name when `leader_election.lease_name` is not set.
@@ -71,6 +74,7 @@ impl Config {
             api_tokens_file: None,
             api_tokens_env: None,
             leader_election: None,
+            notifications: Vec::new(),
         }
     }
 }

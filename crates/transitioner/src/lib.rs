@@ -15,6 +15,8 @@ pub mod config;
 pub mod evaluate;
 pub mod message;
 pub mod metrics;
+pub mod notifications;
+pub mod preview_text;
 pub mod run;
 pub mod schedule;
 pub mod source_check;
@@ -26,13 +28,13 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use slipway_core::tokens::{TokenError, Tokens};
+use slipway_kit::drain::Drain;
 use slipway_kit::fetch::{fetch_loop, FetchRecord, Wakeups};
 use slipway_kit::lease::Leadership;
 use slipway_kit::peer::PeerClient;
 use slipway_kit::refresh::RefreshGate;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 pub use evaluate::{evaluate, Decision, Trigger};
@@ -46,8 +48,9 @@ pub struct Running {
     pub task: JoinHandle<anyhow::Result<()>>,
 }
 
-/// Starts the API and the poll loop; they stop when `shutdown` is cancelled.
-pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: CancellationToken) -> anyhow::Result<Running> {
+/// Starts the API and the poll loop; they stop when the drain begins, and the
+/// task ends once the runs in flight have committed and pushed.
+pub async fn start(config: &Config, clock: Arc<dyn Clock>, drain: Drain) -> anyhow::Result<Running> {
     let tokens = match Tokens::load(config.api_tokens_file.as_deref(), config.api_tokens_env.as_deref()) {
         Ok(tokens) => Some(tokens),
         Err(TokenError::NotConfigured) => {
@@ -62,7 +65,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
     // The Lease is released only after the run in flight has finished, so that
     // run can still push; the loop cancels this once the poller has stopped.
     let (listener, addr) = slipway_kit::bind("slipway-transitioner", &config.api_bind).await?;
-    let release = CancellationToken::new();
+    let release = tokio_util::sync::CancellationToken::new();
     let (leadership, election) = match &config.leader_election {
         None => (Leadership::alone(), None),
         Some(settings) => {
@@ -87,7 +90,10 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
                     config.repo.versions_checkout_path.display()
                 )
             })?
-            .with_leadership(leadership.clone()),
+            .with_leadership(leadership.clone())
+            .with_notifications(&config.notifications)
+            .map_err(|e| anyhow::anyhow!("transitioner config: {e}"))?
+            .with_drain(drain.clone()),
     );
     let refresh = Arc::new(Notify::new());
     let nudged = refresh.clone();
@@ -97,25 +103,34 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
     });
     let app = api::router(transitioner.clone(), gate, tokens);
     if let Some(changes) = leadership.changes() {
-        tokio::spawn(run_on_takeover(changes, refresh.clone(), shutdown.clone()));
+        tokio::spawn(run_on_takeover(changes, refresh.clone(), drain.clone()));
     }
     let wakeups = Wakeups {
         every: config.poll_interval,
         now: refresh,
-        shutdown: shutdown.clone(),
+        drain: drain.clone(),
     };
     let runs = transitioner.clone();
     let poller = tokio::spawn(async move {
         fetch_loop("transition run", wakeups, FetchRecord::default(), clock, move || {
             let runs = runs.clone();
-            async move { runs.run_all().await.map(drop).map_err(|e| e.to_string()) }
+            async move {
+                let ran = runs.run_all().await.map(drop).map_err(|e| e.to_string());
+                // Outcomes are recorded even when a transition failed: they are another concern.
+                if let Err(e) = runs.record_deploy_outcomes().await {
+                    tracing::warn!("cannot record deploy outcomes in git notes: {e}");
+                }
+                ran
+            }
         })
         .await
     });
     let task = tokio::spawn(async move {
-        let served = slipway_kit::serve(listener, app, shutdown.clone()).await;
-        shutdown.cancel();
+        let served = slipway_kit::serve(listener, app, &drain).await;
+        drain.begin();
         let _ = poller.await;
+        drain.drained().await;
+        // The Lease is released only now, after the runs in flight have pushed.
         release.cancel();
         if let Some(election) = election {
             let _ = election.await;
@@ -131,15 +146,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, shutdown: Cancellatio
 
 /// Wakes the poll loop when this replica becomes the leader, so a takeover
 /// promotes at once instead of at the next poll.
-async fn run_on_takeover(
-    mut changes: tokio::sync::watch::Receiver<bool>,
-    wake: Arc<Notify>,
-    shutdown: CancellationToken,
-) {
+async fn run_on_takeover(mut changes: tokio::sync::watch::Receiver<bool>, wake: Arc<Notify>, drain: Drain) {
     let mut led = false;
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = drain.draining() => return,
             changed = changes.changed() => if changed.is_err() { return },
         }
         let leads = *changes.borrow_and_update();
@@ -152,8 +163,7 @@ async fn run_on_takeover(
 
 /// `slipway-transitioner serve`: runs until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let shutdown = slipway_kit::shutdown_on_signals();
-    let running = start(&config, Arc::new(SystemClock), shutdown).await?;
+    let running = start(&config, Arc::new(SystemClock), Drain::on_signals()).await?;
     running.task.await.context("the transitioner task failed")?
 }
 
@@ -180,6 +190,28 @@ pub async fn check(config: Config, out: &mut impl std::io::Write) -> anyhow::Res
         if let Some(next) = d.next_scheduled() {
             writeln!(out, "  next scheduled run: {}", evaluate::rfc3339(next))?;
         }
+    }
+    Ok(())
+}
+
+/// `slipway-transitioner preview NAME`: prints what the next promotion of that
+/// transition ships (as text, or as JSON with `json`) and writes nothing.
+pub async fn preview(config: Config, name: &str, json: bool, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let transitioner = Transitioner::new(&config.repo, None, Arc::new(SystemClock))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the checkout at {}",
+                config.repo.versions_checkout_path.display()
+            )
+        })?;
+    let Some(preview) = transitioner.promotion_preview(name).await? else {
+        anyhow::bail!("no transition named {name:?} in transitions.yaml");
+    };
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&preview)?)?;
+    } else {
+        write!(out, "{}", preview_text::render(&preview))?;
     }
     Ok(())
 }

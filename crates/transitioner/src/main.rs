@@ -31,6 +31,19 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Print what the next promotion of one transition ships: per service old → new
+    /// vars and the changelogs it carries, and the field-level difference of the
+    /// target env's rendered manifests. Writes nothing.
+    Preview {
+        /// Name of the transition in transitions.yaml.
+        name: String,
+        /// Path of the YAML config file (see the README for its keys).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print JSON (the answer of the aggregator's GET /api/transitions/{name}/preview).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -43,6 +56,9 @@ async fn run() -> anyhow::Result<()> {
     slipway_kit::init_tracing();
     match cli.command {
         Command::Serve { config } => slipway_transitioner::serve(slipway_kit::load_config(&config)?).await,
+        Command::Preview { name, config, json } => {
+            slipway_transitioner::preview(slipway_kit::load_config(&config)?, &name, json, &mut std::io::stdout()).await
+        }
         Command::Check { config } => {
             slipway_transitioner::check(slipway_kit::load_config(&config)?, &mut std::io::stdout()).await
         }

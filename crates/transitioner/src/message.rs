@@ -8,17 +8,18 @@
 //! s2: (new) → 1
 //!
 //! Changelog of s1:
-//!   <commit> <first line of the source commit>
-//!     <rest of its message>
+//!   <origin commit> <its subject>
+//!
+//!     <its changelog>
 //!
 //! Slipway-Action: promotion
 //! Slipway-Transition: dev
 //! Slipway-Env: dev
 //! ```
 
+use slipway_core::lineage::Lineage;
 use slipway_core::status::Promotion;
 use slipway_core::transitions::{ScheduleState, Transition};
-use slipway_repo::CommitInfo;
 
 use crate::evaluate::{rfc3339, summary, PlannedPromotion, WindowOverride};
 use crate::source_check::short;
@@ -33,13 +34,11 @@ pub const ENV_TRAILER: &str = "Slipway-Env";
 /// Longest subject line; longer lists of services are only in the body.
 const MAX_SUBJECT: usize = 100;
 
-/// The source commits behind one promoted service, newest first.
+/// The versions one promoted service carries: their origins, oldest first.
 #[derive(Debug, Clone, Default)]
 pub struct Changelog {
     pub service: String,
-    pub commits: Vec<CommitInfo>,
-    /// More commits were left out (the walk is capped).
-    pub truncated: bool,
+    pub lineage: Lineage,
 }
 
 /// The message of a promotion commit.
@@ -57,32 +56,7 @@ pub fn promotion_message(t: &Transition, promotions: &[PlannedPromotion], change
             p.new
         ));
     }
-    for log in changelogs.iter().filter(|l| !l.commits.is_empty()) {
-        msg.push_str(&format!("\nChangelog of {}:\n", log.service));
-        for c in &log.commits {
-            // The source commits' own trailers would only repeat what this commit says.
-            let text: Vec<&str> = c
-                .message
-                .trim_end()
-                .lines()
-                .filter(|l| !l.starts_with("Slipway-"))
-                .collect();
-            let text = text.join("\n");
-            let mut lines = text.trim_end().lines();
-            let first = lines.next().unwrap_or_default();
-            msg.push_str(&format!("  {} {first}\n", short(&c.id)));
-            for line in lines {
-                if line.trim().is_empty() {
-                    msg.push('\n');
-                } else {
-                    msg.push_str(&format!("    {line}\n"));
-                }
-            }
-        }
-        if log.truncated {
-            msg.push_str("  (older commits left out)\n");
-        }
-    }
+    msg.push_str(&changelog_section(changelogs));
     msg.push_str(&format!(
         "\n{ACTION_TRAILER}: promotion\n{TRANSITION_TRAILER}: {}\n{ENV_TRAILER}: {}\n",
         t.name, t.target
@@ -158,6 +132,33 @@ pub fn branch_done_message(t: &Transition, why: &str) -> String {
     )
 }
 
+/// The changelogs of a promotion: per service, the origin commit of every
+/// version it carries (oldest first) with that commit's own subject and
+/// changelog, so a promotion of a promotion never nests earlier messages.
+pub fn changelog_section(changelogs: &[Changelog]) -> String {
+    let mut out = String::new();
+    for log in changelogs.iter().filter(|l| !l.lineage.origins.is_empty()) {
+        out.push_str(&format!("\nChangelog of {}:\n", log.service));
+        if log.lineage.truncated {
+            out.push_str("  (older versions left out)\n");
+        }
+        for origin in &log.lineage.origins {
+            out.push_str(&format!("  {} {}\n", short(&origin.commit), origin.subject));
+            if !origin.changelog.is_empty() {
+                out.push('\n');
+            }
+            for line in origin.changelog.lines() {
+                if line.trim().is_empty() {
+                    out.push('\n');
+                } else {
+                    out.push_str(&format!("    {line}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The message of a commit that only updates a transition's schedule state.
 pub fn schedule_message(t: &Transition, entry: Option<&ScheduleState>, why: &str) -> String {
     let subject = match entry.and_then(|e| e.next_due) {
@@ -205,6 +206,7 @@ pub fn parse_promotion(message: &str, name: &str) -> Option<Vec<Promotion>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slipway_core::lineage::Origin;
     use slipway_core::transitions::parse_transitions;
 
     fn promo(service: &str, old: Option<&str>, new: &str) -> PlannedPromotion {
@@ -259,17 +261,24 @@ mod tests {
             .unwrap()
             .remove(0);
         let promotions = [promo("s1", Some("41"), "42"), promo("team-a/api", None, "1")];
+        let origin = |id: &str, subject: &str, changelog: &str| Origin {
+            service: "s1".into(),
+            env: "latest".into(),
+            commit: id.into(),
+            author: "ci".into(),
+            time: 0,
+            subject: subject.into(),
+            changelog: changelog.into(),
+        };
         let changelogs = [Changelog {
             service: "s1".into(),
-            commits: vec![CommitInfo {
-                id: "0123456789abcdef".into(),
-                author: "ci".into(),
-                email: String::new(),
-                time: 0,
-                message: "s1 42\n\nFix the login bug\n\nSlipway-Action: version\nSlipway-Env: latest\n".into(),
-                parents: vec![],
-            }],
-            truncated: false,
+            lineage: Lineage {
+                origins: vec![
+                    origin("fedcba9876543210", "s1 41.1 in latest", ""),
+                    origin("0123456789abcdef", "s1 42", "Fix the login bug\n\nand the logout"),
+                ],
+                truncated: false,
+            },
         }];
         let msg = promotion_message(&t, &promotions, &changelogs);
         assert!(
@@ -277,7 +286,7 @@ mod tests {
             "{msg}"
         );
         assert!(
-            msg.contains("Changelog of s1:\n  0123456789 s1 42\n\n    Fix the login bug\n"),
+            msg.contains("Changelog of s1:\n  fedcba9876 s1 41.1 in latest\n  0123456789 s1 42\n\n    Fix the login bug\n\n    and the logout\n"),
             "{msg}"
         );
         assert_eq!(trailer(&msg, ACTION_TRAILER), Some("promotion"));

@@ -14,6 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use std::str::FromStr as _;
 
 use slipway_core::approvals::approvals_path;
+use slipway_core::lineage::origin_chain;
 use slipway_core::model::version_path;
 use slipway_core::status::{DeployerStatus, TransitionResult, TransitionRun};
 use slipway_core::transitions::{promotion_branch, Mode, Transition, TransitionState, TRANSITION_STATE_FILE};
@@ -28,8 +29,8 @@ use crate::source_check::{Position, SourceEnv, SourceObservation};
 /// The author of the transitioner's commits.
 pub const AUTHOR: &str = "slipway-transitioner";
 
-/// How many source commits a changelog shows per service.
-const CHANGELOG_CAP: usize = 20;
+/// How many versions of a service a changelog walks back per env.
+const CHANGELOG_CAP: usize = 200;
 
 /// What the run knows about the deployer.
 #[derive(Debug, Clone)]
@@ -336,9 +337,8 @@ fn files_for(t: &Transition, head: &RepoSnapshot, decision: &Decision) -> BTreeM
     files
 }
 
-/// The source commits that changed a service's version file since the version the target had.
+/// The origins of the versions a promotion carries (see [`slipway_core::lineage`]).
 fn changelog(repo: &ResourceRepo, t: &Transition, source: &RepoSnapshot, p: &PlannedPromotion) -> Changelog {
-    let path = version_path(&t.source, &p.service);
     let mut log = Changelog {
         service: p.service.clone(),
         ..Changelog::default()
@@ -346,25 +346,20 @@ fn changelog(repo: &ResourceRepo, t: &Transition, source: &RepoSnapshot, p: &Pla
     let Ok(from) = CommitId::from_str(&source.commit) else {
         return log;
     };
-    let history = match repo.history(from, &path, CHANGELOG_CAP + 1) {
-        Ok(h) => h,
+    let transitions = source.transitions().unwrap_or_default();
+    let chain = origin_chain(&transitions, &t.source);
+    match repo.lineage(
+        from,
+        &chain,
+        &p.service,
+        p.old_content.as_deref(),
+        &p.content,
+        CHANGELOG_CAP,
+    ) {
+        Ok(lineage) => log.lineage = lineage,
         Err(e) => {
-            tracing::warn!(service = %p.service, "cannot read the history of {path} for the changelog: {e}");
-            return log;
+            tracing::warn!(service = %p.service, "cannot read the history of {} for the changelog: {e}", p.service)
         }
-    };
-    for commit in history {
-        let content = CommitId::from_str(&commit.id)
-            .ok()
-            .and_then(|c| repo.read_file(c, &path).ok().flatten());
-        if p.old_content.is_some() && content == p.old_content {
-            return log;
-        }
-        if log.commits.len() == CHANGELOG_CAP {
-            log.truncated = true;
-            return log;
-        }
-        log.commits.push(commit);
     }
     log
 }

@@ -7,14 +7,21 @@
 //!                                        ┘  blocking thread: run::run_transition ─▶ record status
 //! ```
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use slipway_core::status::{ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus};
+use slipway_core::deploy_outcome::{
+    add_to_note, outcomes_in, parse_note, DeployOutcome, OutcomeStatus, DEPLOY_NOTES_REF,
+};
+use slipway_core::preview::PromotionPreview;
+use slipway_core::status::{
+    DeployerStatus, ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus,
+};
 use slipway_core::transitions::{OnFailure, Transition};
 use slipway_core::{FileError, RepoSnapshot};
 use slipway_repo::GitError;
-use slipway_repo::{RepoSettings, SharedRepo};
+use slipway_repo::{Author, RepoSettings, SharedRepo};
 use thiserror::Error;
 
 use crate::approve::{self, ApprovalError, Kind, Recorded};
@@ -23,6 +30,7 @@ use crate::metrics::Metrics;
 use crate::run::{self, DeployerView, Outcome, Request};
 use crate::verify;
 use slipway_kit::clock::Clock;
+use slipway_kit::drain::Drain;
 use slipway_kit::lease::Leadership;
 use slipway_kit::peer::PeerClient as DeployerClient;
 
@@ -52,7 +60,14 @@ pub struct Transitioner {
     metrics: Metrics,
     /// Asked before every push: only the lease holder commits.
     leadership: Leadership,
+    notifications: crate::notifications::Notifications,
+    /// Deploy outcomes already in the notes (read from them once, then kept up to date).
+    recorded: tokio::sync::Mutex<Option<HashSet<OutcomeKey>>>,
+    /// Every run's commit and push holds a guard of it, so shutdown waits for them.
+    drain: Drain,
 }
+
+type OutcomeKey = (String, String, OutcomeStatus);
 
 impl Transitioner {
     /// Opens (creating if needed) the local copy of the repo. Does not fetch: the
@@ -69,8 +84,21 @@ impl Transitioner {
             board: Mutex::new(TransitionerStatus::default()),
             run_lock: tokio::sync::Mutex::new(()),
             metrics: Metrics::new(),
+            notifications: Default::default(),
             leadership: Leadership::alone(),
+            recorded: tokio::sync::Mutex::new(None),
+            drain: Drain::new(),
         })
+    }
+
+    /// Sends notifications (`promoted`, `promotion_blocked`) to `targets`;
+    /// their delivery metrics join this transitioner's.
+    pub fn with_notifications(mut self, targets: &[slipway_kit::notify::TargetConfig]) -> Result<Self, String> {
+        let metrics = slipway_kit::notify::NotifyMetrics::default();
+        metrics.register(&mut self.metrics.registry);
+        let notifier = slipway_kit::notify::Notifier::start("slipway-transitioner", targets, metrics)?;
+        self.notifications = crate::notifications::Notifications::new(notifier);
+        Ok(self)
     }
 
     /// Commits only while `leadership` says this replica leads (leader election);
@@ -83,6 +111,12 @@ impl Transitioner {
     /// Whether, and who, leads.
     pub fn leadership(&self) -> &Leadership {
         &self.leadership
+    }
+
+    /// The same transitioner, its pushes held in flight by `drain` at shutdown.
+    pub fn with_drain(mut self, drain: Drain) -> Self {
+        self.drain = drain;
+        self
     }
 
     /// The status for `GET /status`.
@@ -233,6 +267,9 @@ impl Transitioner {
             },
         };
         let view = Arc::new(self.deployer_view(&selected).await);
+        if let (DeployerView::Status(status), Ok(())) = (&*view, self.leadership.check()) {
+            self.notifications.after_deployer_status(status);
+        }
         let mut outcomes = Vec::new();
         let mut failure = None;
         for t in selected {
@@ -240,9 +277,14 @@ impl Transitioner {
             let override_windows = override_windows.map(str::to_string);
             let leadership = self.leadership.clone();
             let fence = move || leadership.check().map_err(|e| e.to_string());
+            let (source, target) = (t.source.clone(), t.target.clone());
+            let (approvers, run_author) = (t.approvers.clone(), author.clone());
+            // Held by the git work itself: a caller that goes away does not cut a push short.
+            let in_flight = self.drain.guard();
             let outcome = self
                 .repo
                 .with(move |r| {
+                    let _in_flight = in_flight;
                     // A failed promotion is rolled back (and held) before anything
                     // else moves, by the replica allowed to write.
                     let rolled_back = match fence() {
@@ -260,6 +302,17 @@ impl Transitioner {
             match outcome {
                 Ok((rolled_back, outcome)) => {
                     self.record(&name, &outcome, now);
+                    // Followers decide too, but only the replica that commits tells anyone.
+                    if self.leadership.check().is_ok() {
+                        let run = crate::notifications::Run {
+                            name: &name,
+                            source: &source,
+                            target: &target,
+                            approvers: &approvers,
+                            author: &run_author,
+                        };
+                        self.notifications.after_run(&run, &outcome);
+                    }
                     if outcome.commit.is_some() || rolled_back {
                         if let Some(deployer) = self.deployer.clone() {
                             tokio::spawn(async move { deployer.refresh().await });
@@ -315,6 +368,107 @@ impl Transitioner {
             out.push((name, decision));
         }
         Ok(out)
+    }
+
+    /// What the next promotion of transition `name` ships, on a freshly fetched
+    /// head (`slipway-transitioner preview`); `None` for an unknown name.
+    pub async fn promotion_preview(&self, name: &str) -> Result<Option<PromotionPreview>, Error> {
+        let name = name.to_string();
+        let snapshot: Arc<RepoSnapshot> = self
+            .repo
+            .with(|r| {
+                r.fetch()?;
+                r.head_snapshot()
+            })
+            .await?;
+        let transitions = snapshot.transitions()?;
+        let Some(t) = transitions.iter().find(|t| t.name == name).cloned() else {
+            return Ok(None);
+        };
+        let preview = self
+            .repo
+            .with(move |r| Ok::<_, GitError>(r.promotion_preview(&snapshot, &t, &transitions)))
+            .await?;
+        Ok(Some(preview))
+    }
+
+    /// Records, as git notes under [`DEPLOY_NOTES_REF`], every env the deployer
+    /// reports at a commit with rollout `Clean` or `Failed` that is not recorded
+    /// yet (see [`slipway_core::deploy_outcome`]). The transitioner does it because
+    /// it already reads the deployer's status and writes the repo; the deployer
+    /// stays read-only on the repo. Returns how many outcomes were added; without
+    /// a deployer, or while it is unreachable, none.
+    pub async fn record_deploy_outcomes(&self) -> Result<usize, Error> {
+        let Some(deployer) = &self.deployer else { return Ok(0) };
+        // Only the replica that commits promotions writes notes (leader election).
+        if self.leadership.check().is_err() {
+            return Ok(0);
+        }
+        let status: DeployerStatus = match deployer.status().await {
+            Ok(status) => status,
+            Err(e) => {
+                tracing::debug!("no deploy outcomes to record: {e}");
+                return Ok(0);
+            }
+        };
+        let now = self.clock.now();
+        let mut recorded = self.recorded.lock().await;
+        if recorded.is_none() {
+            let notes = self
+                .repo
+                .with(|r| {
+                    r.fetch_notes(DEPLOY_NOTES_REF)?;
+                    r.notes(DEPLOY_NOTES_REF)
+                })
+                .await?;
+            let keys = notes.iter().flat_map(|(_, text)| parse_note(text)).map(|o| o.key());
+            *recorded = Some(keys.collect());
+        }
+        let known = recorded.get_or_insert_with(HashSet::new);
+        let new: Vec<DeployOutcome> = outcomes_in(&status, now)
+            .into_iter()
+            .filter(|o| !known.contains(&o.key()))
+            .collect();
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let written = self
+            .repo
+            .with(move |r| -> Result<Vec<DeployOutcome>, GitError> {
+                // Only commits this checkout has can carry a note: fetch once if one is
+                // missing (the deployer may be ahead); the others wait for a later poll.
+                let mut missing = false;
+                for o in &new {
+                    missing |= r.resolve_commit(&o.commit)?.is_none();
+                }
+                if missing {
+                    r.fetch()?;
+                }
+                let mut additions = Vec::new();
+                let mut kept = Vec::new();
+                for o in new {
+                    if let Some(id) = r.resolve_commit(&o.commit)? {
+                        additions.push((id, o.to_line()));
+                        kept.push(o);
+                    }
+                }
+                r.add_notes(
+                    &Author::named(run::AUTHOR),
+                    DEPLOY_NOTES_REF,
+                    &additions,
+                    |existing, line| {
+                        let outcome = parse_note(line).pop()?;
+                        add_to_note(existing, &outcome)
+                    },
+                )?;
+                Ok(kept)
+            })
+            .await?;
+        for o in &written {
+            tracing::info!(env = %o.env, commit = %o.commit, status = ?o.status, "recorded the deploy outcome in git notes");
+            known.insert(o.key());
+        }
+        Ok(written.len())
     }
 
     async fn deployer_view(&self, transitions: &[Transition]) -> DeployerView {

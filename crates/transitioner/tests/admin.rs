@@ -6,9 +6,10 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
+use slipway_kit::testing::{assert_json_errors_for_unknown_paths_and_methods, assert_ready_only_after_the_first_fetch};
+use slipway_kit::Drain;
 use slipway_transitioner::{start, Config, ManualClock};
 use support::*;
-use tokio_util::sync::CancellationToken;
 
 const REPO: &str = r#"
 commits:
@@ -18,12 +19,6 @@ commits:
       latest/version/s1.yaml: "version: '1'\n"
 "#;
 
-async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
-    let response = http.get(url).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn ready_is_503_until_the_first_fetch_succeeds_and_live_is_200_throughout() {
     let dir = tempfile::tempdir().unwrap();
@@ -31,27 +26,14 @@ async fn ready_is_503_until_the_first_fetch_succeeds_and_live_is_200_throughout(
     let origin = dir.path().join("origin.git");
     let mut config = Config::new(origin.display().to_string(), dir.path().join("checkout"));
     config.poll_interval = Duration::from_millis(50);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
-
-    assert_eq!(get(&http, format!("{base}/live")).await.0, 200);
-    let (status, body) = get(&http, format!("{base}/ready")).await;
-    assert_eq!(status, 503, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("not been fetched"), "{body}");
-
-    git_fixture::Fixture::from_yaml(REPO).unwrap().build(&origin).unwrap();
-    wait_until("/ready to answer 200", Duration::from_secs(10), || async {
-        match get(&http, format!("{base}/ready")).await {
-            (200, _) => Ok(()),
-            seen => Err(format!("{seen:?}")),
-        }
+    assert_ready_only_after_the_first_fetch(&format!("http://{}", running.addr), || {
+        git_fixture::Fixture::from_yaml(REPO).unwrap().build(&origin).unwrap();
     })
     .await;
-    assert_eq!(get(&http, format!("{base}/live")).await.0, 200);
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -59,30 +41,20 @@ async fn ready_is_503_until_the_first_fetch_succeeds_and_live_is_200_throughout(
 async fn every_error_answer_is_the_json_error_shape_including_404_and_405() {
     let repo = repo(REPO);
     let config = Config::new(repo.url(), repo.scratch("checkout"));
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
-
-    let (status, body) = get(&http, format!("{base}/no/such/path")).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (404, Some("no such endpoint: /no/such/path"))
-    );
-    let (status, body) = get(&http, format!("{base}/refresh")).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (405, Some("method GET is not allowed on /refresh"))
-    );
-    let response = http.delete(format!("{base}/status")).send().await.unwrap();
-    assert_eq!(response.status(), 405);
-    assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+    assert_json_errors_for_unknown_paths_and_methods(&base, "/no/such/path").await;
     // A refusal of the API itself keeps its own message.
-    let response = http.post(format!("{base}/transitions/dev/run")).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{base}/transitions/dev/run"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("api_tokens_file"), "{body}");
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }

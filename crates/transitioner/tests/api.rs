@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use slipway_core::status::{PromotionState, TransitionResult, TransitionerStatus};
+use slipway_kit::Drain;
 use slipway_transitioner::{start, Config, ManualClock};
 use support::*;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn api_serves_health_status_refresh_manual_runs_and_metrics() {
@@ -25,7 +25,7 @@ commits:
     let mut config = with_tokens(Config::new(repo.url(), repo.scratch("checkout")), &repo);
     // Long enough that only /refresh makes the second run happen.
     config.poll_interval = Duration::from_secs(3600);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
@@ -108,7 +108,7 @@ commits:
         "{metrics}"
     );
 
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -149,7 +149,7 @@ async fn run_prod(http: &reqwest::Client, base: &str, token: Option<&str>, body:
 async fn run_on_request_needs_a_known_token_and_commits_as_the_acting_person() {
     let repo = repo(MANUAL_PROD);
     let config = with_tokens(Config::new(repo.url(), repo.scratch("checkout")), &repo);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
@@ -197,7 +197,7 @@ async fn run_on_request_needs_a_known_token_and_commits_as_the_acting_person() {
     assert_eq!((status, answer["result"].as_str()), (200, Some("Success")), "{answer}");
     assert_eq!(repo.log()[0].1, "aggregator");
 
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -214,7 +214,7 @@ commits:
 "#,
     );
     let config = Config::new(repo.url(), repo.scratch("checkout"));
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
@@ -240,7 +240,7 @@ commits:
         answer["error"].as_str().unwrap().contains("api_tokens_file"),
         "{answer}"
     );
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -249,7 +249,7 @@ async fn refresh_burst_is_acted_on_once_now_and_once_after_the_interval() {
     let repo = repo(MANUAL_PROD);
     let mut config = Config::new(repo.url(), repo.scratch("checkout"));
     config.poll_interval = Duration::from_secs(3600);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     // The clock stands still, so the whole burst falls into one interval however slow the machine.
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
@@ -332,7 +332,7 @@ async fn refresh_burst_is_acted_on_once_now_and_once_after_the_interval() {
     wait_for(&http, &base, |s| s.repo_commit.as_deref() == Some(c2.as_str())).await;
     assert_eq!(nudge().await, "scheduled", "that fetch brought c2");
     assert_eq!(nudge().await, "coalesced", "this one brought nothing new");
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -349,7 +349,7 @@ commits:
 "#,
     );
     let config = with_tokens(Config::new(repo.url(), repo.scratch("checkout")), &repo);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     // Saturday noon in Berlin; the freeze began Friday 18:00 (17:00 UTC) and lasts 64 hours.
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-28T11:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
@@ -410,7 +410,7 @@ commits:
     );
     assert!(message.contains("weekend freeze"), "{message}");
 
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -428,7 +428,7 @@ commits:
 "#,
     );
     let config = with_tokens(Config::new(repo.url(), repo.scratch("checkout")), &repo);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T08:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
@@ -441,7 +441,7 @@ commits:
     assert_eq!(prod.holds[0].reason, "held: rolled back from 2 to 1 by alice");
     assert_eq!(prod.state, Some(PromotionState::Pending));
 
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -475,7 +475,7 @@ async fn a_run_needs_the_run_scope_for_the_transitions_target() {
     let file = repo.scratch("scoped-tokens");
     std::fs::write(&file, "ci:ci-token:run=dev,versions\nops:ops-token:run=prod\n").unwrap();
     config.api_tokens_file = Some(file);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let running = start(&config, clock, shutdown.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
@@ -515,6 +515,6 @@ async fn a_run_needs_the_run_scope_for_the_transitions_target() {
     let (status, answer) = run_prod(&http, &base, Some("ops-token"), None).await;
     assert_eq!((status, answer["result"].as_str()), (200, Some("Success")), "{answer}");
     assert_eq!(repo.log()[0].1, "ops");
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }

@@ -4,9 +4,9 @@ mod support;
 
 use serde_json::{json, Value};
 use slipway_core::status::PromotionState;
+use slipway_kit::Drain;
 use slipway_transitioner::{start, Config, ManualClock, Running};
 use support::*;
-use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "aggregator-secret";
 
@@ -31,7 +31,7 @@ commits:
 
 struct Api {
     running: Running,
-    shutdown: CancellationToken,
+    shutdown: Drain,
     http: reqwest::Client,
     base: String,
 }
@@ -42,7 +42,7 @@ impl Api {
         let file = repo.scratch("tokens");
         std::fs::write(&file, format!("aggregator:{TOKEN}\n")).unwrap();
         config.api_tokens_file = Some(file);
-        let shutdown = CancellationToken::new();
+        let shutdown = Drain::new();
         let clock = std::sync::Arc::new(ManualClock::new(at("2026-11-30T10:00:00Z")));
         let running = start(&config, clock, shutdown.clone()).await.unwrap();
         let base = format!("http://{}", running.addr);
@@ -87,7 +87,7 @@ impl Api {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
+        self.shutdown.begin();
         self.running.task.await.unwrap().unwrap();
     }
 }

@@ -19,16 +19,8 @@ commits:
       latest/version/s1.yaml: "version: '2'\n"
 "#,
     );
-    let config = repo.scratch("transitioner.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "versions_url: {}\nversions_checkout_path: {}\napi_bind: 127.0.0.1:0\npoll_interval: 50ms\n",
-            repo.url(),
-            repo.scratch("checkout").display()
-        ),
-    )
-    .unwrap();
+    let more = "api_bind: 127.0.0.1:0\npoll_interval: 50ms\n";
+    let config = repo.service_config("transitioner.yaml", &repo.url(), more).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_slipway-transitioner"))
         .args(["serve", "--config"])
         .arg(&config)

@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use slipway_core::status::TransitionerStatus;
+use slipway_kit::Drain;
 use slipway_transitioner::{Config, Transitioner};
-use tokio_util::sync::CancellationToken;
 
 const REPO: &str = r#"
 commits:
@@ -54,7 +54,7 @@ async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_the_first_fetch
     let lock = config.repo.versions_checkout_path.join("refs/remotes/origin/main.lock");
     std::fs::write(&lock, "").unwrap();
     let head = bump(&repo);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = support::clock("2026-01-05T10:00:00Z");
     let running = slipway_transitioner::start(&config, clock, shutdown.clone())
         .await
@@ -67,7 +67,7 @@ async fn a_stale_tracking_ref_lock_in_the_checkout_does_not_stop_the_first_fetch
     assert_eq!(status.repo_commit, Some(head), "{status:?}");
     assert!(status.last_error.is_none(), "{status:?}");
     assert!(!lock.exists());
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }
 
@@ -76,7 +76,7 @@ async fn a_lock_file_appearing_while_running_is_cleared_after_the_bound_and_fetc
     let repo = git_fixture::temp(REPO).unwrap();
     let config = config(&repo);
     let lock = config.repo.versions_checkout_path.join("refs/remotes/origin/main.lock");
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let clock = support::clock("2026-01-05T10:00:00Z");
     let running = slipway_transitioner::start(&config, clock, shutdown.clone())
         .await
@@ -91,6 +91,6 @@ async fn a_lock_file_appearing_while_running_is_cleared_after_the_bound_and_fetc
     })
     .await;
     assert!(!lock.exists());
-    shutdown.cancel();
+    shutdown.begin();
     running.task.await.unwrap().unwrap();
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use slipway_core::status::TransitionResult;
 use slipway_deployer::config::ClusterConfig;
 use slipway_deployer::DeployerConfig;
+use slipway_kit::Drain;
 use slipway_simcluster::{SimCluster, SimConfig};
 use support::*;
-use tokio_util::sync::CancellationToken;
 
 const BASE: &str = r#"apiVersion: apps/v1
 kind: Deployment
@@ -84,7 +84,7 @@ commits:
         },
     );
     config.poll_interval = Duration::from_millis(100);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let deployer = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
     let t = transitioner_with_deployer_at(
         &repo,
@@ -122,7 +122,7 @@ commits:
         "version: '2'\nimage: reg/s1:2\n"
     );
 
-    shutdown.cancel();
+    shutdown.begin();
     let _ = deployer.task.await;
     sim.shutdown().await;
 }
@@ -161,7 +161,7 @@ commits:
         },
     );
     config.poll_interval = Duration::from_millis(100);
-    let shutdown = CancellationToken::new();
+    let shutdown = Drain::new();
     let deployer = slipway_deployer::start(config, shutdown.clone()).await.unwrap();
     // Promotion commits carry the real time: the clock must agree for verify_for.
     let now = chrono::Utc::now().to_rfc3339();
@@ -213,7 +213,7 @@ commits:
         "version: '1'\nimage: reg/s1:1\n"
     );
 
-    shutdown.cancel();
+    shutdown.begin();
     let _ = deployer.task.await;
     sim.shutdown().await;
 }

@@ -58,16 +58,8 @@ async fn sigterm_during_a_transition_run_lets_it_finish_and_exits_0() {
     deployer.set_env("dev", &promoted, RolloutStatus::Clean, "", Some("2026-11-22T09:00:00Z"));
     let asked = Arc::new(Notify::new());
     let slow = slow_deployer(deployer.url(), asked.clone()).await;
-    let config = repo.scratch("t.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "versions_url: {}\nversions_checkout_path: {}\npoll_interval: 1h\ndeployer_url: {slow}\n",
-            repo.url(),
-            repo.scratch("checkout").display()
-        ),
-    )
-    .unwrap();
+    let more = format!("poll_interval: 1h\ndeployer_url: {slow}\n");
+    let config = repo.service_config("t.yaml", &repo.url(), &more).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_slipway-transitioner"))
         .args(["serve", "--config"])
         .arg(&config)

@@ -57,6 +57,17 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// What to measure: `all` (the table below), or `group-commit`: posts at
+    /// --post-rate for --post-duration against a smart-HTTP remote while the
+    /// transitioner promotes every commit, with batching off and on.
+    #[arg(long, default_value = "all")]
+    scenario: String,
+    /// group-commit: posts per second.
+    #[arg(long, default_value_t = 50)]
+    post_rate: u32,
+    /// group-commit: how long posts are sent.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    post_duration: Duration,
 }
 
 struct Row {
@@ -199,7 +210,11 @@ async fn run() -> anyhow::Result<()> {
         replicas: args.replicas,
     };
     let objects = args.services * args.envs * 2;
-    let measured = measure(&args, &example).await;
+    let measured = match args.scenario.as_str() {
+        "all" => measure(&args, &example).await,
+        "group-commit" => group_commit::measure(&args).await,
+        other => bail!("--scenario {other}: expected all or group-commit"),
+    };
     if let (Some(kubeconfig), false) = (&args.real_cluster, args.keep_namespaces) {
         delete_namespaces(kubeconfig, args.context.as_deref(), &example);
     }
@@ -217,15 +232,22 @@ async fn run() -> anyhow::Result<()> {
             )?
         );
     } else {
-        println!(
-            "\nSlipway benchmark: {} services × {} envs = {objects} objects, {}\n",
-            args.services,
-            args.envs,
-            match &args.real_cluster {
-                Some(k) => format!("the cluster of {}", k.display()),
-                None => format!("simulated cluster, rollout delay {:?}", args.rollout_delay),
-            }
-        );
+        if args.scenario == "group-commit" {
+            println!(
+                "\nSlipway benchmark, group commit: {} posts/s for {:?} to 20 services over smart HTTP, transitioner promoting latest → dev\n",
+                args.post_rate, args.post_duration
+            );
+        } else {
+            println!(
+                "\nSlipway benchmark: {} services × {} envs = {objects} objects, {}\n",
+                args.services,
+                args.envs,
+                match &args.real_cluster {
+                    Some(k) => format!("the cluster of {}", k.display()),
+                    None => format!("simulated cluster, rollout delay {:?}", args.rollout_delay),
+                }
+            );
+        }
         println!("| measure | result | target | met |\n|---|---|---|---|");
         for r in &rows {
             let met = match r.ok {
@@ -554,4 +576,166 @@ async fn kubectl_apply(
         sim.shutdown().await;
     }
     Ok(elapsed)
+}
+
+/// The write path under a steady stream of posts, with group commit off and on.
+mod group_commit {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context as _;
+    use integration_test::client::Api;
+    use integration_test::example::ExampleRepo;
+    use integration_test::stack::{Stack, StackOptions, Transport};
+
+    use super::{ms, percentile, Args, Row};
+
+    struct Figures {
+        posts: usize,
+        acknowledged: usize,
+        lost: usize,
+        errors: usize,
+        /// Errors by kind (`status 504`, `no answer`).
+        error_kinds: std::collections::BTreeMap<String, usize>,
+        p50: f64,
+        p99: f64,
+        promotions_per_min: f64,
+        max_promotion_gap: u64,
+    }
+
+    pub async fn measure(args: &Args) -> anyhow::Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        let runs = [
+            ("group commit: before (version_batch_max: 1)", 1),
+            ("group commit: after (version_batch_max: 64)", 64),
+        ];
+        for (what, batch) in runs {
+            eprintln!("{what}: {} posts/s for {:?} ...", args.post_rate, args.post_duration);
+            let f = run(args, batch).await?;
+            rows.push(Row {
+                what,
+                value: format!(
+                    "{} posts, {} × 201, {} lost, {} errors {:?}; 201 latency p50 {:.0} ms, p99 {:.0} ms; {:.1} promotions/min, longest gap between promotions {} s",
+                    f.posts, f.acknowledged, f.lost, f.errors, f.error_kinds, f.p50, f.p99, f.promotions_per_min, f.max_promotion_gap
+                ),
+                target: "0 lost, p99 < 2 s, gap ≤ 5 s",
+                ok: Some(f.lost == 0 && f.errors == 0 && f.p99 < 2000.0 && f.max_promotion_gap <= 5),
+            });
+        }
+        Ok(rows)
+    }
+
+    async fn run(args: &Args, batch: usize) -> anyhow::Result<Figures> {
+        let dir = tempfile::Builder::new().prefix("slipway-bench-gc-").tempdir()?;
+        let mut opts = StackOptions::new(&dir.path().join("stack"));
+        opts.example = ExampleRepo {
+            services: (0..20).map(|i| format!("s{i:02}")).collect(),
+            envs: vec!["dev".into()],
+            with_deployable: false,
+            progress_deadline_secs: 600,
+            last_schedule: None,
+            cluster: "bench".into(),
+            namespace_prefix: "bench-".into(),
+            image: None,
+            replicas: 1,
+        };
+        opts.rollout_delay = args.rollout_delay;
+        opts.poll_interval = Duration::from_millis(500);
+        opts.transport = Transport::SmartHttp;
+        opts.aggregator_config = format!("version_batch_max: {batch}\n");
+        let stack = Stack::start(opts).await?;
+        let api = Arc::new(Api::new(&stack.aggregator.url, &stack.token));
+        let every = Duration::from_secs_f64(1.0 / f64::from(args.post_rate.max(1)));
+        let started = Instant::now();
+        let start_time = chrono::Utc::now().timestamp();
+        let mut tasks = Vec::new();
+        let mut ticker = tokio::time::interval(every);
+        let mut i = 0usize;
+        while started.elapsed() < args.post_duration {
+            ticker.tick().await;
+            let api = api.clone();
+            let service = format!("s{:02}", i % 20);
+            let version = format!("9.{i}");
+            i += 1;
+            tasks.push(tokio::spawn(async move {
+                let sent = Instant::now();
+                let answer = api.post_version("latest", &service, &version, "bench").await;
+                (sent.elapsed(), answer)
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut acknowledged = Vec::new();
+        let mut errors = 0;
+        let mut error_kinds = std::collections::BTreeMap::new();
+        for task in tasks {
+            let (took, answer) = task.await.context("a post task failed")?;
+            match answer {
+                Ok((201, body)) => {
+                    latencies.push(ms(took));
+                    acknowledged.push(body["commit"].as_str().unwrap_or_default().to_string());
+                }
+                Ok((code, _)) => {
+                    errors += 1;
+                    *error_kinds.entry(format!("status {code}")).or_insert(0) += 1;
+                }
+                Err(_) => {
+                    errors += 1;
+                    *error_kinds.entry("no answer in 30 s".to_string()).or_insert(0) += 1;
+                }
+            }
+        }
+        let end_time = chrono::Utc::now().timestamp();
+        // Let the transitioner catch up with the last posts.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let log = commit_log(&stack.repo.path)?;
+        let lost = acknowledged
+            .iter()
+            .filter(|c| !log.iter().any(|(id, _, _)| id == *c))
+            .count();
+        let mut promotions: Vec<i64> = log
+            .iter()
+            .filter(|(_, t, subject)| subject.starts_with("Promote latest → dev") && *t >= start_time && *t <= end_time)
+            .map(|(_, t, _)| *t)
+            .collect();
+        promotions.sort_unstable();
+        let mut edges = vec![start_time];
+        edges.extend(&promotions);
+        edges.push(end_time);
+        let max_gap = edges.windows(2).map(|w| (w[1] - w[0]).max(0) as u64).max().unwrap_or(0);
+        latencies.sort_by(f64::total_cmp);
+        let minutes = (end_time - start_time).max(1) as f64 / 60.0;
+        stack.stop().await;
+        Ok(Figures {
+            posts: i,
+            acknowledged: acknowledged.len(),
+            lost,
+            errors,
+            error_kinds,
+            p50: percentile(&latencies, 0.5),
+            p99: percentile(&latencies, 0.99),
+            promotions_per_min: promotions.len() as f64 / minutes,
+            max_promotion_gap: max_gap,
+        })
+    }
+
+    /// `(commit, commit time in seconds, subject)` of every commit of the repo.
+    fn commit_log(repo: &std::path::Path) -> anyhow::Result<Vec<(String, i64, String)>> {
+        let out = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(repo)
+            .args(["log", "--format=%H %ct %s", "main"])
+            .output()
+            .context("git log")?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ' ');
+                Some((
+                    parts.next()?.to_string(),
+                    parts.next()?.parse().ok()?,
+                    parts.next()?.to_string(),
+                ))
+            })
+            .collect())
+    }
 }

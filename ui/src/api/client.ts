@@ -1,4 +1,13 @@
-import type { CommitAnswer, EnvDiff, HistoryEntry, LiveView, RunAnswer, State, VerdictAnswer } from './types';
+import type {
+  CommitAnswer,
+  EnvDiff,
+  HistoryEntry,
+  LiveView,
+  PromotionPreview,
+  RunAnswer,
+  State,
+  VerdictAnswer,
+} from './types';
 
 /** An error answered by the API (or the network), with the message to show to a person. */
 export class ApiError extends Error {
@@ -45,6 +54,7 @@ export interface HistoryQuery {
 export interface Api {
   state(): Promise<State>;
   history(query: HistoryQuery): Promise<HistoryEntry[]>;
+  preview(transition: string): Promise<PromotionPreview>;
   lock(target: LockTarget, reason: string): Promise<CommitAnswer>;
   /** Removes one reason, or every reason when `reason` is undefined. */
   unlock(target: LockTarget, reason?: string): Promise<CommitAnswer>;
@@ -155,6 +165,7 @@ export function httpApi(options: HttpApiOptions): Api {
       const answer = await call<{ entries?: HistoryEntry[] }>('GET', `/api/history?${q.toString()}`);
       return answer.entries ?? [];
     },
+    preview: (name) => call<PromotionPreview>('GET', `/api/transitions/${encodeURIComponent(name)}/preview`),
     lock: (target, reason) => call<CommitAnswer>('PUT', lockPath(target), { reason }, true),
     unlock: (target, reason) =>
       call<CommitAnswer>('DELETE', lockPath(target), reason === undefined ? undefined : { reason }, true),

@@ -223,11 +223,35 @@ repo_errors: Array<string>, envs: Array<EnvSummary>, services: Array<ServiceRow>
  */
 deployables: Array<DeployableRow>, transitions: Array<TransitionStatus>, };
 
+export type Origin = { service: string, 
+/**
+ * The env the version entered first.
+ */
+env: string, commit: string, author: string, 
+/**
+ * Seconds since the epoch.
+ */
+time: number, 
+/**
+ * The first line of the origin commit's message.
+ */
+subject: string, 
+/**
+ * The rest of its message without `Key: value` trailers (the changelog).
+ */
+changelog: string, };
+
 export type HistoryEntry = { commit: string, author: string, time: string, message: string, changelog: string, env: string | null, service: string | null, old: string | null, new: string | null, kind: "version" | "promotion" | "rollback" | "lock" | "other", 
 /**
  * The commit on the git host, when `commit_url_template` is configured.
  */
-commit_url?: string, };
+commit_url?: string, 
+/**
+ * The original changelogs this commit brought (see [`slipway_core::lineage`]):
+ * for a promotion, the origin of every version it carried, oldest first; for
+ * a commit that changed a version itself, that commit.
+ */
+changelogs: Array<Origin>, };
 
 export type CommitAnswer = { 
 /**

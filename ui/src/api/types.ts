@@ -20,6 +20,7 @@ export type {
   LiveObject,
   LiveView,
   ObjectDiff,
+  Origin,
   Phase,
   PodView,
   Promotion,
@@ -39,7 +40,7 @@ export type {
   VerdictAnswer,
 } from './generated';
 
-import type { HistoryEntry, ServiceInEnv } from './generated';
+import type { HistoryEntry, Origin, ServiceInEnv } from './generated';
 
 // UI-only helpers, derived from the generated types.
 
@@ -48,3 +49,53 @@ export type HistoryKind = HistoryEntry['kind'];
 
 /** One value of a service's variables. */
 export type Scalar = ServiceInEnv['vars'][string];
+
+// Not generated yet: the promotion preview and the env-to-env diff (their Rust
+// types in slipway-core's `preview` and `env_diff` do not derive the
+// declarations yet).
+
+/** One field that differs between two renderings; `null` where absent. */
+export interface RenderedFieldDiff {
+  path: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** One object that differs between two renderings of an env's manifests. */
+export interface RenderedObjectDiff {
+  unit: string;
+  api_version: string;
+  kind: string;
+  namespace?: string | null;
+  name: string;
+  change: 'added' | 'removed' | 'changed';
+  fields: RenderedFieldDiff[];
+}
+
+/** The field-level difference of two renderings (`GET /api/diff`, a preview's `diff`). */
+export interface RenderedDiff {
+  objects: RenderedObjectDiff[];
+  problems: { side: 'before' | 'after'; unit: string; error: string }[];
+}
+
+export interface MovePreview {
+  service: string;
+  old?: string | null;
+  new: string;
+  old_vars?: Record<string, unknown> | null;
+  new_vars?: Record<string, unknown> | null;
+  changelogs: { origins: Origin[]; truncated: boolean };
+}
+
+/** `GET /api/transitions/{name}/preview`: what the next promotion ships. */
+export interface PromotionPreview {
+  transition: string;
+  source: string;
+  target: string;
+  commit: string;
+  moves_anything: boolean;
+  summary: string;
+  services: MovePreview[];
+  held: { service: string; reasons: string[] }[];
+  diff: RenderedDiff;
+}

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { HistoryEntry } from '../api/types';
+import type { HistoryEntry, Origin } from '../api/types';
 import { useApi, useNow } from '../context';
 import { formatRelative, formatTime, serviceHref, shortCommit } from '../model';
 import { ErrorMessage, errorText } from './Messages';
@@ -108,14 +108,64 @@ export function HistoryList({
                     </button>
                   )}
                 </div>
-                {/* Changelogs come from CI and people: rendered as text, never as HTML. */}
-                <pre className="changelog">{entry.changelog?.trim() || firstLine(entry.message)}</pre>
+                <Changelogs entry={entry} />
               </li>
             );
           })}
         </ol>
       )}
     </div>
+  );
+}
+
+/** Lines of changelog shown before "Show all". */
+export const COLLAPSED_LINES = 12;
+
+/**
+ * The original changelogs of an entry (a promotion's: those of every version it carried),
+ * each under its origin commit; else the message's own changelog. Never clipped: a long
+ * text shows its first lines and a button that expands it.
+ */
+function Changelogs({ entry }: { entry: HistoryEntry }) {
+  const origins = entry.changelogs ?? [];
+  // A CI post or plain commit is its own origin: its text is shown once, as before.
+  const own = origins.length === 1 && origins[0]?.commit === entry.commit;
+  if (origins.length === 0 || own) {
+    return <ExpandableText text={entry.changelog?.trim() || firstLine(entry.message)} />;
+  }
+  return (
+    <ol className="origins" aria-label="Changelogs carried">
+      {origins.map((o: Origin) => (
+        <li key={`${o.service}-${o.commit}`} className="origin">
+          <div className="origin-head small">
+            {origins.some((x) => x.service !== o.service) && <strong>{o.service} </strong>}
+            <code title={o.commit}>{shortCommit(o.commit)}</code> {o.subject}{' '}
+            <span className="muted">
+              (into {o.env} by {o.author})
+            </span>
+          </div>
+          {o.changelog.trim() && <ExpandableText text={o.changelog.trim()} />}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function ExpandableText({ text }: { text: string }) {
+  const [open, setOpen] = useState(false);
+  const lines = text.split('\n');
+  const long = lines.length > COLLAPSED_LINES;
+  const shown = long && !open ? lines.slice(0, COLLAPSED_LINES).join('\n') : text;
+  return (
+    <>
+      {/* Changelogs come from CI and people: rendered as text, never as HTML. */}
+      <pre className="changelog">{shown}</pre>
+      {long && (
+        <button type="button" className="small link" aria-expanded={open} onClick={() => setOpen(!open)}>
+          {open ? 'Show less' : `Show all ${lines.length} lines`}
+        </button>
+      )}
+    </>
   );
 }
 

@@ -9,6 +9,7 @@ import {
   formatTime,
   overviewHref,
   PHASE_LABEL,
+  previewHref,
   serviceHref,
   STATUS_LABEL,
   summarizeTransition,
@@ -330,6 +331,9 @@ function TransitionStrip({
                 </button>
               </>
             )}
+            <a href={previewHref(t.name)} className="small" aria-label={`What the next promotion of ${t.name} ships`}>
+              next…
+            </a>
           </div>
           <div className="strip-headline">{summary.headline}</div>
           {summary.details.length > 0 && (

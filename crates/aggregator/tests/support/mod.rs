@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use slipway_aggregator::AggregatorConfig;
-use tokio_util::sync::CancellationToken;
+use slipway_kit::Drain;
 
 pub const CI_TOKEN: &str = "ci-secret-token";
 pub const ALICE_TOKEN: &str = "alice-secret-token";
@@ -35,7 +35,7 @@ pub struct Harness {
     pub repo: git_fixture::TempRepo,
     pub base: String,
     pub http: reqwest::Client,
-    shutdown: CancellationToken,
+    shutdown: Drain,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -65,7 +65,7 @@ impl Harness {
 
     /// Starts on an existing fixture repo with a given config.
     pub async fn start_on(repo: git_fixture::TempRepo, c: AggregatorConfig) -> Harness {
-        let shutdown = CancellationToken::new();
+        let shutdown = Drain::new();
         let running = slipway_aggregator::start(c, shutdown.clone()).await.unwrap();
         Harness {
             repo,
@@ -112,7 +112,7 @@ impl Harness {
     }
 
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
+        self.shutdown.begin();
         if let Some(task) = self.task.take() {
             tokio::time::timeout(Duration::from_secs(10), task)
                 .await
@@ -125,7 +125,7 @@ impl Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.shutdown.begin();
     }
 }
 

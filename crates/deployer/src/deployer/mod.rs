@@ -17,11 +17,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
 use slipway_core::deployers::DeployTarget;
 use slipway_core::model::version_label;
 use slipway_core::status::{DeployerStatus, EnvStatus, ErrorRecord, RolloutStatus};
 use slipway_core::{RepoSnapshot, Unit};
+use slipway_kit::clock::{SharedClock, SystemClock};
+use slipway_kit::fetch::FetchRecord;
 use slipway_repo::SharedRepo;
 use thiserror::Error;
 use tracing::Instrument;
@@ -36,9 +37,6 @@ use crate::reconcile::{act, observe, plan_for, record, EnvError, Settings};
 use crate::report::{env_error_status, env_status, ReportInput};
 use crate::scheduler::Scheduler;
 use env_state::EnvState;
-
-/// Where "now" comes from (injected so tests control time).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// Problems of the deployer as a whole.
 #[derive(Debug, Error)]
@@ -87,8 +85,11 @@ pub struct Deployer {
     generations: std::sync::atomic::AtomicU64,
     /// Notified when a watch sees a change in the cluster.
     changed: Arc<tokio::sync::Notify>,
-    refresh: tokio::sync::Notify,
-    clock: Clock,
+    /// Wakes the fetch loop (`POST /refresh`).
+    refresh: Arc<tokio::sync::Notify>,
+    /// The fetch loop's record: `GET /ready` waits for its first success.
+    fetches: FetchRecord,
+    clock: SharedClock,
     /// Prometheus metrics.
     pub metrics: Metrics,
 }
@@ -101,11 +102,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Deployer {
     /// Opens the local copy of the repo (no fetch, no cluster connection yet).
     pub async fn new(config: DeployerConfig) -> Result<Arc<Self>, DeployerError> {
-        Self::with_clock(config, Arc::new(Utc::now)).await
+        Self::with_clock(config, SystemClock::shared()).await
     }
 
     /// Like [`Deployer::new`] with a given clock.
-    pub async fn with_clock(config: DeployerConfig, clock: Clock) -> Result<Arc<Self>, DeployerError> {
+    pub async fn with_clock(config: DeployerConfig, clock: SharedClock) -> Result<Arc<Self>, DeployerError> {
         config.validate().map_err(DeployerError::Config)?;
         let repo = SharedRepo::open(&config.repo_settings()).await?;
         Ok(Arc::new(Deployer {
@@ -118,7 +119,8 @@ impl Deployer {
             scheduler: Mutex::new(Scheduler::default()),
             generations: std::sync::atomic::AtomicU64::new(0),
             changed: Arc::new(tokio::sync::Notify::new()),
-            refresh: tokio::sync::Notify::new(),
+            refresh: Arc::new(tokio::sync::Notify::new()),
+            fetches: FetchRecord::default(),
             clock,
             metrics: Metrics::default(),
         }))
@@ -139,6 +141,16 @@ impl Deployer {
     pub fn cached_objects(&self, env: &str) -> Option<Vec<crate::object::ObjectKey>> {
         let watches = lock(&self.envs).get(env).and_then(|e| e.watches.clone());
         watches.and_then(|w| w.keys())
+    }
+
+    /// The clock it runs on.
+    pub fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+
+    /// Whether the run loop has fetched the repo yet, and its last fetch error (`GET /ready`).
+    pub fn fetches(&self) -> &FetchRecord {
+        &self.fetches
     }
 
     /// The last fetched head of the repo (cheap, unlike [`Deployer::status`]).
@@ -169,7 +181,7 @@ impl Deployer {
                 repo.head_snapshot()
             })
             .await;
-        let now = (self.clock)();
+        let now = self.clock.now();
         match result {
             Ok(snap) => {
                 *lock(&self.snapshot) = Some(snap.clone());
@@ -180,8 +192,8 @@ impl Deployer {
                 Ok(snap)
             }
             Err(e) => {
+                // Logged by the caller: the fetch loop once per new error, the commands as their error.
                 self.metrics.fetch_errors.inc();
-                tracing::warn!("fetching the resource repo failed: {e}");
                 self.set_status(|s| {
                     s.last_fetch_error = Some(ErrorRecord {
                         message: e.to_string(),
@@ -198,7 +210,7 @@ impl Deployer {
         match snapshot.deployers() {
             Ok(d) => Ok(d.deployers),
             Err(e) => {
-                let now = (self.clock)();
+                let now = self.clock.now();
                 self.set_status(|s| {
                     s.last_fetch_error = Some(ErrorRecord {
                         message: format!("{e} (envs keep their last state until it is fixed)"),
@@ -211,8 +223,8 @@ impl Deployer {
     }
 
     /// Now, by the deployer's clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The snapshot of the last successful fetch.
@@ -291,7 +303,7 @@ impl Deployer {
             Ok::<_, EnvError>((observed, plan, acted))
         }
         .await;
-        let now = (self.clock)();
+        let now = self.clock.now();
         let (status, outcome) = match result {
             Err(e) => {
                 let message = e.to_string();

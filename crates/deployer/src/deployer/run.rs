@@ -1,15 +1,24 @@
-//! The loop of `serve`: one fetch per poll (or refresh) shared by every env,
-//! each env reconciled on its own task, envs with a rollout in progress
-//! checked again by the [`crate::scheduler::Scheduler`] without fetching, and a change seen by
-//! a watch reconciling the envs soon after (at most every [`WATCH_MIN_GAP`]).
+//! The loop of `serve`: the service kit's fetch loop fetches once per poll (or
+//! refresh) for every env; after each fetch every env is reconciled on its own
+//! task, envs with a rollout in progress are checked again by the
+//! [`crate::scheduler::Scheduler`] without fetching, and a change seen by a watch
+//! reconciles the envs soon after (at most every [`WATCH_MIN_GAP`]).
+//!
+//! ```text
+//!  fetch_loop (poll_interval, POST /refresh) ─fetched─┐
+//!  watches (a change in the cluster) ────────changed─┼─▶ run: start env tasks ─▶ reconcile_env
+//!  scheduler (rollout checks due) ─────────────due───┘        (each holds a drain guard)
+//! ```
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use slipway_kit::drain::{Drain, DrainGuard};
+use slipway_kit::fetch::{fetch_loop, Wakeups};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::{lock, Deployer};
 use crate::scheduler::Checks;
@@ -23,71 +32,48 @@ pub const WATCH_MIN_GAP: Duration = Duration::from_millis(100);
 /// The first rollout check after a reconcile that left a rollout in progress.
 pub const FIRST_ROLLOUT_CHECK: Duration = Duration::from_millis(100);
 
-/// What one round of the loop does.
+/// Which envs one round reconciles, with the last fetched snapshot.
 enum Round {
-    /// Fetch, then reconcile every env.
-    Fetch,
-    /// Reconcile every env with the last snapshot (a watch saw a change).
+    /// Every env (after a fetch, or a watch saw a change).
     All,
-    /// Reconcile these envs with the last snapshot (their rollout check is due).
+    /// These envs (their rollout check is due).
     Envs(BTreeSet<String>),
 }
 
 impl Deployer {
-    /// The loop of `serve`: fetch on every poll interval and on refresh, and start a
-    /// reconcile for every env that is not reconciling already (one that is gets
-    /// another run right after, with the newest snapshot). While a rollout is in
-    /// progress, that env is reconciled again without fetching, when the
-    /// [`crate::scheduler::Scheduler`] says (first after [`FIRST_ROLLOUT_CHECK`], then at doubling
-    /// intervals up to `rollout_check_interval`), so a fast rollout is reported
-    /// `Clean` (or `Failed`) soon after it happens, a slow one costs few reads,
-    /// and the repo host still sees one fetch per poll.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+    /// The loop of `serve`: fetch on every poll interval and on refresh, and after
+    /// each fetch start a reconcile for every env that is not reconciling already
+    /// (one that is gets another run right after, with the newest snapshot). While
+    /// a rollout is in progress, that env is reconciled again without fetching,
+    /// when the [`crate::scheduler::Scheduler`] says (first after
+    /// [`FIRST_ROLLOUT_CHECK`], then at doubling intervals up to
+    /// `rollout_check_interval`), so a fast rollout is reported `Clean` (or
+    /// `Failed`) soon after it happens, a slow one costs few reads, and the repo
+    /// host still sees one fetch per poll. Once `drain` begins no reconcile
+    /// starts; the ones in flight hold it until they are done.
+    pub async fn run(self: Arc<Self>, drain: Drain) {
+        let fetched = Arc::new(Notify::new());
+        let fetching = tokio::spawn(self.clone().fetch_loop(drain.clone(), fetched.clone()));
         let mut tasks = JoinSet::new();
-        let mut round = Round::Fetch;
-        let mut next_fetch = Instant::now();
         let mut last_woken = Instant::now() - WATCH_MIN_GAP;
         loop {
-            let snapshot = if matches!(round, Round::Fetch) {
-                next_fetch = Instant::now() + self.config.poll_interval;
-                self.fetch().await.ok()
-            } else {
-                lock(&self.snapshot).clone()
-            };
-            if let Some(snapshot) = snapshot {
-                if let Ok(targets) = self.targets(&snapshot) {
-                    self.forget_removed_envs(&targets);
-                    for env in targets.keys() {
-                        if let Round::Envs(due) = &round {
-                            if !due.contains(env) {
-                                continue;
-                            }
-                        }
-                        self.start_env(&mut tasks, env);
-                    }
-                }
-            }
-            // Wait for the next poll, a refresh, a change seen by a watch, or the
-            // next rollout check; a finished reconcile may schedule a check.
-            round = loop {
+            // Wait for a fetch, a change seen by a watch, or the next rollout
+            // check; a finished reconcile may schedule a check.
+            let round = loop {
                 let due = lock(&self.scheduler).next_due();
-                let wake = due.map_or(next_fetch, |due| due.min(next_fetch));
                 tokio::select! {
-                    _ = shutdown.cancelled() => {
-                        self.drain(&mut tasks).await;
+                    _ = drain.draining() => {
+                        self.stop_starting(&mut tasks);
+                        let _ = fetching.await;
                         return;
                     }
-                    _ = tokio::time::sleep_until(wake) => {
-                        let now = Instant::now();
-                        if now >= next_fetch {
-                            break Round::Fetch;
-                        }
-                        let due: BTreeSet<String> = lock(&self.scheduler).due(now).into_iter().collect();
+                    _ = fetched.notified() => break Round::All,
+                    _ = sleep_until(due) => {
+                        let due: BTreeSet<String> = lock(&self.scheduler).due(Instant::now()).into_iter().collect();
                         if !due.is_empty() {
                             break Round::Envs(due);
                         }
                     }
-                    _ = self.refresh.notified() => break Round::Fetch,
                     _ = self.changed.notified() => {
                         // Let a burst of changes (a rollout step of many objects) settle into
                         // one reconcile, and keep a cluster that changes all the time from
@@ -95,32 +81,55 @@ impl Deployer {
                         let wake = (Instant::now() + WATCH_SETTLE).max(last_woken + WATCH_MIN_GAP);
                         tokio::time::sleep_until(wake).await;
                         last_woken = Instant::now();
-                        break if last_woken >= next_fetch { Round::Fetch } else { Round::All };
+                        break Round::All;
                     }
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 }
             };
+            let snapshot = lock(&self.snapshot).clone();
+            let Some(snapshot) = snapshot else { continue };
+            let Ok(targets) = self.targets(&snapshot) else { continue };
+            self.forget_removed_envs(&targets);
+            for env in targets.keys() {
+                if let Round::Envs(due) = &round {
+                    if !due.contains(env) {
+                        continue;
+                    }
+                }
+                self.start_env(&mut tasks, env, &drain);
+            }
         }
     }
 
+    /// The fetches: the kit's fetch loop, each success handed to the run loop.
+    async fn fetch_loop(self: Arc<Self>, drain: Drain, fetched: Arc<Notify>) {
+        let wakeups = Wakeups {
+            every: self.config.poll_interval,
+            now: self.refresh.clone(),
+            drain,
+        };
+        let (record, clock) = (self.fetches.clone(), self.clock.clone());
+        fetch_loop("fetching the resource repo", wakeups, record, clock, || async {
+            self.fetch().await.map_err(|e| e.to_string())?;
+            fetched.notify_one();
+            Ok(())
+        })
+        .await;
+    }
+
     /// On shutdown: the reconciles in flight finish (a half-applied env would be
-    /// reported as it was before), but none starts again.
-    async fn drain(&self, tasks: &mut JoinSet<()>) {
+    /// reported as it was before), each holding the drain until then, but none
+    /// starts again.
+    fn stop_starting(&self, tasks: &mut JoinSet<()>) {
         for env in lock(&self.envs).values_mut() {
             env.again = false;
         }
-        if !tasks.is_empty() {
-            tracing::info!(
-                reconciles = tasks.len(),
-                "waiting for the reconciles in flight to finish"
-            );
-        }
-        while tasks.join_next().await.is_some() {}
+        tasks.detach_all();
     }
 
     /// Starts a reconcile of `env` on its own task, unless one runs: then that
     /// one runs again when it is done.
-    fn start_env(self: &Arc<Self>, tasks: &mut JoinSet<()>, env: &str) {
+    fn start_env(self: &Arc<Self>, tasks: &mut JoinSet<()>, env: &str, drain: &Drain) {
         let start = self.with_env(env, |e| {
             if e.running {
                 e.again = true;
@@ -133,7 +142,8 @@ impl Deployer {
         if start {
             let me = self.clone();
             let env = env.to_string();
-            tasks.spawn(async move { me.env_task(env).await });
+            let in_flight = drain.guard();
+            tasks.spawn(async move { me.env_task(env, in_flight).await });
         }
     }
 
@@ -144,7 +154,7 @@ impl Deployer {
         }
     }
 
-    async fn env_task(self: Arc<Self>, env: String) {
+    async fn env_task(self: Arc<Self>, env: String, _in_flight: DrainGuard) {
         loop {
             let snapshot = lock(&self.snapshot).clone();
             let target = snapshot
@@ -177,5 +187,13 @@ impl Deployer {
                 return;
             }
         }
+    }
+}
+
+/// Sleeps until `due`; never returns without one.
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
     }
 }
