@@ -5,8 +5,9 @@
 //! since the last one that was, or when that last one brought a new commit (so
 //! pushes in quick succession, such as a version and the promotion it causes,
 //! are each seen at once). Any other nudge is coalesced into one that is acted
-//! on when the interval has passed: none is lost, and a flood that brings
-//! nothing new costs one fetch per interval.
+//! on when the interval has passed, or (the gate watches the head meanwhile) as
+//! soon as the head moves: none is lost, and a flood that brings nothing new
+//! costs one fetch per interval.
 //!
 //! ```text
 //!  nudge ─▶ decide(now, head) ─┬─ Now      ─▶ act at once                    202 "scheduled"

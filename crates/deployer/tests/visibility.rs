@@ -421,8 +421,17 @@ async fn after_another_manager_scales_the_diff_shows_live_5_desired_2_until_the_
         .expect("spec.replicas differs");
     assert_eq!((replicas.live.as_deref(), replicas.desired.as_str()), (Some("5"), "2"));
 
-    d.deploy("dev").await.unwrap();
-    let restored = web(&d.diff("dev", Some("web")).await.unwrap());
+    // The next reconcile that has seen the change (through the deployer's watch,
+    // which may lag a moment behind the patch) restores it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let restored = loop {
+        d.deploy("dev").await.unwrap();
+        let now = web(&d.diff("dev", Some("web")).await.unwrap());
+        if now.state == slipway_core::live::DiffState::InSync || std::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(restored.state, slipway_core::live::DiffState::InSync, "{restored:?}");
     assert!(matches!(
         d.diff("dev", Some("nope")).await,

@@ -62,7 +62,7 @@ impl RefreshGate {
             Decision::Later(after) => {
                 let gate = self.clone();
                 tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
+                    gate.wait_for_interval_or_new_head(after, head).await;
                     let head = (gate.head)();
                     gate.window().acted_later(gate.clock.now(), head.as_deref());
                     (gate.act)();
@@ -70,6 +70,26 @@ impl RefreshGate {
                 Nudge::Coalesced
             }
             Decision::Pending => Nudge::Coalesced,
+        }
+    }
+}
+
+/// How often a deferred nudge looks whether the service's head moved.
+const HEAD_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl RefreshGate {
+    /// Waits `after`, or less when the service's head moves away from `seen`
+    /// meanwhile: the fetch in flight when the nudge came brought a new commit,
+    /// and a nudge after a new commit is acted on at once (as
+    /// [`Window::decide`] does), so a push right after another one (a version,
+    /// then the promotion it causes) is not held for the rest of the interval.
+    async fn wait_for_interval_or_new_head(&self, after: std::time::Duration, seen: Option<String>) {
+        let until = tokio::time::Instant::now() + after;
+        while tokio::time::Instant::now() < until {
+            if (self.head)() != seen {
+                return;
+            }
+            tokio::time::sleep(HEAD_CHECK.min(until - tokio::time::Instant::now())).await;
         }
     }
 }
@@ -118,5 +138,62 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(gate.nudge(), Nudge::Coalesced, "still within the interval by the clock");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deferred_nudge_is_acted_on_as_soon_as_the_head_moves() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let acted = Arc::new(AtomicUsize::new(0));
+        let counter = acted.clone();
+        let head = Arc::new(Mutex::new("c1".to_string()));
+        let read = head.clone();
+        let gate = RefreshGate::new(
+            Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH)),
+            Arc::new(move || Some(read.lock().unwrap().clone())),
+            move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        let start = tokio::time::Instant::now();
+        assert_eq!(gate.nudge(), Nudge::Scheduled);
+        // Nudged again while the first fetch is still in flight: deferred.
+        assert_eq!(gate.nudge(), Nudge::Coalesced);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            acted.load(Ordering::SeqCst),
+            1,
+            "not acted on while the head stands still"
+        );
+        // The fetch brought a new commit.
+        *head.lock().unwrap() = "c2".to_string();
+        while acted.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            start.elapsed() < MIN_INTERVAL / 2,
+            "acted on {:?} after the first nudge, not at the end of the interval",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deferred_nudge_waits_out_the_interval_when_nothing_moves() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let acted = Arc::new(AtomicUsize::new(0));
+        let counter = acted.clone();
+        let gate = RefreshGate::new(
+            Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH)),
+            Arc::new(|| Some("c1".to_string())),
+            move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        let start = tokio::time::Instant::now();
+        gate.nudge();
+        gate.nudge();
+        while acted.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(start.elapsed() >= MIN_INTERVAL, "acted on after {:?}", start.elapsed());
     }
 }
