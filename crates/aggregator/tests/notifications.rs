@@ -3,31 +3,12 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
-use axum::routing::post;
 use slipway_kit::notify::{TargetConfig, TargetKind};
 use support::{eventually, Harness, ALICE_TOKEN, REPO};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_changes_and_rollbacks_are_notified_with_who_and_what() {
-    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let seen = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: String| {
-            let seen = seen.clone();
-            async move {
-                seen.lock()
-                    .unwrap()
-                    .push(serde_json::from_str(&body).unwrap_or_default());
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (url, got) = slipway_kit::testing::notification_receiver().await;
     let h = Harness::start_with(REPO, |c| {
         c.notifications = vec![TargetConfig {
             kind: TargetKind::Webhook,

@@ -2,6 +2,7 @@
 //! JSON error shape), for the services' own tests against a real listener.
 //! Only with the `testing` feature, which the services enable for their tests.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -60,4 +61,30 @@ pub async fn assert_json_errors_for_unknown_paths_and_methods(base: &str, unknow
     assert_eq!(response.status(), 405);
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert!(body["error"].is_string(), "{body}");
+}
+
+/// A notification receiver on loopback: the URL to configure as a `webhook`
+/// target, and every JSON body POSTed to it so far (a body that is not JSON is
+/// kept as `Null`).
+pub async fn notification_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(serde_json::from_str(&body).unwrap_or_default());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port for the receiver");
+    let url = format!("http://{}/hook", listener.local_addr().expect("its address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
 }

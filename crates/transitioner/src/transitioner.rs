@@ -119,6 +119,17 @@ impl Transitioner {
         self
     }
 
+    /// Fetches the repo and reads the head it brought.
+    async fn fetched_head(&self) -> Result<Arc<RepoSnapshot>, Error> {
+        Ok(self
+            .repo
+            .with(|r| {
+                r.fetch()?;
+                r.head_snapshot()
+            })
+            .await?)
+    }
+
     /// The status for `GET /status`.
     pub fn status(&self) -> TransitionerStatus {
         self.board().clone()
@@ -183,13 +194,7 @@ impl Transitioner {
         let recorded = {
             let _one_at_a_time = self.run_lock.lock().await;
             let now = self.clock.now();
-            let snapshot: Arc<RepoSnapshot> = self
-                .repo
-                .with(|r| {
-                    r.fetch()?;
-                    r.head_snapshot()
-                })
-                .await?;
+            let snapshot = self.fetched_head().await?;
             let all = snapshot.transitions()?;
             let Some(t) = all.iter().find(|t| t.name == name).cloned() else {
                 return Err(Error::UnknownTransition {
@@ -244,13 +249,7 @@ impl Transitioner {
         author: &str,
         override_windows: Option<&str>,
     ) -> Result<Vec<(String, Outcome)>, Error> {
-        let snapshot: Arc<RepoSnapshot> = self
-            .repo
-            .with(|r| {
-                r.fetch()?;
-                r.head_snapshot()
-            })
-            .await?;
+        let snapshot = self.fetched_head().await?;
         self.board().repo_commit = Some(snapshot.commit.clone()).filter(|c| !c.is_empty());
         let all = snapshot.transitions()?;
         self.sync_board(&all).await?;
@@ -349,13 +348,7 @@ impl Transitioner {
     /// What a poll would do now, per transition in file order, without writing anything.
     pub async fn preview(&self) -> Result<Vec<(String, Decision)>, Error> {
         let now = self.clock.now();
-        let snapshot: Arc<RepoSnapshot> = self
-            .repo
-            .with(|r| {
-                r.fetch()?;
-                r.head_snapshot()
-            })
-            .await?;
+        let snapshot = self.fetched_head().await?;
         let transitions = snapshot.transitions()?;
         let view = Arc::new(self.deployer_view(&transitions).await);
         let mut out = Vec::new();
@@ -374,13 +367,7 @@ impl Transitioner {
     /// head (`slipway-transitioner preview`); `None` for an unknown name.
     pub async fn promotion_preview(&self, name: &str) -> Result<Option<PromotionPreview>, Error> {
         let name = name.to_string();
-        let snapshot: Arc<RepoSnapshot> = self
-            .repo
-            .with(|r| {
-                r.fetch()?;
-                r.head_snapshot()
-            })
-            .await?;
+        let snapshot = self.fetched_head().await?;
         let transitions = snapshot.transitions()?;
         let Some(t) = transitions.iter().find(|t| t.name == name).cloned() else {
             return Ok(None);

@@ -3,9 +3,6 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
-use axum::routing::post;
 use slipway_core::status::{RolloutStatus, TransitionResult};
 use slipway_kit::notify::{TargetConfig, TargetKind};
 use slipway_kit::peer::PeerClient;
@@ -27,27 +24,6 @@ commits:
     files:
       latest/version/s1.yaml: "version: '42'\n"
 "#;
-
-async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let seen = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: String| {
-            let seen = seen.clone();
-            async move {
-                seen.lock()
-                    .unwrap()
-                    .push(serde_json::from_str(&body).unwrap_or_default());
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, got)
-}
 
 fn webhook(url: &str) -> TargetConfig {
     TargetConfig {
@@ -73,7 +49,7 @@ async fn transitioner_notifying(repo: &git_fixture::TempRepo, targets: &[TargetC
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promoted_and_promotion_blocked_reach_the_receiver_with_their_fields_once() {
     let repo = repo(REPO);
-    let (url, got) = receiver().await;
+    let (url, got) = slipway_kit::testing::notification_receiver().await;
     let t = transitioner_notifying(&repo, &[webhook(&url)]).await;
     let outcomes = t.run_all().await.unwrap();
     assert_eq!(outcomes[0].1.decision.result, TransitionResult::Success);
@@ -114,7 +90,7 @@ async fn a_target_that_never_answers_does_not_hold_up_the_promotion() {
     // Accepts connections and never answers.
     let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", hanging.local_addr().unwrap());
-    let (live, got) = receiver().await;
+    let (live, got) = slipway_kit::testing::notification_receiver().await;
     let t = transitioner_notifying(&repo, &[webhook(&url), webhook(&live)]).await;
     let outcomes = t.run_all().await.unwrap();
     let commit = outcomes[0].1.commit.clone().expect("promoted although a target hangs");
@@ -137,7 +113,7 @@ async fn a_target_that_never_answers_does_not_hold_up_the_promotion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_failed_and_deploy_recovered_follow_the_deployer_status() {
     let repo = repo(REPO);
-    let (url, got) = receiver().await;
+    let (url, got) = slipway_kit::testing::notification_receiver().await;
     let deployer = FakeDeployer::start().await;
     let head = repo.head().unwrap();
     deployer.set_env(
