@@ -252,6 +252,44 @@ pub struct TransitionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub rejected: Option<crate::approvals::Verdict>,
+    /// `mode: pull_request` with a `git_host`: the pull/merge request on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub pull_request: Option<PullRequestStatus>,
+}
+
+/// The pull (GitHub, Gitea) or merge (GitLab) request of a `mode: pull_request`
+/// transition, as the transitioner last saw it on the git host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PullRequestStatus {
+    /// `github`, `gitlab` or `gitea`.
+    pub host: String,
+    /// Its number (GitLab: the project-scoped `iid`); `None` before one was opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub number: Option<u64>,
+    /// Its page on the host, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub state: Option<PullRequestState>,
+    /// The last call to the host that failed, and why (cleared by the next success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub error: Option<String>,
+}
+
+/// Where a pull/merge request stands on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum PullRequestState {
+    Open,
+    Closed,
+    Merged,
 }
 
 /// The answer of `POST /transitions/{name}/run` (passed on by the aggregator).

@@ -39,6 +39,9 @@ pub struct Config {
     /// Where to send notifications (`promoted`, `promotion_blocked`).
     #[serde(default)]
     pub notifications: Vec<slipway_kit::notify::TargetConfig>,
+    /// The git host's API, for the pull requests of `mode: pull_request` transitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_host: Option<crate::git_host::GitHostConfig>,
 }
 
 /// The Lease's name when `leader_election.lease_name` is not set.
@@ -75,6 +78,7 @@ impl Config {
             api_tokens_env: None,
             leader_election: None,
             notifications: Vec::new(),
+            git_host: None,
         }
     }
 }
@@ -119,6 +123,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("poll_intervall"), "{err}");
+    }
+
+    #[test]
+    fn git_host_section() {
+        let c: Config = parse_config(
+            "versions_url: x\nversions_checkout_path: y\ngit_host:\n  kind: gitlab\n  api_url: https://git.example.com/api/v4\n  project: group/res\n  token_env: GITLAB_TOKEN\n  timeout: 3s\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let host = c.git_host.unwrap();
+        assert_eq!(host.kind, crate::git_host::HostKind::Gitlab);
+        assert_eq!((host.repo.as_str(), host.timeout), ("group/res", Duration::from_secs(3)));
+        assert_eq!((host.attempts, host.retry_wait), (3, Duration::from_millis(500)));
+        let err = parse_config::<Config>(
+            "versions_url: x\nversions_checkout_path: y\ngit_host: {kind: bitbucket, repo: a/b, token_env: T}\n",
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("bitbucket"), "{err}");
+        let err = parse_config::<Config>(
+            "versions_url: x\nversions_checkout_path: y\ngit_host: {kind: github, repo: a/b, token: T}\n",
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("token"), "{err}");
     }
 
     #[test]

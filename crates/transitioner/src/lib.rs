@@ -13,10 +13,12 @@ pub mod api;
 pub mod approve;
 pub mod config;
 pub mod evaluate;
+pub mod git_host;
 pub mod message;
 pub mod metrics;
 pub mod notifications;
 pub mod preview_text;
+pub mod pull_requests;
 pub mod run;
 pub mod schedule;
 pub mod source_check;
@@ -62,6 +64,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, drain: Drain) -> anyh
         Err(e) => return Err(e).context("cannot load the API tokens"),
     };
     let deployer = deployer_client(config)?;
+    let git_host = config
+        .git_host
+        .as_ref()
+        .map(git_host::GitHostConfig::client)
+        .transpose()
+        .context("invalid transitioner config")?;
     // The Lease is released only after the run in flight has finished, so that
     // run can still push; the loop cancels this once the poller has stopped.
     let (listener, addr) = slipway_kit::bind("slipway-transitioner", &config.api_bind).await?;
@@ -81,7 +89,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, drain: Drain) -> anyh
             (election.leadership, Some(election.task))
         }
     };
-    let transitioner = Arc::new(
+    let transitioner = 
         Transitioner::new(&config.repo, deployer, clock.clone())
             .await
             .with_context(|| {
@@ -93,8 +101,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, drain: Drain) -> anyh
             .with_leadership(leadership.clone())
             .with_notifications(&config.notifications)
             .map_err(|e| anyhow::anyhow!("transitioner config: {e}"))?
-            .with_drain(drain.clone()),
-    );
+            .with_drain(drain.clone());
+    let transitioner = Arc::new(match git_host {
+        Some(host) => transitioner.with_git_host(host),
+        None => transitioner,
+    });
     let refresh = Arc::new(Notify::new());
     let nudged = refresh.clone();
     let head_of = transitioner.clone();

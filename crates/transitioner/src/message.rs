@@ -114,6 +114,24 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The title and body of the pull request for a promotion branch whose commit has
+/// `message` (what it ships and the changelogs): the subject, and the body without
+/// the trailers, with a line on how it is done.
+pub fn pull_request_text(t: &Transition, message: &str) -> (String, String) {
+    let (title, rest) = message.split_once('\n').unwrap_or((message, ""));
+    let mut body = rest.trim().to_string();
+    if let Some((text, last)) = body.rsplit_once("\n\n") {
+        if last.lines().all(|l| l.starts_with("Slipway-") || l.starts_with(APPROVED_BY_TRAILER)) {
+            body = text.trim_end().to_string();
+        }
+    }
+    let footer = format!(
+        "Opened by slipway-transitioner for the transition `{}` ({} → {}). Merging it (merge, squash or rebase) promotes; the branch is updated when what it ships changes, and this request is closed when nothing waits on it any more.",
+        t.name, t.source, t.target
+    );
+    (title.trim().to_string(), format!("{body}\n\n---\n{footer}\n").trim_start().to_string())
+}
+
 /// The message of the state commit that goes with pushing a promotion branch.
 pub fn branch_message(t: &Transition, ships: &str) -> String {
     format!(

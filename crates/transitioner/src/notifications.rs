@@ -257,6 +257,7 @@ mod tests {
         let waiting = Outcome {
             decision: decision(TransitionResult::Blocked, PromotionState::AwaitingApproval),
             commit: None,
+            branch_message: None,
         };
         let first = events(&run(), &waiting, &mut told);
         assert_eq!(first.len(), 1);
@@ -284,6 +285,7 @@ mod tests {
         let done = Outcome {
             decision: d,
             commit: Some("abc".to_string()),
+            branch_message: None,
         };
         let sent = events(&run(), &done, &mut HashMap::new());
         let kinds: Vec<EventKind> = sent.iter().map(|e| e.kind).collect();

@@ -16,7 +16,7 @@ use std::str::FromStr as _;
 use slipway_core::approvals::approvals_path;
 use slipway_core::lineage::origin_chain;
 use slipway_core::model::version_path;
-use slipway_core::status::{DeployerStatus, TransitionResult, TransitionRun};
+use slipway_core::status::{DeployerStatus, PromotionState, TransitionResult, TransitionRun};
 use slipway_core::transitions::{promotion_branch, Mode, Transition, TransitionState, TRANSITION_STATE_FILE};
 use slipway_core::RepoSnapshot;
 use slipway_repo::CommitId;
@@ -48,6 +48,9 @@ pub enum DeployerView {
 pub struct Outcome {
     pub decision: Decision,
     pub commit: Option<String>,
+    /// `mode: pull_request`, awaiting a merge: the message of the promotion branch's
+    /// commit (what it ships, the changelogs), for the pull request on the git host.
+    pub branch_message: Option<String>,
 }
 
 /// Who asked for a run, and how.
@@ -112,8 +115,11 @@ pub fn run_transition(
     let decision = decide(&head);
     // Branch writes are writes too: only the replica allowed to write makes them.
     let may_write = fence().is_ok();
+    let mut branch_message = None;
     if may_write && !decision.branch_push.is_empty() {
-        push_promotion_branch(repo, transition, source, &head, &decision, author)?;
+        branch_message = push_promotion_branch(repo, transition, source, &head, &decision, author)?;
+    } else if let (Branch::At(snap), PromotionState::AwaitingMerge) = (branch, decision.state) {
+        branch_message = tip_message(repo, &snap.commit);
     }
     // Merged: the branch it pushed has done its work.
     let had_pushed = head
@@ -125,7 +131,11 @@ pub fn run_transition(
         }
     }
     if files_for(transition, &head, &decision).is_empty() {
-        return Ok(Outcome { decision, commit: None });
+        return Ok(Outcome {
+            decision,
+            commit: None,
+            branch_message,
+        });
     }
     if let Err(why) = fence() {
         return Ok(not_committed_here(decision, &why));
@@ -157,14 +167,34 @@ pub fn run_transition(
     if let Some(commit) = &commit {
         tracing::info!(%commit, "committed: {}", decision.reason);
     }
-    Ok(Outcome { decision, commit })
+    Ok(Outcome {
+        decision,
+        commit,
+        branch_message,
+    })
+}
+
+/// The message of the commit `at` (a promotion branch's tip), `None` if unreadable.
+fn tip_message(repo: &ResourceRepo, at: &str) -> Option<String> {
+    let at = CommitId::from_str(at).ok()?;
+    match repo.log(at, 1) {
+        Ok(mut commits) => commits.pop().map(|c| c.message),
+        Err(e) => {
+            tracing::warn!("cannot read the promotion branch's commit {at}: {e}");
+            None
+        }
+    }
 }
 
 /// The decision as a replica that may not write reports it: what it would do,
 /// and why it did not (the leader commits it).
 fn not_committed_here(mut decision: Decision, why: &str) -> Outcome {
     decision.reason = format!("{}; not committed by this replica: {why}", decision.reason);
-    Outcome { decision, commit: None }
+    Outcome {
+        decision,
+        commit: None,
+        branch_message: None,
+    }
 }
 
 /// Decides what a run would do now, without writing anything (`slipway-transitioner check`).
@@ -196,9 +226,9 @@ fn push_promotion_branch(
     head: &RepoSnapshot,
     decision: &Decision,
     author: &str,
-) -> Result<(), GitError> {
+) -> Result<Option<String>, GitError> {
     let Some(base) = CommitId::from_str(&head.commit).ok() else {
-        return Ok(());
+        return Ok(None);
     };
     let changelogs: Vec<Changelog> = decision
         .branch_push
@@ -213,9 +243,10 @@ fn push_promotion_branch(
         .map(|p| (version_path(&t.target, &p.service), Some(p.content.clone())))
         .collect();
     let branch = promotion_branch(&t.name);
-    let pushed = repo.push_branch(&branch, base, &Author::named(author), &Change { message, files })?;
+    let change = Change { message, files };
+    let pushed = repo.push_branch(&branch, base, &Author::named(author), &change)?;
     tracing::info!(commit = %pushed, "pushed {branch}: {}", summary(&decision.branch_push));
-    Ok(())
+    Ok(Some(change.message))
 }
 
 /// Decides on `head`, with the state file read from there.

@@ -18,7 +18,8 @@ use slipway_core::preview::PromotionPreview;
 use slipway_core::status::{
     DeployerStatus, ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus,
 };
-use slipway_core::transitions::{OnFailure, Transition};
+use slipway_core::status::PromotionState;
+use slipway_core::transitions::{Mode, OnFailure, Transition};
 use slipway_core::{FileError, RepoSnapshot};
 use slipway_repo::GitError;
 use slipway_repo::{Author, RepoSettings, SharedRepo};
@@ -26,7 +27,9 @@ use thiserror::Error;
 
 use crate::approve::{self, ApprovalError, Kind, Recorded};
 use crate::evaluate::{Decision, Trigger};
+use crate::git_host::HostClient;
 use crate::metrics::Metrics;
+use crate::pull_requests::{PullRequests, Wanted};
 use crate::run::{self, DeployerView, Outcome, Request};
 use crate::verify;
 use slipway_kit::clock::Clock;
@@ -65,6 +68,10 @@ pub struct Transitioner {
     recorded: tokio::sync::Mutex<Option<HashSet<OutcomeKey>>>,
     /// Every run's commit and push holds a guard of it, so shutdown waits for them.
     drain: Drain,
+    /// `git_host`: the pull requests of `mode: pull_request` transitions.
+    pull_requests: Option<PullRequests>,
+    /// The main branch (the pull requests' base).
+    branch: String,
 }
 
 type OutcomeKey = (String, String, OutcomeStatus);
@@ -88,6 +95,8 @@ impl Transitioner {
             leadership: Leadership::alone(),
             recorded: tokio::sync::Mutex::new(None),
             drain: Drain::new(),
+            pull_requests: None,
+            branch: repo.versions_branch.clone(),
         })
     }
 
@@ -113,6 +122,21 @@ impl Transitioner {
         &self.leadership
     }
 
+    /// Opens, updates and closes a pull request on the git host for every
+    /// `mode: pull_request` transition (call after [`Transitioner::with_drain`]: the
+    /// worker stops with the drain).
+    pub fn with_git_host(mut self, host: HostClient) -> Self {
+        self.pull_requests = Some(PullRequests::start(host, &self.branch, self.drain.clone()));
+        self
+    }
+
+    /// Waits until the pull requests are in step with the last runs (tests, tools).
+    pub async fn pull_requests_settled(&self) {
+        if let Some(prs) = &self.pull_requests {
+            prs.settled().await;
+        }
+    }
+
     /// The same transitioner, its pushes held in flight by `drain` at shutdown.
     pub fn with_drain(mut self, drain: Drain) -> Self {
         self.drain = drain;
@@ -132,7 +156,13 @@ impl Transitioner {
 
     /// The status for `GET /status`.
     pub fn status(&self) -> TransitionerStatus {
-        self.board().clone()
+        let mut status = self.board().clone();
+        if let Some(prs) = &self.pull_requests {
+            for t in &mut status.transitions {
+                t.pull_request = prs.status(&t.name);
+            }
+        }
+        status
     }
 
     /// The last fetched head of the repo (cheap, unlike [`Transitioner::status`]).
@@ -278,6 +308,8 @@ impl Transitioner {
             let fence = move || leadership.check().map_err(|e| e.to_string());
             let (source, target) = (t.source.clone(), t.target.clone());
             let (approvers, run_author) = (t.approvers.clone(), author.clone());
+            let pull_request_mode = t.mode == Mode::PullRequest;
+            let transition = t.clone();
             // Held by the git work itself: a caller that goes away does not cut a push short.
             let in_flight = self.drain.guard();
             let outcome = self
@@ -311,6 +343,9 @@ impl Transitioner {
                             author: &run_author,
                         };
                         self.notifications.after_run(&run, &outcome);
+                        if pull_request_mode {
+                            self.want_pull_request(&transition, &outcome);
+                        }
                     }
                     if outcome.commit.is_some() || rolled_back {
                         if let Some(deployer) = self.deployer.clone() {
@@ -333,6 +368,27 @@ impl Transitioner {
             Some(e) => Err(e.into()),
             None => Ok(outcomes),
         }
+    }
+
+    /// Hands the pull-request worker what `outcome` of a `mode: pull_request`
+    /// transition wants on the host.
+    fn want_pull_request(&self, t: &Transition, outcome: &Outcome) {
+        let Some(prs) = &self.pull_requests else { return };
+        let d = &outcome.decision;
+        let wanted = match (d.state, &outcome.branch_message, &d.pending_set) {
+            (PromotionState::AwaitingMerge, Some(message), Some(set)) => {
+                let (title, body) = crate::message::pull_request_text(t, message);
+                Wanted::Open {
+                    title,
+                    body,
+                    set: set.clone(),
+                }
+            }
+            // Awaiting a merge, but the branch's commit could not be read: leave it as it is.
+            (PromotionState::AwaitingMerge, _, _) => return,
+            _ => Wanted::Closed,
+        };
+        prs.want(&t.name, wanted);
     }
 
     fn record_failure(&self, name: &str, error: &GitError, now: DateTime<Utc>) {
