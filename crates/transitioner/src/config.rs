@@ -134,7 +134,10 @@ mod tests {
         .unwrap();
         let host = c.git_host.unwrap();
         assert_eq!(host.kind, crate::git_host::HostKind::Gitlab);
-        assert_eq!((host.repo.as_str(), host.timeout), ("group/res", Duration::from_secs(3)));
+        assert_eq!(
+            (host.repo.as_str(), host.timeout),
+            ("group/res", Duration::from_secs(3))
+        );
         assert_eq!((host.attempts, host.retry_wait), (3, Duration::from_millis(500)));
         let err = parse_config::<Config>(
             "versions_url: x\nversions_checkout_path: y\ngit_host: {kind: bitbucket, repo: a/b, token_env: T}\n",

@@ -133,9 +133,10 @@ impl GitHostConfig {
                 reason: format!("the scheme is {}", parsed.scheme()),
             });
         }
-        let owner_and_name = self.repo.split_once('/').filter(|(o, n)| {
-            !o.is_empty() && !n.is_empty() && !n.contains('/')
-        });
+        let owner_and_name = self
+            .repo
+            .split_once('/')
+            .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'));
         let repo_ok = match self.kind {
             HostKind::Github | HostKind::Gitea => owner_and_name.is_some(),
             HostKind::Gitlab => !self.repo.is_empty() && !self.repo.starts_with('/') && !self.repo.ends_with('/'),
@@ -212,16 +213,28 @@ pub struct PullRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call<'a> {
     /// The open requests from `head` into `base` (Gitea: one page of all open ones).
-    FindOpen { head: &'a str, base: &'a str, page: u32 },
-    Get { number: u64 },
+    FindOpen {
+        head: &'a str,
+        base: &'a str,
+        page: u32,
+    },
+    Get {
+        number: u64,
+    },
     Create {
         head: &'a str,
         base: &'a str,
         title: &'a str,
         body: &'a str,
     },
-    Update { number: u64, title: &'a str, body: &'a str },
-    Close { number: u64 },
+    Update {
+        number: u64,
+        title: &'a str,
+        body: &'a str,
+    },
+    Close {
+        number: u64,
+    },
 }
 
 /// Gitea pages its lists; this many requests a page.
@@ -298,21 +311,35 @@ pub fn request(kind: HostKind, repo: &str, call: &Call<'_>) -> HostRequest {
             body: None,
         },
         (_, Call::Get { number }) => plain(Method::GET, one(*number), None),
-        (HostKind::Github | HostKind::Gitea, Call::Create { head, base, title, body }) => plain(
+        (
+            HostKind::Github | HostKind::Gitea,
+            Call::Create {
+                head,
+                base,
+                title,
+                body,
+            },
+        ) => plain(
             Method::POST,
             collection,
             Some(json!({"title": title, "head": head, "base": base, "body": body})),
         ),
-        (HostKind::Gitlab, Call::Create { head, base, title, body }) => plain(
+        (
+            HostKind::Gitlab,
+            Call::Create {
+                head,
+                base,
+                title,
+                body,
+            },
+        ) => plain(
             Method::POST,
             collection,
             Some(json!({"source_branch": head, "target_branch": base, "title": title, "description": body})),
         ),
-        (HostKind::Github | HostKind::Gitea, Call::Update { number, title, body }) => plain(
-            Method::PATCH,
-            one(*number),
-            Some(json!({"title": title, "body": body})),
-        ),
+        (HostKind::Github | HostKind::Gitea, Call::Update { number, title, body }) => {
+            plain(Method::PATCH, one(*number), Some(json!({"title": title, "body": body})))
+        }
         (HostKind::Gitlab, Call::Update { number, title, body }) => plain(
             Method::PUT,
             one(*number),
@@ -375,7 +402,11 @@ pub fn parse(kind: HostKind, value: &Value) -> Result<PullRequest, String> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostError {
     #[error("{host} API unreachable at {url}: {reason}")]
-    Unreachable { host: &'static str, url: String, reason: String },
+    Unreachable {
+        host: &'static str,
+        url: String,
+        reason: String,
+    },
     #[error("{host} API answered {status} to {method} {url}: {message}")]
     Status {
         host: &'static str,
@@ -442,7 +473,13 @@ impl HostClient {
     }
 
     pub async fn create(&self, head: &str, base: &str, title: &str, body: &str) -> Result<PullRequest, HostError> {
-        self.one(&Call::Create { head, base, title, body }).await
+        self.one(&Call::Create {
+            head,
+            base,
+            title,
+            body,
+        })
+        .await
     }
 
     pub async fn update(&self, number: u64, title: &str, body: &str) -> Result<PullRequest, HostError> {
@@ -514,15 +551,17 @@ impl HostClient {
     async fn send_once(&self, request: &HostRequest, url: reqwest::Url) -> Result<Value, HostError> {
         let host = self.kind.name();
         let (name, value) = self.kind.auth_header(&self.token);
+        let accept = match self.kind {
+            HostKind::Github => "application/vnd.github+json",
+            HostKind::Gitlab | HostKind::Gitea => "application/json",
+        };
         let mut builder = self
             .http
             .request(request.method.clone(), url.clone())
             .header(name, value)
-            .header(reqwest::header::ACCEPT, "application/json");
+            .header(reqwest::header::ACCEPT, accept);
         if self.kind == HostKind::Github {
-            builder = builder
-                .header(reqwest::header::ACCEPT, "application/vnd.github+json")
-                .header("x-github-api-version", "2022-11-28");
+            builder = builder.header("x-github-api-version", "2022-11-28");
         }
         if let Some(body) = &request.body {
             builder = builder.json(body);
@@ -623,7 +662,10 @@ mod tests {
                 page: 1,
             },
         );
-        assert_eq!((r.method, r.segments.join("/")), (Method::GET, "repos/acme/res/pulls".into()));
+        assert_eq!(
+            (r.method, r.segments.join("/")),
+            (Method::GET, "repos/acme/res/pulls".into())
+        );
         assert_eq!(
             r.query,
             vec![
@@ -633,7 +675,10 @@ mod tests {
             ]
         );
         let r = request(HostKind::Github, "acme/res", &Call::Close { number: 7 });
-        assert_eq!((r.method, r.segments.join("/")), (Method::PATCH, "repos/acme/res/pulls/7".into()));
+        assert_eq!(
+            (r.method, r.segments.join("/")),
+            (Method::PATCH, "repos/acme/res/pulls/7".into())
+        );
         assert_eq!(r.body, Some(json!({"state": "closed"})));
     }
 
@@ -659,16 +704,32 @@ mod tests {
     fn states_are_read_per_host() {
         let gh = json!({"number": 5, "html_url": "u", "state": "closed", "merged_at": "2026-01-01T00:00:00Z", "title": "t", "body": null, "head": {"ref": "h"}, "base": {"ref": "main"}});
         let pr = parse(HostKind::Github, &gh).unwrap();
-        assert_eq!((pr.number, pr.state, pr.body.as_str(), pr.head.as_str()), (5, PullRequestState::Merged, "", "h"));
+        assert_eq!(
+            (pr.number, pr.state, pr.body.as_str(), pr.head.as_str()),
+            (5, PullRequestState::Merged, "", "h")
+        );
         let gh_closed = json!({"number": 5, "state": "closed", "merged_at": null});
-        assert_eq!(parse(HostKind::Github, &gh_closed).unwrap().state, PullRequestState::Closed);
+        assert_eq!(
+            parse(HostKind::Github, &gh_closed).unwrap().state,
+            PullRequestState::Closed
+        );
         let gitea = json!({"number": 2, "state": "closed", "merged": true});
         assert_eq!(parse(HostKind::Gitea, &gitea).unwrap().state, PullRequestState::Merged);
         let gl = json!({"iid": 9, "id": 1234, "web_url": "w", "state": "opened", "description": "d", "source_branch": "h", "target_branch": "main"});
         let pr = parse(HostKind::Gitlab, &gl).unwrap();
-        assert_eq!((pr.number, pr.state, pr.body.as_str(), pr.base.as_str()), (9, PullRequestState::Open, "d", "main"));
-        assert_eq!(parse(HostKind::Gitlab, &json!({"iid": 9, "state": "merged"})).unwrap().state, PullRequestState::Merged);
-        assert!(parse(HostKind::Gitlab, &json!({"number": 9, "state": "opened"})).unwrap_err().contains("iid"));
+        assert_eq!(
+            (pr.number, pr.state, pr.body.as_str(), pr.base.as_str()),
+            (9, PullRequestState::Open, "d", "main")
+        );
+        assert_eq!(
+            parse(HostKind::Gitlab, &json!({"iid": 9, "state": "merged"}))
+                .unwrap()
+                .state,
+            PullRequestState::Merged
+        );
+        assert!(parse(HostKind::Gitlab, &json!({"number": 9, "state": "opened"}))
+            .unwrap_err()
+            .contains("iid"));
     }
 
     #[test]

@@ -89,19 +89,18 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, drain: Drain) -> anyh
             (election.leadership, Some(election.task))
         }
     };
-    let transitioner = 
-        Transitioner::new(&config.repo, deployer, clock.clone())
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot open the checkout at {}",
-                    config.repo.versions_checkout_path.display()
-                )
-            })?
-            .with_leadership(leadership.clone())
-            .with_notifications(&config.notifications)
-            .map_err(|e| anyhow::anyhow!("transitioner config: {e}"))?
-            .with_drain(drain.clone());
+    let transitioner = Transitioner::new(&config.repo, deployer, clock.clone())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the checkout at {}",
+                config.repo.versions_checkout_path.display()
+            )
+        })?
+        .with_leadership(leadership.clone())
+        .with_notifications(&config.notifications)
+        .map_err(|e| anyhow::anyhow!("transitioner config: {e}"))?
+        .with_drain(drain.clone());
     let transitioner = Arc::new(match git_host {
         Some(host) => transitioner.with_git_host(host),
         None => transitioner,

@@ -121,7 +121,10 @@ pub fn pull_request_text(t: &Transition, message: &str) -> (String, String) {
     let (title, rest) = message.split_once('\n').unwrap_or((message, ""));
     let mut body = rest.trim().to_string();
     if let Some((text, last)) = body.rsplit_once("\n\n") {
-        if last.lines().all(|l| l.starts_with("Slipway-") || l.starts_with(APPROVED_BY_TRAILER)) {
+        if last
+            .lines()
+            .all(|l| l.starts_with("Slipway-") || l.starts_with(APPROVED_BY_TRAILER))
+        {
             body = text.trim_end().to_string();
         }
     }
@@ -129,7 +132,10 @@ pub fn pull_request_text(t: &Transition, message: &str) -> (String, String) {
         "Opened by slipway-transitioner for the transition `{}` ({} → {}). Merging it (merge, squash or rebase) promotes; the branch is updated when what it ships changes, and this request is closed when nothing waits on it any more.",
         t.name, t.source, t.target
     );
-    (title.trim().to_string(), format!("{body}\n\n---\n{footer}\n").trim_start().to_string())
+    (
+        title.trim().to_string(),
+        format!("{body}\n\n---\n{footer}\n").trim_start().to_string(),
+    )
 }
 
 /// The message of the state commit that goes with pushing a promotion branch.

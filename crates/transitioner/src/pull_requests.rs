@@ -136,12 +136,11 @@ async fn sync(
 ) -> Result<Option<PullRequest>, HostError> {
     let host = &shared.host;
     let branch = promotion_branch(name);
+    let first_look = searched.insert(name.to_string());
     let current = match known.get(name) {
         Some(k) => Some(host.get(k.number).await?),
-        // Once per start: a request opened before a restart is found and adopted.
-        None if matches!(wanted, Wanted::Open { .. }) || searched.insert(name.to_string()) => {
-            host.find_open(&branch, &shared.base).await?
-        }
+        // A request opened before a restart is found and adopted (or closed).
+        None if matches!(wanted, Wanted::Open { .. }) || first_look => host.find_open(&branch, &shared.base).await?,
         None => None,
     };
     match wanted {

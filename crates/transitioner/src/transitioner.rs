@@ -15,10 +15,10 @@ use slipway_core::deploy_outcome::{
     add_to_note, outcomes_in, parse_note, DeployOutcome, OutcomeStatus, DEPLOY_NOTES_REF,
 };
 use slipway_core::preview::PromotionPreview;
+use slipway_core::status::PromotionState;
 use slipway_core::status::{
     DeployerStatus, ErrorRecord, TransitionResult, TransitionRun, TransitionStatus, TransitionerStatus,
 };
-use slipway_core::status::PromotionState;
 use slipway_core::transitions::{Mode, OnFailure, Transition};
 use slipway_core::{FileError, RepoSnapshot};
 use slipway_repo::GitError;
