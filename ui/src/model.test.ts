@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { State, TransitionStatus } from './api/types';
 import {
   countFailed,
+  describePullRequest,
   envHref,
   filterServices,
   formatRelative,
@@ -218,5 +219,13 @@ describe('overview data', () => {
       'Could not load the state: boom',
       'The aggregator reports stale data: deployer unreachable: connection refused.',
     ]);
+  });
+});
+
+describe('describePullRequest', () => {
+  it('names the request as its host does, with number and state', () => {
+    expect(describePullRequest({ host: 'github', number: 4, state: 'closed' })).toBe('Pull request #4 (closed)');
+    expect(describePullRequest({ host: 'gitlab', number: 4, state: 'open' })).toBe('Merge request #4 (open)');
+    expect(describePullRequest({ host: 'gitea' })).toBe('Pull request');
   });
 });

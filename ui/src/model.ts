@@ -3,6 +3,7 @@
 import type {
   DeployableRow,
   Phase,
+  PullRequestStatus,
   RolloutStatus,
   ServiceRow,
   State,
@@ -123,6 +124,13 @@ export function summarizeTransition(t: TransitionStatus, now: Date): TransitionS
   if (t.result === 'Skipped' && t.reason && tone === 'idle' && pending.length === 0) details.push(t.reason);
   if (t.schedule) details.push(`Schedule: ${t.schedule}`);
   return { tone, headline, details };
+}
+
+/** The link text of a transition's pull request: `Pull request #12 (open)`; GitLab calls it a merge request. */
+export function describePullRequest(pr: PullRequestStatus): string {
+  const noun = pr.host === 'gitlab' ? 'Merge request' : 'Pull request';
+  const number = pr.number !== undefined ? ` #${pr.number}` : '';
+  return pr.state ? `${noun}${number} (${pr.state})` : `${noun}${number}`;
 }
 
 /** `web 1.2 → 1.3`, `web (new) → 1.3`. */

@@ -11,8 +11,8 @@ use slipway_core::live::{
     Condition, ContainerView, DiffState, EnvDiff, EventView, FieldDiff, LiveObject, LiveView, ObjectDiff, PodView,
 };
 use slipway_core::status::{
-    ErrorRecord, Phase, Promotion, PromotionState, ResourceStatus, RolloutStatus, RunAnswer, SkippedService,
-    TransitionResult, TransitionRun, TransitionStatus, VerdictAnswer,
+    ErrorRecord, Phase, Promotion, PromotionState, PullRequestState, PullRequestStatus, ResourceStatus, RolloutStatus,
+    RunAnswer, SkippedService, TransitionResult, TransitionRun, TransitionStatus, VerdictAnswer,
 };
 use ts_rs::{Config, TS};
 
@@ -45,6 +45,8 @@ pub fn generated_file() -> String {
         declaration::<TransitionRun>(),
         declaration::<SkippedService>(),
         declaration::<Verdict>(),
+        declaration::<PullRequestState>(),
+        declaration::<PullRequestStatus>(),
         declaration::<TransitionStatus>(),
         // crates/core: live views and diffs from the deployer.
         declaration::<Condition>(),

@@ -167,7 +167,9 @@ fn the_json_has_the_declared_fields() {
     use chrono::{DateTime, Utc};
     use slipway_core::approvals::Verdict;
     use slipway_core::live::{Condition, DiffState, EnvDiff, FieldDiff, LiveObject, ObjectDiff};
-    use slipway_core::status::{PromotionState, ResourceStatus, RolloutStatus, RunAnswer, TransitionStatus};
+    use slipway_core::status::{
+        PromotionState, PullRequestState, PullRequestStatus, ResourceStatus, RolloutStatus, RunAnswer, TransitionStatus,
+    };
 
     let at = DateTime::<Utc>::UNIX_EPOCH;
     let text = || "x".to_string();
@@ -184,7 +186,18 @@ fn the_json_has_the_declared_fields() {
                 at,
                 reason: Some(text()),
             }),
+            pull_request: Some(PullRequestStatus::default()),
             ..Default::default()
+        },
+    );
+    sent_as_declared(
+        &PullRequestStatus::default(),
+        &PullRequestStatus {
+            host: text(),
+            number: Some(7),
+            url: Some(text()),
+            state: Some(PullRequestState::Merged),
+            error: Some(text()),
         },
     );
     let condition = Condition {

@@ -30,6 +30,26 @@ export type SkippedService = { service: string, reason: string, };
 
 export type Verdict = { by: string, at: string, reason?: string, };
 
+export type PullRequestState = "open" | "closed" | "merged";
+
+export type PullRequestStatus = { 
+/**
+ * `github`, `gitlab` or `gitea`.
+ */
+host: string, 
+/**
+ * Its number (GitLab: the project-scoped `iid`); `None` before one was opened.
+ */
+number?: number, 
+/**
+ * Its page on the host, for people.
+ */
+url?: string, state?: PullRequestState, 
+/**
+ * The last call to the host that failed, and why (cleared by the next success).
+ */
+error?: string, };
+
 export type TransitionStatus = { name: string, source: string, target: string, manual: boolean, schedule?: string, last_run?: string, result?: TransitionResult, reason: string, 
 /**
  * Newest first, at most 100.
@@ -70,7 +90,11 @@ approved_by: Array<string>,
 /**
  * The last rejection of that set.
  */
-rejected?: Verdict, };
+rejected?: Verdict, 
+/**
+ * `mode: pull_request` with a `git_host`: the pull/merge request on the host.
+ */
+pull_request?: PullRequestStatus, };
 
 export type Condition = { type: string, 
 /**

@@ -25,6 +25,8 @@ export type {
   PodView,
   Promotion,
   PromotionState,
+  PullRequestState,
+  PullRequestStatus,
   ResourceStatus,
   RolloutStatus,
   RunAnswer,

@@ -7,6 +7,7 @@ import { Holds, LockDialog, RunTransitionDialog } from './Actions';
 import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { HistoryList, useHistory } from './History';
 import { Notice } from './Messages';
+import { PullRequestLink } from './PullRequestLink';
 
 type Open = { kind: 'lock'; target: LockTarget; reasons: string[] } | { kind: 'run'; transition: TransitionStatus };
 
@@ -95,6 +96,7 @@ function KnownEnvPage({ state, env }: { state: State; env: EnvSummary }) {
                       </button>
                     </div>
                     <div className="strip-headline">{summary.headline}</div>
+                    <PullRequestLink transition={t} />
                     {summary.details.length > 0 && (
                       <ul className="strip-details small">
                         {summary.details.map((d) => (

@@ -20,6 +20,7 @@ import { LockDialog, RunTransitionDialog, VerdictDialog } from './Actions';
 import { LockGlyph, LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { DeployableRows } from './DeployableRows';
 import { Notice } from './Messages';
+import { PullRequestLink } from './PullRequestLink';
 
 type Open =
   | { kind: 'lock'; target: LockTarget; reasons: string[] }
@@ -336,6 +337,7 @@ function TransitionStrip({
             </a>
           </div>
           <div className="strip-headline">{summary.headline}</div>
+          <PullRequestLink transition={t} />
           {summary.details.length > 0 && (
             <ul className="strip-details small">
               {summary.details.map((d) => (
