@@ -111,3 +111,30 @@ commits:
     assert!(text.contains("prod: Skipped: manual"), "{text}");
     assert_eq!(repo.head(), head, "check writes nothing");
 }
+
+#[test]
+fn a_git_host_without_its_token_is_refused_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("t.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "versions_url: {}\nversions_checkout_path: {}\ngit_host: {{kind: github, repo: acme/res, token_env: SLIPWAY_TEST_NO_SUCH_TOKEN}}\n",
+            dir.path().join("none.git").display(),
+            dir.path().join("checkout").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_slipway-transitioner"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("SLIPWAY_TEST_NO_SUCH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("git_host") && err.contains("SLIPWAY_TEST_NO_SUCH_TOKEN"),
+        "{err}"
+    );
+}

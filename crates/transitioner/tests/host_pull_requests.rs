@@ -652,3 +652,37 @@ commits:
     .await;
     assert!(pr.contains("gitlab API unreachable"), "{pr}");
 }
+
+#[tokio::test]
+async fn the_served_status_links_the_pull_request() {
+    let fake = FakeHost::start(HostKind::Gitea).await;
+    let repo = repo(PR_PROD);
+    let mut config = Config::new(repo.url(), repo.scratch("served"));
+    config.poll_interval = Duration::from_millis(100);
+    config.git_host = Some(host_config(&fake, &repo, TOKEN));
+    let drain = slipway_kit::drain::Drain::new();
+    let running = slipway_transitioner::start(&config, clock("2026-11-30T10:00:00Z"), drain.clone())
+        .await
+        .unwrap();
+    let url = format!("http://{}/status", running.addr);
+    let pr = wait_until("the pull request in GET /status", Duration::from_secs(10), || async {
+        let status: Value = reqwest::get(&url)
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let pr = status["transitions"][0]["pull_request"].clone();
+        if pr["state"] == "open" {
+            Ok(pr)
+        } else {
+            Err(status.to_string())
+        }
+    })
+    .await;
+    assert_eq!(pr["host"], "gitea");
+    assert_eq!(pr["number"], 1);
+    assert!(pr["url"].as_str().unwrap().ends_with("/acme/res/pulls/1"), "{pr}");
+    drain.begin();
+    running.task.await.unwrap().unwrap();
+}
