@@ -100,6 +100,11 @@ impl PullRequests {
     }
 }
 
+/// Hosts may store a body with `\r\n` line ends or without the last newline.
+fn same_text(stored: &str, ours: &str) -> bool {
+    stored.replace("\r\n", "\n").trim_end() == ours.trim_end()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Plain data, valid after any panic of a writer.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -148,7 +153,7 @@ async fn sync(
             let same_set = known.get(name).is_some_and(|k| k.set.as_ref() == Some(set));
             let pr = match current {
                 Some(pr) if pr.state == PullRequestState::Open => {
-                    if pr.title != *title || pr.body.trim_end() != body.trim_end() {
+                    if pr.title != *title || !same_text(&pr.body, body) {
                         tracing::info!(transition = %name, number = pr.number, "updating the pull request: {title}");
                         host.update(pr.number, title, body).await?
                     } else {
