@@ -404,6 +404,7 @@ mod tests {
                 ("prod".to_string(), env("prod", "41")),
             ]
             .into(),
+            ..DeployerStatus::default()
         };
         with_state(Some(&d), deployer_fills_in);
     }

@@ -36,6 +36,7 @@ use crate::plan::Verified;
 use crate::reconcile::{act, observe, plan_for, record, EnvError, Settings};
 use crate::report::{env_error_status, env_status, ReportInput};
 use crate::scheduler::Scheduler;
+use crate::shards::{Fence, Shards};
 use env_state::EnvState;
 
 /// Problems of the deployer as a whole.
@@ -90,9 +91,18 @@ pub struct Deployer {
     /// The fetch loop's record: `GET /ready` waits for its first success.
     fetches: FetchRecord,
     clock: SharedClock,
+    /// This replica's identity: in the `x-slipway-replica` header of its
+    /// requests, and in the env Leases with sharding on.
+    identity: String,
+    /// The envs this replica applies to (every env until sharding is joined).
+    shards: std::sync::OnceLock<Shards>,
+    /// The deployer's own Deployment, when known: applied last in its wave.
+    self_deployment: Option<crate::config::SelfDeployment>,
     /// Prometheus metrics.
     pub metrics: Metrics,
 }
+
+static NO_SHARDS: Shards = Shards::off();
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is still usable.
@@ -109,6 +119,7 @@ impl Deployer {
     pub async fn with_clock(config: DeployerConfig, clock: SharedClock) -> Result<Arc<Self>, DeployerError> {
         config.validate().map_err(DeployerError::Config)?;
         let repo = SharedRepo::open(&config.repo_settings()).await?;
+        let self_deployment = crate::config::SelfDeployment::resolve(config.self_deployment.as_ref());
         Ok(Arc::new(Deployer {
             config,
             repo,
@@ -122,6 +133,9 @@ impl Deployer {
             refresh: Arc::new(tokio::sync::Notify::new()),
             fetches: FetchRecord::default(),
             clock,
+            identity: slipway_kit::lease::identity(),
+            shards: std::sync::OnceLock::new(),
+            self_deployment,
             metrics: Metrics::default(),
         }))
     }
@@ -131,9 +145,59 @@ impl Deployer {
         &self.config
     }
 
-    /// The current status (what `GET /status` answers).
+    /// The current status (what `GET /status` answers). With sharding on: the
+    /// envs this replica holds, and who owns every env.
     pub fn status(&self) -> DeployerStatus {
-        self.status.read().unwrap_or_else(|p| p.into_inner()).clone()
+        let mut status = self.status.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let shards = self.shards();
+        if shards.is_on() {
+            status.envs.retain(|env, _| shards.holds(env));
+            status.replica = Some(self.identity.clone());
+            status.owners = shards.owners();
+        }
+        status
+    }
+
+    /// This replica's identity (`POD_NAME`, else the host name and a random suffix).
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// Which envs this replica applies to.
+    pub fn shards(&self) -> &Shards {
+        self.shards.get().unwrap_or(&NO_SHARDS)
+    }
+
+    /// Joins the env shards of `config.sharding`, announcing `address` as where
+    /// this replica answers; the Leases are given up once `release` is
+    /// cancelled (await the task). `None` without sharding.
+    pub async fn join_shards(
+        &self,
+        address: Option<String>,
+        release: tokio_util::sync::CancellationToken,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, DeployerError> {
+        let Some(settings) = &self.config.sharding else {
+            return Ok(None);
+        };
+        let (shards, task) = crate::shards::join(
+            settings,
+            &self.identity,
+            address,
+            self.clock.clone(),
+            self.changed.clone(),
+            release,
+        )
+        .await
+        .map_err(DeployerError::Config)?;
+        if let Some(snapshot) = self.last_snapshot() {
+            if let Ok(d) = snapshot.deployers() {
+                shards.set_envs(d.deployers.keys());
+            }
+        }
+        self.shards
+            .set(shards)
+            .map_err(|_| DeployerError::Config("the shards were joined twice".into()))?;
+        Ok(Some(task))
     }
 
     /// The objects the env's watch-fed caches hold, once all are in step with
@@ -208,7 +272,10 @@ impl Deployer {
     /// The envs of `deployers.yaml` in a snapshot; a broken file is reported in the status.
     pub fn targets(&self, snapshot: &RepoSnapshot) -> Result<BTreeMap<String, DeployTarget>, DeployerError> {
         match snapshot.deployers() {
-            Ok(d) => Ok(d.deployers),
+            Ok(d) => {
+                self.shards().set_envs(d.deployers.keys());
+                Ok(d.deployers)
+            }
             Err(e) => {
                 let now = self.clock.now();
                 self.set_status(|s| {
@@ -245,7 +312,7 @@ impl Deployer {
             });
         };
         let connect = |read_timeout| async move {
-            client_for(name, cfg, self.config.request_timeout, read_timeout)
+            client_for(name, cfg, &self.identity, self.config.request_timeout, read_timeout)
                 .await
                 .map_err(|source| EnvError::Connect {
                     cluster: name.to_string(),
@@ -265,6 +332,7 @@ impl Deployer {
         Settings {
             crd_wait: self.config.crd_wait,
             apply_concurrency: self.config.apply_concurrency,
+            self_deployment: self.self_deployment.clone(),
         }
     }
 
@@ -291,7 +359,11 @@ impl Deployer {
             let verified = Verified::after(&observed.desired, &observed.live, &plan);
             self.with_env(env, |e| e.verified = verified);
             let planned_after = started.elapsed();
-            let acted = act(env, target, &cluster, &observed, &plan, self.settings()).await;
+            let fence = Fence {
+                shards: self.shards(),
+                env,
+            };
+            let acted = act(env, target, &cluster, &observed, &plan, self.settings(), &fence).await;
             record(&watches, &observed, &acted);
             tracing::debug!(
                 observe_ms = observed_after.as_millis() as u64,
