@@ -78,6 +78,8 @@ pub struct Deployer {
     clusters: tokio::sync::Mutex<BTreeMap<String, Arc<Cluster>>>,
     status: RwLock<DeployerStatus>,
     snapshot: Mutex<Option<Arc<RepoSnapshot>>>,
+    /// When the fetch of `snapshot` started.
+    fetched_at: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     /// What is kept of each env between its reconciles.
     envs: Mutex<BTreeMap<String, EnvState>>,
     /// When envs with a rollout in progress are checked again.
@@ -126,6 +128,7 @@ impl Deployer {
             clusters: tokio::sync::Mutex::new(BTreeMap::new()),
             status: RwLock::new(DeployerStatus::default()),
             snapshot: Mutex::new(None),
+            fetched_at: Mutex::new(None),
             envs: Mutex::new(BTreeMap::new()),
             scheduler: Mutex::new(Scheduler::default()),
             generations: std::sync::atomic::AtomicU64::new(0),
@@ -158,6 +161,24 @@ impl Deployer {
         status
     }
 
+    /// Whether a reconcile of `env` may start now, marking it busy meanwhile:
+    /// with sharding on, only of an env this replica holds, and only with a
+    /// snapshot fetched since it took the env (the previous holder may have
+    /// applied a newer commit than the one this replica fetched last).
+    pub(crate) fn may_reconcile(&self, env: &str) -> Result<Option<crate::shards::Busy>, String> {
+        let shards = self.shards();
+        let busy = shards.enter(env)?;
+        if let Some(since) = shards.held_since(env) {
+            if lock(&self.fetched_at).is_none_or(|fetched| fetched < since) {
+                self.request_refresh();
+                return Err(format!(
+                    "env {env} was taken over at {since}: waiting for a fetch of the repo"
+                ));
+            }
+        }
+        Ok(busy)
+    }
+
     /// This replica's identity (`POD_NAME`, else the host name and a random suffix).
     pub fn identity(&self) -> &str {
         &self.identity
@@ -184,7 +205,8 @@ impl Deployer {
             &self.identity,
             address,
             self.clock.clone(),
-            self.changed.clone(),
+            // An env taken over is reconciled after a fetch (see `may_reconcile`).
+            self.refresh.clone(),
             release,
         )
         .await
@@ -238,6 +260,7 @@ impl Deployer {
 
     /// Fetches the repo once and returns the snapshot of its head.
     pub async fn fetch(&self) -> Result<Arc<RepoSnapshot>, DeployerError> {
+        let started = self.clock.now();
         let result = self
             .repo
             .with(|repo| {
@@ -249,6 +272,7 @@ impl Deployer {
         match result {
             Ok(snap) => {
                 *lock(&self.snapshot) = Some(snap.clone());
+                *lock(&self.fetched_at) = Some(started);
                 self.set_status(|s| {
                     s.repo_commit = (!snap.commit.is_empty()).then(|| snap.commit.clone());
                     s.last_fetch_error = None;

@@ -166,7 +166,7 @@ impl Deployer {
                 .and_then(|s| s.deployers().ok())
                 .and_then(|d| d.deployers.get(&env).cloned());
             // Held for the reconcile: the env's Lease is not given up meanwhile.
-            let busy = self.shards().enter(&env);
+            let busy = self.may_reconcile(&env);
             if let Err(why) = &busy {
                 tracing::debug!(env, "not reconciled: {why}");
             }

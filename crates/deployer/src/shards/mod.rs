@@ -171,6 +171,18 @@ impl Shards {
         }))
     }
 
+    /// Since when this replica holds `env` without a break (`None` without
+    /// sharding, or when it does not hold it): a snapshot fetched before then
+    /// may be older than what the previous holder applied.
+    pub fn held_since(&self, env: &str) -> Option<DateTime<Utc>> {
+        let inner = self.inner.as_ref()?;
+        let state = lock(&inner.state);
+        let standing = state.standings.get(env)?;
+        standing
+            .leads(inner.clock.now(), inner.renew_deadline)
+            .then_some(standing.since?)
+    }
+
     /// The envs of `deployers.yaml`, after each fetch.
     pub fn set_envs<'a>(&self, envs: impl IntoIterator<Item = &'a String>) {
         if let Some(inner) = &self.inner {
