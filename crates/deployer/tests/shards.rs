@@ -68,8 +68,12 @@ impl Replica {
     }
 
     async fn status(&self) -> Result<Value, String> {
+        self.get("/status").await
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, String> {
         let answer = reqwest::Client::new()
-            .get(format!("{}/status", self.url))
+            .get(format!("{}{path}", self.url))
             .timeout(Duration::from_secs(2))
             .send()
             .await
@@ -115,7 +119,8 @@ fn owners(status: &Value) -> BTreeMap<String, String> {
 }
 
 async fn replica(repo: &git_fixture::TempRepo, sim: &SimCluster, name: &str, extra: &str) -> Replica {
-    let kubeconfig = repo.scratch("kubeconfig");
+    // One per replica: a file another replica is reading is never rewritten.
+    let kubeconfig = repo.scratch(&format!("{name}.kubeconfig"));
     sim.write_kubeconfig(&kubeconfig).unwrap();
     let config = repo.scratch(&format!("{name}.yaml"));
     std::fs::write(
@@ -229,12 +234,20 @@ async fn envs_are_spread_and_a_killed_replicas_envs_are_taken_over_within_the_le
         })
         .await;
     }
-    // Each replica reports the envs it holds, Clean, and no other.
+    // Each replica reports the envs it holds (`local=true`), and `/status`
+    // on any replica shows every env, each from its owner.
     for r in [&a, &b, &c] {
-        let status = r.status().await.unwrap();
-        assert_eq!(status["replica"], r.name.as_str());
-        let reported: BTreeSet<String> = status["envs"].as_object().unwrap().keys().cloned().collect();
-        assert!(reported.is_subset(&spread[&r.name]), "{}: {status}", r.name);
+        let local = r.get("/status?local=true").await.unwrap();
+        assert_eq!(local["replica"], r.name.as_str());
+        let reported: BTreeSet<String> = local["envs"].as_object().unwrap().keys().cloned().collect();
+        assert!(reported.is_subset(&spread[&r.name]), "{}: {local}", r.name);
+        let all = wait_until("every env in /status", Duration::from_secs(10), || async {
+            let status = r.status().await?;
+            let clean = (0..6).all(|i| status["envs"][format!("e{i}")]["status"] == "Clean");
+            clean.then_some(status.clone()).ok_or(status.to_string())
+        })
+        .await;
+        let status = &all;
         for (env, owner) in status["owners"].as_object().unwrap() {
             assert_eq!(owner["me"], owner["identity"] == r.name.as_str(), "{env}: {owner}");
         }
