@@ -23,7 +23,11 @@ export function Header({
         repo at <code>{shortCommit(commit)}</code>
       </span>
       {transitionerLeader && (
-        <span className="muted small" data-testid="transitioner-leader" title="The transitioner replica that holds the Lease and commits promotions">
+        <span
+          className="muted small"
+          data-testid="transitioner-leader"
+          title="The transitioner replica that holds the Lease and commits promotions"
+        >
           promotions by <code>{transitionerLeader}</code>
         </span>
       )}

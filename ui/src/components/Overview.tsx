@@ -253,7 +253,10 @@ function EnvHeader({ env, onLock }: { env: EnvSummary; onLock: () => void }) {
               {env.cluster}/{env.namespace}
             </span>
             {env.owner && (
-              <span className="muted small env-owner" title="The deployer replica that holds this env's Lease and applies to it">
+              <span
+                className="muted small env-owner"
+                title="The deployer replica that holds this env's Lease and applies to it"
+              >
                 by <code>{env.owner}</code>
               </span>
             )}
