@@ -321,31 +321,23 @@ mod tests {
     fn an_env_being_applied_is_not_given_up() {
         let all = envs(2);
         let leases: BTreeMap<String, LeaseRecord> = all.iter().map(|e| (e.clone(), held("a", 0))).collect();
-        let plan = plan_round(RoundInput {
-            me: "a",
-            envs: &all,
-            leases: &leases,
-            replicas: &set(&["a", "b"]),
-            holding: &all,
-            busy: &all,
-            now: t(1),
-            duration: D,
-        });
-        assert!(plan.steps.values().all(|s| matches!(s, Step::Renew(_))), "{plan:?}");
-        let busy = set(&["env-0"]);
-        let plan = plan_round(RoundInput {
-            busy: &busy,
-            ..RoundInput {
+        let replicas = set(&["a", "b"]);
+        // a holds both, b joined: a's share is 1.
+        let plan_with = |busy: &BTreeSet<String>| {
+            plan_round(RoundInput {
                 me: "a",
                 envs: &all,
                 leases: &leases,
-                replicas: &set(&["a", "b"]),
+                replicas: &replicas,
                 holding: &all,
-                busy: &all,
+                busy,
                 now: t(1),
                 duration: D,
-            }
-        });
+            })
+        };
+        let plan = plan_with(&all);
+        assert!(plan.steps.values().all(|s| matches!(s, Step::Renew(_))), "{plan:?}");
+        let plan = plan_with(&set(&["env-0"]));
         assert!(matches!(plan.steps["env-0"], Step::Renew(_)));
         assert!(matches!(plan.steps["env-1"], Step::Release(_)));
     }
