@@ -40,6 +40,9 @@ async fn deploy_manifests_apply_server_side_and_create_every_object() {
         ("rolebinding", "slipway-transitioner-leases", Some("slipway")),
         ("poddisruptionbudget", "slipway-transitioner", Some("slipway")),
         ("poddisruptionbudget", "slipway-aggregator", Some("slipway")),
+        ("poddisruptionbudget", "slipway-deployer", Some("slipway")),
+        ("role", "slipway-deployer-leases", Some("slipway")),
+        ("rolebinding", "slipway-deployer-leases", Some("slipway")),
     ] {
         let mut args = vec!["get", kind, name, "-o", "json"];
         if let Some(ns) = ns {
@@ -93,6 +96,7 @@ async fn deploy_manifests_apply_server_side_and_create_every_object() {
         ])
     );
     high_availability(&kubeconfig, &config("transitioner.yaml"));
+    deployer_shards(&kubeconfig, &config("deployer.yaml"));
 
     // Applying again changes nothing.
     let (ok, out) = kubectl(&kubeconfig, &["apply", "--server-side", "-f", deploy]);
@@ -119,14 +123,12 @@ fn high_availability(kubeconfig: &Path, transitioner_config: &serde_yaml::Value)
         deployment("slipway-transitioner"),
         deployment("slipway-aggregator"),
     );
-    assert_eq!(
-        deployer["spec"]["replicas"], 1,
-        "one deployer until environments are sharded"
-    );
+    assert_eq!(deployer["spec"]["replicas"], 3);
     assert_eq!(transitioner["spec"]["replicas"], 2);
     assert_eq!(aggregator["spec"]["replicas"], 3);
 
     for (name, d) in [
+        ("slipway-deployer", &deployer),
         ("slipway-transitioner", &transitioner),
         ("slipway-aggregator", &aggregator),
     ] {
@@ -194,5 +196,51 @@ fn high_availability(kubeconfig: &Path, transitioner_config: &serde_yaml::Value)
     assert_eq!(
         a["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
         "slipway-aggregator"
+    );
+}
+
+/// The deployers share the environments through Leases: sharding on with timings
+/// that work, the pod's identity from the downward API, RBAC for the Leases, a
+/// disruption budget, and the replicas may reach each other's `/status`.
+fn deployer_shards(kubeconfig: &Path, deployer_config: &serde_yaml::Value) {
+    use serde_json::json;
+    let sharding: slipway_kit::lease::LeaseSettings =
+        serde_yaml::from_value(deployer_config["sharding"].clone()).expect("sharding is on and parses");
+    sharding.validate().unwrap();
+    assert_eq!(sharding.lease_name.as_deref(), Some("slipway-deployer"));
+    assert!(sharding.in_cluster);
+    assert_eq!(sharding.namespace.as_deref(), Some("slipway"));
+    let deployer = get_json(kubeconfig, &["deployment", "slipway-deployer"]);
+    let env = &deployer["spec"]["template"]["spec"]["containers"][0]["env"];
+    for (var, field) in [
+        ("POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+        ("POD_IP", "status.podIP"),
+    ] {
+        let found = env.as_array().unwrap().iter().find(|e| e["name"] == var);
+        assert_eq!(
+            found.map(|e| e["valueFrom"]["fieldRef"]["fieldPath"].clone()),
+            Some(json!(field)),
+            "{var}"
+        );
+    }
+    let role = get_json(kubeconfig, &["role", "slipway-deployer-leases"]);
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}])
+    );
+    let binding = get_json(kubeconfig, &["rolebinding", "slipway-deployer-leases"]);
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "slipway-deployer", "namespace": "slipway"}])
+    );
+    let pdb = get_json(kubeconfig, &["poddisruptionbudget", "slipway-deployer"]);
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    let policy = get_json(kubeconfig, &["networkpolicy", "slipway-deployer"]);
+    let from = policy["spec"]["ingress"][0]["from"].as_array().unwrap().clone();
+    assert!(
+        from.contains(&json!({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "slipway-deployer"}}})),
+        "{from:?}"
     );
 }

@@ -114,6 +114,31 @@ describe('App', () => {
     expect(banner.textContent).toContain('deployer unreachable: connection refused');
   });
 
+  it('names the transitioner leader and the deployer replica of each env when they run replicated', async () => {
+    const base = sampleState();
+    const api = fakeApi({
+      state: async () => ({
+        ...base,
+        transitioner_leader: 'slipway-transitioner-7d9f-abcde',
+        envs: base.envs.map((e) => (e.name === 'dev' ? { ...e, owner: 'slipway-deployer-5c8b-x2k4q' } : e)),
+      }),
+    });
+    setup(api);
+    const leader = await screen.findByTestId('transitioner-leader');
+    expect(leader.textContent).toBe('promotions by slipway-transitioner-7d9f-abcde');
+    const dev = document.querySelector('th[data-env="dev"]') as HTMLElement;
+    expect(within(dev).getByText('slipway-deployer-5c8b-x2k4q')).toBeTruthy();
+    const prod = document.querySelector('th[data-env="prod"]') as HTMLElement;
+    expect(prod.querySelector('.env-owner')).toBeNull();
+  });
+
+  it('names no leader when the services run alone', async () => {
+    setup();
+    await screen.findAllByText('dev');
+    expect(screen.queryByTestId('transitioner-leader')).toBeNull();
+    expect(document.querySelector('.env-owner')).toBeNull();
+  });
+
   it('shows an error when the state cannot be loaded at all', async () => {
     const api = fakeApi({
       state: async () => {

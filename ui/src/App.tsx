@@ -44,7 +44,7 @@ export function App({ openEvents, live: liveOptions }: { openEvents: EventSource
 
   return (
     <ReloadProvider value={live.reload}>
-      <Header commit={state?.commit} />
+      <Header commit={state?.commit} transitionerLeader={state?.transitioner_leader} />
       <StaleBanner reasons={reasons} loadedAt={live.loadedAt} />
       <main>
         {!state && live.loadError && <ErrorMessage>{live.loadError}</ErrorMessage>}

@@ -32,6 +32,7 @@ export function envSummary(over: Partial<EnvSummary> & Pick<EnvSummary, 'name'>)
     reason: '',
     lock_reasons: [],
     last_error: null,
+    owner: null,
     ...over,
   };
 }
@@ -94,6 +95,7 @@ export function state(over: Partial<State>): State {
     services: [],
     deployables: [],
     transitions: [],
+    transitioner_leader: null,
     ...over,
   };
 }

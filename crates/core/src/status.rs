@@ -134,6 +134,49 @@ pub struct DeployerStatus {
     pub last_fetch_error: Option<ErrorRecord>,
     #[serde(default)]
     pub envs: BTreeMap<String, EnvStatus>,
+    /// The replica that answered, when the envs are sharded over several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    /// Who applies to each env, read from the env Leases, when the envs are
+    /// sharded over several replicas (empty otherwise).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub owners: BTreeMap<String, EnvOwner>,
+}
+
+/// The deployer replica that holds an env's Lease.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct EnvOwner {
+    /// The holder's identity; `null` while nobody holds the env (or its Lease expired).
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// Until when the holder's claim holds unless renewed.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+    /// Whether the replica that answered holds it.
+    #[serde(default)]
+    pub me: bool,
+    /// Where the holder's API answers, when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// Who leads a service whose replicas elect a leader (the transitioner's `leader`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct LeaderStatus {
+    /// The holder's identity; `null` while nobody holds the Lease.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// When the holder took the Lease.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// The holder's last renewal.
+    #[serde(default)]
+    pub renew_time: Option<DateTime<Utc>>,
+    /// Whether the replica that answered is the holder.
+    #[serde(default)]
+    pub me: bool,
 }
 
 /// Outcome of one transition run.
@@ -334,6 +377,9 @@ pub struct TransitionerStatus {
     pub last_error: Option<ErrorRecord>,
     #[serde(default)]
     pub transitions: Vec<TransitionStatus>,
+    /// Who leads, when the replicas elect a leader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<LeaderStatus>,
 }
 
 #[cfg(test)]

@@ -101,11 +101,31 @@ pub struct Cluster {
     kinds: Mutex<HashMap<(String, String), Kind>>,
 }
 
-/// Builds a `kube` client for a cluster entry of the config. `read_timeout`
-/// is `None` for watches, which stay quiet while nothing changes.
+/// The HTTP header that names the deployer replica on each of its requests, so a
+/// cluster's audit log (or the simulated cluster's write counts) can tell replicas apart.
+pub const REPLICA_HEADER: &str = "x-slipway-replica";
+
+/// Adds [`REPLICA_HEADER`] with `identity` to every request of clients made from
+/// `config` (an identity that is not a valid header value is left out).
+pub fn add_replica_header(config: &mut kube::Config, identity: &str) {
+    match reqwest::header::HeaderValue::from_str(identity) {
+        Ok(value) => config
+            .headers
+            .push((reqwest::header::HeaderName::from_static(REPLICA_HEADER), value)),
+        Err(_) => tracing::warn!(
+            identity,
+            "the replica identity is not a valid HTTP header value: requests do not carry {REPLICA_HEADER}"
+        ),
+    }
+}
+
+/// Builds a `kube` client for a cluster entry of the config, its requests naming
+/// the replica `identity`. `read_timeout` is `None` for watches, which stay
+/// quiet while nothing changes.
 pub async fn client_for(
     name: &str,
     c: &ClusterConfig,
+    identity: &str,
     request_timeout: Duration,
     read_timeout: Option<Duration>,
 ) -> Result<kube::Client, ClusterError> {
@@ -136,6 +156,7 @@ pub async fn client_for(
     config.write_timeout = Some(request_timeout);
     // Retries are ours (with the configured backoff), not the client's.
     config.default_retry = false;
+    add_replica_header(&mut config, identity);
     kube::Client::try_from(config).map_err(|e| ClusterError::Other(format!("cluster {name}: {e}")))
 }
 

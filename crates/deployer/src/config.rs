@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use slipway_kit::lease::LeaseSettings;
 use slipway_repo::RepoSettings;
 
 /// Defaults, in one place.
@@ -108,6 +109,51 @@ pub struct DeployerConfig {
     /// Named cluster connections, referred to by `deployers.yaml`.
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterConfig>,
+    /// Spread the envs over several replicas, one Lease per env (`crate::shards`);
+    /// `lease_name` is the prefix of the Leases' names. Without it this replica
+    /// applies to every env.
+    #[serde(default)]
+    pub sharding: Option<LeaseSettings>,
+    /// The deployer's own Deployment, when the repo holds it: applied last in its
+    /// wave. Default: found from `POD_NAMESPACE` and `POD_NAME`.
+    #[serde(default, rename = "self")]
+    pub self_deployment: Option<SelfDeployment>,
+}
+
+/// Where the deployer's own Deployment lives (`self: {namespace, deployment}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfDeployment {
+    pub namespace: String,
+    pub deployment: String,
+}
+
+impl SelfDeployment {
+    /// The configured one, else the one found from the pod's `POD_NAMESPACE`
+    /// and `POD_NAME` (set from the downward API in `deploy/`).
+    pub fn resolve(configured: Option<&SelfDeployment>) -> Option<SelfDeployment> {
+        configured
+            .cloned()
+            .or_else(|| Self::of_pod(&std::env::var("POD_NAMESPACE").ok()?, &std::env::var("POD_NAME").ok()?))
+    }
+
+    /// The Deployment a pod belongs to, from the pod's name: a Deployment's
+    /// pods are named `<deployment>-<pod-template-hash>-<5 characters>`.
+    pub fn of_pod(namespace: &str, pod: &str) -> Option<SelfDeployment> {
+        let mut parts = pod.rsplitn(3, '-');
+        let (random, hash, deployment) = (parts.next()?, parts.next()?, parts.next()?);
+        let generated = |s: &str, len: std::ops::RangeInclusive<usize>| {
+            len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        };
+        let ok = !namespace.trim().is_empty()
+            && !deployment.is_empty()
+            && generated(random, 5..=5)
+            && generated(hash, 1..=10);
+        ok.then(|| SelfDeployment {
+            namespace: namespace.trim().to_string(),
+            deployment: deployment.to_string(),
+        })
+    }
 }
 
 impl DeployerConfig {
@@ -126,6 +172,8 @@ impl DeployerConfig {
             request_timeout: request_timeout(),
             apply_concurrency: apply_concurrency(),
             clusters: BTreeMap::new(),
+            sharding: None,
+            self_deployment: None,
         }
     }
 
@@ -160,6 +208,11 @@ impl DeployerConfig {
         if self.apply_concurrency == 0 {
             return Err("apply_concurrency must be at least 1".into());
         }
+        if let Some(sharding) = &self.sharding {
+            sharding
+                .validate()
+                .map_err(|e| e.replace("leader_election", "sharding"))?;
+        }
         Ok(())
     }
 }
@@ -185,6 +238,39 @@ mod tests {
         assert_eq!(c.repo.git_stale_lock_after, Duration::from_secs(120));
         assert!(c.clusters["main"].in_cluster);
         assert_eq!(c.clusters["prod-eu"].context.as_deref(), Some("prod"));
+    }
+
+    #[test]
+    fn the_own_deployment_is_configured_or_found_from_the_pod_name() {
+        let found = SelfDeployment::of_pod("slipway", "slipway-deployer-7c9f8d6b5-x2k4q").unwrap();
+        assert_eq!(
+            (found.namespace.as_str(), found.deployment.as_str()),
+            ("slipway", "slipway-deployer")
+        );
+        // A StatefulSet's pod, a bare pod, a host name: no Deployment.
+        assert_eq!(SelfDeployment::of_pod("slipway", "slipway-deployer-0"), None);
+        assert_eq!(SelfDeployment::of_pod("slipway", "deployer"), None);
+        assert_eq!(SelfDeployment::of_pod("", "slipway-deployer-7c9f8d6b5-x2k4q"), None);
+        let configured = SelfDeployment {
+            namespace: "ops".into(),
+            deployment: "deployer".into(),
+        };
+        assert_eq!(SelfDeployment::resolve(Some(&configured)), Some(configured));
+        let c: DeployerConfig = parse_config(
+            "versions_url: x\nversions_checkout_path: y\nself: {namespace: ops, deployment: deployer}\nsharding: {namespace: ops, duration: 6s, renew_deadline: 4s, retry_period: 1s}\n",
+            "deployer.yaml",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.self_deployment.unwrap().deployment, "deployer");
+        assert_eq!(c.sharding.unwrap().duration, Duration::from_secs(6));
+        let c: DeployerConfig = parse_config(
+            "versions_url: x\nversions_checkout_path: y\nsharding: {duration: 5s, renew_deadline: 5s}\n",
+            "deployer.yaml",
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err();
+        assert!(err.starts_with("sharding.renew_deadline (5s) must be shorter"), "{err}");
     }
 
     #[test]

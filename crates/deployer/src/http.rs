@@ -1,14 +1,17 @@
 //! The HTTP API (docs/http-api.md): `/status`, and the admin endpoints of
 //! `slipway_kit::admin` (`/live`, `/ready`, `/health`, `/metrics`, `/refresh`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use slipway_kit::admin::{self, Admin};
 use slipway_kit::refresh::RefreshGate;
+
+use slipway_core::status::DeployerStatus;
 
 use crate::deployer::Deployer;
 
@@ -35,6 +38,64 @@ pub fn router(deployer: Arc<Deployer>) -> Router {
         .merge(admin::router(admin))
 }
 
-async fn status(State(d): State<Arc<Deployer>>) -> Response {
-    Json(d.status()).into_response()
+/// `GET /status` query: `local=true` answers with this replica's envs only.
+#[derive(Debug, Default, serde::Deserialize)]
+struct StatusQuery {
+    #[serde(default)]
+    local: bool,
+}
+
+/// How long `/status` waits for another replica's envs.
+const PEER_STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn status(State(d): State<Arc<Deployer>>, Query(q): Query<StatusQuery>) -> Response {
+    let mut status = d.status();
+    if !q.local && d.shards().is_on() {
+        add_envs_of_other_replicas(&mut status).await;
+    }
+    Json(status).into_response()
+}
+
+/// With sharding on, the envs held by other replicas, from their `/status?local=true`
+/// at the address their env Leases announce: so `/status` on any replica shows
+/// every env. An owner that does not answer leaves its envs out (its `owners`
+/// entry still names it).
+async fn add_envs_of_other_replicas(status: &mut DeployerStatus) {
+    let mut by_address: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (env, owner) in &status.owners {
+        if let (false, Some(address)) = (owner.me, &owner.address) {
+            by_address.entry(address.clone()).or_default().push(env.clone());
+        }
+    }
+    let client = reqwest::Client::new();
+    let answers = futures::future::join_all(by_address.into_iter().map(|(address, envs)| {
+        let client = client.clone();
+        async move {
+            let answer = async {
+                client
+                    .get(format!("{address}/status?local=true"))
+                    .timeout(PEER_STATUS_TIMEOUT)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json::<DeployerStatus>()
+                    .await
+            }
+            .await;
+            (address, envs, answer)
+        }
+    }))
+    .await;
+    for (address, envs, answer) in answers {
+        match answer {
+            Ok(mut theirs) => {
+                for env in envs {
+                    if let Some(s) = theirs.envs.remove(&env) {
+                        status.envs.insert(env, s);
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(%address, "cannot read the envs of another replica: {e}"),
+        }
+    }
 }

@@ -35,6 +35,7 @@ pub mod reconcile;
 pub mod report;
 pub mod rollout;
 pub mod scheduler;
+pub mod shards;
 pub mod watch;
 pub mod workload_tree;
 
@@ -62,6 +63,12 @@ pub struct Running {
 pub async fn start(config: DeployerConfig, drain: Drain) -> anyhow::Result<Running> {
     let deployer = Deployer::new(config).await.context("cannot start the deployer")?;
     let (listener, addr) = slipway_kit::bind(SERVICE, &deployer.config().api_bind).await?;
+    // The env Leases are given up only once the reconciles in flight are done.
+    let release = tokio_util::sync::CancellationToken::new();
+    let shards = deployer
+        .join_shards(slipway_kit::lease::advertised_address(addr), release.clone())
+        .await
+        .context("cannot join the env shards")?;
     let app = http::router(deployer.clone());
     let looping = tokio::spawn(deployer.clone().run(drain.clone()));
     let task = tokio::spawn(async move {
@@ -69,6 +76,10 @@ pub async fn start(config: DeployerConfig, drain: Drain) -> anyhow::Result<Runni
         drain.begin();
         let _ = looping.await;
         drain.drained().await;
+        release.cancel();
+        if let Some(shards) = shards {
+            let _ = shards.await;
+        }
         served
     });
     Ok(Running { deployer, addr, task })

@@ -212,7 +212,12 @@ refused?: string, objects: Array<ObjectDiff>,
  */
 failed: Array<[string, string]>, };
 
-export type EnvSummary = { name: string, deployed: boolean, cluster: string | null, namespace: string | null, status: RolloutStatus | null, commit: string | null, reason: string, lock_reasons: Array<string>, last_error: ErrorRecord | null, };
+export type EnvSummary = { name: string, deployed: boolean, cluster: string | null, namespace: string | null, status: RolloutStatus | null, commit: string | null, reason: string, lock_reasons: Array<string>, last_error: ErrorRecord | null, 
+/**
+ * The deployer replica that applies to the env, when the envs are sharded
+ * over several (`null` otherwise, or while no replica holds it).
+ */
+owner: string | null, };
 
 export type Upstream = { env: string, version: string, };
 
@@ -245,7 +250,12 @@ repo_errors: Array<string>, envs: Array<EnvSummary>, services: Array<ServiceRow>
 /**
  * The files under `<env>/deployable/` of the deployed envs, by path below `deployable/`.
  */
-deployables: Array<DeployableRow>, transitions: Array<TransitionStatus>, };
+deployables: Array<DeployableRow>, transitions: Array<TransitionStatus>, 
+/**
+ * The transitioner replica that commits promotions, when its replicas
+ * elect a leader (`null` otherwise, or while none leads).
+ */
+transitioner_leader: string | null, };
 
 export type Origin = { service: string, 
 /**

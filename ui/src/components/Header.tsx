@@ -3,7 +3,14 @@ import { useToken } from '../context';
 import { shortCommit } from '../model';
 
 /** Top bar: product name, repo head, and the API token (entered once per browser session). */
-export function Header({ commit }: { commit: string | null | undefined }) {
+export function Header({
+  commit,
+  transitionerLeader,
+}: {
+  commit: string | null | undefined;
+  /** The transitioner replica that commits promotions, when its replicas elect a leader. */
+  transitionerLeader?: string | null;
+}) {
   return (
     <header className="topbar">
       <a href="#/" className="brand">
@@ -15,6 +22,15 @@ export function Header({ commit }: { commit: string | null | undefined }) {
       <span className="muted small" title={commit ?? undefined}>
         repo at <code>{shortCommit(commit)}</code>
       </span>
+      {transitionerLeader && (
+        <span
+          className="muted small"
+          data-testid="transitioner-leader"
+          title="The transitioner replica that holds the Lease and commits promotions"
+        >
+          promotions by <code>{transitionerLeader}</code>
+        </span>
+      )}
       <TokenControl />
     </header>
   );

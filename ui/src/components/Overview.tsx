@@ -253,6 +253,14 @@ function EnvHeader({ env, onLock }: { env: EnvSummary; onLock: () => void }) {
             <span className="muted small">
               {env.cluster}/{env.namespace}
             </span>
+            {env.owner && (
+              <span
+                className="muted small env-owner"
+                title="The deployer replica that holds this env's Lease and applies to it"
+              >
+                by <code>{env.owner}</code>
+              </span>
+            )}
           </>
         ) : (
           <span className="muted small">source only, not deployed</span>

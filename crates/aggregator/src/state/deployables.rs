@@ -195,6 +195,7 @@ mod tests {
                 ("prod".to_string(), env("prod", &[])),
             ]
             .into(),
+            ..DeployerStatus::default()
         };
         let rows = deployable_views(&ctx.order, &ctx.deployers, &s, Some(&d));
         let by_file: BTreeMap<&str, &DeployableView<'_>> = rows.iter().map(|r| (r.file.as_str(), r)).collect();

@@ -12,7 +12,7 @@ use slipway_core::RepoSnapshot;
 
 use super::deployables::{deployable_views, DeployableView};
 use super::version_index::{ParsedVars, VersionCache};
-use super::view::{context, env_views, service_names, service_view, transition_views, EnvView};
+use super::view::{context, env_views, service_names, service_view, transition_views, transitioner_leader, EnvView};
 
 /// The state as JSON, like [`build`], reusing the encoded view of every service whose
 /// inputs did not change: a new version of one service re-encodes only that service.
@@ -68,6 +68,7 @@ struct Encoded<'a> {
     /// Few and small: encoded every time.
     deployables: Vec<DeployableView<'a>>,
     transitions: Vec<TransitionStatus>,
+    transitioner_leader: Option<String>,
 }
 
 impl StateEncoder {
@@ -124,6 +125,7 @@ impl StateEncoder {
             services: names.into_iter().map(|n| self.fragments[n].1.as_ref()).collect(),
             deployables: deployable_views(&ctx.order, &ctx.deployers, snapshot, deployer.map(|d| d.as_ref())),
             transitions: transition_views(&ctx, transitioner),
+            transitioner_leader: transitioner_leader(transitioner),
         };
         serde_json::to_vec(&encoded)
     }

@@ -30,6 +30,9 @@ pub struct EnvView {
     pub reason: String,
     pub lock_reasons: Vec<String>,
     pub last_error: Option<ErrorRecord>,
+    /// The deployer replica that applies to the env, when the envs are sharded
+    /// over several (`null` otherwise, or while no replica holds it).
+    pub owner: Option<String>,
 }
 
 /// The version in the source env of the transition into an env, when it differs.
@@ -85,6 +88,9 @@ pub struct StateView<'a> {
     /// The files under `<env>/deployable/` of the deployed envs, by path below `deployable/`.
     pub deployables: Vec<DeployableView<'a>>,
     pub transitions: Vec<TransitionStatus>,
+    /// The transitioner replica that commits promotions, when its replicas
+    /// elect a leader (`null` otherwise, or while none leads).
+    pub transitioner_leader: Option<String>,
 }
 
 static EMPTY_VARS: Vars = Vars::new();
@@ -174,9 +180,17 @@ pub(super) fn env_views(ctx: &Context, deployer: Option<&DeployerStatus>) -> Vec
                     .map(|l| l.env_reasons().to_vec())
                     .unwrap_or_default(),
                 last_error: status.and_then(|s| s.last_error.clone()),
+                owner: deployer
+                    .and_then(|d| d.owners.get(name))
+                    .and_then(|o| o.identity.clone()),
             }
         })
         .collect()
+}
+
+/// Who leads the transitioner's replicas, from its status.
+pub(super) fn transitioner_leader(transitioner: Option<&TransitionerStatus>) -> Option<String> {
+    transitioner?.leader.as_ref()?.identity.clone()
 }
 
 pub(super) fn service_view<'a>(
@@ -274,6 +288,7 @@ pub fn build<'a>(inputs: &Inputs<'a>) -> StateView<'a> {
             .collect(),
         deployables: deployable_views(&ctx.order, &ctx.deployers, inputs.snapshot, inputs.deployer),
         transitions: transition_views(&ctx, inputs.transitioner),
+        transitioner_leader: transitioner_leader(inputs.transitioner),
         repo_errors: ctx.repo_errors,
     }
 }
@@ -328,6 +343,48 @@ mod tests {
             now: DateTime::<Utc>::UNIX_EPOCH,
         });
         f(&view)
+    }
+
+    #[test]
+    fn the_state_names_the_deployer_replica_of_each_env_and_the_transitioner_leader() {
+        let s = snap();
+        let idx = VersionCache::default().index(&s);
+        let owner = |identity: Option<&str>| slipway_core::status::EnvOwner {
+            identity: identity.map(str::to_string),
+            ..Default::default()
+        };
+        let deployer = DeployerStatus {
+            owners: [
+                ("dev".to_string(), owner(Some("deployer-b"))),
+                ("prod".to_string(), owner(None)),
+            ]
+            .into(),
+            ..DeployerStatus::default()
+        };
+        let transitioner = TransitionerStatus {
+            leader: Some(slipway_core::status::LeaderStatus {
+                identity: Some("transitioner-a".into()),
+                ..Default::default()
+            }),
+            ..TransitionerStatus::default()
+        };
+        let view = build(&Inputs {
+            snapshot: &s,
+            versions: &idx,
+            deployer: Some(&deployer),
+            transitioner: Some(&transitioner),
+            stale_reasons: vec![],
+            now: DateTime::<Utc>::UNIX_EPOCH,
+        });
+        let owner_of = |env: &str| view.envs.iter().find(|e| e.name == env).unwrap().owner.clone();
+        assert_eq!(owner_of("dev").as_deref(), Some("deployer-b"));
+        assert_eq!(owner_of("prod"), None, "nobody holds prod right now");
+        assert_eq!(view.transitioner_leader.as_deref(), Some("transitioner-a"));
+        // Without sharding or leader election: nobody is named.
+        with_state(None, |st| {
+            assert!(st.envs.iter().all(|e| e.owner.is_none()));
+            assert_eq!(st.transitioner_leader, None);
+        });
     }
 
     #[test]
@@ -404,6 +461,7 @@ mod tests {
                 ("prod".to_string(), env("prod", "41")),
             ]
             .into(),
+            ..DeployerStatus::default()
         };
         with_state(Some(&d), deployer_fills_in);
     }

@@ -36,6 +36,7 @@ use crate::plan::Verified;
 use crate::reconcile::{act, observe, plan_for, record, EnvError, Settings};
 use crate::report::{env_error_status, env_status, ReportInput};
 use crate::scheduler::Scheduler;
+use crate::shards::{Fence, Shards};
 use env_state::EnvState;
 
 /// Problems of the deployer as a whole.
@@ -77,6 +78,8 @@ pub struct Deployer {
     clusters: tokio::sync::Mutex<BTreeMap<String, Arc<Cluster>>>,
     status: RwLock<DeployerStatus>,
     snapshot: Mutex<Option<Arc<RepoSnapshot>>>,
+    /// When the fetch of `snapshot` started.
+    fetched_at: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     /// What is kept of each env between its reconciles.
     envs: Mutex<BTreeMap<String, EnvState>>,
     /// When envs with a rollout in progress are checked again.
@@ -90,9 +93,18 @@ pub struct Deployer {
     /// The fetch loop's record: `GET /ready` waits for its first success.
     fetches: FetchRecord,
     clock: SharedClock,
+    /// This replica's identity: in the `x-slipway-replica` header of its
+    /// requests, and in the env Leases with sharding on.
+    identity: String,
+    /// The envs this replica applies to (every env until sharding is joined).
+    shards: std::sync::OnceLock<Shards>,
+    /// The deployer's own Deployment, when known: applied last in its wave.
+    self_deployment: Option<crate::config::SelfDeployment>,
     /// Prometheus metrics.
     pub metrics: Metrics,
 }
+
+static NO_SHARDS: Shards = Shards::off();
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is still usable.
@@ -109,12 +121,14 @@ impl Deployer {
     pub async fn with_clock(config: DeployerConfig, clock: SharedClock) -> Result<Arc<Self>, DeployerError> {
         config.validate().map_err(DeployerError::Config)?;
         let repo = SharedRepo::open(&config.repo_settings()).await?;
+        let self_deployment = crate::config::SelfDeployment::resolve(config.self_deployment.as_ref());
         Ok(Arc::new(Deployer {
             config,
             repo,
             clusters: tokio::sync::Mutex::new(BTreeMap::new()),
             status: RwLock::new(DeployerStatus::default()),
             snapshot: Mutex::new(None),
+            fetched_at: Mutex::new(None),
             envs: Mutex::new(BTreeMap::new()),
             scheduler: Mutex::new(Scheduler::default()),
             generations: std::sync::atomic::AtomicU64::new(0),
@@ -122,6 +136,9 @@ impl Deployer {
             refresh: Arc::new(tokio::sync::Notify::new()),
             fetches: FetchRecord::default(),
             clock,
+            identity: slipway_kit::lease::identity(),
+            shards: std::sync::OnceLock::new(),
+            self_deployment,
             metrics: Metrics::default(),
         }))
     }
@@ -131,9 +148,78 @@ impl Deployer {
         &self.config
     }
 
-    /// The current status (what `GET /status` answers).
+    /// The current status (what `GET /status` answers). With sharding on: the
+    /// envs this replica holds, and who owns every env.
     pub fn status(&self) -> DeployerStatus {
-        self.status.read().unwrap_or_else(|p| p.into_inner()).clone()
+        let mut status = self.status.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let shards = self.shards();
+        if shards.is_on() {
+            status.envs.retain(|env, _| shards.holds(env));
+            status.replica = Some(self.identity.clone());
+            status.owners = shards.owners();
+        }
+        status
+    }
+
+    /// Whether a reconcile of `env` may start now, marking it busy meanwhile:
+    /// with sharding on, only of an env this replica holds, and only with a
+    /// snapshot fetched since it took the env (the previous holder may have
+    /// applied a newer commit than the one this replica fetched last).
+    pub(crate) fn may_reconcile(&self, env: &str) -> Result<Option<crate::shards::Busy>, String> {
+        let shards = self.shards();
+        let busy = shards.enter(env)?;
+        if let Some(since) = shards.held_since(env) {
+            if lock(&self.fetched_at).is_none_or(|fetched| fetched < since) {
+                self.request_refresh();
+                return Err(format!(
+                    "env {env} was taken over at {since}: waiting for a fetch of the repo"
+                ));
+            }
+        }
+        Ok(busy)
+    }
+
+    /// This replica's identity (`POD_NAME`, else the host name and a random suffix).
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// Which envs this replica applies to.
+    pub fn shards(&self) -> &Shards {
+        self.shards.get().unwrap_or(&NO_SHARDS)
+    }
+
+    /// Joins the env shards of `config.sharding`, announcing `address` as where
+    /// this replica answers; the Leases are given up once `release` is
+    /// cancelled (await the task). `None` without sharding.
+    pub async fn join_shards(
+        &self,
+        address: Option<String>,
+        release: tokio_util::sync::CancellationToken,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, DeployerError> {
+        let Some(settings) = &self.config.sharding else {
+            return Ok(None);
+        };
+        let (shards, task) = crate::shards::join(
+            settings,
+            &self.identity,
+            address,
+            self.clock.clone(),
+            // An env taken over is reconciled after a fetch (see `may_reconcile`).
+            self.refresh.clone(),
+            release,
+        )
+        .await
+        .map_err(DeployerError::Config)?;
+        if let Some(snapshot) = self.last_snapshot() {
+            if let Ok(d) = snapshot.deployers() {
+                shards.set_envs(d.deployers.keys());
+            }
+        }
+        self.shards
+            .set(shards)
+            .map_err(|_| DeployerError::Config("the shards were joined twice".into()))?;
+        Ok(Some(task))
     }
 
     /// The objects the env's watch-fed caches hold, once all are in step with
@@ -174,6 +260,7 @@ impl Deployer {
 
     /// Fetches the repo once and returns the snapshot of its head.
     pub async fn fetch(&self) -> Result<Arc<RepoSnapshot>, DeployerError> {
+        let started = self.clock.now();
         let result = self
             .repo
             .with(|repo| {
@@ -185,6 +272,7 @@ impl Deployer {
         match result {
             Ok(snap) => {
                 *lock(&self.snapshot) = Some(snap.clone());
+                *lock(&self.fetched_at) = Some(started);
                 self.set_status(|s| {
                     s.repo_commit = (!snap.commit.is_empty()).then(|| snap.commit.clone());
                     s.last_fetch_error = None;
@@ -208,7 +296,10 @@ impl Deployer {
     /// The envs of `deployers.yaml` in a snapshot; a broken file is reported in the status.
     pub fn targets(&self, snapshot: &RepoSnapshot) -> Result<BTreeMap<String, DeployTarget>, DeployerError> {
         match snapshot.deployers() {
-            Ok(d) => Ok(d.deployers),
+            Ok(d) => {
+                self.shards().set_envs(d.deployers.keys());
+                Ok(d.deployers)
+            }
             Err(e) => {
                 let now = self.clock.now();
                 self.set_status(|s| {
@@ -245,7 +336,7 @@ impl Deployer {
             });
         };
         let connect = |read_timeout| async move {
-            client_for(name, cfg, self.config.request_timeout, read_timeout)
+            client_for(name, cfg, &self.identity, self.config.request_timeout, read_timeout)
                 .await
                 .map_err(|source| EnvError::Connect {
                     cluster: name.to_string(),
@@ -265,6 +356,7 @@ impl Deployer {
         Settings {
             crd_wait: self.config.crd_wait,
             apply_concurrency: self.config.apply_concurrency,
+            self_deployment: self.self_deployment.clone(),
         }
     }
 
@@ -291,7 +383,11 @@ impl Deployer {
             let verified = Verified::after(&observed.desired, &observed.live, &plan);
             self.with_env(env, |e| e.verified = verified);
             let planned_after = started.elapsed();
-            let acted = act(env, target, &cluster, &observed, &plan, self.settings()).await;
+            let fence = Fence {
+                shards: self.shards(),
+                env,
+            };
+            let acted = act(env, target, &cluster, &observed, &plan, self.settings(), &fence).await;
             record(&watches, &observed, &acted);
             tracing::debug!(
                 observe_ms = observed_after.as_millis() as u64,

@@ -130,6 +130,10 @@ impl Deployer {
     /// Starts a reconcile of `env` on its own task, unless one runs: then that
     /// one runs again when it is done.
     fn start_env(self: &Arc<Self>, tasks: &mut JoinSet<()>, env: &str, drain: &Drain) {
+        // With sharding on, another replica applies to the envs this one does not hold.
+        if !self.shards().holds(env) {
+            return;
+        }
         let start = self.with_env(env, |e| {
             if e.running {
                 e.again = true;
@@ -161,7 +165,12 @@ impl Deployer {
                 .as_ref()
                 .and_then(|s| s.deployers().ok())
                 .and_then(|d| d.deployers.get(&env).cloned());
-            if let (Some(snapshot), Some(target)) = (snapshot, target) {
+            // Held for the reconcile: the env's Lease is not given up meanwhile.
+            let busy = self.may_reconcile(&env);
+            if let Err(why) = &busy {
+                tracing::debug!(env, "not reconciled: {why}");
+            }
+            if let (Some(snapshot), Some(target), Ok(_busy)) = (snapshot, target, busy) {
                 let me = self.clone();
                 let name = env.clone();
                 // On its own task, so that even a bug that panics leaves this loop (and the env's state) intact.

@@ -15,6 +15,7 @@ use crate::inventory::{inventory_name, Inventory, InventoryEntry};
 use crate::live::{LiveObject, SharedLive};
 use crate::object::{ObjectKey, MANAGED_BY_LABEL, MANAGER};
 use crate::plan::Plan;
+use crate::shards::Fence;
 use crate::watch::EnvWatches;
 
 /// Tells the env's caches what a reconcile wrote, ahead of the watch events, and
@@ -84,8 +85,19 @@ pub async fn act(
     observed: &Observed,
     plan: &Plan,
     settings: Settings,
+    fence: &Fence<'_>,
 ) -> Acted {
     let mut acted = Acted::default();
+    // Before each group of writes: a replica that lost the env's Lease (or could
+    // not renew it in time) stops here, before another replica can start.
+    let fenced = |acted: &mut Acted| match fence.check() {
+        Ok(()) => false,
+        Err(why) => {
+            tracing::warn!(env, "stopped applying: {why}");
+            acted.errors.push(format!("stopped applying: {why}"));
+            true
+        }
+    };
     if plan.refused.is_some() {
         return acted;
     }
@@ -95,6 +107,9 @@ pub async fn act(
         return acted;
     }
     let ns = target.namespace.as_str();
+    if fenced(&mut acted) {
+        return acted;
+    }
     if !observed.namespace_exists {
         acted.writes += 1;
         let body = json!({"apiVersion": "v1", "kind": "Namespace",
@@ -123,6 +138,9 @@ pub async fn act(
     // Apply wave by wave; the objects of one wave go out concurrently.
     let mut served: BTreeMap<(String, String), Option<Kind>> = BTreeMap::new();
     for wave in plan.apply_waves(&observed.desired) {
+        if fenced(&mut acted) {
+            return acted;
+        }
         let mut jobs = Vec::new();
         for i in wave {
             let o = &observed.desired.objects[i];
@@ -141,6 +159,11 @@ pub async fn act(
             };
             jobs.push((o, kind));
         }
+        // The deployer's own Deployment goes out after the rest of its wave: its
+        // rollout replaces this replica, and the others of the wave are in place by then.
+        let (mut jobs, own): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|(o, _)| !settings.is_self(&o.key));
+        let own_count = own.len();
+        jobs.extend(own);
         let mut futures = Vec::new();
         for (o, kind) in jobs {
             futures.push(async move {
@@ -163,16 +186,24 @@ pub async fn act(
                 (o.key.clone(), result)
             });
         }
-        let results: Vec<(ObjectKey, Result<SharedLive, ClusterError>)> = stream::iter(futures)
+        let own_futures = futures.split_off(futures.len() - own_count);
+        let mut results: Vec<(ObjectKey, Result<SharedLive, ClusterError>)> = stream::iter(futures)
             .buffer_unordered(settings.apply_concurrency)
             .collect()
             .await;
+        if !own_futures.is_empty() {
+            tracing::info!(env, "applying the deployer's own Deployment last in its wave");
+            results.extend(stream::iter(own_futures).buffered(1).collect::<Vec<_>>().await);
+        }
         acted.writes += results.len();
         acted.applied.extend(results);
     }
 
     // Prune in reverse apply order, wave by wave.
     for entries in plan.prune_waves() {
+        if fenced(&mut acted) {
+            return acted;
+        }
         let mut futures = Vec::new();
         for e in entries {
             let kind = kind_for(observed, &e.api_version, &e.key.kind);
@@ -196,6 +227,9 @@ pub async fn act(
     }
 
     // Adopted objects that left the repo are given back, not deleted.
+    if !plan.release.is_empty() && fenced(&mut acted) {
+        return acted;
+    }
     let mut releases = Vec::new();
     for e in &plan.release {
         let kind = kind_for(observed, &e.api_version, &e.key.kind);
@@ -219,7 +253,7 @@ pub async fn act(
 
     let not_removed = acted.pruned.iter().chain(&acted.released).filter(|(_, r)| r.is_err());
     let after = plan.inventory_after(not_removed.map(|(e, _)| e));
-    if after != stored || (!stored_ok && !after.is_empty()) {
+    if (after != stored || (!stored_ok && !after.is_empty())) && !fenced(&mut acted) {
         store_inventory(cluster, env, ns, &after, &mut acted).await;
     }
     acted

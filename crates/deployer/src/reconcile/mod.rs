@@ -57,10 +57,24 @@ impl EnvError {
 }
 
 /// Settings a reconcile needs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub crd_wait: std::time::Duration,
     pub apply_concurrency: usize,
+    /// The deployer's own Deployment: applied last in its wave.
+    pub self_deployment: Option<crate::config::SelfDeployment>,
+}
+
+impl Settings {
+    /// Whether `key` is the deployer's own Deployment.
+    pub fn is_self(&self, key: &crate::object::ObjectKey) -> bool {
+        self.self_deployment.as_ref().is_some_and(|s| {
+            key.group == "apps"
+                && key.kind == "Deployment"
+                && key.namespace.as_deref() == Some(s.namespace.as_str())
+                && key.name == s.deployment
+        })
+    }
 }
 
 pub(super) fn cluster_err(cluster: &Cluster, what: impl Into<String>) -> impl FnOnce(ClusterError) -> EnvError + '_ {

@@ -339,7 +339,7 @@ fn set_address(lease: &mut Lease, address: Option<&str>) {
 }
 
 /// The plain view of a Lease.
-pub(super) fn record_of(lease: &Lease) -> LeaseRecord {
+pub fn record_of(lease: &Lease) -> LeaseRecord {
     let spec = lease.spec.clone().unwrap_or_default();
     LeaseRecord {
         holder: spec.holder_identity.filter(|h| !h.is_empty()),
@@ -361,7 +361,7 @@ pub(super) fn record_of(lease: &Lease) -> LeaseRecord {
 }
 
 /// The Lease spec that says `record`.
-pub(super) fn spec_of(record: &LeaseRecord) -> LeaseSpec {
+pub fn spec_of(record: &LeaseRecord) -> LeaseSpec {
     LeaseSpec {
         holder_identity: record.holder.clone(),
         acquire_time: record.acquire_time.and_then(to_micro),

@@ -26,7 +26,7 @@ mod elector;
 mod standing;
 
 pub use decide::{decide, released, Decision, Holder, LeaseRecord, HOLDER_ADDRESS};
-pub use elector::{elect, Election, Leadership, LeaseError};
+pub use elector::{elect, record_of, spec_of, Election, Leadership, LeaseError};
 pub use standing::{LeaderInfo, Standing};
 
 use std::path::PathBuf;
@@ -135,6 +135,12 @@ impl LeaseSettings {
 
     /// A client for the cluster that holds the Lease.
     pub async fn client(&self) -> Result<kube::Client, LeaseError> {
+        kube::Client::try_from(self.config().await?).map_err(|e| LeaseError::Cluster(e.to_string()))
+    }
+
+    /// The client config for the cluster that holds the Lease (for a caller that
+    /// adds headers before making the client).
+    pub async fn config(&self) -> Result<kube::Config, LeaseError> {
         let config = if self.in_cluster {
             kube::Config::incluster().map_err(|e| LeaseError::Cluster(format!("in-cluster config: {e}")))?
         } else if let Some(path) = &self.kubeconfig {
@@ -152,7 +158,7 @@ impl LeaseSettings {
                 .await
                 .map_err(|e| LeaseError::Cluster(format!("no cluster configured (in-cluster or kubeconfig): {e}")))?
         };
-        kube::Client::try_from(config).map_err(|e| LeaseError::Cluster(e.to_string()))
+        Ok(config)
     }
 }
 
