@@ -123,7 +123,8 @@ impl std::fmt::Display for Overlap {
             self.first,
             self.first_again_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             self.second,
-            self.second_wrote_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            self.second_wrote_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         )
     }
 }
@@ -243,7 +244,12 @@ mod tests {
 
     #[test]
     fn a_handover_is_not_an_overlap() {
-        let writes = [w(0, "a", "dev"), w(10, "a", "dev"), w(20, "b", "dev"), w(30, "b", "dev")];
+        let writes = [
+            w(0, "a", "dev"),
+            w(10, "a", "dev"),
+            w(20, "b", "dev"),
+            w(30, "b", "dev"),
+        ];
         assert_eq!(overlaps(&writes, &BTreeMap::new()), []);
     }
 
@@ -264,7 +270,11 @@ mod tests {
             .collect();
         assert_eq!(pairs, [("a", "b", at(30)), ("b", "a", at(50))]);
         assert_eq!(found[0].second_wrote_at, at(20));
-        assert!(found[0].to_string().contains("in namespace dev: a wrote at"), "{}", found[0]);
+        assert!(
+            found[0].to_string().contains("in namespace dev: a wrote at"),
+            "{}",
+            found[0]
+        );
     }
 
     #[test]

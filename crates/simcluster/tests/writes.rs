@@ -20,9 +20,7 @@ const HEADER: &str = "x-slipway-replica";
 async fn named_client(sim: &SimCluster, writer: &str) -> kube::Client {
     let mut config = kube::Config::new(sim.url().parse().unwrap());
     config.default_namespace = "default".into();
-    config
-        .headers
-        .push((HEADER.parse().unwrap(), writer.parse().unwrap()));
+    config.headers.push((HEADER.parse().unwrap(), writer.parse().unwrap()));
     kube::Client::try_from(config).unwrap()
 }
 
@@ -42,7 +40,10 @@ async fn writes_are_logged_by_writer_header_and_namespace_and_overlaps_found() {
     let b = named_client(&sim, "replica-b").await;
     // A creates the namespace and writes in it; B takes over; A writes again.
     Api::<Namespace>::all(a.clone())
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "dev"}})).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "dev"}})).unwrap(),
+        )
         .await
         .unwrap();
     let in_dev = |c: &kube::Client| Api::<ConfigMap>::namespaced(c.clone(), "dev");
@@ -57,7 +58,8 @@ async fn writes_are_logged_by_writer_header_and_namespace_and_overlaps_found() {
         .unwrap();
     // Reads and Lease writes are not logged.
     in_dev(&b).get("one").await.unwrap();
-    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "dev"}, "spec": {"holderIdentity": "replica-b"}})).unwrap();
+    let lease: Lease =
+        serde_json::from_value(json!({"metadata": {"name": "dev"}, "spec": {"holderIdentity": "replica-b"}})).unwrap();
     Api::<Lease>::namespaced(b.clone(), "dev")
         .create(&PostParams::default(), &lease)
         .await
@@ -73,7 +75,11 @@ async fn writes_are_logged_by_writer_header_and_namespace_and_overlaps_found() {
     assert_eq!(handover.overlaps(&BTreeMap::new()), []);
     let ns_write = &handover.writes[0];
     assert_eq!(
-        (ns_write.verb.as_str(), ns_write.resource.as_str(), ns_write.name.as_deref()),
+        (
+            ns_write.verb.as_str(),
+            ns_write.resource.as_str(),
+            ns_write.name.as_deref()
+        ),
         ("create", "namespaces", None)
     );
 
@@ -81,9 +87,15 @@ async fn writes_are_logged_by_writer_header_and_namespace_and_overlaps_found() {
     let log = sim.writes();
     let found = log.overlaps(&BTreeMap::new());
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!((found[0].first.as_str(), found[0].second.as_str()), ("replica-a", "replica-b"));
+    assert_eq!(
+        (found[0].first.as_str(), found[0].second.as_str()),
+        ("replica-a", "replica-b")
+    );
     // Had B ended before A's delete, it would have been a handover back.
-    let b_ended = BTreeMap::from([("replica-b".to_string(), log.writes[2].at + chrono::Duration::microseconds(1))]);
+    let b_ended = BTreeMap::from([(
+        "replica-b".to_string(),
+        log.writes[2].at + chrono::Duration::microseconds(1),
+    )]);
     assert_eq!(log.overlaps(&b_ended), []);
 
     // The same log over HTTP, and emptied by DELETE.
@@ -94,7 +106,10 @@ async fn writes_are_logged_by_writer_header_and_namespace_and_overlaps_found() {
     assert_eq!(body["writes"][3]["writer"], "replica-a");
     assert_eq!(body["writes"][3]["verb"], "delete");
     assert_eq!(body["writes"][3]["name"], "one");
-    assert_eq!(body["counts"][0], json!({"writer": "replica-a", "namespace": "dev", "writes": 3}));
+    assert_eq!(
+        body["counts"][0],
+        json!({"writer": "replica-a", "namespace": "dev", "writes": 3})
+    );
     assert_eq!(raw(sim.addr(), "DELETE", "/debug/writes", None, "").await.status, 200);
     assert!(sim.writes().writes.is_empty());
     assert_eq!(raw(sim.addr(), "POST", "/debug/writes", None, "").await.status, 405);
@@ -111,7 +126,10 @@ async fn without_a_writer_header_writes_are_logged_by_field_manager() {
         .unwrap();
     let log = sim.writes();
     assert_eq!(log.writes.len(), 1);
-    assert_eq!((log.writes[0].writer.as_str(), log.writes[0].namespace.as_str()), ("some-manager", "default"));
+    assert_eq!(
+        (log.writes[0].writer.as_str(), log.writes[0].namespace.as_str()),
+        ("some-manager", "default")
+    );
     assert!(log.writes[0].at <= chrono::Utc::now() && log.writes[0].at > chrono::Utc::now() - Duration::from_secs(60));
     sim.shutdown().await;
 }
