@@ -50,6 +50,14 @@ impl LeaseTiming {
     }
 }
 
+/// The deployers' sharding section (one Lease per env, held by one replica),
+/// with its Leases on the cluster of `kubeconfig`. Its keys follow the
+/// transitioner's `leader_election` section plus a Lease name prefix; this is the
+/// one place to change when the deployer's keys differ.
+pub fn deployer_sharding(lease: &LeaseTiming, kubeconfig: &Path) -> String {
+    format!("sharding:\n  lease_prefix: slipway-deployer\n{}", lease.yaml(kubeconfig))
+}
+
 /// How to build the installation.
 #[derive(Debug, Clone)]
 pub struct HaOptions {
@@ -59,9 +67,9 @@ pub struct HaOptions {
     pub transitioners: usize,
     pub aggregators: usize,
     pub lease: LeaseTiming,
-    /// YAML lines added to every deployer's config: its sharding section
-    /// (`None`: one unsharded deployer applies everything; then `deployers` must be 1).
-    pub deployer_sharding: Option<String>,
+    /// Shard the deployers through Leases ([`deployer_sharding`]); without it, one
+    /// unsharded deployer applies everything (then `deployers` must be 1).
+    pub sharded: bool,
 }
 
 impl HaOptions {
@@ -82,7 +90,7 @@ impl HaOptions {
                 renew_deadline: Duration::from_secs(3),
                 retry_period: Duration::from_millis(500),
             },
-            deployer_sharding: None,
+            sharded: false,
         }
     }
 }
@@ -157,7 +165,7 @@ pub struct HaStack {
 impl HaStack {
     /// Creates the repo and starts every replica; returns once all listen.
     pub async fn start(opts: HaOptions) -> anyhow::Result<HaStack> {
-        if opts.deployer_sharding.is_none() && opts.deployers != 1 {
+        if !opts.sharded && opts.deployers != 1 {
             anyhow::bail!(
                 "{} deployers without a sharding section would all apply every env",
                 opts.deployers
@@ -201,7 +209,11 @@ impl HaStack {
             Ok(())
         };
         for i in 0..opts.deployers {
-            let sharding = opts.deployer_sharding.clone().unwrap_or_default();
+            let sharding = if opts.sharded {
+                deployer_sharding(&opts.lease, &ground.kubeconfig)
+            } else {
+                String::new()
+            };
             let config = keys.deployer(
                 &checkout(&format!("deployer-{i}")),
                 &opts.stack.example.cluster,
@@ -294,4 +306,40 @@ pub async fn lease_holders(sim_url: &str) -> anyhow::Result<Vec<(String, Option<
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// The Leases `identity` holds now (`namespace/name`).
+pub async fn leases_held_by(sim_url: &str, identity: &str) -> anyhow::Result<Vec<String>> {
+    Ok(lease_holders(sim_url)
+        .await?
+        .into_iter()
+        .filter(|(_, holder)| holder.as_deref() == Some(identity))
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// Failover after `dead` was killed at `since`: waits until none of the Leases
+/// in `held` names `dead` and each has another holder, and returns the time
+/// since `since`; `None` when that did not happen within `give_up` of it.
+pub async fn taken_over(
+    sim_url: &str,
+    dead: &str,
+    held: &[String],
+    since: std::time::Instant,
+    give_up: Duration,
+) -> Option<Duration> {
+    while since.elapsed() < give_up {
+        if let Ok(leases) = lease_holders(sim_url).await {
+            let taken = held.iter().all(|name| {
+                leases
+                    .iter()
+                    .any(|(n, holder)| n == name && holder.as_deref().is_some_and(|h| h != dead))
+            });
+            if taken {
+                return Some(since.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
 }

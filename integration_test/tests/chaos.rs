@@ -13,7 +13,6 @@
 //! exercise it where deployer shards are not available).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,7 @@ use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 use integration_test::client::{service_env, wait_for, Api};
 use integration_test::example::ExampleRepo;
-use integration_test::ha::{lease_holders, HaOptions, HaStack, LeaseTiming, Role};
+use integration_test::ha::{leases_held_by, taken_over, HaOptions, HaStack, Role};
 use rand::{Rng as _, SeedableRng as _};
 use slipway_core::status::{DeployerStatus, RolloutStatus};
 
@@ -30,46 +29,12 @@ const CHAOS_FOR: Duration = Duration::from_secs(70);
 /// Posts per second.
 const POST_RATE: u32 = 5;
 
-/// The deployers' sharding section (deployer shards: one Lease per env, held by
-/// one replica). Its keys follow the transitioner's `leader_election` section.
-fn sharding(lease: &LeaseTiming, kubeconfig: &Path) -> String {
-    format!(
-        "sharding:\n  lease_prefix: slipway-deployer\n{}",
-        lease.yaml(kubeconfig)
-    )
-}
-
 /// One kill: who, when, what it held, and how long until others held it.
 struct Kill {
     identity: String,
     at: DateTime<Utc>,
     held: Vec<String>,
     failover: Arc<Mutex<Option<Duration>>>,
-}
-
-/// Waits until none of `held` names `dead` as holder and each has a holder again.
-async fn measure_failover(
-    sim_url: String,
-    dead: String,
-    held: Vec<String>,
-    since: Instant,
-    out: Arc<Mutex<Option<Duration>>>,
-    give_up: Duration,
-) {
-    while since.elapsed() < give_up {
-        if let Ok(leases) = lease_holders(&sim_url).await {
-            let taken = held.iter().all(|name| {
-                leases
-                    .iter()
-                    .any(|(n, holder)| n == name && holder.as_deref().is_some_and(|h| h != dead))
-            });
-            if taken {
-                *out.lock().unwrap() = Some(since.elapsed());
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// `(transition, service, new version)` of every promotion commit's lines (`web: 1.0 → 1.1`).
@@ -113,7 +78,7 @@ async fn deployer_status(url: &str) -> Result<DeployerStatus> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs deployer shards (the deployer's `sharding:` config key and the x-slipway-replica header); run with --ignored, or CHAOS_UNSHARDED=1 for one deployer"]
+#[ignore = "needs deployer shards (the deployer's sharding section, see integration_test::ha::deployer_sharding, and the x-slipway-replica header); run with --ignored, or CHAOS_UNSHARDED=1 for one deployer"]
 async fn replicas_killed_at_random_lose_nothing_and_never_overlap() -> Result<()> {
     let seed: u64 = std::env::var("CHAOS_SEED")
         .ok()
@@ -136,7 +101,7 @@ async fn replicas_killed_at_random_lose_nothing_and_never_overlap() -> Result<()
         opts.deployers = 1;
     } else {
         opts.deployers = 3;
-        opts.deployer_sharding = Some(sharding(&opts.lease, &dir.path().join("stack/kubeconfig")));
+        opts.sharded = true;
     }
     let lease_duration = opts.lease.duration;
     let mut stack = HaStack::start(opts).await?;
@@ -212,23 +177,14 @@ async fn replicas_killed_at_random_lose_nothing_and_never_overlap() -> Result<()
         let victim = rng.gen_range(0..stack.replicas.len());
         let replica = &mut stack.replicas[victim];
         let identity = replica.identity();
-        let held: Vec<String> = lease_holders(&stack.sim.url())
-            .await?
-            .into_iter()
-            .filter(|(_, holder)| holder.as_deref() == Some(identity.as_str()))
-            .map(|(name, _)| name)
-            .collect();
+        let held = leases_held_by(&stack.sim.url(), &identity).await?;
         let (at, since) = (Utc::now(), Instant::now());
         replica.kill();
         let failover = Arc::new(Mutex::new(None));
-        measurers.push(tokio::spawn(measure_failover(
-            stack.sim.url(),
-            identity.clone(),
-            held.clone(),
-            since,
-            failover.clone(),
-            lease_duration * 4,
-        )));
+        let (sim_url, dead, lost, out) = (stack.sim.url(), identity.clone(), held.clone(), failover.clone());
+        measurers.push(tokio::spawn(async move {
+            *out.lock().unwrap() = taken_over(&sim_url, &dead, &lost, since, lease_duration * 4).await;
+        }));
         let role = replica.role;
         tokio::task::block_in_place(|| replica.restart())?;
         kills.push((
