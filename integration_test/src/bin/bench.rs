@@ -294,7 +294,10 @@ async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>>
     let envs = example.envs.len();
     let objects = args.services * envs * 2;
     let mut rows = Vec::new();
-    eprintln!("generating {} services × {envs} envs ({objects} objects) ...", args.services);
+    eprintln!(
+        "generating {} services × {envs} envs ({objects} objects) ...",
+        args.services
+    );
 
     let mut opts = StackOptions::new(&dir.path().join("stack"));
     opts.example = example.clone();
@@ -916,7 +919,12 @@ mod scale {
         if args.deployers > 1 {
             let sim_url = stack.sim.url();
             let mut victim = None;
-            for (i, r) in stack.replicas.iter().enumerate().filter(|(_, r)| r.role == Role::Deployer) {
+            for (i, r) in stack
+                .replicas
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.role == Role::Deployer)
+            {
                 let held = leases_held_by(&sim_url, &r.identity()).await?;
                 if !held.is_empty() {
                     victim = Some((i, held));
@@ -939,12 +947,19 @@ mod scale {
                             Some(d <= Duration::from_secs(15)),
                         ),
                         None => (
-                            format!("{dead}'s {} Leases not taken over in {:?}", held.len(), LEASE.duration * 4),
+                            format!(
+                                "{dead}'s {} Leases not taken over in {:?}",
+                                held.len(),
+                                LEASE.duration * 4
+                            ),
                             Some(false),
                         ),
                     }
                 }
-                None => ("no replica holds a Lease: are the deployers sharded?".to_string(), Some(false)),
+                None => (
+                    "no replica holds a Lease: are the deployers sharded?".to_string(),
+                    Some(false),
+                ),
             };
             rows.push(Row {
                 what: "S5. failover",
