@@ -4,5 +4,7 @@
 
 pub mod client;
 pub mod example;
+pub mod ha;
 pub mod process;
+pub mod service_proxy;
 pub mod stack;

@@ -56,6 +56,7 @@ pub struct ServiceProcess {
     binary: PathBuf,
     config: PathBuf,
     log: PathBuf,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -63,6 +64,12 @@ impl ServiceProcess {
     /// Starts `<bin_dir>/<binary> serve --config <config>` and waits for its
     /// `listening on http://...` line. Its log (stderr) goes to `log`.
     pub fn start(binary: &str, config: &Path, log: &Path) -> anyhow::Result<Self> {
+        Self::start_with_env(binary, config, log, &[])
+    }
+
+    /// [`ServiceProcess::start`] with these environment variables set (e.g.
+    /// `POD_NAME`, which names a replica in leader election).
+    pub fn start_with_env(binary: &str, config: &Path, log: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let path = bin_dir().join(binary);
         if !path.exists() {
             bail!(
@@ -76,6 +83,7 @@ impl ServiceProcess {
             binary: path,
             config: config.to_path_buf(),
             log: log.to_path_buf(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             child: None,
         };
         p.spawn()?;
@@ -92,6 +100,7 @@ impl ServiceProcess {
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -167,6 +176,17 @@ impl ServiceProcess {
             .collect();
         std::fs::write(&self.config, pinned)?;
         self.spawn()
+    }
+
+    /// Sets an environment variable for the next [`ServiceProcess::restart`].
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    /// The value of an environment variable the process was started with.
+    pub fn env(&self, key: &str) -> Option<&str> {
+        self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Whether the process is still running.

@@ -119,14 +119,99 @@ pub struct Stack {
     pub dir: PathBuf,
 }
 
+/// The keys every service's config has: where the repo is, how to reach it, how often to poll.
+pub(crate) struct RepoKeys {
+    pub url: String,
+    /// `git:` (and `git_timeout:`) lines, each ending in a newline.
+    pub git_keys: String,
+    pub poll: String,
+}
+
+/// Each service listens on a port of its own choosing and announces it.
+const BIND: &str = "api_bind: 127.0.0.1:0";
+
+impl RepoKeys {
+    fn common(&self, checkout: &Path) -> String {
+        format!(
+            "versions_url: {}\nversions_checkout_path: {}\n{}{BIND}\npoll_interval: {}\n",
+            self.url,
+            checkout.display(),
+            self.git_keys,
+            self.poll
+        )
+    }
+
+    /// A deployer's config: one cluster connection, then `extra` (YAML lines).
+    pub fn deployer(
+        &self,
+        checkout: &Path,
+        cluster: &str,
+        kubeconfig: &Path,
+        context_line: &str,
+        extra: &str,
+    ) -> String {
+        format!(
+            "{}clusters:\n  {cluster}: {{kubeconfig: {}{context_line}}}\n{extra}",
+            self.common(checkout),
+            kubeconfig.display(),
+        )
+    }
+
+    /// A transitioner's config, taking runs from holders of `peer_tokens`.
+    pub fn transitioner(&self, checkout: &Path, deployer_url: &str, peer_tokens: &Path, extra: &str) -> String {
+        format!(
+            "{}deployer_url: {deployer_url}\napi_tokens_file: {}\n{extra}",
+            self.common(checkout),
+            peer_tokens.display(),
+        )
+    }
+
+    /// An aggregator's config, with the token files [`Stack::start`] writes in `dir`.
+    pub fn aggregator(
+        &self,
+        checkout: &Path,
+        deployer_url: &str,
+        transitioner_url: &str,
+        dir: &Path,
+        extra: &str,
+    ) -> String {
+        format!(
+            "{}deployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\npeer_token_file: {}\n{extra}",
+            self.common(checkout),
+            dir.join("api-tokens").display(),
+            dir.join("transitioner-tokens").display(),
+        )
+    }
+}
+
 /// A duration as the services' config files write it.
-fn duration_text(d: Duration) -> String {
+pub(crate) fn duration_text(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
-impl Stack {
-    /// Creates the repo and starts everything; returns once all three services listen.
-    pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
+/// The header in which each deployer replica names itself on its cluster
+/// requests; the simulated cluster's write log is keyed by it.
+pub const REPLICA_HEADER: &str = "x-slipway-replica";
+
+/// What every installation stands on: the repo (and its server), the cluster,
+/// the token files, and the repo keys of the services' configs.
+pub(crate) struct Ground {
+    pub repo: git_fixture::BuiltRepo,
+    pub server: Option<RepoServer>,
+    pub token: String,
+    pub sim: Option<SimCluster>,
+    pub kubeconfig: PathBuf,
+    /// `, context: C` for the deployer's cluster entry, or empty.
+    pub context_line: String,
+    pub keys: RepoKeys,
+    /// The folder for the services' logs.
+    pub logs: PathBuf,
+}
+
+impl Ground {
+    /// Creates the repo in `opts.dir`, starts its server and the simulated cluster
+    /// (unless `opts.kubeconfig` names a real one), and writes the token files.
+    pub async fn prepare(opts: &StackOptions) -> anyhow::Result<Ground> {
         let dir = &opts.dir;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let repo_path = dir.join("resources.git");
@@ -144,6 +229,7 @@ impl Stack {
             None => {
                 let sim = SimCluster::start(SimConfig {
                     rollout_delay: opts.rollout_delay,
+                    writer_header: Some(REPLICA_HEADER.into()),
                     ..SimConfig::default()
                 })
                 .await
@@ -158,30 +244,59 @@ impl Stack {
         std::fs::write(dir.join("api-tokens"), format!("playground:{token}\n"))?;
         // The transitioner takes runs only from the aggregator, which sends this token
         // (the same one-line file serves as the transitioner's tokens and the aggregator's peer token).
-        let peer_tokens = dir.join("transitioner-tokens");
-        std::fs::write(&peer_tokens, format!("aggregator:{}\n", random_name(32)))?;
-        let poll = duration_text(opts.poll_interval);
+        std::fs::write(
+            dir.join("transitioner-tokens"),
+            format!("aggregator:{}\n", random_name(32)),
+        )?;
         let (server, git_keys) = serve_repo(&repo.path, dir, opts.transport)?;
         let url = server.as_ref().map_or_else(|| repo.url(), RepoServer::url);
         let git_keys = match opts.git_timeout {
             Some(t) => format!("{git_keys}git_timeout: {}\n", duration_text(t)),
             None => git_keys,
         };
-        let context_line = context.map(|c| format!(", context: {c}")).unwrap_or_default();
         let logs = dir.join("logs");
         std::fs::create_dir_all(&logs)?;
-        // Each service binds a port of its own choosing and announces it; the next
-        // one is configured with the addresses of those already running.
-        let bind = "api_bind: 127.0.0.1:0";
+        Ok(Ground {
+            repo,
+            server,
+            token,
+            sim,
+            kubeconfig,
+            context_line: context.map(|c| format!(", context: {c}")).unwrap_or_default(),
+            keys: RepoKeys {
+                url,
+                git_keys,
+                poll: duration_text(opts.poll_interval),
+            },
+            logs,
+        })
+    }
+}
 
+impl Stack {
+    /// Creates the repo and starts everything; returns once all three services listen.
+    pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
+        let Ground {
+            repo,
+            server,
+            token,
+            sim,
+            kubeconfig,
+            context_line,
+            keys: repo_keys,
+            logs,
+        } = Ground::prepare(&opts).await?;
+        let dir = &opts.dir;
+        let peer_tokens = dir.join("transitioner-tokens");
         let deployer_cfg = dir.join("deployer.yaml");
         std::fs::write(
             &deployer_cfg,
-            format!(
-                "versions_url: {url}\nversions_checkout_path: {}\n{git_keys}{bind}\npoll_interval: {poll}\nclusters:\n  {}: {{kubeconfig: {}{context_line}}}\n",
-                dir.join("checkouts/deployer").display(),
-                opts.example.cluster,
-                kubeconfig.display(),
+            repo_keys.deployer(
+                &dir.join("checkouts/deployer"),
+                &opts.example.cluster,
+                &kubeconfig,
+                &context_line,
+                "",
             ),
         )?;
         let deployer = ServiceProcess::start("slipway-deployer", &deployer_cfg, &logs.join("deployer.log"))?;
@@ -190,11 +305,7 @@ impl Stack {
         let transitioner_cfg = dir.join("transitioner.yaml");
         std::fs::write(
             &transitioner_cfg,
-            format!(
-                "versions_url: {url}\nversions_checkout_path: {}\n{git_keys}{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\napi_tokens_file: {}\n",
-                dir.join("checkouts/transitioner").display(),
-                peer_tokens.display(),
-            ),
+            repo_keys.transitioner(&dir.join("checkouts/transitioner"), &deployer_url, &peer_tokens, ""),
         )?;
         let transitioner = ServiceProcess::start(
             "slipway-transitioner",
@@ -211,12 +322,12 @@ impl Stack {
             .unwrap_or_default();
         std::fs::write(
             &aggregator_cfg,
-            format!(
-                "versions_url: {url}\nversions_checkout_path: {}\n{git_keys}{bind}\npoll_interval: {poll}\ndeployer_url: {deployer_url}\ntransitioner_url: {transitioner_url}\napi_tokens_file: {}\npeer_token_file: {}\n{ui}{}",
-                dir.join("checkouts/aggregator").display(),
-                dir.join("api-tokens").display(),
-                peer_tokens.display(),
-                opts.aggregator_config,
+            repo_keys.aggregator(
+                &dir.join("checkouts/aggregator"),
+                &deployer_url,
+                &transitioner_url,
+                dir,
+                &format!("{ui}{}", opts.aggregator_config),
             ),
         )?;
         let aggregator = ServiceProcess::start("slipway-aggregator", &aggregator_cfg, &logs.join("aggregator.log"))?;

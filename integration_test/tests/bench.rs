@@ -79,3 +79,47 @@ fn real_cluster_mode_measures_sync_noop_bump_and_kubectl_then_deletes_its_namesp
     cluster.kill().unwrap();
     cluster.wait().unwrap();
 }
+
+#[test]
+fn scale_scenario_reports_sync_noop_bump_memory_and_failover_rows() {
+    let out = Command::new(bin_dir().join("bench"))
+        .args([
+            "--scenario",
+            "scale",
+            "--services",
+            "3",
+            "--envs",
+            "2",
+            "--deployers",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["objects"], 12);
+    let results = report["results"].as_array().unwrap();
+    let value = |prefix: &str| -> String {
+        results
+            .iter()
+            .find(|r| r["measure"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no measure {prefix} in {results:?}"))["value"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // At least every object's apply; then nothing; then the bumped Deployment.
+    let first: u64 = value("S1.")
+        .rsplit(", ")
+        .next()
+        .and_then(|w| w.strip_suffix(" API writes"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(first >= 12, "{}", value("S1."));
+    assert!(value("S2.").ends_with(", 0 API writes"), "{}", value("S2."));
+    assert!(value("S3.").ends_with(", 1 API writes"), "{}", value("S3."));
+    assert!(value("S4.").contains("deployer-0-0"), "{}", value("S4."));
+    assert!(value("S5.").starts_with("n/a (one replica"), "{}", value("S5."));
+}

@@ -36,6 +36,10 @@ pub struct Args {
     /// RESOURCE[.GROUP], e.g. ingresses.networking.k8s.io (repeatable).
     #[arg(long = "deny", value_name = "RESOURCE[.GROUP]", value_parser = crate::access::parse_resource)]
     deny: Vec<(String, String)>,
+    /// Request header that names the writer in the write log (`GET /debug/writes`),
+    /// e.g. x-slipway-replica; without it, writes are logged by field manager.
+    #[arg(long, value_name = "HEADER")]
+    writer_header: Option<String>,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -65,6 +69,7 @@ impl Args {
             error_rate: args.error_rate,
             latency: args.latency,
             deny: args.deny,
+            writer_header: args.writer_header,
         };
         let cluster = SimCluster::start_on(args.bind, config)
             .await

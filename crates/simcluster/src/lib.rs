@@ -43,6 +43,7 @@ pub mod table;
 pub mod tasks;
 pub mod typecheck;
 pub mod validation;
+pub mod writes;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -56,6 +57,8 @@ use crate::access::DenyList;
 use crate::api::{Behaviour, Cluster, Faults};
 use crate::counters::Counters;
 pub use crate::counters::RequestCounts;
+use crate::writes::Writes;
+pub use crate::writes::{Overlap, Write, WriteLog};
 
 /// Context, cluster and user name in the kubeconfig.
 pub const CONTEXT_NAME: &str = "simcluster";
@@ -74,6 +77,9 @@ pub struct SimConfig {
     /// Resources, as `(group, plural)`, that every request is refused on with
     /// 403 Forbidden, as RBAC would (see [`SimCluster::deny`]).
     pub deny: Vec<(String, String)>,
+    /// Request header that names the writer in the write log ([`SimCluster::writes`]),
+    /// e.g. `x-slipway-replica`; without it (or when a request lacks it), the field manager.
+    pub writer_header: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -84,6 +90,7 @@ impl Default for SimConfig {
             error_rate: 0.0,
             latency: Duration::ZERO,
             deny: Vec::new(),
+            writer_header: None,
         }
     }
 }
@@ -111,26 +118,35 @@ pub struct SimCluster {
     cluster: Arc<Cluster>,
     counters: Arc<Counters>,
     denied: Arc<DenyList>,
+    writes: Arc<Writes>,
+    writer_header: Option<String>,
     addr: SocketAddr,
     serving: tokio::sync::Mutex<Option<Serving>>,
     controllers: Serving,
 }
 
-async fn serve(
+/// What the HTTP layer shares with [`SimCluster`] across a stop and resume of serving.
+#[derive(Clone)]
+struct Shared {
     cluster: Arc<Cluster>,
     counters: Arc<Counters>,
     denied: Arc<DenyList>,
-    addr: SocketAddr,
-) -> Result<(SocketAddr, Serving), Error> {
+    writes: Arc<Writes>,
+    writer_header: Option<String>,
+}
+
+async fn serve(shared: Shared, addr: SocketAddr) -> Result<(SocketAddr, Serving), Error> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
     let cancel = CancellationToken::new();
     let state = server::AppState {
-        cluster,
-        counters,
-        denied,
+        cluster: shared.cluster,
+        counters: shared.counters,
+        denied: shared.denied,
+        writes: shared.writes,
+        writer_header: shared.writer_header,
         cancel: cancel.clone(),
         address: bound.to_string(),
     };
@@ -165,7 +181,16 @@ impl SimCluster {
         for (group, resource) in &config.deny {
             denied.deny(group, resource);
         }
-        let (bound, serving) = serve(cluster.clone(), counters.clone(), denied.clone(), addr).await?;
+        let writes = Arc::new(Writes::default());
+        let writer_header = config.writer_header.clone();
+        let shared = Shared {
+            cluster: cluster.clone(),
+            counters: counters.clone(),
+            denied: denied.clone(),
+            writes: writes.clone(),
+            writer_header: writer_header.clone(),
+        };
+        let (bound, serving) = serve(shared, addr).await?;
         let cancel = CancellationToken::new();
         let task = tokio::spawn(controllers::run(cluster.clone(), cancel.clone()));
         tracing::info!(url = %format!("http://{bound}"), "simulated cluster listening");
@@ -173,6 +198,8 @@ impl SimCluster {
             cluster,
             counters,
             denied,
+            writes,
+            writer_header,
             addr: bound,
             serving: tokio::sync::Mutex::new(Some(serving)),
             controllers: Serving { cancel, task },
@@ -218,6 +245,28 @@ impl SimCluster {
         self.counters.reset();
     }
 
+    /// The write log: every write request on a namespaced object or a Namespace
+    /// (Leases left out), with its time, writer and namespace (see [`writes`]).
+    /// Also served at `GET /debug/writes`.
+    pub fn writes(&self) -> WriteLog {
+        self.writes.snapshot()
+    }
+
+    /// Empties the write log (also `DELETE /debug/writes`).
+    pub fn reset_writes(&self) {
+        self.writes.reset();
+    }
+
+    fn shared(&self) -> Shared {
+        Shared {
+            cluster: self.cluster.clone(),
+            counters: self.counters.clone(),
+            denied: self.denied.clone(),
+            writes: self.writes.clone(),
+            writer_header: self.writer_header.clone(),
+        }
+    }
+
     /// Changes the share of requests that fail with 500/503/429.
     pub fn set_error_rate(&self, rate: f64) {
         self.cluster.faults.set_error_rate(rate);
@@ -257,13 +306,7 @@ impl SimCluster {
     pub async fn resume_serving(&self) -> Result<(), Error> {
         let mut guard = self.serving.lock().await;
         if guard.is_none() {
-            let (_, serving) = serve(
-                self.cluster.clone(),
-                self.counters.clone(),
-                self.denied.clone(),
-                self.addr,
-            )
-            .await?;
+            let (_, serving) = serve(self.shared(), self.addr).await?;
             *guard = Some(serving);
         }
         Ok(())

@@ -19,6 +19,7 @@ use crate::discovery;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::{Event, EventKind};
+use crate::writes::{Write, Writes};
 
 /// Everything a request handler needs.
 #[derive(Clone)]
@@ -29,6 +30,10 @@ pub struct AppState {
     pub counters: Arc<Counters>,
     /// Resources the client may not use (answered 403).
     pub denied: Arc<crate::access::DenyList>,
+    /// Write requests by writer and namespace.
+    pub writes: Arc<Writes>,
+    /// The request header that names the writer in [`AppState::writes`] (else the field manager).
+    pub writer_header: Option<String>,
     /// Ends watch streams when the server stops.
     pub cancel: CancellationToken,
     /// `host:port` the server is reachable at.
@@ -133,6 +138,8 @@ enum Route {
     OpenApiV3Root,
     OpenApiV3(String),
     Health,
+    /// The simulator's own `GET|DELETE /debug/writes` (not a Kubernetes path).
+    DebugWrites,
     Resource(ResourcePath),
 }
 
@@ -147,6 +154,7 @@ fn route(path: &str) -> Option<Route> {
     let (group, version, rest) = match s.as_slice() {
         ["version"] => return Some(Route::Version),
         ["healthz" | "livez" | "readyz", ..] => return Some(Route::Health),
+        ["debug", "writes"] => return Some(Route::DebugWrites),
         ["api"] => return Some(Route::CoreVersions),
         ["apis"] => return Some(Route::Groups),
         ["apis", g] => return Some(Route::Group(g.to_string())),
@@ -220,6 +228,63 @@ fn counter_resource(route: &Route) -> String {
     }
 }
 
+/// Logs a write request in [`AppState::writes`]: every attempt, whatever its
+/// answer, since a client that should not write must not even try. Lease writes
+/// are left out: contending for a Lease is how writers agree on who owns what.
+fn record_write(st: &AppState, rp: &ResourcePath, verb: &str, query: &Query, headers: &HeaderMap, body: &[u8]) {
+    if !crate::counters::WRITE_VERBS.contains(&verb) || rp.plural == "leases" {
+        return;
+    }
+    let namespace = match (&rp.namespace, rp.plural.as_str(), &rp.name) {
+        (Some(ns), _, _) => ns.clone(),
+        (None, "namespaces", Some(name)) => name.clone(),
+        // A Namespace created by POST is named in its body.
+        (None, "namespaces", None) if verb == "create" => {
+            match serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
+            {
+                Some(name) => name,
+                None => return,
+            }
+        }
+        _ => return,
+    };
+    let named = st
+        .writer_header
+        .as_deref()
+        .and_then(|h| headers.get(h))
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let writer = match named {
+        Some(w) => w.to_string(),
+        None => manager_for(query, headers),
+    };
+    st.writes.record(Write {
+        at: chrono::Utc::now(),
+        writer,
+        namespace,
+        verb: verb.to_string(),
+        resource: match &rp.subresource {
+            Some(sub) => format!("{}/{sub}", rp.plural),
+            None => rp.plural.clone(),
+        },
+        name: rp.name.clone(),
+    });
+}
+
+/// `GET /debug/writes`: the write log as JSON; `DELETE`: empties it.
+fn debug_writes(st: &AppState, method: &Method) -> Response {
+    match *method {
+        Method::GET => json_response(200, &st.writes.snapshot().to_json()),
+        Method::DELETE => {
+            st.writes.reset();
+            json_response(200, &json!({"writes": [], "dropped": 0, "counts": []}))
+        }
+        _ => error_response(&ApiError::method_not_allowed()),
+    }
+}
+
 fn inject_fault(rate: f64) -> Option<ApiError> {
     if rate <= 0.0 || rand::random::<f64>() >= rate {
         return None;
@@ -247,19 +312,25 @@ async fn handle(State(st): State<AppState>, req: Request) -> Response {
         _ => "get",
     };
     st.counters.record(verb, &counter_resource(&route));
-    if let Some(e) = inject_fault(st.cluster.faults.error_rate()) {
-        return error_response(&e);
-    }
     let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
         Ok(b) => b,
         Err(_) => return error_response(&ApiError::bad_request("request body too large or unreadable")),
     };
+    if let Route::Resource(rp) = &route {
+        record_write(&st, rp, verb, &query, &parts.headers, &body);
+    }
+    if let Some(e) = inject_fault(st.cluster.faults.error_rate()) {
+        return error_response(&e);
+    }
     let accept = parts
         .headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    if let Route::DebugWrites = route {
+        return debug_writes(&st, &parts.method);
+    }
     if parts.method != Method::GET && !matches!(route, Route::Resource(_)) {
         return error_response(&ApiError::method_not_allowed());
     }
@@ -267,6 +338,7 @@ async fn handle(State(st): State<AppState>, req: Request) -> Response {
     match route {
         Route::Version => json_response(200, &discovery::version()),
         Route::Health => (StatusCode::OK, "ok").into_response(),
+        Route::DebugWrites => debug_writes(&st, &parts.method),
         Route::CoreVersions => json_response(200, &discovery::core_versions(&st.address)),
         Route::Groups => json_response(200, &discovery::groups(&reg())),
         Route::Group(g) => match discovery::group(&reg(), &g) {

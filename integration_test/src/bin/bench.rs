@@ -24,9 +24,9 @@ struct Args {
     /// Services in the generated repo (each a Deployment and a Service per env).
     #[arg(long, default_value_t = 500)]
     services: usize,
-    /// Deployed environments (after the source env `latest`).
-    #[arg(long, default_value_t = 3)]
-    envs: usize,
+    /// Deployed environments (after the source env `latest`); default 3, or 20 for `--scenario scale`.
+    #[arg(long)]
+    envs: Option<usize>,
     /// Simulated cluster: time until a healthy rollout is available.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     rollout_delay: Duration,
@@ -57,11 +57,16 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// What to measure: `all` (the table below), or `group-commit`: posts at
+    /// What to measure: `all` (the table below); `group-commit`: posts at
     /// --post-rate for --post-duration against a smart-HTTP remote while the
-    /// transitioner promotes every commit, with batching off and on.
+    /// transitioner promotes every commit, with batching off and on; `scale`:
+    /// --envs (20) × --services (500) over --deployers replicas sharded through
+    /// Leases (first sync, no-op round, one-service bump, memory, failover).
     #[arg(long, default_value = "all")]
     scenario: String,
+    /// scale: deployer replicas (more than 1 shards the envs through Leases).
+    #[arg(long, default_value_t = 3)]
+    deployers: usize,
     /// group-commit: posts per second.
     #[arg(long, default_value_t = 50)]
     post_rate: u32,
@@ -181,7 +186,16 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    let scale = args.scenario == "scale";
+    let envs = args.envs.unwrap_or(if scale { 20 } else { 3 });
+    args.envs = Some(envs);
+    if args.deployers == 0 {
+        bail!("--deployers must be at least 1");
+    }
+    if scale && args.real_cluster.is_some() {
+        bail!("--scenario scale runs on the simulated cluster only (it reads its write log and Leases)");
+    }
     // Before anything starts: a missing kubeconfig would otherwise surface as
     // a deployer that does not come up, after the repo has been generated.
     if let Some(kubeconfig) = &args.real_cluster {
@@ -192,7 +206,7 @@ async fn run() -> anyhow::Result<()> {
     let real = args.real_cluster.is_some();
     let example = ExampleRepo {
         services: (0..args.services).map(|i| format!("s{i:04}")).collect(),
-        envs: (0..args.envs).map(|i| format!("e{i}")).collect(),
+        envs: (0..envs).map(|i| format!("e{i}")).collect(),
         with_deployable: false,
         progress_deadline_secs: 600,
         last_schedule: None,
@@ -209,11 +223,12 @@ async fn run() -> anyhow::Result<()> {
             .or_else(|| real.then(|| "registry.k8s.io/pause:3.10".to_string())),
         replicas: args.replicas,
     };
-    let objects = args.services * args.envs * 2;
+    let objects = args.services * envs * 2;
     let measured = match args.scenario.as_str() {
         "all" => measure(&args, &example).await,
         "group-commit" => group_commit::measure(&args).await,
-        other => bail!("--scenario {other}: expected all or group-commit"),
+        "scale" => scale::measure(&args, &example).await,
+        other => bail!("--scenario {other}: expected all, group-commit or scale"),
     };
     if let (Some(kubeconfig), false) = (&args.real_cluster, args.keep_namespaces) {
         delete_namespaces(kubeconfig, args.context.as_deref(), &example);
@@ -228,11 +243,16 @@ async fn run() -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"services": args.services, "envs": args.envs, "objects": objects, "results": out})
+                &json!({"services": args.services, "envs": envs, "objects": objects, "results": out})
             )?
         );
     } else {
-        if args.scenario == "group-commit" {
+        if scale {
+            println!(
+                "\nSlipway benchmark, scale: {} services × {envs} envs = {objects} objects over {} deployer replica(s), simulated cluster, rollout delay {:?}\n",
+                args.services, args.deployers, args.rollout_delay
+            );
+        } else if args.scenario == "group-commit" {
             println!(
                 "\nSlipway benchmark, group commit: {} posts/s for {:?} to 20 services over smart HTTP, transitioner promoting latest → dev\n",
                 args.post_rate, args.post_duration
@@ -241,7 +261,7 @@ async fn run() -> anyhow::Result<()> {
             println!(
                 "\nSlipway benchmark: {} services × {} envs = {objects} objects, {}\n",
                 args.services,
-                args.envs,
+                envs,
                 match &args.real_cluster {
                     Some(k) => format!("the cluster of {}", k.display()),
                     None => format!("simulated cluster, rollout delay {:?}", args.rollout_delay),
@@ -257,6 +277,12 @@ async fn run() -> anyhow::Result<()> {
             };
             println!("| {} | {} | {} | {met} |", r.what, r.value, r.target);
         }
+        let missed: Vec<&str> = rows.iter().filter(|r| r.ok == Some(false)).map(|r| r.what).collect();
+        if missed.is_empty() {
+            println!("\nEvery target with a verdict is met.");
+        } else {
+            println!("\nMissed targets: {}", missed.join("; "));
+        }
     }
     Ok(())
 }
@@ -265,11 +291,12 @@ async fn run() -> anyhow::Result<()> {
 async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>> {
     let http = reqwest::Client::new();
     let dir = tempfile::Builder::new().prefix("slipway-bench-").tempdir()?;
-    let objects = args.services * args.envs * 2;
+    let envs = example.envs.len();
+    let objects = args.services * envs * 2;
     let mut rows = Vec::new();
     eprintln!(
-        "generating {} services × {} envs ({objects} objects) ...",
-        args.services, args.envs
+        "generating {} services × {envs} envs ({objects} objects) ...",
+        args.services
     );
 
     let mut opts = StackOptions::new(&dir.path().join("stack"));
@@ -290,7 +317,7 @@ async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>>
     };
 
     // (1) first full sync
-    wait_synced(&http, &dep, &head, args.envs, false).await?;
+    wait_synced(&http, &dep, &head, envs, false).await?;
     let first_sync = started.elapsed();
     let per_1000 = first_sync.as_secs_f64() * 1000.0 / objects as f64;
     rows.push(Row {
@@ -303,7 +330,7 @@ async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>>
         target: "< 10 s per 1,000 objects",
         ok: Some(per_1000 < 10.0),
     });
-    wait_synced(&http, &dep, &head, args.envs, true).await?;
+    wait_synced(&http, &dep, &head, envs, true).await?;
 
     // (2) no-op reconcile: from the refresh until the last env's reconcile
     // ended, by the deployer's own `last_reconcile` times (the status is polled
@@ -737,5 +764,218 @@ mod group_commit {
                 ))
             })
             .collect())
+    }
+}
+
+/// 20 envs × 500 services over several deployer replicas sharded through Leases.
+mod scale {
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context as _;
+    use integration_test::client::wait_for;
+    use integration_test::example::ExampleRepo;
+    use integration_test::ha::{leases_held_by, taken_over, HaOptions, HaStack, LeaseTiming, Role};
+    use integration_test::stack::Transport;
+    use slipway_core::status::RolloutStatus;
+
+    use super::{deployer_status, ms, since, wait_quiet, wait_synced, Args, Row};
+
+    /// Lease timing of the sharded deployers: a dead replica's envs are free
+    /// `duration` after its last renewal.
+    const LEASE: LeaseTiming = LeaseTiming {
+        duration: Duration::from_secs(10),
+        renew_deadline: Duration::from_secs(7),
+        retry_period: Duration::from_secs(1),
+    };
+
+    /// Writes in the simulated cluster's write log (Lease renewals are not in it).
+    fn writes(stack: &HaStack) -> usize {
+        stack.sim.writes().writes.len()
+    }
+
+    /// Asks every deployer replica to reconcile the envs it holds.
+    async fn refresh_all(http: &reqwest::Client, stack: &HaStack) -> anyhow::Result<()> {
+        for r in stack.of(Role::Deployer) {
+            http.post(format!("{}/refresh", r.process.url)).send().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn measure(args: &Args, example: &ExampleRepo) -> anyhow::Result<Vec<Row>> {
+        let http = reqwest::Client::new();
+        let dir = tempfile::Builder::new().prefix("slipway-bench-scale-").tempdir()?;
+        let envs = example.envs.len();
+        let objects = args.services * envs * 2;
+        eprintln!(
+            "generating {} services × {envs} envs ({objects} objects), {} deployer replica(s) ...",
+            args.services, args.deployers
+        );
+        let mut opts = HaOptions::new(&dir.path().join("stack"), example.clone());
+        opts.stack.rollout_delay = args.rollout_delay;
+        opts.stack.poll_interval = Duration::from_secs(3600); // only explicit refreshes drive the deployers
+        opts.stack.transport = Transport::Local;
+        opts.deployers = args.deployers;
+        opts.transitioners = 0;
+        opts.aggregators = 0;
+        opts.sharded = args.deployers > 1;
+        opts.lease = LEASE;
+        let started = Instant::now();
+        let mut stack = HaStack::start(opts).await?;
+        let head = stack.repo.head().context("repo has a head")?;
+        let dep = stack.deployers.url();
+        let mut rows = Vec::new();
+
+        // S1. first sync of every env, over all replicas
+        wait_synced(&http, &dep, &head, envs, false).await?;
+        let first_sync = started.elapsed();
+        rows.push(Row {
+            what: "S1. first sync",
+            value: format!("{:.2} s, {} API writes", first_sync.as_secs_f64(), writes(&stack)),
+            target: "≤ 30 s",
+            ok: Some(first_sync <= Duration::from_secs(30)),
+        });
+        wait_synced(&http, &dep, &head, envs, true).await?;
+
+        // S2. no-op round: every replica reconciles the envs it holds; until the last env's reconcile ended
+        wait_quiet(&http, &dep).await?;
+        tokio::time::sleep(slipway_core::refresh::MIN_INTERVAL).await;
+        let before = deployer_status(&http, &dep).await?;
+        let w0 = writes(&stack);
+        let sent = chrono::Utc::now();
+        refresh_all(&http, &stack).await?;
+        let after = wait_for(Duration::from_secs(120), "a no-op round over every env", || async {
+            let s = deployer_status(&http, &dep).await?;
+            let newer = s.envs.len() == envs
+                && s.envs
+                    .iter()
+                    .all(|(k, e)| e.last_reconcile > before.envs.get(k).and_then(|b| b.last_reconcile));
+            Ok(if newer { Ok(s) } else { Err("waiting".into()) })
+        })
+        .await?;
+        let noop = since(sent, after.envs.values().filter_map(|e| e.last_reconcile).max());
+        let noop_writes = writes(&stack) - w0;
+        rows.push(Row {
+            what: "S2. no-op round over all envs",
+            value: format!("{:.0} ms, {noop_writes} API writes", ms(noop)),
+            target: "≤ 500 ms, 0 writes",
+            ok: Some(noop <= Duration::from_millis(500) && noop_writes == 0),
+        });
+
+        // S3. one-service bump to Clean
+        let (env0, service) = (&example.envs[0], &example.services[0]);
+        wait_quiet(&http, &dep).await?;
+        tokio::time::sleep(slipway_core::refresh::MIN_INTERVAL).await;
+        let w0 = writes(&stack);
+        let committed = chrono::Utc::now();
+        let commit = stack.repo.commit(
+            "bench: bump one service",
+            &[(
+                &format!("{env0}/version/{service}.yaml"),
+                Some(&example.version_file(service, "1.0.1")),
+            )],
+        )?;
+        refresh_all(&http, &stack).await?;
+        let clean = wait_for(Duration::from_secs(120), "the bumped service Clean", || async {
+            let s = deployer_status(&http, &dep).await?;
+            Ok(match s.envs.get(env0.as_str()) {
+                Some(e) if e.commit.as_deref() == Some(commit.as_str()) && e.status == RolloutStatus::Clean => {
+                    Ok(e.clean_since)
+                }
+                other => Err(format!("{:?}", other.map(|e| (e.status, e.commit.clone())))),
+            })
+        })
+        .await?;
+        let bump = since(committed, clean);
+        rows.push(Row {
+            what: "S3. one-service bump to Clean",
+            value: format!("{:.0} ms, {} API writes", ms(bump), writes(&stack) - w0),
+            target: "≤ 1 s",
+            ok: Some(bump <= Duration::from_secs(1)),
+        });
+
+        // S4. peak memory of each replica
+        let rss: Vec<(String, f64)> = stack
+            .of(Role::Deployer)
+            .map(|r| {
+                let mb = r.process.peak_rss().unwrap_or(0) as f64 / 1024.0 / 1024.0;
+                (r.identity(), mb)
+            })
+            .collect();
+        let max = rss.iter().map(|(_, mb)| *mb).fold(0.0, f64::max);
+        rows.push(Row {
+            what: "S4. peak RSS per deployer replica",
+            value: format!(
+                "max {max:.1} MB ({})",
+                rss.iter()
+                    .map(|(id, mb)| format!("{id} {mb:.1} MB"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            target: "≤ 120 MB",
+            ok: Some(max <= 120.0),
+        });
+
+        // S5. failover: a replica holding envs is killed; until others hold its Leases
+        if args.deployers > 1 {
+            let sim_url = stack.sim.url();
+            let mut victim = None;
+            for (i, r) in stack
+                .replicas
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.role == Role::Deployer)
+            {
+                let held = leases_held_by(&sim_url, &r.identity()).await?;
+                if !held.is_empty() {
+                    victim = Some((i, held));
+                    break;
+                }
+            }
+            let (value, ok) = match victim {
+                Some((i, held)) => {
+                    let dead = stack.replicas[i].identity();
+                    let t = Instant::now();
+                    stack.replicas[i].kill();
+                    match taken_over(&sim_url, &dead, &held, t, LEASE.duration * 4).await {
+                        Some(d) => (
+                            format!(
+                                "{:.2} s for {} Leases of {dead} (lease duration {:?})",
+                                d.as_secs_f64(),
+                                held.len(),
+                                LEASE.duration
+                            ),
+                            Some(d <= Duration::from_secs(15)),
+                        ),
+                        None => (
+                            format!(
+                                "{dead}'s {} Leases not taken over in {:?}",
+                                held.len(),
+                                LEASE.duration * 4
+                            ),
+                            Some(false),
+                        ),
+                    }
+                }
+                None => (
+                    "no replica holds a Lease: are the deployers sharded?".to_string(),
+                    Some(false),
+                ),
+            };
+            rows.push(Row {
+                what: "S5. failover",
+                value,
+                target: "≤ 15 s",
+                ok,
+            });
+        } else {
+            rows.push(Row {
+                what: "S5. failover",
+                value: "n/a (one replica; --deployers 3 shards the envs)".into(),
+                target: "≤ 15 s",
+                ok: None,
+            });
+        }
+        stack.stop().await;
+        Ok(rows)
     }
 }
