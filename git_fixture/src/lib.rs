@@ -21,6 +21,7 @@
 
 pub mod http;
 pub mod ssh;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
