@@ -7,6 +7,9 @@
 //!
 //! Deliberately small: one thread per connection, one request per connection
 //! (`Connection: close`), bodies by `Content-Length` or chunked.
+//!
+//! With [`HttpRemote::serve_tls_with_token`] it speaks https, with a server
+//! certificate for `127.0.0.1` signed by a CA made for it (see [`crate::tls`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -28,6 +31,8 @@ pub struct HttpRemote {
     held: Arc<Mutex<Vec<TcpStream>>>,
     /// Requests answered with something else than 401.
     served: Arc<AtomicUsize>,
+    /// The certificates, when it speaks https.
+    tls: Option<Arc<crate::tls::TlsFiles>>,
 }
 
 impl HttpRemote {
@@ -44,7 +49,31 @@ impl HttpRemote {
         Self::start_serving(repo, Some(token.to_string()))
     }
 
+    /// Like [`HttpRemote::serve_with_token`], over https: the server's certificate
+    /// is signed by [`HttpRemote::ca_file`], a CA made for this server alone.
+    pub fn serve_tls_with_token(repo: &Path, token: &str) -> std::io::Result<Self> {
+        Self::start_serving_with(repo, Some(token.to_string()), Some(crate::tls::TlsFiles::make()?))
+    }
+
+    /// The PEM file of the CA that signed the https certificate (`None` over http).
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|t| t.ca_file())
+    }
+
+    /// The PEM file of a CA that did not sign the certificate (`None` over http).
+    pub fn other_ca_file(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|t| t.other_ca_file())
+    }
+
     fn start_serving(repo: &Path, token: Option<String>) -> std::io::Result<Self> {
+        Self::start_serving_with(repo, token, None)
+    }
+
+    fn start_serving_with(
+        repo: &Path,
+        token: Option<String>,
+        tls: Option<crate::tls::TlsFiles>,
+    ) -> std::io::Result<Self> {
         let root = repo.parent().unwrap_or(Path::new("/")).to_path_buf();
         let name = repo
             .file_name()
@@ -60,6 +89,7 @@ impl HttpRemote {
             stop: Arc::default(),
             held: Arc::default(),
             served: Arc::default(),
+            tls: tls.map(Arc::new),
         };
         remote.accept_on(listener);
         Ok(remote)
@@ -70,6 +100,7 @@ impl HttpRemote {
         self.stop = stop.clone();
         let (h, kept, served) = (self.hanging.clone(), self.held.clone(), self.served.clone());
         let (root, token) = (self.root.clone(), self.token.clone());
+        let tls = self.tls.as_ref().map(|t| t.server_config());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop.load(Ordering::Acquire) {
@@ -80,9 +111,16 @@ impl HttpRemote {
                     kept.lock().unwrap_or_else(|p| p.into_inner()).push(stream);
                     continue;
                 }
-                let (root, token, served) = (root.clone(), token.clone(), served.clone());
+                let (root, token, served, tls) = (root.clone(), token.clone(), served.clone(), tls.clone());
                 std::thread::spawn(move || {
-                    let _ = answer(stream, &root, token.as_deref(), &served);
+                    let _ = match tls {
+                        Some(config) => rustls::ServerConnection::new(config)
+                            .map_err(std::io::Error::other)
+                            .and_then(|conn| {
+                                answer(rustls::StreamOwned::new(conn, stream), &root, token.as_deref(), &served)
+                            }),
+                        None => answer(stream, &root, token.as_deref(), &served),
+                    };
                 });
             }
         });
@@ -90,7 +128,8 @@ impl HttpRemote {
 
     /// The URL a client clones, fetches and pushes.
     pub fn url(&self) -> String {
-        format!("http://{}/{}", self.addr, self.name)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}/{}", self.addr, self.name)
     }
 
     /// From now on, accept connections and never answer (`true`), or serve again (`false`).
@@ -144,8 +183,8 @@ impl Drop for HttpRemote {
 }
 
 /// Reads one request, runs `git http-backend` for it, writes its answer.
-fn answer(stream: TcpStream, root: &Path, token: Option<&str>, served: &AtomicUsize) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
+fn answer(stream: impl Read + Write, root: &Path, token: Option<&str>, served: &AtomicUsize) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
@@ -165,7 +204,7 @@ fn answer(stream: TcpStream, root: &Path, token: Option<&str>, served: &AtomicUs
     let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     if let Some(token) = token {
         if basic_auth_password(header("authorization").as_deref()).as_deref() != Some(token) {
-            let mut stream = stream;
+            let stream = reader.get_mut();
             stream.write_all(
                 b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             )?;
@@ -200,7 +239,7 @@ fn answer(stream: TcpStream, root: &Path, token: Option<&str>, served: &AtomicUs
         stdin.write_all(&body)?;
     }
     let output = cgi.wait_with_output()?;
-    write_cgi_answer(stream, &output.stdout)
+    write_cgi_answer(reader.get_mut(), &output.stdout)
 }
 
 /// The password of an `Authorization: Basic ...` header.
@@ -238,7 +277,7 @@ fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
 }
 
 /// Turns CGI output (headers, a blank line, the body) into an HTTP/1.1 answer.
-fn write_cgi_answer(mut stream: TcpStream, output: &[u8]) -> std::io::Result<()> {
+fn write_cgi_answer(stream: &mut impl Write, output: &[u8]) -> std::io::Result<()> {
     let split = output
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

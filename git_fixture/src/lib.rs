@@ -14,13 +14,16 @@
 //!     delete: [old/file.yaml]
 //! ```
 //!
-//! [`http::HttpRemote`] serves such a repo over smart HTTP (optionally with a token),
+//! [`http::HttpRemote`] serves such a repo over smart HTTP (optionally with a token,
+//! optionally over TLS with certificates from [`tls::TlsFiles`]),
 //! [`ssh::SshRemote`] over ssh (OpenSSH's sshd with `git-shell`); both can play a
-//! remote that refuses connections or hangs.
+//! remote that refuses connections or hangs. [`ssh::SshAgent`] is an ssh agent
+//! of a test's own.
 #![forbid(unsafe_code)]
 
 pub mod http;
 pub mod ssh;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

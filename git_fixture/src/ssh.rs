@@ -184,6 +184,72 @@ impl Drop for SshRemote {
     }
 }
 
+/// An `ssh-agent` of its own, listening on a Unix socket in a temporary folder,
+/// holding the keys given to [`SshAgent::add`]; stopped when dropped.
+pub struct SshAgent {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl SshAgent {
+    /// Starts `ssh-agent` in the foreground on a fresh socket.
+    pub fn start() -> io::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("agent.sock");
+        let mut child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            if let Some(status) = child.try_wait()? {
+                return Err(io::Error::other(format!("ssh-agent exited ({status})")));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::other("ssh-agent did not listen within 10s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(SshAgent { dir, child })
+    }
+
+    /// The socket, for `SSH_AUTH_SOCK`.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("agent.sock")
+    }
+
+    /// Adds the private key at `key` (`ssh-add`).
+    pub fn add(&self, key: &Path) -> io::Result<()> {
+        let out = Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", self.socket())
+            .stdin(Stdio::null())
+            .output()?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "ssh-add {} failed: {}",
+                key.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )))
+        }
+    }
+}
+
+impl Drop for SshAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn keygen(path: &Path) -> io::Result<()> {
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "git_fixture", "-f"])

@@ -109,9 +109,14 @@ async fn run(
             batch.iter().map(|p| (p.author.clone(), p.request.clone())).collect();
         let store = store.clone();
         let size = requests.len();
+        let started = std::time::Instant::now();
         let outcomes = repo.with(move |r| write_batch(r, &store, requests)).await;
         pushes.inc();
-        tracing::debug!(size, "version batch written");
+        tracing::debug!(
+            size,
+            took_ms = started.elapsed().as_millis() as u64,
+            "version batch written"
+        );
         match outcomes {
             Ok(outcomes) => {
                 if outcomes.iter().any(|o| matches!(o, Ok(w) if w.created)) {

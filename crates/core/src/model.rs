@@ -116,6 +116,20 @@ fn strip_yaml_ext(path: &str) -> &str {
 }
 
 impl RepoSnapshot {
+    /// This snapshot with `changes` applied (a path to its new content, or `None`
+    /// to delete it), as commit `commit`: what a commit of exactly these changes on
+    /// this snapshot holds, without reading it back from git.
+    pub fn with_change(&self, commit: String, changes: &BTreeMap<String, Option<Vec<u8>>>) -> Self {
+        let mut files = self.files.clone();
+        for (path, content) in changes {
+            match content {
+                Some(bytes) => files.insert(path.clone(), bytes.as_slice().into()),
+                None => files.remove(path),
+            };
+        }
+        RepoSnapshot { commit, files }
+    }
+
     /// A snapshot of the given files (for tests and tools).
     pub fn from_files<I, K, V>(commit: &str, files: I) -> Self
     where
@@ -409,6 +423,22 @@ pub(crate) fn line_of_text(text: &str, needle: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_applied_in_memory_writes_and_deletes_files() {
+        let before = RepoSnapshot::from_files("c1", [("a.yaml", "1"), ("b.yaml", "2")]);
+        let changes: BTreeMap<String, Option<Vec<u8>>> = [
+            ("a.yaml".to_string(), Some(b"3".to_vec())),
+            ("b.yaml".to_string(), None),
+            ("c/d.yaml".to_string(), Some(b"4".to_vec())),
+        ]
+        .into();
+        let after = before.with_change("c2".to_string(), &changes);
+        assert_eq!(after.commit, "c2");
+        let files: Vec<(&str, &[u8])> = after.files.iter().map(|(k, v)| (k.as_str(), &v[..])).collect();
+        assert_eq!(files, vec![("a.yaml", &b"3"[..]), ("c/d.yaml", &b"4"[..])]);
+        assert_eq!(&before.files["b.yaml"][..], b"2", "the original is untouched");
+    }
 
     fn snap(files: &[(&str, &str)]) -> RepoSnapshot {
         RepoSnapshot::from_files("c0", files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())))

@@ -34,6 +34,10 @@ pub struct GitAuth {
     /// Whether an ssh host's key must be in `known_hosts` (default `true`).
     #[serde(default = "yes")]
     pub host_key_check: bool,
+    /// PEM file of CA certificates an https host's certificate is checked
+    /// against, besides the system's (for a host with a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn yes() -> bool {
@@ -49,6 +53,7 @@ impl Default for GitAuth {
             ssh_key: None,
             known_hosts: None,
             host_key_check: true,
+            ca_file: None,
         }
     }
 }

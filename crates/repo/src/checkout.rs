@@ -67,6 +67,13 @@ impl ResourceRepo {
     /// every lock file in it is left over from a killed process and is removed.
     pub fn open(location: RepoLocation) -> Result<Self, GitError> {
         bound_network_calls(location.timeout);
+        if let Some(ca_file) = &location.auth.ca_file {
+            trust_ca_file(ca_file).map_err(|reason| GitError::Refused {
+                action: "open",
+                url: location.url.clone(),
+                reason,
+            })?;
+        }
         let path = &location.checkout_path;
         for lock in checkout_locks::clear_all(path) {
             tracing::warn!(path = %lock.display(), "removed a git lock file left in the checkout by an earlier crash");
@@ -156,6 +163,20 @@ impl ResourceRepo {
                 url: self.location.url.clone(),
                 reason,
             },
+            None if source.code() == git2::ErrorCode::Certificate && self.location.url.starts_with("https://") => {
+                let trusted = match &self.location.auth.ca_file {
+                    Some(file) => format!("the system's CA store or git.ca_file {}", file.display()),
+                    None => "the system's CA store (set git.ca_file for a private CA)".to_string(),
+                };
+                GitError::Refused {
+                    action,
+                    url: self.location.url.clone(),
+                    reason: format!(
+                        "the host's TLS certificate is not trusted ({}): it must be signed by a CA of {trusted} and name the host",
+                        source.message()
+                    ),
+                }
+            }
             None => self.err(action)(source),
         }
     }
@@ -273,7 +294,40 @@ fn bound_network_calls(timeout: Duration) {
     }
 }
 
-/// The one place that calls into libgit2's global options.
+/// Adds the CA certificates of `ca_file` (PEM) to what https remotes are checked
+/// against, besides the system's CA store; each file once per process. The trust
+/// store is process-wide in libgit2, and each service runs in its own process.
+fn trust_ca_file(ca_file: &std::path::Path) -> Result<(), String> {
+    static TRUSTED: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+    let mut trusted = TRUSTED.lock().unwrap_or_else(|p| p.into_inner());
+    if trusted.iter().any(|f| f == ca_file) {
+        return Ok(());
+    }
+    let text =
+        std::fs::read_to_string(ca_file).map_err(|e| format!("cannot read git.ca_file {}: {e}", ca_file.display()))?;
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "git.ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            ca_file.display()
+        ));
+    }
+    add_libgit2_ca_file(ca_file)
+        .map_err(|e| format!("cannot load git.ca_file {}: {}", ca_file.display(), e.message()))?;
+    trusted.push(ca_file.to_path_buf());
+    Ok(())
+}
+
+#[allow(unsafe_code)]
+fn add_libgit2_ca_file(ca_file: &std::path::Path) -> Result<(), git2::Error> {
+    // SAFETY: libgit2 hands the file to OpenSSL's SSL_CTX_load_verify_locations on
+    // its one TLS context, which adds the certificates to the context's X509 store;
+    // OpenSSL locks that store itself, so connections being set up meanwhile see
+    // it before or after, never torn. The caller holds TRUSTED's lock, so no two
+    // of these calls run at once, and each file is added once.
+    unsafe { git2::opts::set_ssl_cert_file(ca_file) }
+}
+
+/// The one place that calls into libgit2's time-out options.
 #[allow(unsafe_code)]
 fn set_libgit2_timeouts(ms: i32) {
     // SAFETY: the two setters write plain C globals without synchronisation, which

@@ -153,6 +153,8 @@ impl ResourceRepo {
         let mut last_head = None;
         let mut head_moved_at = started;
         let mut last_rejection = Rejection::Moved;
+        // Where the time of the whole call went, summed over its attempts (debug log).
+        let (mut fetching, mut building, mut pushing) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
         let mut once = || -> Result<Vec<Result<Committed, E>>, Attempt> {
             let within_bounds = head_moved_at.elapsed() < MAX_STUCK_TIME
                 && (attempt < MIN_PUSH_ATTEMPTS || started.elapsed() < MAX_PUSH_TIME);
@@ -161,7 +163,10 @@ impl ResourceRepo {
             }
             let git = Attempt::Failed;
             attempt += 1;
+            let step = Instant::now();
             let head = self.fetch().map_err(git)?;
+            fetching += step.elapsed();
+            let step = Instant::now();
             if head != last_head {
                 head_moved_at = Instant::now();
                 last_head = head;
@@ -187,7 +192,10 @@ impl ResourceRepo {
                 match self.build_commit(tip, &item.author, &change).map_err(git)? {
                     Some(commit) => {
                         tip = Some(commit);
-                        snapshot = self.snapshot(CommitId::from_oid(commit)).map_err(git)?;
+                        // The next item sees this one's change: the files just written, in
+                        // memory, instead of reading the whole tree of the new commit back.
+                        snapshot =
+                            Arc::new(snapshot.with_change(CommitId::from_oid(commit).to_string(), &change.files));
                         outcomes.push(Ok(Committed::Made(CommitId::from_oid(commit))));
                     }
                     None => outcomes.push(Ok(Committed::Unchanged {
@@ -195,10 +203,14 @@ impl ResourceRepo {
                     })),
                 }
             }
+            building += step.elapsed();
             let Some(commit) = tip.filter(|t| Some(*t) != head) else {
                 return Ok(outcomes);
             };
-            match self.push(commit, head) {
+            let step = Instant::now();
+            let pushed = self.push(commit, head);
+            pushing += step.elapsed();
+            match pushed {
                 Ok(()) => {
                     // Keep the tracking ref current so readers see our own write at once.
                     let _ = self
@@ -221,6 +233,15 @@ impl ResourceRepo {
             .sleep(move |wait| sleeper(wait))
             .when(|e| matches!(e, Attempt::Rejected))
             .call();
+        tracing::debug!(
+            items = items.len(),
+            attempts = attempt,
+            total_ms = started.elapsed().as_millis() as u64,
+            fetch_ms = fetching.as_millis() as u64,
+            build_ms = building.as_millis() as u64,
+            push_ms = pushing.as_millis() as u64,
+            "commit and push"
+        );
         match outcome {
             Ok(outcomes) => Ok(outcomes),
             Err(Attempt::Failed(e)) => Err(e),

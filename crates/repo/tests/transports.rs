@@ -225,3 +225,77 @@ fn a_hanging_ssh_server_times_out_within_git_timeout_and_recovers() {
     assert_eq!(t.head(), before);
     assert_eq!(repo.fetch().unwrap().map(|c| c.to_string()), before);
 }
+
+fn tls_auth(dir: &Path, token: &str, ca_file: PathBuf) -> GitAuth {
+    GitAuth {
+        ca_file: Some(ca_file),
+        ..token_auth(dir, token)
+    }
+}
+
+#[test]
+fn fetch_push_and_history_over_https_with_a_private_ca() {
+    let t = git_fixture::temp(REPO).unwrap();
+    let remote = HttpRemote::serve_tls_with_token(&t.path, "s3cret").unwrap();
+    assert!(remote.url().starts_with("https://127.0.0.1:"), "{}", remote.url());
+    let auth = tls_auth(&t.path, "s3cret", remote.ca_file().unwrap());
+    let repo = ResourceRepo::open_and_fetch(location(remote.url(), t.scratch("checkout"), auth)).unwrap();
+    let pushed = post(&repo, "2").unwrap().unwrap();
+    assert_eq!(t.head(), Some(pushed.to_string()));
+    let other = t
+        .commit("by hand", &[("latest/version/s1.yaml", Some("version: '3'\n"))])
+        .unwrap();
+    assert_eq!(repo.fetch().unwrap().map(|c| c.to_string()), Some(other));
+    let history = repo
+        .history(repo.head().unwrap(), "latest/version/s1.yaml", 10)
+        .unwrap();
+    assert_eq!(history.len(), 3, "{history:?}");
+}
+
+#[test]
+fn an_https_host_signed_by_an_unknown_ca_is_refused_naming_ca_file_and_nothing_is_pushed() {
+    let t = git_fixture::temp(REPO).unwrap();
+    let remote = HttpRemote::serve_tls_with_token(&t.path, "s3cret").unwrap();
+    let other = remote.other_ca_file().unwrap();
+    let repo = ResourceRepo::open(location(
+        remote.url(),
+        t.scratch("checkout"),
+        tls_auth(&t.path, "s3cret", other.clone()),
+    ))
+    .unwrap();
+    let err = repo.fetch().unwrap_err();
+    let reason = refused_reason(&err);
+    assert!(reason.contains("TLS certificate is not trusted"), "{err}");
+    assert!(reason.contains(&other.display().to_string()), "{err}");
+    let before = t.head();
+    let CommitError::Git(err) = post(&repo, "2").unwrap_err() else {
+        panic!()
+    };
+    assert!(refused_reason(&err).contains("not trusted"), "{err}");
+    assert_eq!(t.head(), before);
+    assert_eq!(remote.served_requests(), 0, "nothing reached git");
+}
+
+#[test]
+fn a_missing_or_empty_ca_file_is_a_clear_error_at_open() {
+    let t = git_fixture::temp(REPO).unwrap();
+    let missing = t.scratch("no-such-ca.pem");
+    let err = ResourceRepo::open(location(
+        "https://127.0.0.1:1/r.git".into(),
+        t.scratch("checkout"),
+        tls_auth(&t.path, "x", missing.clone()),
+    ))
+    .err()
+    .expect("a missing ca_file");
+    assert!(refused_reason(&err).contains("cannot read git.ca_file"), "{err}");
+    let empty = t.scratch("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let err = ResourceRepo::open(location(
+        "https://127.0.0.1:1/r.git".into(),
+        t.scratch("checkout2"),
+        tls_auth(&t.path, "x", empty),
+    ))
+    .err()
+    .expect("a ca_file without certificates");
+    assert!(refused_reason(&err).contains("holds no PEM certificate"), "{err}");
+}

@@ -126,8 +126,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>, drain: Drain) -> anyh
             let runs = runs.clone();
             async move {
                 let ran = runs.run_all().await.map(drop).map_err(|e| e.to_string());
-                // Outcomes are recorded even when a transition failed: they are another concern.
-                if let Err(e) = runs.record_deploy_outcomes().await {
+                // Deploys are observed even when a transition failed: they are another concern.
+                if let Err(e) = runs.observe_deploys().await {
                     tracing::warn!("cannot record deploy outcomes in git notes: {e}");
                 }
                 ran

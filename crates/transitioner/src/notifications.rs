@@ -1,8 +1,9 @@
 //! The transitioner's notifications: `promoted` for every promotion it
 //! commits, `promotion_blocked` when a transition with something to promote is
 //! blocked or its check failed — once per new reason, not on every poll;
-//! `deploy_failed` / `deploy_recovered` when the deployer's status of an env,
-//! as the transitioner reads it for `SourceClean`, turns `Failed` / back to `Clean`;
+//! `deploy_failed` / `deploy_recovered` when the deployer's status of any env
+//! it deploys (read after each poll, not only for `SourceClean`) turns `Failed` /
+//! back to `Clean`;
 //! `approval_requested` once per pending set that waits for approvals;
 //! `window_override` for a promotion committed through closed windows.
 

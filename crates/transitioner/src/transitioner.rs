@@ -296,9 +296,6 @@ impl Transitioner {
             },
         };
         let view = Arc::new(self.deployer_view(&selected).await);
-        if let (DeployerView::Status(status), Ok(())) = (&*view, self.leadership.check()) {
-            self.notifications.after_deployer_status(status);
-        }
         let mut outcomes = Vec::new();
         let mut failure = None;
         for t in selected {
@@ -435,6 +432,19 @@ impl Transitioner {
         Ok(Some(preview))
     }
 
+    /// Observes the deployer's status of every env, after each poll: notifies
+    /// `deploy_failed` / `deploy_recovered` for each env whose rollout turned
+    /// `Failed` / back to `Clean` (whether or not a transition reads it), and
+    /// records the outcomes as [`Transitioner::record_deploy_outcomes`] does.
+    /// Only the leader does either; returns how many outcomes were added.
+    pub async fn observe_deploys(&self) -> Result<usize, Error> {
+        let Some(status) = self.leader_deployer_status().await else {
+            return Ok(0);
+        };
+        self.notifications.after_deployer_status(&status);
+        self.record_outcomes(&status).await
+    }
+
     /// Records, as git notes under [`DEPLOY_NOTES_REF`], every env the deployer
     /// reports at a commit with rollout `Clean` or `Failed` that is not recorded
     /// yet (see [`slipway_core::deploy_outcome`]). The transitioner does it because
@@ -442,18 +452,27 @@ impl Transitioner {
     /// stays read-only on the repo. Returns how many outcomes were added; without
     /// a deployer, or while it is unreachable, none.
     pub async fn record_deploy_outcomes(&self) -> Result<usize, Error> {
-        let Some(deployer) = &self.deployer else { return Ok(0) };
-        // Only the replica that commits promotions writes notes (leader election).
-        if self.leadership.check().is_err() {
-            return Ok(0);
+        match self.leader_deployer_status().await {
+            Some(status) => self.record_outcomes(&status).await,
+            None => Ok(0),
         }
-        let status: DeployerStatus = match deployer.status().await {
-            Ok(status) => status,
+    }
+
+    /// The deployer's status, if there is a deployer, it answers, and this replica
+    /// is the one that commits and tells (leader election).
+    async fn leader_deployer_status(&self) -> Option<DeployerStatus> {
+        let deployer = self.deployer.as_ref()?;
+        self.leadership.check().ok()?;
+        match deployer.status().await {
+            Ok(status) => Some(status),
             Err(e) => {
-                tracing::debug!("no deploy outcomes to record: {e}");
-                return Ok(0);
+                tracing::debug!("no deploy outcomes to observe: {e}");
+                None
             }
-        };
+        }
+    }
+
+    async fn record_outcomes(&self, status: &DeployerStatus) -> Result<usize, Error> {
         let now = self.clock.now();
         let mut recorded = self.recorded.lock().await;
         if recorded.is_none() {
@@ -468,7 +487,7 @@ impl Transitioner {
             *recorded = Some(keys.collect());
         }
         let known = recorded.get_or_insert_with(HashSet::new);
-        let new: Vec<DeployOutcome> = outcomes_in(&status, now)
+        let new: Vec<DeployOutcome> = outcomes_in(status, now)
             .into_iter()
             .filter(|o| !known.contains(&o.key()))
             .collect();

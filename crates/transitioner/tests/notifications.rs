@@ -110,8 +110,88 @@ async fn a_target_that_never_answers_does_not_hold_up_the_promotion() {
     drop(hanging);
 }
 
+/// Only `dev → pp` reads the deployer (`SourceClean` on dev); `pp` and `prod` are
+/// read by no transition, and their deploys are told all the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deploy_failed_and_deploy_recovered_follow_the_deployer_status() {
+async fn deploy_failed_and_deploy_recovered_are_told_for_every_env_the_deployer_reports() {
+    let repo = repo(REPO);
+    let (url, got) = slipway_kit::testing::notification_receiver().await;
+    let deployer = FakeDeployer::start().await;
+    let head = repo.head().unwrap();
+    deployer.set_env(
+        "dev",
+        &head,
+        RolloutStatus::Failed,
+        "s1: ProgressDeadlineExceeded",
+        None,
+    );
+    deployer.set_env("pp", &head, RolloutStatus::Clean, "", Some(NOW));
+    deployer.set_env("prod", &head, RolloutStatus::Failed, "s1: CrashLoopBackOff", None);
+    let config = Config::new(repo.url(), repo.scratch("checkout"));
+    let client = PeerClient::new("deployer", &deployer.url(), std::time::Duration::from_secs(2), None).unwrap();
+    let t = Transitioner::new(&config.repo, Some(client), clock(NOW))
+        .await
+        .unwrap()
+        .with_notifications(&[webhook(&url)])
+        .unwrap();
+    t.observe_deploys().await.unwrap();
+    deployer.set_env("dev", &head, RolloutStatus::Clean, "", Some(NOW));
+    deployer.set_env("pp", &head, RolloutStatus::Failed, "s1: ImagePullBackOff", None);
+    deployer.set_env("prod", &head, RolloutStatus::Clean, "", Some(NOW));
+    t.observe_deploys().await.unwrap();
+    // Seen again unchanged: told once.
+    t.observe_deploys().await.unwrap();
+    let told = || -> Vec<(String, String)> {
+        let mut told: Vec<(String, String)> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                let field = |k: &str| b[k].as_str().unwrap_or_default().to_string();
+                (field("event"), field("env"))
+            })
+            .collect();
+        told.sort();
+        told
+    };
+    let expected: Vec<(String, String)> = [
+        ("deploy_failed", "dev"),
+        ("deploy_failed", "pp"),
+        ("deploy_failed", "prod"),
+        ("deploy_recovered", "dev"),
+        ("deploy_recovered", "prod"),
+    ]
+    .iter()
+    .map(|(e, env)| (e.to_string(), env.to_string()))
+    .collect();
+    wait_until("five deploy events", std::time::Duration::from_secs(10), || async {
+        let now = told();
+        if now.len() >= expected.len() {
+            Ok(())
+        } else {
+            Err(format!("{now:?}"))
+        }
+    })
+    .await;
+    // Late duplicates would show up here.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(told(), expected);
+    let got = got.lock().unwrap().clone();
+    let failed = got
+        .iter()
+        .find(|b| b["event"] == "deploy_failed" && b["env"] == "prod")
+        .unwrap();
+    assert_eq!(failed["reason"], "s1: CrashLoopBackOff");
+    assert_eq!(failed["commit"], head.as_str());
+    let failed = got
+        .iter()
+        .find(|b| b["event"] == "deploy_failed" && b["env"] == "pp")
+        .unwrap();
+    assert_eq!(failed["reason"], "s1: ImagePullBackOff");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_run_alone_tells_no_deploy_events() {
     let repo = repo(REPO);
     let (url, got) = slipway_kit::testing::notification_receiver().await;
     let deployer = FakeDeployer::start().await;
@@ -130,30 +210,33 @@ async fn deploy_failed_and_deploy_recovered_follow_the_deployer_status() {
         .unwrap()
         .with_notifications(&[webhook(&url)])
         .unwrap();
+    // The run reads dev for SourceClean; telling deploys is the observation's job,
+    // so a status is told once per poll whatever the transitions read.
     t.run_all().await.unwrap();
-    deployer.set_env("dev", &head, RolloutStatus::Clean, "", Some(NOW));
-    t.run_all().await.unwrap();
-    let kinds = || -> Vec<String> {
-        got.lock()
-            .unwrap()
-            .iter()
-            .map(|b| b["event"].as_str().unwrap_or_default().to_string())
-            .collect()
-    };
-    wait_until("failed and recovered", std::time::Duration::from_secs(10), || async {
-        let k = kinds();
-        if k.contains(&"deploy_failed".to_string()) && k.contains(&"deploy_recovered".to_string()) {
-            Ok(())
+    wait_until("the run's own events", std::time::Duration::from_secs(10), || async {
+        if got.lock().unwrap().is_empty() {
+            Err("none".to_string())
         } else {
-            Err(format!("{k:?}"))
+            Ok(())
         }
     })
     .await;
-    let got = got.lock().unwrap().clone();
-    let failed = got.iter().find(|b| b["event"] == "deploy_failed").unwrap();
-    assert_eq!(failed["env"], "dev");
-    assert_eq!(failed["reason"], "s1: ProgressDeadlineExceeded");
-    assert_eq!(failed["commit"], head.as_str());
-    let recovered = got.iter().find(|b| b["event"] == "deploy_recovered").unwrap();
-    assert_eq!(recovered["env"], "dev");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let events: Vec<String> = got.lock().unwrap().iter().map(|b| b["event"].to_string()).collect();
+    assert!(!events.iter().any(|e| e.contains("deploy_")), "{events:?}");
+    t.observe_deploys().await.unwrap();
+    wait_until("deploy_failed", std::time::Duration::from_secs(10), || async {
+        let n = got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b["event"] == "deploy_failed")
+            .count();
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(format!("{n}"))
+        }
+    })
+    .await;
 }
