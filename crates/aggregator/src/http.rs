@@ -74,7 +74,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/timeline", get(get_timeline))
         .route("/api/dora", get(get_dora))
         // Preview envs (previews.rs).
-        .route("/api/previews", get(crate::previews::list).post(crate::previews::create))
+        .route(
+            "/api/previews",
+            get(crate::previews::list).post(crate::previews::create),
+        )
         .route("/api/previews/events", post(crate::previews::event))
         .route(
             "/api/previews/{name}",

@@ -163,7 +163,6 @@ pub fn check_config(domain: Option<&str>, config: &PreviewsConfig) -> Result<(),
     Ok(())
 }
 
-
 /// The commit of a preview change.
 fn commit_of(c: PreviewChange) -> Change {
     Change {
@@ -185,9 +184,11 @@ fn checked_name(name: &str) -> Result<(String, String), Refusal> {
 
 fn parse_services(map: &Map<String, Value>) -> Result<BTreeMap<String, Vars>, Refusal> {
     let mut out = BTreeMap::new();
-    let not_object = || Refusal::InvalidName {
+    let not_object = || {
+        Refusal::InvalidName {
         field: "services".into(),
         reason: "field \"services\" must be an object of service → object of variables, e.g. {\"web\": {\"version\": \"pr-42\"}}".into(),
+    }
     };
     match map.get("services") {
         None | Some(Value::Null) => {}
@@ -306,7 +307,10 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
 
 async fn create_preview(app: &Arc<App>, author: String, req: NewPreview) -> Result<Written, ApiError> {
     let clock = app.store.clock();
-    let (domain, prefix) = (app.config.preview_domain.clone(), app.config.previews.path_prefix.clone());
+    let (domain, prefix) = (
+        app.config.preview_domain.clone(),
+        app.config.previews.path_prefix.clone(),
+    );
     commit(app, author, move |snap| {
         let at = Addressing {
             domain: domain.as_deref(),
@@ -332,16 +336,14 @@ async fn update_preview(
 }
 
 async fn remove_preview(app: &Arc<App>, author: String, name: String, why: String) -> Result<Written, ApiError> {
-    commit(app, author, move |snap| Ok(Some(commit_of(core::remove(snap, &name, &why)?)))).await
+    commit(app, author, move |snap| {
+        Ok(Some(commit_of(core::remove(snap, &name, &why)?)))
+    })
+    .await
 }
 
 /// `PATCH /api/previews/{name} {"ttl", "services"}`: a new expiry (`ttl` from now) and/or new variables.
-pub async fn change(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn change(State(app): State<Arc<App>>, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let principal = caller(&app, &headers)?;
         let (_, env) = checked_name(&name)?;
@@ -554,7 +556,10 @@ pub async fn apply_event(app: &Arc<App>, event: &PrEvent, author: String) -> Api
     // The repo may have moved since the last fetch; a clash or a missing
     // preview found by the write is answered by trying the other way once.
     let (did, result) = match (event.action, exists(app)) {
-        (PrAction::Closed, _) => ("removed", remove_preview(app, author, name.clone(), String::new()).await),
+        (PrAction::Closed, _) => (
+            "removed",
+            remove_preview(app, author, name.clone(), String::new()).await,
+        ),
         (_, false) => {
             let req = NewPreview {
                 name: name.clone(),
@@ -581,7 +586,9 @@ pub async fn apply_event(app: &Arc<App>, event: &PrEvent, author: String) -> Api
         // A closed pull request whose preview is gone already: nothing to do.
         Err(e) if e.status == StatusCode::NOT_FOUND && event.action == PrAction::Closed => {
             let commit = app.store.snapshot().commit.clone();
-            return Ok(Json(json!({"action": "unchanged", "preview": short, "env": env, "commit": commit})).into_response());
+            return Ok(
+                Json(json!({"action": "unchanged", "preview": short, "env": env, "commit": commit})).into_response(),
+            );
         }
         Err(e) => return Err(e),
     };
@@ -598,7 +605,11 @@ pub async fn apply_event(app: &Arc<App>, event: &PrEvent, author: String) -> Api
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(json!({"action": did, "preview": short, "env": env, "commit": w.commit}))).into_response())
+    Ok((
+        status,
+        Json(json!({"action": did, "preview": short, "env": env, "commit": w.commit})),
+    )
+        .into_response())
 }
 
 /// `POST /api/previews/events`: a generic pull request event, with a token
@@ -672,8 +683,14 @@ mod tests {
             (r#"{"name": "PR 42", "from": "dev"}"#, "name"),
             (r#"{"name": "events", "from": "dev"}"#, "name"),
             (r#"{"name": "pr-1", "from": "dev", "ttl": "forever"}"#, "ttl"),
-            (r#"{"name": "pr-1", "from": "dev", "services": {"web": "1"}}"#, "services"),
-            (r#"{"name": "pr-1", "from": "dev", "services": {"Web": {}}}"#, "services"),
+            (
+                r#"{"name": "pr-1", "from": "dev", "services": {"web": "1"}}"#,
+                "services",
+            ),
+            (
+                r#"{"name": "pr-1", "from": "dev", "services": {"Web": {}}}"#,
+                "services",
+            ),
             (r#"{"name": "pr-1", "from": "dev", "colour": "red"}"#, "colour"),
         ] {
             let err = parse_create(body.as_bytes(), ttl).unwrap_err();
@@ -700,7 +717,12 @@ mod tests {
         let e = pull_request_event(Host::Gitea, headers(&[("x-gitea-event", "pull_request")]), gitea).unwrap();
         assert_eq!((e.action, e.number), (PrAction::Synchronize, 7));
         let gitlab = br#"{"object_attributes": {"iid": 3, "action": "merge", "source_branch": "f", "last_commit": {"id": "bb"}, "url": "u"}}"#;
-        let e = pull_request_event(Host::GitLab, headers(&[("x-gitlab-event", "Merge Request Hook")]), gitlab).unwrap();
+        let e = pull_request_event(
+            Host::GitLab,
+            headers(&[("x-gitlab-event", "Merge Request Hook")]),
+            gitlab,
+        )
+        .unwrap();
         assert_eq!((e.action, e.number, e.url.as_deref()), (PrAction::Closed, 3, Some("u")));
         let labeled = br#"{"action": "labeled", "number": 42, "pull_request": {"head": {"ref": "f", "sha": "a"}}}"#;
         assert!(pull_request_event(Host::GitHub, headers(&[("x-github-event", "pull_request")]), labeled).is_none());
@@ -708,7 +730,8 @@ mod tests {
 
     #[test]
     fn event_variables_are_filled_and_unknown_ones_refused_at_start() {
-        let e = parse_event(br#"{"action": "opened", "number": 42, "branch": "feat", "head_sha": "0123456789"}"#).unwrap();
+        let e =
+            parse_event(br#"{"action": "opened", "number": 42, "branch": "feat", "head_sha": "0123456789"}"#).unwrap();
         assert_eq!(e.fill("pr-${number}-${short_sha}"), "pr-42-0123456");
         assert_eq!(e.source(), "pull request #42 (feat)");
         assert!(parse_event(br#"{"action": "merged", "number": 1, "branch": "b", "head_sha": "a"}"#).is_err());

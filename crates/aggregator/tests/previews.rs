@@ -69,7 +69,10 @@ async fn start(clock: Arc<ManualClock>) -> Harness {
             "web".to_string(),
             BTreeMap::from([
                 ("version".to_string(), "pr-${number}-${short_sha}".to_string()),
-                ("image".to_string(), "registry/web:pr-${number}-${short_sha}".to_string()),
+                (
+                    "image".to_string(),
+                    "registry/web:pr-${number}-${short_sha}".to_string(),
+                ),
             ]),
         )]),
         ttl: None,
@@ -103,7 +106,10 @@ async fn a_preview_is_created_listed_extended_and_removed_each_in_one_commit() {
     assert_eq!(h.repo.log().len(), commits + 1, "one commit");
     assert_eq!(h.repo.log()[0].1, "alice", "the acting token is the author");
     let version = h.repo.read("preview-pr-42/version/web.yaml").unwrap();
-    assert!(version.contains("pr-42") && version.contains("registry/web:1"), "{version}");
+    assert!(
+        version.contains("pr-42") && version.contains("registry/web:1"),
+        "{version}"
+    );
     assert!(h.repo.read("preview-pr-42/base/web.yaml").is_some());
     assert!(h.repo.read("preview-pr-42/locks.yaml").is_none());
     let vars = h.repo.read("preview-pr-42/vars.yaml").unwrap();
@@ -125,22 +131,42 @@ async fn a_preview_is_created_listed_extended_and_removed_each_in_one_commit() {
     // The same name again is a clash, with or without the prefix.
     for name in ["pr-42", "preview-pr-42"] {
         let (status, body) = h
-            .send("POST", "/api/previews", Some(ALICE_TOKEN), Some(json!({"name": name, "from": "dev"})))
+            .send(
+                "POST",
+                "/api/previews",
+                Some(ALICE_TOKEN),
+                Some(json!({"name": name, "from": "dev"})),
+            )
             .await;
         assert_eq!(status, 409, "{body}");
     }
     let (status, body) = h
-        .send("POST", "/api/previews", Some(ALICE_TOKEN), Some(json!({"name": "pr-43", "from": "latest"})))
+        .send(
+            "POST",
+            "/api/previews",
+            Some(ALICE_TOKEN),
+            Some(json!({"name": "pr-43", "from": "latest"})),
+        )
         .await;
     assert_eq!((status, body["field"].as_str()), (400, Some("from")), "{body}");
     let (status, body) = h
-        .send("POST", "/api/previews", Some(LOCKER_TOKEN), Some(json!({"name": "pr-44", "from": "dev"})))
+        .send(
+            "POST",
+            "/api/previews",
+            Some(LOCKER_TOKEN),
+            Some(json!({"name": "pr-44", "from": "dev"})),
+        )
         .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["missing_scope"], "previews=preview-pr-44");
 
     let (status, body) = h
-        .send("PATCH", "/api/previews/pr-42", Some(ALICE_TOKEN), Some(json!({"ttl": "7d"})))
+        .send(
+            "PATCH",
+            "/api/previews/pr-42",
+            Some(ALICE_TOKEN),
+            Some(json!({"ttl": "7d"})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(previews(&h).await[0]["expires"], "2026-12-09T12:00:00Z");
@@ -170,7 +196,12 @@ async fn an_expired_preview_is_removed_by_a_commit_once_the_clock_passes_its_exp
     let clock = clock();
     let h = start(clock.clone()).await;
     let (status, body) = h
-        .send("POST", "/api/previews", Some(ALICE_TOKEN), Some(json!({"name": "short", "from": "dev", "ttl": "1h"})))
+        .send(
+            "POST",
+            "/api/previews",
+            Some(ALICE_TOKEN),
+            Some(json!({"name": "short", "from": "dev", "ttl": "1h"})),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     // Checked every 50 ms, but not due yet.
@@ -197,7 +228,10 @@ async fn send_event(h: &Harness, event: Value, signed: bool) -> (u16, Value) {
         .header("content-type", "application/json")
         .body(body.clone());
     req = if signed {
-        req.header(GENERIC_SIGNATURE_HEADER, format!("sha256={}", sign(body.as_bytes(), SECRET)))
+        req.header(
+            GENERIC_SIGNATURE_HEADER,
+            format!("sha256={}", sign(body.as_bytes(), SECRET)),
+        )
     } else {
         req.bearer_auth(CI_TOKEN)
     };
@@ -264,7 +298,10 @@ async fn a_github_pull_request_webhook_opens_a_preview() {
         .http
         .post(h.url("/api/webhooks/github"))
         .header("x-github-event", "pull_request")
-        .header("x-hub-signature-256", format!("sha256={}", sign(body.as_bytes(), SECRET)))
+        .header(
+            "x-hub-signature-256",
+            format!("sha256={}", sign(body.as_bytes(), SECRET)),
+        )
         .body(body)
         .send()
         .await

@@ -176,11 +176,11 @@ fn edit_entries(text: &str, env: &str, entry: Option<&str>) -> Option<String> {
         .map_or(2, |i| indent_of(lines[i]));
     let key_of = |l: &str| {
         let t = l.trim_start();
-        t.split_once(':').map(|(k, _)| k.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+        t.split_once(':')
+            .map(|(k, _)| k.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
     };
-    let start = (top + 1..end).find(|&i| {
-        significant(lines[i]) && indent_of(lines[i]) == indent && key_of(lines[i]).as_deref() == Some(env)
-    });
+    let start = (top + 1..end)
+        .find(|&i| significant(lines[i]) && indent_of(lines[i]) == indent && key_of(lines[i]).as_deref() == Some(env));
     let new_line = entry.map(|e| format!("{}{env}: {e}", " ".repeat(indent)));
     let mut out: Vec<String> = Vec::new();
     match start {
@@ -260,7 +260,10 @@ mod tests {
         assert_eq!(without_entry(&extended, "preview-pr-42").unwrap(), text);
         // A block-style entry goes with all its lines.
         let no_prod = without_entry(text, "prod").unwrap();
-        assert_eq!(no_prod, "# where envs go\ndeployers:\n  dev: {cluster: main, namespace: dev}  # the dev env\n");
+        assert_eq!(
+            no_prod,
+            "# where envs go\ndeployers:\n  dev: {cluster: main, namespace: dev}  # the dev env\n"
+        );
     }
 
     #[test]

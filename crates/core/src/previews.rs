@@ -81,7 +81,10 @@ pub enum PreviewError {
         /// The previews the repo has.
         known: Vec<String>,
     },
-    #[error("template env {from:?} is not deployed (it needs an entry in deployers.yaml and a folder); deployed envs: {}", list_or_none(known))]
+    #[error(
+        "template env {from:?} is not deployed (it needs an entry in deployers.yaml and a folder); deployed envs: {}",
+        list_or_none(known)
+    )]
     UnknownTemplate { from: String, known: Vec<String> },
     #[error("service {service:?} has no version file in {env}: {}", list_or_none(known))]
     UnknownService {
@@ -129,8 +132,8 @@ pub fn parse_ttl(value: &str) -> Result<Duration, PreviewError> {
         value: value.to_string(),
         reason: reason.to_string(),
     };
-    let ttl = humantime::parse_duration(value.trim())
-        .map_err(|e| bad(&format!("{e} (write e.g. 3d, 12h or 1d 12h)")))?;
+    let ttl =
+        humantime::parse_duration(value.trim()).map_err(|e| bad(&format!("{e} (write e.g. 3d, 12h or 1d 12h)")))?;
     if ttl.is_zero() {
         return Err(bad("must be more than zero"));
     }
@@ -385,7 +388,10 @@ pub fn expired(snapshot: &RepoSnapshot, now: DateTime<Utc>) -> Vec<String> {
 
 /// A vars mapping as a version file (strings quoted where needed, so `"42"` stays a string).
 pub fn vars_file(vars: &Vars) -> String {
-    let map: serde_yaml::Mapping = vars.iter().map(|(k, v)| (Value::String(k.clone()), v.clone())).collect();
+    let map: serde_yaml::Mapping = vars
+        .iter()
+        .map(|(k, v)| (Value::String(k.clone()), v.clone()))
+        .collect();
     // A mapping of scalars always serializes.
     serde_yaml::to_string(&map).unwrap_or_default()
 }
@@ -481,7 +487,10 @@ mod tests {
         );
         assert!(c.files.contains_key("preview-pr-42/deployable/ns.yaml"));
         assert!(c.files.contains_key("preview-pr-42/base/api.yaml"));
-        assert!(!c.files.contains_key("preview-pr-42/locks.yaml"), "locks stay with the template");
+        assert!(
+            !c.files.contains_key("preview-pr-42/locks.yaml"),
+            "locks stay with the template"
+        );
         let after = apply(&s, &c);
         // The override replaces the given variables only.
         let vars = after.version_vars("preview-pr-42", "web").unwrap().unwrap();
@@ -493,7 +502,10 @@ mod tests {
         assert_eq!(env_vars["team"], Value::from("shop"));
         // Its bases render with the preview's host.
         let units = after.render_env("preview-pr-42");
-        let web = units.iter().find(|u| u.unit == crate::Unit::Service("web".into())).unwrap();
+        let web = units
+            .iter()
+            .find(|u| u.unit == crate::Unit::Service("web".into()))
+            .unwrap();
         let doc = &web.result.as_ref().unwrap()[0];
         assert_eq!(doc["data"]["host"], Value::from("pr-42.preview.example.com"));
         let target = &after.deployers().unwrap().deployers["preview-pr-42"];
@@ -515,15 +527,25 @@ mod tests {
         let err = create(&after, &new("preview-pr-42"), AT, now()).unwrap_err();
         assert!(matches!(err, PreviewError::Exists { .. }), "{err}");
         // An ordinary folder of that name clashes too.
-        let folder = snap(&[("deployers.yaml", DEPLOYERS), ("dev/version/web.yaml", "v: 1\n"), ("preview-x/version/a.yaml", "v: 1\n")]);
-        assert!(matches!(create(&folder, &new("x"), AT, now()), Err(PreviewError::Exists { .. })));
+        let folder = snap(&[
+            ("deployers.yaml", DEPLOYERS),
+            ("dev/version/web.yaml", "v: 1\n"),
+            ("preview-x/version/a.yaml", "v: 1\n"),
+        ]);
+        assert!(matches!(
+            create(&folder, &new("x"), AT, now()),
+            Err(PreviewError::Exists { .. })
+        ));
         let mut req = new("pr-43");
         req.from = "latest".into();
         let err = create(&s, &req, AT, now()).unwrap_err();
         assert_eq!(err.to_string(), "template env \"latest\" is not deployed (it needs an entry in deployers.yaml and a folder); deployed envs: known are dev");
         let mut req = new("pr-43");
         req.services = BTreeMap::from([("nope".to_string(), Vars::new())]);
-        assert!(matches!(create(&s, &req, AT, now()), Err(PreviewError::UnknownService { .. })));
+        assert!(matches!(
+            create(&s, &req, AT, now()),
+            Err(PreviewError::UnknownService { .. })
+        ));
     }
 
     #[test]
@@ -533,7 +555,10 @@ mod tests {
             path_prefix: Some("/previews/"),
         };
         assert_eq!(variables("pr-1", at)["preview_path"], Value::from("/previews/pr-1"));
-        assert_eq!(variables("pr-1", Addressing::default())["preview_path"], Value::from("/"));
+        assert_eq!(
+            variables("pr-1", Addressing::default())["preview_path"],
+            Value::from("/")
+        );
         assert!(!variables("pr-1", Addressing::default()).contains_key("preview_host"));
     }
 
@@ -546,13 +571,23 @@ mod tests {
         assert_eq!(c.subject, "Update preview pr-42 (web pr-42-b)");
         assert_eq!(c.files.keys().collect::<Vec<_>>(), ["preview-pr-42/version/web.yaml"]);
         let later = now() + chrono::Duration::days(1);
-        let c = update(&after, "pr-42", &BTreeMap::new(), Some(Duration::from_secs(7 * 86400)), later)
-            .unwrap()
-            .unwrap();
+        let c = update(
+            &after,
+            "pr-42",
+            &BTreeMap::new(),
+            Some(Duration::from_secs(7 * 86400)),
+            later,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(c.subject, "Extend preview pr-42, expires 2026-12-10T19:00:00Z");
         let extended = apply(&after, &c);
         assert_eq!(
-            extended.deployers().unwrap().deployers["preview-pr-42"].preview.as_ref().unwrap().expires,
+            extended.deployers().unwrap().deployers["preview-pr-42"]
+                .preview
+                .as_ref()
+                .unwrap()
+                .expires,
             later + chrono::Duration::days(7)
         );
     }
@@ -568,7 +603,10 @@ mod tests {
         assert_eq!(gone.files, s.files);
         let err = remove(&s, "dev", "").unwrap_err();
         assert!(matches!(err, PreviewError::NotFound { .. }), "{err}");
-        let ordinary = snap(&[("deployers.yaml", "deployers:\n  preview-x: {cluster: main, namespace: x}\n")]);
+        let ordinary = snap(&[(
+            "deployers.yaml",
+            "deployers:\n  preview-x: {cluster: main, namespace: x}\n",
+        )]);
         assert!(matches!(remove(&ordinary, "x", ""), Err(PreviewError::NotFound { .. })));
     }
 

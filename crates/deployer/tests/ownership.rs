@@ -381,12 +381,18 @@ fn preview_repo() -> git_fixture::TempRepo {
     for env in ["dev", "preview-pr-1"] {
         for s in ["s1", "s2"] {
             files.push((format!("{env}/base/{s}.yaml"), service_base(s)));
-            files.push((format!("{env}/version/{s}.yaml"), format!("version: \"1\"\nimage: reg/{s}:1\n")));
+            files.push((
+                format!("{env}/version/{s}.yaml"),
+                format!("version: \"1\"\nimage: reg/{s}:1\n"),
+            ));
         }
         files.push((format!("{env}/base/web.yaml"), ingress("web", "\"${preview_host}\"")));
         files.push((format!("{env}/version/web.yaml"), "version: \"1\"\n".to_string()));
     }
-    files.push(("dev/vars.yaml".to_string(), "preview_host: dev.example.com\n".to_string()));
+    files.push((
+        "dev/vars.yaml".to_string(),
+        "preview_host: dev.example.com\n".to_string(),
+    ));
     files.push((
         "preview-pr-1/vars.yaml".to_string(),
         "preview_host: pr-1.preview.example.com\npreview_name: pr-1\n".to_string(),
@@ -423,9 +429,25 @@ async fn names_in(sim: &SimCluster, ns: &str) -> Vec<String> {
         .filter(|n| n != "kube-root-ca.crt")
         .collect();
     let ingresses = Api::<Ingress>::namespaced(sim.client().await, ns);
-    names.extend(ingresses.list(&Default::default()).await.unwrap().items.into_iter().filter_map(|i| i.metadata.name));
+    names.extend(
+        ingresses
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|i| i.metadata.name),
+    );
     let deployments = Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(sim.client().await, ns);
-    names.extend(deployments.list(&Default::default()).await.unwrap().items.into_iter().filter_map(|d| d.metadata.name));
+    names.extend(
+        deployments
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|d| d.metadata.name),
+    );
     names.sort();
     names
 }
@@ -447,7 +469,10 @@ async fn a_removed_preview_env_loses_every_object_and_the_namespace_slipway_crea
     let ns_labels = ns.metadata.labels.unwrap_or_default();
     assert_eq!(ns_labels["app.kubernetes.io/managed-by"], "slipway");
     assert_eq!(ns_labels["slipway.dev/env"], "preview-pr-1");
-    let ingress = Api::<Ingress>::namespaced(sim.client().await, "preview-pr-1").get("web").await.unwrap();
+    let ingress = Api::<Ingress>::namespaced(sim.client().await, "preview-pr-1")
+        .get("web")
+        .await
+        .unwrap();
     let host = ingress.spec.unwrap().rules.unwrap()[0].host.clone();
     assert_eq!(host.as_deref(), Some("pr-1.preview.example.com"));
     let dev_before = names_in(&sim, "dev").await;
@@ -479,10 +504,12 @@ async fn a_removed_preview_env_loses_every_object_and_the_namespace_slipway_crea
 async fn a_same_named_namespace_slipway_did_not_create_is_never_deleted() {
     let sim = sim().await;
     let client = sim.client().await;
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "preview-pr-1", "labels": {"team": "web"}}})).unwrap();
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "preview-pr-1", "labels": {"team": "web"}}})).unwrap();
     let namespaces = Api::<Namespace>::all(client.clone());
     namespaces.create(&PostParams::default(), &ns).await.unwrap();
-    let theirs: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "theirs"}, "data": {"k": "v"}})).unwrap();
+    let theirs: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "theirs"}, "data": {"k": "v"}})).unwrap();
     Api::<ConfigMap>::namespaced(client, "preview-pr-1")
         .create(&PostParams::default(), &theirs)
         .await
@@ -493,8 +520,15 @@ async fn a_same_named_namespace_slipway_did_not_create_is_never_deleted() {
 
     remove_preview(&repo);
     d.reconcile_all().await.unwrap();
-    assert!(namespaces.get_opt("preview-pr-1").await.unwrap().is_some(), "not Slipway's: kept");
-    assert_eq!(names_in(&sim, "preview-pr-1").await, ["theirs"], "Slipway's objects and inventory are gone, theirs stays");
+    assert!(
+        namespaces.get_opt("preview-pr-1").await.unwrap().is_some(),
+        "not Slipway's: kept"
+    );
+    assert_eq!(
+        names_in(&sim, "preview-pr-1").await,
+        ["theirs"],
+        "Slipway's objects and inventory are gone, theirs stays"
+    );
     sim.shutdown().await;
 }
 
@@ -503,12 +537,18 @@ async fn an_ordinary_env_removed_from_deployers_yaml_loses_no_object() {
     let sim = sim().await;
     let repo = git_fixture::temp(&repo_yaml("", &[])).unwrap();
     let d = deployer(&repo, &sim, "checkout").await;
-    reconcile_until(&d, |st| st.envs.get("dev").is_some_and(|e| e.status == RolloutStatus::Clean)).await;
+    reconcile_until(&d, |st| {
+        st.envs.get("dev").is_some_and(|e| e.status == RolloutStatus::Clean)
+    })
+    .await;
     let before = names_in(&sim, "dev").await;
     assert!(before.contains(&"app-config".to_string()), "{before:?}");
 
-    repo.commit("dev is no longer deployed", &[("deployers.yaml", Some("deployers: {}\n"))])
-        .unwrap();
+    repo.commit(
+        "dev is no longer deployed",
+        &[("deployers.yaml", Some("deployers: {}\n"))],
+    )
+    .unwrap();
     sim.reset_counters();
     d.reconcile_all().await.unwrap();
     d.reconcile_all().await.unwrap();

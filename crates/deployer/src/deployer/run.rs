@@ -103,7 +103,12 @@ impl Deployer {
     }
 
     /// Tears down the removed preview envs on a task of its own, one such task at a time.
-    fn start_teardowns(self: &Arc<Self>, tasks: &mut JoinSet<()>, snapshot: &Arc<slipway_core::RepoSnapshot>, drain: &Drain) {
+    fn start_teardowns(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        snapshot: &Arc<slipway_core::RepoSnapshot>,
+        drain: &Drain,
+    ) {
         use std::sync::atomic::Ordering;
         if !self.teardowns_pending() || self.tearing_down.swap(true, Ordering::SeqCst) {
             return;

@@ -65,17 +65,28 @@ impl Deployer {
 
     /// Tears down every removed preview env noted so far; one that fails stays
     /// pending for the next round.
-    pub async fn tear_down_removed_previews(&self, snapshot: &Arc<RepoSnapshot>) -> BTreeMap<String, Result<Teardown, String>> {
+    pub async fn tear_down_removed_previews(
+        &self,
+        snapshot: &Arc<RepoSnapshot>,
+    ) -> BTreeMap<String, Result<Teardown, String>> {
         let pending: Vec<(String, DeployTarget)> = lock(&self.teardowns).clone().into_iter().collect();
         let mut out = BTreeMap::new();
         for (env, target) in pending {
             let result = self.tear_down(&env, &target, snapshot).await;
             match &result {
                 Ok(t) => {
-                    tracing::info!(env, pruned = t.pruned, namespace_deleted = t.namespace_deleted, "preview env torn down");
+                    tracing::info!(
+                        env,
+                        pruned = t.pruned,
+                        namespace_deleted = t.namespace_deleted,
+                        "preview env torn down"
+                    );
                     lock(&self.teardowns).remove(&env);
                 }
-                Err(e) => tracing::warn!(env, "tearing down the removed preview env failed (retried on the next round): {e}"),
+                Err(e) => tracing::warn!(
+                    env,
+                    "tearing down the removed preview env failed (retried on the next round): {e}"
+                ),
             }
             // Whatever happened, the env is not reported as one of the deployed ones.
             self.set_status(|s| {
@@ -87,7 +98,12 @@ impl Deployer {
         out
     }
 
-    async fn tear_down(&self, env: &str, target: &DeployTarget, snapshot: &Arc<RepoSnapshot>) -> Result<Teardown, String> {
+    async fn tear_down(
+        &self,
+        env: &str,
+        target: &DeployTarget,
+        snapshot: &Arc<RepoSnapshot>,
+    ) -> Result<Teardown, String> {
         let cluster = self.cluster(env, &target.cluster).await.map_err(|e| e.to_string())?;
         let ns = target.namespace.as_str();
         let namespace = cluster
@@ -121,7 +137,16 @@ impl Deployer {
                 .delete(&Cluster::config_map_kind(), Some(ns), &inventory_name(env))
                 .await
         };
-        deleted.map_err(|e| format!("deleting {}: {e}", if namespace_deleted { "the namespace" } else { "the inventory" }))?;
+        deleted.map_err(|e| {
+            format!(
+                "deleting {}: {e}",
+                if namespace_deleted {
+                    "the namespace"
+                } else {
+                    "the inventory"
+                }
+            )
+        })?;
         Ok(Teardown {
             pruned: run.pruned,
             namespace_deleted,
@@ -136,7 +161,8 @@ mod tests {
 
     #[test]
     fn only_a_namespace_labelled_for_the_env_by_slipway_is_its_own() {
-        let ours = json!({"metadata": {"name": "preview-a", "labels": {MANAGED_BY_LABEL: MANAGER, ENV_LABEL: "preview-a"}}});
+        let ours =
+            json!({"metadata": {"name": "preview-a", "labels": {MANAGED_BY_LABEL: MANAGER, ENV_LABEL: "preview-a"}}});
         assert!(created_for(&ours, "preview-a"));
         assert!(!created_for(&ours, "preview-b"), "made for another env");
         let older = json!({"metadata": {"name": "preview-a", "labels": {MANAGED_BY_LABEL: MANAGER}}});
