@@ -115,12 +115,7 @@ function CreatePreviewDialog({ state, onClose }: { state: State; onClose: (messa
             </div>
             <div className="field">
               <label htmlFor={`${id}-image`}>Image (optional)</label>
-              <input
-                id={`${id}-image`}
-                value={form.image}
-                onChange={set('image')}
-                placeholder="registry/web:pr-42"
-              />
+              <input id={`${id}-image`} value={form.image} onChange={set('image')} placeholder="registry/web:pr-42" />
             </div>
           </>
         )}
@@ -164,7 +159,8 @@ function ExtendPreviewDialog({ preview, onClose }: { preview: PreviewEnv; onClos
     e.preventDefault();
     if (!ttl.trim()) return;
     const answer = await run(() => api.extendPreview(preview.name, ttl.trim()));
-    if (answer) onClose(`Preview ${preview.name} now expires ${ttl.trim()} from now (commit ${shortCommit(answer.commit)})`);
+    if (answer)
+      onClose(`Preview ${preview.name} now expires ${ttl.trim()} from now (commit ${shortCommit(answer.commit)})`);
   }
 
   return (
