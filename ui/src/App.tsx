@@ -8,6 +8,7 @@ import { HistoryPage } from './components/HistoryPage';
 import { ErrorMessage } from './components/Messages';
 import { Overview } from './components/Overview';
 import { PreviewPage } from './components/PreviewPage';
+import { PreviewsPage } from './components/PreviewsPage';
 import { ServicePage } from './components/ServicePage';
 import { StaleBanner } from './components/StaleBanner';
 
@@ -58,6 +59,7 @@ export function App({ openEvents, live: liveOptions }: { openEvents: EventSource
         {state && route.page === 'preview' && (
           <PreviewPage transition={route.transition} refreshKey={state.commit ?? ''} />
         )}
+        {state && route.page === 'previews' && <PreviewsPage state={state} />}
         {route.page === 'not-found' && (
           <section className="empty">
             <h1>Page not found</h1>

@@ -174,6 +174,7 @@ export type Route =
   | { page: 'service'; service: string }
   | { page: 'env'; env: string }
   | { page: 'history' }
+  | { page: 'previews' }
   | { page: 'preview'; transition: string }
   | { page: 'not-found'; hash: string };
 
@@ -182,6 +183,7 @@ export function parseRoute(hash: string): Route {
   const [path = '', query = ''] = hash.replace(/^#/, '').split('?', 2);
   if (path === '' || path === '/') return { page: 'overview', filter: new URLSearchParams(query).get('filter') ?? '' };
   if (path === '/history') return { page: 'history' };
+  if (path === '/previews') return { page: 'previews' };
   const env = /^\/envs\/([^/]+)$/.exec(path);
   if (env && env[1]) {
     try {
@@ -269,6 +271,8 @@ export function pageTitle(route: Route, failed: number): string {
         ? `${route.env} · `
         : route.page === 'preview'
           ? `next ${route.transition} promotion · `
-          : '';
+          : route.page === 'previews'
+            ? 'previews · '
+            : '';
   return `${failed > 0 ? `(${failed} failed) ` : ''}${page}Slipway`;
 }

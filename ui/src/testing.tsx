@@ -10,6 +10,7 @@ import type {
   HistoryEntry,
   LiveObject,
   LiveView,
+  PreviewEnv,
   ResourceStatus,
   ServiceInEnv,
   State,
@@ -318,6 +319,24 @@ export function sampleDiff(env: string, service: string): EnvDiff {
   };
 }
 
+/** A preview env as `GET /api/previews` lists it. */
+export function previewEnv(over: Partial<PreviewEnv> & Pick<PreviewEnv, 'name'>): PreviewEnv {
+  return {
+    env: `preview-${over.name}`,
+    cluster: 'main',
+    namespace: `preview-${over.name}`,
+    url: `https://${over.name}.preview.example.com/`,
+    expires: '2026-11-25T08:00:00Z',
+    source: null,
+    services: {},
+    status: null,
+    reason: '',
+    deployed_commit: null,
+    expired: false,
+    ...over,
+  };
+}
+
 /** An Api whose every method is a vi.fn(); pass overrides for the answers a test needs. */
 export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType<typeof vi.fn> & Api[K] } {
   const api: Api = {
@@ -353,6 +372,10 @@ export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType
     })),
     live: vi.fn(async (env: string, service: string) => sampleLive(env, service)),
     diff: vi.fn(async (env: string, service: string) => sampleDiff(env, service)),
+    previews: vi.fn(async () => [] as PreviewEnv[]),
+    createPreview: vi.fn(async () => ({ commit: 'prev1ew000' })),
+    extendPreview: vi.fn(async () => ({ commit: 'ext3nd0000' })),
+    deletePreview: vi.fn(async () => ({ commit: 'de1ete0000' })),
     ...over,
   };
   return api as never;

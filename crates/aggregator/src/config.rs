@@ -88,6 +88,12 @@ pub struct AggregatorConfig {
     /// Where to send notifications (`lock_changed`, `rolled_back`).
     #[serde(default)]
     pub notifications: Vec<slipway_kit::notify::TargetConfig>,
+    /// Preview envs are reached at `<name>.<preview_domain>` (`${preview_host}`).
+    #[serde(default)]
+    pub preview_domain: Option<String>,
+    /// Preview envs: path prefix, default time to live, expiry checks, pull requests.
+    #[serde(default)]
+    pub previews: crate::previews::PreviewsConfig,
 }
 
 impl AggregatorConfig {
@@ -111,6 +117,8 @@ impl AggregatorConfig {
             version_batch_max: defaults::version_batch_max(),
             webhooks: Default::default(),
             notifications: Vec::new(),
+            preview_domain: None,
+            previews: Default::default(),
         }
     }
 }

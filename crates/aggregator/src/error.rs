@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use slipway_core::previews::PreviewError;
 use slipway_core::tokens::MissingScope;
 use slipway_repo::GitError;
 
@@ -134,6 +135,14 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         | Refusal::UnknownParameter { .. }
         | Refusal::InvalidLimit { .. }
         | Refusal::InvalidKind { .. } => StatusCode::BAD_REQUEST,
+        Refusal::Preview(e) => match e {
+            PreviewError::Exists { .. } | PreviewError::File(_) => StatusCode::CONFLICT,
+            PreviewError::NotFound { .. } => StatusCode::NOT_FOUND,
+            PreviewError::InvalidName(_)
+            | PreviewError::UnknownTemplate { .. }
+            | PreviewError::UnknownService { .. }
+            | PreviewError::BadTtl { .. } => StatusCode::BAD_REQUEST,
+        },
     }
 }
 

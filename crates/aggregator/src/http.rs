@@ -73,6 +73,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/diff", get(get_diff))
         .route("/api/timeline", get(get_timeline))
         .route("/api/dora", get(get_dora))
+        // Preview envs (previews.rs).
+        .route(
+            "/api/previews",
+            get(crate::previews::list).post(crate::previews::create),
+        )
+        .route("/api/previews/events", post(crate::previews::event))
+        .route(
+            "/api/previews/{name}",
+            axum::routing::patch(crate::previews::change).delete(crate::previews::delete),
+        )
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(app)
         .merge(admin::router(admin))
@@ -101,7 +111,7 @@ pub(crate) fn counted(app: &App, result: ApiResult) -> Response {
 }
 
 /// The caller's token: 401 without one, 403 with a wrong one.
-fn caller(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
+pub(crate) fn caller(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     app.tokens.authenticate(authorization).cloned().map_err(|e| {
         let status = match e {
@@ -122,7 +132,7 @@ pub fn authorize(app: &App, headers: &HeaderMap, scope: Scope, env: Option<&str>
 }
 
 /// 403 naming the missing scope, unless `principal` has `scope` for `env`.
-fn allowed(principal: &Principal, scope: Scope, env: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn allowed(principal: &Principal, scope: Scope, env: Option<&str>) -> Result<(), ApiError> {
     principal.require(scope, env).map_err(|e| ApiError::missing_scope(&e))
 }
 
@@ -150,13 +160,13 @@ fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// A JSON body that must be there: 415 for another content type, 413 over [`MAX_BODY`].
-async fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+pub(crate) async fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     json_content_type(headers)?;
     body_bytes(headers, body).await
 }
 
 /// A JSON body that may be left out: an empty body is none, whatever its content type.
-async fn optional_json_body(headers: &HeaderMap, body: Body) -> Result<Option<Bytes>, ApiError> {
+pub(crate) async fn optional_json_body(headers: &HeaderMap, body: Body) -> Result<Option<Bytes>, ApiError> {
     let bytes = body_bytes(headers, body).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
@@ -203,7 +213,7 @@ pub struct CommitAnswer {
     pub unchanged: bool,
 }
 
-fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode) -> Response {
+pub(crate) fn written(app: &Arc<App>, action: &str, w: Written, created_status: StatusCode) -> Response {
     if w.created {
         crate::notifications::after_write(app, action, &w);
         app.metrics

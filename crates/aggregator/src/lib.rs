@@ -26,6 +26,7 @@ pub mod message;
 pub mod metrics;
 pub mod notifications;
 pub mod preview;
+pub mod previews;
 pub mod refusal;
 pub mod rollback;
 pub mod state;
@@ -70,6 +71,17 @@ pub struct Running {
 /// `listening on` line), and runs until the drain begins; its task ends once
 /// the writes in flight have been pushed and answered.
 pub async fn start(config: AggregatorConfig, drain: Drain) -> anyhow::Result<Running> {
+    start_with_clock(config, drain, SystemClock::shared()).await
+}
+
+/// [`start`] on a given clock (preview expiry, `updated_at`, rate limits of refreshes).
+pub async fn start_with_clock(
+    config: AggregatorConfig,
+    drain: Drain,
+    clock: slipway_kit::clock::SharedClock,
+) -> anyhow::Result<Running> {
+    previews::check_config(config.preview_domain.as_deref(), &config.previews)
+        .map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
     if let Some(template) = &config.commit_url_template {
         history_filter::check_template(template).map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
     }
@@ -95,7 +107,6 @@ pub async fn start(config: AggregatorConfig, drain: Drain) -> anyhow::Result<Run
     let transitioner = peer("transitioner", &config.transitioner_url, peer_token)?;
     let fetch_now = Arc::new(Notify::new());
     let nudged = fetch_now.clone();
-    let clock = SystemClock::shared();
     let webhook_secrets =
         webhooks::Secrets::load(&config.webhooks).map_err(|e| anyhow::anyhow!("aggregator config: {e}"))?;
     let store = Arc::new(Store::new(clock.clone()));
@@ -155,11 +166,13 @@ pub async fn start(config: AggregatorConfig, drain: Drain) -> anyhow::Result<Run
     let (listener, addr) = slipway_kit::bind("slipway-aggregator", &app.config.api_bind).await?;
     let publisher = tokio::spawn(app.store.clone().publisher(drain.clone()));
     let peer_loop = tokio::spawn(app.clone().peer_loop());
+    let expiry_loop = tokio::spawn(previews::expiry_loop(app.clone()));
     let task = tokio::spawn(async move {
         let served = slipway_kit::serve(listener, router, &drain).await;
         drain.begin();
         let _ = repo_loop.await;
         let _ = peer_loop.await;
+        let _ = expiry_loop.await;
         let _ = publisher.await;
         drain.drained().await;
         served

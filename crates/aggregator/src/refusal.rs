@@ -3,6 +3,8 @@
 //! field, env, service or commit at fault); [`crate::error`] turns it into a
 //! status code and the JSON error shape.
 
+use slipway_core::previews::PreviewError;
+
 /// Where a request named an env: in its body, in the URL path, or in the query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvGiven {
@@ -144,6 +146,9 @@ pub enum Refusal {
     InvalidKind { value: String },
     #[error("limit must be a number from 1 to {max}")]
     InvalidLimit { max: usize },
+    /// A preview that cannot be created, changed or removed as asked.
+    #[error(transparent)]
+    Preview(#[from] slipway_core::previews::PreviewError),
 }
 
 impl Refusal {
@@ -169,6 +174,9 @@ impl Refusal {
             }
             Refusal::UnknownEnv { known, .. } => {
                 out.insert("known_envs".into(), known.clone().into());
+            }
+            Refusal::Preview(PreviewError::NotFound { known, .. }) => {
+                out.insert("known_previews".into(), known.clone().into());
             }
             _ => {}
         }
@@ -210,6 +218,13 @@ impl Refusal {
             Refusal::UnknownParameter { name, .. } => name,
             Refusal::InvalidLimit { .. } => "limit",
             Refusal::InvalidKind { .. } => "kind",
+            Refusal::Preview(e) => match e {
+                PreviewError::InvalidName(_) => "name",
+                PreviewError::UnknownTemplate { .. } => "from",
+                PreviewError::UnknownService { .. } => "services",
+                PreviewError::BadTtl { .. } => "ttl",
+                PreviewError::Exists { .. } | PreviewError::NotFound { .. } | PreviewError::File(_) => return None,
+            },
         };
         Some(field.to_string())
     }

@@ -244,6 +244,11 @@ impl Store {
         self.changed(&mut s, "repo");
     }
 
+    /// The deployer's latest `/status`, if one was read.
+    pub fn deployer(&self) -> Option<Arc<DeployerStatus>> {
+        self.lock().deployer.clone()
+    }
+
     /// The deployer's latest `/status`, or why it could not be read.
     pub fn set_deployer(&self, status: Result<DeployerStatus, String>) {
         let mut s = self.lock();

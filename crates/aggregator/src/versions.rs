@@ -58,6 +58,18 @@ fn to_yaml(name: &str, value: &Json) -> Result<Yaml, Refusal> {
     })
 }
 
+/// Checks posted variables (names, flat scalars) and turns them into a version's vars.
+pub fn vars_from_json(vars: &serde_json::Map<String, Json>) -> Result<Vars, Refusal> {
+    let mut out = Vars::new();
+    for (name, value) in vars {
+        if !is_var_name(name) {
+            return Err(Refusal::InvalidVarName { name: name.clone() });
+        }
+        out.insert(name.clone(), to_yaml(name, value)?);
+    }
+    Ok(out)
+}
+
 /// Parses and checks a body (names, flat scalar vars); the env is checked against the repo later.
 pub fn parse_request(body: &[u8]) -> Result<VersionRequest, Refusal> {
     let map = input::object(body, FIELDS)?;
@@ -77,13 +89,7 @@ pub fn parse_request(body: &[u8]) -> Result<VersionRequest, Refusal> {
     if vars.is_empty() {
         return Err(Refusal::NoVars);
     }
-    let mut out = Vars::new();
-    for (name, value) in vars {
-        if !is_var_name(name) {
-            return Err(Refusal::InvalidVarName { name: name.clone() });
-        }
-        out.insert(name.clone(), to_yaml(name, value)?);
-    }
+    let out = vars_from_json(vars)?;
     let force = input::optional_bool(&map, "force", false)?;
     let changelog = input::optional_str(&map, "changelog")?.unwrap_or_default();
     if changelog.len() > input::MAX_CHANGELOG_BYTES {
@@ -189,7 +195,11 @@ fn preflight(snapshot: &RepoSnapshot, req: &VersionRequest) -> Result<(), Refusa
             continue;
         };
         let vars_path = version_path(&env, &req.service);
-        if let Err(e) = render_explained(&path, text, &vars_path, &req.vars) {
+        // The env's own variables (vars.yaml) are there too; an unreadable file is the deployer's to report.
+        let vars = snapshot
+            .with_env_vars(&env, req.vars.clone())
+            .unwrap_or_else(|_| req.vars.clone());
+        if let Err(e) = render_explained(&path, text, &vars_path, &vars) {
             if let Some(variable) = e.undefined {
                 return Err(Refusal::UndefinedVariable {
                     env,

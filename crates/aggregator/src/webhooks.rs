@@ -388,6 +388,12 @@ pub async fn receive(
             serde_json::json!({"error": format!("webhook refused: {why}")}),
         );
     }
+    if let Some(event) = crate::previews::pull_request_event(host, header, &body) {
+        count("pull_request");
+        let author = format!("{}-webhook", host.name());
+        let result = crate::previews::apply_event(&app, &event, author).await;
+        return crate::http::counted(&app, result);
+    }
     let repo = &app.config.repo;
     match judge(host, header, &body, &repo.versions_url, &repo.versions_branch) {
         Verdict::Ignored(why) => {

@@ -32,6 +32,7 @@ pub mod merge;
 pub mod model;
 pub mod names;
 pub mod preview;
+pub mod previews;
 pub mod refresh;
 pub mod status;
 pub mod tokens;

@@ -50,6 +50,12 @@ pub fn locks_path(env: &str) -> String {
     format!("{env}/locks.yaml")
 }
 
+/// Path of an env's own variables (`preview_name`, `preview_host`, ...): a
+/// mapping like a version file's, available to every base of the env.
+pub fn env_vars_path(env: &str) -> String {
+    format!("{env}/vars.yaml")
+}
+
 /// The files of one environment folder, sorted into their roles.
 #[derive(Debug, Clone, Default)]
 pub struct EnvFiles {
@@ -283,9 +289,12 @@ impl RepoSnapshot {
         for service in files.services() {
             let base = files.bases.get(&service);
             let version = files.versions.get(&service);
-            let sources: Vec<String> = base.iter().chain(version.iter()).map(|s| s.to_string()).collect();
+            let mut sources: Vec<String> = base.iter().chain(version.iter()).map(|s| s.to_string()).collect();
+            if self.files.contains_key(&env_vars_path(env)) {
+                sources.push(env_vars_path(env));
+            }
             let result = match (base, version) {
-                (Some(base), Some(version)) => self.render_service(base, version),
+                (Some(base), Some(version)) => self.render_service(env, base, version),
                 (Some(base), None) => Err(FileError::new(
                     base.as_str(),
                     None,
@@ -333,9 +342,26 @@ impl RepoSnapshot {
         units
     }
 
-    fn render_service(&self, base: &str, version: &str) -> Result<Vec<Value>, FileError> {
+    /// The env's own variables from `<env>/vars.yaml` (none if absent).
+    pub fn env_vars(&self, env: &str) -> Result<Vars, FileError> {
+        let path = env_vars_path(env);
+        match self.text(&path)? {
+            Some(text) => merge::parse_vars(&path, text),
+            None => Ok(Vars::new()),
+        }
+    }
+
+    /// `vars` with the env's own variables added; those win over a version's
+    /// variable of the same name, because they describe the env (its host, its
+    /// preview name), not the version that moves through it.
+    pub fn with_env_vars(&self, env: &str, mut vars: Vars) -> Result<Vars, FileError> {
+        vars.extend(self.env_vars(env)?);
+        Ok(vars)
+    }
+
+    fn render_service(&self, env: &str, base: &str, version: &str) -> Result<Vec<Value>, FileError> {
         let vars_text = self.text(version)?.unwrap_or_default();
-        let vars = merge::parse_vars(version, vars_text)?;
+        let vars = self.with_env_vars(env, merge::parse_vars(version, vars_text)?)?;
         let base_text = self.text(base)?.unwrap_or_default();
         merge::render(base, base_text, version, &vars)
     }
@@ -446,6 +472,26 @@ mod tests {
 
     const BASE: &str =
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\nspec:\n  replicas: ${replicas}\n";
+
+    #[test]
+    fn env_variables_reach_every_base_and_win_over_a_version_file() {
+        let s = snap(&[
+            ("dev/vars.yaml", "preview_host: dev.example.com\nreplicas: 2\n"),
+            ("dev/version/web.yaml", "{name: web, replicas: 5}"),
+            ("dev/base/web.yaml", BASE),
+            ("pp/version/web.yaml", "{name: web}"),
+            ("pp/base/web.yaml", BASE),
+        ]);
+        let units = s.render_env("dev");
+        let docs = units[0].result.as_ref().unwrap();
+        assert_eq!(docs[0]["spec"]["replicas"], Value::from(2));
+        assert!(units[0].sources.contains(&"dev/vars.yaml".to_string()));
+        // Without vars.yaml (pp) the variable is undefined, named with the version file.
+        let err = s.render_env("pp")[0].result.clone().unwrap_err();
+        assert!(err.message.contains("replicas"), "{err}");
+        let err = snap(&[("dev/vars.yaml", "[1]")]).env_vars("dev").unwrap_err();
+        assert_eq!(err.path, "dev/vars.yaml");
+    }
 
     #[test]
     fn a_folder_is_the_same_when_its_files_and_contents_are() {

@@ -51,6 +51,11 @@ fn repo_yaml(options: &str, extra: &[(&str, String)]) -> String {
         ));
     }
     files.extend(extra.iter().map(|(p, t)| (p.to_string(), t.clone())));
+    fixture(files)
+}
+
+/// A fixture repo of one commit with these files.
+fn fixture(files: Vec<(String, String)>) -> String {
     let mut yaml = String::from("commits:\n  - message: initial\n    files:\n");
     for (path, text) in files {
         yaml.push_str(&format!("      {path}: {}\n", serde_json::to_string(&text).unwrap()));
@@ -364,5 +369,193 @@ async fn objects_missing_from_the_env_are_looked_up_by_name_once_per_kind_and_a_
         2,
         "only the namespace and the inventory: {counts:?}"
     );
+    sim.shutdown().await;
+}
+
+const PREVIEW_DEPLOYERS: &str = "deployers:\n  dev: {cluster: main, namespace: dev}\n  preview-pr-1: {cluster: main, namespace: preview-pr-1, allow_empty: true, preview: {expires: \"2030-01-01T00:00:00Z\", source: \"pull request #1\"}}\n";
+
+/// `dev` and the preview env `preview-pr-1` made from it (s1, s2, `app-config`
+/// and an Ingress whose host is the preview's).
+fn preview_repo() -> git_fixture::TempRepo {
+    let mut files = vec![("deployers.yaml".to_string(), PREVIEW_DEPLOYERS.to_string())];
+    for env in ["dev", "preview-pr-1"] {
+        for s in ["s1", "s2"] {
+            files.push((format!("{env}/base/{s}.yaml"), service_base(s)));
+            files.push((
+                format!("{env}/version/{s}.yaml"),
+                format!("version: \"1\"\nimage: reg/{s}:1\n"),
+            ));
+        }
+        files.push((format!("{env}/base/web.yaml"), ingress("web", "\"${preview_host}\"")));
+        files.push((format!("{env}/version/web.yaml"), "version: \"1\"\n".to_string()));
+    }
+    files.push((
+        "dev/vars.yaml".to_string(),
+        "preview_host: dev.example.com\n".to_string(),
+    ));
+    files.push((
+        "preview-pr-1/vars.yaml".to_string(),
+        "preview_host: pr-1.preview.example.com\npreview_name: pr-1\n".to_string(),
+    ));
+    git_fixture::temp(&fixture(files)).unwrap()
+}
+
+/// The commit that removes the preview: its folder and its deployers.yaml entry.
+fn remove_preview(repo: &git_fixture::TempRepo) {
+    let mut change: Vec<(String, Option<&str>)> = repo
+        .paths()
+        .into_iter()
+        .filter(|p| p.starts_with("preview-pr-1/"))
+        .map(|p| (p, None))
+        .collect();
+    change.push((
+        "deployers.yaml".to_string(),
+        Some("deployers:\n  dev: {cluster: main, namespace: dev}\n"),
+    ));
+    let change: Vec<(&str, Option<&str>)> = change.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+    repo.commit("Remove preview pr-1", &change).unwrap();
+}
+
+async fn names_in(sim: &SimCluster, ns: &str) -> Vec<String> {
+    let cms = Api::<ConfigMap>::namespaced(sim.client().await, ns);
+    let mut names: Vec<String> = cms
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        // Every namespace has this one, from the cluster.
+        .filter(|n| n != "kube-root-ca.crt")
+        .collect();
+    let ingresses = Api::<Ingress>::namespaced(sim.client().await, ns);
+    names.extend(
+        ingresses
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|i| i.metadata.name),
+    );
+    let deployments = Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(sim.client().await, ns);
+    names.extend(
+        deployments
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|d| d.metadata.name),
+    );
+    names.sort();
+    names
+}
+
+fn both_clean(st: &DeployerStatus) -> bool {
+    ["dev", "preview-pr-1"]
+        .iter()
+        .all(|e| st.envs.get(*e).is_some_and(|e| e.status == RolloutStatus::Clean))
+}
+
+#[tokio::test]
+async fn a_removed_preview_env_loses_every_object_and_the_namespace_slipway_created_for_it() {
+    let sim = sim().await;
+    let repo = preview_repo();
+    let d = deployer(&repo, &sim, "checkout").await;
+    reconcile_until(&d, both_clean).await;
+    let namespaces = Api::<Namespace>::all(sim.client().await);
+    let ns = namespaces.get("preview-pr-1").await.unwrap();
+    let ns_labels = ns.metadata.labels.unwrap_or_default();
+    assert_eq!(ns_labels["app.kubernetes.io/managed-by"], "slipway");
+    assert_eq!(ns_labels["slipway.dev/env"], "preview-pr-1");
+    let ingress = Api::<Ingress>::namespaced(sim.client().await, "preview-pr-1")
+        .get("web")
+        .await
+        .unwrap();
+    let host = ingress.spec.unwrap().rules.unwrap()[0].host.clone();
+    assert_eq!(host.as_deref(), Some("pr-1.preview.example.com"));
+    let dev_before = names_in(&sim, "dev").await;
+
+    remove_preview(&repo);
+    d.reconcile_all().await.unwrap();
+    // Deleting a namespace takes the cluster a moment (Terminating, then gone).
+    let ns = namespaces.get_opt("preview-pr-1").await.unwrap();
+    assert!(
+        ns.as_ref().is_none_or(|n| n.metadata.deletion_timestamp.is_some()),
+        "the namespace is being deleted: {ns:?}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while namespaces.get_opt("preview-pr-1").await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "the namespace is gone in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(names_in(&sim, "preview-pr-1").await.is_empty());
+    assert_eq!(names_in(&sim, "dev").await, dev_before, "dev is untouched");
+    assert!(!d.status().envs.contains_key("preview-pr-1"));
+    // Nothing is left to do.
+    sim.reset_counters();
+    d.reconcile_all().await.unwrap();
+    assert_eq!(sim.counters().writes(), 0, "{:?}", sim.counters());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_same_named_namespace_slipway_did_not_create_is_never_deleted() {
+    let sim = sim().await;
+    let client = sim.client().await;
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "preview-pr-1", "labels": {"team": "web"}}})).unwrap();
+    let namespaces = Api::<Namespace>::all(client.clone());
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    let theirs: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "theirs"}, "data": {"k": "v"}})).unwrap();
+    Api::<ConfigMap>::namespaced(client, "preview-pr-1")
+        .create(&PostParams::default(), &theirs)
+        .await
+        .unwrap();
+    let repo = preview_repo();
+    let d = deployer(&repo, &sim, "checkout").await;
+    reconcile_until(&d, both_clean).await;
+
+    remove_preview(&repo);
+    d.reconcile_all().await.unwrap();
+    assert!(
+        namespaces.get_opt("preview-pr-1").await.unwrap().is_some(),
+        "not Slipway's: kept"
+    );
+    assert_eq!(
+        names_in(&sim, "preview-pr-1").await,
+        ["theirs"],
+        "Slipway's objects and inventory are gone, theirs stays"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_ordinary_env_removed_from_deployers_yaml_loses_no_object() {
+    let sim = sim().await;
+    let repo = git_fixture::temp(&repo_yaml("", &[])).unwrap();
+    let d = deployer(&repo, &sim, "checkout").await;
+    reconcile_until(&d, |st| {
+        st.envs.get("dev").is_some_and(|e| e.status == RolloutStatus::Clean)
+    })
+    .await;
+    let before = names_in(&sim, "dev").await;
+    assert!(before.contains(&"app-config".to_string()), "{before:?}");
+
+    repo.commit(
+        "dev is no longer deployed",
+        &[("deployers.yaml", Some("deployers: {}\n"))],
+    )
+    .unwrap();
+    sim.reset_counters();
+    d.reconcile_all().await.unwrap();
+    d.reconcile_all().await.unwrap();
+    assert_eq!(sim.counters().writes(), 0, "{:?}", sim.counters());
+    assert_eq!(names_in(&sim, "dev").await, before);
+    let namespaces = Api::<Namespace>::all(sim.client().await);
+    assert!(namespaces.get_opt("dev").await.unwrap().is_some());
+    assert!(!d.status().envs.contains_key("dev"), "no longer reported");
     sim.shutdown().await;
 }

@@ -69,6 +69,8 @@ async fn run() -> anyhow::Result<()> {
     opts.rollout_delay = args.rollout_delay;
     opts.poll_interval = args.poll_interval;
     opts.example.last_schedule = Some(args.prod_schedule.clone());
+    // Preview envs get hosts of their own (`${preview_host}`): <name>.preview.localhost.
+    opts.aggregator_config = "preview_domain: preview.localhost\n".to_string();
     if !args.ready_json {
         eprintln!("starting the playground in {} ...", dir.display());
     }

@@ -3,6 +3,8 @@ import type {
   EnvDiff,
   HistoryEntry,
   LiveView,
+  NewPreviewRequest,
+  PreviewEnv,
   PromotionPreview,
   RunAnswer,
   State,
@@ -68,6 +70,13 @@ export interface Api {
   live(env: string, service: string): Promise<LiveView>;
   /** Live against desired for the objects of a service in an env. */
   diff(env: string, service: string): Promise<EnvDiff>;
+  /** The preview envs. */
+  previews(): Promise<PreviewEnv[]>;
+  createPreview(req: NewPreviewRequest): Promise<CommitAnswer>;
+  /** Sets the preview to expire `ttl` (`3d`, `12h`) from now. */
+  extendPreview(name: string, ttl: string): Promise<CommitAnswer>;
+  /** Removes its folder and deployers.yaml entry; the deployer then deletes what it applied there. */
+  deletePreview(name: string): Promise<CommitAnswer>;
 }
 
 export interface HttpApiOptions {
@@ -191,5 +200,13 @@ export function httpApi(options: HttpApiOptions): Api {
       call<LiveView>('GET', `/api/envs/${encodeURIComponent(env)}/services/${servicePath(service)}/live`),
     diff: (env, service) =>
       call<EnvDiff>('GET', `/api/envs/${encodeURIComponent(env)}/services/${servicePath(service)}/diff`),
+    async previews() {
+      const answer = await call<{ previews?: PreviewEnv[] }>('GET', '/api/previews');
+      return answer.previews ?? [];
+    },
+    createPreview: (req) => call<CommitAnswer>('POST', '/api/previews', req, true),
+    extendPreview: (name, ttl) =>
+      call<CommitAnswer>('PATCH', `/api/previews/${encodeURIComponent(name)}`, { ttl }, true),
+    deletePreview: (name) => call<CommitAnswer>('DELETE', `/api/previews/${encodeURIComponent(name)}`, undefined, true),
   };
 }

@@ -42,7 +42,7 @@ export type {
   VerdictAnswer,
 } from './generated';
 
-import type { HistoryEntry, Origin, ServiceInEnv } from './generated';
+import type { HistoryEntry, Origin, RolloutStatus, ServiceInEnv } from './generated';
 
 // UI-only helpers, derived from the generated types.
 
@@ -100,4 +100,37 @@ export interface PromotionPreview {
   services: MovePreview[];
   held: { service: string; reasons: string[] }[];
   diff: RenderedDiff;
+}
+
+// Preview envs (`GET /api/previews`), hand-written until slipway-core's
+// `previews` types derive their declarations.
+
+/** One preview env: what the repo says (deployers.yaml, its folder) and the deployer's status. */
+export interface PreviewEnv {
+  /** The short name (`pr-42`). */
+  name: string;
+  /** Its env and namespace (`preview-pr-42`). */
+  env: string;
+  cluster: string;
+  namespace: string;
+  /** `https://<preview_host><preview_path>`, when the aggregator has a `preview_domain`. */
+  url: string | null;
+  expires: string;
+  source: string | null;
+  /** Service → version label. */
+  services: Record<string, string>;
+  /** `null` until the deployer reports the env. */
+  status: RolloutStatus | null;
+  reason: string;
+  deployed_commit: string | null;
+  expired: boolean;
+}
+
+/** `POST /api/previews`. */
+export interface NewPreviewRequest {
+  name: string;
+  from: string;
+  services?: Record<string, Record<string, string>>;
+  ttl?: string;
+  source?: string;
 }

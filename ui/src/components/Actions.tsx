@@ -11,7 +11,7 @@ import { ErrorMessage, Notice, errorText } from './Messages';
  * Runs one write action: asks for the token first when none is kept, shows the
  * API's error when it fails (and forgets a refused token so it can be entered again).
  */
-function useAction() {
+export function useAction() {
   const { token, setToken } = useToken();
   const reload = useReload();
   const [typed, setTyped] = useState('');

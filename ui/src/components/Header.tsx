@@ -19,6 +19,9 @@ export function Header({
       <a href="#/history" className="small">
         History
       </a>
+      <a href="#/previews" className="small">
+        Previews
+      </a>
       <span className="muted small" title={commit ?? undefined}>
         repo at <code>{shortCommit(commit)}</code>
       </span>

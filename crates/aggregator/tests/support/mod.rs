@@ -65,8 +65,19 @@ impl Harness {
 
     /// Starts on an existing fixture repo with a given config.
     pub async fn start_on(repo: git_fixture::TempRepo, c: AggregatorConfig) -> Harness {
+        Harness::start_on_clock(repo, c, slipway_kit::clock::SystemClock::shared()).await
+    }
+
+    /// [`Harness::start_on`] with a given clock.
+    pub async fn start_on_clock(
+        repo: git_fixture::TempRepo,
+        c: AggregatorConfig,
+        clock: slipway_kit::clock::SharedClock,
+    ) -> Harness {
         let shutdown = Drain::new();
-        let running = slipway_aggregator::start(c, shutdown.clone()).await.unwrap();
+        let running = slipway_aggregator::start_with_clock(c, shutdown.clone(), clock)
+            .await
+            .unwrap();
         Harness {
             repo,
             base: format!("http://{}", running.addr),

@@ -5,13 +5,16 @@
 //! mod.rs       the API: fetch, reconcile one env, reconcile all, deploy, check
 //! run.rs       the loop of `serve` and the tasks of the envs
 //! env_state.rs what is kept of each env between its reconciles
+//! teardown.rs  preview envs removed from deployers.yaml: pruned, namespace deleted if ours
 //! ```
 
 mod env_state;
 mod live_diff;
 mod run;
+mod teardown;
 
 pub use run::{FIRST_ROLLOUT_CHECK, WATCH_MIN_GAP, WATCH_SETTLE};
+pub use teardown::{created_for, Teardown};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -84,6 +87,12 @@ pub struct Deployer {
     envs: Mutex<BTreeMap<String, EnvState>>,
     /// When envs with a rollout in progress are checked again.
     scheduler: Mutex<Scheduler>,
+    /// The targets of the last fetch (to see which preview envs were removed).
+    last_targets: Mutex<BTreeMap<String, DeployTarget>>,
+    /// Removed preview envs not torn down yet.
+    teardowns: Mutex<BTreeMap<String, DeployTarget>>,
+    /// A teardown task runs (`serve`).
+    tearing_down: std::sync::atomic::AtomicBool,
     /// Numbers the renderings.
     generations: std::sync::atomic::AtomicU64,
     /// Notified when a watch sees a change in the cluster.
@@ -131,6 +140,9 @@ impl Deployer {
             fetched_at: Mutex::new(None),
             envs: Mutex::new(BTreeMap::new()),
             scheduler: Mutex::new(Scheduler::default()),
+            last_targets: Mutex::new(BTreeMap::new()),
+            teardowns: Mutex::new(BTreeMap::new()),
+            tearing_down: std::sync::atomic::AtomicBool::new(false),
             generations: std::sync::atomic::AtomicU64::new(0),
             changed: Arc::new(tokio::sync::Notify::new()),
             refresh: Arc::new(tokio::sync::Notify::new()),
@@ -488,7 +500,8 @@ impl Deployer {
         run
     }
 
-    /// Fetches once and reconciles every env of `deployers.yaml` concurrently.
+    /// Fetches once, reconciles every env of `deployers.yaml` concurrently, then
+    /// tears down the preview envs removed since the last fetch.
     pub async fn reconcile_all(&self) -> Result<BTreeMap<String, EnvRun>, DeployerError> {
         let snapshot = self.fetch().await?;
         let targets = self.targets(&snapshot)?;
@@ -498,6 +511,7 @@ impl Deployer {
             async move { (env.clone(), self.reconcile_env(env, target, &snapshot).await) }
         }))
         .await;
+        self.tear_down_removed_previews(&snapshot).await;
         Ok(runs.into_iter().collect())
     }
 
@@ -537,7 +551,10 @@ impl Deployer {
         Ok(out)
     }
 
+    /// Forgets the envs that left `deployers.yaml` (nothing of theirs is deleted)
+    /// and notes the preview envs among them for their teardown.
     fn forget_removed_envs(&self, targets: &BTreeMap<String, DeployTarget>) {
+        self.note_removed_previews(targets);
         self.set_status(|s| s.envs.retain(|env, _| targets.contains_key(env)));
         lock(&self.envs).retain(|env, _| targets.contains_key(env));
         lock(&self.scheduler).retain(|env| targets.contains_key(env));

@@ -98,7 +98,27 @@ impl Deployer {
                 }
                 self.start_env(&mut tasks, env, &drain);
             }
+            self.start_teardowns(&mut tasks, &snapshot, &drain);
         }
+    }
+
+    /// Tears down the removed preview envs on a task of its own, one such task at a time.
+    fn start_teardowns(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        snapshot: &Arc<slipway_core::RepoSnapshot>,
+        drain: &Drain,
+    ) {
+        use std::sync::atomic::Ordering;
+        if !self.teardowns_pending() || self.tearing_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (me, snapshot, in_flight) = (self.clone(), snapshot.clone(), drain.guard());
+        tasks.spawn(async move {
+            let _in_flight = in_flight;
+            me.tear_down_removed_previews(&snapshot).await;
+            me.tearing_down.store(false, Ordering::SeqCst);
+        });
     }
 
     /// The fetches: the kit's fetch loop, each success handed to the run loop.

@@ -337,6 +337,7 @@ mod tests {
             allow_empty: false,
             adopt: false,
             prune_adopted: false,
+            preview: None,
         };
         // The kind has to be looked up: the units are let go meanwhile and rendered again.
         let looked_up = observe(
