@@ -17,7 +17,6 @@ use kube::api::{WatchEvent, WatchParams};
 use kube::Api;
 use serde_json::Value;
 use slipway_simcluster::{SimCluster, SimConfig};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Lease duration of the tests; the renew deadline is 2 s, the retry period 250 ms.
@@ -146,16 +145,7 @@ async fn replica(repo: &git_fixture::TempRepo, sim: &SimCluster, name: &str, ext
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .await
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("slipway-deployer listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let url = slipway_kit::testing::listening_url(&mut child, "slipway-deployer").await;
     Replica {
         name: name.to_string(),
         child,

@@ -88,3 +88,19 @@ pub async fn notification_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, got)
 }
+
+/// Reads the first line a service started with piped stdout prints,
+/// `<program> listening on <url>`, and answers the URL.
+pub async fn listening_url(child: &mut tokio::process::Child, program: &str) -> String {
+    use tokio::io::AsyncBufReadExt as _;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut line = String::new();
+    tokio::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .await
+        .unwrap_or_else(|e| panic!("reading {program}'s stdout: {e}"));
+    line.trim()
+        .strip_prefix(&format!("{program} listening on "))
+        .unwrap_or_else(|| panic!("unexpected first line of {program}: {line:?}"))
+        .to_string()
+}

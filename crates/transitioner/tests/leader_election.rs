@@ -12,7 +12,6 @@ use k8s_openapi::api::coordination::v1::Lease;
 use serde_json::Value;
 use slipway_simcluster::{SimCluster, SimConfig};
 use support::*;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const REPO: &str = r#"
@@ -54,16 +53,7 @@ async fn replica(repo: &TempRepo, kubeconfig: &std::path::Path, name: &str) -> R
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .await
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("slipway-transitioner listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let url = slipway_kit::testing::listening_url(&mut child, "slipway-transitioner").await;
     Replica { child, url }
 }
 
