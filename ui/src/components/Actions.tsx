@@ -4,7 +4,7 @@ import type { HistoryEntry, RunAnswer, TransitionStatus, VerdictAnswer } from '.
 import { useApi, useReload, useToken } from '../context';
 import { describePromotion, formatTime, shortCommit } from '../model';
 import { LockGlyph } from './Badges';
-import { Dialog } from './Dialog';
+import { Dialog, DialogButtons } from './Dialog';
 import { ErrorMessage, Notice, errorText } from './Messages';
 
 /**
@@ -136,15 +136,11 @@ export function LockDialog({
             onChange={(e) => setReason(e.target.value)}
           />
         </div>
-        <ErrorMessage>{error}</ErrorMessage>
-        <div className="buttons">
-          <button type="button" onClick={() => onClose()}>
-            Cancel
-          </button>
+        <DialogButtons error={error} onCancel={() => onClose()}>
           <button type="submit" className="primary" disabled={busy || !reason.trim()}>
             Lock
           </button>
-        </div>
+        </DialogButtons>
       </form>
     </Dialog>
   );
@@ -212,15 +208,11 @@ export function RollbackDialog({
             : `Without a hold, the next promotion into ${env} may replace the restored version at once.`}
         </p>
         {tokenField}
-        <ErrorMessage>{error}</ErrorMessage>
-        <div className="buttons">
-          <button type="button" onClick={() => onClose()}>
-            Cancel
-          </button>
+        <DialogButtons error={error} onCancel={() => onClose()}>
           <button type="submit" className="danger" disabled={busy}>
             Roll back to {entry.new ?? shortCommit(entry.commit)}
           </button>
-        </div>
+        </DialogButtons>
       </form>
     </Dialog>
   );

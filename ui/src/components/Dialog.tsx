@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, type ReactNode } from 'react';
+import { ErrorMessage } from './Messages';
 
 /**
  * A modal dialog: labelled by its title, focus moved into it on open and back to
@@ -61,5 +62,28 @@ export function Dialog({ title, onClose, children }: { title: string; onClose: (
         {children}
       </div>
     </div>
+  );
+}
+
+/** A dialog's last row: the error of its action, if any, then Cancel and the action's button. */
+export function DialogButtons({
+  error,
+  onCancel,
+  children,
+}: {
+  error: ReactNode;
+  onCancel: () => void;
+  children: ReactNode;
+}) {
+  return (
+    <>
+      <ErrorMessage>{error}</ErrorMessage>
+      <div className="buttons">
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        {children}
+      </div>
+    </>
   );
 }

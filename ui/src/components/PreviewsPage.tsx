@@ -4,7 +4,7 @@ import { useApi, useNow } from '../context';
 import { formatRelative, formatTime, shortCommit } from '../model';
 import { useAction } from './Actions';
 import { StatusBadge } from './Badges';
-import { Dialog } from './Dialog';
+import { Dialog, DialogButtons } from './Dialog';
 import { ErrorMessage, Notice, errorText } from './Messages';
 
 /** What every preview env's name starts with. */
@@ -135,15 +135,11 @@ function CreatePreviewDialog({ state, onClose }: { state: State; onClose: (messa
             placeholder="branch or pull request URL"
           />
         </div>
-        <ErrorMessage>{error}</ErrorMessage>
-        <div className="buttons">
-          <button type="button" onClick={() => onClose()}>
-            Cancel
-          </button>
+        <DialogButtons error={error} onCancel={() => onClose()}>
           <button type="submit" className="primary" disabled={busy || !form.name.trim() || !form.from}>
             Create preview
           </button>
-        </div>
+        </DialogButtons>
       </form>
     </Dialog>
   );
@@ -174,15 +170,11 @@ function ExtendPreviewDialog({ preview, onClose }: { preview: PreviewEnv; onClos
           <label htmlFor={id}>Expire this long from now</label>
           <input id={id} value={ttl} onChange={(e) => setTtl(e.target.value)} />
         </div>
-        <ErrorMessage>{error}</ErrorMessage>
-        <div className="buttons">
-          <button type="button" onClick={() => onClose()}>
-            Cancel
-          </button>
+        <DialogButtons error={error} onCancel={() => onClose()}>
           <button type="submit" className="primary" disabled={busy || !ttl.trim()}>
             Extend
           </button>
-        </div>
+        </DialogButtons>
       </form>
     </Dialog>
   );
@@ -204,15 +196,11 @@ function DeletePreviewDialog({ preview, onClose }: { preview: PreviewEnv; onClos
         This removes the folder {preview.env}/ and its entry in deployers.yaml in one commit. The deployer then deletes
         every object it applied in namespace {preview.namespace}, and the namespace if Slipway created it.
       </p>
-      <ErrorMessage>{error}</ErrorMessage>
-      <div className="buttons">
-        <button type="button" onClick={() => onClose()}>
-          Cancel
-        </button>
+      <DialogButtons error={error} onCancel={() => onClose()}>
         <button type="button" className="danger" disabled={busy} onClick={() => void remove()}>
           Delete preview {preview.name}
         </button>
-      </div>
+      </DialogButtons>
     </Dialog>
   );
 }
