@@ -17,7 +17,9 @@ use serde_json::json;
 use slipway_core::locks::LockTarget;
 use slipway_core::model::version_path;
 use slipway_core::tokens::{AuthError, Principal, Scope};
+use slipway_core::RepoSnapshot;
 use slipway_kit::admin::{self, Admin};
+use slipway_repo::Change;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::app::{self, App, Written};
@@ -26,7 +28,7 @@ use crate::history;
 use crate::input;
 use crate::lock_changes;
 use crate::metrics::Metrics;
-use crate::refusal::EnvGiven;
+use crate::refusal::{EnvGiven, Refusal};
 use crate::rollback;
 use crate::versions;
 
@@ -424,18 +426,27 @@ async fn change_lock(
     }
     let body = optional_json_body(headers, body).await?;
     let op = lock_changes::parse_op(lock, body.as_deref())?;
-    let store = app.store.clone();
     let label = lock_changes::target_label(&env, &target);
+    let w = commit(app, author, move |snap| lock_changes::plan(snap, &env, &target, &op)).await?;
+    tracing::info!(target = %label, lock, commit = %w.commit, created = w.created, "lock changed");
+    Ok(written(app, "lock", w, StatusCode::OK))
+}
+
+/// Commits `plan` on the newest head as `author`, holding a drain guard until it is pushed.
+pub(crate) async fn commit<F>(app: &Arc<App>, author: String, plan: F) -> Result<Written, ApiError>
+where
+    F: FnMut(&RepoSnapshot) -> Result<Option<Change>, Refusal> + Send + 'static,
+{
+    let store = app.store.clone();
     let in_flight = app.drain.guard();
     let w = app
         .repo
         .with(move |r| {
             let _in_flight = in_flight;
-            app::write(r, &store, &author, |snap| lock_changes::plan(snap, &env, &target, &op))
+            app::write(r, &store, &author, plan)
         })
         .await?;
-    tracing::info!(target = %label, lock, commit = %w.commit, created = w.created, "lock changed");
-    Ok(written(app, "lock", w, StatusCode::OK))
+    Ok(w)
 }
 
 async fn lock_env(State(app): State<Arc<App>>, Path(env): Path<String>, headers: HeaderMap, body: Body) -> Response {

@@ -29,12 +29,11 @@ use slipway_core::merge::Vars;
 use slipway_core::previews::{self as core, Addressing, NewPreview, PreviewChange, PreviewEntry, PreviewError};
 use slipway_core::status::RolloutStatus;
 use slipway_core::tokens::Scope;
-use slipway_core::RepoSnapshot;
 use slipway_repo::Change;
 
-use crate::app::{self, App, Written};
+use crate::app::{App, Written};
 use crate::error::ApiError;
-use crate::http::{allowed, caller, counted, json_body, optional_json_body, written, ApiResult};
+use crate::http::{allowed, caller, commit, counted, json_body, optional_json_body, written, ApiResult};
 use crate::input;
 use crate::message;
 use crate::refusal::Refusal;
@@ -270,23 +269,6 @@ pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         Ok::<_, ApiError>(Json(json!({"previews": previews})).into_response())
     })();
     counted(&app, result)
-}
-
-/// Commits `plan` on the newest head as `author`; `action` for the metrics.
-async fn commit<F>(app: &Arc<App>, author: String, plan: F) -> Result<Written, ApiError>
-where
-    F: FnMut(&RepoSnapshot) -> Result<Option<Change>, Refusal> + Send + 'static,
-{
-    let store = app.store.clone();
-    let in_flight = app.drain.guard();
-    let w = app
-        .repo
-        .with(move |r| {
-            let _in_flight = in_flight;
-            app::write(r, &store, &author, plan)
-        })
-        .await?;
-    Ok(w)
 }
 
 /// `POST /api/previews {"name", "from", "services", "ttl", "source"}`: 201 with the commit, 409 on a clash.
