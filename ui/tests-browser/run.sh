@@ -5,7 +5,8 @@
 # and always stops the playground. Builds nothing: scripts/test has already run
 # `cargo build --workspace --bins` and `npm run build`.
 #
-#   ui/tests-browser/run.sh        (from anywhere; exit status is the tests')
+#   ui/tests-browser/run.sh                  (from anywhere; exit status is the tests')
+#   ui/tests-browser/run.sh NAME.test.mjs    only these test files (names in tests-browser/)
 #
 # Env: PLAYGROUND (binary, default $CARGO_TARGET_DIR or target/, then debug/playground), CHROMIUM (default
 # /usr/bin/chromium), SLIPWAY_READY_TIMEOUT (seconds, default 120).
@@ -68,4 +69,13 @@ export SLIPWAY_UI_URL SLIPWAY_API_URL SLIPWAY_TOKEN SLIPWAY_REPO
 echo "ui browser tests against $SLIPWAY_UI_URL (screenshots in $root/target/ui-screenshots/)"
 
 cd "$ui"
-node --test --test-concurrency=1 "$here"/*.test.mjs
+if [ "$#" -gt 0 ]; then
+  files=()
+  for name in "$@"; do
+    [ -f "$here/$(basename "$name")" ] || fail "no browser test $here/$(basename "$name")"
+    files+=("$here/$(basename "$name")")
+  done
+else
+  files=("$here"/*.test.mjs)
+fi
+node --test --test-concurrency=1 "${files[@]}"
