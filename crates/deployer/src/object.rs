@@ -21,6 +21,9 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGER: &str = "slipway";
 /// Label naming the env an object belongs to.
 pub const ENV_LABEL: &str = "slipway.dev/env";
+/// Label on a namespace Slipway created for a preview env (value `"true"`): how
+/// a deployer that was not running when the preview was removed still finds it.
+pub const PREVIEW_LABEL: &str = "slipway.dev/preview";
 /// Label naming the service (with `/` as `.`) of base/version objects.
 pub const SERVICE_LABEL: &str = "slipway.dev/service";
 /// Annotation holding a hash of the applied manifest: a changed manifest (also one

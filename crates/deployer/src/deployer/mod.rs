@@ -91,6 +91,8 @@ pub struct Deployer {
     last_targets: Mutex<BTreeMap<String, DeployTarget>>,
     /// Removed preview envs not torn down yet.
     teardowns: Mutex<BTreeMap<String, DeployTarget>>,
+    /// The commit whose clusters were last searched for namespaces of removed preview envs.
+    searched_at: Mutex<Option<String>>,
     /// A teardown task runs (`serve`).
     tearing_down: std::sync::atomic::AtomicBool,
     /// Numbers the renderings.
@@ -142,6 +144,7 @@ impl Deployer {
             scheduler: Mutex::new(Scheduler::default()),
             last_targets: Mutex::new(BTreeMap::new()),
             teardowns: Mutex::new(BTreeMap::new()),
+            searched_at: Mutex::new(None),
             tearing_down: std::sync::atomic::AtomicBool::new(false),
             generations: std::sync::atomic::AtomicU64::new(0),
             changed: Arc::new(tokio::sync::Notify::new()),
@@ -309,7 +312,7 @@ impl Deployer {
     pub fn targets(&self, snapshot: &RepoSnapshot) -> Result<BTreeMap<String, DeployTarget>, DeployerError> {
         match snapshot.deployers() {
             Ok(d) => {
-                self.shards().set_envs(d.deployers.keys());
+                self.share_envs(&d.deployers);
                 Ok(d.deployers)
             }
             Err(e) => {
@@ -501,7 +504,8 @@ impl Deployer {
     }
 
     /// Fetches once, reconciles every env of `deployers.yaml` concurrently, then
-    /// tears down the preview envs removed since the last fetch.
+    /// tears down the preview envs removed since the last fetch, or before
+    /// (found by their namespaces' labels when the commit is new).
     pub async fn reconcile_all(&self) -> Result<BTreeMap<String, EnvRun>, DeployerError> {
         let snapshot = self.fetch().await?;
         let targets = self.targets(&snapshot)?;
@@ -511,6 +515,7 @@ impl Deployer {
             async move { (env.clone(), self.reconcile_env(env, target, &snapshot).await) }
         }))
         .await;
+        self.search_removed_previews(&snapshot, &targets).await;
         self.tear_down_removed_previews(&snapshot).await;
         Ok(runs.into_iter().collect())
     }

@@ -98,24 +98,31 @@ impl Deployer {
                 }
                 self.start_env(&mut tasks, env, &drain);
             }
-            self.start_teardowns(&mut tasks, &snapshot, &drain);
+            self.start_teardowns(&mut tasks, &snapshot, targets, &drain);
         }
     }
 
-    /// Tears down the removed preview envs on a task of its own, one such task at a time.
+    /// On a task of its own, one such task at a time: searches the clusters for
+    /// namespaces of removed preview envs when the commit is new (so also at
+    /// start), and tears down the removed preview envs.
     fn start_teardowns(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
         snapshot: &Arc<slipway_core::RepoSnapshot>,
+        targets: std::collections::BTreeMap<String, slipway_core::deployers::DeployTarget>,
         drain: &Drain,
     ) {
         use std::sync::atomic::Ordering;
-        if !self.teardowns_pending() || self.tearing_down.swap(true, Ordering::SeqCst) {
+        if !self.teardowns_pending() && !self.search_due(&snapshot.commit) {
+            return;
+        }
+        if self.tearing_down.swap(true, Ordering::SeqCst) {
             return;
         }
         let (me, snapshot, in_flight) = (self.clone(), snapshot.clone(), drain.guard());
         tasks.spawn(async move {
             let _in_flight = in_flight;
+            me.search_removed_previews(&snapshot, &targets).await;
             me.tear_down_removed_previews(&snapshot).await;
             me.tearing_down.store(false, Ordering::SeqCst);
         });

@@ -8,13 +8,22 @@
 //!
 //! ```text
 //!  targets before ─┐
-//!  targets now ────┴─▶ previews gone ─▶ pending ─▶ prune all ─▶ inventory, namespace if ours ─▶ done
-//!                                        (retried on the next round while the cluster fails)
+//!  targets now ────┴─▶ previews gone ──┐
+//!  namespaces labelled slipway.dev/preview ├─▶ pending ─▶ prune all ─▶ inventory, namespace if ours ─▶ done
+//!   whose env is not in deployers.yaml ──┘   (retried on the next round while the cluster fails)
 //! ```
 //!
-//! What was removed is learned by comparing the targets of successive fetches,
-//! so a preview removed while the deployer was not running is not torn down
-//! by it; delete such a namespace by hand (`kubectl delete namespace preview-…`).
+//! Two ways to learn what was removed: comparing the targets of successive
+//! fetches (also finds a preview whose namespace someone else made), and, at
+//! start and whenever the commit changes, listing on every cluster of the
+//! config the namespaces Slipway created for preview envs (labelled
+//! `slipway.dev/preview: "true"`) whose env is gone: so a preview removed while
+//! no deployer ran is torn down too. A namespace without that label (one an
+//! ordinary env's deploy created, or someone else's) is never found this way.
+//!
+//! With env shards, a removed preview env stays one of the shards' envs until it
+//! is torn down: only the replica holding its Lease tears it down, fenced like
+//! any reconcile.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,7 +34,7 @@ use slipway_core::RepoSnapshot;
 use super::{lock, Deployer};
 use crate::cluster::Cluster;
 use crate::inventory::inventory_name;
-use crate::object::{ENV_LABEL, MANAGED_BY_LABEL, MANAGER};
+use crate::object::{ENV_LABEL, MANAGED_BY_LABEL, MANAGER, PREVIEW_LABEL};
 
 /// What tearing down one removed preview env did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +51,90 @@ pub fn created_for(namespace: &serde_json::Value, env: &str) -> bool {
     labels[MANAGED_BY_LABEL].as_str() == Some(MANAGER) && labels[ENV_LABEL].as_str() == Some(env)
 }
 
+/// The env of a namespace Slipway created for a preview env that is no longer
+/// in `targets` (`None` for any other namespace).
+pub fn removed_preview_of(namespace: &serde_json::Value, targets: &BTreeMap<String, DeployTarget>) -> Option<String> {
+    let labels = &namespace["metadata"]["labels"];
+    let env = labels[ENV_LABEL].as_str()?;
+    let ours = labels[MANAGED_BY_LABEL].as_str() == Some(MANAGER) && labels[PREVIEW_LABEL].as_str() == Some("true");
+    (ours && !targets.contains_key(env) && slipway_core::names::validate_env_name(env).is_ok()).then(|| env.to_string())
+}
+
+/// The label selector of the namespaces Slipway created for preview envs.
+fn preview_namespaces() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGER},{PREVIEW_LABEL}=true")
+}
+
 impl Deployer {
+    /// Tells the shards the envs to hold: those of `targets` and the removed
+    /// preview envs still to tear down.
+    pub(super) fn share_envs(&self, targets: &BTreeMap<String, DeployTarget>) {
+        let pending = lock(&self.teardowns);
+        self.shards().set_envs(targets.keys().chain(pending.keys()));
+    }
+
+    /// At start and when the commit is new: notes the preview envs of `targets`'
+    /// clusters whose namespace Slipway created but which `targets` no longer has.
+    /// A cluster that cannot be read is searched again with the next commit.
+    pub(super) async fn search_removed_previews(
+        &self,
+        snapshot: &RepoSnapshot,
+        targets: &BTreeMap<String, DeployTarget>,
+    ) {
+        if lock(&self.searched_at).as_deref() == Some(snapshot.commit.as_str()) {
+            return;
+        }
+        *lock(&self.searched_at) = Some(snapshot.commit.clone());
+        let selector = preview_namespaces();
+        for name in self.config.clusters.keys() {
+            let found = async {
+                let cluster = self.cluster("", name).await.map_err(|e| e.to_string())?;
+                let (namespaces, _) = cluster
+                    .list_at(&Cluster::namespace_kind(), None, &selector, |ns| ns)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(namespaces)
+            }
+            .await;
+            let namespaces = match found {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(cluster = %name, "cannot look for namespaces of removed preview envs: {e}");
+                    continue;
+                }
+            };
+            let mut pending = lock(&self.teardowns);
+            for ns in namespaces {
+                let (Some(env), Some(namespace)) = (removed_preview_of(&ns, targets), ns["metadata"]["name"].as_str())
+                else {
+                    continue;
+                };
+                if pending.contains_key(&env) {
+                    continue;
+                }
+                tracing::info!(env, namespace, cluster = %name, "found the namespace of a preview env no longer in deployers.yaml: tearing it down");
+                pending.insert(
+                    env,
+                    DeployTarget {
+                        cluster: name.clone(),
+                        namespace: namespace.to_string(),
+                        prune: true,
+                        allow_empty: true,
+                        adopt: false,
+                        prune_adopted: false,
+                        preview: None,
+                    },
+                );
+            }
+        }
+        self.share_envs(targets);
+    }
+
+    /// Whether the clusters are to be searched for removed preview envs at `commit`.
+    pub(super) fn search_due(&self, commit: &str) -> bool {
+        lock(&self.searched_at).as_deref() != Some(commit)
+    }
+
     /// Notes the preview envs of the last targets that `targets` no longer has;
     /// an env back in `targets` is not torn down.
     pub(super) fn note_removed_previews(&self, targets: &BTreeMap<String, DeployTarget>) {
@@ -56,6 +148,8 @@ impl Deployer {
         }
         pending.retain(|env, _| !targets.contains_key(env));
         *last = targets.clone();
+        drop(pending);
+        self.share_envs(targets);
     }
 
     /// Whether removed preview envs wait to be torn down.
@@ -72,6 +166,14 @@ impl Deployer {
         let pending: Vec<(String, DeployTarget)> = lock(&self.teardowns).clone().into_iter().collect();
         let mut out = BTreeMap::new();
         for (env, target) in pending {
+            // With shards: only the replica that holds the env's Lease tears it down.
+            let _busy = match self.shards().enter(&env) {
+                Ok(busy) => busy,
+                Err(why) => {
+                    tracing::debug!(env, "removed preview env not torn down here: {why}");
+                    continue;
+                }
+            };
             let result = self.tear_down(&env, &target, snapshot).await;
             match &result {
                 Ok(t) => {
@@ -95,6 +197,9 @@ impl Deployer {
             lock(&self.envs).remove(&env);
             out.insert(env, result);
         }
+        // The envs torn down are no longer the shards'.
+        let targets = lock(&self.last_targets).clone();
+        self.share_envs(&targets);
         out
     }
 

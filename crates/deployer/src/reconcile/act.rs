@@ -13,7 +13,7 @@ use super::{with_rule, Acted, Observed, Settings};
 use crate::cluster::{Cluster, ClusterError, Kind};
 use crate::inventory::{inventory_name, Inventory, InventoryEntry};
 use crate::live::{LiveObject, SharedLive};
-use crate::object::{ObjectKey, ENV_LABEL, MANAGED_BY_LABEL, MANAGER};
+use crate::object::{ObjectKey, ENV_LABEL, MANAGED_BY_LABEL, MANAGER, PREVIEW_LABEL};
 use crate::plan::Plan;
 use crate::shards::Fence;
 use crate::watch::EnvWatches;
@@ -112,8 +112,11 @@ pub async fn act(
     }
     if !observed.namespace_exists {
         acted.writes += 1;
-        let body = json!({"apiVersion": "v1", "kind": "Namespace",
-                          "metadata": {"name": ns, "labels": {MANAGED_BY_LABEL: MANAGER, ENV_LABEL: env}}});
+        let mut labels = json!({MANAGED_BY_LABEL: MANAGER, ENV_LABEL: env});
+        if target.preview.is_some() {
+            labels[PREVIEW_LABEL] = json!("true");
+        }
+        let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}});
         if let Err(e) = cluster.apply(&Cluster::namespace_kind(), None, ns, &body).await {
             acted.errors.push(format!("creating namespace {ns}: {e}"));
             return acted;
