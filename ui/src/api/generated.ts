@@ -287,6 +287,187 @@ commit_url?: string,
  */
 changelogs: Array<Origin>, };
 
+export type ObjectChange = "added" | "removed" | "changed";
+
+export type RenderedFieldDiff = { 
+/**
+ * `spec.template.spec.containers[0].image`, `data.LOG_LEVEL`.
+ */
+path: string, before: unknown, after: unknown, };
+
+export type RenderedObjectDiff = { 
+/**
+ * The service or deployable file it comes from (the side that has it, `after` first).
+ */
+unit: string, api_version: string, kind: string, namespace: string | null, name: string, change: ObjectChange, 
+/**
+ * For a changed object, every field that differs (empty for added and removed ones).
+ */
+fields: Array<RenderedFieldDiff>, };
+
+export type RenderProblem = { 
+/**
+ * `before` or `after`.
+ */
+side: "before" | "after", unit: string, error: string, };
+
+export type RenderedDiff = { 
+/**
+ * Sorted by kind, namespace and name.
+ */
+objects: Array<RenderedObjectDiff>, problems: Array<RenderProblem>, };
+
+export type Lineage = { 
+/**
+ * Oldest first.
+ */
+origins: Array<Origin>, 
+/**
+ * Older versions were left out (the walk is capped).
+ */
+truncated: boolean, };
+
+export type Move = { service: string, 
+/**
+ * Version labels before and after (`None`: new in the target).
+ */
+old: string | null, new: string, old_vars: Record<string, string | number | boolean | null> | null, new_vars: Record<string, string | number | boolean | null> | null, };
+
+export type Held = { service: string, reasons: Array<string>, };
+
+export type MovePreview = { changelogs: Lineage, service: string, 
+/**
+ * Version labels before and after (`None`: new in the target).
+ */
+old: string | null, new: string, old_vars: Record<string, string | number | boolean | null> | null, new_vars: Record<string, string | number | boolean | null> | null, };
+
+export type PromotionPreview = { transition: string, source: string, target: string, 
+/**
+ * The repo commit the preview was computed on.
+ */
+commit: string, 
+/**
+ * Whether any service would move.
+ */
+moves_anything: boolean, 
+/**
+ * One line for people: what would move, or that nothing would.
+ */
+summary: string, services: Array<MovePreview>, held: Array<Held>, 
+/**
+ * The target env's rendered manifests before and after.
+ */
+diff: RenderedDiff, };
+
+export type EnvDiffAnswer = { from: string, to: string, commit: string, 
+/**
+ * Whether the two envs render the same objects.
+ */
+same: boolean, 
+/**
+ * Sorted by kind, namespace and name.
+ */
+objects: Array<RenderedObjectDiff>, problems: Array<RenderProblem>, };
+
+export type TimelineEvent = { 
+/**
+ * `posted`, `promoted`, `rolled_back_to`, `changed` (a commit by hand),
+ * `clean`, `failed`, or `rolled_back` (a rollback replaced it).
+ */
+event: "posted" | "promoted" | "rolled_back_to" | "changed" | "clean" | "failed" | "rolled_back", at: string, commit: string, };
+
+export type EnvTimeline = { env: string, 
+/**
+ * Oldest first.
+ */
+events: Array<TimelineEvent>, };
+
+export type Timeline = { service: string, version: string, 
+/**
+ * The commit that brought the version in first, and when.
+ */
+origin: TimelineEvent | null, 
+/**
+ * The envs in the order the version reached them.
+ */
+envs: Array<EnvTimeline>, };
+
+export type Spread = { count: number, 
+/**
+ * Seconds; `None` without samples.
+ */
+median_seconds: number | null, p90_seconds: number | null, };
+
+export type Dora = { env: string, service: string | null, since: string, until: string, 
+/**
+ * Deploys that reached `Clean` in the period.
+ */
+deploys: number, deploys_per_day: number, deploys_per_week: number, 
+/**
+ * From a version's origin to `Clean` in this env.
+ */
+lead_time: Spread, 
+/**
+ * Promotions into the env in the period.
+ */
+promotions: number, 
+/**
+ * Of those, the ones that ended `Failed` or were rolled back.
+ */
+failed_promotions: number, 
+/**
+ * `failed_promotions / promotions`; `None` without promotions.
+ */
+change_failure_rate: number | null, 
+/**
+ * From a deploy's `Failed` to the next `Clean` of that service in the env.
+ */
+time_to_restore: Spread, };
+
+export type PreviewEntry = { 
+/**
+ * The short name (`pr-42`).
+ */
+name: string, 
+/**
+ * Its env and namespace (`preview-pr-42`).
+ */
+env: string, cluster: string, namespace: string, 
+/**
+ * `https://<preview_host><preview_path>`, when it has a host.
+ */
+url: string | null, expires: string, source: string | null, 
+/**
+ * Service → version label.
+ */
+services: { [key in string]: string }, };
+
+export type PreviewEnv = { 
+/**
+ * The deployer's rollout status of the env; none before it reported one.
+ */
+status: RolloutStatus | null, reason: string, 
+/**
+ * The commit the deployer reconciled it to.
+ */
+deployed_commit: string | null, expired: boolean, 
+/**
+ * The short name (`pr-42`).
+ */
+name: string, 
+/**
+ * Its env and namespace (`preview-pr-42`).
+ */
+env: string, cluster: string, namespace: string, 
+/**
+ * `https://<preview_host><preview_path>`, when it has a host.
+ */
+url: string | null, expires: string, source: string | null, 
+/**
+ * Service → version label.
+ */
+services: { [key in string]: string }, };
+
 export type CommitAnswer = { 
 /**
  * The new commit, or the current one when nothing changed.
