@@ -5,6 +5,7 @@ import { vi } from 'vitest';
 import type { Api } from './api/client';
 import type {
   DeployableInEnv,
+  Dora,
   EnvDiff,
   EnvSummary,
   HistoryEntry,
@@ -342,6 +343,8 @@ export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType
   const api: Api = {
     state: vi.fn(async () => sampleState()),
     history: vi.fn(async () => [] as HistoryEntry[]),
+    timeline: vi.fn(async () => null),
+    dora: vi.fn(async (env: string) => emptyDora(env)),
     preview: vi.fn(async () => {
       throw new Error('no preview in this test');
     }),
@@ -390,4 +393,24 @@ export function renderWith(ui: ReactElement, { api = fakeApi(), token }: { api?:
       </TokenProvider>
     </ApiProvider>,
   );
+}
+
+/** The four keys of an env with nothing recorded. */
+export function emptyDora(env: string, over: Partial<Dora> = {}): Dora {
+  const none = { count: 0, median_seconds: null, p90_seconds: null };
+  return {
+    env,
+    service: null,
+    since: '2026-01-01T00:00:00Z',
+    until: '2026-01-31T00:00:00Z',
+    deploys: 0,
+    deploys_per_day: 0,
+    deploys_per_week: 0,
+    lead_time: none,
+    promotions: 0,
+    failed_promotions: 0,
+    change_failure_rate: null,
+    time_to_restore: none,
+    ...over,
+  };
 }
