@@ -38,15 +38,15 @@ export function BarChart({
   const max = Math.max(0, ...rows.map((r) => r.value ?? 0));
   const rowHeight = 22;
   const labelWidth = 70;
-  const barWidth = 150;
+  const barWidth = 140;
   return (
     <svg
       className="dora-chart"
       role="img"
       aria-label={`${title}: ${rows.map((r) => `${r.env} ${format(r.value)}`).join(', ')}`}
-      width={labelWidth + barWidth + 80}
+      width={labelWidth + barWidth + 70}
       height={rows.length * rowHeight}
-      viewBox={`0 0 ${labelWidth + barWidth + 80} ${rows.length * rowHeight}`}
+      viewBox={`0 0 ${labelWidth + barWidth + 70} ${rows.length * rowHeight}`}
     >
       {rows.map((r, i) => {
         const w = max > 0 && r.value ? Math.max(2, (r.value / max) * barWidth) : 0;
@@ -83,7 +83,8 @@ export function DoraPage({
   const id = useId();
   const [keys, setKeys] = useState<Dora[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const envs = state.envs.map((e) => e.name);
+  // Source envs are never deployed: they have no keys.
+  const envs = state.envs.filter((e) => e.deployed).map((e) => e.name);
   const envList = envs.join('\n');
 
   useEffect(() => {
