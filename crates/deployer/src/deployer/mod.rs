@@ -564,14 +564,19 @@ impl Deployer {
         Ok(runs.into_iter().collect())
     }
 
-    /// Fetches once and reconciles one env (`deploy --env`).
+    /// Fetches once and reconciles one env (`deploy --local --env`).
     pub async fn deploy(&self, env: &str) -> Result<EnvRun, DeployerError> {
+        self.deploy_forced(env, false).await
+    }
+
+    /// Like [`Deployer::deploy`]; with `force`, every object is applied again.
+    pub async fn deploy_forced(&self, env: &str, force: bool) -> Result<EnvRun, DeployerError> {
         let snapshot = self.fetch().await?;
         let targets = self.targets(&snapshot)?;
         let target = targets
             .get(env)
             .ok_or_else(|| DeployerError::UnknownEnv(env.to_string()))?;
-        Ok(self.reconcile_env(env, target, &snapshot).await)
+        Ok(self.reconcile_env_forced(env, target, &snapshot, force).await)
     }
 
     /// Dry run: what a reconcile would create, change and prune, per env.
