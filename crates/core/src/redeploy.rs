@@ -223,6 +223,8 @@ mod tests {
             envs: [("pp".to_string(), e)].into(),
         };
         assert!(!answer.ok());
-        assert!(answer.summary().starts_with("pp: not deployed: env pp is applied by replica deployer-1"));
+        assert!(answer
+            .summary()
+            .starts_with("pp: not deployed: env pp is applied by replica deployer-1"));
     }
 }

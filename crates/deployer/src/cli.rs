@@ -80,7 +80,9 @@ pub fn url_of_bind(api_bind: &str) -> anyhow::Result<String> {
         .parse()
         .map_err(|e| anyhow::anyhow!("the config's api_bind {api_bind:?} is not an address ({e}); pass --url"))?;
     if addr.port() == 0 {
-        anyhow::bail!("the config's api_bind {api_bind} has no fixed port (the deployer logs the one it took); pass --url");
+        anyhow::bail!(
+            "the config's api_bind {api_bind} has no fixed port (the deployer logs the one it took); pass --url"
+        );
     }
     let host = match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_string(),
@@ -102,7 +104,10 @@ async fn ask_to_deploy(url: &str, token: &str, request: &DeployRequest) -> anyho
         .await
         .with_context(|| format!("cannot reach the deployer at {endpoint}"))?;
     let status = answer.status();
-    let text = answer.text().await.with_context(|| format!("the deployer's answer from {endpoint} was cut off"))?;
+    let text = answer
+        .text()
+        .await
+        .with_context(|| format!("the deployer's answer from {endpoint} was cut off"))?;
     if !status.is_success() {
         let message = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
@@ -113,11 +118,16 @@ async fn ask_to_deploy(url: &str, token: &str, request: &DeployRequest) -> anyho
     let answer: DeployAnswer =
         serde_json::from_str(&text).with_context(|| format!("unreadable answer from {endpoint}"))?;
     print!("{}", answer.summary());
-    Ok(if answer.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if answer.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn token(file: Option<&Path>) -> anyhow::Result<String> {
-    let missing = || anyhow::anyhow!("an API token with scope deploy is needed: pass --token-file PATH or set {TOKEN_ENV}");
+    let missing =
+        || anyhow::anyhow!("an API token with scope deploy is needed: pass --token-file PATH or set {TOKEN_ENV}");
     match peer_token(file, file.is_none().then_some(TOKEN_ENV)) {
         Ok(Some(token)) => Ok(token),
         Ok(None) | Err(slipway_core::tokens::TokenError::EnvMissing { .. }) => Err(missing()),

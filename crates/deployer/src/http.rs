@@ -5,15 +5,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
 use axum::body::Bytes;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde_json::json;
 use slipway_core::redeploy::DeployRequest;
 use slipway_core::tokens::{Principal, Scope, Tokens};
-use axum::{Json, Router};
 use slipway_kit::admin::{self, Admin};
 use slipway_kit::refresh::RefreshGate;
 
@@ -68,20 +68,21 @@ async fn deploy(State(api): State<DeployApi>, headers: HeaderMap, body: Bytes) -
         Ok(p) => p,
         Err(refused) => return refused,
     };
-    let request: DeployRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        DeployRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return error(
+    let request: DeployRequest =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            DeployRequest::default()
+        } else {
+            match serde_json::from_slice(&body) {
+                Ok(r) => r,
+                Err(e) => return error(
                     StatusCode::BAD_REQUEST,
-                    format!("invalid body: {e} (expected {{\"envs\": [\"dev\"], \"force\": true}}); nothing was deployed"),
+                    format!(
+                        "invalid body: {e} (expected {{\"envs\": [\"dev\"], \"force\": true}}); nothing was deployed"
+                    ),
                     json!({}),
-                )
+                ),
             }
-        }
-    };
+        };
     let envs: Vec<Option<&str>> = match &request.envs {
         Some(envs) => envs.iter().map(|e| Some(e.as_str())).collect(),
         None => vec![None],

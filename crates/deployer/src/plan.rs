@@ -102,7 +102,8 @@ impl Plan {
     /// A forced redeploy: every object that matches is applied again as well.
     pub fn force_all(&mut self) {
         let unchanged = std::mem::take(&mut self.unchanged);
-        self.apply.extend(unchanged.into_iter().map(|i| (i, ApplyReason::Redeploy)));
+        self.apply
+            .extend(unchanged.into_iter().map(|i| (i, ApplyReason::Redeploy)));
     }
 
     /// Whether the plan writes nothing.

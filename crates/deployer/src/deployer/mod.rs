@@ -401,7 +401,8 @@ impl Deployer {
         snapshot: &Arc<RepoSnapshot>,
         force: bool,
     ) -> EnvRun {
-        let span = tracing::info_span!("reconcile", env, cluster = %target.cluster, commit = %short(&snapshot.commit), force);
+        let span =
+            tracing::info_span!("reconcile", env, cluster = %target.cluster, commit = %short(&snapshot.commit), force);
         // One reconcile of an env at a time, whoever asked for it.
         let turn = self.with_env(env, |e| e.turn.clone());
         let _turn = turn.lock().await;

@@ -138,7 +138,11 @@ fn deployed(run: &EnvRun) -> EnvDeployed {
             })
     });
     EnvDeployed {
-        result: if ok { DeployResult::Applied } else { DeployResult::Failed },
+        result: if ok {
+            DeployResult::Applied
+        } else {
+            DeployResult::Failed
+        },
         commit: run.status.commit.clone(),
         status: Some(run.status.status),
         created: count(AppliedAction::Created),
