@@ -68,21 +68,22 @@ async fn deploy(State(api): State<DeployApi>, headers: HeaderMap, body: Bytes) -
         Ok(p) => p,
         Err(refused) => return refused,
     };
-    let request: DeployRequest =
-        if body.iter().all(u8::is_ascii_whitespace) {
-            DeployRequest::default()
-        } else {
-            match serde_json::from_slice(&body) {
-                Ok(r) => r,
-                Err(e) => return error(
+    let request: DeployRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        DeployRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return error(
                     StatusCode::BAD_REQUEST,
                     format!(
                         "invalid body: {e} (expected {{\"envs\": [\"dev\"], \"force\": true}}); nothing was deployed"
                     ),
                     json!({}),
-                ),
+                )
             }
-        };
+        }
+    };
     let envs: Vec<Option<&str>> = match &request.envs {
         Some(envs) => envs.iter().map(|e| Some(e.as_str())).collect(),
         None => vec![None],
