@@ -10,6 +10,7 @@ use slipway_core::lineage::Origin;
 use slipway_core::live::{
     Condition, ContainerView, DiffState, EnvDiff, EventView, FieldDiff, LiveObject, LiveView, ObjectDiff, PodView,
 };
+use slipway_core::redeploy::{AppliedAction, AppliedObject, DeployAnswer, DeployRequest, DeployResult, EnvDeployed};
 use slipway_core::status::{
     ErrorRecord, Phase, Promotion, PromotionState, PullRequestState, PullRequestStatus, ResourceStatus, RolloutStatus,
     RunAnswer, SkippedService, TransitionResult, TransitionRun, TransitionStatus, VerdictAnswer,
@@ -73,6 +74,13 @@ pub fn generated_file() -> String {
         declaration::<CommitAnswer>(),
         declaration::<RunAnswer>(),
         declaration::<VerdictAnswer>(),
+        // `POST /api/deploy`.
+        declaration::<DeployRequest>(),
+        declaration::<DeployResult>(),
+        declaration::<AppliedAction>(),
+        declaration::<AppliedObject>(),
+        declaration::<EnvDeployed>(),
+        declaration::<DeployAnswer>(),
     ];
     let mut out = String::from(
         "// Generated from the Rust types the servers serialize (crates/aggregator/src/ui_types.rs).\n\
