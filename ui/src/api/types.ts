@@ -5,7 +5,10 @@
 // marked `?` may be left out of the JSON; `| null` is sent as null.
 
 export type {
+  AppliedObject,
   CommitAnswer,
+  DeployAnswer,
+  EnvDeployed,
   Condition,
   ContainerView,
   DeployableInEnv,
