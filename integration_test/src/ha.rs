@@ -222,7 +222,10 @@ impl HaStack {
                 &opts.stack.example.cluster,
                 &ground.kubeconfig,
                 &ground.context_line,
-                &sharding,
+                &format!(
+                    "{sharding}api_tokens_file: {}\n",
+                    dir.join("transitioner-tokens").display()
+                ),
             );
             start(Role::Deployer, i, config)?;
         }

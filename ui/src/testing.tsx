@@ -6,6 +6,7 @@ import type { Api } from './api/client';
 import type {
   DeployableInEnv,
   Dora,
+  EnvDeployed,
   EnvDiff,
   EnvSummary,
   HistoryEntry,
@@ -338,6 +339,27 @@ export function previewEnv(over: Partial<PreviewEnv> & Pick<PreviewEnv, 'name'>)
   };
 }
 
+/** What a redeploy of `env` answers: two objects, re-applied when forced, else unchanged. */
+export function deployedEnv(env: string, force: boolean): EnvDeployed {
+  return {
+    result: 'applied',
+    commit: 'c0ffee0000',
+    status: 'Clean',
+    created: 0,
+    changed: 0,
+    reapplied: force ? 2 : 0,
+    unchanged: force ? 0 : 2,
+    pruned: 0,
+    failed: 0,
+    objects: force
+      ? [
+          { object: `ConfigMap ${env}/app`, action: 'reapplied' },
+          { object: `Deployment.apps ${env}/web`, action: 'reapplied' },
+        ]
+      : [],
+  };
+}
+
 /** An Api whose every method is a vi.fn(); pass overrides for the answers a test needs. */
 export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType<typeof vi.fn> & Api[K] } {
   const api: Api = {
@@ -379,6 +401,10 @@ export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType
     createPreview: vi.fn(async () => ({ commit: 'prev1ew000' })),
     extendPreview: vi.fn(async () => ({ commit: 'ext3nd0000' })),
     deletePreview: vi.fn(async () => ({ commit: 'de1ete0000' })),
+    deploy: vi.fn(async (envs: string[], force: boolean) => ({
+      force,
+      envs: Object.fromEntries(envs.map((env) => [env, deployedEnv(env, force)])),
+    })),
     ...over,
   };
   return api as never;

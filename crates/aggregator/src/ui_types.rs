@@ -17,6 +17,7 @@ use slipway_core::live::{
 };
 use slipway_core::preview::{Held, Move, MovePreview, PromotionPreview};
 use slipway_core::previews::PreviewEntry;
+use slipway_core::redeploy::{AppliedAction, AppliedObject, DeployAnswer, DeployRequest, DeployResult, EnvDeployed};
 use slipway_core::status::{
     ErrorRecord, Phase, Promotion, PromotionState, PullRequestState, PullRequestStatus, ResourceStatus, RolloutStatus,
     RunAnswer, SkippedService, TransitionResult, TransitionRun, TransitionStatus, VerdictAnswer,
@@ -103,6 +104,13 @@ pub fn generated_file() -> String {
         declaration::<CommitAnswer>(),
         declaration::<RunAnswer>(),
         declaration::<VerdictAnswer>(),
+        // `POST /api/deploy`.
+        declaration::<DeployRequest>(),
+        declaration::<DeployResult>(),
+        declaration::<AppliedAction>(),
+        declaration::<AppliedObject>(),
+        declaration::<EnvDeployed>(),
+        declaration::<DeployAnswer>(),
     ];
     let mut out = String::from(
         "// Generated from the Rust types the servers serialize (crates/aggregator/src/ui_types.rs).\n\

@@ -1,6 +1,7 @@
 import type {
   CommitAnswer,
   Dora,
+  DeployAnswer,
   EnvDiff,
   HistoryEntry,
   LiveView,
@@ -83,6 +84,8 @@ export interface Api {
   extendPreview(name: string, ttl: string): Promise<CommitAnswer>;
   /** Removes its folder and deployers.yaml entry; the deployer then deletes what it applied there. */
   deletePreview(name: string): Promise<CommitAnswer>;
+  /** Redeploys the envs now; with `force`, every object is applied again, taking back fields others changed. */
+  deploy(envs: string[], force: boolean): Promise<DeployAnswer>;
 }
 
 export interface HttpApiOptions {
@@ -198,6 +201,7 @@ export function httpApi(options: HttpApiOptions): Api {
     lock: (target, reason) => call<CommitAnswer>('PUT', lockPath(target), { reason }, true),
     unlock: (target, reason) =>
       call<CommitAnswer>('DELETE', lockPath(target), reason === undefined ? undefined : { reason }, true),
+    deploy: (envs, force) => call<DeployAnswer>('POST', '/api/deploy', { envs, force }, true),
     rollback: (env, service, commit, hold = true) =>
       call<CommitAnswer>('POST', '/api/rollback', { env, service, commit, hold }, true),
     runTransition: (name, overrideReason) =>

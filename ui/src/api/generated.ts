@@ -489,3 +489,67 @@ export type VerdictAnswer = {
  * The commit recording the verdict, `None` when nothing new was recorded.
  */
 commit: string | null, state: PromotionState | null, reason: string, would_ship: Array<Promotion>, approved_by: Array<string>, rejected: Verdict | null, };
+
+export type DeployRequest = { 
+/**
+ * The envs to redeploy; none: every env (of the replica asked).
+ */
+envs?: Array<string>, 
+/**
+ * Re-apply every object, even unchanged ones, taking back fields other managers own.
+ */
+force: boolean, };
+
+export type DeployResult = "applied" | "failed" | "not_held";
+
+export type AppliedAction = "created" | "changed" | "reapplied";
+
+export type AppliedObject = { 
+/**
+ * `Kind namespace/name` (`Kind name` for cluster-scoped objects).
+ */
+object: string, action: AppliedAction, 
+/**
+ * Why the apply failed; none when it succeeded.
+ */
+error?: string, };
+
+export type EnvDeployed = { result: DeployResult, 
+/**
+ * The repo commit deployed (none when not held here).
+ */
+commit: string | null, 
+/**
+ * The env's rollout status after the reconcile.
+ */
+status: RolloutStatus | null, 
+/**
+ * Objects created, changed, and re-applied although unchanged (forced).
+ */
+created: number, changed: number, reapplied: number, 
+/**
+ * Objects that matched the repo and were not written.
+ */
+unchanged: number, pruned: number, 
+/**
+ * Failed applies, prunes and env-level errors.
+ */
+failed: number, 
+/**
+ * Every object applied, in order of kind and name.
+ */
+objects: Array<AppliedObject>, 
+/**
+ * What went wrong, or why this replica did not deploy it.
+ */
+error?: string, 
+/**
+ * With sharding on: the replica that holds the env, when another one does.
+ */
+owner?: string, 
+/**
+ * Where that replica answers.
+ */
+owner_address?: string, };
+
+export type DeployAnswer = { force: boolean, envs: { [key in string]: EnvDeployed }, };

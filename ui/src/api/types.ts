@@ -5,6 +5,7 @@
 // marked `?` may be left out of the JSON; `| null` is sent as null.
 
 export type {
+  AppliedObject,
   CommitAnswer,
   Dora,
   EnvDiffAnswer,
@@ -24,6 +25,8 @@ export type {
   Spread,
   Timeline,
   TimelineEvent,
+  DeployAnswer,
+  EnvDeployed,
   Condition,
   ContainerView,
   DeployableInEnv,

@@ -6,10 +6,12 @@
 //! run.rs       the loop of `serve` and the tasks of the envs
 //! env_state.rs what is kept of each env between its reconciles
 //! teardown.rs  preview envs removed from deployers.yaml: pruned, namespace deleted if ours
+//! redeploy.rs  `POST /deploy`: reconcile chosen envs now, re-applying everything if forced
 //! ```
 
 mod env_state;
 mod live_diff;
+mod redeploy;
 mod run;
 mod teardown;
 
@@ -53,6 +55,15 @@ pub enum DeployerError {
     Repository(#[from] slipway_core::FileError),
     #[error("env {0} is not in deployers.yaml")]
     UnknownEnv(String),
+    #[error("{} not in deployers.yaml; its envs are: {}", names(unknown), known.join(", "))]
+    UnknownEnvs { unknown: Vec<String>, known: Vec<String> },
+}
+
+fn names(envs: &[String]) -> String {
+    match envs {
+        [one] => format!("env {one} is"),
+        _ => format!("envs {} are", envs.join(", ")),
+    }
 }
 
 /// What one reconcile of one env did.
@@ -65,6 +76,10 @@ pub struct EnvRun {
     pub released: usize,
     /// Failed applies, prunes, releases, objects not applied, units and env-level errors.
     pub failed: usize,
+    /// Objects found to match the repo and not written.
+    pub unchanged: usize,
+    /// Every object the plan applied, how, and its error if it failed.
+    pub objects: Vec<slipway_core::redeploy::AppliedObject>,
 }
 
 impl EnvRun {
@@ -374,11 +389,35 @@ impl Deployer {
 
     /// Reconciles one env to a snapshot and records its status.
     pub async fn reconcile_env(&self, env: &str, target: &DeployTarget, snapshot: &Arc<RepoSnapshot>) -> EnvRun {
-        let span = tracing::info_span!("reconcile", env, cluster = %target.cluster, commit = %short(&snapshot.commit));
-        self.reconcile_env_inner(env, target, snapshot).instrument(span).await
+        self.reconcile_env_forced(env, target, snapshot, false).await
     }
 
-    async fn reconcile_env_inner(&self, env: &str, target: &DeployTarget, snapshot: &Arc<RepoSnapshot>) -> EnvRun {
+    /// Like [`Deployer::reconcile_env`]; with `force`, every object is applied
+    /// again, also those that match (a forced redeploy).
+    pub async fn reconcile_env_forced(
+        &self,
+        env: &str,
+        target: &DeployTarget,
+        snapshot: &Arc<RepoSnapshot>,
+        force: bool,
+    ) -> EnvRun {
+        let span =
+            tracing::info_span!("reconcile", env, cluster = %target.cluster, commit = %short(&snapshot.commit), force);
+        // One reconcile of an env at a time, whoever asked for it.
+        let turn = self.with_env(env, |e| e.turn.clone());
+        let _turn = turn.lock().await;
+        self.reconcile_env_inner(env, target, snapshot, force)
+            .instrument(span)
+            .await
+    }
+
+    async fn reconcile_env_inner(
+        &self,
+        env: &str,
+        target: &DeployTarget,
+        snapshot: &Arc<RepoSnapshot>,
+        force: bool,
+    ) -> EnvRun {
         let started = Instant::now();
         let previous = self.status().envs.get(env).cloned();
         let labels = Metrics::env(env);
@@ -390,8 +429,16 @@ impl Deployer {
             let observed = observe(env, target, &rendering, &cluster, Some(&watches), Some(&desired)).await?;
             let observed_after = started.elapsed();
             let verified = self.with_env(env, |e| std::mem::take(&mut e.verified));
-            let plan = plan_for(env, target, &observed, &verified);
+            let mut plan = if force {
+                // Every object is compared again: none is taken as verified.
+                plan_for(env, target, &observed, &Verified::default())
+            } else {
+                plan_for(env, target, &observed, &verified)
+            };
             drop(verified);
+            if force {
+                plan.force_all();
+            }
             let verified = Verified::after(&observed.desired, &observed.live, &plan);
             self.with_env(env, |e| e.verified = verified);
             let planned_after = started.elapsed();
@@ -412,7 +459,7 @@ impl Deployer {
         }
         .await;
         let now = self.clock.now();
-        let (status, outcome) = match result {
+        let (status, outcome, objects, unchanged) = match result {
             Err(e) => {
                 let message = e.to_string();
                 tracing::warn!("reconcile failed: {message}");
@@ -424,7 +471,7 @@ impl Deployer {
                     previous.as_ref(),
                     now,
                 );
-                (status, Outcome::failed(e.reason()))
+                (status, Outcome::failed(e.reason()), Vec::new(), 0)
             }
             Ok((observed, plan, acted)) => {
                 let versions = service_versions(snapshot, env, &observed.desired.units);
@@ -466,7 +513,8 @@ impl Deployer {
                 if applied + pruned + released > 0 || failed > 0 {
                     tracing::info!(applied, pruned, released, failed, status = ?status.status, "reconciled");
                 }
-                (status, outcome)
+                let objects = redeploy::applied_objects(&observed.desired, &plan, &acted);
+                (status, outcome, objects, plan.unchanged.len())
             }
         };
         let run = EnvRun {
@@ -475,6 +523,8 @@ impl Deployer {
             pruned: outcome.pruned,
             released: outcome.released,
             failed: outcome.failed_total(),
+            unchanged,
+            objects,
         };
         self.metrics
             .reconcile_seconds
@@ -515,14 +565,19 @@ impl Deployer {
         Ok(runs.into_iter().collect())
     }
 
-    /// Fetches once and reconciles one env (`deploy --env`).
+    /// Fetches once and reconciles one env (`deploy --local --env`).
     pub async fn deploy(&self, env: &str) -> Result<EnvRun, DeployerError> {
+        self.deploy_forced(env, false).await
+    }
+
+    /// Like [`Deployer::deploy`]; with `force`, every object is applied again.
+    pub async fn deploy_forced(&self, env: &str, force: bool) -> Result<EnvRun, DeployerError> {
         let snapshot = self.fetch().await?;
         let targets = self.targets(&snapshot)?;
         let target = targets
             .get(env)
             .ok_or_else(|| DeployerError::UnknownEnv(env.to_string()))?;
-        Ok(self.reconcile_env(env, target, &snapshot).await)
+        Ok(self.reconcile_env_forced(env, target, &snapshot, force).await)
     }
 
     /// Dry run: what a reconcile would create, change and prune, per env.

@@ -171,7 +171,7 @@ impl Deployer {
         }
     }
 
-    fn checks(&self) -> Checks {
+    pub(super) fn checks(&self) -> Checks {
         Checks {
             first: FIRST_ROLLOUT_CHECK,
             max: self.config.rollout_check_interval,
