@@ -55,10 +55,7 @@ impl LeaseTiming {
 /// transitioner's `leader_election` section plus a Lease name prefix; this is the
 /// one place to change when the deployer's keys differ.
 pub fn deployer_sharding(lease: &LeaseTiming, kubeconfig: &Path) -> String {
-    format!(
-        "sharding:\n  lease_name: slipway-deployer\n{}",
-        lease.yaml(kubeconfig)
-    )
+    format!("sharding:\n  lease_name: slipway-deployer\n{}", lease.yaml(kubeconfig))
 }
 
 /// How to build the installation.
