@@ -121,20 +121,34 @@ async fn deploy(State(api): State<DeployApi>, headers: HeaderMap, body: Bytes) -
 }
 
 /// The router of the deployer's API. `POST /refresh` stays open (it only asks for a
-/// reconcile now, and a git host's webhook points at it) and is rate-limited.
+/// reconcile now, and a git host's webhook points at it) and is rate-limited; with
+/// sharding on it is passed on to the other replicas' `POST /refresh/local`.
 /// Ready once the run loop's first fetch of the resource repo has succeeded.
 pub fn router(deployer: Arc<Deployer>, tokens: Option<Tokens>) -> Router {
     let (d, head_of, ready_of, metrics_of) = (deployer.clone(), deployer.clone(), deployer.clone(), deployer.clone());
     let gate = RefreshGate::new(deployer.clock(), Arc::new(move || head_of.repo_commit()), move || {
+        d.request_refresh();
+        d.forward_refresh();
+    });
+    let (d, head_of) = (deployer.clone(), deployer.clone());
+    let local_gate = RefreshGate::new(deployer.clock(), Arc::new(move || head_of.repo_commit()), move || {
         d.request_refresh()
     });
     let admin = Admin {
         ready: Arc::new(move || ready_of.fetches().readiness()),
-        metrics: Arc::new(move || slipway_kit::metrics_response(&metrics_of.metrics.registry)),
+        metrics: Arc::new(move || {
+            metrics_of.update_held_gauges();
+            slipway_kit::metrics_response(&metrics_of.metrics.registry)
+        }),
         refresh: gate,
     };
     Router::new()
         .route("/status", get(status))
+        // A refresh another replica passed on: this replica only, never passed on again.
+        .route(
+            "/refresh/local",
+            post(move || async move { local_gate.nudge().into_response() }),
+        )
         // What runs: live view, logs and diff of a service or a deployable file, diff of an env.
         .route("/envs/{env}/services/{*rest}", get(crate::inspect_http::service))
         .route("/envs/{env}/deployables/{*rest}", get(crate::inspect_http::deployable))

@@ -130,6 +130,9 @@ pub struct Deployer {
 
 static NO_SHARDS: Shards = Shards::off();
 
+/// How long a refresh passed on to another replica may take.
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is still usable.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -234,6 +237,8 @@ impl Deployer {
             self.clock.clone(),
             // An env taken over is reconciled after a fetch (see `may_reconcile`).
             self.refresh.clone(),
+            // An env given up: the run loop drops its watches (see `forget_envs_not_held`).
+            self.changed.clone(),
             release,
         )
         .await
@@ -613,6 +618,69 @@ impl Deployer {
         self.set_status(|s| s.envs.retain(|env, _| targets.contains_key(env)));
         lock(&self.envs).retain(|env, _| targets.contains_key(env));
         lock(&self.scheduler).retain(|env| targets.contains_key(env));
+    }
+
+    /// With sharding on, forgets what is kept of each env this replica does not
+    /// hold (another replica applies to it) once no reconcile of it runs: its
+    /// watches stop and its rendering, caches and status are freed. An env taken
+    /// (back) later starts afresh, as on a new replica.
+    pub(super) fn forget_envs_not_held(&self) {
+        let shards = self.shards();
+        if !shards.is_on() {
+            return;
+        }
+        let mut forgotten = Vec::new();
+        lock(&self.envs).retain(|env, e| {
+            let keep = e.running || shards.holds(env);
+            if !keep {
+                forgotten.push(env.clone());
+            }
+            keep
+        });
+        if forgotten.is_empty() {
+            return;
+        }
+        tracing::debug!(envs = ?forgotten, "another replica holds these envs: their watches stop");
+        self.set_status(|s| s.envs.retain(|env, _| !forgotten.contains(env)));
+        lock(&self.scheduler).retain(|env| !forgotten.contains(&env.to_string()));
+    }
+
+    /// Sets the gauges of what this replica holds (read at each `GET /metrics`).
+    pub fn update_held_gauges(&self) {
+        let shards = self.shards();
+        let held = lock(&self.last_targets).keys().filter(|env| shards.holds(env)).count();
+        let watched = lock(&self.envs).values().filter(|e| e.watches.is_some()).count();
+        self.metrics.envs_held.set(held as i64);
+        self.metrics.watched_envs.set(watched as i64);
+    }
+
+    /// With sharding on, passes a refresh on to the other replicas alive
+    /// (`POST /refresh/local` at the address their replica Leases announce), so a
+    /// webhook that reaches one replica reconciles every env at once. Each
+    /// replica rate-limits what it is passed; none passes it on again.
+    pub fn forward_refresh(&self) {
+        let peers = self.shards().peers();
+        if peers.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            futures::future::join_all(peers.into_iter().map(|(replica, address)| {
+                let client = client.clone();
+                async move {
+                    let sent = client
+                        .post(format!("{address}/refresh/local"))
+                        .timeout(FORWARD_TIMEOUT)
+                        .send()
+                        .await
+                        .and_then(reqwest::Response::error_for_status);
+                    if let Err(e) = sent {
+                        tracing::debug!(replica, %address, "cannot pass the refresh on to another replica: {e}");
+                    }
+                }
+            }))
+            .await;
+        });
     }
 }
 

@@ -90,6 +90,7 @@ impl Deployer {
             let Some(snapshot) = snapshot else { continue };
             let Ok(targets) = self.targets(&snapshot) else { continue };
             self.forget_removed_envs(&targets);
+            self.forget_envs_not_held();
             for env in targets.keys() {
                 if let Round::Envs(due) = &round {
                     if !due.contains(env) {
