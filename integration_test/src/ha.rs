@@ -55,10 +55,7 @@ impl LeaseTiming {
 /// transitioner's `leader_election` section plus a Lease name prefix; this is the
 /// one place to change when the deployer's keys differ.
 pub fn deployer_sharding(lease: &LeaseTiming, kubeconfig: &Path) -> String {
-    format!(
-        "sharding:\n  lease_prefix: slipway-deployer\n{}",
-        lease.yaml(kubeconfig)
-    )
+    format!("sharding:\n  lease_name: slipway-deployer\n{}", lease.yaml(kubeconfig))
 }
 
 /// How to build the installation.
@@ -222,7 +219,10 @@ impl HaStack {
                 &opts.stack.example.cluster,
                 &ground.kubeconfig,
                 &ground.context_line,
-                &sharding,
+                &format!(
+                    "{sharding}api_tokens_file: {}\n",
+                    dir.join("transitioner-tokens").display()
+                ),
             );
             start(Role::Deployer, i, config)?;
         }
@@ -318,6 +318,18 @@ pub async fn leases_held_by(sim_url: &str, identity: &str) -> anyhow::Result<Vec
         .into_iter()
         .filter(|(_, holder)| holder.as_deref() == Some(identity))
         .map(|(name, _)| name)
+        .collect())
+}
+
+/// The Leases another replica must take over when `identity` dies: those it
+/// holds now but its own replica Lease (a sharded deployer's
+/// `<prefix>-replica-<identity>`, which says it is alive and simply expires).
+pub async fn leases_to_take_over(sim_url: &str, identity: &str) -> anyhow::Result<Vec<String>> {
+    let own = format!("-replica-{identity}");
+    Ok(leases_held_by(sim_url, identity)
+        .await?
+        .into_iter()
+        .filter(|name| !name.ends_with(&own))
         .collect())
 }
 

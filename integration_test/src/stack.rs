@@ -242,8 +242,8 @@ impl Ground {
 
         let token = random_name(32);
         std::fs::write(dir.join("api-tokens"), format!("playground:{token}\n"))?;
-        // The transitioner takes runs only from the aggregator, which sends this token
-        // (the same one-line file serves as the transitioner's tokens and the aggregator's peer token).
+        // The transitioner takes runs (and the deployer redeploys) only from the aggregator, which
+        // sends this token (the same one-line file serves as their tokens and the aggregator's peer token).
         std::fs::write(
             dir.join("transitioner-tokens"),
             format!("aggregator:{}\n", random_name(32)),
@@ -296,7 +296,8 @@ impl Stack {
                 &opts.example.cluster,
                 &kubeconfig,
                 &context_line,
-                "",
+                // Redeploys (POST /deploy) come from the aggregator, with its peer token.
+                &format!("api_tokens_file: {}\n", peer_tokens.display()),
             ),
         )?;
         let deployer = ServiceProcess::start("slipway-deployer", &deployer_cfg, &logs.join("deployer.log"))?;

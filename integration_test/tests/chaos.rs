@@ -20,7 +20,7 @@ use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 use integration_test::client::{service_env, wait_for, Api};
 use integration_test::example::ExampleRepo;
-use integration_test::ha::{leases_held_by, taken_over, HaOptions, HaStack, Role};
+use integration_test::ha::{leases_to_take_over, taken_over, HaOptions, HaStack, Role};
 use rand::{Rng as _, SeedableRng as _};
 use slipway_core::status::{DeployerStatus, RolloutStatus};
 
@@ -78,7 +78,6 @@ async fn deployer_status(url: &str) -> Result<DeployerStatus> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs deployer shards (the deployer's sharding section, see integration_test::ha::deployer_sharding, and the x-slipway-replica header); run with --ignored, or CHAOS_UNSHARDED=1 for one deployer"]
 async fn replicas_killed_at_random_lose_nothing_and_never_overlap() -> Result<()> {
     let seed: u64 = std::env::var("CHAOS_SEED")
         .ok()
@@ -109,7 +108,7 @@ async fn replicas_killed_at_random_lose_nothing_and_never_overlap() -> Result<()
     let deployers = stack.deployers.url();
 
     // Everything deployed before the chaos starts.
-    wait_for(Duration::from_secs(60), "every env Clean before the chaos", || async {
+    wait_for(Duration::from_secs(120), "every env Clean before the chaos", || async {
         let s = deployer_status(&deployers).await?;
         let clean = s.envs.len() == example.envs.len() && s.envs.values().all(|e| e.status == RolloutStatus::Clean);
         Ok(if clean {
@@ -177,7 +176,7 @@ async fn replicas_killed_at_random_lose_nothing_and_never_overlap() -> Result<()
         let victim = rng.gen_range(0..stack.replicas.len());
         let replica = &mut stack.replicas[victim];
         let identity = replica.identity();
-        let held = leases_held_by(&stack.sim.url(), &identity).await?;
+        let held = leases_to_take_over(&stack.sim.url(), &identity).await?;
         let (at, since) = (Utc::now(), Instant::now());
         replica.kill();
         let failover = Arc::new(Mutex::new(None));

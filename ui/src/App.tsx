@@ -4,6 +4,7 @@ import { useLiveState, type EventSourceFactory, type LiveOptions } from './live'
 import { countFailed, pageTitle, parseRoute, stalenessReasons, type Route } from './model';
 import { EnvPage } from './components/EnvPage';
 import { Header } from './components/Header';
+import { DoraPage } from './components/DoraPage';
 import { HistoryPage } from './components/HistoryPage';
 import { ErrorMessage } from './components/Messages';
 import { Overview } from './components/Overview';
@@ -55,7 +56,10 @@ export function App({ openEvents, live: liveOptions }: { openEvents: EventSource
         )}
         {state && route.page === 'service' && <ServicePage state={state} service={route.service} />}
         {state && route.page === 'env' && <EnvPage state={state} env={route.env} />}
-        {state && route.page === 'history' && <HistoryPage state={state} />}
+        {state && route.page === 'history' && <HistoryPage key={route.text} state={state} text={route.text} />}
+        {state && route.page === 'dora' && (
+          <DoraPage state={state} since={route.since} service={route.service} refreshKey={state.commit ?? ''} />
+        )}
         {state && route.page === 'preview' && (
           <PreviewPage transition={route.transition} refreshKey={state.commit ?? ''} />
         )}

@@ -9,6 +9,8 @@ import {
   formatTime,
   overviewHref,
   pageTitle,
+  doraHref,
+  historyHref,
   parseRoute,
   serviceHref,
   stalenessReasons,
@@ -182,6 +184,15 @@ describe('routes', () => {
     expect(parseRoute('#/envs/prod')).toEqual({ page: 'env', env: 'prod' });
     expect(parseRoute(envHref('pp'))).toEqual({ page: 'env', env: 'pp' });
     expect(parseRoute('#/nope')).toEqual({ page: 'not-found', hash: '#/nope' });
+  });
+
+  it('reads the DORA page with its period and service, and history with its search text', () => {
+    expect(parseRoute('#/dora')).toEqual({ page: 'dora', since: '30d', service: '' });
+    expect(parseRoute(doraHref('7d', 'team-a/api'))).toEqual({ page: 'dora', since: '7d', service: 'team-a/api' });
+    expect(doraHref('90d', '')).toBe('#/dora?since=90d');
+    expect(parseRoute('#/history')).toEqual({ page: 'history', text: '' });
+    expect(parseRoute(historyHref('abc123'))).toEqual({ page: 'history', text: 'abc123' });
+    expect(pageTitle({ page: 'dora', since: '30d', service: '' }, 0)).toBe('DORA keys · Slipway');
   });
 });
 

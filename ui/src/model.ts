@@ -173,7 +173,8 @@ export type Route =
   | { page: 'overview'; filter: string }
   | { page: 'service'; service: string }
   | { page: 'env'; env: string }
-  | { page: 'history' }
+  | { page: 'history'; text: string }
+  | { page: 'dora'; since: string; service: string }
   | { page: 'previews' }
   | { page: 'preview'; transition: string }
   | { page: 'not-found'; hash: string };
@@ -182,7 +183,11 @@ export type Route =
 export function parseRoute(hash: string): Route {
   const [path = '', query = ''] = hash.replace(/^#/, '').split('?', 2);
   if (path === '' || path === '/') return { page: 'overview', filter: new URLSearchParams(query).get('filter') ?? '' };
-  if (path === '/history') return { page: 'history' };
+  if (path === '/history') return { page: 'history', text: new URLSearchParams(query).get('q') ?? '' };
+  if (path === '/dora') {
+    const q = new URLSearchParams(query);
+    return { page: 'dora', since: q.get('since') ?? '30d', service: q.get('service') ?? '' };
+  }
   if (path === '/previews') return { page: 'previews' };
   const env = /^\/envs\/([^/]+)$/.exec(path);
   if (env && env[1]) {
@@ -215,6 +220,18 @@ export function parseRoute(hash: string): Route {
 export function overviewHref(filter: string): string {
   const f = filter.trim();
   return f ? `#/?${new URLSearchParams({ filter: f }).toString()}` : '#/';
+}
+
+/** The history page searching for `text` (a commit id finds that commit). */
+export function historyHref(text: string): string {
+  return `#/history?${new URLSearchParams({ q: text }).toString()}`;
+}
+
+/** The DORA page for a period (`7d`, `30d`, `90d`) and optionally one service. */
+export function doraHref(since: string, service: string): string {
+  const q = new URLSearchParams({ since });
+  if (service) q.set('service', service);
+  return `#/dora?${q.toString()}`;
 }
 
 export function envHref(env: string): string {
@@ -273,6 +290,8 @@ export function pageTitle(route: Route, failed: number): string {
           ? `next ${route.transition} promotion · `
           : route.page === 'previews'
             ? 'previews · '
-            : '';
+            : route.page === 'dora'
+              ? 'DORA keys · '
+              : '';
   return `${failed > 0 ? `(${failed} failed) ` : ''}${page}Slipway`;
 }

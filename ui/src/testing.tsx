@@ -5,6 +5,8 @@ import { vi } from 'vitest';
 import type { Api } from './api/client';
 import type {
   DeployableInEnv,
+  Dora,
+  EnvDeployed,
   EnvDiff,
   EnvSummary,
   HistoryEntry,
@@ -337,11 +339,34 @@ export function previewEnv(over: Partial<PreviewEnv> & Pick<PreviewEnv, 'name'>)
   };
 }
 
+/** What a redeploy of `env` answers: two objects, re-applied when forced, else unchanged. */
+export function deployedEnv(env: string, force: boolean): EnvDeployed {
+  return {
+    result: 'applied',
+    commit: 'c0ffee0000',
+    status: 'Clean',
+    created: 0,
+    changed: 0,
+    reapplied: force ? 2 : 0,
+    unchanged: force ? 0 : 2,
+    pruned: 0,
+    failed: 0,
+    objects: force
+      ? [
+          { object: `ConfigMap ${env}/app`, action: 'reapplied' },
+          { object: `Deployment.apps ${env}/web`, action: 'reapplied' },
+        ]
+      : [],
+  };
+}
+
 /** An Api whose every method is a vi.fn(); pass overrides for the answers a test needs. */
 export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType<typeof vi.fn> & Api[K] } {
   const api: Api = {
     state: vi.fn(async () => sampleState()),
     history: vi.fn(async () => [] as HistoryEntry[]),
+    timeline: vi.fn(async () => null),
+    dora: vi.fn(async (env: string) => emptyDora(env)),
     preview: vi.fn(async () => {
       throw new Error('no preview in this test');
     }),
@@ -376,6 +401,10 @@ export function fakeApi(over: Partial<Api> = {}): { [K in keyof Api]: ReturnType
     createPreview: vi.fn(async () => ({ commit: 'prev1ew000' })),
     extendPreview: vi.fn(async () => ({ commit: 'ext3nd0000' })),
     deletePreview: vi.fn(async () => ({ commit: 'de1ete0000' })),
+    deploy: vi.fn(async (envs: string[], force: boolean) => ({
+      force,
+      envs: Object.fromEntries(envs.map((env) => [env, deployedEnv(env, force)])),
+    })),
     ...over,
   };
   return api as never;
@@ -390,4 +419,24 @@ export function renderWith(ui: ReactElement, { api = fakeApi(), token }: { api?:
       </TokenProvider>
     </ApiProvider>,
   );
+}
+
+/** The four keys of an env with nothing recorded. */
+export function emptyDora(env: string, over: Partial<Dora> = {}): Dora {
+  const none = { count: 0, median_seconds: null, p90_seconds: null };
+  return {
+    env,
+    service: null,
+    since: '2026-01-01T00:00:00Z',
+    until: '2026-01-31T00:00:00Z',
+    deploys: 0,
+    deploys_per_day: 0,
+    deploys_per_week: 0,
+    lead_time: none,
+    promotions: 0,
+    failed_promotions: 0,
+    change_failure_rate: null,
+    time_to_restore: none,
+    ...over,
+  };
 }

@@ -60,6 +60,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/locks/{env}", put(lock_env).delete(unlock_env))
         .route("/api/locks/{env}/{*service}", put(lock_service).delete(unlock_service))
         .route("/api/rollback", post(post_rollback))
+        .route("/api/deploy", post(crate::redeploy::post_deploy))
         .route("/api/transitions/{name}/run", post(run_transition))
         .route("/api/transitions/{name}/approve", post(approve_transition))
         .route("/api/transitions/{name}/reject", post(reject_transition))

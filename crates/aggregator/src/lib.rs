@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod preview;
 pub mod previews;
+pub mod redeploy;
 pub mod refusal;
 pub mod rollback;
 pub mod state;
@@ -103,7 +104,8 @@ pub async fn start_with_clock(
             .map(|url| PeerClient::new(name, url, config.peer_timeout, token))
             .transpose()
     };
-    let deployer = peer("deployer", &config.deployer_url, None)?;
+    // The deployer needs the peer token for `POST /deploy` only.
+    let deployer = peer("deployer", &config.deployer_url, peer_token.clone())?;
     let transitioner = peer("transitioner", &config.transitioner_url, peer_token)?;
     let fetch_now = Arc::new(Notify::new());
     let nudged = fetch_now.clone();

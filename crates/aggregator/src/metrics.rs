@@ -13,6 +13,8 @@ pub struct Metrics {
     pub registry: Registry,
     /// Commits pushed, by action (`version`, `lock`, `rollback`).
     pub commits: Family<Labels, Counter>,
+    /// Redeploys passed on to the deployer, by `force` (`true`, `false`).
+    pub redeploys: Family<Labels, Counter>,
     /// Requests refused, by status code.
     pub rejected: Family<Labels, Counter>,
     /// Failed fetches of the resource repo.
@@ -41,6 +43,12 @@ impl Metrics {
             "commits",
             "Commits pushed to the resource repo, by action",
             commits.clone(),
+        );
+        let redeploys = Family::<Labels, Counter>::default();
+        registry.register(
+            "redeploys",
+            "Redeploys (POST /api/deploy) passed on to the deployer, by force",
+            redeploys.clone(),
         );
         let rejected = Family::<Labels, Counter>::default();
         registry.register(
@@ -88,6 +96,7 @@ impl Metrics {
             dora,
             registry,
             commits,
+            redeploys,
             rejected,
             fetch_errors,
             version_pushes,

@@ -44,6 +44,7 @@ pub fn transition_preview(
 
 /// The answer of `GET /api/diff`.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EnvDiffAnswer {
     pub from: String,
     pub to: String,

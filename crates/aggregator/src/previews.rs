@@ -234,6 +234,7 @@ pub fn parse_create(body: &[u8], default_ttl: Duration) -> Result<NewPreview, Re
 
 /// What a preview's answer in `GET /api/previews` holds: the repo's view and the deployer's.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "PreviewEnv"))]
 pub struct PreviewView {
     #[serde(flatten)]
     pub entry: PreviewEntry,

@@ -6,10 +6,18 @@
 //! `SLIPWAY_WRITE_UI_TYPES=1 cargo test -p slipway-aggregator --test ui_types`.
 
 use slipway_core::approvals::Verdict;
-use slipway_core::lineage::Origin;
+use slipway_core::delivery::{Dora, EnvTimeline, Spread, Timeline, TimelineEvent};
+use slipway_core::env_diff::{
+    EnvDiff as RenderedDiff, FieldDiff as RenderedFieldDiff, ObjectChange, ObjectDiff as RenderedObjectDiff,
+    RenderProblem,
+};
+use slipway_core::lineage::{Lineage, Origin};
 use slipway_core::live::{
     Condition, ContainerView, DiffState, EnvDiff, EventView, FieldDiff, LiveObject, LiveView, ObjectDiff, PodView,
 };
+use slipway_core::preview::{Held, Move, MovePreview, PromotionPreview};
+use slipway_core::previews::PreviewEntry;
+use slipway_core::redeploy::{AppliedAction, AppliedObject, DeployAnswer, DeployRequest, DeployResult, EnvDeployed};
 use slipway_core::status::{
     ErrorRecord, Phase, Promotion, PromotionState, PullRequestState, PullRequestStatus, ResourceStatus, RolloutStatus,
     RunAnswer, SkippedService, TransitionResult, TransitionRun, TransitionStatus, VerdictAnswer,
@@ -18,6 +26,8 @@ use ts_rs::{Config, TS};
 
 use crate::history::HistoryEntry;
 use crate::http::CommitAnswer;
+use crate::preview::EnvDiffAnswer;
+use crate::previews::PreviewView;
 use crate::state::deployables::{DeployableEnvView, DeployableView};
 use crate::state::view::{EnvView, ServiceEnvView, ServiceView, StateView, Upstream};
 
@@ -69,10 +79,38 @@ pub fn generated_file() -> String {
         declaration::<StateView<'static>>(),
         declaration::<Origin>(),
         declaration::<HistoryEntry>(),
+        // `GET /api/transitions/{name}/preview` and `GET /api/diff`: rendered differences.
+        declaration::<ObjectChange>(),
+        declaration::<RenderedFieldDiff>(),
+        declaration::<RenderedObjectDiff>(),
+        declaration::<RenderProblem>(),
+        declaration::<RenderedDiff>(),
+        declaration::<Lineage>(),
+        declaration::<Move>(),
+        declaration::<Held>(),
+        declaration::<MovePreview>(),
+        declaration::<PromotionPreview>(),
+        declaration::<EnvDiffAnswer>(),
+        // `GET /api/timeline` and `GET /api/dora`.
+        declaration::<TimelineEvent>(),
+        declaration::<EnvTimeline>(),
+        declaration::<Timeline>(),
+        declaration::<Spread>(),
+        declaration::<Dora>(),
+        // `GET /api/previews`.
+        declaration::<PreviewEntry>(),
+        declaration::<PreviewView>(),
         // Answers to writes.
         declaration::<CommitAnswer>(),
         declaration::<RunAnswer>(),
         declaration::<VerdictAnswer>(),
+        // `POST /api/deploy`.
+        declaration::<DeployRequest>(),
+        declaration::<DeployResult>(),
+        declaration::<AppliedAction>(),
+        declaration::<AppliedObject>(),
+        declaration::<EnvDeployed>(),
+        declaration::<DeployAnswer>(),
     ];
     let mut out = String::from(
         "// Generated from the Rust types the servers serialize (crates/aggregator/src/ui_types.rs).\n\

@@ -334,3 +334,182 @@ fn the_field_check_sees_a_missing_ts_attribute() {
     let message = caught.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.contains("note is declared as always sent"), "{message}");
 }
+
+#[test]
+fn the_insight_answers_have_the_declared_fields() {
+    use chrono::{DateTime, Utc};
+    use slipway_aggregator::preview::EnvDiffAnswer;
+    use slipway_aggregator::previews::PreviewView;
+    use slipway_core::delivery::{dora, timeline, EnvTimeline, Record, TimelineEvent};
+    use slipway_core::env_diff::{EnvDiff, FieldDiff, ObjectChange, ObjectDiff, RenderProblem};
+    use slipway_core::lineage::{Lineage, Origin};
+    use slipway_core::preview::{Held, Move, MovePreview, PromotionPreview};
+    use slipway_core::previews::PreviewEntry;
+    use slipway_core::status::RolloutStatus;
+
+    let at = DateTime::<Utc>::UNIX_EPOCH;
+    let text = || "x".to_string();
+    let field = FieldDiff {
+        path: text(),
+        before: None,
+        after: Some(serde_yaml::Value::from(1)),
+    };
+    sent_as_declared(&field, &field);
+    let object = ObjectDiff {
+        unit: text(),
+        api_version: text(),
+        kind: text(),
+        namespace: None,
+        name: text(),
+        change: ObjectChange::Changed,
+        fields: vec![field],
+    };
+    sent_as_declared(
+        &object,
+        &ObjectDiff {
+            namespace: Some(text()),
+            ..object.clone()
+        },
+    );
+    let problem = RenderProblem {
+        side: "after",
+        unit: text(),
+        error: text(),
+    };
+    sent_as_declared(&problem, &problem);
+    let diff = EnvDiff {
+        objects: vec![object],
+        problems: vec![problem],
+    };
+    sent_as_declared(&EnvDiff::default(), &diff);
+    let answer = EnvDiffAnswer {
+        from: text(),
+        to: text(),
+        commit: text(),
+        same: false,
+        diff: diff.clone(),
+    };
+    sent_as_declared(&answer, &answer);
+
+    let origin = Origin {
+        service: text(),
+        env: text(),
+        commit: text(),
+        author: text(),
+        time: 0,
+        subject: text(),
+        changelog: text(),
+    };
+    let lineage = Lineage {
+        origins: vec![origin],
+        truncated: true,
+    };
+    sent_as_declared(&Lineage::default(), &lineage);
+    let change = Move {
+        service: text(),
+        old: None,
+        new: text(),
+        old_vars: None,
+        new_vars: None,
+        old_content: None,
+        new_content: vec![],
+    };
+    let vars = || Some([(text(), serde_yaml::Value::from("1"))].into_iter().collect());
+    let full_move = Move {
+        old: Some(text()),
+        old_vars: vars(),
+        new_vars: vars(),
+        old_content: Some(vec![1]),
+        ..change.clone()
+    };
+    sent_as_declared(&change, &full_move);
+    let moving = MovePreview {
+        change: full_move,
+        changelogs: lineage,
+    };
+    sent_as_declared(&moving, &moving);
+    let held = Held {
+        service: text(),
+        reasons: vec![text()],
+    };
+    sent_as_declared(&held, &held);
+    let preview = PromotionPreview {
+        transition: text(),
+        source: text(),
+        target: text(),
+        commit: text(),
+        moves_anything: false,
+        summary: text(),
+        services: vec![],
+        held: vec![],
+        diff: EnvDiff::default(),
+    };
+    sent_as_declared(
+        &preview,
+        &PromotionPreview {
+            moves_anything: true,
+            services: vec![moving],
+            held: vec![held],
+            diff,
+            ..preview.clone()
+        },
+    );
+
+    let record = Record::default();
+    let event = TimelineEvent {
+        event: "clean",
+        at,
+        commit: text(),
+    };
+    sent_as_declared(&event, &event);
+    let env = EnvTimeline {
+        env: text(),
+        events: vec![event.clone()],
+    };
+    sent_as_declared(&env, &env);
+    let empty = timeline(&record, "web", "1");
+    let mut full = empty.clone();
+    full.origin = Some(event);
+    full.envs = vec![env];
+    sent_as_declared(&empty, &full);
+    let keys = dora(&record, "dev", None, at, at);
+    let mut full = keys.clone();
+    full.service = Some(text());
+    full.change_failure_rate = Some(0.5);
+    full.lead_time.median_seconds = Some(1.0);
+    full.lead_time.p90_seconds = Some(2.0);
+    sent_as_declared(&keys.lead_time, &full.lead_time);
+    sent_as_declared(&keys, &full);
+
+    let entry = PreviewEntry {
+        name: text(),
+        env: text(),
+        cluster: text(),
+        namespace: text(),
+        url: None,
+        expires: at,
+        source: None,
+        services: Default::default(),
+    };
+    let view = PreviewView {
+        entry: entry.clone(),
+        status: None,
+        reason: String::new(),
+        deployed_commit: None,
+        expired: false,
+    };
+    sent_as_declared(
+        &view,
+        &PreviewView {
+            entry: PreviewEntry {
+                url: Some(text()),
+                source: Some(text()),
+                ..entry.clone()
+            },
+            status: Some(RolloutStatus::Clean),
+            deployed_commit: Some(text()),
+            ..view.clone()
+        },
+    );
+    sent_as_declared(&entry, &entry);
+}

@@ -137,9 +137,16 @@ fn origin_of<'a>(record: &'a Record, service: &str, version: &str) -> Option<&'a
 
 /// One event of a version's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TimelineEvent {
     /// `posted`, `promoted`, `rolled_back_to`, `changed` (a commit by hand),
     /// `clean`, `failed`, or `rolled_back` (a rollback replaced it).
+    #[cfg_attr(
+        feature = "ts",
+        ts(
+            type = "\"posted\" | \"promoted\" | \"rolled_back_to\" | \"changed\" | \"clean\" | \"failed\" | \"rolled_back\""
+        )
+    )]
     pub event: &'static str,
     pub at: DateTime<Utc>,
     pub commit: String,
@@ -147,6 +154,7 @@ pub struct TimelineEvent {
 
 /// The timeline of a version in one env.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EnvTimeline {
     pub env: String,
     /// Oldest first.
@@ -155,6 +163,7 @@ pub struct EnvTimeline {
 
 /// `GET /api/timeline`: a version's way through the envs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Timeline {
     pub service: String,
     pub version: String,
@@ -232,6 +241,7 @@ pub fn version_of_commit(record: &Record, commit: &str) -> Option<(String, Strin
 
 /// A duration in seconds with its median and 90th percentile.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Spread {
     pub count: usize,
     /// Seconds; `None` without samples.
@@ -267,6 +277,7 @@ pub fn spread(mut samples: Vec<Duration>) -> Spread {
 
 /// `GET /api/dora`: the four keys of one env over a period.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Dora {
     pub env: String,
     pub service: Option<String>,

@@ -15,6 +15,7 @@ use crate::model::{RenderedUnit, RepoSnapshot};
 
 /// What happens to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectChange {
     Added,
@@ -24,15 +25,19 @@ pub enum ObjectChange {
 
 /// One field that differs; `before`/`after` are `None` where it is absent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "RenderedFieldDiff"))]
 pub struct FieldDiff {
     /// `spec.template.spec.containers[0].image`, `data.LOG_LEVEL`.
     pub path: String,
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub before: Option<Value>,
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub after: Option<Value>,
 }
 
 /// One object that is added, removed or changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "RenderedObjectDiff"))]
 pub struct ObjectDiff {
     /// The service or deployable file it comes from (the side that has it, `after` first).
     pub unit: String,
@@ -47,8 +52,10 @@ pub struct ObjectDiff {
 
 /// A unit that could not be rendered on one side, so its objects are not compared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RenderProblem {
     /// `before` or `after`.
+    #[cfg_attr(feature = "ts", ts(type = "\"before\" | \"after\""))]
     pub side: &'static str,
     pub unit: String,
     pub error: String,
@@ -56,6 +63,7 @@ pub struct RenderProblem {
 
 /// The difference between two renderings.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "RenderedDiff"))]
 pub struct EnvDiff {
     /// Sorted by kind, namespace and name.
     pub objects: Vec<ObjectDiff>,

@@ -33,6 +33,7 @@ pub mod model;
 pub mod names;
 pub mod preview;
 pub mod previews;
+pub mod redeploy;
 pub mod refresh;
 pub mod status;
 pub mod tokens;

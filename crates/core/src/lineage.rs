@@ -47,6 +47,7 @@ pub struct Origin {
 
 /// The origins a promotion carries for one service.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Lineage {
     /// Oldest first.
     pub origins: Vec<Origin>,

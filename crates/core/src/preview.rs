@@ -17,12 +17,15 @@ use crate::transitions::Transition;
 
 /// One service that would move.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Move {
     pub service: String,
     /// Version labels before and after (`None`: new in the target).
     pub old: Option<String>,
     pub new: String,
+    #[cfg_attr(feature = "ts", ts(type = "Record<string, string | number | boolean | null> | null"))]
     pub old_vars: Option<Vars>,
+    #[cfg_attr(feature = "ts", ts(type = "Record<string, string | number | boolean | null> | null"))]
     pub new_vars: Option<Vars>,
     #[serde(skip)]
     pub old_content: Option<Vec<u8>>,
@@ -32,6 +35,7 @@ pub struct Move {
 
 /// A service that differs but is held back by a lock in the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Held {
     pub service: String,
     pub reasons: Vec<String>,
@@ -103,6 +107,7 @@ pub fn plan_promotion(snapshot: &RepoSnapshot, t: &Transition) -> PromotionPlan 
 
 /// One service of a preview: its move and the changelogs it carries.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MovePreview {
     #[serde(flatten)]
     pub change: Move,
@@ -111,6 +116,7 @@ pub struct MovePreview {
 
 /// What the next promotion of a transition ships (`GET /api/transitions/{name}/preview`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PromotionPreview {
     pub transition: String,
     pub source: String,

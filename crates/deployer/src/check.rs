@@ -126,6 +126,8 @@ impl EnvCheck {
                     name,
                     vec!["exists without the env's labels; adopt it (adoption is allowed)".into()],
                 )),
+                // Only a forced redeploy plans these; a check never does.
+                ApplyReason::Redeploy => check.unchanged += 1,
             }
         }
         check.prune = plan.prune.iter().map(|e| e.key.to_string()).collect();

@@ -114,6 +114,14 @@ pub struct DeployerConfig {
     /// applies to every env.
     #[serde(default)]
     pub sharding: Option<LeaseSettings>,
+    /// File with one `name:token` per line: who may ask for a redeploy
+    /// (`POST /deploy`, scope `deploy`; the aggregator's peer token). Without
+    /// this and `api_tokens_env`, `POST /deploy` is refused.
+    #[serde(default)]
+    pub api_tokens_file: Option<PathBuf>,
+    /// Environment variable holding `name:token` pairs, comma-separated.
+    #[serde(default)]
+    pub api_tokens_env: Option<String>,
     /// The deployer's own Deployment, when the repo holds it: applied last in its
     /// wave. Default: found from `POD_NAMESPACE` and `POD_NAME`.
     #[serde(default, rename = "self")]
@@ -173,6 +181,8 @@ impl DeployerConfig {
             apply_concurrency: apply_concurrency(),
             clusters: BTreeMap::new(),
             sharding: None,
+            api_tokens_file: None,
+            api_tokens_env: None,
             self_deployment: None,
         }
     }

@@ -81,6 +81,8 @@ pub fn env_diff(of: &DiffOf<'_>, desired: &DesiredSet, plan: &Plan, unit: Option
                 o.state = DiffState::Unowned;
                 o.reason = "exists without the env's labels; the next reconcile adopts it (adoption is allowed)".into();
             }
+            // Only a forced redeploy plans these: the object is in sync.
+            ApplyReason::Redeploy => {}
         }
         push(o);
     }

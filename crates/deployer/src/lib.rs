@@ -61,6 +61,17 @@ pub struct Running {
 /// Starts the deployer (HTTP API and reconcile loop) and returns once it listens.
 /// Once `drain` begins both stop; `task` ends when the reconciles in flight are done.
 pub async fn start(config: DeployerConfig, drain: Drain) -> anyhow::Result<Running> {
+    let tokens =
+        match slipway_core::tokens::Tokens::load(config.api_tokens_file.as_deref(), config.api_tokens_env.as_deref()) {
+            Ok(tokens) => Some(tokens),
+            Err(slipway_core::tokens::TokenError::NotConfigured) => {
+                tracing::warn!(
+                    "no api_tokens_file or api_tokens_env is configured: POST /deploy is refused until there is one"
+                );
+                None
+            }
+            Err(e) => return Err(e).context("cannot load the API tokens"),
+        };
     let deployer = Deployer::new(config).await.context("cannot start the deployer")?;
     let (listener, addr) = slipway_kit::bind(SERVICE, &deployer.config().api_bind).await?;
     // The env Leases are given up only once the reconciles in flight are done.
@@ -69,7 +80,7 @@ pub async fn start(config: DeployerConfig, drain: Drain) -> anyhow::Result<Runni
         .join_shards(slipway_kit::lease::advertised_address(addr), release.clone())
         .await
         .context("cannot join the env shards")?;
-    let app = http::router(deployer.clone());
+    let app = http::router(deployer.clone(), tokens);
     let looping = tokio::spawn(deployer.clone().run(drain.clone()));
     let task = tokio::spawn(async move {
         let served = slipway_kit::serve(listener, app, &drain).await;

@@ -7,7 +7,8 @@ use slipway_deployer::cli::Cli;
 
 /// mimalloc: the deployer makes many small short-lived allocations (JSON trees,
 /// keys, status strings); with it a reconcile that finds nothing to do takes
-/// well under half the time it takes with the system allocator.
+/// well under half the time it takes with the system allocator. Its version 2
+/// (see Cargo.toml) keeps less memory resident than version 3.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

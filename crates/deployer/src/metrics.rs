@@ -32,6 +32,10 @@ pub struct Metrics {
     pub fetch_errors: Counter,
     /// Pod log streams open now (`GET /envs/{env}/services/{service}/logs`).
     pub log_streams: Gauge,
+    /// Envs this replica applies to now (with sharding: whose Lease it holds).
+    pub envs_held: Gauge,
+    /// Envs whose objects this replica watches now.
+    pub watched_envs: Gauge,
 }
 
 impl Default for Metrics {
@@ -46,6 +50,8 @@ impl Default for Metrics {
         let last_success = Family::<EnvLabel, Gauge>::default();
         let fetch_errors = Counter::default();
         let log_streams = Gauge::default();
+        let envs_held = Gauge::default();
+        let watched_envs = Gauge::default();
         registry.register(
             "reconcile_duration_seconds",
             "Duration of one reconcile of an env",
@@ -81,6 +87,16 @@ impl Default for Metrics {
             "Pod log streams open now, through the deployer's cluster access",
             log_streams.clone(),
         );
+        registry.register(
+            "envs_held",
+            "Envs this replica applies to now (with sharding: the envs whose Lease it holds)",
+            envs_held.clone(),
+        );
+        registry.register(
+            "watched_envs",
+            "Envs whose objects this replica watches now",
+            watched_envs.clone(),
+        );
         Metrics {
             registry,
             reconcile_seconds,
@@ -90,6 +106,8 @@ impl Default for Metrics {
             last_success,
             fetch_errors,
             log_streams,
+            envs_held,
+            watched_envs,
         }
     }
 }

@@ -38,6 +38,9 @@ pub enum ApplyReason {
     /// The object exists without the env's labels and adoption is allowed
     /// (`adopt: true` for the env, or the annotation `slipway.dev/adopt: "true"`).
     Adopt,
+    /// The object matches; a forced redeploy applies it again (taking back
+    /// fields other field managers own).
+    Redeploy,
 }
 
 /// An object left alone, and why.
@@ -96,6 +99,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A forced redeploy: every object that matches is applied again as well.
+    pub fn force_all(&mut self) {
+        let unchanged = std::mem::take(&mut self.unchanged);
+        self.apply
+            .extend(unchanged.into_iter().map(|i| (i, ApplyReason::Redeploy)));
+    }
+
     /// Whether the plan writes nothing.
     pub fn is_noop(&self) -> bool {
         self.apply.is_empty() && self.prune.is_empty() && self.release.is_empty()

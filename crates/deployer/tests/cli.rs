@@ -55,7 +55,12 @@ async fn check_then_deploy_then_deploy_fails_on_a_broken_service() {
     assert!(text.contains("+ create ConfigMap dev/s1"), "{text}");
     assert_eq!(sim.counters().writes(), 0);
 
-    let out = run(bin().arg("deploy").arg("--config").arg(&config).args(["--env", "dev"])).await;
+    let out = run(bin()
+        .args(["deploy", "--local"])
+        .arg("--config")
+        .arg(&config)
+        .args(["--env", "dev"]))
+    .await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["status"], "Clean");
@@ -63,7 +68,12 @@ async fn check_then_deploy_then_deploy_fails_on_a_broken_service() {
 
     repo.commit("break s1", &[("dev/base/s1.yaml", Some("kind: [\n"))])
         .unwrap();
-    let out = run(bin().arg("deploy").arg("--config").arg(&config).args(["--env", "dev"])).await;
+    let out = run(bin()
+        .args(["deploy", "--local"])
+        .arg("--config")
+        .arg(&config)
+        .args(["--env", "dev"]))
+    .await;
     assert_eq!(out.status.code(), Some(1));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["services"]["s1"]["phase"], "DeployFailed");
@@ -72,7 +82,12 @@ async fn check_then_deploy_then_deploy_fails_on_a_broken_service() {
         .unwrap()
         .starts_with("dev/base/s1.yaml:"));
 
-    let out = run(bin().arg("deploy").arg("--config").arg(&config).args(["--env", "nope"])).await;
+    let out = run(bin()
+        .args(["deploy", "--local"])
+        .arg("--config")
+        .arg(&config)
+        .args(["--env", "nope"]))
+    .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("env nope is not in deployers.yaml"));
     sim.shutdown().await;
@@ -83,7 +98,18 @@ fn help_documents_every_flag_and_bad_config_keys_are_rejected() {
     let out = bin().args(["deploy", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(
-        help.contains("--config") && help.contains("--env") && help.contains("The env to deploy"),
+        [
+            "--config",
+            "--env",
+            "--force",
+            "--url",
+            "--token-file",
+            "--local",
+            "SLIPWAY_DEPLOY_TOKEN"
+        ]
+        .iter()
+        .all(|flag| help.contains(flag))
+            && help.contains("The env to redeploy"),
         "{help}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -130,7 +156,12 @@ async fn check_exit_code_is_3_for_changes_4_for_failures_and_0_when_up_to_date()
     let out = run(&mut check(false)).await;
     assert_eq!(out.status.code(), Some(0), "without --exit-code: {}", explain(&out));
 
-    let out = run(bin().arg("deploy").arg("--config").arg(&config).args(["--env", "dev"])).await;
+    let out = run(bin()
+        .args(["deploy", "--local"])
+        .arg("--config")
+        .arg(&config)
+        .args(["--env", "dev"]))
+    .await;
     assert!(out.status.success(), "{}", explain(&out));
     let out = run(&mut check(true)).await;
     assert_eq!(out.status.code(), Some(0), "just deployed: {}", explain(&out));
@@ -161,5 +192,66 @@ async fn check_exit_code_is_3_for_changes_4_for_failures_and_0_when_up_to_date()
         help.contains("--exit-code") && help.contains("3 something would be created") && help.contains("4 a service"),
         "{help}"
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn deploy_asks_the_running_deployer_and_prints_what_was_applied_per_env() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let repo = git_fixture::temp(REPO).unwrap();
+    let kubeconfig = repo.scratch("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let tokens = repo.scratch("tokens");
+    std::fs::write(&tokens, "ci:s3cr3t:deploy\n").unwrap();
+    let token = repo.scratch("token");
+    std::fs::write(&token, "s3cr3t\n").unwrap();
+    let mut config = slipway_deployer::DeployerConfig::new(repo.url(), repo.scratch("checkout"));
+    config.api_tokens_file = Some(tokens);
+    config.poll_interval = Duration::from_secs(3600);
+    config.clusters.insert(
+        "main".into(),
+        slipway_deployer::config::ClusterConfig {
+            kubeconfig: Some(kubeconfig),
+            context: None,
+            in_cluster: false,
+        },
+    );
+    let drain = slipway_kit::Drain::new();
+    let running = slipway_deployer::start(config, drain.clone()).await.unwrap();
+    let url = format!("http://{}", running.addr);
+
+    let out = run(bin()
+        .args(["deploy", "--env", "dev", "--force", "--url", &url])
+        .arg("--token-file")
+        .arg(&token))
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("dev: "), "{text}");
+    assert!(text.contains(" ConfigMap dev/app\n"), "{text}");
+    assert!(text.contains(" ConfigMap dev/s1\n"), "{text}");
+
+    let out = run(bin()
+        .args(["deploy", "--env", "dev", "--url", &url])
+        .env_remove("SLIPWAY_DEPLOY_TOKEN"))
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--token-file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(bin()
+        .args(["deploy", "--env", "nope", "--url", &url])
+        .env("SLIPWAY_DEPLOY_TOKEN", "s3cr3t"))
+    .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("404") && err.contains("env nope is not in deployers.yaml; its envs are: dev"),
+        "{err}"
+    );
+    drain.begin();
+    let _ = running.task.await;
     sim.shutdown().await;
 }

@@ -91,17 +91,31 @@ impl Replica {
     }
 
     async fn applied(&self, env: &str) -> u64 {
+        self.metric(&format!("slipway_deployer_applied_objects_total{{env=\"{env}\"}}"))
+            .await
+            .unwrap_or(0)
+    }
+
+    /// One series of its `/metrics`.
+    async fn metric(&self, series: &str) -> Option<u64> {
         let text = reqwest::get(format!("{}/metrics", self.url))
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        let series = format!("slipway_deployer_applied_objects_total{{env=\"{env}\"}} ");
+        let series = format!("{series} ");
         text.lines()
             .find_map(|l| l.strip_prefix(&series))
             .map(|n| n.trim().parse().unwrap())
-            .unwrap_or(0)
+    }
+
+    /// `slipway_deployer_envs_held` and `slipway_deployer_watched_envs`.
+    async fn held_and_watched(&self) -> (Option<u64>, Option<u64>) {
+        (
+            self.metric("slipway_deployer_envs_held").await,
+            self.metric("slipway_deployer_watched_envs").await,
+        )
     }
 }
 
@@ -118,6 +132,17 @@ fn owners(status: &Value) -> BTreeMap<String, String> {
 }
 
 async fn replica(repo: &git_fixture::TempRepo, sim: &SimCluster, name: &str, extra: &str) -> Replica {
+    polling_replica(repo, sim, name, extra, "300ms").await
+}
+
+/// A replica that fetches the repo every `poll` (and on refresh).
+async fn polling_replica(
+    repo: &git_fixture::TempRepo,
+    sim: &SimCluster,
+    name: &str,
+    extra: &str,
+    poll: &str,
+) -> Replica {
     // One per replica: a file another replica is reading is never rewritten.
     let kubeconfig = repo.scratch(&format!("{name}.kubeconfig"));
     sim.write_kubeconfig(&kubeconfig).unwrap();
@@ -125,7 +150,7 @@ async fn replica(repo: &git_fixture::TempRepo, sim: &SimCluster, name: &str, ext
     std::fs::write(
         &config,
         format!(
-            "versions_url: {url}\nversions_checkout_path: {checkout}\npoll_interval: 300ms\nretry_min_delay: 5ms\nretry_max_delay: 50ms\n\
+            "versions_url: {url}\nversions_checkout_path: {checkout}\npoll_interval: {poll}\nretry_min_delay: 5ms\nretry_max_delay: 50ms\n\
              clusters:\n  main: {{kubeconfig: {kubeconfig}}}\n\
              sharding:\n  namespace: default\n  duration: {lease}s\n  renew_deadline: 2s\n  retry_period: 250ms\n  kubeconfig: {kubeconfig}\n{extra}",
             url = repo.url(),
@@ -485,6 +510,75 @@ async fn a_deployer_that_deploys_itself_applies_its_own_deployment_last_and_its_
         writes_before,
         "the replacement wrote to the cluster"
     );
+}
+
+/// A replica that gives envs up to a new one stops watching them, its gauges
+/// say how many envs it holds and watches, and `POST /refresh` on one replica
+/// reconciles the envs of the others (which poll only once an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_up_envs_are_no_longer_watched_and_a_refresh_on_one_replica_reaches_the_others() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let repo = repo(4);
+    let a = polling_replica(&repo, &sim, "deployer-a", "", "1h").await;
+    agreed_owners(&[&a], 4, Duration::from_secs(30)).await;
+    for i in 0..4 {
+        let env = format!("e{i}");
+        wait_until("every env applied", Duration::from_secs(30), || async {
+            (value_in(&sim, &env).await.as_deref() == Some("v1"))
+                .then_some(())
+                .ok_or(format!("{env} not applied"))
+        })
+        .await;
+    }
+    wait_until("a holds and watches 4 envs", Duration::from_secs(30), || async {
+        let seen = a.held_and_watched().await;
+        (seen == (Some(4), Some(4))).then_some(()).ok_or(format!("{seen:?}"))
+    })
+    .await;
+
+    // b joins: a gives it half, and stops watching those.
+    let b = polling_replica(&repo, &sim, "deployer-b", "", "1h").await;
+    let by = wait_until("2 envs each", Duration::from_secs(30), || async {
+        let by = agreed_owners(&[&a, &b], 4, Duration::from_secs(30)).await;
+        (by.len() == 2 && by.values().all(|e| e.len() == 2))
+            .then_some(by.clone())
+            .ok_or(format!("{by:?}"))
+    })
+    .await;
+    for r in [&a, &b] {
+        wait_until("each holds and watches 2 envs", Duration::from_secs(30), || async {
+            let seen = r.held_and_watched().await;
+            (seen == (Some(2), Some(2)))
+                .then_some(())
+                .ok_or(format!("{}: {seen:?}", r.name))
+        })
+        .await;
+    }
+
+    // A change to one of b's envs, and a refresh on a only: b fetches and applies it.
+    let env = by["deployer-b"].iter().next().unwrap().clone();
+    repo.commit(
+        "change",
+        &[(&format!("{env}/deployable/app.yaml"), Some(&config_map("app", "v2")))],
+    )
+    .unwrap();
+    let answer = reqwest::Client::new()
+        .post(format!("{}/refresh", a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    wait_until(
+        "the change applied by b after a refresh on a",
+        Duration::from_secs(30),
+        || async {
+            (value_in(&sim, &env).await.as_deref() == Some("v2"))
+                .then_some(())
+                .ok_or("still v1".to_string())
+        },
+    )
+    .await;
+    assert!(b.applied(&env).await > 0);
 }
 
 /// Every request of the deployer's cluster clients carries `x-slipway-replica`.

@@ -92,6 +92,15 @@ impl PeerClient {
         format!("{}{path}", self.base)
     }
 
+    /// The same peer (clients, token) at another address: one replica of it
+    /// that the one at the configured URL named.
+    pub fn at(&self, base_url: &str) -> PeerClient {
+        PeerClient {
+            base: base_url.trim_end_matches('/').to_string(),
+            ..self.clone()
+        }
+    }
+
     /// Whether a peer token is configured.
     pub fn has_token(&self) -> bool {
         self.token.is_some()

@@ -774,7 +774,7 @@ mod scale {
     use anyhow::Context as _;
     use integration_test::client::wait_for;
     use integration_test::example::ExampleRepo;
-    use integration_test::ha::{leases_held_by, taken_over, HaOptions, HaStack, LeaseTiming, Role};
+    use integration_test::ha::{leases_to_take_over, taken_over, HaOptions, HaStack, LeaseTiming, Role};
     use integration_test::stack::Transport;
     use slipway_core::status::RolloutStatus;
 
@@ -925,7 +925,7 @@ mod scale {
                 .enumerate()
                 .filter(|(_, r)| r.role == Role::Deployer)
             {
-                let held = leases_held_by(&sim_url, &r.identity()).await?;
+                let held = leases_to_take_over(&sim_url, &r.identity()).await?;
                 if !held.is_empty() {
                     victim = Some((i, held));
                     break;

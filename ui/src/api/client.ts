@@ -1,5 +1,7 @@
 import type {
   CommitAnswer,
+  Dora,
+  DeployAnswer,
   EnvDiff,
   HistoryEntry,
   LiveView,
@@ -8,6 +10,7 @@ import type {
   PromotionPreview,
   RunAnswer,
   State,
+  Timeline,
   VerdictAnswer,
 } from './types';
 
@@ -57,6 +60,10 @@ export interface Api {
   state(): Promise<State>;
   history(query: HistoryQuery): Promise<HistoryEntry[]>;
   preview(transition: string): Promise<PromotionPreview>;
+  /** A version's way through the envs; `null` when no commit brought it into any env. */
+  timeline(service: string, version: string): Promise<Timeline | null>;
+  /** The four keys of an env over the last `since` (`30d`), optionally for one service. */
+  dora(env: string, since: string, service?: string): Promise<Dora>;
   lock(target: LockTarget, reason: string): Promise<CommitAnswer>;
   /** Removes one reason, or every reason when `reason` is undefined. */
   unlock(target: LockTarget, reason?: string): Promise<CommitAnswer>;
@@ -77,6 +84,8 @@ export interface Api {
   extendPreview(name: string, ttl: string): Promise<CommitAnswer>;
   /** Removes its folder and deployers.yaml entry; the deployer then deletes what it applied there. */
   deletePreview(name: string): Promise<CommitAnswer>;
+  /** Redeploys the envs now; with `force`, every object is applied again, taking back fields others changed. */
+  deploy(envs: string[], force: boolean): Promise<DeployAnswer>;
 }
 
 export interface HttpApiOptions {
@@ -175,9 +184,24 @@ export function httpApi(options: HttpApiOptions): Api {
       return answer.entries ?? [];
     },
     preview: (name) => call<PromotionPreview>('GET', `/api/transitions/${encodeURIComponent(name)}/preview`),
+    async timeline(service, version) {
+      const q = new URLSearchParams({ service, version });
+      try {
+        return await call<Timeline>('GET', `/api/timeline?${q.toString()}`);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      }
+    },
+    dora(env, since, service) {
+      const q = new URLSearchParams({ env, since });
+      if (service) q.set('service', service);
+      return call<Dora>('GET', `/api/dora?${q.toString()}`);
+    },
     lock: (target, reason) => call<CommitAnswer>('PUT', lockPath(target), { reason }, true),
     unlock: (target, reason) =>
       call<CommitAnswer>('DELETE', lockPath(target), reason === undefined ? undefined : { reason }, true),
+    deploy: (envs, force) => call<DeployAnswer>('POST', '/api/deploy', { envs, force }, true),
     rollback: (env, service, commit, hold = true) =>
       call<CommitAnswer>('POST', '/api/rollback', { env, service, commit, hold }, true),
     runTransition: (name, overrideReason) =>

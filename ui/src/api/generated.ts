@@ -287,6 +287,187 @@ commit_url?: string,
  */
 changelogs: Array<Origin>, };
 
+export type ObjectChange = "added" | "removed" | "changed";
+
+export type RenderedFieldDiff = { 
+/**
+ * `spec.template.spec.containers[0].image`, `data.LOG_LEVEL`.
+ */
+path: string, before: unknown, after: unknown, };
+
+export type RenderedObjectDiff = { 
+/**
+ * The service or deployable file it comes from (the side that has it, `after` first).
+ */
+unit: string, api_version: string, kind: string, namespace: string | null, name: string, change: ObjectChange, 
+/**
+ * For a changed object, every field that differs (empty for added and removed ones).
+ */
+fields: Array<RenderedFieldDiff>, };
+
+export type RenderProblem = { 
+/**
+ * `before` or `after`.
+ */
+side: "before" | "after", unit: string, error: string, };
+
+export type RenderedDiff = { 
+/**
+ * Sorted by kind, namespace and name.
+ */
+objects: Array<RenderedObjectDiff>, problems: Array<RenderProblem>, };
+
+export type Lineage = { 
+/**
+ * Oldest first.
+ */
+origins: Array<Origin>, 
+/**
+ * Older versions were left out (the walk is capped).
+ */
+truncated: boolean, };
+
+export type Move = { service: string, 
+/**
+ * Version labels before and after (`None`: new in the target).
+ */
+old: string | null, new: string, old_vars: Record<string, string | number | boolean | null> | null, new_vars: Record<string, string | number | boolean | null> | null, };
+
+export type Held = { service: string, reasons: Array<string>, };
+
+export type MovePreview = { changelogs: Lineage, service: string, 
+/**
+ * Version labels before and after (`None`: new in the target).
+ */
+old: string | null, new: string, old_vars: Record<string, string | number | boolean | null> | null, new_vars: Record<string, string | number | boolean | null> | null, };
+
+export type PromotionPreview = { transition: string, source: string, target: string, 
+/**
+ * The repo commit the preview was computed on.
+ */
+commit: string, 
+/**
+ * Whether any service would move.
+ */
+moves_anything: boolean, 
+/**
+ * One line for people: what would move, or that nothing would.
+ */
+summary: string, services: Array<MovePreview>, held: Array<Held>, 
+/**
+ * The target env's rendered manifests before and after.
+ */
+diff: RenderedDiff, };
+
+export type EnvDiffAnswer = { from: string, to: string, commit: string, 
+/**
+ * Whether the two envs render the same objects.
+ */
+same: boolean, 
+/**
+ * Sorted by kind, namespace and name.
+ */
+objects: Array<RenderedObjectDiff>, problems: Array<RenderProblem>, };
+
+export type TimelineEvent = { 
+/**
+ * `posted`, `promoted`, `rolled_back_to`, `changed` (a commit by hand),
+ * `clean`, `failed`, or `rolled_back` (a rollback replaced it).
+ */
+event: "posted" | "promoted" | "rolled_back_to" | "changed" | "clean" | "failed" | "rolled_back", at: string, commit: string, };
+
+export type EnvTimeline = { env: string, 
+/**
+ * Oldest first.
+ */
+events: Array<TimelineEvent>, };
+
+export type Timeline = { service: string, version: string, 
+/**
+ * The commit that brought the version in first, and when.
+ */
+origin: TimelineEvent | null, 
+/**
+ * The envs in the order the version reached them.
+ */
+envs: Array<EnvTimeline>, };
+
+export type Spread = { count: number, 
+/**
+ * Seconds; `None` without samples.
+ */
+median_seconds: number | null, p90_seconds: number | null, };
+
+export type Dora = { env: string, service: string | null, since: string, until: string, 
+/**
+ * Deploys that reached `Clean` in the period.
+ */
+deploys: number, deploys_per_day: number, deploys_per_week: number, 
+/**
+ * From a version's origin to `Clean` in this env.
+ */
+lead_time: Spread, 
+/**
+ * Promotions into the env in the period.
+ */
+promotions: number, 
+/**
+ * Of those, the ones that ended `Failed` or were rolled back.
+ */
+failed_promotions: number, 
+/**
+ * `failed_promotions / promotions`; `None` without promotions.
+ */
+change_failure_rate: number | null, 
+/**
+ * From a deploy's `Failed` to the next `Clean` of that service in the env.
+ */
+time_to_restore: Spread, };
+
+export type PreviewEntry = { 
+/**
+ * The short name (`pr-42`).
+ */
+name: string, 
+/**
+ * Its env and namespace (`preview-pr-42`).
+ */
+env: string, cluster: string, namespace: string, 
+/**
+ * `https://<preview_host><preview_path>`, when it has a host.
+ */
+url: string | null, expires: string, source: string | null, 
+/**
+ * Service → version label.
+ */
+services: { [key in string]: string }, };
+
+export type PreviewEnv = { 
+/**
+ * The deployer's rollout status of the env; none before it reported one.
+ */
+status: RolloutStatus | null, reason: string, 
+/**
+ * The commit the deployer reconciled it to.
+ */
+deployed_commit: string | null, expired: boolean, 
+/**
+ * The short name (`pr-42`).
+ */
+name: string, 
+/**
+ * Its env and namespace (`preview-pr-42`).
+ */
+env: string, cluster: string, namespace: string, 
+/**
+ * `https://<preview_host><preview_path>`, when it has a host.
+ */
+url: string | null, expires: string, source: string | null, 
+/**
+ * Service → version label.
+ */
+services: { [key in string]: string }, };
+
 export type CommitAnswer = { 
 /**
  * The new commit, or the current one when nothing changed.
@@ -308,3 +489,67 @@ export type VerdictAnswer = {
  * The commit recording the verdict, `None` when nothing new was recorded.
  */
 commit: string | null, state: PromotionState | null, reason: string, would_ship: Array<Promotion>, approved_by: Array<string>, rejected: Verdict | null, };
+
+export type DeployRequest = { 
+/**
+ * The envs to redeploy; none: every env (of the replica asked).
+ */
+envs?: Array<string>, 
+/**
+ * Re-apply every object, even unchanged ones, taking back fields other managers own.
+ */
+force: boolean, };
+
+export type DeployResult = "applied" | "failed" | "not_held";
+
+export type AppliedAction = "created" | "changed" | "reapplied";
+
+export type AppliedObject = { 
+/**
+ * `Kind namespace/name` (`Kind name` for cluster-scoped objects).
+ */
+object: string, action: AppliedAction, 
+/**
+ * Why the apply failed; none when it succeeded.
+ */
+error?: string, };
+
+export type EnvDeployed = { result: DeployResult, 
+/**
+ * The repo commit deployed (none when not held here).
+ */
+commit: string | null, 
+/**
+ * The env's rollout status after the reconcile.
+ */
+status: RolloutStatus | null, 
+/**
+ * Objects created, changed, and re-applied although unchanged (forced).
+ */
+created: number, changed: number, reapplied: number, 
+/**
+ * Objects that matched the repo and were not written.
+ */
+unchanged: number, pruned: number, 
+/**
+ * Failed applies, prunes and env-level errors.
+ */
+failed: number, 
+/**
+ * Every object applied, in order of kind and name.
+ */
+objects: Array<AppliedObject>, 
+/**
+ * What went wrong, or why this replica did not deploy it.
+ */
+error?: string, 
+/**
+ * With sharding on: the replica that holds the env, when another one does.
+ */
+owner?: string, 
+/**
+ * Where that replica answers.
+ */
+owner_address?: string, };
+
+export type DeployAnswer = { force: boolean, envs: { [key in string]: EnvDeployed }, };

@@ -8,8 +8,12 @@ import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { HistoryList, useHistory } from './History';
 import { Notice } from './Messages';
 import { PullRequestLink } from './PullRequestLink';
+import { RedeployDialog } from './RedeployDialog';
 
-type Open = { kind: 'lock'; target: LockTarget; reasons: string[] } | { kind: 'run'; transition: TransitionStatus };
+type Open =
+  | { kind: 'lock'; target: LockTarget; reasons: string[] }
+  | { kind: 'run'; transition: TransitionStatus }
+  | { kind: 'redeploy' };
 
 /** One env: where it deploys, its locks, the promotions into and out of it, its services and its history. */
 export function EnvPage({ state, env: name }: { state: State; env: string }) {
@@ -59,6 +63,11 @@ function KnownEnvPage({ state, env }: { state: State; env: EnvSummary }) {
         <button type="button" onClick={() => setOpen({ kind: 'lock', target: { env: name }, reasons: locks })}>
           {locks.length > 0 ? 'Locks…' : 'Lock…'}
         </button>
+        {env.deployed && (
+          <button type="button" onClick={() => setOpen({ kind: 'redeploy' })}>
+            Redeploy…
+          </button>
+        )}
       </div>
       <Notice>{notice}</Notice>
       <div className="env-section">
@@ -158,6 +167,7 @@ function KnownEnvPage({ state, env }: { state: State; env: EnvSummary }) {
       </div>
       {open?.kind === 'lock' && <LockDialog target={open.target} reasons={open.reasons} onClose={close} />}
       {open?.kind === 'run' && <RunTransitionDialog transition={open.transition} onClose={() => setOpen(null)} />}
+      {open?.kind === 'redeploy' && <RedeployDialog env={name} onClose={() => setOpen(null)} />}
     </section>
   );
 }

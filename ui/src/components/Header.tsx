@@ -22,6 +22,9 @@ export function Header({
       <a href="#/previews" className="small">
         Previews
       </a>
+      <a href="#/dora" className="small">
+        DORA
+      </a>
       <span className="muted small" title={commit ?? undefined}>
         repo at <code>{shortCommit(commit)}</code>
       </span>

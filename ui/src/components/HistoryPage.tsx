@@ -8,10 +8,10 @@ import { errorText } from './Messages';
 const KINDS = ['version', 'promotion', 'lock', 'rollback', 'other'] as const;
 
 /** Every commit of the repo, filtered on the server by env, service, author, kind of change and text. */
-export function HistoryPage({ state }: { state: State }) {
+export function HistoryPage({ state, text }: { state: State; text?: string }) {
   const api = useApi();
-  const [form, setForm] = useState<HistoryQuery>({});
-  const [query, setQuery] = useState<HistoryQuery>({});
+  const [form, setForm] = useState<HistoryQuery>(text ? { q: text } : {});
+  const [query, setQuery] = useState<HistoryQuery>(text ? { q: text } : {});
   const [entries, setEntries] = useState<HistoryEntry[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const id = useId();

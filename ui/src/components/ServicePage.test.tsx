@@ -1,6 +1,6 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ApiError } from '../api/client';
 import type { HistoryEntry } from '../api/types';
 import { fakeApi, renderWith, sampleHistory, sampleState } from '../testing';
@@ -16,6 +16,27 @@ const historyOfProd = async ({ env }: { env: string }): Promise<HistoryEntry[]> 
   env === 'prod' ? sampleHistory() : [];
 
 describe('ServicePage', () => {
+  it('shows the timeline of the version in the first env that has the service', async () => {
+    const api = fakeApi({
+      timeline: vi.fn(async (service: string, version: string) => ({
+        service,
+        version,
+        origin: null,
+        envs: [
+          { env: 'dev', events: [{ event: 'promoted' as const, at: '2026-11-22T07:00:00Z', commit: 'a'.repeat(40) }] },
+        ],
+      })),
+    });
+    renderWith(<ServicePage state={sampleState()} service="api" />, { api });
+    await screen.findByRole('list', { name: 'Timeline of api 2.0.0 in dev' });
+    expect(api.timeline).toHaveBeenCalledWith('api', '2.0.0');
+    expect(
+      within(screen.getByLabelText('Version'))
+        .getAllByRole('option')
+        .map((o) => o.textContent),
+    ).toEqual(['2.0.0', '1.9.0']);
+  });
+
   it('shows per env the version vars, resources with status and reason, and locks', async () => {
     renderWith(<ServicePage state={sampleState()} service="api" />, { api: fakeApi({ history: historyOfProd }) });
     const prod = section('prod');

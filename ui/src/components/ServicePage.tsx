@@ -8,6 +8,7 @@ import { LockIcon, PhaseBadge, StatusBadge } from './Badges';
 import { HistoryList, useHistory } from './History';
 import { LivePanel } from './LivePanel';
 import { Notice } from './Messages';
+import { VersionTimeline, versionChoices } from './VersionTimeline';
 
 type Open =
   | { kind: 'lock'; target: LockTarget; reasons: string[] }
@@ -43,6 +44,11 @@ export function ServicePage({ state, service }: { state: State; service: string 
       </nav>
       <h1 id="service-title">{service}</h1>
       <Notice>{notice}</Notice>
+      <VersionTimeline
+        service={service}
+        versions={versionChoices(state.envs.map((e) => row.envs[e.name]?.version))}
+        refreshKey={state.commit ?? ''}
+      />
       {state.envs.map((env) => {
         const cell = row.envs[env.name];
         return cell ? (

@@ -34,6 +34,9 @@ pub(super) struct EnvState {
     pub running: bool,
     /// Another reconcile was asked for while one ran.
     pub again: bool,
+    /// Held by each reconcile of the env for its whole length, so that a
+    /// redeploy on request and the regular reconciles take turns.
+    pub turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Deployer {

@@ -6,10 +6,12 @@
 //! run.rs       the loop of `serve` and the tasks of the envs
 //! env_state.rs what is kept of each env between its reconciles
 //! teardown.rs  preview envs removed from deployers.yaml: pruned, namespace deleted if ours
+//! redeploy.rs  `POST /deploy`: reconcile chosen envs now, re-applying everything if forced
 //! ```
 
 mod env_state;
 mod live_diff;
+mod redeploy;
 mod run;
 mod teardown;
 
@@ -53,6 +55,15 @@ pub enum DeployerError {
     Repository(#[from] slipway_core::FileError),
     #[error("env {0} is not in deployers.yaml")]
     UnknownEnv(String),
+    #[error("{} not in deployers.yaml; its envs are: {}", names(unknown), known.join(", "))]
+    UnknownEnvs { unknown: Vec<String>, known: Vec<String> },
+}
+
+fn names(envs: &[String]) -> String {
+    match envs {
+        [one] => format!("env {one} is"),
+        _ => format!("envs {} are", envs.join(", ")),
+    }
 }
 
 /// What one reconcile of one env did.
@@ -65,6 +76,10 @@ pub struct EnvRun {
     pub released: usize,
     /// Failed applies, prunes, releases, objects not applied, units and env-level errors.
     pub failed: usize,
+    /// Objects found to match the repo and not written.
+    pub unchanged: usize,
+    /// Every object the plan applied, how, and its error if it failed.
+    pub objects: Vec<slipway_core::redeploy::AppliedObject>,
 }
 
 impl EnvRun {
@@ -116,6 +131,9 @@ pub struct Deployer {
 }
 
 static NO_SHARDS: Shards = Shards::off();
+
+/// How long a refresh passed on to another replica may take.
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is still usable.
@@ -222,6 +240,8 @@ impl Deployer {
             self.clock.clone(),
             // An env taken over is reconciled after a fetch (see `may_reconcile`).
             self.refresh.clone(),
+            // An env given up: the run loop drops its watches (see `forget_envs_not_held`).
+            self.changed.clone(),
             release,
         )
         .await
@@ -377,11 +397,35 @@ impl Deployer {
 
     /// Reconciles one env to a snapshot and records its status.
     pub async fn reconcile_env(&self, env: &str, target: &DeployTarget, snapshot: &Arc<RepoSnapshot>) -> EnvRun {
-        let span = tracing::info_span!("reconcile", env, cluster = %target.cluster, commit = %short(&snapshot.commit));
-        self.reconcile_env_inner(env, target, snapshot).instrument(span).await
+        self.reconcile_env_forced(env, target, snapshot, false).await
     }
 
-    async fn reconcile_env_inner(&self, env: &str, target: &DeployTarget, snapshot: &Arc<RepoSnapshot>) -> EnvRun {
+    /// Like [`Deployer::reconcile_env`]; with `force`, every object is applied
+    /// again, also those that match (a forced redeploy).
+    pub async fn reconcile_env_forced(
+        &self,
+        env: &str,
+        target: &DeployTarget,
+        snapshot: &Arc<RepoSnapshot>,
+        force: bool,
+    ) -> EnvRun {
+        let span =
+            tracing::info_span!("reconcile", env, cluster = %target.cluster, commit = %short(&snapshot.commit), force);
+        // One reconcile of an env at a time, whoever asked for it.
+        let turn = self.with_env(env, |e| e.turn.clone());
+        let _turn = turn.lock().await;
+        self.reconcile_env_inner(env, target, snapshot, force)
+            .instrument(span)
+            .await
+    }
+
+    async fn reconcile_env_inner(
+        &self,
+        env: &str,
+        target: &DeployTarget,
+        snapshot: &Arc<RepoSnapshot>,
+        force: bool,
+    ) -> EnvRun {
         let started = Instant::now();
         let previous = self.status().envs.get(env).cloned();
         let labels = Metrics::env(env);
@@ -393,8 +437,16 @@ impl Deployer {
             let observed = observe(env, target, &rendering, &cluster, Some(&watches), Some(&desired)).await?;
             let observed_after = started.elapsed();
             let verified = self.with_env(env, |e| std::mem::take(&mut e.verified));
-            let plan = plan_for(env, target, &observed, &verified);
+            let mut plan = if force {
+                // Every object is compared again: none is taken as verified.
+                plan_for(env, target, &observed, &Verified::default())
+            } else {
+                plan_for(env, target, &observed, &verified)
+            };
             drop(verified);
+            if force {
+                plan.force_all();
+            }
             let verified = Verified::after(&observed.desired, &observed.live, &plan);
             self.with_env(env, |e| e.verified = verified);
             let planned_after = started.elapsed();
@@ -415,7 +467,7 @@ impl Deployer {
         }
         .await;
         let now = self.clock.now();
-        let (status, outcome) = match result {
+        let (status, outcome, objects, unchanged) = match result {
             Err(e) => {
                 let message = e.to_string();
                 tracing::warn!("reconcile failed: {message}");
@@ -427,7 +479,7 @@ impl Deployer {
                     previous.as_ref(),
                     now,
                 );
-                (status, Outcome::failed(e.reason()))
+                (status, Outcome::failed(e.reason()), Vec::new(), 0)
             }
             Ok((observed, plan, acted)) => {
                 let versions = service_versions(snapshot, env, &observed.desired.units);
@@ -469,7 +521,8 @@ impl Deployer {
                 if applied + pruned + released > 0 || failed > 0 {
                     tracing::info!(applied, pruned, released, failed, status = ?status.status, "reconciled");
                 }
-                (status, outcome)
+                let objects = redeploy::applied_objects(&observed.desired, &plan, &acted);
+                (status, outcome, objects, plan.unchanged.len())
             }
         };
         let run = EnvRun {
@@ -478,6 +531,8 @@ impl Deployer {
             pruned: outcome.pruned,
             released: outcome.released,
             failed: outcome.failed_total(),
+            unchanged,
+            objects,
         };
         self.metrics
             .reconcile_seconds
@@ -520,14 +575,19 @@ impl Deployer {
         Ok(runs.into_iter().collect())
     }
 
-    /// Fetches once and reconciles one env (`deploy --env`).
+    /// Fetches once and reconciles one env (`deploy --local --env`).
     pub async fn deploy(&self, env: &str) -> Result<EnvRun, DeployerError> {
+        self.deploy_forced(env, false).await
+    }
+
+    /// Like [`Deployer::deploy`]; with `force`, every object is applied again.
+    pub async fn deploy_forced(&self, env: &str, force: bool) -> Result<EnvRun, DeployerError> {
         let snapshot = self.fetch().await?;
         let targets = self.targets(&snapshot)?;
         let target = targets
             .get(env)
             .ok_or_else(|| DeployerError::UnknownEnv(env.to_string()))?;
-        Ok(self.reconcile_env(env, target, &snapshot).await)
+        Ok(self.reconcile_env_forced(env, target, &snapshot, force).await)
     }
 
     /// Dry run: what a reconcile would create, change and prune, per env.
@@ -563,6 +623,69 @@ impl Deployer {
         self.set_status(|s| s.envs.retain(|env, _| targets.contains_key(env)));
         lock(&self.envs).retain(|env, _| targets.contains_key(env));
         lock(&self.scheduler).retain(|env| targets.contains_key(env));
+    }
+
+    /// With sharding on, forgets what is kept of each env this replica does not
+    /// hold (another replica applies to it) once no reconcile of it runs: its
+    /// watches stop and its rendering, caches and status are freed. An env taken
+    /// (back) later starts afresh, as on a new replica.
+    pub(super) fn forget_envs_not_held(&self) {
+        let shards = self.shards();
+        if !shards.is_on() {
+            return;
+        }
+        let mut forgotten = Vec::new();
+        lock(&self.envs).retain(|env, e| {
+            let keep = e.running || shards.holds(env);
+            if !keep {
+                forgotten.push(env.clone());
+            }
+            keep
+        });
+        if forgotten.is_empty() {
+            return;
+        }
+        tracing::debug!(envs = ?forgotten, "another replica holds these envs: their watches stop");
+        self.set_status(|s| s.envs.retain(|env, _| !forgotten.contains(env)));
+        lock(&self.scheduler).retain(|env| !forgotten.contains(&env.to_string()));
+    }
+
+    /// Sets the gauges of what this replica holds (read at each `GET /metrics`).
+    pub fn update_held_gauges(&self) {
+        let shards = self.shards();
+        let held = lock(&self.last_targets).keys().filter(|env| shards.holds(env)).count();
+        let watched = lock(&self.envs).values().filter(|e| e.watches.is_some()).count();
+        self.metrics.envs_held.set(held as i64);
+        self.metrics.watched_envs.set(watched as i64);
+    }
+
+    /// With sharding on, passes a refresh on to the other replicas alive
+    /// (`POST /refresh/local` at the address their replica Leases announce), so a
+    /// webhook that reaches one replica reconciles every env at once. Each
+    /// replica rate-limits what it is passed; none passes it on again.
+    pub fn forward_refresh(&self) {
+        let peers = self.shards().peers();
+        if peers.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            futures::future::join_all(peers.into_iter().map(|(replica, address)| {
+                let client = client.clone();
+                async move {
+                    let sent = client
+                        .post(format!("{address}/refresh/local"))
+                        .timeout(FORWARD_TIMEOUT)
+                        .send()
+                        .await
+                        .and_then(reqwest::Response::error_for_status);
+                    if let Err(e) = sent {
+                        tracing::debug!(replica, %address, "cannot pass the refresh on to another replica: {e}");
+                    }
+                }
+            }))
+            .await;
+        });
     }
 }
 

@@ -90,6 +90,7 @@ impl Deployer {
             let Some(snapshot) = snapshot else { continue };
             let Ok(targets) = self.targets(&snapshot) else { continue };
             self.forget_removed_envs(&targets);
+            self.forget_envs_not_held();
             for env in targets.keys() {
                 if let Round::Envs(due) = &round {
                     if !due.contains(env) {
@@ -178,7 +179,7 @@ impl Deployer {
         }
     }
 
-    fn checks(&self) -> Checks {
+    pub(super) fn checks(&self) -> Checks {
         Checks {
             first: FIRST_ROLLOUT_CHECK,
             max: self.config.rollout_check_interval,

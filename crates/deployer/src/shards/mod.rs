@@ -63,6 +63,9 @@ struct Inner {
     state: Mutex<State>,
     /// Woken when this replica takes an env, so it is reconciled at once.
     gained: Arc<Notify>,
+    /// Woken when this replica gives an env up or loses it, so what it kept of
+    /// the env (its watches) is dropped at once.
+    lost: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -75,6 +78,8 @@ struct State {
     leases: BTreeMap<String, LeaseRecord>,
     /// The replicas alive at the last round (this one included).
     replicas: BTreeSet<String>,
+    /// Where the other replicas alive at the last round answer (from their replica Leases).
+    peers: BTreeMap<String, String>,
     /// How many reconciles of each env run now.
     busy: BTreeMap<String, usize>,
 }
@@ -223,6 +228,16 @@ impl Shards {
             .collect()
     }
 
+    /// Where the other replicas alive at the last round answer: identity →
+    /// address, from their replica Leases (empty without sharding, and for a
+    /// replica that announces no address).
+    pub fn peers(&self) -> BTreeMap<String, String> {
+        self.inner
+            .as_ref()
+            .map(|i| lock(&i.state).peers.clone())
+            .unwrap_or_default()
+    }
+
     /// The replicas alive at the last round (empty without sharding).
     pub fn replicas(&self) -> Vec<String> {
         self.inner
@@ -234,7 +249,7 @@ impl Shards {
 
 /// Joins the shards configured by `settings` as `identity`, announcing `address`
 /// (where this replica's API answers) on the Leases it holds. `gained` is woken
-/// when this replica takes an env. The Leases are given up once `shutdown` is
+/// when this replica takes an env, `lost` when it gives one up or loses it. The Leases are given up once `shutdown` is
 /// cancelled; await the returned task before exiting.
 pub async fn join(
     settings: &LeaseSettings,
@@ -242,6 +257,7 @@ pub async fn join(
     address: Option<String>,
     clock: SharedClock,
     gained: Arc<Notify>,
+    lost: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> Result<(Shards, tokio::task::JoinHandle<()>), String> {
     let settings_error = |e: String| e.replace("leader_election", "sharding");
@@ -270,6 +286,7 @@ pub async fn join(
         settings,
         clock,
         gained,
+        lost,
         shutdown,
     );
     Ok(shards)
@@ -285,6 +302,7 @@ pub fn start(
     settings: &LeaseSettings,
     clock: SharedClock,
     gained: Arc<Notify>,
+    lost: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> (Shards, tokio::task::JoinHandle<()>) {
     let inner = Arc::new(Inner {
@@ -297,6 +315,7 @@ pub fn start(
         clock,
         state: Mutex::new(State::default()),
         gained,
+        lost,
     });
     let rounds = Rounds {
         api,
@@ -421,6 +440,7 @@ impl Rounds {
         let now = self.now();
         let mut env_leases: BTreeMap<String, Lease> = BTreeMap::new();
         let mut replicas = BTreeSet::from([self.inner.me.clone()]);
+        let mut peers = BTreeMap::new();
         let my_replica_lease = replica_lease_name(&self.inner.prefix, &self.inner.me);
         let mut mine = None;
         for lease in listed {
@@ -434,6 +454,9 @@ impl Rounds {
                 } else if let (Some(holder), Some(until)) = (record.holder(), record.valid_until()) {
                     if now < until {
                         replicas.insert(holder.to_string());
+                        if let Some(address) = &record.address {
+                            peers.insert(holder.to_string(), address.clone());
+                        }
                     }
                 }
             }
@@ -467,9 +490,11 @@ impl Rounds {
             duration: self.inner.duration,
         });
         let mut writes = Vec::new();
+        let mut lost = false;
         {
             let mut state = lock(&self.inner.state);
             state.replicas = replicas;
+            state.peers = peers;
             state.leases = records.clone();
             // Envs that left deployers.yaml are simply no longer renewed.
             state.standings.retain(|env, _| envs.contains(env));
@@ -485,6 +510,7 @@ impl Rounds {
                             continue;
                         }
                         state.standings.entry(env.clone()).or_default().follows(observed);
+                        lost = true;
                         tracing::info!(
                             env,
                             fair_share = plan.fair_share,
@@ -499,6 +525,7 @@ impl Rounds {
                             h.identity
                         );
                         state.standings.entry(env.clone()).or_default().follows(observed);
+                        lost = true;
                     }
                     Step::Wait(_) | Step::Leave => state.standings.entry(env.clone()).or_default().follows(observed),
                 }
@@ -545,6 +572,9 @@ impl Rounds {
         drop(state);
         if gained {
             self.inner.gained.notify_one();
+        }
+        if lost {
+            self.inner.lost.notify_one();
         }
     }
 
