@@ -559,3 +559,69 @@ async fn an_ordinary_env_removed_from_deployers_yaml_loses_no_object() {
     assert!(!d.status().envs.contains_key("dev"), "no longer reported");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_preview_removed_while_no_deployer_ran_is_torn_down_by_the_next_deployer() {
+    let sim = sim().await;
+    let repo = preview_repo();
+    let first = deployer(&repo, &sim, "checkout").await;
+    reconcile_until(&first, both_clean).await;
+    let namespaces = Api::<Namespace>::all(sim.client().await);
+    let labels = namespaces
+        .get("preview-pr-1")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert_eq!(labels["slipway.dev/preview"], "true");
+    let dev_labels = namespaces.get("dev").await.unwrap().metadata.labels.unwrap_or_default();
+    assert!(!dev_labels.contains_key("slipway.dev/preview"), "{dev_labels:?}");
+    let dev_before = names_in(&sim, "dev").await;
+    drop(first);
+
+    // Removed while no deployer runs; the next one starts from a fresh checkout.
+    remove_preview(&repo);
+    let next = deployer(&repo, &sim, "checkout-next").await;
+    next.reconcile_all().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while namespaces.get_opt("preview-pr-1").await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "the namespace is gone in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(names_in(&sim, "preview-pr-1").await.is_empty());
+    assert_eq!(names_in(&sim, "dev").await, dev_before, "dev is untouched");
+    assert!(!next.status().envs.contains_key("preview-pr-1"));
+    sim.reset_counters();
+    next.reconcile_all().await.unwrap();
+    assert_eq!(sim.counters().writes(), 0, "{:?}", sim.counters());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_ordinary_env_removed_while_no_deployer_ran_loses_no_object() {
+    let sim = sim().await;
+    let repo = git_fixture::temp(&repo_yaml("", &[])).unwrap();
+    let first = deployer(&repo, &sim, "checkout").await;
+    reconcile_until(&first, |st| {
+        st.envs.get("dev").is_some_and(|e| e.status == RolloutStatus::Clean)
+    })
+    .await;
+    let before = names_in(&sim, "dev").await;
+    drop(first);
+
+    repo.commit(
+        "dev is no longer deployed",
+        &[("deployers.yaml", Some("deployers: {}\n"))],
+    )
+    .unwrap();
+    sim.reset_counters();
+    let next = deployer(&repo, &sim, "checkout-next").await;
+    next.reconcile_all().await.unwrap();
+    next.reconcile_all().await.unwrap();
+    assert_eq!(sim.counters().writes(), 0, "{:?}", sim.counters());
+    assert_eq!(names_in(&sim, "dev").await, before);
+    let namespaces = Api::<Namespace>::all(sim.client().await);
+    assert!(namespaces.get_opt("dev").await.unwrap().is_some());
+    sim.shutdown().await;
+}

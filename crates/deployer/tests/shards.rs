@@ -617,3 +617,60 @@ async fn every_cluster_request_names_the_replica() {
     assert_eq!(*seen.lock().unwrap(), vec![Some("deployer-7f9c-x2".to_string()); 2]);
     server.abort();
 }
+
+/// A preview env removed from the repo while no replica ran is torn down once
+/// the replicas are back, by one of them only: its namespace is deleted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_removed_while_the_replicas_were_down_is_torn_down_by_one_of_them() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let mut files = BTreeMap::new();
+    files.insert(
+        "deployers.yaml".to_string(),
+        "deployers:\n  e0: {cluster: main, namespace: e0}\n  preview-p: {cluster: main, namespace: preview-p, preview: {expires: \"2030-01-01T00:00:00Z\", source: manual}}\n"
+            .to_string(),
+    );
+    files.insert("e0/deployable/app.yaml".to_string(), config_map("app", "v1"));
+    files.insert("preview-p/deployable/app.yaml".to_string(), config_map("app", "v1"));
+    let repo = fixture(&files);
+    {
+        let a = replica(&repo, &sim, "deployer-a", "").await;
+        let b = replica(&repo, &sim, "deployer-b", "").await;
+        agreed_owners(&[&a, &b], 2, Duration::from_secs(30)).await;
+        for env in ["e0", "preview-p"] {
+            wait_until("both envs applied", Duration::from_secs(30), || async {
+                (value_in(&sim, env).await.as_deref() == Some("v1"))
+                    .then_some(())
+                    .ok_or(format!("{env} not applied"))
+            })
+            .await;
+        }
+        // Both replicas are killed here.
+    }
+    repo.commit(
+        "Remove preview p",
+        &[
+            ("preview-p/deployable/app.yaml", None),
+            (
+                "deployers.yaml",
+                Some("deployers:\n  e0: {cluster: main, namespace: e0}\n"),
+            ),
+        ],
+    )
+    .unwrap();
+    sim.reset_counters();
+    let a = replica(&repo, &sim, "deployer-a2", "").await;
+    let b = replica(&repo, &sim, "deployer-b2", "").await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(sim.client().await);
+    wait_until("the preview's namespace gone", Duration::from_secs(60), || async {
+        match namespaces.get_opt("preview-p").await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    // Both have had their rounds since; only one deleted the namespace.
+    agreed_owners(&[&a, &b], 1, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sim.counters().get("delete", "namespaces"), 1, "{:?}", sim.counters());
+    assert_eq!(value_in(&sim, "e0").await.as_deref(), Some("v1"), "e0 is untouched");
+}
