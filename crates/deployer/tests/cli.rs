@@ -36,6 +36,15 @@ async fn run(cmd: &mut Command) -> std::process::Output {
         .unwrap()
 }
 
+/// `slipway-deployer deploy --local --config CONFIG --env ENV`: one reconcile, no server.
+async fn deploy_local(config: &std::path::Path, env: &str) -> std::process::Output {
+    run(bin()
+        .args(["deploy", "--local", "--env", env])
+        .arg("--config")
+        .arg(config))
+    .await
+}
+
 #[tokio::test]
 async fn check_then_deploy_then_deploy_fails_on_a_broken_service() {
     let sim = SimCluster::start(SimConfig {
@@ -55,12 +64,7 @@ async fn check_then_deploy_then_deploy_fails_on_a_broken_service() {
     assert!(text.contains("+ create ConfigMap dev/s1"), "{text}");
     assert_eq!(sim.counters().writes(), 0);
 
-    let out = run(bin()
-        .args(["deploy", "--local"])
-        .arg("--config")
-        .arg(&config)
-        .args(["--env", "dev"]))
-    .await;
+    let out = deploy_local(&config, "dev").await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["status"], "Clean");
@@ -68,12 +72,7 @@ async fn check_then_deploy_then_deploy_fails_on_a_broken_service() {
 
     repo.commit("break s1", &[("dev/base/s1.yaml", Some("kind: [\n"))])
         .unwrap();
-    let out = run(bin()
-        .args(["deploy", "--local"])
-        .arg("--config")
-        .arg(&config)
-        .args(["--env", "dev"]))
-    .await;
+    let out = deploy_local(&config, "dev").await;
     assert_eq!(out.status.code(), Some(1));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["services"]["s1"]["phase"], "DeployFailed");
@@ -82,12 +81,7 @@ async fn check_then_deploy_then_deploy_fails_on_a_broken_service() {
         .unwrap()
         .starts_with("dev/base/s1.yaml:"));
 
-    let out = run(bin()
-        .args(["deploy", "--local"])
-        .arg("--config")
-        .arg(&config)
-        .args(["--env", "nope"]))
-    .await;
+    let out = deploy_local(&config, "nope").await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("env nope is not in deployers.yaml"));
     sim.shutdown().await;
@@ -156,12 +150,7 @@ async fn check_exit_code_is_3_for_changes_4_for_failures_and_0_when_up_to_date()
     let out = run(&mut check(false)).await;
     assert_eq!(out.status.code(), Some(0), "without --exit-code: {}", explain(&out));
 
-    let out = run(bin()
-        .args(["deploy", "--local"])
-        .arg("--config")
-        .arg(&config)
-        .args(["--env", "dev"]))
-    .await;
+    let out = deploy_local(&config, "dev").await;
     assert!(out.status.success(), "{}", explain(&out));
     let out = run(&mut check(true)).await;
     assert_eq!(out.status.code(), Some(0), "just deployed: {}", explain(&out));
