@@ -622,7 +622,12 @@ async fn every_cluster_request_names_the_replica() {
 /// the replicas are back, by one of them only: its namespace is deleted once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview_removed_while_the_replicas_were_down_is_torn_down_by_one_of_them() {
-    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let sim = SimCluster::start(SimConfig {
+        writer_header: Some(slipway_deployer::cluster::REPLICA_HEADER.into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
     let mut files = BTreeMap::new();
     files.insert(
         "deployers.yaml".to_string(),
@@ -658,6 +663,7 @@ async fn a_preview_removed_while_the_replicas_were_down_is_torn_down_by_one_of_t
     )
     .unwrap();
     sim.reset_counters();
+    sim.reset_writes();
     let a = replica(&repo, &sim, "deployer-a2", "").await;
     let b = replica(&repo, &sim, "deployer-b2", "").await;
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(sim.client().await);
@@ -672,5 +678,15 @@ async fn a_preview_removed_while_the_replicas_were_down_is_torn_down_by_one_of_t
     agreed_owners(&[&a, &b], 1, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(sim.counters().get("delete", "namespaces"), 1, "{:?}", sim.counters());
+    let tearing: BTreeSet<String> = sim
+        .writes()
+        .writes
+        .iter()
+        .filter(|w| {
+            w.namespace == "preview-p" || (w.resource == "namespaces" && w.name.as_deref() == Some("preview-p"))
+        })
+        .map(|w| w.writer.clone())
+        .collect();
+    assert_eq!(tearing.len(), 1, "one replica tears it down: {tearing:?}");
     assert_eq!(value_in(&sim, "e0").await.as_deref(), Some("v1"), "e0 is untouched");
 }
