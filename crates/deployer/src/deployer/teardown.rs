@@ -275,4 +275,32 @@ mod tests {
         let theirs = json!({"metadata": {"name": "preview-a"}});
         assert!(!created_for(&theirs, "preview-a"));
     }
+
+    #[test]
+    fn only_slipways_preview_namespaces_whose_env_left_the_file_are_found() {
+        let ns = |labels: serde_json::Value| json!({"metadata": {"name": "n", "labels": labels}});
+        let preview = ns(json!({MANAGED_BY_LABEL: MANAGER, ENV_LABEL: "preview-a", PREVIEW_LABEL: "true"}));
+        let mut targets = BTreeMap::new();
+        assert_eq!(removed_preview_of(&preview, &targets).as_deref(), Some("preview-a"));
+        targets.insert(
+            "preview-a".to_string(),
+            DeployTarget {
+                cluster: "main".into(),
+                namespace: "preview-a".into(),
+                prune: true,
+                allow_empty: true,
+                adopt: false,
+                prune_adopted: false,
+                preview: None,
+            },
+        );
+        assert_eq!(removed_preview_of(&preview, &targets), None, "still deployed");
+        let targets = BTreeMap::new();
+        let ordinary = ns(json!({MANAGED_BY_LABEL: MANAGER, ENV_LABEL: "dev"}));
+        assert_eq!(removed_preview_of(&ordinary, &targets), None, "an ordinary env's");
+        let theirs = ns(json!({ENV_LABEL: "preview-a", PREVIEW_LABEL: "true"}));
+        assert_eq!(removed_preview_of(&theirs, &targets), None, "not managed by Slipway");
+        let bad = ns(json!({MANAGED_BY_LABEL: MANAGER, ENV_LABEL: "Not An Env", PREVIEW_LABEL: "true"}));
+        assert_eq!(removed_preview_of(&bad, &targets), None, "not an env name");
+    }
 }
