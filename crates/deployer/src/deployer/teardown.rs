@@ -23,7 +23,10 @@
 //!
 //! With env shards, a removed preview env stays one of the shards' envs until it
 //! is torn down: only the replica holding its Lease tears it down, fenced like
-//! any reconcile.
+//! any reconcile and, like one, only with a snapshot fetched since it took the
+//! env. A replica whose last fetch is older than the commit that created a
+//! preview may see its namespace and note it as removed, but it cannot hold the
+//! env while the replica that created it does, and its next fetch drops it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -166,8 +169,10 @@ impl Deployer {
         let pending: Vec<(String, DeployTarget)> = lock(&self.teardowns).clone().into_iter().collect();
         let mut out = BTreeMap::new();
         for (env, target) in pending {
-            // With shards: only the replica that holds the env's Lease tears it down.
-            let _busy = match self.shards().enter(&env) {
+            // With shards: only the replica that holds the env's Lease tears it
+            // down, and only with a snapshot fetched since it took the env (one
+            // older than the previous holder's might not have the env yet).
+            let _busy = match self.may_reconcile(&env) {
                 Ok(busy) => busy,
                 Err(why) => {
                     tracing::debug!(env, "removed preview env not torn down here: {why}");
