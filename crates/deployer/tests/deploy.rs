@@ -287,8 +287,16 @@ async fn drift_by_another_field_manager_is_restored_on_the_next_reconcile() {
     )
     .await
     .unwrap();
-    sim.reset_counters();
-    let run = s.deployer.reconcile_all().await.unwrap();
+    // The reconciles read the watch-fed caches: the change may take the watch a moment.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let run = loop {
+        sim.reset_counters();
+        let run = s.deployer.reconcile_all().await.unwrap();
+        if run["dev"].applied > 0 || tokio::time::Instant::now() > deadline {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(run["dev"].applied, 1);
     assert_eq!(sim.counters().writes(), 1);
     let cm = cms.get("app-config").await.unwrap();

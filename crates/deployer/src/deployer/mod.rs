@@ -106,8 +106,9 @@ pub struct Deployer {
     last_targets: Mutex<BTreeMap<String, DeployTarget>>,
     /// Removed preview envs not torn down yet.
     teardowns: Mutex<BTreeMap<String, DeployTarget>>,
-    /// The commit whose clusters were last searched for namespaces of removed preview envs.
-    searched_at: Mutex<Option<String>>,
+    /// The `deployers.yaml` (its hash) at which the clusters were last searched
+    /// for namespaces of removed preview envs.
+    searched_at: Mutex<Option<u64>>,
     /// A teardown task runs (`serve`).
     tearing_down: std::sync::atomic::AtomicBool,
     /// Numbers the renderings.
@@ -560,7 +561,7 @@ impl Deployer {
 
     /// Fetches once, reconciles every env of `deployers.yaml` concurrently, then
     /// tears down the preview envs removed since the last fetch, or before
-    /// (found by their namespaces' labels when the commit is new).
+    /// (found by their namespaces' labels at start and when `deployers.yaml` changes).
     pub async fn reconcile_all(&self) -> Result<BTreeMap<String, EnvRun>, DeployerError> {
         let snapshot = self.fetch().await?;
         let targets = self.targets(&snapshot)?;

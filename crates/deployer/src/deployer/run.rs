@@ -104,8 +104,8 @@ impl Deployer {
     }
 
     /// On a task of its own, one such task at a time: searches the clusters for
-    /// namespaces of removed preview envs when the commit is new (so also at
-    /// start), and tears down the removed preview envs.
+    /// namespaces of removed preview envs at start and when `deployers.yaml`
+    /// changes, and tears down the removed preview envs.
     fn start_teardowns(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
@@ -114,7 +114,7 @@ impl Deployer {
         drain: &Drain,
     ) {
         use std::sync::atomic::Ordering;
-        if !self.teardowns_pending() && !self.search_due(&snapshot.commit) {
+        if !self.teardowns_pending() && !self.search_due(snapshot) {
             return;
         }
         if self.tearing_down.swap(true, Ordering::SeqCst) {

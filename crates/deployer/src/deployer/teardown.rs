@@ -15,7 +15,7 @@
 //!
 //! Two ways to learn what was removed: comparing the targets of successive
 //! fetches (also finds a preview whose namespace someone else made), and, at
-//! start and whenever the commit changes, listing on every cluster of the
+//! start and whenever `deployers.yaml` changes, listing on every cluster of the
 //! config the namespaces Slipway created for preview envs (labelled
 //! `slipway.dev/preview: "true"`) whose env is gone: so a preview removed while
 //! no deployer ran is torn down too. A namespace without that label (one an
@@ -63,6 +63,19 @@ pub fn removed_preview_of(namespace: &serde_json::Value, targets: &BTreeMap<Stri
     (ours && !targets.contains_key(env) && slipway_core::names::validate_env_name(env).is_ok()).then(|| env.to_string())
 }
 
+/// What the search for removed preview envs depends on: `deployers.yaml` (a
+/// commit that changes only versions does not list the namespaces again).
+fn search_key(snapshot: &RepoSnapshot) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    snapshot
+        .text(slipway_core::deployers::DEPLOYERS_FILE)
+        .ok()
+        .flatten()
+        .hash(&mut h);
+    h.finish()
+}
+
 /// The label selector of the namespaces Slipway created for preview envs.
 fn preview_namespaces() -> String {
     format!("{MANAGED_BY_LABEL}={MANAGER},{PREVIEW_LABEL}=true")
@@ -76,18 +89,20 @@ impl Deployer {
         self.shards().set_envs(targets.keys().chain(pending.keys()));
     }
 
-    /// At start and when the commit is new: notes the preview envs of `targets`'
-    /// clusters whose namespace Slipway created but which `targets` no longer has.
-    /// A cluster that cannot be read is searched again with the next commit.
+    /// At start and whenever `deployers.yaml` changes: notes the preview envs of
+    /// the config's clusters whose namespace Slipway created but which `targets`
+    /// no longer has. After a cluster could not be read, the search runs again
+    /// on the next round.
     pub(super) async fn search_removed_previews(
         &self,
         snapshot: &RepoSnapshot,
         targets: &BTreeMap<String, DeployTarget>,
     ) {
-        if lock(&self.searched_at).as_deref() == Some(snapshot.commit.as_str()) {
+        let key = search_key(snapshot);
+        if *lock(&self.searched_at) == Some(key) {
             return;
         }
-        *lock(&self.searched_at) = Some(snapshot.commit.clone());
+        *lock(&self.searched_at) = Some(key);
         let selector = preview_namespaces();
         for name in self.config.clusters.keys() {
             let found = async {
@@ -102,7 +117,8 @@ impl Deployer {
             let namespaces = match found {
                 Ok(n) => n,
                 Err(e) => {
-                    tracing::warn!(cluster = %name, "cannot look for namespaces of removed preview envs: {e}");
+                    tracing::warn!(cluster = %name, "cannot look for namespaces of removed preview envs (again on the next round): {e}");
+                    *lock(&self.searched_at) = None;
                     continue;
                 }
             };
@@ -133,9 +149,9 @@ impl Deployer {
         self.share_envs(targets);
     }
 
-    /// Whether the clusters are to be searched for removed preview envs at `commit`.
-    pub(super) fn search_due(&self, commit: &str) -> bool {
-        lock(&self.searched_at).as_deref() != Some(commit)
+    /// Whether the clusters are to be searched for removed preview envs at `snapshot`.
+    pub(super) fn search_due(&self, snapshot: &RepoSnapshot) -> bool {
+        *lock(&self.searched_at) != Some(search_key(snapshot))
     }
 
     /// Notes the preview envs of the last targets that `targets` no longer has;
