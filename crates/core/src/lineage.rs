@@ -112,6 +112,51 @@ pub fn versions_between<'a>(
     Some((picked, truncated))
 }
 
+/// Follows a walk of one env's version-file history, newest first, and says
+/// when what was read already decides [`versions_between`] for `old → new`:
+/// older changes cannot change its answer, so the walk can stop there instead
+/// of reading up to its cap (the history grows with every post).
+#[derive(Debug, Clone)]
+pub struct BetweenWalk<'a> {
+    old: Option<&'a [u8]>,
+    new: &'a [u8],
+    found_new: bool,
+    old_before_new: bool,
+    settled: bool,
+}
+
+impl<'a> BetweenWalk<'a> {
+    pub fn new(old: Option<&'a [u8]>, new: &'a [u8]) -> Self {
+        BetweenWalk {
+            old,
+            new,
+            found_new: false,
+            old_before_new: false,
+            settled: false,
+        }
+    }
+
+    /// Takes the next (older) change; whether the answer is settled now. Without
+    /// `old` (a service new to the target) every earlier version counts, so it never is.
+    pub fn saw(&mut self, c: &VersionChange) -> bool {
+        let is = |v: &[u8]| c.content.as_deref().is_some_and(|c| same_version(c, v));
+        if self.settled {
+            return true;
+        }
+        let is_old = self.old.is_some_and(is);
+        if self.found_new {
+            self.settled = is_old;
+        } else if is(self.new) {
+            self.found_new = true;
+            // A step back (`old` is newer than `new`), or `old` and `new` are the same version.
+            self.settled = self.old_before_new || is_old;
+        } else if is_old {
+            self.old_before_new = true;
+        }
+        self.settled
+    }
+}
+
 /// Splits a commit message into its subject and its changelog: the body without
 /// a last paragraph of `Key: value` trailers.
 pub fn split_message(message: &str) -> (String, String) {
@@ -182,6 +227,50 @@ mod tests {
 
     fn ids(picked: &[&VersionChange]) -> Vec<String> {
         picked.iter().map(|c| c.commit.clone()).collect()
+    }
+
+    #[test]
+    fn a_walk_stops_where_reading_further_cannot_change_what_a_promotion_carries() {
+        // Every history of up to 6 changes over versions a, b, c and deletions,
+        // for every old (or none) and new: the answer on the prefix the walk read
+        // equals the answer on the whole history.
+        let values = [Some("a"), Some("b"), Some("c"), None];
+        let mut histories: Vec<Vec<Option<&str>>> = vec![Vec::new()];
+        for _ in 0..6 {
+            let longer: Vec<Vec<Option<&str>>> = histories
+                .iter()
+                .filter(|h| h.len() == histories.last().map_or(0, Vec::len))
+                .flat_map(|h| values.iter().map(move |v| [h.clone(), vec![*v]].concat()))
+                .collect();
+            histories.extend(longer);
+        }
+        let mut stopped_early = 0;
+        for contents in &histories {
+            let history: Vec<VersionChange> = contents
+                .iter()
+                .enumerate()
+                .map(|(i, c)| change(&format!("c{i}"), *c))
+                .collect();
+            for old in [None, Some("a"), Some("b"), Some("c")] {
+                for new in ["a", "b", "c"] {
+                    let old = old.map(str::as_bytes);
+                    let mut walk = BetweenWalk::new(old, new.as_bytes());
+                    let read = history
+                        .iter()
+                        .position(|c| walk.saw(c))
+                        .map_or(history.len(), |i| i + 1);
+                    stopped_early += usize::from(read < history.len());
+                    for complete in [true, false] {
+                        let whole = versions_between(&history, old, new.as_bytes(), complete);
+                        // A walk that stopped early did not reach the end: it is not complete.
+                        let prefix_complete = complete && read == history.len();
+                        let prefix = versions_between(&history[..read], old, new.as_bytes(), prefix_complete);
+                        assert_eq!(prefix, whole, "{contents:?}, {old:?} → {new}, complete {complete}");
+                    }
+                }
+            }
+        }
+        assert!(stopped_early > 1000, "{stopped_early}");
     }
 
     #[test]

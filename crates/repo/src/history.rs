@@ -1,12 +1,15 @@
 //! What the history of the resource repo says: resolving ids, ancestry, and
 //! the commits that changed a path.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::path::Path;
 
-use git2::Oid;
+use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
-use slipway_core::lineage::{is_promotion, origin_chain, versions_between, Lineage, Origin, VersionChange};
+use slipway_core::lineage::{
+    is_promotion, origin_chain, versions_between, BetweenWalk, Lineage, Origin, VersionChange,
+};
 use slipway_core::model::version_path;
 use slipway_core::preview::{preview, PromotionPreview};
 use slipway_core::transitions::Transition;
@@ -57,43 +60,121 @@ impl ResourceRepo {
     /// Commits reachable from `from` (newest first) that changed anything under
     /// `path` (a file or a folder), at most `limit`.
     pub fn history(&self, from: CommitId, path: &str, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
-        let mut walk = self.repo.revwalk().map_err(self.err("walk history"))?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
-            .map_err(self.err("walk history"))?;
-        walk.push(from.oid()).map_err(self.err("walk history"))?;
-        let path = Path::new(path.trim_end_matches('/'));
-        let entry_id =
-            |commit: &git2::Commit<'_>| -> Option<Oid> { commit.tree().ok()?.get_path(path).ok().map(|e| e.id()) };
         let mut out = Vec::new();
-        for oid in walk {
-            let oid = oid.map_err(self.err("walk history"))?;
-            let commit = self.repo.find_commit(oid).map_err(self.err("read commit"))?;
-            let here = entry_id(&commit);
-            let before = commit.parent(0).ok().and_then(|p| entry_id(&p));
-            // Merge commits count only when they differ from the first parent.
-            if here != before {
-                out.push(to_info(&commit));
-                if out.len() >= limit {
-                    break;
+        if limit == 0 {
+            return Ok(out);
+        }
+        self.path_commits(from, path, |commit| {
+            out.push(to_info(commit));
+            out.len() < limit
+        })?;
+        Ok(out)
+    }
+
+    /// Walks the commits reachable from `from`, newest first, that changed
+    /// anything under `path`, while `more` says to go on; whether the walk
+    /// reached the end of the history.
+    fn path_commits(
+        &self,
+        from: CommitId,
+        path: &str,
+        mut more: impl FnMut(&git2::Commit<'_>) -> bool,
+    ) -> Result<bool, GitError> {
+        let path = Path::new(path.trim_end_matches('/'));
+        let entry_id = |tree: Result<git2::Tree<'_>, git2::Error>| tree.ok()?.get_path(path).ok().map(|e| e.id());
+        // The entry in the first parent of the commit before: in a linear history
+        // that is this commit, whose tree then needs no second look.
+        let mut parent_entry: Option<(Oid, Option<Oid>)> = None;
+        for commit in NewestFirst::new(&self.repo, from.oid()) {
+            let commit = commit.map_err(self.err("walk history"))?;
+            let here = match parent_entry {
+                Some((oid, entry)) if oid == commit.id() => entry,
+                _ => entry_id(commit.tree()),
+            };
+            let before = match commit.parent_id(0) {
+                Ok(parent) => {
+                    let entry = entry_id(self.repo.find_commit(parent).and_then(|p| p.tree()));
+                    parent_entry = Some((parent, entry));
+                    entry
                 }
+                Err(_) => None,
+            };
+            // Merge commits count only when they differ from the first parent.
+            if here != before && !more(&commit) {
+                return Ok(false);
             }
         }
-        Ok(out)
+        Ok(true)
     }
 
     /// Every commit reachable from `from`, newest first, at most `limit`.
     pub fn log(&self, from: CommitId, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
-        let mut walk = self.repo.revwalk().map_err(self.err("walk history"))?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
-            .map_err(self.err("walk history"))?;
-        walk.push(from.oid()).map_err(self.err("walk history"))?;
         let mut out = Vec::new();
-        for oid in walk.take(limit) {
-            let oid = oid.map_err(self.err("walk history"))?;
-            let commit = self.repo.find_commit(oid).map_err(self.err("read commit"))?;
-            out.push(to_info(&commit));
+        for commit in NewestFirst::new(&self.repo, from.oid()).take(limit) {
+            out.push(to_info(&commit.map_err(self.err("walk history"))?));
         }
         Ok(out)
+    }
+}
+
+/// The commits reachable from a commit, newest first by commit time, each read
+/// when the walk gets to it (git's default `log` order). libgit2's sorted
+/// revwalk reads the whole history before it yields the first commit, which
+/// makes every short look at a long history (the last change of a path, the
+/// last few versions) cost as much as a walk of all of it. In a linear history
+/// (writers only fast-forward) every commit comes before its parent; after a
+/// merge, commits of the two sides interleave by time.
+struct NewestFirst<'r> {
+    repo: &'r Repository,
+    /// (commit time, arrival: earlier first among equal times, id).
+    queue: BinaryHeap<(i64, Reverse<u64>, Oid)>,
+    seen: HashSet<Oid>,
+    arrivals: u64,
+    failed: bool,
+}
+
+impl<'r> NewestFirst<'r> {
+    fn new(repo: &'r Repository, from: Oid) -> Self {
+        let mut walk = NewestFirst {
+            repo,
+            queue: BinaryHeap::new(),
+            seen: HashSet::new(),
+            arrivals: 0,
+            failed: false,
+        };
+        // The first commit's time does not matter: it is alone in the queue.
+        walk.enqueue(from, 0);
+        walk
+    }
+
+    fn enqueue(&mut self, oid: Oid, time: i64) {
+        if self.seen.insert(oid) {
+            self.arrivals += 1;
+            self.queue.push((time, Reverse(self.arrivals), oid));
+        }
+    }
+}
+
+impl<'r> Iterator for NewestFirst<'r> {
+    type Item = Result<git2::Commit<'r>, git2::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let (_, _, oid) = self.queue.pop()?;
+        let repo = self.repo;
+        let commit = match repo.find_commit(oid) {
+            Ok(commit) => commit,
+            Err(e) => {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        };
+        for parent in commit.parents() {
+            self.enqueue(parent.id(), parent.time().seconds());
+        }
+        Some(Ok(commit))
     }
 }
 
@@ -119,12 +200,33 @@ impl ResourceRepo {
         path: &str,
         limit: usize,
     ) -> Result<(Vec<VersionChange>, bool), GitError> {
-        let commits = self.history(from, path, limit + 1)?;
-        let complete = commits.len() <= limit;
-        let mut out = Vec::with_capacity(commits.len().min(limit));
-        for info in commits.into_iter().take(limit) {
-            let id = CommitId::from_oid(Oid::from_str(&info.id).map_err(self.err("read commit"))?);
-            let content = self.read_file(id, path)?;
+        self.file_changes_until(from, path, limit, |_| false)
+    }
+
+    /// [`ResourceRepo::file_changes`] that stops early once `settled` says the
+    /// changes read so far are enough (the last one read is then the last returned;
+    /// `complete` is false unless the history ended there).
+    fn file_changes_until(
+        &self,
+        from: CommitId,
+        path: &str,
+        limit: usize,
+        mut settled: impl FnMut(&VersionChange) -> bool,
+    ) -> Result<(Vec<VersionChange>, bool), GitError> {
+        let mut out = Vec::new();
+        let mut failure = None;
+        let ended = self.path_commits(from, path, |commit| {
+            if out.len() == limit {
+                return false;
+            }
+            let content = match self.read_file(CommitId::from_oid(commit.id()), path) {
+                Ok(content) => content,
+                Err(e) => {
+                    failure = Some(e);
+                    return false;
+                }
+            };
+            let info = to_info(commit);
             out.push(VersionChange {
                 commit: info.id,
                 author: info.author,
@@ -132,8 +234,12 @@ impl ResourceRepo {
                 message: info.message,
                 content,
             });
+            !out.last().is_some_and(&mut settled)
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
         }
-        Ok((out, complete))
+        Ok((out, ended))
     }
 
     /// The origins a promotion of `service` from `old` to `new` carries, looked
@@ -152,7 +258,9 @@ impl ResourceRepo {
         limit: usize,
     ) -> Result<Lineage, GitError> {
         for (i, env) in chain.iter().enumerate() {
-            let (changes, complete) = self.file_changes(from, &version_path(env, service), limit)?;
+            let mut walk = BetweenWalk::new(old, new);
+            let (changes, complete) =
+                self.file_changes_until(from, &version_path(env, service), limit, |c| walk.saw(c))?;
             if let Some((picked, truncated)) = versions_between(&changes, old, new, complete) {
                 return Ok(Lineage {
                     origins: picked
@@ -215,13 +323,9 @@ impl ResourceRepo {
         from: CommitId,
         limit: usize,
     ) -> Result<(Vec<VersionFileChange>, Vec<String>), GitError> {
-        let mut walk = self.repo.revwalk().map_err(self.err("walk history"))?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
-            .map_err(self.err("walk history"))?;
-        walk.push(from.oid()).map_err(self.err("walk history"))?;
         let mut oids = Vec::new();
-        for oid in walk.take(limit) {
-            oids.push(oid.map_err(self.err("walk history"))?);
+        for commit in NewestFirst::new(&self.repo, from.oid()).take(limit) {
+            oids.push(commit.map_err(self.err("walk history"))?.id());
         }
         oids.reverse();
         let version_dirs = |tree: Option<&git2::Tree<'_>>| -> BTreeMap<String, Oid> {
